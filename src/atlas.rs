@@ -1,0 +1,548 @@
+//! The reference data: every layer in `data/`, loaded once, already in BNG metres, with its
+//! R-tree built. Read-only after loading, so it can be shared behind an `Arc`.
+//!
+//! Files (all written by `sitefinder prepare-data`, described in `data/README.md`):
+//! `manifest.json`, `lsoa.csv.gz`, `lsoa_boundaries.geojson.gz`, `gp_practices.csv.gz`,
+//! `stops.csv.gz`, `pharmacies.csv.gz`, `vaccination_sites.csv.gz`, `postcodes.csv.gz`
+//! (loaded on first use: only units given by postcode need it).
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use geo::{Area, LineString, MultiPolygon, Polygon};
+use serde::Deserialize;
+
+use crate::postcode::{self, Centroid, PostcodeTable};
+use crate::spatial::{PointIndex, PolygonIndex};
+use crate::textio::read_text;
+
+/// Errors loading `data/`. Each names the file (and line) and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("{file}: cannot read ({source}); run `sitefinder prepare-data` or pass --data DIR")]
+    Read {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{file} line {line}: {reason}")]
+    Parse {
+        file: PathBuf,
+        line: usize,
+        reason: String,
+    },
+    #[error("{file}: {reason}")]
+    Invalid { file: PathBuf, reason: String },
+}
+
+/// One LSOA (2011) with its IMD 2019 values.
+#[derive(Debug, Clone)]
+pub struct Lsoa {
+    pub lsoa11cd: String,
+    pub lsoa11nm: String,
+    pub lad19cd: String,
+    pub lad19nm: String,
+    pub imd_score: f64,
+    pub imd_rank: u32,
+    /// 1 = most deprived 10% of England.
+    pub imd_decile: u8,
+    /// Domain deciles in the order of [`DOMAINS`].
+    pub domain_deciles: [u8; 7],
+    /// Mid-2015 population (IoD2019 denominators).
+    pub population: f64,
+    /// ONS centroid, BNG metres.
+    pub centroid: [f64; 2],
+    pub area_m2: f64,
+    /// Which boundary set the polygon came from: `bgc` (20 m) or `bsc` (super-generalised).
+    pub boundary: String,
+}
+
+/// The seven IoD2019 domains, in the order of [`Lsoa::domain_deciles`].
+pub const DOMAINS: [&str; 7] = [
+    "income",
+    "employment",
+    "education",
+    "health",
+    "crime",
+    "barriers",
+    "living_env",
+];
+
+/// An active GP practice.
+#[derive(Debug, Clone)]
+pub struct Practice {
+    pub practice_code: String,
+    pub name: String,
+    pub postcode: String,
+    pub pos: [f64; 2],
+    /// Registered patients, January 2021.
+    pub list_size: Option<u32>,
+    pub pcn_code: Option<String>,
+    pub pcn: Option<String>,
+    pub icb_code: String,
+    pub subicb_code: String,
+}
+
+/// A point of a site layer (stop, pharmacy, vaccination site).
+#[derive(Debug, Clone)]
+pub struct Site {
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub postcode: String,
+    pub pos: [f64; 2],
+}
+
+/// Where a layer is complete. Outside it the layer says nothing, which is "no data", not zero.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Coverage {
+    England,
+    Lads(BTreeSet<String>),
+}
+
+impl Coverage {
+    pub fn covers(&self, lad19cd: &str) -> bool {
+        match self {
+            Coverage::England => true,
+            Coverage::Lads(s) => s.contains(lad19cd),
+        }
+    }
+}
+
+/// A point layer with its index and coverage.
+#[derive(Debug, Clone)]
+pub struct Layer {
+    pub name: String,
+    pub sites: Vec<Site>,
+    pub index: PointIndex,
+    pub coverage: Coverage,
+}
+
+/// `manifest.json`: what each layer is, where it came from, and the attribution to show.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+pub struct Manifest {
+    pub built_by: String,
+    pub layers: Vec<LayerInfo>,
+    pub attribution: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+pub struct LayerInfo {
+    pub name: String,
+    pub file: String,
+    pub source: String,
+    pub vintage: String,
+    pub licence: String,
+    pub rows: usize,
+    /// `"england"` or a list of LAD codes.
+    pub coverage: serde_json::Value,
+}
+
+/// All reference layers, loaded and indexed.
+#[derive(Debug)]
+pub struct Atlas {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+    pub lsoas: Vec<Lsoa>,
+    pub lsoa_shapes: Vec<MultiPolygon<f64>>,
+    pub lsoa_index: PolygonIndex,
+    lsoa_by_code: HashMap<String, usize>,
+    pub practices: Vec<Practice>,
+    pub practice_index: PointIndex,
+    pub stops: Layer,
+    pub pharmacies: Layer,
+    pub vaccination_sites: Layer,
+    /// IMD scores of all English LSOAs, ascending (for percentiles).
+    pub imd_scores_sorted: Vec<f64>,
+    postcodes: OnceLock<Result<PostcodeTable, String>>,
+}
+
+impl Atlas {
+    /// Loads every layer from `dir` (the postcode table waits until first needed).
+    pub fn load(dir: &Path) -> Result<Atlas, DataError> {
+        let manifest_path = dir.join("manifest.json");
+        let (text, _) = read_text(&manifest_path).map_err(|source| DataError::Read {
+            file: manifest_path.clone(),
+            source,
+        })?;
+        let manifest: Manifest =
+            serde_json::from_str(&text).map_err(|e| DataError::Parse {
+                file: manifest_path.clone(),
+                line: e.line(),
+                reason: e.to_string(),
+            })?;
+
+        let mut lsoas = load_lsoas(&dir.join("lsoa.csv.gz"))?;
+        let lsoa_by_code: HashMap<String, usize> = lsoas
+            .iter()
+            .enumerate()
+            .map(|(i, l)| (l.lsoa11cd.clone(), i))
+            .collect();
+        let shapes_path = dir.join("lsoa_boundaries.geojson.gz");
+        let mut lsoa_shapes = vec![MultiPolygon::<f64>::new(vec![]); lsoas.len()];
+        for (code, src, shape) in load_boundaries(&shapes_path)? {
+            let i = *lsoa_by_code.get(&code).ok_or_else(|| DataError::Invalid {
+                file: shapes_path.clone(),
+                reason: format!("boundary for {code}, which is not in lsoa.csv.gz"),
+            })?;
+            lsoas[i].area_m2 = shape.unsigned_area();
+            lsoas[i].boundary = src;
+            lsoa_shapes[i] = shape;
+        }
+        if let Some(l) = lsoas.iter().find(|l| l.boundary.is_empty()) {
+            return Err(DataError::Invalid {
+                file: shapes_path,
+                reason: format!("no boundary for {}", l.lsoa11cd),
+            });
+        }
+        let lsoa_index = PolygonIndex::new(&lsoa_shapes);
+        let mut imd_scores_sorted: Vec<f64> = lsoas.iter().map(|l| l.imd_score).collect();
+        imd_scores_sorted.sort_by(f64::total_cmp);
+
+        let practices = load_practices(&dir.join("gp_practices.csv.gz"))?;
+        let practice_index =
+            PointIndex::new(&practices.iter().map(|p| p.pos).collect::<Vec<_>>());
+        let coverage = |name: &str| -> Result<Coverage, DataError> {
+            let info = manifest.layers.iter().find(|l| l.name == name);
+            match info.map(|i| &i.coverage) {
+                Some(serde_json::Value::String(s)) if s == "england" => Ok(Coverage::England),
+                Some(serde_json::Value::Array(a)) => Ok(Coverage::Lads(
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect(),
+                )),
+                _ => Err(DataError::Invalid {
+                    file: manifest_path.clone(),
+                    reason: format!("layer `{name}` has no coverage (\"england\" or LAD codes)"),
+                }),
+            }
+        };
+        let layer = |name: &str, file: &str| -> Result<Layer, DataError> {
+            let sites = load_sites(&dir.join(file))?;
+            let index = PointIndex::new(&sites.iter().map(|s| s.pos).collect::<Vec<_>>());
+            Ok(Layer {
+                name: name.to_string(),
+                sites,
+                index,
+                coverage: coverage(name)?,
+            })
+        };
+        Ok(Atlas {
+            dir: dir.to_path_buf(),
+            stops: layer("stops", "stops.csv.gz")?,
+            pharmacies: layer("pharmacies", "pharmacies.csv.gz")?,
+            vaccination_sites: layer("vaccination_sites", "vaccination_sites.csv.gz")?,
+            manifest,
+            lsoas,
+            lsoa_shapes,
+            lsoa_index,
+            lsoa_by_code,
+            practices,
+            practice_index,
+            imd_scores_sorted,
+            postcodes: OnceLock::new(),
+        })
+    }
+
+    /// Index of an LSOA by its code.
+    pub fn lsoa(&self, lsoa11cd: &str) -> Option<usize> {
+        self.lsoa_by_code.get(lsoa11cd).copied()
+    }
+
+    /// The LSOA containing a BNG point (on a shared boundary, the lowest code wins).
+    pub fn lsoa_at(&self, at: [f64; 2]) -> Option<usize> {
+        self.lsoa_index
+            .containing(&self.lsoa_shapes, at)
+            .into_iter()
+            .min_by(|a, b| self.lsoas[*a].lsoa11cd.cmp(&self.lsoas[*b].lsoa11cd))
+    }
+
+    /// The nearest LSOA within `max_m` of a point that no LSOA contains (a shop on a seafront
+    /// that the generalised coastline cuts off), with its distance.
+    pub fn lsoa_near(&self, at: [f64; 2], max_m: f64) -> Option<(usize, f64)> {
+        use geo::{Distance, Euclidean, Point};
+        let pt = Point::new(at[0], at[1]);
+        self.lsoa_index
+            .candidates_near(at, max_m)
+            .into_iter()
+            .map(|i| (i, Euclidean.distance(&pt, &self.lsoa_shapes[i])))
+            .filter(|(_, d)| *d <= max_m)
+            .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)))
+    }
+
+    /// Fraction of English LSOAs whose IMD score is at most `score` (0..1; 1 = most deprived).
+    pub fn imd_percentile(&self, score: f64) -> f64 {
+        let n = self.imd_scores_sorted.len();
+        if n == 0 {
+            return 0.0;
+        }
+        let below = self.imd_scores_sorted.partition_point(|s| *s <= score);
+        below as f64 / n as f64
+    }
+
+    /// The postcode table, loaded on first use.
+    pub fn postcodes(&self) -> Result<&PostcodeTable, DataError> {
+        let file = self.dir.join("postcodes.csv.gz");
+        self.postcodes
+            .get_or_init(|| load_postcodes(&file, &self.lsoa_by_code).map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|reason| DataError::Invalid {
+                file,
+                reason: reason.clone(),
+            })
+    }
+
+    /// Practices whose PCN matches `query` by code or by name (case, spacing and a trailing
+    /// "PCN" ignored).
+    pub fn practices_in_pcn(&self, query: &str) -> Vec<usize> {
+        let q = pcn_key(query);
+        self.practices
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| {
+                p.pcn_code.as_deref().is_some_and(|c| pcn_key(c) == q)
+                    || p.pcn.as_deref().is_some_and(|n| pcn_key(n) == q)
+            })
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// Every distinct PCN name, sorted (for "did you mean" messages).
+    pub fn pcn_names(&self) -> Vec<String> {
+        let s: BTreeSet<String> = self.practices.iter().filter_map(|p| p.pcn.clone()).collect();
+        s.into_iter().collect()
+    }
+}
+
+/// The comparison key for PCN names: upper case, single spaces, "&" as "AND", no trailing "PCN".
+pub fn pcn_key(s: &str) -> String {
+    let up = s.to_uppercase().replace('&', " AND ");
+    let words: Vec<&str> = up.split_whitespace().collect();
+    let words = match words.last() {
+        Some(&"PCN") => &words[..words.len() - 1],
+        _ => &words[..],
+    };
+    words.join(" ")
+}
+
+fn read(path: &Path) -> Result<String, DataError> {
+    read_text(path)
+        .map(|(s, _)| s)
+        .map_err(|source| DataError::Read {
+            file: path.to_path_buf(),
+            source,
+        })
+}
+
+/// Iterates CSV records with their 1-based line numbers, looking columns up by name.
+fn csv_rows<T>(
+    path: &Path,
+    mut f: impl FnMut(&Row<'_>) -> Result<T, String>,
+) -> Result<Vec<T>, DataError> {
+    let text = read(path)?;
+    let mut rdr = csv::Reader::from_reader(text.as_bytes());
+    let headers = rdr
+        .headers()
+        .map_err(|e| DataError::Parse {
+            file: path.to_path_buf(),
+            line: 1,
+            reason: e.to_string(),
+        })?
+        .clone();
+    let mut out = Vec::new();
+    for rec in rdr.records() {
+        let rec = rec.map_err(|e| DataError::Parse {
+            file: path.to_path_buf(),
+            line: e.position().map_or(0, |p| p.line() as usize),
+            reason: e.to_string(),
+        })?;
+        let line = rec.position().map_or(0, |p| p.line() as usize);
+        let row = Row {
+            headers: &headers,
+            rec: &rec,
+        };
+        out.push(f(&row).map_err(|reason| DataError::Parse {
+            file: path.to_path_buf(),
+            line,
+            reason,
+        })?);
+    }
+    Ok(out)
+}
+
+struct Row<'a> {
+    headers: &'a csv::StringRecord,
+    rec: &'a csv::StringRecord,
+}
+
+impl Row<'_> {
+    fn s(&self, col: &str) -> Result<&str, String> {
+        let i = self
+            .headers
+            .iter()
+            .position(|h| h == col)
+            .ok_or_else(|| format!("missing column `{col}`"))?;
+        Ok(self.rec.get(i).unwrap_or("").trim())
+    }
+    fn f(&self, col: &str) -> Result<f64, String> {
+        let s = self.s(col)?;
+        s.parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .ok_or_else(|| format!("column `{col}`: `{s}` is not a number"))
+    }
+    fn opt(&self, col: &str) -> Result<Option<String>, String> {
+        let s = self.s(col)?;
+        Ok((!s.is_empty()).then(|| s.to_string()))
+    }
+}
+
+fn load_lsoas(path: &Path) -> Result<Vec<Lsoa>, DataError> {
+    csv_rows(path, |r| {
+        let mut domain_deciles = [0u8; 7];
+        for (i, d) in DOMAINS.iter().enumerate() {
+            domain_deciles[i] = r.f(&format!("{d}_decile"))? as u8;
+        }
+        Ok(Lsoa {
+            lsoa11cd: r.s("lsoa11cd")?.to_string(),
+            lsoa11nm: r.s("lsoa11nm")?.to_string(),
+            lad19cd: r.s("lad19cd")?.to_string(),
+            lad19nm: r.s("lad19nm")?.to_string(),
+            imd_score: r.f("imd_score")?,
+            imd_rank: r.f("imd_rank")? as u32,
+            imd_decile: r.f("imd_decile")? as u8,
+            domain_deciles,
+            population: r.f("pop_total_mid2015")?,
+            centroid: [r.f("centroid_e")?, r.f("centroid_n")?],
+            area_m2: 0.0,
+            boundary: String::new(),
+        })
+    })
+}
+
+fn load_practices(path: &Path) -> Result<Vec<Practice>, DataError> {
+    csv_rows(path, |r| {
+        Ok(Practice {
+            practice_code: r.s("practice_code")?.to_string(),
+            name: r.s("name")?.to_string(),
+            postcode: r.s("postcode")?.to_string(),
+            pos: [r.f("easting")?, r.f("northing")?],
+            list_size: r
+                .opt("list_size_2021_01")?
+                .map(|s| s.parse::<u32>().map_err(|_| format!("list size `{s}`")))
+                .transpose()?,
+            pcn_code: r.opt("pcn_code")?,
+            pcn: r.opt("pcn_name")?,
+            icb_code: r.s("icb_code")?.to_string(),
+            subicb_code: r.s("subicb_code")?.to_string(),
+        })
+    })
+}
+
+fn load_sites(path: &Path) -> Result<Vec<Site>, DataError> {
+    csv_rows(path, |r| {
+        Ok(Site {
+            id: r.s("id")?.to_string(),
+            name: r.s("name")?.to_string(),
+            kind: r.s("kind")?.to_string(),
+            postcode: r.s("postcode")?.to_string(),
+            pos: [r.f("easting")?, r.f("northing")?],
+        })
+    })
+}
+
+fn load_postcodes(
+    path: &Path,
+    lsoa_by_code: &HashMap<String, usize>,
+) -> Result<PostcodeTable, DataError> {
+    let text = read(path)?;
+    let mut rows = Vec::with_capacity(1_500_000);
+    // Hand-split: this is 1.5M plain rows with no quoting, and the fastest path matters here.
+    for (i, line) in text.lines().enumerate().skip(1) {
+        let mut it = line.split(',');
+        let bad = |what: &str| DataError::Parse {
+            file: path.to_path_buf(),
+            line: i + 1,
+            reason: format!("bad {what}"),
+        };
+        let pc = it.next().ok_or_else(|| bad("postcode"))?;
+        let e: f64 = it.next().and_then(|s| s.parse().ok()).ok_or_else(|| bad("easting"))?;
+        let n: f64 = it.next().and_then(|s| s.parse().ok()).ok_or_else(|| bad("northing"))?;
+        let lsoa = it
+            .next()
+            .and_then(|c| lsoa_by_code.get(c))
+            .map(|&i| i as u32);
+        rows.push(Centroid {
+            key: postcode::key(pc),
+            pos: [e, n],
+            lsoa,
+        });
+    }
+    Ok(PostcodeTable::new(rows))
+}
+
+#[derive(Deserialize)]
+struct BoundaryCollection {
+    features: Vec<BoundaryFeature>,
+}
+
+#[derive(Deserialize)]
+struct BoundaryFeature {
+    properties: BoundaryProps,
+    geometry: BoundaryGeometry,
+}
+
+#[derive(Deserialize)]
+struct BoundaryProps {
+    lsoa11cd: String,
+    src: String,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", content = "coordinates")]
+enum BoundaryGeometry {
+    Polygon(Vec<Vec<[f64; 2]>>),
+    MultiPolygon(Vec<Vec<Vec<[f64; 2]>>>),
+}
+
+fn rings_to_polygon(rings: Vec<Vec<[f64; 2]>>) -> Polygon<f64> {
+    let mut it = rings
+        .into_iter()
+        .map(|r| LineString::from(r.into_iter().map(|[x, y]| (x, y)).collect::<Vec<_>>()));
+    let ext = it.next().unwrap_or_else(|| LineString::new(vec![]));
+    Polygon::new(ext, it.collect())
+}
+
+fn load_boundaries(path: &Path) -> Result<Vec<(String, String, MultiPolygon<f64>)>, DataError> {
+    let text = read(path)?;
+    let fc: BoundaryCollection = serde_json::from_str(&text).map_err(|e| DataError::Parse {
+        file: path.to_path_buf(),
+        line: e.line(),
+        reason: e.to_string(),
+    })?;
+    Ok(fc
+        .features
+        .into_iter()
+        .map(|f| {
+            let mp = match f.geometry {
+                BoundaryGeometry::Polygon(r) => MultiPolygon::new(vec![rings_to_polygon(r)]),
+                BoundaryGeometry::MultiPolygon(ps) => {
+                    MultiPolygon::new(ps.into_iter().map(rings_to_polygon).collect())
+                }
+            };
+            (f.properties.lsoa11cd, f.properties.src, mp)
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pcn_key;
+
+    #[test]
+    fn pcn_names_compare_loosely() {
+        assert_eq!(pcn_key("Rochdale North PCN"), pcn_key("ROCHDALE  NORTH"));
+        assert_eq!(pcn_key("Heywood & Middleton"), pcn_key("heywood and middleton pcn"));
+        assert_ne!(pcn_key("Rochdale North"), pcn_key("Rochdale South"));
+    }
+}

@@ -1,0 +1,150 @@
+//! Coordinate reference systems: WGS84 (EPSG:4326, lon/lat) <-> British National Grid
+//! (EPSG:27700, metres), through PROJ.
+//!
+//! Everything inside sitefinder works in BNG metres; WGS84 appears only where data enters
+//! (user files, raw open data) and where it leaves (GeoJSON, RFC 7946).
+//!
+//! PROJ is used without the OSTN15 transformation grid (no network, no grid files), so it
+//! falls back to a seven-parameter Helmert transform between OSGB36 and WGS84. That is
+//! 0.5 to 4 m off the official OSTN15 answer: fine for ranking shops, not for surveying.
+//!
+//! A `Proj` is not `Send` and costs ~25 ms to build, so each thread keeps its own pair.
+//!
+//! ```
+//! // Rochdale Town Hall, about 53.6160 N, 2.1554 W.
+//! let (e, n) = sitefinder::crs::wgs84_to_bng(-2.1554, 53.6160).unwrap();
+//! assert!((e - 389_705.0).abs() < 150.0 && (n - 413_440.0).abs() < 150.0, "{e} {n}");
+//! let (lon, lat) = sitefinder::crs::bng_to_wgs84(e, n).unwrap();
+//! assert!((lon + 2.1554).abs() < 1e-6 && (lat - 53.6160).abs() < 1e-6);
+//! ```
+
+use std::cell::RefCell;
+
+use proj::Proj;
+
+/// A failure of PROJ itself (set-up or a transform that returned infinity).
+#[derive(Debug, thiserror::Error)]
+pub enum CrsError {
+    #[error("could not set up PROJ for {from} -> {to}: {reason}")]
+    Setup {
+        from: &'static str,
+        to: &'static str,
+        reason: String,
+    },
+    #[error("PROJ could not transform ({x}, {y}) from {from}: {reason}")]
+    Transform {
+        x: f64,
+        y: f64,
+        from: &'static str,
+        reason: String,
+    },
+}
+
+const WGS84: &str = "EPSG:4326";
+const BNG: &str = "EPSG:27700";
+
+struct Pair {
+    to_bng: Proj,
+    to_wgs84: Proj,
+}
+
+thread_local! {
+    static PAIR: RefCell<Option<Pair>> = const { RefCell::new(None) };
+}
+
+fn with_pair<T>(f: impl FnOnce(&Pair) -> Result<T, CrsError>) -> Result<T, CrsError> {
+    PAIR.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            let to_bng =
+                Proj::new_known_crs(WGS84, BNG, None).map_err(|e| CrsError::Setup {
+                    from: WGS84,
+                    to: BNG,
+                    reason: e.to_string(),
+                })?;
+            let to_wgs84 =
+                Proj::new_known_crs(BNG, WGS84, None).map_err(|e| CrsError::Setup {
+                    from: BNG,
+                    to: WGS84,
+                    reason: e.to_string(),
+                })?;
+            *slot = Some(Pair { to_bng, to_wgs84 });
+        }
+        f(slot.as_ref().expect("initialised above"))
+    })
+}
+
+fn check(x: f64, y: f64, from: &'static str, out: (f64, f64)) -> Result<(f64, f64), CrsError> {
+    if out.0.is_finite() && out.1.is_finite() {
+        Ok(out)
+    } else {
+        Err(CrsError::Transform {
+            x,
+            y,
+            from,
+            reason: "result is not finite".into(),
+        })
+    }
+}
+
+/// WGS84 lon/lat (degrees) to BNG easting/northing (metres).
+pub fn wgs84_to_bng(lon: f64, lat: f64) -> Result<(f64, f64), CrsError> {
+    with_pair(|p| {
+        let out = p
+            .to_bng
+            .convert((lon, lat))
+            .map_err(|e| CrsError::Transform {
+                x: lon,
+                y: lat,
+                from: WGS84,
+                reason: e.to_string(),
+            })?;
+        check(lon, lat, WGS84, out)
+    })
+}
+
+/// BNG easting/northing (metres) to WGS84 lon/lat (degrees).
+pub fn bng_to_wgs84(e: f64, n: f64) -> Result<(f64, f64), CrsError> {
+    with_pair(|p| {
+        let out = p
+            .to_wgs84
+            .convert((e, n))
+            .map_err(|err| CrsError::Transform {
+                x: e,
+                y: n,
+                from: BNG,
+                reason: err.to_string(),
+            })?;
+        check(e, n, BNG, out)
+    })
+}
+
+/// Transforms many WGS84 lon/lat pairs to BNG in place (one PROJ call, for bulk loads).
+pub fn wgs84_to_bng_in_place(points: &mut [(f64, f64)]) -> Result<(), CrsError> {
+    with_pair(|p| {
+        p.to_bng
+            .convert_array(points)
+            .map_err(|e| CrsError::Transform {
+                x: f64::NAN,
+                y: f64::NAN,
+                from: WGS84,
+                reason: e.to_string(),
+            })?;
+        Ok(())
+    })?;
+    for &(x, y) in points.iter() {
+        check(x, y, WGS84, (x, y))?;
+    }
+    Ok(())
+}
+
+/// Rough lon/lat box around England (with a margin). A point outside it cannot be in England;
+/// a point inside still has to fall in an English LSOA to count.
+pub fn plausibly_england_lonlat(lon: f64, lat: f64) -> bool {
+    (-6.6..=2.0).contains(&lon) && (49.8..=55.95).contains(&lat)
+}
+
+/// Rough BNG box around England (with a margin), see [`plausibly_england_lonlat`].
+pub fn plausibly_england_bng(e: f64, n: f64) -> bool {
+    (75_000.0..=660_000.0).contains(&e) && (0.0..=670_000.0).contains(&n)
+}

@@ -1,0 +1,285 @@
+//! R-tree indexes over points and polygons in BNG metres, and the one piece of polygon
+//! arithmetic the ranking needs (area of a polygon inside a circle).
+//!
+//! ```
+//! use sitefinder::spatial::PointIndex;
+//! let idx = PointIndex::new(&[[0.0, 0.0], [100.0, 0.0], [0.0, 500.0]]);
+//! assert_eq!(idx.nearest_k([90.0, 10.0], 2).iter().map(|h| h.0).collect::<Vec<_>>(), vec![1, 0]);
+//! assert_eq!(idx.within([0.0, 0.0], 150.0).len(), 2);
+//! ```
+
+use geo::{BoundingRect, Intersects, MultiPolygon, Point};
+use rstar::primitives::{GeomWithData, Rectangle};
+use rstar::{RTree, AABB};
+
+type PointEntry = GeomWithData<[f64; 2], u32>;
+
+/// Nearest-k and within-radius queries over a fixed set of points, by their position in the
+/// slice the index was built from. Results are ordered by distance, ties by position, so they
+/// are deterministic.
+#[derive(Debug, Clone, Default)]
+pub struct PointIndex {
+    tree: RTree<PointEntry>,
+}
+
+impl PointIndex {
+    /// Bulk-loads the points (index `i` refers to `points[i]`).
+    pub fn new(points: &[[f64; 2]]) -> Self {
+        let entries = points
+            .iter()
+            .enumerate()
+            .map(|(i, p)| GeomWithData::new(*p, i as u32))
+            .collect();
+        PointIndex {
+            tree: RTree::bulk_load(entries),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.tree.size()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tree.size() == 0
+    }
+
+    /// The `k` nearest points as `(index, distance_m)`, nearest first.
+    pub fn nearest_k(&self, at: [f64; 2], k: usize) -> Vec<(usize, f64)> {
+        let mut out: Vec<(usize, f64)> = Vec::with_capacity(k);
+        for (entry, d2) in self.tree.nearest_neighbor_iter_with_distance_2(&at) {
+            let d = d2.sqrt();
+            // Keep going past k while distances tie, so the tie-break by index is honest.
+            if out.len() >= k && out.last().is_some_and(|l| d > l.1) {
+                break;
+            }
+            out.push((entry.data as usize, d));
+        }
+        sort_hits(&mut out);
+        out.truncate(k);
+        out
+    }
+
+    /// The nearest point, if any.
+    pub fn nearest(&self, at: [f64; 2]) -> Option<(usize, f64)> {
+        self.nearest_k(at, 1).into_iter().next()
+    }
+
+    /// All points within `radius_m` (inclusive), nearest first.
+    pub fn within(&self, at: [f64; 2], radius_m: f64) -> Vec<(usize, f64)> {
+        let mut out: Vec<(usize, f64)> = self
+            .tree
+            .locate_within_distance(at, radius_m * radius_m)
+            .map(|e| {
+                let [x, y] = *e.geom();
+                (e.data as usize, ((x - at[0]).powi(2) + (y - at[1]).powi(2)).sqrt())
+            })
+            .collect();
+        sort_hits(&mut out);
+        out
+    }
+}
+
+fn sort_hits(hits: &mut [(usize, f64)]) {
+    hits.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+}
+
+type RectEntry = GeomWithData<Rectangle<[f64; 2]>, u32>;
+
+/// Polygons indexed by their bounding boxes, for point-in-polygon and nearby-polygon queries.
+#[derive(Debug, Clone, Default)]
+pub struct PolygonIndex {
+    tree: RTree<RectEntry>,
+}
+
+impl PolygonIndex {
+    /// Bulk-loads the polygons' bounding boxes (index `i` refers to `polys[i]`).
+    pub fn new(polys: &[MultiPolygon<f64>]) -> Self {
+        let entries = polys
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| {
+                let r = p.bounding_rect()?;
+                Some(GeomWithData::new(
+                    Rectangle::from_corners([r.min().x, r.min().y], [r.max().x, r.max().y]),
+                    i as u32,
+                ))
+            })
+            .collect();
+        PolygonIndex {
+            tree: RTree::bulk_load(entries),
+        }
+    }
+
+    /// Indexes of the polygons containing the point (boundary included), in index order.
+    pub fn containing(&self, polys: &[MultiPolygon<f64>], at: [f64; 2]) -> Vec<usize> {
+        let pt = Point::new(at[0], at[1]);
+        let mut out: Vec<usize> = self
+            .tree
+            .locate_all_at_point(&at)
+            .map(|e| e.data as usize)
+            .filter(|&i| polys[i].intersects(&pt))
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
+    /// Indexes of the polygons whose bounding boxes meet the square of half-side `r` around `at`.
+    pub fn candidates_near(&self, at: [f64; 2], r: f64) -> Vec<usize> {
+        let env = AABB::from_corners([at[0] - r, at[1] - r], [at[0] + r, at[1] + r]);
+        let mut out: Vec<usize> = self
+            .tree
+            .locate_in_envelope_intersecting(&env)
+            .map(|e| e.data as usize)
+            .collect();
+        out.sort_unstable();
+        out
+    }
+}
+
+/// A regular polygon with `n` vertices whose area equals that of the circle of `radius_m`,
+/// counter-clockwise. Used as the convex clip window for "within walking reach".
+pub fn circle(center: [f64; 2], radius_m: f64, n: usize) -> Vec<[f64; 2]> {
+    let n = n.max(8);
+    let step = std::f64::consts::TAU / n as f64;
+    // Scale so that the polygon's area equals pi r^2 (an inscribed n-gon is smaller).
+    let r = radius_m * (std::f64::consts::TAU / (n as f64 * step.sin())).sqrt();
+    (0..n)
+        .map(|i| {
+            let a = i as f64 * step;
+            [center[0] + r * a.cos(), center[1] + r * a.sin()]
+        })
+        .collect()
+}
+
+/// Area (m²) of the part of `poly` that lies inside the convex counter-clockwise polygon `clip`.
+///
+/// Sutherland–Hodgman clipping of each ring against a convex window: the clipped ring may have
+/// degenerate edges along the window, but its signed area is exact, which is all this needs.
+/// Holes are subtracted.
+pub fn clipped_area(poly: &MultiPolygon<f64>, clip: &[[f64; 2]]) -> f64 {
+    let mut total = 0.0;
+    for p in &poly.0 {
+        let ext: Vec<[f64; 2]> = ring(p.exterior());
+        let mut a = signed_area(&clip_ring(&ext, clip)).abs();
+        for hole in p.interiors() {
+            a -= signed_area(&clip_ring(&ring(hole), clip)).abs();
+        }
+        total += a.max(0.0);
+    }
+    total
+}
+
+fn ring(ls: &geo::LineString<f64>) -> Vec<[f64; 2]> {
+    let mut v: Vec<[f64; 2]> = ls.0.iter().map(|c| [c.x, c.y]).collect();
+    if v.len() > 1 && v.first() == v.last() {
+        v.pop();
+    }
+    v
+}
+
+fn signed_area(r: &[[f64; 2]]) -> f64 {
+    if r.len() < 3 {
+        return 0.0;
+    }
+    let mut s = 0.0;
+    for i in 0..r.len() {
+        let a = r[i];
+        let b = r[(i + 1) % r.len()];
+        s += a[0] * b[1] - b[0] * a[1];
+    }
+    s / 2.0
+}
+
+fn clip_ring(subject: &[[f64; 2]], clip: &[[f64; 2]]) -> Vec<[f64; 2]> {
+    let mut out = subject.to_vec();
+    for i in 0..clip.len() {
+        if out.is_empty() {
+            break;
+        }
+        let a = clip[i];
+        let b = clip[(i + 1) % clip.len()];
+        let inside = |p: [f64; 2]| (b[0] - a[0]) * (p[1] - a[1]) - (b[1] - a[1]) * (p[0] - a[0]) >= 0.0;
+        let input = std::mem::take(&mut out);
+        for j in 0..input.len() {
+            let cur = input[j];
+            let prev = input[(j + input.len() - 1) % input.len()];
+            let (ci, pi) = (inside(cur), inside(prev));
+            if ci {
+                if !pi {
+                    out.push(intersect(prev, cur, a, b));
+                }
+                out.push(cur);
+            } else if pi {
+                out.push(intersect(prev, cur, a, b));
+            }
+        }
+    }
+    out
+}
+
+fn intersect(p: [f64; 2], q: [f64; 2], a: [f64; 2], b: [f64; 2]) -> [f64; 2] {
+    let (dx, dy) = (q[0] - p[0], q[1] - p[1]);
+    let (ex, ey) = (b[0] - a[0], b[1] - a[1]);
+    let denom = dx * ey - dy * ex;
+    if denom.abs() < f64::EPSILON {
+        return q;
+    }
+    let t = ((a[0] - p[0]) * ey - (a[1] - p[1]) * ex) / denom;
+    [p[0] + t * dx, p[1] + t * dy]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use geo::{polygon, Area};
+
+    #[test]
+    fn circle_has_the_area_of_the_circle() {
+        let c = circle([0.0, 0.0], 800.0, 64);
+        let a = signed_area(&c);
+        assert!((a - std::f64::consts::PI * 800.0 * 800.0).abs() < 1.0, "{a}");
+    }
+
+    #[test]
+    fn clipped_area_of_square_in_square_and_concave_shape() {
+        let sq: MultiPolygon<f64> =
+            polygon![(x: 0.0, y: 0.0), (x: 10.0, y: 0.0), (x: 10.0, y: 10.0), (x: 0.0, y: 10.0)]
+                .into();
+        let win = vec![[5.0, -5.0], [20.0, -5.0], [20.0, 20.0], [5.0, 20.0]];
+        assert!((clipped_area(&sq, &win) - 50.0).abs() < 1e-9);
+        // A U shape: the window covers the middle of the U, where there is no polygon.
+        let u: MultiPolygon<f64> = polygon![
+            (x: 0.0, y: 0.0), (x: 30.0, y: 0.0), (x: 30.0, y: 30.0), (x: 20.0, y: 30.0),
+            (x: 20.0, y: 10.0), (x: 10.0, y: 10.0), (x: 10.0, y: 30.0), (x: 0.0, y: 30.0)
+        ]
+        .into();
+        let win = vec![[5.0, 5.0], [25.0, 5.0], [25.0, 25.0], [5.0, 25.0]];
+        // Inside the window: the base strip 20x5 plus two arms 5x15 each.
+        assert!((clipped_area(&u, &win) - (100.0 + 75.0 + 75.0)).abs() < 1e-9);
+        // A window covering everything returns the whole area.
+        let big = vec![[-1.0, -1.0], [31.0, -1.0], [31.0, 31.0], [-1.0, 31.0]];
+        assert!((clipped_area(&u, &big) - u.unsigned_area()).abs() < 1e-9);
+    }
+
+    #[test]
+    fn point_index_matches_brute_force() {
+        let pts: Vec<[f64; 2]> = (0..500)
+            .map(|i| {
+                let f = i as f64;
+                [(f * 37.0) % 1000.0, (f * 91.0) % 777.0]
+            })
+            .collect();
+        let idx = PointIndex::new(&pts);
+        for q in [[10.0, 10.0], [500.0, 400.0], [999.0, 0.0]] {
+            let mut brute: Vec<(usize, f64)> = pts
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (i, ((p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2)).sqrt()))
+                .collect();
+            sort_hits(&mut brute);
+            assert_eq!(idx.nearest_k(q, 7), brute[..7].to_vec());
+            let within: Vec<_> = brute.iter().copied().filter(|h| h.1 <= 120.0).collect();
+            assert_eq!(idx.within(q, 120.0), within);
+        }
+    }
+}
