@@ -165,12 +165,11 @@ impl Atlas {
             file: manifest_path.clone(),
             source,
         })?;
-        let manifest: Manifest =
-            serde_json::from_str(&text).map_err(|e| DataError::Parse {
-                file: manifest_path.clone(),
-                line: e.line(),
-                reason: e.to_string(),
-            })?;
+        let manifest: Manifest = serde_json::from_str(&text).map_err(|e| DataError::Parse {
+            file: manifest_path.clone(),
+            line: e.line(),
+            reason: e.to_string(),
+        })?;
 
         let mut lsoas = load_lsoas(&dir.join("lsoa.csv.gz"))?;
         let lsoa_by_code: HashMap<String, usize> = lsoas
@@ -200,8 +199,7 @@ impl Atlas {
         imd_scores_sorted.sort_by(f64::total_cmp);
 
         let practices = load_practices(&dir.join("gp_practices.csv.gz"))?;
-        let practice_index =
-            PointIndex::new(&practices.iter().map(|p| p.pos).collect::<Vec<_>>());
+        let practice_index = PointIndex::new(&practices.iter().map(|p| p.pos).collect::<Vec<_>>());
         let coverage = |name: &str| -> Result<Coverage, DataError> {
             let info = manifest.layers.iter().find(|l| l.name == name);
             match info.map(|i| &i.coverage) {
@@ -309,7 +307,11 @@ impl Atlas {
 
     /// Every distinct PCN name, sorted (for "did you mean" messages).
     pub fn pcn_names(&self) -> Vec<String> {
-        let s: BTreeSet<String> = self.practices.iter().filter_map(|p| p.pcn.clone()).collect();
+        let s: BTreeSet<String> = self
+            .practices
+            .iter()
+            .filter_map(|p| p.pcn.clone())
+            .collect();
         s.into_iter().collect()
     }
 }
@@ -466,8 +468,14 @@ fn load_postcodes(
             reason: format!("bad {what}"),
         };
         let pc = it.next().ok_or_else(|| bad("postcode"))?;
-        let e: f64 = it.next().and_then(|s| s.parse().ok()).ok_or_else(|| bad("easting"))?;
-        let n: f64 = it.next().and_then(|s| s.parse().ok()).ok_or_else(|| bad("northing"))?;
+        let e: f64 = it
+            .next()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| bad("easting"))?;
+        let n: f64 = it
+            .next()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| bad("northing"))?;
         let lsoa = it
             .next()
             .and_then(|c| lsoa_by_code.get(c))
@@ -542,7 +550,10 @@ mod tests {
     #[test]
     fn pcn_names_compare_loosely() {
         assert_eq!(pcn_key("Rochdale North PCN"), pcn_key("ROCHDALE  NORTH"));
-        assert_eq!(pcn_key("Heywood & Middleton"), pcn_key("heywood and middleton pcn"));
+        assert_eq!(
+            pcn_key("Heywood & Middleton"),
+            pcn_key("heywood and middleton pcn")
+        );
         assert_ne!(pcn_key("Rochdale North"), pcn_key("Rochdale South"));
     }
 }

@@ -56,18 +56,16 @@ fn with_pair<T>(f: impl FnOnce(&Pair) -> Result<T, CrsError>) -> Result<T, CrsEr
     PAIR.with(|cell| {
         let mut slot = cell.borrow_mut();
         if slot.is_none() {
-            let to_bng =
-                Proj::new_known_crs(WGS84, BNG, None).map_err(|e| CrsError::Setup {
-                    from: WGS84,
-                    to: BNG,
-                    reason: e.to_string(),
-                })?;
-            let to_wgs84 =
-                Proj::new_known_crs(BNG, WGS84, None).map_err(|e| CrsError::Setup {
-                    from: BNG,
-                    to: WGS84,
-                    reason: e.to_string(),
-                })?;
+            let to_bng = Proj::new_known_crs(WGS84, BNG, None).map_err(|e| CrsError::Setup {
+                from: WGS84,
+                to: BNG,
+                reason: e.to_string(),
+            })?;
+            let to_wgs84 = Proj::new_known_crs(BNG, WGS84, None).map_err(|e| CrsError::Setup {
+                from: BNG,
+                to: WGS84,
+                reason: e.to_string(),
+            })?;
             *slot = Some(Pair { to_bng, to_wgs84 });
         }
         f(slot.as_ref().expect("initialised above"))

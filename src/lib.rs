@@ -4,12 +4,20 @@
 //! The pipeline (see `docs/architecture.md`): [`atlas::Atlas::load`] reads the reference layers
 //! in `data/`; [`import::read_units`] reads candidate units; [`join::attach`] joins each unit to
 //! its LSOA, deprivation, GP catchments, stops and existing sites through R-trees;
-//! [`rank::rank`] scores and orders them with a breakdown per criterion; [`output`] writes CSV
-//! or GeoJSON.
+//! [`rank::rank`] scores and orders them with a breakdown per criterion ([`criteria`]);
+//! [`output`] writes CSV or GeoJSON.
 
 pub mod atlas;
+pub mod catchment;
+pub mod criteria;
 pub mod crs;
+pub mod date;
+pub mod geometry;
+pub mod import;
+pub mod join;
+pub mod output;
 pub mod postcode;
 pub mod prepare;
+pub mod rank;
 pub mod spatial;
 pub mod textio;

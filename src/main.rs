@@ -1,18 +1,54 @@
-use std::path::PathBuf;
+//! The `sitefinder` command line: a thin layer over the library.
 
-use clap::{Parser, Subcommand};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use serde_json::json;
+
+use sitefinder::atlas::Atlas;
+use sitefinder::catchment::{CatchmentSource, Huff, Polygons, Registrations};
+use sitefinder::criteria::{Scales, Settings};
+use sitefinder::date::Date;
+use sitefinder::import::{read_units, ImportOptions};
+use sitefinder::join::{attach, JoinParams};
+use sitefinder::output::{write_csv, write_geojson};
+use sitefinder::rank::{rank, Filters, Weights};
+use sitefinder::textio::write_atomic;
 
 #[derive(Parser)]
-#[command(name = "sitefinder", version, about)]
+#[command(
+    name = "sitefinder",
+    version,
+    about = "Find and rank vacant high-street shops in England as community vaccination and health sites",
+    long_about = "Find and rank vacant high-street shops in England as community vaccination and health sites.\n\nThe reference data (IMD 2019, LSOA boundaries, GP practices and PCNs, stops, pharmacies, vaccination sites, postcodes) is read from the data directory; candidate units come from your CSV or GeoJSON file, or from the real vacant shops shipped in data/units/.",
+    after_help = "Examples:\n  sitefinder rank                                   # Rochdale's vacant shops, CSV to stdout\n  sitefinder rank --units shops.csv --pcn \"Rochdale North\" --out shortlist.geojson\n  sitefinder rank --weights deprivation=5,access=0 --imd-deciles 1-3\n  sitefinder about                                  # sources, licences, attribution"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum OutFormat {
+    Csv,
+    Geojson,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
-    /// Rebuild the data directory from the raw open data files.
+    /// Rank candidate units and write the shortlist with a score breakdown per unit.
+    Rank(RankArgs),
+    /// Print the data sources, vintages, licences and the attribution notice.
+    About {
+        /// Data directory.
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// Rebuild the data directory from the raw open data files (see data/README.md).
     PrepareData {
+        /// The folder of raw files (with INDEX.md and PROVENANCE.md).
         #[arg(long)]
         raw: PathBuf,
         #[arg(long, default_value = "data")]
@@ -20,13 +56,227 @@ enum Cmd {
     },
 }
 
+#[derive(clap::Args)]
+struct RankArgs {
+    /// Candidate units: CSV (lat/lon, easting/northing or postcode; or a council business-rates
+    /// list) or GeoJSON. Default: the vacant shops of Rochdale in data/units/.
+    #[arg(long, value_name = "FILE")]
+    units: Option<PathBuf>,
+    /// Data directory (default: ./data).
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Only units in the GP catchment of this Primary Care Network (name or U-code).
+    #[arg(long, value_name = "NAME")]
+    pcn: Option<String>,
+    /// Only units in this local authority (LAD 2019 code or name).
+    #[arg(long, value_name = "LAD")]
+    lad: Option<String>,
+    /// Only units with at least this floor area (units of unknown area are left out).
+    #[arg(long, value_name = "M2")]
+    min_floor_area_m2: Option<f64>,
+    /// Only units in LSOAs of these IMD deciles, e.g. 1,2 or 1-3 (1 = most deprived).
+    #[arg(long, value_name = "LIST")]
+    imd_deciles: Option<String>,
+    /// Weights: a TOML file, or pairs like deprivation=3,reach=2,demand=2,gap=2,access=1,suitability=1.
+    #[arg(long, value_name = "FILE|k=v,...")]
+    weights: Option<String>,
+    /// Output format (default: from --out's extension, else csv).
+    #[arg(long, value_enum)]
+    format: Option<OutFormat>,
+    /// Output file, or - for standard output.
+    #[arg(long, value_name = "FILE|-", default_value = "-")]
+    out: String,
+    /// Write only the top N units.
+    #[arg(long, value_name = "N")]
+    top: Option<usize>,
+    /// Skip bad rows (each is reported) instead of stopping at the first.
+    #[arg(long)]
+    skip_invalid: bool,
+    /// NHS Digital "Patients registered at a GP practice - LSOA" CSV for real catchments.
+    #[arg(long, value_name = "FILE")]
+    registrations: Option<PathBuf>,
+    /// GP catchment polygons as GeoJSON with a practice_code property.
+    #[arg(long, value_name = "FILE", conflicts_with = "registrations")]
+    catchments: Option<PathBuf>,
+    /// Walking reach in metres.
+    #[arg(long, value_name = "M", default_value_t = 800.0)]
+    reach_m: f64,
+    /// Date vacancy age is measured at (YYYY-MM-DD; default today).
+    #[arg(long, value_name = "DATE")]
+    as_of: Option<String>,
+}
+
 fn main() {
     let cli = Cli::parse();
     let res = match cli.cmd {
+        Cmd::Rank(args) => cmd_rank(args),
+        Cmd::About { data } => cmd_about(data),
         Cmd::PrepareData { raw, out } => sitefinder::prepare::prepare(&raw, &out),
     };
     if let Err(e) = res {
         eprintln!("sitefinder: {e:#}");
         std::process::exit(2);
     }
+}
+
+fn data_dir(given: Option<PathBuf>) -> PathBuf {
+    given
+        .or_else(|| std::env::var_os("SITEFINDER_DATA").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("data"))
+}
+
+fn load_atlas(dir: &Path) -> Result<Atlas> {
+    Ok(Atlas::load(dir)?)
+}
+
+fn cmd_about(data: Option<PathBuf>) -> Result<()> {
+    let atlas = load_atlas(&data_dir(data))?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "sitefinder {}\n", env!("CARGO_PKG_VERSION"))?;
+    writeln!(out, "Data ({}):", atlas.dir.display())?;
+    for l in &atlas.manifest.layers {
+        let cov = match &l.coverage {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Array(a) => format!("{} local authorities", a.len()),
+            other => other.to_string(),
+        };
+        writeln!(
+            out,
+            "  {:<18} {:>9} rows  {} [{}; {}; coverage: {cov}]",
+            l.name, l.rows, l.source, l.vintage, l.licence
+        )?;
+    }
+    writeln!(out, "\nAttribution:")?;
+    for a in &atlas.manifest.attribution {
+        writeln!(out, "  {a}")?;
+    }
+    writeln!(
+        out,
+        "\nCoordinates are transformed with PROJ's Helmert fallback (no OSTN15 grid), 0.5-4 m from the official transformation."
+    )?;
+    Ok(())
+}
+
+fn cmd_rank(a: RankArgs) -> Result<()> {
+    let dir = data_dir(a.data);
+    let atlas = load_atlas(&dir)?;
+    let units_path = a
+        .units
+        .clone()
+        .unwrap_or_else(|| dir.join("units").join("rochdale_vacant_shops.csv"));
+
+    let weights = match &a.weights {
+        None => Weights::default(),
+        Some(w) if w.ends_with(".toml") || Path::new(w).is_file() => {
+            Weights::from_toml_file(Path::new(w))?
+        }
+        Some(w) => Weights::parse_list(w)?,
+    };
+    let filters = Filters {
+        pcn: a.pcn.clone(),
+        lad: a.lad.clone(),
+        min_floor_area_m2: a.min_floor_area_m2,
+        imd_deciles: a
+            .imd_deciles
+            .as_deref()
+            .map(Filters::parse_deciles)
+            .transpose()?,
+    };
+    sitefinder::rank::check_filters(&atlas, &filters)?;
+    if !(50.0..=5_000.0).contains(&a.reach_m) {
+        bail!(
+            "--reach-m {} is out of range: give 50 to 5000 metres",
+            a.reach_m
+        );
+    }
+    let as_of = match &a.as_of {
+        Some(s) => {
+            Date::parse(s).with_context(|| format!("--as-of `{s}` is not a date (YYYY-MM-DD)"))?
+        }
+        None => Date::today(),
+    };
+    let format = match (a.format, a.out.as_str()) {
+        (Some(f), _) => f,
+        (None, o) if o.ends_with(".geojson") || o.ends_with(".json") => OutFormat::Geojson,
+        _ => OutFormat::Csv,
+    };
+
+    let catchments: Box<dyn CatchmentSource> = match (&a.registrations, &a.catchments) {
+        (Some(p), _) => Box::new(Registrations::load(p, &atlas)?),
+        (_, Some(p)) => Box::new(Polygons::load(p, &atlas)?),
+        _ => Box::new(Huff::default()),
+    };
+
+    let imported = read_units(
+        &units_path,
+        &atlas,
+        &ImportOptions {
+            skip_invalid: a.skip_invalid,
+            progress: true,
+        },
+    )?;
+    for s in &imported.skipped {
+        eprintln!("skipped {} {}: {}", units_path.display(), s.place, s.reason);
+    }
+    let join = JoinParams {
+        reach_radius_m: a.reach_m,
+        ..JoinParams::default()
+    };
+    let contexts = attach(&atlas, &imported.units, catchments.as_ref(), &join);
+    let settings = Settings {
+        scales: Scales::default(),
+        join,
+        as_of,
+        catchment_kind: catchments.kind(),
+    };
+    let mut ranking = rank(
+        &atlas,
+        &imported.units,
+        &contexts,
+        &weights,
+        &filters,
+        &settings,
+    )?;
+    if let Some(n) = a.top {
+        ranking.rows.truncate(n);
+    }
+
+    let notes = json!({
+        "sitefinder": env!("CARGO_PKG_VERSION"),
+        "units_file": units_path.display().to_string(),
+        "weights": weights.to_list(),
+        "as_of": as_of.to_string(),
+        "catchments": catchments.describe(),
+        "attribution": atlas.manifest.attribution,
+    });
+    let notes = notes.as_object().cloned().unwrap_or_default();
+    let write = |w: &mut dyn Write| -> std::io::Result<()> {
+        match format {
+            OutFormat::Csv => write_csv(w, &atlas, &imported.units, &contexts, &ranking),
+            OutFormat::Geojson => {
+                write_geojson(w, &atlas, &imported.units, &contexts, &ranking, &notes)
+            }
+        }
+        .map_err(std::io::Error::other)
+    };
+    if a.out == "-" {
+        let mut stdout = std::io::stdout().lock();
+        write(&mut stdout)?;
+        stdout.flush()?;
+    } else {
+        write_atomic(Path::new(&a.out), write).with_context(|| format!("writing {}", a.out))?;
+    }
+
+    let filtered = ranking.filtered_out.len();
+    eprintln!(
+        "sitefinder: ranked {} of {} units from {} ({} skipped as invalid, {} not vacant, {} left out by filters){}",
+        ranking.rows.len(),
+        imported.units.len() + imported.skipped.len(),
+        units_path.display(),
+        imported.skipped.len(),
+        imported.occupied,
+        filtered,
+        if a.out == "-" { String::new() } else { format!("; wrote {}", a.out) }
+    );
+    Ok(())
 }

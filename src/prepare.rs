@@ -21,12 +21,26 @@ use crate::textio::{read_text, write_atomic, write_gz_atomic};
 
 /// Greater Manchester's ten local authorities (the area of TfGM's NaPTAN and the pharmacy list).
 pub const GM_LADS: [&str; 10] = [
-    "E08000001", "E08000002", "E08000003", "E08000004", "E08000005", "E08000006", "E08000007",
-    "E08000008", "E08000009", "E08000010",
+    "E08000001",
+    "E08000002",
+    "E08000003",
+    "E08000004",
+    "E08000005",
+    "E08000006",
+    "E08000007",
+    "E08000008",
+    "E08000009",
+    "E08000010",
 ];
 /// The West Midlands metropolitan county (NaPTAN admin area 430).
 pub const WM_LADS: [&str; 7] = [
-    "E08000025", "E08000026", "E08000027", "E08000028", "E08000029", "E08000030", "E08000031",
+    "E08000025",
+    "E08000026",
+    "E08000027",
+    "E08000028",
+    "E08000029",
+    "E08000030",
+    "E08000031",
 ];
 
 /// The attribution that every output and `sitefinder about` carries.
@@ -66,7 +80,11 @@ impl Ctx {
         let mut rdr = csv::ReaderBuilder::new()
             .flexible(true)
             .from_reader(text.as_bytes());
-        let headers: Vec<String> = rdr.headers()?.iter().map(|h| h.trim().to_string()).collect();
+        let headers: Vec<String> = rdr
+            .headers()?
+            .iter()
+            .map(|h| h.trim().to_string())
+            .collect();
         let mut out = Vec::new();
         for rec in rdr.records() {
             let rec = rec.with_context(|| format!("parsing {rel}"))?;
@@ -181,13 +199,21 @@ fn postcodes(cx: &mut Ctx) -> Result<HashMap<String, [f64; 2]>> {
 fn lsoas(cx: &mut Ctx) -> Result<()> {
     let imd = cx.csv("imd2019/imd2019_lsoa_england_combined.csv")?;
     // Centroids from the super-generalised boundary file's ONS centroid columns.
-    let bsc: Value = serde_json::from_str(&cx.text("lsoa2011_boundaries/lsoa2011_bsc_england.geojson.gz")?)?;
+    let bsc: Value =
+        serde_json::from_str(&cx.text("lsoa2011_boundaries/lsoa2011_bsc_england.geojson.gz")?)?;
     let mut centroid: HashMap<String, (f64, f64)> = HashMap::new();
-    for f in bsc["features"].as_array().ok_or_else(|| anyhow!("BSC: no features"))? {
+    for f in bsc["features"]
+        .as_array()
+        .ok_or_else(|| anyhow!("BSC: no features"))?
+    {
         let p = &f["properties"];
         let code = p["LSOA11CD"].as_str().unwrap_or_default().to_string();
-        let e = p["BNG_E"].as_f64().ok_or_else(|| anyhow!("BSC {code}: no BNG_E"))?;
-        let n = p["BNG_N"].as_f64().ok_or_else(|| anyhow!("BSC {code}: no BNG_N"))?;
+        let e = p["BNG_E"]
+            .as_f64()
+            .ok_or_else(|| anyhow!("BSC {code}: no BNG_E"))?;
+        let n = p["BNG_N"]
+            .as_f64()
+            .ok_or_else(|| anyhow!("BSC {code}: no BNG_N"))?;
         centroid.insert(code, (e, n));
     }
     let mut csv = String::from("lsoa11cd,lsoa11nm,lad19cd,lad19nm,imd_score,imd_rank,imd_decile,income_decile,employment_decile,education_decile,health_decile,crime_decile,barriers_decile,living_env_decile,pop_total_mid2015,centroid_e,centroid_n\n");
@@ -198,9 +224,21 @@ fn lsoas(cx: &mut Ctx) -> Result<()> {
             .get(code)
             .ok_or_else(|| anyhow!("no centroid for {code}"))?;
         let mut rec: Vec<String> = [
-            "lsoa11cd", "lsoa11nm", "lad19cd", "lad19nm", "imd_score", "imd_rank", "imd_decile",
-            "income_decile", "employment_decile", "education_decile", "health_decile",
-            "crime_decile", "barriers_decile", "living_env_decile", "pop_total_mid2015",
+            "lsoa11cd",
+            "lsoa11nm",
+            "lad19cd",
+            "lad19nm",
+            "imd_score",
+            "imd_rank",
+            "imd_decile",
+            "income_decile",
+            "employment_decile",
+            "education_decile",
+            "health_decile",
+            "crime_decile",
+            "barriers_decile",
+            "living_env_decile",
+            "pop_total_mid2015",
         ]
         .iter()
         .map(|c| get(r, c).to_string())
@@ -266,16 +304,31 @@ fn geometry_to_bng(geom: &Value) -> Result<MultiPolygon<f64>> {
 }
 
 fn boundaries(cx: &mut Ctx) -> Result<()> {
-    let gm: Value = serde_json::from_str(&cx.text("lsoa2011_boundaries/lsoa2011_bgc_greater_manchester.geojson")?)?;
-    let bsc: Value = serde_json::from_str(&cx.text("lsoa2011_boundaries/lsoa2011_bsc_england.geojson.gz")?)?;
+    let gm: Value = serde_json::from_str(
+        &cx.text("lsoa2011_boundaries/lsoa2011_bgc_greater_manchester.geojson")?,
+    )?;
+    let bsc: Value =
+        serde_json::from_str(&cx.text("lsoa2011_boundaries/lsoa2011_bsc_england.geojson.gz")?)?;
     let mut shapes: BTreeMap<String, (&'static str, MultiPolygon<f64>)> = BTreeMap::new();
-    for f in gm["features"].as_array().ok_or_else(|| anyhow!("GM: no features"))? {
-        let code = f["properties"]["area_code"].as_str().unwrap_or_default().to_string();
+    for f in gm["features"]
+        .as_array()
+        .ok_or_else(|| anyhow!("GM: no features"))?
+    {
+        let code = f["properties"]["area_code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         shapes.insert(code, ("bgc", geometry_to_bng(&f["geometry"])?));
     }
     let n_bgc = shapes.len();
-    for f in bsc["features"].as_array().ok_or_else(|| anyhow!("BSC: no features"))? {
-        let code = f["properties"]["LSOA11CD"].as_str().unwrap_or_default().to_string();
+    for f in bsc["features"]
+        .as_array()
+        .ok_or_else(|| anyhow!("BSC: no features"))?
+    {
+        let code = f["properties"]["LSOA11CD"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         if !shapes.contains_key(&code) {
             shapes.insert(code, ("bsc", geometry_to_bng(&f["geometry"])?));
         }
@@ -288,7 +341,11 @@ fn boundaries(cx: &mut Ctx) -> Result<()> {
                 .make_valid()
                 .map_err(|e| anyhow!("make-valid failed for {code}: {e:?}"))?;
             if !fixed.is_valid() {
-                let why: Vec<String> = fixed.validation_errors().iter().map(|e| e.to_string()).collect();
+                let why: Vec<String> = fixed
+                    .validation_errors()
+                    .iter()
+                    .map(|e| e.to_string())
+                    .collect();
                 bail!("{code}: still invalid after make-valid: {}", why.join("; "));
             }
             repaired.push(code.clone());
@@ -344,17 +401,33 @@ fn practices(cx: &mut Ctx, pc: &HashMap<String, [f64; 2]>) -> Result<()> {
     let lists: HashMap<String, String> = cx
         .csv("gp_practices/gp_reg_pat_prac_all_2021-01.csv")?
         .into_iter()
-        .map(|r| (get(&r, "CODE").to_string(), get(&r, "NUMBER_OF_PATIENTS").to_string()))
+        .map(|r| {
+            (
+                get(&r, "CODE").to_string(),
+                get(&r, "NUMBER_OF_PATIENTS").to_string(),
+            )
+        })
         .collect();
     let mut w = csv::Writer::from_writer(vec![]);
     w.write_record([
-        "practice_code", "name", "postcode", "easting", "northing", "list_size_2021_01",
-        "pcn_code", "pcn_name", "icb_code", "subicb_code",
+        "practice_code",
+        "name",
+        "postcode",
+        "easting",
+        "northing",
+        "list_size_2021_01",
+        "pcn_code",
+        "pcn_name",
+        "icb_code",
+        "subicb_code",
     ])?;
     let (mut n, mut missing) = (0, vec![]);
     for r in &epraccur {
         let code = get(r, "organisation_code");
-        if get(r, "status_code") != "A" || get(r, "prescribing_setting") != "4" || code.starts_with('W') {
+        if get(r, "status_code") != "A"
+            || get(r, "prescribing_setting") != "4"
+            || code.starts_with('W')
+        {
             continue;
         }
         let Some(postcode) = normalise(get(r, "postcode")) else {
@@ -440,7 +513,10 @@ fn stops(cx: &mut Ctx) -> Result<()> {
         n += 1;
     }
     write_gz_atomic(&cx.out.join("stops.csv.gz"), &w.into_inner()?)?;
-    cx.note(format!("stops: {n} ({gm} Greater Manchester likely active, {} West Midlands active)", n - gm));
+    cx.note(format!(
+        "stops: {n} ({gm} Greater Manchester likely active, {} West Midlands active)",
+        n - gm
+    ));
     let lads: Vec<&str> = GM_LADS.iter().chain(WM_LADS.iter()).copied().collect();
     cx.layer(
         "stops",
@@ -457,19 +533,26 @@ fn stops(cx: &mut Ctx) -> Result<()> {
 fn points_to_bng(lonlat: &[(f64, f64)]) -> Result<Vec<(f64, f64)>> {
     let mut pts = lonlat.to_vec();
     wgs84_to_bng_in_place(&mut pts)?;
-    Ok(pts.into_iter().map(|(e, n)| (e.round(), n.round())).collect())
+    Ok(pts
+        .into_iter()
+        .map(|(e, n)| (e.round(), n.round()))
+        .collect())
 }
 
 fn pharmacies(cx: &mut Ctx) -> Result<()> {
     let v: Value = serde_json::from_str(&cx.text("health_sites/gm_pharmacies.geojson")?)?;
-    let feats = v["features"].as_array().ok_or_else(|| anyhow!("pharmacies: no features"))?;
+    let feats = v["features"]
+        .as_array()
+        .ok_or_else(|| anyhow!("pharmacies: no features"))?;
     let lonlat: Vec<(f64, f64)> = feats
         .iter()
         .map(|f| {
             let c = &f["geometry"]["coordinates"];
             Ok((
-                c[0].as_f64().ok_or_else(|| anyhow!("pharmacy without lon"))?,
-                c[1].as_f64().ok_or_else(|| anyhow!("pharmacy without lat"))?,
+                c[0].as_f64()
+                    .ok_or_else(|| anyhow!("pharmacy without lon"))?,
+                c[1].as_f64()
+                    .ok_or_else(|| anyhow!("pharmacy without lat"))?,
             ))
         })
         .collect::<Result<_>>()?;
@@ -479,7 +562,9 @@ fn pharmacies(cx: &mut Ctx) -> Result<()> {
     for (f, (e, n)) in feats.iter().zip(&pts) {
         let p = &f["properties"];
         w.write_record([
-            p["organisation_data_service_code"].as_str().unwrap_or_default(),
+            p["organisation_data_service_code"]
+                .as_str()
+                .unwrap_or_default(),
             p["pharmacy_name"].as_str().unwrap_or_default(),
             "community_pharmacy",
             p["postcode"].as_str().unwrap_or_default(),
@@ -488,7 +573,10 @@ fn pharmacies(cx: &mut Ctx) -> Result<()> {
         ])?;
     }
     write_gz_atomic(&cx.out.join("pharmacies.csv.gz"), &w.into_inner()?)?;
-    cx.note(format!("pharmacies: {} Greater Manchester community pharmacies", pts.len()));
+    cx.note(format!(
+        "pharmacies: {} Greater Manchester community pharmacies",
+        pts.len()
+    ));
     cx.layer(
         "pharmacies",
         "pharmacies.csv.gz",
@@ -545,22 +633,37 @@ fn units(cx: &mut Ctx) -> Result<()> {
     let mut by_council: BTreeMap<String, csv::Writer<Vec<u8>>> = BTreeMap::new();
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for r in &rows {
-        if get(r, "occupancy") != "vacant" || get(r, "is_retail_type") != "True" || get(r, "lon").is_empty() {
+        if get(r, "occupancy") != "vacant"
+            || get(r, "is_retail_type") != "True"
+            || get(r, "lon").is_empty()
+        {
             continue;
         }
         let council = get(r, "council").to_lowercase();
         let w = by_council.entry(council.clone()).or_insert_with(|| {
             let mut w = csv::Writer::from_writer(vec![]);
             let _ = w.write_record([
-                "id", "name", "address", "postcode", "lat", "lon", "rateable_value",
-                "description", "vacant_since", "council",
+                "id",
+                "name",
+                "address",
+                "postcode",
+                "lat",
+                "lon",
+                "rateable_value",
+                "description",
+                "vacant_since",
+                "council",
             ]);
             w
         });
         let address = get(r, "address");
         let name: Vec<&str> = address.split(',').map(str::trim).take(2).collect();
         w.write_record([
-            &format!("{}-{}", council, get(r, "prop_ref").trim_start_matches("Ref:")),
+            &format!(
+                "{}-{}",
+                council,
+                get(r, "prop_ref").trim_start_matches("Ref:")
+            ),
             &name.join(", "),
             address,
             get(r, "postcode"),

@@ -71,7 +71,10 @@ impl PointIndex {
             .locate_within_distance(at, radius_m * radius_m)
             .map(|e| {
                 let [x, y] = *e.geom();
-                (e.data as usize, ((x - at[0]).powi(2) + (y - at[1]).powi(2)).sqrt())
+                (
+                    e.data as usize,
+                    ((x - at[0]).powi(2) + (y - at[1]).powi(2)).sqrt(),
+                )
             })
             .collect();
         sort_hits(&mut out);
@@ -198,7 +201,8 @@ fn clip_ring(subject: &[[f64; 2]], clip: &[[f64; 2]]) -> Vec<[f64; 2]> {
         }
         let a = clip[i];
         let b = clip[(i + 1) % clip.len()];
-        let inside = |p: [f64; 2]| (b[0] - a[0]) * (p[1] - a[1]) - (b[1] - a[1]) * (p[0] - a[0]) >= 0.0;
+        let inside =
+            |p: [f64; 2]| (b[0] - a[0]) * (p[1] - a[1]) - (b[1] - a[1]) * (p[0] - a[0]) >= 0.0;
         let input = std::mem::take(&mut out);
         for j in 0..input.len() {
             let cur = input[j];
@@ -237,7 +241,10 @@ mod tests {
     fn circle_has_the_area_of_the_circle() {
         let c = circle([0.0, 0.0], 800.0, 64);
         let a = signed_area(&c);
-        assert!((a - std::f64::consts::PI * 800.0 * 800.0).abs() < 1.0, "{a}");
+        assert!(
+            (a - std::f64::consts::PI * 800.0 * 800.0).abs() < 1.0,
+            "{a}"
+        );
     }
 
     #[test]

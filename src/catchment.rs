@@ -1,0 +1,397 @@
+//! GP catchments: which practices serve a place. Three sources behind one trait, in order of
+//! preference:
+//!
+//! 1. [`Registrations`]: NHS Digital "Patients registered at a GP practice — LSOA"
+//!    (`PRACTICE_CODE, LSOA_CODE, NUMBER_OF_PATIENTS`), when the user has it;
+//! 2. [`Polygons`]: catchment polygons supplied as GeoJSON (property `practice_code`);
+//! 3. [`Huff`]: an approximation from list sizes and distance, used by default because the
+//!    LSOA registration file is not open data that ships here.
+//!
+//! For the LSOA-based sources a practice's catchment *covers* an LSOA when the practice holds at
+//! least `min_share` (default 10%) of the LSOA's registered residents; the practice with the
+//! largest share always covers it.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use geo::{Intersects, MultiPolygon, Point};
+use serde_json::Value;
+
+use crate::atlas::Atlas;
+use crate::spatial::PolygonIndex;
+use crate::textio::read_text;
+
+/// A practice covering a place, with the share of the place's registered residents it holds
+/// (`None` for polygon catchments, which say nothing about shares).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cover {
+    pub practice: usize,
+    pub share: Option<f64>,
+}
+
+/// A source of GP catchments.
+pub trait CatchmentSource: Send + Sync {
+    /// Short name for breakdowns: `registrations`, `polygons` or `huff`.
+    fn kind(&self) -> &'static str;
+    /// One sentence on how catchments are defined, for the output's notes.
+    fn describe(&self) -> String;
+    /// Practices whose catchments cover the point `at` in LSOA `lsoa`, by practice index,
+    /// largest share first (ties by practice code).
+    fn covering(&self, atlas: &Atlas, at: [f64; 2], lsoa: usize) -> Vec<Cover>;
+    /// Registered patients of a practice as this source knows them.
+    fn patients(&self, atlas: &Atlas, practice: usize) -> Option<u32> {
+        atlas.practices[practice].list_size
+    }
+}
+
+/// Errors reading a user-supplied catchment file.
+#[derive(Debug, thiserror::Error)]
+pub enum CatchmentError {
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{file}: {reason}")]
+    Layout { file: PathBuf, reason: String },
+    #[error("{file} {place}: {reason}")]
+    Row {
+        file: PathBuf,
+        place: String,
+        reason: String,
+    },
+}
+
+fn sort_covers(atlas: &Atlas, covers: &mut [Cover]) {
+    covers.sort_by(|a, b| {
+        b.share
+            .unwrap_or(0.0)
+            .total_cmp(&a.share.unwrap_or(0.0))
+            .then_with(|| {
+                atlas.practices[a.practice]
+                    .practice_code
+                    .cmp(&atlas.practices[b.practice].practice_code)
+            })
+    });
+}
+
+/// Keeps the practices holding at least `min_share`, and always the largest.
+fn covers_from_shares(atlas: &Atlas, shares: Vec<(usize, f64)>, min_share: f64) -> Vec<Cover> {
+    let mut all: Vec<Cover> = shares
+        .into_iter()
+        .map(|(practice, s)| Cover {
+            practice,
+            share: Some(s),
+        })
+        .collect();
+    sort_covers(atlas, &mut all);
+    let mut out: Vec<Cover> = all
+        .iter()
+        .copied()
+        .filter(|c| c.share.unwrap_or(0.0) >= min_share)
+        .collect();
+    if out.is_empty() {
+        out.extend(all.first().copied());
+    }
+    out
+}
+
+/// Huff (gravity) model: the residents of LSOA `l` register with practice `j` in proportion to
+/// `list_size_j / max(d_lj, floor_m)^beta`, over the practices within `radius_m` of the LSOA's
+/// centroid (at least the nearest `min_candidates`).
+///
+/// Defaults: `beta` 2 (the usual gravity exponent), `radius_m` 5 km (beyond which few people
+/// register in a town), `floor_m` 200 m (so a practice on the centroid does not take all),
+/// `min_share` 10%.
+#[derive(Debug, Clone)]
+pub struct Huff {
+    pub beta: f64,
+    pub radius_m: f64,
+    pub floor_m: f64,
+    pub min_candidates: usize,
+    pub min_share: f64,
+}
+
+impl Default for Huff {
+    fn default() -> Self {
+        Huff {
+            beta: 2.0,
+            radius_m: 5_000.0,
+            floor_m: 200.0,
+            min_candidates: 5,
+            min_share: 0.10,
+        }
+    }
+}
+
+impl Huff {
+    /// Estimated share of LSOA `lsoa`'s residents registered with each nearby practice.
+    pub fn shares(&self, atlas: &Atlas, lsoa: usize) -> Vec<(usize, f64)> {
+        let c = atlas.lsoas[lsoa].centroid;
+        let mut cands = atlas.practice_index.within(c, self.radius_m);
+        if cands.len() < self.min_candidates {
+            cands = atlas.practice_index.nearest_k(c, self.min_candidates);
+        }
+        let median = median_list_size(atlas);
+        let utils: Vec<(usize, f64)> = cands
+            .into_iter()
+            .map(|(j, d)| {
+                let a = atlas.practices[j].list_size.map_or(median, f64::from);
+                (j, a / d.max(self.floor_m).powf(self.beta))
+            })
+            .collect();
+        let total: f64 = utils.iter().map(|u| u.1).sum();
+        if total <= 0.0 {
+            return vec![];
+        }
+        utils.into_iter().map(|(j, u)| (j, u / total)).collect()
+    }
+}
+
+fn median_list_size(atlas: &Atlas) -> f64 {
+    let mut v: Vec<u32> = atlas.practices.iter().filter_map(|p| p.list_size).collect();
+    if v.is_empty() {
+        return 1.0;
+    }
+    let mid = v.len() / 2;
+    *v.select_nth_unstable(mid).1 as f64
+}
+
+impl CatchmentSource for Huff {
+    fn kind(&self) -> &'static str {
+        "huff"
+    }
+    fn describe(&self) -> String {
+        format!(
+            "approximated (Huff model): residents share among practices within {:.0} km by list size / distance^{}; a practice covers an LSOA where its estimated share is at least {:.0}%",
+            self.radius_m / 1000.0,
+            self.beta,
+            self.min_share * 100.0
+        )
+    }
+    fn covering(&self, atlas: &Atlas, _at: [f64; 2], lsoa: usize) -> Vec<Cover> {
+        covers_from_shares(atlas, self.shares(atlas, lsoa), self.min_share)
+    }
+}
+
+/// Catchments from NHS Digital's registered patients by LSOA.
+#[derive(Debug, Clone)]
+pub struct Registrations {
+    /// LSOA index -> (practice index, patients).
+    by_lsoa: HashMap<usize, Vec<(usize, u32)>>,
+    totals: HashMap<usize, u32>,
+    pub min_share: f64,
+    /// Rows whose practice or LSOA is not in the atlas (Welsh, closed), ignored.
+    pub unmatched_rows: usize,
+}
+
+impl Registrations {
+    /// Reads the NHS Digital CSV (other columns, such as `PUBLICATION` or `SEX`, are ignored;
+    /// rows with `SEX` other than `ALL` are skipped when the column exists).
+    pub fn load(path: &Path, atlas: &Atlas) -> Result<Self, CatchmentError> {
+        let file = path.to_path_buf();
+        let (text, _) = read_text(path).map_err(|source| CatchmentError::Read {
+            file: file.clone(),
+            source,
+        })?;
+        let mut rdr = csv::Reader::from_reader(text.as_bytes());
+        let headers = rdr
+            .headers()
+            .map_err(|e| CatchmentError::Layout {
+                file: file.clone(),
+                reason: e.to_string(),
+            })?
+            .clone();
+        let col = |name: &str| {
+            headers
+                .iter()
+                .position(|h| h.trim().eq_ignore_ascii_case(name))
+        };
+        let (Some(pc), Some(lc), Some(nc)) = (
+            col("PRACTICE_CODE"),
+            col("LSOA_CODE"),
+            col("NUMBER_OF_PATIENTS"),
+        ) else {
+            return Err(CatchmentError::Layout {
+                file,
+                reason: "expected the columns PRACTICE_CODE, LSOA_CODE, NUMBER_OF_PATIENTS".into(),
+            });
+        };
+        let sex = col("SEX");
+        let practice_by_code: HashMap<&str, usize> = atlas
+            .practices
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.practice_code.as_str(), i))
+            .collect();
+        let mut by_lsoa: HashMap<usize, Vec<(usize, u32)>> = HashMap::new();
+        let mut totals: HashMap<usize, u32> = HashMap::new();
+        let mut unmatched_rows = 0;
+        for rec in rdr.records() {
+            let rec = rec.map_err(|e| CatchmentError::Row {
+                file: file.clone(),
+                place: format!("line {}", e.position().map_or(0, |p| p.line())),
+                reason: e.to_string(),
+            })?;
+            let line = rec.position().map_or(0, |p| p.line());
+            if sex
+                .and_then(|i| rec.get(i))
+                .is_some_and(|s| !s.trim().eq_ignore_ascii_case("ALL"))
+            {
+                continue;
+            }
+            let n_raw = rec.get(nc).unwrap_or("").trim();
+            let n: u32 = n_raw.parse().map_err(|_| CatchmentError::Row {
+                file: file.clone(),
+                place: format!("line {line}"),
+                reason: format!("NUMBER_OF_PATIENTS `{n_raw}` is not a whole number"),
+            })?;
+            let p = practice_by_code
+                .get(rec.get(pc).unwrap_or("").trim())
+                .copied();
+            let l = atlas.lsoa(rec.get(lc).unwrap_or("").trim());
+            match (p, l) {
+                (Some(p), Some(l)) => {
+                    by_lsoa.entry(l).or_default().push((p, n));
+                    *totals.entry(p).or_default() += n;
+                }
+                _ => unmatched_rows += 1,
+            }
+        }
+        if by_lsoa.is_empty() {
+            return Err(CatchmentError::Layout {
+                file,
+                reason: "no row names a practice and an LSOA that sitefinder knows".into(),
+            });
+        }
+        Ok(Registrations {
+            by_lsoa,
+            totals,
+            min_share: 0.10,
+            unmatched_rows,
+        })
+    }
+}
+
+impl CatchmentSource for Registrations {
+    fn kind(&self) -> &'static str {
+        "registrations"
+    }
+    fn describe(&self) -> String {
+        format!(
+            "registered patients by LSOA (NHS Digital); a practice covers an LSOA where it holds at least {:.0}% of the LSOA's registered residents",
+            self.min_share * 100.0
+        )
+    }
+    fn covering(&self, atlas: &Atlas, _at: [f64; 2], lsoa: usize) -> Vec<Cover> {
+        let Some(rows) = self.by_lsoa.get(&lsoa) else {
+            return vec![];
+        };
+        let total: u32 = rows.iter().map(|r| r.1).sum();
+        if total == 0 {
+            return vec![];
+        }
+        let shares = rows
+            .iter()
+            .map(|&(p, n)| (p, n as f64 / total as f64))
+            .collect();
+        covers_from_shares(atlas, shares, self.min_share)
+    }
+    fn patients(&self, _atlas: &Atlas, practice: usize) -> Option<u32> {
+        self.totals.get(&practice).copied()
+    }
+}
+
+/// Catchments given as polygons (one or more per practice).
+#[derive(Debug, Clone)]
+pub struct Polygons {
+    shapes: Vec<MultiPolygon<f64>>,
+    practice: Vec<usize>,
+    index: PolygonIndex,
+}
+
+impl Polygons {
+    /// Reads a GeoJSON FeatureCollection of Polygon/MultiPolygon features with a
+    /// `practice_code` property, in WGS84 (or EPSG:27700 when its `crs` says so).
+    pub fn load(path: &Path, atlas: &Atlas) -> Result<Self, CatchmentError> {
+        let file = path.to_path_buf();
+        let (text, _) = read_text(path).map_err(|source| CatchmentError::Read {
+            file: file.clone(),
+            source,
+        })?;
+        let layout = |reason: String| CatchmentError::Layout {
+            file: file.clone(),
+            reason,
+        };
+        let v: Value = serde_json::from_str(&text).map_err(|e| {
+            layout(format!(
+                "invalid GeoJSON at line {} column {}: {e}",
+                e.line(),
+                e.column()
+            ))
+        })?;
+        let bng = v["crs"]["properties"]["name"]
+            .as_str()
+            .is_some_and(|n| n.contains("27700"));
+        let features = v["features"]
+            .as_array()
+            .ok_or_else(|| layout("expected a FeatureCollection with `features`".into()))?;
+        let mut shapes = Vec::new();
+        let mut practice = Vec::new();
+        for (i, f) in features.iter().enumerate() {
+            let row = |reason: String| CatchmentError::Row {
+                file: file.clone(),
+                place: format!("feature {i}"),
+                reason,
+            };
+            let code = f["properties"]["practice_code"]
+                .as_str()
+                .ok_or_else(|| row("no `practice_code` property".into()))?;
+            let p = atlas
+                .practices
+                .iter()
+                .position(|p| p.practice_code == code)
+                .ok_or_else(|| {
+                    row(format!(
+                        "practice `{code}` is not an active English GP practice"
+                    ))
+                })?;
+            let mp =
+                crate::geometry::multipolygon_from_geojson(&f["geometry"], bng).map_err(row)?;
+            shapes.push(mp);
+            practice.push(p);
+        }
+        let index = PolygonIndex::new(&shapes);
+        Ok(Polygons {
+            shapes,
+            practice,
+            index,
+        })
+    }
+}
+
+impl CatchmentSource for Polygons {
+    fn kind(&self) -> &'static str {
+        "polygons"
+    }
+    fn describe(&self) -> String {
+        "catchment polygons supplied by the user; a practice covers a unit inside its polygon"
+            .into()
+    }
+    fn covering(&self, atlas: &Atlas, at: [f64; 2], _lsoa: usize) -> Vec<Cover> {
+        let pt = Point::new(at[0], at[1]);
+        let mut out: Vec<Cover> = self
+            .index
+            .candidates_near(at, 0.0)
+            .into_iter()
+            .filter(|&i| self.shapes[i].intersects(&pt))
+            .map(|i| Cover {
+                practice: self.practice[i],
+                share: None,
+            })
+            .collect();
+        sort_covers(atlas, &mut out);
+        out.dedup_by_key(|c| c.practice);
+        out
+    }
+}

@@ -1,0 +1,384 @@
+//! The six ranking criteria. Each turns a unit's joined [`Context`] into a raw value (in its
+//! own unit), a normalised value in 0..1 (1 = better site), and a sentence that explains it.
+//! A criterion whose layer does not cover the unit's area is "no data" (`None`), never zero.
+//!
+//! Normalisation uses fixed, documented scales (not the spread of the current candidates), so a
+//! unit's score does not change when other units are added, and scores from different runs
+//! compare. The scales are in [`Scales`] with the reasoning for each.
+
+use std::fmt;
+
+use crate::atlas::Atlas;
+use crate::date::Date;
+use crate::import::Unit;
+use crate::join::{Context, JoinParams};
+
+/// A ranking criterion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Criterion {
+    Deprivation,
+    Reach,
+    Demand,
+    Gap,
+    Access,
+    Suitability,
+}
+
+/// Every criterion, in output order.
+pub const CRITERIA: [Criterion; 6] = [
+    Criterion::Deprivation,
+    Criterion::Reach,
+    Criterion::Demand,
+    Criterion::Gap,
+    Criterion::Access,
+    Criterion::Suitability,
+];
+
+impl Criterion {
+    pub fn name(self) -> &'static str {
+        match self {
+            Criterion::Deprivation => "deprivation",
+            Criterion::Reach => "reach",
+            Criterion::Demand => "demand",
+            Criterion::Gap => "gap",
+            Criterion::Access => "access",
+            Criterion::Suitability => "suitability",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Criterion> {
+        CRITERIA
+            .into_iter()
+            .find(|c| c.name() == s.trim().to_ascii_lowercase())
+    }
+
+    /// The unit of the raw value.
+    pub fn raw_unit(self) -> &'static str {
+        match self {
+            Criterion::Deprivation => "IMD score",
+            Criterion::Reach => "residents",
+            Criterion::Demand => "registered patients",
+            Criterion::Gap => "m",
+            Criterion::Access => "stops",
+            Criterion::Suitability => "0..1",
+        }
+    }
+
+    /// Default weights: deprivation counts most because the mission is to reach the patients
+    /// who most need a site (vaccine uptake falls with deprivation); reach, demand and gap
+    /// describe how many people a site would serve and whether it fills a hole, and weigh the
+    /// same; access and suitability separate otherwise similar high-street units, and
+    /// suitability's inputs (floor area, floor level) are often missing from rates lists.
+    pub fn default_weight(self) -> f64 {
+        match self {
+            Criterion::Deprivation => 3.0,
+            Criterion::Reach => 2.0,
+            Criterion::Demand => 2.0,
+            Criterion::Gap => 2.0,
+            Criterion::Access => 1.0,
+            Criterion::Suitability => 1.0,
+        }
+    }
+}
+
+impl fmt::Display for Criterion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One criterion's value for one unit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Value {
+    pub criterion: Criterion,
+    /// In the criterion's own unit; `None` = no data.
+    pub raw: Option<f64>,
+    /// 0..1, 1 = better; `None` = no data.
+    pub norm: Option<f64>,
+    /// A sentence for people.
+    pub why: String,
+}
+
+/// The fixed scales that map raw values to 0..1.
+#[derive(Debug, Clone, Copy)]
+pub struct Scales {
+    /// Residents within walking reach at which `reach` is 1: 20,000 in 800 m is about
+    /// 10,000 per km², the density of inner Manchester or Birmingham.
+    pub reach_full_residents: f64,
+    /// Registered patients in catchment at which `demand` is 1: 60,000, the list of a large PCN
+    /// (most serve 30,000 to 50,000).
+    pub demand_full_patients: f64,
+    /// Distance to the nearest existing site at which `gap` is 1: 3 km, beyond a walk for most
+    /// people; a unit next to an existing site scores 0.
+    pub gap_full_m: f64,
+    /// Stops within the stop radius at which `access` is 1: 8 stops (both directions of four
+    /// routes).
+    pub access_full_stops: f64,
+    /// Floor area below which a unit scores 0 on that part of suitability: 40 m² holds one
+    /// socially distanced vaccination bay with a small wait.
+    pub floor_min_m2: f64,
+    /// Floor area at which it scores 1: 150 m² holds four bays (each about 3 x 3 m with 2 m
+    /// spacing), a socially distanced queue and the 15-minute observation area.
+    pub floor_full_m2: f64,
+    /// Months empty at which vacancy age scores 1: 24. A unit empty that long is more likely to
+    /// be offered for a short meanwhile use at low rent.
+    pub vacancy_full_months: f64,
+}
+
+impl Default for Scales {
+    fn default() -> Self {
+        Scales {
+            reach_full_residents: 20_000.0,
+            demand_full_patients: 60_000.0,
+            gap_full_m: 3_000.0,
+            access_full_stops: 8.0,
+            floor_min_m2: 40.0,
+            floor_full_m2: 150.0,
+            vacancy_full_months: 24.0,
+        }
+    }
+}
+
+/// What every criterion needs besides the unit and its context.
+#[derive(Debug, Clone, Copy)]
+pub struct Settings<'a> {
+    pub scales: Scales,
+    pub join: JoinParams,
+    /// The date vacancy age is measured at.
+    pub as_of: Date,
+    /// The catchment source's kind, for the sentences.
+    pub catchment_kind: &'a str,
+}
+
+fn clamp01(v: f64) -> f64 {
+    if v.is_nan() {
+        0.0
+    } else {
+        v.clamp(0.0, 1.0)
+    }
+}
+
+/// Formats metres as "450 m" or "2.3 km".
+pub fn distance_words(m: f64) -> String {
+    if m < 1000.0 {
+        format!("{:.0} m", (m / 10.0).round() * 10.0)
+    } else {
+        format!("{:.1} km", m / 1000.0)
+    }
+}
+
+fn thousands(v: f64) -> String {
+    let n = v.round() as i64;
+    let s = n.abs().to_string();
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    if n < 0 {
+        format!("-{out}")
+    } else {
+        out
+    }
+}
+
+/// Evaluates all six criteria for one unit, in [`CRITERIA`] order.
+pub fn evaluate(atlas: &Atlas, unit: &Unit, ctx: &Context, s: &Settings<'_>) -> [Value; 6] {
+    CRITERIA.map(|c| match c {
+        Criterion::Deprivation => deprivation(atlas, ctx, s),
+        Criterion::Reach => reach(ctx, s),
+        Criterion::Demand => demand(atlas, ctx, s),
+        Criterion::Gap => gap(atlas, ctx, s),
+        Criterion::Access => access(ctx, s),
+        Criterion::Suitability => suitability(unit, s),
+    })
+}
+
+fn deprivation(atlas: &Atlas, ctx: &Context, s: &Settings<'_>) -> Value {
+    let l = &atlas.lsoas[ctx.lsoa];
+    let reach_score = ctx.reach.imd_score.unwrap_or(l.imd_score);
+    // Half the unit's own LSOA, half the people within walking reach: a shop on the edge of a
+    // deprived area serves it even if its own LSOA is less deprived.
+    let raw = 0.5 * l.imd_score + 0.5 * reach_score;
+    let norm = atlas.imd_percentile(raw);
+    Value {
+        criterion: Criterion::Deprivation,
+        raw: Some(raw),
+        norm: Some(clamp01(norm)),
+        why: format!(
+            "LSOA {} ({}) in IMD decile {} (score {:.1}); population-weighted IMD score within {} is {:.1}; more deprived than {:.0}% of England's LSOAs",
+            l.lsoa11cd,
+            l.lsoa11nm,
+            l.imd_decile,
+            l.imd_score,
+            distance_words(s.join.reach_radius_m),
+            reach_score,
+            norm * 100.0
+        ),
+    }
+}
+
+fn reach(ctx: &Context, s: &Settings<'_>) -> Value {
+    let raw = ctx.reach.population;
+    Value {
+        criterion: Criterion::Reach,
+        raw: Some(raw),
+        norm: Some(clamp01(raw / s.scales.reach_full_residents)),
+        why: format!(
+            "about {} residents within {} (walking reach, straight line)",
+            thousands(raw),
+            distance_words(s.join.reach_radius_m)
+        ),
+    }
+}
+
+fn demand(atlas: &Atlas, ctx: &Context, s: &Settings<'_>) -> Value {
+    if ctx.catchment.is_empty() {
+        return Value {
+            criterion: Criterion::Demand,
+            raw: None,
+            norm: None,
+            why: "no data: no GP practice catchment covers this place".into(),
+        };
+    }
+    let raw = ctx.catchment_patients as f64;
+    let codes: Vec<&str> = ctx
+        .catchment
+        .iter()
+        .map(|c| atlas.practices[c.practice].practice_code.as_str())
+        .collect();
+    Value {
+        criterion: Criterion::Demand,
+        raw: Some(raw),
+        norm: Some(clamp01(raw / s.scales.demand_full_patients)),
+        why: format!(
+            "{} GP practice{} ({}), {} registered patients in catchment ({}){}",
+            ctx.catchment.len(),
+            if ctx.catchment.len() == 1 { "" } else { "s" },
+            codes.join(", "),
+            thousands(raw),
+            s.catchment_kind,
+            if ctx.pcns.is_empty() {
+                String::new()
+            } else {
+                format!("; PCN: {}", ctx.pcns.join(", "))
+            }
+        ),
+    }
+}
+
+fn gap(atlas: &Atlas, ctx: &Context, s: &Settings<'_>) -> Value {
+    let mut parts = vec![];
+    let mut best: Option<f64> = None;
+    match ctx.nearest_vaccination_site {
+        Some((i, d)) => {
+            parts.push(format!(
+                "nearest vaccination site {} ({}, February 2021)",
+                distance_words(d),
+                atlas.vaccination_sites.sites[i].name
+            ));
+            best = Some(best.map_or(d, |b: f64| b.min(d)));
+        }
+        None => parts.push("vaccination sites: no data for this area".into()),
+    }
+    match ctx.nearest_pharmacy {
+        Some((i, d)) => {
+            parts.push(format!(
+                "nearest pharmacy {} ({})",
+                distance_words(d),
+                atlas.pharmacies.sites[i].name
+            ));
+            best = Some(best.map_or(d, |b: f64| b.min(d)));
+        }
+        None => parts.push("pharmacies: no data for this area".into()),
+    }
+    let Some(raw) = best else {
+        return Value {
+            criterion: Criterion::Gap,
+            raw: None,
+            norm: None,
+            why: format!("no data: {}", parts.join("; ")),
+        };
+    };
+    Value {
+        criterion: Criterion::Gap,
+        raw: Some(raw),
+        norm: Some(clamp01(raw / s.scales.gap_full_m)),
+        why: parts.join("; "),
+    }
+}
+
+fn access(ctx: &Context, s: &Settings<'_>) -> Value {
+    match ctx.stops_near {
+        Some(n) => Value {
+            criterion: Criterion::Access,
+            raw: Some(n as f64),
+            norm: Some(clamp01(n as f64 / s.scales.access_full_stops)),
+            why: format!(
+                "{n} public transport stop{} within {}",
+                if n == 1 { "" } else { "s" },
+                distance_words(s.join.stop_radius_m)
+            ),
+        },
+        None => Value {
+            criterion: Criterion::Access,
+            raw: None,
+            norm: None,
+            why: "no data: the stop layer (NaPTAN) here covers Greater Manchester and the West Midlands only".into(),
+        },
+    }
+}
+
+fn suitability(u: &Unit, s: &Settings<'_>) -> Value {
+    let sc = &s.scales;
+    let mut parts: Vec<f64> = vec![];
+    let mut words: Vec<String> = vec![];
+    match u.floor_area_m2 {
+        Some(a) => {
+            let v = clamp01((a - sc.floor_min_m2) / (sc.floor_full_m2 - sc.floor_min_m2));
+            parts.push(v);
+            words.push(format!("floor area {a:.0} m² ({v:.2})"));
+        }
+        None => words.push("floor area unknown".into()),
+    }
+    match u.ground_floor {
+        Some(g) => {
+            parts.push(if g { 1.0 } else { 0.0 });
+            words.push(
+                if g {
+                    "ground floor / step-free (1)"
+                } else {
+                    "not on the ground floor (0)"
+                }
+                .into(),
+            );
+        }
+        None => words.push("floor level unknown".into()),
+    }
+    match u.vacant_since {
+        Some(d) => {
+            let months = (s.as_of.days_since(d) as f64 / 30.44).max(0.0);
+            let v = clamp01(months / sc.vacancy_full_months);
+            parts.push(v);
+            words.push(format!("vacant since {d} ({months:.0} months, {v:.2})"));
+        }
+        None => words.push("vacancy date unknown".into()),
+    }
+    if parts.is_empty() {
+        return Value {
+            criterion: Criterion::Suitability,
+            raw: None,
+            norm: None,
+            why: format!("no data: {}", words.join("; ")),
+        };
+    }
+    let v = parts.iter().sum::<f64>() / parts.len() as f64;
+    Value {
+        criterion: Criterion::Suitability,
+        raw: Some(v),
+        norm: Some(v),
+        why: words.join("; "),
+    }
+}

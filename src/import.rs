@@ -1,0 +1,728 @@
+//! Import of candidate units: plain CSV (WGS84 `lat`/`lon`, BNG `easting`/`northing`, or a
+//! `postcode` only), the business-rates layouts councils publish (occupancy or empty flags,
+//! description, empty-from date), and GeoJSON (points, or polygons through an interior point).
+//!
+//! The layout is detected from the header. By default the first bad row stops the import with
+//! an [`ImportError`] naming the file, the line or feature, and what to fix; with
+//! `skip_invalid` every bad row is skipped and reported in [`Imported::skipped`].
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use geo::InteriorPoint;
+use serde_json::Value;
+
+use crate::atlas::{Atlas, DataError};
+use crate::crs::{self, plausibly_england_bng, plausibly_england_lonlat};
+use crate::date::Date;
+use crate::geometry;
+use crate::postcode::normalise;
+use crate::textio::{read_text, Encoding};
+
+/// How far outside every LSOA polygon a unit may lie and still be taken as in England: the
+/// super-generalised boundaries cut off parts of seafronts and estuaries.
+pub const COAST_SNAP_M: f64 = 1_000.0;
+
+/// Where in the input a unit came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// 1-based line of a CSV file (the header is line 1).
+    Line(usize),
+    /// 0-based index of a GeoJSON feature.
+    Feature(usize),
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Place::Line(n) => write!(f, "line {n}"),
+            Place::Feature(i) => write!(f, "feature {i}"),
+        }
+    }
+}
+
+/// How a unit's position was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocatedBy {
+    Coordinates,
+    Postcode,
+}
+
+/// A candidate unit, positioned in BNG metres.
+#[derive(Debug, Clone)]
+pub struct Unit {
+    pub id: String,
+    pub name: String,
+    pub address: String,
+    pub postcode: Option<String>,
+    pub pos: [f64; 2],
+    pub located_by: LocatedBy,
+    /// The LSOA of the unit's postcode (ONS lookup) when the position came from the postcode.
+    pub postcode_lsoa: Option<usize>,
+    pub floor_area_m2: Option<f64>,
+    pub rateable_value: Option<f64>,
+    pub ground_floor: Option<bool>,
+    pub vacant_since: Option<Date>,
+    pub description: Option<String>,
+    pub place: Place,
+}
+
+/// The input layouts sitefinder recognises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// A CSV with `lat`/`lon`, `easting`/`northing` or `postcode`.
+    Csv,
+    /// A council business-rates list: only rows flagged empty are imported.
+    BusinessRates,
+    GeoJson,
+}
+
+/// A row that was skipped (with `skip_invalid`) and why.
+#[derive(Debug, Clone)]
+pub struct Skipped {
+    pub place: Place,
+    pub reason: String,
+}
+
+/// The result of an import.
+#[derive(Debug)]
+pub struct Imported {
+    pub units: Vec<Unit>,
+    pub skipped: Vec<Skipped>,
+    /// Business-rates rows not flagged empty (not candidates).
+    pub occupied: usize,
+    pub format: Format,
+    pub encoding: Encoding,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// Skip and report bad rows instead of stopping at the first.
+    pub skip_invalid: bool,
+    /// Show a progress bar when stderr is a terminal.
+    pub progress: bool,
+}
+
+/// Errors importing units. Each names the file and, where it applies, the line or feature.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{file}: the file is empty; expected a CSV header or a GeoJSON FeatureCollection")]
+    Empty { file: PathBuf },
+    #[error("{file}: {reason}")]
+    Layout { file: PathBuf, reason: String },
+    #[error("{file} {place}: {reason}")]
+    Row {
+        file: PathBuf,
+        place: Place,
+        reason: String,
+    },
+    #[error("{file}: no units: {reason}")]
+    NoUnits { file: PathBuf, reason: String },
+    #[error(transparent)]
+    Data(#[from] DataError),
+}
+
+/// The fields a unit can have, under their canonical names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Field {
+    Id,
+    Name,
+    Name2,
+    Address,
+    Address1,
+    Address2,
+    Address3,
+    Address4,
+    Postcode,
+    Lat,
+    Lon,
+    Easting,
+    Northing,
+    FloorArea,
+    RateableValue,
+    GroundFloor,
+    VacantSince,
+    Description,
+    EmptyYN,
+    Occupied,
+    Occupancy,
+    Exemption,
+}
+
+/// Header spellings, compared after lower-casing and folding `_`, `-` and spaces.
+const ALIASES: &[(Field, &[&str])] = &[
+    (
+        Field::Id,
+        &[
+            "id",
+            "unit id",
+            "property ref",
+            "property reference number",
+            "prop ref",
+            "uprn",
+            "reference",
+        ],
+    ),
+    (
+        Field::Name,
+        &["name", "property name 1", "property name", "site name"],
+    ),
+    (Field::Name2, &["property name 2"]),
+    (
+        Field::Address,
+        &["address", "full property address", "full address"],
+    ),
+    (Field::Address1, &["property address 1"]),
+    (Field::Address2, &["property address 2"]),
+    (Field::Address3, &["property address 3"]),
+    (Field::Address4, &["property address 4"]),
+    (
+        Field::Postcode,
+        &[
+            "postcode",
+            "post code",
+            "property post code",
+            "property postcode",
+            "postal code",
+        ],
+    ),
+    (Field::Lat, &["lat", "latitude"]),
+    (Field::Lon, &["lon", "lng", "long", "longitude"]),
+    (
+        Field::Easting,
+        &["easting", "eastings", "bng e", "bng easting"],
+    ),
+    (
+        Field::Northing,
+        &["northing", "northings", "bng n", "bng northing"],
+    ),
+    (
+        Field::FloorArea,
+        &["floor area m2", "floor area", "floor area sqm", "area m2"],
+    ),
+    (
+        Field::RateableValue,
+        &["rateable value", "rv", "current rateable value"],
+    ),
+    (
+        Field::GroundFloor,
+        &["ground floor", "step free", "ground floor access"],
+    ),
+    (
+        Field::VacantSince,
+        &[
+            "vacant since",
+            "empty from",
+            "empty since",
+            "current prop exemption start date",
+        ],
+    ),
+    (Field::Description, &["description", "voa description"]),
+    (Field::EmptyYN, &["empty y/n", "empty"]),
+    (Field::Occupied, &["occupied"]),
+    (Field::Occupancy, &["occupancy"]),
+    (Field::Exemption, &["current property exemption code"]),
+];
+
+fn fold(h: &str) -> String {
+    h.trim()
+        .to_lowercase()
+        .replace(['_', '-'], " ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn field_for(header: &str) -> Option<Field> {
+    let h = fold(header);
+    ALIASES
+        .iter()
+        .find(|(_, names)| names.contains(&h.as_str()))
+        .map(|(f, _)| *f)
+}
+
+/// One input record, field by field, before it is checked.
+#[derive(Debug, Default)]
+struct Record {
+    values: HashMap<Field, String>,
+    /// A position given by geometry (GeoJSON), in the file's CRS.
+    geometry: Option<(f64, f64)>,
+    /// Why the feature's geometry could not give a position.
+    geometry_error: Option<String>,
+}
+
+impl Record {
+    fn get(&self, f: Field) -> Option<&str> {
+        self.values
+            .get(&f)
+            .map(|s| s.trim())
+            .filter(|s| !s.is_empty())
+    }
+}
+
+/// Reads units from a CSV or GeoJSON file (by extension: `.geojson`/`.json`, else CSV; `.gz`
+/// is decompressed), positions them in BNG and checks they are in England.
+pub fn read_units(
+    path: &Path,
+    atlas: &Atlas,
+    opts: &ImportOptions,
+) -> Result<Imported, ImportError> {
+    let file = path.to_path_buf();
+    let (text, encoding) = read_text(path).map_err(|source| ImportError::Read {
+        file: file.clone(),
+        source,
+    })?;
+    if text.trim().is_empty() {
+        return Err(ImportError::Empty { file });
+    }
+    let name = path.to_string_lossy().to_lowercase();
+    let name = name.trim_end_matches(".gz");
+    let is_json =
+        name.ends_with(".geojson") || name.ends_with(".json") || text.trim_start().starts_with('{');
+    let (records, format, occupied, crs_bng) = if is_json {
+        let (r, bng) = geojson_records(&file, &text)?;
+        (r, Format::GeoJson, 0, bng)
+    } else {
+        let (r, f, occ) = csv_records(&file, &text)?;
+        (r, f, occ, false)
+    };
+
+    let bar = progress_bar(opts.progress, records.len());
+    let mut out = Imported {
+        units: Vec::with_capacity(records.len()),
+        skipped: vec![],
+        occupied,
+        format,
+        encoding,
+    };
+    let mut seen: HashMap<String, Place> = HashMap::new();
+    for (place, rec) in records {
+        bar.inc(1);
+        let result = to_unit(&rec, place, atlas, crs_bng).and_then(|u| match seen.get(&u.id) {
+            Some(first) => Err(format!(
+                "duplicate id `{}` (first used on {first}); ids must be unique",
+                u.id
+            )),
+            None => Ok(u),
+        });
+        match result {
+            Ok(u) => {
+                seen.insert(u.id.clone(), place);
+                out.units.push(u);
+            }
+            Err(reason) if opts.skip_invalid => out.skipped.push(Skipped { place, reason }),
+            Err(reason) => {
+                bar.finish_and_clear();
+                return Err(ImportError::Row {
+                    file,
+                    place,
+                    reason,
+                });
+            }
+        }
+    }
+    bar.finish_and_clear();
+    if out.units.is_empty() {
+        let reason = match (out.skipped.len(), out.occupied) {
+            (0, 0) => "the file has a header but no rows".to_string(),
+            (0, n) => format!("all {n} rows are occupied (no row is flagged empty)"),
+            (n, _) => format!("all {n} rows were invalid"),
+        };
+        return Err(ImportError::NoUnits { file, reason });
+    }
+    Ok(out)
+}
+
+fn progress_bar(wanted: bool, len: usize) -> indicatif::ProgressBar {
+    if wanted && std::io::stderr().is_terminal() && len > 2_000 {
+        let bar = indicatif::ProgressBar::new(len as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("importing {bar:40} {pos}/{len} units ({eta})")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    }
+}
+
+type Records = Vec<(Place, Record)>;
+
+fn csv_records(file: &Path, text: &str) -> Result<(Records, Format, usize), ImportError> {
+    let layout = |reason: String| ImportError::Layout {
+        file: file.to_path_buf(),
+        reason,
+    };
+    // Council files are irregular (rows of 18-23 fields against a 21-field header): read
+    // flexibly and treat missing trailing fields as empty.
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let headers = rdr
+        .headers()
+        .map_err(|e| layout(format!("cannot read the CSV header: {e}")))?
+        .clone();
+    let cols: Vec<Option<Field>> = headers.iter().map(field_for).collect();
+    let has = |f: Field| cols.contains(&Some(f));
+    let has_ll = has(Field::Lat) || has(Field::Lon);
+    let has_en = has(Field::Easting) || has(Field::Northing);
+    if has(Field::Lat) != has(Field::Lon) {
+        return Err(layout(format!(
+            "has only one of `lat`/`lon` (header: {}); give both, or easting/northing, or postcode",
+            headers.iter().collect::<Vec<_>>().join(",")
+        )));
+    }
+    if has(Field::Easting) != has(Field::Northing) {
+        return Err(layout(
+            "has only one of `easting`/`northing`; give both".into(),
+        ));
+    }
+    let has_address_postcode = has(Field::Address);
+    if !has_ll && !has_en && !has(Field::Postcode) && !has_address_postcode {
+        return Err(layout(format!(
+            "no location columns: expected `lat` and `lon` (WGS84), `easting` and `northing` (British National Grid) or `postcode`; the header is: {}",
+            headers.iter().collect::<Vec<_>>().join(",")
+        )));
+    }
+    let rates = has(Field::EmptyYN)
+        || has(Field::Occupied)
+        || has(Field::Occupancy)
+        || has(Field::Exemption);
+    let format = if rates {
+        Format::BusinessRates
+    } else {
+        Format::Csv
+    };
+
+    let mut out = Vec::new();
+    let mut occupied = 0;
+    for rec in rdr.records() {
+        let rec = match rec {
+            Ok(r) => r,
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line() as usize);
+                return Err(ImportError::Row {
+                    file: file.to_path_buf(),
+                    place: Place::Line(line),
+                    reason: format!("not valid CSV: {e}"),
+                });
+            }
+        };
+        let place = Place::Line(rec.position().map_or(0, |p| p.line() as usize));
+        if rec.iter().all(|f| f.trim().is_empty()) {
+            continue;
+        }
+        let mut r = Record::default();
+        for (i, v) in rec.iter().enumerate() {
+            if let Some(Some(f)) = cols.get(i) {
+                r.values.entry(*f).or_insert_with(|| v.to_string());
+            }
+        }
+        if rates && !is_vacant(&r) {
+            occupied += 1;
+            continue;
+        }
+        out.push((place, r));
+    }
+    Ok((out, format, occupied))
+}
+
+/// Business-rates occupancy: Rochdale's `Empty Y/N`, the ODI common format's `Occupied`
+/// (blank or N = empty), a harmonised `occupancy`, or an empty-property list's exemption code.
+fn is_vacant(r: &Record) -> bool {
+    let yes = |s: &str| matches!(s.to_ascii_uppercase().as_str(), "Y" | "YES" | "TRUE" | "1");
+    if let Some(f) = r.values.get(&Field::EmptyYN) {
+        return yes(f.trim());
+    }
+    if let Some(f) = r.values.get(&Field::Occupancy) {
+        return f.trim().eq_ignore_ascii_case("vacant");
+    }
+    if let Some(f) = r.values.get(&Field::Occupied) {
+        return !yes(f.trim());
+    }
+    // A list of empty properties (Portsmouth's layout): every row is empty.
+    r.values.contains_key(&Field::Exemption)
+}
+
+fn geojson_records(file: &Path, text: &str) -> Result<(Records, bool), ImportError> {
+    let layout = |reason: String| ImportError::Layout {
+        file: file.to_path_buf(),
+        reason,
+    };
+    let v: Value = serde_json::from_str(text).map_err(|e| {
+        layout(format!(
+            "invalid GeoJSON (not JSON) at line {} column {}: {e}",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    let bng = v["crs"]["properties"]["name"]
+        .as_str()
+        .is_some_and(|n| n.contains("27700"));
+    let features: Vec<&Value> = match v["type"].as_str() {
+        Some("FeatureCollection") => v["features"]
+            .as_array()
+            .ok_or_else(|| {
+                layout("invalid GeoJSON: a FeatureCollection needs a `features` array".into())
+            })?
+            .iter()
+            .collect(),
+        Some("Feature") => vec![&v],
+        other => {
+            return Err(layout(format!(
+                "invalid GeoJSON: expected a FeatureCollection or Feature, found type {other:?}"
+            )))
+        }
+    };
+    let mut out = Vec::new();
+    for (i, f) in features.into_iter().enumerate() {
+        let place = Place::Feature(i);
+        let row_err = |reason: String| ImportError::Row {
+            file: file.to_path_buf(),
+            place,
+            reason,
+        };
+        let mut r = Record::default();
+        if let Some(props) = f["properties"].as_object() {
+            for (k, val) in props {
+                if let Some(field) = field_for(k) {
+                    let s = match val {
+                        Value::String(s) => s.clone(),
+                        Value::Null => String::new(),
+                        other => other.to_string(),
+                    };
+                    r.values.entry(field).or_insert(s);
+                }
+            }
+        }
+        match &f["id"] {
+            Value::String(s) => {
+                r.values.insert(Field::Id, s.clone());
+            }
+            Value::Number(n) => {
+                r.values.insert(Field::Id, n.to_string());
+            }
+            _ => {}
+        }
+        // Geometry problems are reported per feature, so --skip-invalid can skip them.
+        match representative_point(&f["geometry"]) {
+            Ok(p) => r.geometry = Some(p),
+            Err(reason) => r.geometry_error = Some(reason),
+        }
+        if !f.is_object() {
+            return Err(row_err("a feature must be a JSON object".into()));
+        }
+        out.push((place, r));
+    }
+    Ok((out, bng))
+}
+
+/// A point for a GeoJSON geometry: the point itself, or a polygon's interior point (which is
+/// always inside the polygon, unlike its centroid).
+fn representative_point(g: &Value) -> Result<(f64, f64), String> {
+    match g["type"].as_str() {
+        Some("Point") | Some("MultiPoint") => geometry::parse_point(g),
+        Some("Polygon") | Some("MultiPolygon") => geometry::parse_multipolygon(g)?
+            .interior_point()
+            .map(|p| (p.x(), p.y()))
+            .ok_or_else(|| "the polygon is empty".into()),
+        None if g.is_null() => Err("the feature has no geometry".into()),
+        other => Err(format!(
+            "geometry type {} is not supported; use Point, MultiPoint, Polygon or MultiPolygon",
+            other.unwrap_or("(missing)")
+        )),
+    }
+}
+
+fn parse_num(r: &Record, f: Field, col: &str) -> Result<Option<f64>, String> {
+    match r.get(f) {
+        None => Ok(None),
+        Some(s) => {
+            let cleaned: String = s
+                .chars()
+                .filter(|c| !matches!(c, ',' | '£' | ' '))
+                .collect();
+            cleaned
+                .parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite())
+                .map(Some)
+                .ok_or_else(|| format!("column `{col}`: `{s}` is not a number"))
+        }
+    }
+}
+
+fn parse_bool(r: &Record, f: Field, col: &str) -> Result<Option<bool>, String> {
+    match r.get(f).map(|s| s.to_ascii_lowercase()) {
+        None => Ok(None),
+        Some(s) => match s.as_str() {
+            "y" | "yes" | "true" | "1" => Ok(Some(true)),
+            "n" | "no" | "false" | "0" => Ok(Some(false)),
+            _ => Err(format!("column `{col}`: `{s}` is not yes/no")),
+        },
+    }
+}
+
+fn to_unit(r: &Record, place: Place, atlas: &Atlas, crs_bng: bool) -> Result<Unit, String> {
+    if let Some(reason) = &r.geometry_error {
+        return Err(reason.clone());
+    }
+    let id = match (r.values.get(&Field::Id), place) {
+        (Some(s), _) if !s.trim().is_empty() => s.trim().trim_start_matches("Ref:").to_string(),
+        (Some(_), _) => return Err("the id is empty".into()),
+        (None, Place::Line(n)) => format!("line-{n}"),
+        (None, Place::Feature(i)) => format!("feature-{i}"),
+    };
+    let address = match r.get(Field::Address) {
+        Some(a) => a.to_string(),
+        None => [
+            Field::Name2,
+            Field::Address1,
+            Field::Address2,
+            Field::Address3,
+            Field::Address4,
+        ]
+        .iter()
+        .filter_map(|f| r.get(*f))
+        .collect::<Vec<_>>()
+        .join(", "),
+    };
+    // A postcode column, or else a postcode at the end of the address (Portsmouth's layout).
+    let postcode = match r.get(Field::Postcode) {
+        Some(p) => Some(normalise(p).ok_or_else(|| format!("`{p}` is not a UK postcode"))?),
+        None => address.rsplit(',').next().and_then(normalise),
+    };
+    let name = r.get(Field::Name).map(str::to_string).unwrap_or_else(|| {
+        address
+            .split(',')
+            .take(2)
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join(", ")
+    });
+
+    let (pos, located_by, postcode_lsoa) = locate(r, atlas, crs_bng, postcode.as_deref())?;
+    let vacant_since = match r.get(Field::VacantSince) {
+        None => None,
+        Some(s) => {
+            Some(Date::parse(s).ok_or_else(|| format!("`{s}` is not a date (use YYYY-MM-DD)"))?)
+        }
+    };
+    let floor_area_m2 = parse_num(r, Field::FloorArea, "floor_area_m2")?;
+    if floor_area_m2.is_some_and(|a| a <= 0.0) {
+        return Err("floor_area_m2 must be positive".into());
+    }
+    Ok(Unit {
+        id,
+        name,
+        address,
+        postcode,
+        pos,
+        located_by,
+        postcode_lsoa,
+        floor_area_m2,
+        rateable_value: parse_num(r, Field::RateableValue, "rateable_value")?,
+        ground_floor: parse_bool(r, Field::GroundFloor, "ground_floor")?,
+        vacant_since,
+        description: r.get(Field::Description).map(str::to_string),
+        place,
+    })
+}
+
+type Located = ([f64; 2], LocatedBy, Option<usize>);
+
+fn locate(
+    r: &Record,
+    atlas: &Atlas,
+    crs_bng: bool,
+    postcode: Option<&str>,
+) -> Result<Located, String> {
+    let coord = |f: Field, col: &str| parse_num(r, f, col);
+    if let Some((x, y)) = r.geometry {
+        return if crs_bng {
+            in_england_bng(atlas, x, y)
+        } else {
+            in_england_lonlat(atlas, x, y)
+        }
+        .map(|p| (p, LocatedBy::Coordinates, None));
+    }
+    match (coord(Field::Lat, "lat")?, coord(Field::Lon, "lon")?) {
+        (Some(lat), Some(lon)) => {
+            return in_england_lonlat(atlas, lon, lat).map(|p| (p, LocatedBy::Coordinates, None))
+        }
+        (Some(_), None) => return Err("`lat` is given but `lon` is empty".into()),
+        (None, Some(_)) => return Err("`lon` is given but `lat` is empty".into()),
+        (None, None) => {}
+    }
+    match (
+        coord(Field::Easting, "easting")?,
+        coord(Field::Northing, "northing")?,
+    ) {
+        (Some(e), Some(n)) => {
+            return in_england_bng(atlas, e, n).map(|p| (p, LocatedBy::Coordinates, None))
+        }
+        (Some(_), None) => return Err("`easting` is given but `northing` is empty".into()),
+        (None, Some(_)) => return Err("`northing` is given but `easting` is empty".into()),
+        (None, None) => {}
+    }
+    let Some(pc) = postcode else {
+        return Err("no location: give lat/lon, easting/northing or a postcode".into());
+    };
+    let table = atlas.postcodes().map_err(|e| e.to_string())?;
+    let c = table.lookup(pc).ok_or_else(|| {
+        format!("unknown postcode `{pc}` (not in the OS Code-Point Open 2025 table of English postcodes; give coordinates instead)")
+    })?;
+    Ok((c.pos, LocatedBy::Postcode, c.lsoa.map(|i| i as usize)))
+}
+
+fn in_lsoa(atlas: &Atlas, p: [f64; 2]) -> bool {
+    atlas.lsoa_at(p).is_some() || atlas.lsoa_near(p, COAST_SNAP_M).is_some()
+}
+
+fn in_england_lonlat(atlas: &Atlas, lon: f64, lat: f64) -> Result<[f64; 2], String> {
+    let ok = |lon: f64, lat: f64| -> Option<[f64; 2]> {
+        if !plausibly_england_lonlat(lon, lat) {
+            return None;
+        }
+        let (e, n) = crs::wgs84_to_bng(lon, lat).ok()?;
+        in_lsoa(atlas, [e, n]).then_some([e, n])
+    };
+    if let Some(p) = ok(lon, lat) {
+        return Ok(p);
+    }
+    if ok(lat, lon).is_some() {
+        return Err(format!(
+            "lat/lon look swapped (lat {lat}, lon {lon}): in England latitude is about 50 to 56 and longitude about -6 to 2"
+        ));
+    }
+    Err(format!(
+        "lat {lat}, lon {lon} is outside England (sitefinder covers English LSOAs only)"
+    ))
+}
+
+fn in_england_bng(atlas: &Atlas, e: f64, n: f64) -> Result<[f64; 2], String> {
+    let ok = |e: f64, n: f64| plausibly_england_bng(e, n) && in_lsoa(atlas, [e, n]);
+    if ok(e, n) {
+        return Ok([e, n]);
+    }
+    if ok(n, e) {
+        return Err(format!(
+            "easting/northing look swapped (easting {e}, northing {n})"
+        ));
+    }
+    if plausibly_england_lonlat(e, n) || plausibly_england_lonlat(n, e) {
+        return Err(format!(
+            "easting {e}, northing {n} look like degrees: use `lat`/`lon` columns for WGS84"
+        ));
+    }
+    Err(format!(
+        "easting {e}, northing {n} is outside England (sitefinder covers English LSOAs only)"
+    ))
+}

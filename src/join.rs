@@ -1,0 +1,182 @@
+//! Spatial joins: for each unit, its LSOA and deprivation, the population and deprivation
+//! within walking reach, the GP practices whose catchments cover it, the nearest practices,
+//! stops, and existing vaccination sites and pharmacies. All through the atlas's R-trees.
+
+use std::collections::{BTreeSet, HashMap};
+
+use crate::atlas::Atlas;
+use crate::catchment::{CatchmentSource, Cover};
+use crate::import::{LocatedBy, Unit};
+use crate::spatial::{circle, clipped_area};
+
+/// Distances that define the joins.
+#[derive(Debug, Clone, Copy)]
+pub struct JoinParams {
+    /// Walking reach: 800 m, about ten minutes on foot (straight-line; no street network).
+    pub reach_radius_m: f64,
+    /// Stops counted for access: 400 m, the usual bus-stop catchment in transport planning.
+    pub stop_radius_m: f64,
+    /// How many nearest practices to keep.
+    pub nearest_practices: usize,
+}
+
+impl Default for JoinParams {
+    fn default() -> Self {
+        JoinParams {
+            reach_radius_m: 800.0,
+            stop_radius_m: 400.0,
+            nearest_practices: 3,
+        }
+    }
+}
+
+/// Population and deprivation within walking reach, by areal interpolation: each LSOA's
+/// population is taken as spread evenly over its polygon, and counted in proportion to the part
+/// of the polygon inside the reach circle.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reach {
+    pub population: f64,
+    /// Population-weighted IMD score of the LSOAs within reach.
+    pub imd_score: Option<f64>,
+    /// LSOAs touched by the reach circle.
+    pub lsoas: usize,
+}
+
+/// Everything the criteria need to know about one unit.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub lsoa: usize,
+    /// Set when no LSOA polygon contains the unit and the nearest one (within 1 km) was taken.
+    pub lsoa_snapped_m: Option<f64>,
+    pub nearest_practices: Vec<(usize, f64)>,
+    pub catchment: Vec<Cover>,
+    /// Registered patients of the practices whose catchments cover the unit.
+    pub catchment_patients: u64,
+    /// Distinct PCNs of those practices, sorted.
+    pub pcns: Vec<String>,
+    pub reach: Reach,
+    /// Stops within the stop radius; `None` where no stop layer covers the unit's area.
+    pub stops_near: Option<usize>,
+    pub nearest_vaccination_site: Option<(usize, f64)>,
+    /// `None` where the pharmacy layer does not cover the unit's area.
+    pub nearest_pharmacy: Option<(usize, f64)>,
+}
+
+/// Joins every unit (in order; `result[i]` is for `units[i]`).
+pub fn attach(
+    atlas: &Atlas,
+    units: &[Unit],
+    catchments: &dyn CatchmentSource,
+    params: &JoinParams,
+) -> Vec<Context> {
+    let mut cover_cache: HashMap<usize, Vec<Cover>> = HashMap::new();
+    units
+        .iter()
+        .map(|u| attach_one(atlas, u, catchments, params, &mut cover_cache))
+        .collect()
+}
+
+fn locate_lsoa(atlas: &Atlas, u: &Unit) -> (usize, Option<f64>) {
+    if u.located_by == LocatedBy::Postcode {
+        if let Some(l) = u.postcode_lsoa {
+            return (l, None);
+        }
+    }
+    if let Some(l) = atlas.lsoa_at(u.pos) {
+        return (l, None);
+    }
+    // The importer has already checked the unit is within COAST_SNAP_M of an LSOA.
+    match atlas.lsoa_near(u.pos, crate::import::COAST_SNAP_M) {
+        Some((l, d)) => (l, Some(d)),
+        None => {
+            let (l, d) = atlas
+                .lsoa_near(u.pos, 100_000.0)
+                .unwrap_or((0, f64::INFINITY));
+            (l, Some(d))
+        }
+    }
+}
+
+fn attach_one(
+    atlas: &Atlas,
+    u: &Unit,
+    catchments: &dyn CatchmentSource,
+    params: &JoinParams,
+    cover_cache: &mut HashMap<usize, Vec<Cover>>,
+) -> Context {
+    let (lsoa, lsoa_snapped_m) = locate_lsoa(atlas, u);
+    let lad = &atlas.lsoas[lsoa].lad19cd;
+
+    // Catchments that depend only on the LSOA are cached per LSOA; polygon ones are not.
+    let catchment = if catchments.kind() == "polygons" {
+        catchments.covering(atlas, u.pos, lsoa)
+    } else {
+        cover_cache
+            .entry(lsoa)
+            .or_insert_with(|| catchments.covering(atlas, u.pos, lsoa))
+            .clone()
+    };
+    let catchment_patients = catchment
+        .iter()
+        .filter_map(|c| catchments.patients(atlas, c.practice))
+        .map(u64::from)
+        .sum();
+    let pcns: BTreeSet<String> = catchment
+        .iter()
+        .filter_map(|c| atlas.practices[c.practice].pcn.clone())
+        .collect();
+
+    Context {
+        lsoa,
+        lsoa_snapped_m,
+        nearest_practices: atlas
+            .practice_index
+            .nearest_k(u.pos, params.nearest_practices),
+        catchment,
+        catchment_patients,
+        pcns: pcns.into_iter().collect(),
+        reach: reach(atlas, u.pos, params.reach_radius_m),
+        stops_near: atlas
+            .stops
+            .coverage
+            .covers(lad)
+            .then(|| atlas.stops.index.within(u.pos, params.stop_radius_m).len()),
+        nearest_vaccination_site: atlas
+            .vaccination_sites
+            .coverage
+            .covers(lad)
+            .then(|| atlas.vaccination_sites.index.nearest(u.pos))
+            .flatten(),
+        nearest_pharmacy: atlas
+            .pharmacies
+            .coverage
+            .covers(lad)
+            .then(|| atlas.pharmacies.index.nearest(u.pos))
+            .flatten(),
+    }
+}
+
+/// Population and population-weighted IMD score within `radius_m` of `at`.
+pub fn reach(atlas: &Atlas, at: [f64; 2], radius_m: f64) -> Reach {
+    let clip = circle(at, radius_m, 64);
+    let (mut pop, mut weighted, mut n) = (0.0, 0.0, 0);
+    for i in atlas.lsoa_index.candidates_near(at, radius_m * 1.01) {
+        let l = &atlas.lsoas[i];
+        if l.area_m2 <= 0.0 {
+            continue;
+        }
+        let inside = clipped_area(&atlas.lsoa_shapes[i], &clip);
+        if inside <= 0.0 {
+            continue;
+        }
+        let p = l.population * (inside / l.area_m2).min(1.0);
+        pop += p;
+        weighted += p * l.imd_score;
+        n += 1;
+    }
+    Reach {
+        population: pop,
+        imd_score: (pop > 0.0).then(|| weighted / pop),
+        lsoas: n,
+    }
+}

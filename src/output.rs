@@ -1,0 +1,235 @@
+//! Writing a ranking as CSV or GeoJSON (RFC 7946: WGS84 lon/lat, 6 decimals). Both carry the
+//! same columns: the unit, its score, LSOA and IMD decile, nearest practice and PCN, the GP
+//! catchment, and per criterion the raw value, the normalised value and its contribution.
+//! GeoJSON adds a `breakdown` object per feature with the sentence for each criterion.
+
+use std::io::Write;
+
+use serde_json::{json, Map, Value as Json};
+
+use crate::atlas::Atlas;
+use crate::criteria::{distance_words, CRITERIA};
+use crate::crs;
+use crate::import::{LocatedBy, Unit};
+use crate::join::Context;
+use crate::rank::{Ranked, Ranking};
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    GeoJson,
+}
+
+/// Errors writing output.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    #[error("writing output: {0}")]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Crs(#[from] crs::CrsError),
+    #[error("writing CSV: {0}")]
+    Csv(#[from] csv::Error),
+}
+
+fn round(v: f64, dp: i32) -> Json {
+    let f = 10f64.powi(dp);
+    json!((v * f).round() / f)
+}
+
+fn opt(v: Option<f64>, dp: i32) -> Json {
+    v.map_or(Json::Null, |x| round(x, dp))
+}
+
+/// The flat properties of one ranked unit, in column order.
+pub fn properties(
+    atlas: &Atlas,
+    units: &[Unit],
+    contexts: &[Context],
+    r: &Ranked,
+) -> Map<String, Json> {
+    let u = &units[r.unit];
+    let c = &contexts[r.unit];
+    let l = &atlas.lsoas[c.lsoa];
+    let nearest = c.nearest_practices.first();
+    let np = nearest.map(|(i, _)| &atlas.practices[*i]);
+    let mut m = Map::new();
+    m.insert("rank".into(), json!(r.rank));
+    m.insert("id".into(), json!(u.id));
+    m.insert("name".into(), json!(u.name));
+    m.insert("score".into(), round(r.score, 4));
+    m.insert("lsoa11cd".into(), json!(l.lsoa11cd));
+    m.insert("lsoa11nm".into(), json!(l.lsoa11nm));
+    m.insert("lad19cd".into(), json!(l.lad19cd));
+    m.insert("lad19nm".into(), json!(l.lad19nm));
+    m.insert("imd_decile".into(), json!(l.imd_decile));
+    m.insert("imd_score".into(), round(l.imd_score, 3));
+    m.insert(
+        "nearest_practice_code".into(),
+        json!(np.map(|p| p.practice_code.clone())),
+    );
+    m.insert(
+        "nearest_practice_name".into(),
+        json!(np.map(|p| p.name.clone())),
+    );
+    m.insert("nearest_practice_m".into(), opt(nearest.map(|n| n.1), 0));
+    m.insert("pcn".into(), json!(np.and_then(|p| p.pcn.clone())));
+    m.insert(
+        "catchment_practices".into(),
+        json!(c
+            .catchment
+            .iter()
+            .map(|cv| atlas.practices[cv.practice].practice_code.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")),
+    );
+    m.insert("catchment_patients".into(), json!(c.catchment_patients));
+    m.insert("catchment_pcns".into(), json!(c.pcns.join("; ")));
+    for (i, crit) in CRITERIA.iter().enumerate() {
+        let v = &r.values[i];
+        m.insert(format!("{}_raw", crit.name()), opt(v.raw, 3));
+        m.insert(format!("{}_norm", crit.name()), opt(v.norm, 4));
+        m.insert(
+            format!("{}_contribution", crit.name()),
+            round(r.contributions[i], 4),
+        );
+    }
+    m.insert("address".into(), json!(u.address));
+    m.insert("postcode".into(), json!(u.postcode));
+    m.insert("description".into(), json!(u.description));
+    m.insert("floor_area_m2".into(), opt(u.floor_area_m2, 1));
+    m.insert("rateable_value".into(), opt(u.rateable_value, 0));
+    m.insert(
+        "vacant_since".into(),
+        json!(u.vacant_since.map(|d| d.to_string())),
+    );
+    m.insert(
+        "located_by".into(),
+        json!(match u.located_by {
+            LocatedBy::Coordinates => "coordinates",
+            LocatedBy::Postcode => "postcode",
+        }),
+    );
+    m.insert(
+        "lsoa_note".into(),
+        json!(c.lsoa_snapped_m.map(|d| format!(
+            "outside the generalised LSOA boundaries; nearest LSOA {} away",
+            distance_words(d)
+        ))),
+    );
+    m.insert("why".into(), json!(explain(r)));
+    m
+}
+
+/// The reasons in words, the criteria with the largest contributions first.
+pub fn explain(r: &Ranked) -> String {
+    let mut idx: Vec<usize> = (0..6).collect();
+    idx.sort_by(|a, b| {
+        r.contributions[*b]
+            .total_cmp(&r.contributions[*a])
+            .then(a.cmp(b))
+    });
+    idx.iter()
+        .map(|&i| format!("{}: {}", CRITERIA[i].name(), r.values[i].why))
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+fn csv_cell(v: &Json) -> String {
+    match v {
+        Json::Null => String::new(),
+        Json::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Writes the ranking as CSV (UTF-8, header row, one row per ranked unit).
+pub fn write_csv(
+    w: &mut dyn Write,
+    atlas: &Atlas,
+    units: &[Unit],
+    contexts: &[Context],
+    ranking: &Ranking,
+) -> Result<(), OutputError> {
+    let mut out = csv::Writer::from_writer(w);
+    let mut header_written = false;
+    for r in &ranking.rows {
+        let props = properties(atlas, units, contexts, r);
+        if !header_written {
+            out.write_record(props.keys())?;
+            header_written = true;
+        }
+        out.write_record(props.values().map(csv_cell))?;
+    }
+    if !header_written {
+        let empty = Ranked {
+            rank: 0,
+            unit: 0,
+            score: 0.0,
+            values: CRITERIA.map(|c| crate::criteria::Value {
+                criterion: c,
+                raw: None,
+                norm: None,
+                why: String::new(),
+            }),
+            contributions: [0.0; 6],
+        };
+        if !units.is_empty() {
+            out.write_record(properties(atlas, units, contexts, &empty).keys())?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Writes the ranking as an RFC 7946 FeatureCollection.
+pub fn write_geojson(
+    w: &mut dyn Write,
+    atlas: &Atlas,
+    units: &[Unit],
+    contexts: &[Context],
+    ranking: &Ranking,
+    notes: &Map<String, Json>,
+) -> Result<(), OutputError> {
+    let mut features = Vec::with_capacity(ranking.rows.len());
+    for r in &ranking.rows {
+        let u = &units[r.unit];
+        let (lon, lat) = crs::bng_to_wgs84(u.pos[0], u.pos[1])?;
+        let mut props = properties(atlas, units, contexts, r);
+        let breakdown: Map<String, Json> = CRITERIA
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let v = &r.values[i];
+                (
+                    c.name().to_string(),
+                    json!({
+                        "raw": opt(v.raw, 3),
+                        "raw_unit": c.raw_unit(),
+                        "norm": opt(v.norm, 4),
+                        "weight": ranking.weights.get(*c),
+                        "contribution": round(r.contributions[i], 4),
+                        "no_data": v.norm.is_none(),
+                        "why": v.why,
+                    }),
+                )
+            })
+            .collect();
+        props.insert("breakdown".into(), Json::Object(breakdown));
+        features.push(json!({
+            "type": "Feature",
+            "id": u.id,
+            "geometry": {"type": "Point", "coordinates": [round(lon, 6), round(lat, 6)]},
+            "properties": props,
+        }));
+    }
+    let mut fc = Map::new();
+    fc.insert("type".into(), json!("FeatureCollection"));
+    for (k, v) in notes {
+        fc.insert(k.clone(), v.clone());
+    }
+    fc.insert("features".into(), Json::Array(features));
+    serde_json::to_writer(&mut *w, &Json::Object(fc)).map_err(std::io::Error::from)?;
+    w.write_all(b"\n")?;
+    Ok(())
+}

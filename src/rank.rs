@@ -1,0 +1,342 @@
+//! Ranking: weights and filters, the weighted score, and a deterministic order.
+//!
+//! A unit's score is the weighted mean of the normalised values of the criteria that have data
+//! for it: `sum(w_c * v_c) / sum(w_c)` over those criteria. A criterion without data leaves the
+//! sum and the divisor alike (and the breakdown says so), so missing data neither pulls a unit
+//! down nor lifts it. Units are ordered by score, highest first, ties by id.
+//!
+//! ```
+//! use sitefinder::rank::Weights;
+//! use sitefinder::criteria::Criterion;
+//! let w = Weights::parse_list("deprivation=5, access:0").unwrap();
+//! assert_eq!(w.get(Criterion::Deprivation), 5.0);
+//! assert_eq!(w.get(Criterion::Access), 0.0);
+//! assert_eq!(w.get(Criterion::Reach), 2.0); // unchanged default
+//! assert!(Weights::parse_list("beauty=1").is_err());
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use crate::atlas::{pcn_key, Atlas};
+use crate::criteria::{evaluate, Criterion, Settings, Value, CRITERIA};
+use crate::import::Unit;
+use crate::join::Context;
+
+/// Errors in weights or filters, naming the parameter and what is allowed.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum RankError {
+    #[error("unknown criterion `{0}` in weights; the criteria are deprivation, reach, demand, gap, access, suitability")]
+    UnknownCriterion(String),
+    #[error("weight for `{criterion}` is `{value}`; a weight must be a number from 0 to 100")]
+    BadWeight { criterion: String, value: String },
+    #[error("weights `{0}`: write criterion=weight pairs separated by commas, e.g. deprivation=3,access=1")]
+    WeightSyntax(String),
+    #[error("all weights are zero; at least one criterion needs a positive weight")]
+    AllZero,
+    #[error("{file}: {reason}")]
+    WeightsFile { file: PathBuf, reason: String },
+    #[error("unknown PCN `{query}`{hint}")]
+    UnknownPcn { query: String, hint: String },
+    #[error("unknown local authority `{0}`; give a LAD 2019 code (E08000005) or name (Rochdale)")]
+    UnknownLad(String),
+    #[error("IMD decile `{0}` must be a whole number from 1 (most deprived) to 10")]
+    BadDecile(String),
+}
+
+/// One weight per criterion (0..=100).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Weights([f64; 6]);
+
+impl Default for Weights {
+    fn default() -> Self {
+        Weights(CRITERIA.map(Criterion::default_weight))
+    }
+}
+
+impl Weights {
+    pub fn get(&self, c: Criterion) -> f64 {
+        self.0[c as usize]
+    }
+
+    /// Sets one weight, checking its range.
+    pub fn set(&mut self, c: Criterion, w: f64) -> Result<(), RankError> {
+        if !(0.0..=100.0).contains(&w) || !w.is_finite() {
+            return Err(RankError::BadWeight {
+                criterion: c.name().into(),
+                value: w.to_string(),
+            });
+        }
+        self.0[c as usize] = w;
+        Ok(())
+    }
+
+    fn set_str(&mut self, name: &str, value: &str) -> Result<(), RankError> {
+        let c = Criterion::parse(name)
+            .ok_or_else(|| RankError::UnknownCriterion(name.trim().into()))?;
+        let w: f64 = value.trim().parse().map_err(|_| RankError::BadWeight {
+            criterion: c.name().into(),
+            value: value.trim().into(),
+        })?;
+        self.set(c, w)
+    }
+
+    /// Defaults overridden by `name=weight` (or `name:weight`) pairs separated by commas.
+    pub fn parse_list(s: &str) -> Result<Weights, RankError> {
+        let mut w = Weights::default();
+        for pair in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (k, v) = pair
+                .split_once(['=', ':'])
+                .ok_or_else(|| RankError::WeightSyntax(pair.into()))?;
+            w.set_str(k, v)?;
+        }
+        w.check()?;
+        Ok(w)
+    }
+
+    /// Defaults overridden by a TOML file: either top-level `deprivation = 3` keys or the same
+    /// under a `[weights]` table.
+    pub fn from_toml_file(path: &Path) -> Result<Weights, RankError> {
+        let bad = |reason: String| RankError::WeightsFile {
+            file: path.to_path_buf(),
+            reason,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read: {e}")))?;
+        let doc: toml::Table = text
+            .parse()
+            .map_err(|e| bad(format!("not valid TOML: {e}")))?;
+        let table = match doc.get("weights") {
+            Some(toml::Value::Table(t)) => t.clone(),
+            Some(_) => return Err(bad("`weights` must be a table".into())),
+            None => doc,
+        };
+        let mut w = Weights::default();
+        for (k, v) in &table {
+            let num = match v {
+                toml::Value::Integer(i) => *i as f64,
+                toml::Value::Float(f) => *f,
+                other => return Err(bad(format!("weight `{k}` must be a number, found {other}"))),
+            };
+            let c = Criterion::parse(k).ok_or_else(|| RankError::UnknownCriterion(k.clone()))?;
+            w.set(c, num)?;
+        }
+        w.check()?;
+        Ok(w)
+    }
+
+    fn check(&self) -> Result<(), RankError> {
+        if self.0.iter().all(|w| *w == 0.0) {
+            return Err(RankError::AllZero);
+        }
+        Ok(())
+    }
+
+    /// `deprivation=3,reach=2,...` (the form `parse_list` reads).
+    pub fn to_list(&self) -> String {
+        CRITERIA
+            .iter()
+            .map(|c| format!("{}={}", c.name(), self.get(*c)))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// Which units to rank at all.
+#[derive(Debug, Clone, Default)]
+pub struct Filters {
+    /// Units whose covering practices include one in this PCN (name or code).
+    pub pcn: Option<String>,
+    /// Units in this local authority (LAD 2019 code or name).
+    pub lad: Option<String>,
+    /// Units with at least this floor area; units of unknown area are left out.
+    pub min_floor_area_m2: Option<f64>,
+    /// Units whose LSOA is in one of these IMD deciles.
+    pub imd_deciles: Option<Vec<u8>>,
+}
+
+impl Filters {
+    /// Parses `1,2,3` or `1-3` into deciles.
+    pub fn parse_deciles(s: &str) -> Result<Vec<u8>, RankError> {
+        let mut out = vec![];
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let one = |t: &str| -> Result<u8, RankError> {
+                t.trim()
+                    .parse::<u8>()
+                    .ok()
+                    .filter(|d| (1..=10).contains(d))
+                    .ok_or_else(|| RankError::BadDecile(t.trim().into()))
+            };
+            match part.split_once('-') {
+                Some((a, b)) => {
+                    let (a, b) = (one(a)?, one(b)?);
+                    out.extend(a.min(b)..=a.max(b));
+                }
+                None => out.push(one(part)?),
+            }
+        }
+        if out.is_empty() {
+            return Err(RankError::BadDecile(s.into()));
+        }
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+}
+
+/// One ranked unit.
+#[derive(Debug, Clone)]
+pub struct Ranked {
+    /// 1-based.
+    pub rank: usize,
+    /// Index into the units.
+    pub unit: usize,
+    /// 0..1.
+    pub score: f64,
+    /// Each criterion's value, in [`CRITERIA`] order.
+    pub values: [Value; 6],
+    /// Each criterion's share of the score (`w_c * v_c / sum(w)`), 0 where no data.
+    pub contributions: [f64; 6],
+}
+
+/// The result of ranking.
+#[derive(Debug, Clone)]
+pub struct Ranking {
+    pub rows: Vec<Ranked>,
+    pub weights: Weights,
+    /// Units left out by a filter, with the filter that left them out.
+    pub filtered_out: Vec<(usize, &'static str)>,
+}
+
+/// The weighted score and each criterion's contribution.
+pub fn score(values: &[Value; 6], weights: &Weights) -> (f64, [f64; 6]) {
+    let denom: f64 = values
+        .iter()
+        .filter(|v| v.norm.is_some())
+        .map(|v| weights.get(v.criterion))
+        .sum();
+    let mut contrib = [0.0; 6];
+    if denom <= 0.0 {
+        return (0.0, contrib);
+    }
+    for (i, v) in values.iter().enumerate() {
+        if let Some(n) = v.norm {
+            contrib[i] = weights.get(v.criterion) * n / denom;
+        }
+    }
+    (contrib.iter().sum::<f64>().clamp(0.0, 1.0), contrib)
+}
+
+/// Checks filters against the atlas (unknown PCN or local authority is an error, with a hint).
+pub fn check_filters(atlas: &Atlas, f: &Filters) -> Result<(), RankError> {
+    if let Some(q) = &f.pcn {
+        if atlas.practices_in_pcn(q).is_empty() {
+            let key = pcn_key(q);
+            let words: Vec<&str> = key.split(' ').filter(|w| w.len() > 2).collect();
+            let similar: Vec<String> = atlas
+                .pcn_names()
+                .into_iter()
+                .filter(|n| {
+                    let nk = pcn_key(n);
+                    words.iter().any(|w| nk.contains(w))
+                })
+                .take(5)
+                .collect();
+            let hint = if similar.is_empty() {
+                "; give a PCN code (U12345) or name as in the NHS ePCN list".to_string()
+            } else {
+                format!("; similar names: {}", similar.join(", "))
+            };
+            return Err(RankError::UnknownPcn {
+                query: q.clone(),
+                hint,
+            });
+        }
+    }
+    if let Some(l) = &f.lad {
+        if !atlas
+            .lsoas
+            .iter()
+            .any(|x| lad_matches(&x.lad19cd, &x.lad19nm, l))
+        {
+            return Err(RankError::UnknownLad(l.clone()));
+        }
+    }
+    Ok(())
+}
+
+fn lad_matches(code: &str, name: &str, q: &str) -> bool {
+    code.eq_ignore_ascii_case(q.trim()) || name.eq_ignore_ascii_case(q.trim())
+}
+
+fn filtered_by(atlas: &Atlas, u: &Unit, c: &Context, f: &Filters) -> Option<&'static str> {
+    let l = &atlas.lsoas[c.lsoa];
+    if let Some(q) = &f.pcn {
+        let key = pcn_key(q);
+        let in_pcn = c.catchment.iter().any(|cv| {
+            let p = &atlas.practices[cv.practice];
+            p.pcn.as_deref().is_some_and(|n| pcn_key(n) == key)
+                || p.pcn_code.as_deref().is_some_and(|n| pcn_key(n) == key)
+        });
+        if !in_pcn {
+            return Some("pcn");
+        }
+    }
+    if let Some(q) = &f.lad {
+        if !lad_matches(&l.lad19cd, &l.lad19nm, q) {
+            return Some("lad");
+        }
+    }
+    if let Some(min) = f.min_floor_area_m2 {
+        if u.floor_area_m2.is_none_or(|a| a < min) {
+            return Some("min_floor_area_m2");
+        }
+    }
+    if let Some(d) = &f.imd_deciles {
+        if !d.contains(&l.imd_decile) {
+            return Some("imd_deciles");
+        }
+    }
+    None
+}
+
+/// Filters, scores and orders the units. `contexts[i]` belongs to `units[i]`.
+pub fn rank(
+    atlas: &Atlas,
+    units: &[Unit],
+    contexts: &[Context],
+    weights: &Weights,
+    filters: &Filters,
+    settings: &Settings<'_>,
+) -> Result<Ranking, RankError> {
+    weights.check()?;
+    check_filters(atlas, filters)?;
+    let mut rows = Vec::with_capacity(units.len());
+    let mut filtered_out = vec![];
+    for (i, (u, c)) in units.iter().zip(contexts).enumerate() {
+        if let Some(why) = filtered_by(atlas, u, c, filters) {
+            filtered_out.push((i, why));
+            continue;
+        }
+        let values = evaluate(atlas, u, c, settings);
+        let (score, contributions) = score(&values, weights);
+        rows.push(Ranked {
+            rank: 0,
+            unit: i,
+            score,
+            values,
+            contributions,
+        });
+    }
+    rows.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then_with(|| units[a.unit].id.cmp(&units[b.unit].id))
+    });
+    for (i, r) in rows.iter_mut().enumerate() {
+        r.rank = i + 1;
+    }
+    Ok(Ranking {
+        rows,
+        weights: *weights,
+        filtered_out,
+    })
+}
