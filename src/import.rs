@@ -154,6 +154,7 @@ enum Field {
     Occupied,
     Occupancy,
     Exemption,
+    ReliefType,
 }
 
 /// Header spellings, compared after lower-casing and folding `_`, `-` and spaces.
@@ -224,11 +225,19 @@ const ALIASES: &[(Field, &[&str])] = &[
             "current prop exemption start date",
         ],
     ),
-    (Field::Description, &["description", "voa description"]),
+    (
+        Field::Description,
+        &[
+            "description",
+            "voa description",
+            "current analysis code description",
+        ],
+    ),
     (Field::EmptyYN, &["empty y/n", "empty"]),
     (Field::Occupied, &["occupied"]),
     (Field::Occupancy, &["occupancy"]),
     (Field::Exemption, &["current property exemption code"]),
+    (Field::ReliefType, &["current relief type"]),
 ];
 
 fn fold(h: &str) -> String {
@@ -447,8 +456,54 @@ fn is_vacant(r: &Record) -> bool {
     if let Some(f) = r.values.get(&Field::Occupied) {
         return !yes(f.trim());
     }
-    // A list of empty properties (Portsmouth's layout): every row is empty.
-    r.values.contains_key(&Field::Exemption)
+    // Exemption codes (Kirklees' full list, Portsmouth's empty list) and Empty Property Rate
+    // reliefs (EPRN, EPRI) are given only to empty properties.
+    let has = |f: Field| r.get(f).is_some();
+    has(Field::Exemption)
+        || r.get(Field::ReliefType)
+            .is_some_and(|t| t.to_ascii_uppercase().starts_with("EPR"))
+}
+
+/// Floor level from the words councils put in names and addresses ("GND FLR 6A",
+/// "1ST FLR 19, BAILLIE STREET"); `None` when they say nothing.
+///
+/// ```
+/// use sitefinder::import::floor_from_words;
+/// assert_eq!(floor_from_words("GND FLR 6A, BAILLIE STREET"), Some(true));
+/// assert_eq!(floor_from_words("1ST FLR 19, BAILLIE STREET"), Some(false));
+/// assert_eq!(floor_from_words("3rd Floor, Willis House"), Some(false));
+/// assert_eq!(floor_from_words("75 OLDHAM ROAD"), None);
+/// ```
+pub fn floor_from_words(text: &str) -> Option<bool> {
+    let upper = text.to_uppercase().replace([',', '.'], " ");
+    let t = format!(
+        " {} ",
+        upper.split_whitespace().collect::<Vec<_>>().join(" ")
+    );
+    const GROUND: [&str; 4] = [" GND FLR ", " GROUND FLOOR ", " GRD FLR ", " GROUND FLR "];
+    const UPPER: [&str; 14] = [
+        " 1ST FLR ",
+        " 2ND FLR ",
+        " 3RD FLR ",
+        " FIRST FLOOR ",
+        " SECOND FLOOR ",
+        " THIRD FLOOR ",
+        " 1ST FLOOR ",
+        " 2ND FLOOR ",
+        " 3RD FLOOR ",
+        " UPPER FLOOR ",
+        " UPPER FLOORS ",
+        " BASEMENT ",
+        " 4TH FLOOR ",
+        " MEZZANINE ",
+    ];
+    if GROUND.iter().any(|g| t.contains(g)) {
+        Some(true)
+    } else if UPPER.iter().any(|u| t.contains(u)) {
+        Some(false)
+    } else {
+        None
+    }
 }
 
 fn geojson_records(file: &Path, text: &str) -> Result<(Records, bool), ImportError> {
@@ -616,6 +671,10 @@ fn to_unit(r: &Record, place: Place, atlas: &Atlas, crs_bng: bool) -> Result<Uni
         }
     };
     let floor_area_m2 = parse_num(r, Field::FloorArea, "floor_area_m2")?;
+    let ground_floor = match parse_bool(r, Field::GroundFloor, "ground_floor")? {
+        Some(g) => Some(g),
+        None => floor_from_words(&format!("{name}, {address}")),
+    };
     if floor_area_m2.is_some_and(|a| a <= 0.0) {
         return Err("floor_area_m2 must be positive".into());
     }
@@ -629,7 +688,7 @@ fn to_unit(r: &Record, place: Place, atlas: &Atlas, crs_bng: bool) -> Result<Uni
         postcode_lsoa,
         floor_area_m2,
         rateable_value: parse_num(r, Field::RateableValue, "rateable_value")?,
-        ground_floor: parse_bool(r, Field::GroundFloor, "ground_floor")?,
+        ground_floor,
         vacant_since,
         description: r.get(Field::Description).map(str::to_string),
         place,
