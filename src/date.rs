@@ -52,6 +52,11 @@ impl Date {
         Date((secs / 86_400) as i32)
     }
 
+    /// The date `days` later (earlier when negative).
+    pub fn add_days(self, days: i32) -> Date {
+        Date(self.0 + days)
+    }
+
     /// `self - earlier` in days.
     pub fn days_since(self, earlier: Date) -> i32 {
         self.0 - earlier.0

@@ -253,7 +253,7 @@ fn lsoas(cx: &mut Ctx) -> Result<()> {
     cx.layer(
         "lsoa",
         "lsoa.csv.gz",
-        "English Indices of Deprivation 2019 (MHCLG): Files 1, 2, 6 and the File 7 score; centroids from ONS LSOA 2011 BSC",
+        "English Indices of Deprivation 2019 (IMD 2019, MHCLG): Files 1, 2, 6 and the File 7 score; centroids from ONS LSOA 2011 BSC",
         "2019-09 (population mid-2015)",
         "OGL v3",
         imd.len(),

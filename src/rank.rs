@@ -229,17 +229,7 @@ pub fn score(values: &[Value; 6], weights: &Weights) -> (f64, [f64; 6]) {
 pub fn check_filters(atlas: &Atlas, f: &Filters) -> Result<(), RankError> {
     if let Some(q) = &f.pcn {
         if atlas.practices_in_pcn(q).is_empty() {
-            let key = pcn_key(q);
-            let words: Vec<&str> = key.split(' ').filter(|w| w.len() > 2).collect();
-            let similar: Vec<String> = atlas
-                .pcn_names()
-                .into_iter()
-                .filter(|n| {
-                    let nk = pcn_key(n);
-                    words.iter().any(|w| nk.contains(w))
-                })
-                .take(5)
-                .collect();
+            let similar = similar_names(&atlas.pcn_names(), q);
             let hint = if similar.is_empty() {
                 "; give a PCN code (U12345) or name as in the NHS ePCN list".to_string()
             } else {
@@ -261,6 +251,29 @@ pub fn check_filters(atlas: &Atlas, f: &Filters) -> Result<(), RankError> {
         }
     }
     Ok(())
+}
+
+/// Up to five names that share the most words (or word beginnings) with the query.
+fn similar_names(names: &[String], query: &str) -> Vec<String> {
+    let key = pcn_key(query);
+    let words: Vec<&str> = key.split(' ').filter(|w| w.len() > 2).collect();
+    let score = |n: &str| {
+        let nk = pcn_key(n);
+        words
+            .iter()
+            .filter(|w| nk.split(' ').any(|x| x.starts_with(*w)))
+            .count()
+    };
+    let best = names.iter().map(|n| score(n)).max().unwrap_or(0);
+    if best == 0 {
+        return vec![];
+    }
+    names
+        .iter()
+        .filter(|n| score(n) == best)
+        .take(5)
+        .cloned()
+        .collect()
 }
 
 fn lad_matches(code: &str, name: &str, q: &str) -> bool {

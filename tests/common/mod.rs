@@ -50,7 +50,11 @@ pub fn import(path: &Path) -> Imported {
 
 pub fn import_err(path: &Path) -> String {
     match read_units(path, atlas(), &ImportOptions::default()) {
-        Ok(i) => panic!("expected an error, imported {} units", i.units.len()),
+        Ok(i) => panic!(
+            "{}: expected an error, imported {} units",
+            path.display(),
+            i.units.len()
+        ),
         Err(e) => e.to_string(),
     }
 }

@@ -1,0 +1,352 @@
+//! The `sitefinder` binary as a user runs it: outputs, exit codes, and no partial files.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::*;
+use serde_json::Value;
+
+fn sitefinder(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sitefinder"))
+        .args(args)
+        .arg("--data")
+        .arg(data_dir())
+        .output()
+        .expect("runs")
+}
+
+fn sitefinder_no_data(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sitefinder"))
+        .args(args)
+        .output()
+        .expect("runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+const REQUIRED: [&str; 9] = [
+    "rank",
+    "id",
+    "name",
+    "score",
+    "lsoa11cd",
+    "imd_decile",
+    "nearest_practice_code",
+    "nearest_practice_m",
+    "pcn",
+];
+
+#[test]
+fn rank_writes_rfc7946_geojson_with_breakdowns() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("shortlist.geojson");
+    let o = sitefinder(&["rank", "--as-of", "2024-07-01", "--out", p(&out)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("ranked 107 of 107 units"),
+        "{}",
+        stderr(&o)
+    );
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(v["type"], "FeatureCollection");
+    assert!(v["attribution"][0]
+        .as_str()
+        .unwrap()
+        .contains("Open Government Licence"));
+    let feats = v["features"].as_array().unwrap();
+    assert_eq!(feats.len(), 107);
+    let mut last = f64::INFINITY;
+    for (i, f) in feats.iter().enumerate() {
+        assert_eq!(f["geometry"]["type"], "Point");
+        let c = f["geometry"]["coordinates"].as_array().unwrap();
+        let (lon, lat) = (c[0].as_f64().unwrap(), c[1].as_f64().unwrap());
+        // RFC 7946: lon first; Rochdale is about 2.1 W, 53.6 N.
+        assert!(
+            (-2.35..-1.95).contains(&lon) && (53.5..53.75).contains(&lat),
+            "{lon},{lat}"
+        );
+        for x in [lon, lat] {
+            assert!(
+                (x * 1e6 - (x * 1e6).round()).abs() < 1e-6,
+                "6 decimals: {x}"
+            );
+        }
+        let props = &f["properties"];
+        for k in REQUIRED {
+            assert!(props.get(k).is_some(), "missing {k}");
+        }
+        assert_eq!(props["rank"], i + 1);
+        let s = props["score"].as_f64().unwrap();
+        assert!(s <= last && (0.0..=1.0).contains(&s));
+        last = s;
+        let b = props["breakdown"].as_object().unwrap();
+        assert_eq!(b.len(), 6);
+        let sum: f64 = b
+            .values()
+            .map(|x| x["contribution"].as_f64().unwrap())
+            .sum();
+        assert!((sum - s).abs() < 0.002, "contributions {sum} vs score {s}");
+        assert!(!b["deprivation"]["why"].as_str().unwrap().is_empty());
+    }
+}
+
+#[test]
+fn rank_csv_has_the_required_columns_and_one_per_criterion() {
+    let o = sitefinder(&["rank", "--as-of", "2024-07-01", "--top", "5"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8(o.stdout).unwrap();
+    let mut rdr = csv::Reader::from_reader(text.as_bytes());
+    let h: Vec<String> = rdr.headers().unwrap().iter().map(String::from).collect();
+    for k in REQUIRED {
+        assert!(h.iter().any(|x| x == k), "missing {k}");
+    }
+    for c in [
+        "deprivation",
+        "reach",
+        "demand",
+        "gap",
+        "access",
+        "suitability",
+    ] {
+        for s in ["raw", "norm"] {
+            assert!(h.contains(&format!("{c}_{s}")), "missing {c}_{s}");
+        }
+    }
+    assert_eq!(rdr.records().count(), 5);
+}
+
+#[test]
+fn bad_input_exits_2_with_one_line_and_leaves_no_or_the_old_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "id,lat,lon\na,53.61,-2.15\nb,-2.15,53.61\n").unwrap();
+    let out = dir.path().join("out.csv");
+    let o = sitefinder(&["rank", "--units", p(&bad), "--out", p(&out)]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert_eq!(e.trim().lines().count(), 1, "{e}");
+    assert!(e.contains("bad.csv line 3") && e.contains("swapped"), "{e}");
+    assert!(!out.exists());
+    // An earlier output is left as it was.
+    std::fs::write(&out, "earlier").unwrap();
+    let o = sitefinder(&["rank", "--units", p(&bad), "--out", p(&out)]);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "earlier");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        2,
+        "no temporary files left"
+    );
+}
+
+#[test]
+fn skip_invalid_reports_each_row_and_the_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("mixed.csv");
+    std::fs::write(&f, "id,lat,lon\na,53.61,-2.15\nb,x,-2.15\nc,53.62,-2.15\n").unwrap();
+    let o = sitefinder(&["rank", "--units", p(&f), "--skip-invalid"]);
+    assert!(o.status.success());
+    let e = stderr(&o);
+    assert!(e.contains("skipped") && e.contains("line 3"), "{e}");
+    assert!(
+        e.contains("ranked 2 of 3 units") && e.contains("1 skipped as invalid"),
+        "{e}"
+    );
+}
+
+#[test]
+fn weights_from_flags_and_toml_and_their_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = dir.path().join("w.toml");
+    std::fs::write(
+        &toml,
+        "[weights]\ndeprivation = 0\nreach = 0\ndemand = 0\ngap = 1\naccess = 0\nsuitability = 0\n",
+    )
+    .unwrap();
+    let o = sitefinder(&["rank", "--weights", p(&toml), "--format", "geojson"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    // Gap alone: the score is the gap criterion's normalised value.
+    for f in v["features"].as_array().unwrap() {
+        let pr = &f["properties"];
+        assert!((pr["score"].as_f64().unwrap() - pr["gap_norm"].as_f64().unwrap()).abs() < 1e-4);
+    }
+    let o = sitefinder(&["rank", "--weights", "beauty=3"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("unknown criterion `beauty`"));
+    let o = sitefinder(&["rank", "--weights", "access=-1"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("weight for `access`"));
+}
+
+#[test]
+fn pcn_lad_and_decile_filters() {
+    let o = sitefinder(&[
+        "rank",
+        "--pcn",
+        "rochdale north",
+        "--imd-deciles",
+        "1-2",
+        "--format",
+        "geojson",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let feats = v["features"].as_array().unwrap();
+    assert!(!feats.is_empty());
+    for f in feats {
+        let pr = &f["properties"];
+        assert!(pr["catchment_pcns"]
+            .as_str()
+            .unwrap()
+            .contains("ROCHDALE NORTH PCN"));
+        assert!(pr["imd_decile"].as_u64().unwrap() <= 2);
+    }
+    let o = sitefinder(&["rank", "--pcn", "Rochdale Nort"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("similar names") && stderr(&o).contains("ROCHDALE NORTH PCN"),
+        "{}",
+        stderr(&o)
+    );
+    let o = sitefinder(&["rank", "--lad", "Narnia"]);
+    assert_eq!(o.status.code(), Some(2));
+    let o = sitefinder(&["rank", "--lad", "Bury"]);
+    assert!(o.status.success());
+    assert!(stderr(&o).contains("ranked 0 of 107"), "{}", stderr(&o));
+}
+
+#[test]
+fn registrations_file_defines_the_catchment() {
+    // Synthetic registrations in the NHS Digital layout (the real file is not open data here):
+    // E01005482's residents registered at P86002 (70%), P86005 (25%), P86006 (5%).
+    let dir = tempfile::tempdir().unwrap();
+    let reg = dir.path().join("gp-reg-pat-prac-lsoa.csv");
+    std::fs::write(
+        &reg,
+        "PUBLICATION,EXTRACT_DATE,PRACTICE_CODE,PRACTICE_NAME,LSOA_CODE,SEX,NUMBER_OF_PATIENTS\n\
+         GP_PRAC_PAT_LIST,01JAN2021,P86002,X,E01005482,ALL,700\n\
+         GP_PRAC_PAT_LIST,01JAN2021,P86005,X,E01005482,ALL,250\n\
+         GP_PRAC_PAT_LIST,01JAN2021,P86006,X,E01005482,ALL,50\n\
+         GP_PRAC_PAT_LIST,01JAN2021,P86005,X,E01005583,ALL,900\n\
+         GP_PRAC_PAT_LIST,01JAN2021,W99999,X,W01000001,ALL,10\n",
+    )
+    .unwrap();
+    let units = dir.path().join("u.csv");
+    std::fs::write(&units, "id,lat,lon\ncentre,53.612645,-2.151008\n").unwrap();
+    let o = sitefinder(&[
+        "rank",
+        "--units",
+        p(&units),
+        "--registrations",
+        p(&reg),
+        "--format",
+        "geojson",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let pr = &v["features"][0]["properties"];
+    assert_eq!(pr["lsoa11cd"], "E01005482");
+    assert_eq!(pr["catchment_practices"], "P86002 P86005");
+    // Patients are the practices' totals in the file: 700 + (250 + 900).
+    assert_eq!(pr["catchment_patients"], 1850);
+    assert!(v["catchments"]
+        .as_str()
+        .unwrap()
+        .starts_with("registered patients by LSOA"));
+
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "PRACTICE_CODE,LSOA_CODE\nP86002,E01005482\n").unwrap();
+    let o = sitefinder(&["rank", "--registrations", p(&bad)]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("NUMBER_OF_PATIENTS"));
+}
+
+#[test]
+fn catchment_polygons_define_the_catchment() {
+    // A synthetic square catchment for P86005 around Rochdale town centre.
+    let dir = tempfile::tempdir().unwrap();
+    let poly = dir.path().join("catch.geojson");
+    std::fs::write(
+        &poly,
+        r#"{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"practice_code":"P86005"},
+        "geometry":{"type":"Polygon","coordinates":[[[-2.17,53.60],[-2.13,53.60],[-2.13,53.63],[-2.17,53.63],[-2.17,53.60]]]}}]}"#,
+    )
+    .unwrap();
+    let units = dir.path().join("u.csv");
+    std::fs::write(
+        &units,
+        "id,lat,lon\nin,53.612645,-2.151008\nout,53.55,-2.20\n",
+    )
+    .unwrap();
+    let o = sitefinder(&[
+        "rank",
+        "--units",
+        p(&units),
+        "--catchments",
+        p(&poly),
+        "--format",
+        "geojson",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    for f in v["features"].as_array().unwrap() {
+        let pr = &f["properties"];
+        match pr["id"].as_str().unwrap() {
+            "in" => assert_eq!(pr["catchment_practices"], "P86005"),
+            _ => {
+                assert_eq!(pr["catchment_practices"], "");
+                assert!(pr["breakdown"]["demand"]["no_data"].as_bool().unwrap());
+            }
+        }
+    }
+}
+
+#[test]
+fn about_prints_sources_and_attribution() {
+    let o = sitefinder(&["about"]);
+    assert!(o.status.success());
+    let s = String::from_utf8(o.stdout).unwrap();
+    for w in [
+        "Open Government Licence",
+        "Royal Mail",
+        "Crown copyright",
+        "IMD",
+        "Helmert",
+        "gp_practices",
+    ] {
+        assert!(
+            s.contains(w) || s.contains(&w.to_lowercase()),
+            "about lacks {w}"
+        );
+    }
+}
+
+#[test]
+fn help_describes_the_commands() {
+    let o = sitefinder_no_data(&["rank", "--help"]);
+    assert!(o.status.success());
+    let s = String::from_utf8(o.stdout).unwrap();
+    for w in [
+        "--units",
+        "--pcn",
+        "--weights",
+        "--format",
+        "--out",
+        "--skip-invalid",
+        "--registrations",
+    ] {
+        assert!(s.contains(w), "help lacks {w}");
+    }
+    let o = sitefinder_no_data(&["rank", "--data", "/nonexistent-dir"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("manifest.json"), "{}", stderr(&o));
+}

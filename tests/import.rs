@@ -1,0 +1,258 @@
+//! Importing units: every layout, and every kind of bad input with the place it names.
+
+mod common;
+
+use common::*;
+use sitefinder::import::{read_units, Format, ImportOptions, LocatedBy};
+use sitefinder::textio::Encoding;
+
+#[test]
+fn rochdale_business_rates_layout_imports_only_empty_properties() {
+    // Real rows of Rochdale's list (1 July 2024): 2 of 12 are flagged `Empty Y/N` = Y.
+    let imp = import(&fixture("rochdale_rates_2024-07_sample.csv"));
+    assert_eq!(imp.format, Format::BusinessRates);
+    assert_eq!(imp.occupied, 10);
+    let ids: Vec<&str> = imp.units.iter().map(|u| u.id.as_str()).collect();
+    assert_eq!(ids, ["10115000010086", "10277793229921"]);
+    let gnd = &imp.units[1];
+    assert_eq!(gnd.name, "GND FLR 6A");
+    assert_eq!(gnd.ground_floor, Some(true), "GND FLR in the name");
+    assert_eq!(gnd.vacant_since.unwrap().to_string(), "2017-06-27");
+    assert_eq!(gnd.rateable_value, Some(5600.0));
+    assert_eq!(gnd.description.as_deref(), Some("SHOP AND PREMISES"));
+    assert_eq!(gnd.located_by, LocatedBy::Postcode);
+}
+
+#[test]
+fn kirklees_layout_counts_exemptions_and_empty_rate_relief_as_empty() {
+    let imp = import(&fixture("kirklees_rates_2019_sample.csv"));
+    assert_eq!(imp.format, Format::BusinessRates);
+    assert_eq!((imp.units.len(), imp.occupied), (11, 3));
+    assert!(imp
+        .units
+        .iter()
+        .all(|u| u.located_by == LocatedBy::Coordinates));
+    assert!(
+        imp.units.iter().any(|u| u.id == "13500092000N"),
+        "EPRN relief"
+    );
+}
+
+#[test]
+fn portsmouth_empty_list_with_bom_and_postcodes_inside_addresses() {
+    let imp = import(&fixture("portsmouth_empty_2022-01_sample.csv"));
+    assert_eq!(imp.encoding, Encoding::Utf8Bom);
+    assert_eq!(imp.units.len(), 8);
+    let first = &imp.units[0];
+    assert_eq!(first.id, "177510143220");
+    assert_eq!(first.postcode.as_deref(), Some("PO1 1AT"));
+    assert_eq!(first.ground_floor, Some(false), "3rd Floor");
+    assert_eq!(first.vacant_since.unwrap().to_string(), "2020-12-11");
+}
+
+#[test]
+fn windows_1252_csv_from_excel_is_read() {
+    // A unit named "Café" saved by Excel as Windows-1252 (é = 0xE9).
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("excel.csv");
+    std::fs::write(
+        &p,
+        b"id,name,lat,lon\r\nc1,Caf\xE9 on Drake St,53.6155,-2.1605\r\n",
+    )
+    .unwrap();
+    let imp = import(&p);
+    assert_eq!(imp.encoding, Encoding::Windows1252);
+    assert_eq!(imp.units[0].name, "Café on Drake St");
+}
+
+#[test]
+fn geojson_points_and_polygons() {
+    let gj = r#"{"type":"FeatureCollection","features":[
+      {"type":"Feature","id":"pt","properties":{"name":"A point","floor_area_m2":120},
+       "geometry":{"type":"Point","coordinates":[-2.1560,53.6180]}},
+      {"type":"Feature","properties":{"id":"poly","ground_floor":"yes"},
+       "geometry":{"type":"Polygon","coordinates":[[[-2.1570,53.6170],[-2.1550,53.6170],[-2.1550,53.6185],[-2.1570,53.6185],[-2.1570,53.6170]]]}}
+    ]}"#;
+    let (_d, p) = write_temp("u.geojson", gj);
+    let imp = import(&p);
+    assert_eq!(imp.format, Format::GeoJson);
+    assert_eq!(imp.units[0].id, "pt");
+    assert_eq!(imp.units[0].floor_area_m2, Some(120.0));
+    assert_eq!(imp.units[1].id, "poly");
+    assert_eq!(imp.units[1].ground_floor, Some(true));
+    // The polygon's interior point is inside the polygon, so in Rochdale 010C's neighbourhood.
+    let c = join(&imp);
+    assert_eq!(atlas().lsoas[c[1].lsoa].lad19nm, "Rochdale");
+}
+
+#[test]
+fn geojson_in_british_national_grid_by_its_crs() {
+    let gj = r#"{"type":"FeatureCollection","crs":{"type":"name","properties":{"name":"urn:ogc:def:crs:EPSG::27700"}},
+      "features":[{"type":"Feature","id":"a","properties":{},"geometry":{"type":"Point","coordinates":[389705,413440]}}]}"#;
+    let (_d, p) = write_temp("bng.geojson", gj);
+    let imp = import(&p);
+    assert_eq!(imp.units[0].pos, [389705.0, 413440.0]);
+}
+
+fn err_of(name: &str, text: &str) -> String {
+    let (_d, p) = write_temp(name, text);
+    import_err(&p)
+}
+
+#[test]
+fn bad_input_errors_name_the_place_and_the_fix() {
+    let cases: &[(&str, &str, &[&str])] = &[
+        ("empty.csv", "", &["empty.csv", "the file is empty"]),
+        ("header.csv", "id,lat,lon\n", &["header.csv", "no rows"]),
+        (
+            "nocols.csv",
+            "id,colour\n1,red\n",
+            &["no location columns", "lat", "easting", "postcode"],
+        ),
+        (
+            "onlylat.csv",
+            "id,lat\n1,53.6\n",
+            &["only one of `lat`/`lon`"],
+        ),
+        (
+            "nan.csv",
+            "id,lat,lon\na,53.61,-2.15\nb,abc,-2.15\n",
+            &["line 3", "column `lat`: `abc` is not a number"],
+        ),
+        (
+            "swapped.csv",
+            "id,lat,lon\na,-2.1554,53.6160\n",
+            &["line 2", "look swapped"],
+        ),
+        (
+            "paris.csv",
+            "id,lat,lon\na,48.8566,2.3522\n",
+            &["line 2", "outside England"],
+        ),
+        (
+            "edinburgh.csv",
+            "id,lat,lon\na,55.9533,-3.1883\n",
+            &["outside England"],
+        ),
+        // Norwich (623000, 308500) given the wrong way round lands in Scotland.
+        (
+            "bngswap.csv",
+            "id,easting,northing\na,308500,623000\n",
+            &["line 2", "easting/northing look swapped"],
+        ),
+        (
+            "bngdeg.csv",
+            "id,easting,northing\na,-2.15,53.6\n",
+            &["look like degrees"],
+        ),
+        (
+            "pc.csv",
+            "id,postcode\na,ZZ99 9ZZ\n",
+            &["line 2", "unknown postcode `ZZ99 9ZZ`"],
+        ),
+        (
+            "badpc.csv",
+            "id,postcode\na,hello\n",
+            &["line 2", "not a UK postcode"],
+        ),
+        (
+            "dup.csv",
+            "id,lat,lon\na,53.61,-2.15\nb,53.61,-2.15\na,53.62,-2.15\n",
+            &["line 4", "duplicate id `a`", "line 2"],
+        ),
+        (
+            "noloc.csv",
+            "id,lat,lon,postcode\na,,,\n",
+            &["line 2", "no location"],
+        ),
+        (
+            "area.csv",
+            "id,lat,lon,floor_area_m2\na,53.61,-2.15,-5\n",
+            &["line 2", "floor_area_m2 must be positive"],
+        ),
+        (
+            "date.csv",
+            "id,lat,lon,vacant_since\na,53.61,-2.15,someday\n",
+            &["line 2", "`someday` is not a date"],
+        ),
+        (
+            "bad.geojson",
+            "{\"type\": \"FeatureCollection\", \"features\": [",
+            &["bad.geojson", "invalid GeoJSON", "line 1"],
+        ),
+        (
+            "type.geojson",
+            "{\"type\": \"Topology\"}",
+            &["expected a FeatureCollection"],
+        ),
+        (
+            "nogeom.geojson",
+            r#"{"type":"FeatureCollection","features":[{"type":"Feature","properties":{},"geometry":null}]}"#,
+            &["feature 0", "no geometry"],
+        ),
+        (
+            "line.geojson",
+            r#"{"type":"FeatureCollection","features":[{"type":"Feature","properties":{},"geometry":{"type":"LineString","coordinates":[[0,0],[1,1]]}}]}"#,
+            &["feature 0", "LineString is not supported"],
+        ),
+        (
+            "ring.geojson",
+            r#"{"type":"FeatureCollection","features":[{"type":"Feature","properties":{},"geometry":{"type":"Polygon","coordinates":[[[0,0],[1,1]]]}}]}"#,
+            &["feature 0", "at least 4 positions"],
+        ),
+    ];
+    for (name, text, wants) in cases {
+        let e = err_of(name, text);
+        assert!(!e.contains('\n'), "one line: {e}");
+        for w in *wants {
+            assert!(e.contains(w), "{name}: `{e}` should mention `{w}`");
+        }
+    }
+}
+
+#[test]
+fn skip_invalid_skips_and_reports_each_bad_row() {
+    let (_d, p) = write_temp(
+        "mixed.csv",
+        "id,lat,lon\nok1,53.61,-2.15\nbad,x,-2.15\nok2,53.62,-2.15\nfar,48.85,2.35\nok1,53.6,-2.1\n",
+    );
+    let imp = read_units(
+        &p,
+        atlas(),
+        &ImportOptions {
+            skip_invalid: true,
+            progress: false,
+        },
+    )
+    .unwrap();
+    let ids: Vec<&str> = imp.units.iter().map(|u| u.id.as_str()).collect();
+    assert_eq!(ids, ["ok1", "ok2"]);
+    let places: Vec<String> = imp.skipped.iter().map(|s| s.place.to_string()).collect();
+    assert_eq!(places, ["line 3", "line 5", "line 6"]);
+    assert!(imp.skipped[2].reason.contains("duplicate id"));
+}
+
+#[test]
+fn all_rows_invalid_is_still_an_error_with_skip_invalid() {
+    let (_d, p) = write_temp("allbad.csv", "id,lat,lon\na,x,y\n");
+    let e = read_units(
+        &p,
+        atlas(),
+        &ImportOptions {
+            skip_invalid: true,
+            progress: false,
+        },
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("all 1 rows were invalid"), "{e}");
+}
+
+#[test]
+fn a_seafront_unit_just_outside_the_generalised_coast_is_kept() {
+    // Southsea seafront (Clarence Esplanade), where the super-generalised coastline runs inland
+    // of the real one in places; the unit must still be taken as in Portsmouth.
+    let (_d, p) = write_temp("sea.csv", "id,lat,lon\nsea,50.7799,-1.0890\n");
+    let imp = import(&p);
+    let c = join(&imp);
+    assert_eq!(atlas().lsoas[c[0].lsoa].lad19nm, "Portsmouth");
+}

@@ -1,0 +1,166 @@
+//! Every R-tree join cross-checked against a brute-force scan of the whole layer, on the real
+//! vacant units of Rochdale and Portsmouth and a grid of points across Greater Manchester.
+
+mod common;
+
+use common::*;
+use geo::{Intersects, Point};
+use sitefinder::catchment::{CatchmentSource, Huff};
+use sitefinder::join::reach;
+
+fn dist(a: [f64; 2], b: [f64; 2]) -> f64 {
+    ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt()
+}
+
+/// Real unit positions plus a 3 km grid over Greater Manchester.
+fn points() -> Vec<[f64; 2]> {
+    let mut pts: Vec<[f64; 2]> = import(&data_dir().join("units/rochdale_vacant_shops.csv"))
+        .units
+        .iter()
+        .map(|u| u.pos)
+        .collect();
+    pts.extend(
+        import(&data_dir().join("units/portsmouth_vacant_shops.csv"))
+            .units
+            .iter()
+            .map(|u| u.pos),
+    );
+    for e in (352_000..402_000).step_by(3_000) {
+        for n in (385_000..420_000).step_by(3_000) {
+            pts.push([e as f64, n as f64]);
+        }
+    }
+    pts
+}
+
+#[test]
+fn lsoa_point_in_polygon_matches_a_scan_of_all_32844_polygons() {
+    let a = atlas();
+    for p in points() {
+        let pt = Point::new(p[0], p[1]);
+        let brute: Vec<usize> = (0..a.lsoas.len())
+            .filter(|&i| a.lsoa_shapes[i].intersects(&pt))
+            .collect();
+        let indexed = a.lsoa_index.containing(&a.lsoa_shapes, p);
+        assert_eq!(indexed, brute, "at {p:?}");
+    }
+}
+
+#[test]
+fn nearest_practices_stops_and_sites_match_brute_force() {
+    let a = atlas();
+    for p in points() {
+        let mut brute: Vec<(usize, f64)> = a
+            .practices
+            .iter()
+            .enumerate()
+            .map(|(i, pr)| (i, dist(p, pr.pos)))
+            .collect();
+        brute.sort_by(|x, y| x.1.total_cmp(&y.1).then(x.0.cmp(&y.0)));
+        assert_eq!(
+            a.practice_index.nearest_k(p, 3),
+            brute[..3].to_vec(),
+            "practices at {p:?}"
+        );
+
+        let n_stops = a
+            .stops
+            .sites
+            .iter()
+            .filter(|s| dist(p, s.pos) <= 400.0)
+            .count();
+        assert_eq!(
+            a.stops.index.within(p, 400.0).len(),
+            n_stops,
+            "stops at {p:?}"
+        );
+
+        for layer in [&a.pharmacies, &a.vaccination_sites] {
+            let best = layer
+                .sites
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (i, dist(p, s.pos)))
+                .min_by(|x, y| x.1.total_cmp(&y.1).then(x.0.cmp(&y.0)));
+            assert_eq!(layer.index.nearest(p), best, "{} at {p:?}", layer.name);
+        }
+    }
+}
+
+#[test]
+fn huff_shares_match_a_scan_and_sum_to_one() {
+    let a = atlas();
+    let huff = Huff::default();
+    let lsoas: Vec<usize> = ["E01005482", "E01005583", "E01033633", "E01017032"]
+        .iter()
+        .map(|c| a.lsoa(c).unwrap())
+        .collect();
+    for l in lsoas {
+        let c = a.lsoas[l].centroid;
+        let within: Vec<usize> = (0..a.practices.len())
+            .filter(|&j| dist(c, a.practices[j].pos) <= huff.radius_m)
+            .collect();
+        let mut shares = huff.shares(a, l);
+        shares.sort_by_key(|s| s.0);
+        assert_eq!(shares.iter().map(|s| s.0).collect::<Vec<_>>(), within);
+        let total: f64 = shares.iter().map(|s| s.1).sum();
+        assert!((total - 1.0).abs() < 1e-9);
+        let covers = huff.covering(a, c, l);
+        assert!(!covers.is_empty());
+        for cv in &covers {
+            let s = shares.iter().find(|s| s.0 == cv.practice).unwrap().1;
+            assert_eq!(cv.share, Some(s));
+        }
+        // Every practice holding at least 10% covers the LSOA.
+        let big = shares.iter().filter(|s| s.1 >= 0.10).count();
+        assert_eq!(covers.len(), big.max(1));
+    }
+}
+
+#[test]
+fn reach_population_matches_a_scan_and_a_grid_estimate() {
+    let a = atlas();
+    let r = 800.0;
+    for p in [
+        [389_705.0, 413_440.0],
+        [384_000.0, 398_000.0],
+        [464_000.0, 100_500.0],
+    ] {
+        let got = reach(a, p, r);
+        // Scan: every LSOA, not only the R-tree's candidates.
+        let clip = sitefinder::spatial::circle(p, r, 64);
+        let scan: f64 = (0..a.lsoas.len())
+            .map(|i| {
+                let inside = sitefinder::spatial::clipped_area(&a.lsoa_shapes[i], &clip);
+                a.lsoas[i].population * (inside / a.lsoas[i].area_m2).min(1.0)
+            })
+            .sum();
+        assert!(
+            (got.population - scan).abs() < 1e-6 * scan.max(1.0),
+            "{} vs {scan}",
+            got.population
+        );
+        // Independent estimate: a 20 m grid of points in the circle, each counting its LSOA's density.
+        let mut grid = 0.0;
+        let step = 20.0;
+        let mut y = p[1] - r;
+        while y <= p[1] + r {
+            let mut x = p[0] - r;
+            while x <= p[0] + r {
+                if dist([x, y], p) <= r {
+                    if let Some(l) = a.lsoa_at([x, y]) {
+                        grid += a.lsoas[l].population / a.lsoas[l].area_m2 * step * step;
+                    }
+                }
+                x += step;
+            }
+            y += step;
+        }
+        assert!(got.population > 1_000.0);
+        assert!(
+            (got.population - grid).abs() / grid < 0.02,
+            "clip {} grid {grid}",
+            got.population
+        );
+    }
+}
