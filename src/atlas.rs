@@ -152,6 +152,8 @@ pub struct Atlas {
     pub stops: Layer,
     pub pharmacies: Layer,
     pub vaccination_sites: Layer,
+    /// Median list size, standing in for practices without one.
+    pub median_list_size: f64,
     /// IMD scores of all English LSOAs, ascending (for percentiles).
     pub imd_scores_sorted: Vec<f64>,
     postcodes: OnceLock<Result<PostcodeTable, String>>,
@@ -200,6 +202,9 @@ impl Atlas {
 
         let practices = load_practices(&dir.join("gp_practices.csv.gz"))?;
         let practice_index = PointIndex::new(&practices.iter().map(|p| p.pos).collect::<Vec<_>>());
+        let mut lists: Vec<u32> = practices.iter().filter_map(|p| p.list_size).collect();
+        lists.sort_unstable();
+        let median_list_size = lists.get(lists.len() / 2).map_or(1.0, |m| *m as f64);
         let coverage = |name: &str| -> Result<Coverage, DataError> {
             let info = manifest.layers.iter().find(|l| l.name == name);
             match info.map(|i| &i.coverage) {
@@ -237,6 +242,7 @@ impl Atlas {
             lsoa_by_code,
             practices,
             practice_index,
+            median_list_size,
             imd_scores_sorted,
             postcodes: OnceLock::new(),
         })

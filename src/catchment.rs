@@ -132,7 +132,7 @@ impl Huff {
         if cands.len() < self.min_candidates {
             cands = atlas.practice_index.nearest_k(c, self.min_candidates);
         }
-        let median = median_list_size(atlas);
+        let median = atlas.median_list_size;
         let utils: Vec<(usize, f64)> = cands
             .into_iter()
             .map(|(j, d)| {
@@ -146,15 +146,6 @@ impl Huff {
         }
         utils.into_iter().map(|(j, u)| (j, u / total)).collect()
     }
-}
-
-fn median_list_size(atlas: &Atlas) -> f64 {
-    let mut v: Vec<u32> = atlas.practices.iter().filter_map(|p| p.list_size).collect();
-    if v.is_empty() {
-        return 1.0;
-    }
-    let mid = v.len() / 2;
-    *v.select_nth_unstable(mid).1 as f64
 }
 
 impl CatchmentSource for Huff {

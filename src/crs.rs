@@ -11,11 +11,12 @@
 //! A `Proj` is not `Send` and costs ~25 ms to build, so each thread keeps its own pair.
 //!
 //! ```
-//! // Rochdale Town Hall, about 53.6160 N, 2.1554 W.
-//! let (e, n) = sitefinder::crs::wgs84_to_bng(-2.1554, 53.6160).unwrap();
-//! assert!((e - 389_705.0).abs() < 150.0 && (n - 413_440.0).abs() < 150.0, "{e} {n}");
+//! // A TfGM bus stop (1800NC04971) that NaPTAN publishes in both systems:
+//! // 53.65113 N 2.317142 W = easting 379135, northing 417228.
+//! let (e, n) = sitefinder::crs::wgs84_to_bng(-2.317142, 53.65113).unwrap();
+//! assert!((e - 379_135.0).abs() < 5.0 && (n - 417_228.0).abs() < 5.0, "{e} {n}");
 //! let (lon, lat) = sitefinder::crs::bng_to_wgs84(e, n).unwrap();
-//! assert!((lon + 2.1554).abs() < 1e-6 && (lat - 53.6160).abs() < 1e-6);
+//! assert!((lon + 2.317142).abs() < 1e-7 && (lat - 53.65113).abs() < 1e-7);
 //! ```
 
 use std::cell::RefCell;

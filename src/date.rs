@@ -6,7 +6,7 @@
 //! assert_eq!(d.to_string(), "2024-07-01");
 //! assert_eq!(Date::parse("2024-07-01"), Some(d));
 //! assert_eq!(Date::parse("11-Dec-20").unwrap().to_string(), "2020-12-11");
-//! assert_eq!(Date::parse("2024-07-01").unwrap().days_since(Date::parse("2024-06-01").unwrap()), -30);
+//! assert_eq!(Date::parse("2024-07-01").unwrap().days_since(Date::parse("2024-06-01").unwrap()), 30);
 //! ```
 
 use std::fmt;

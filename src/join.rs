@@ -69,11 +69,28 @@ pub fn attach(
     catchments: &dyn CatchmentSource,
     params: &JoinParams,
 ) -> Vec<Context> {
-    let mut cover_cache: HashMap<usize, Vec<Cover>> = HashMap::new();
-    units
-        .iter()
-        .map(|u| attach_one(atlas, u, catchments, params, &mut cover_cache))
-        .collect()
+    // Units are independent: split them over the machine's cores, each with its own cache.
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    let chunk = units.len().div_ceil(threads).max(256);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = units
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    let mut cover_cache: HashMap<usize, Vec<Cover>> = HashMap::new();
+                    part.iter()
+                        .map(|u| attach_one(atlas, u, catchments, params, &mut cover_cache))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("a join thread panicked"))
+            .collect()
+    })
 }
 
 fn locate_lsoa(atlas: &Atlas, u: &Unit) -> (usize, Option<f64>) {

@@ -39,7 +39,7 @@ enum OutFormat {
 #[derive(Subcommand)]
 enum Cmd {
     /// Rank candidate units and write the shortlist with a score breakdown per unit.
-    Rank(RankArgs),
+    Rank(Box<RankArgs>),
     /// Print the data sources, vintages, licences and the attribution notice.
     About {
         /// Data directory.
@@ -109,7 +109,7 @@ struct RankArgs {
 fn main() {
     let cli = Cli::parse();
     let res = match cli.cmd {
-        Cmd::Rank(args) => cmd_rank(args),
+        Cmd::Rank(args) => cmd_rank(*args),
         Cmd::About { data } => cmd_about(data),
         Cmd::PrepareData { raw, out } => sitefinder::prepare::prepare(&raw, &out),
     };
@@ -237,6 +237,7 @@ fn cmd_rank(a: RankArgs) -> Result<()> {
         &filters,
         &settings,
     )?;
+    let ranked = ranking.rows.len();
     if let Some(n) = a.top {
         ranking.rows.truncate(n);
     }
@@ -267,16 +268,15 @@ fn cmd_rank(a: RankArgs) -> Result<()> {
         write_atomic(Path::new(&a.out), write).with_context(|| format!("writing {}", a.out))?;
     }
 
-    let filtered = ranking.filtered_out.len();
     eprintln!(
-        "sitefinder: ranked {} of {} units from {} ({} skipped as invalid, {} not vacant, {} left out by filters){}",
-        ranking.rows.len(),
+        "sitefinder: ranked {ranked} of {} units from {} ({} skipped as invalid, {} not vacant, {} left out by filters); wrote {} to {}",
         imported.units.len() + imported.skipped.len(),
         units_path.display(),
         imported.skipped.len(),
         imported.occupied,
-        filtered,
-        if a.out == "-" { String::new() } else { format!("; wrote {}", a.out) }
+        ranking.filtered_out.len(),
+        ranking.rows.len(),
+        if a.out == "-" { "standard output" } else { &a.out },
     );
     Ok(())
 }

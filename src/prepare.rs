@@ -329,8 +329,8 @@ fn boundaries(cx: &mut Ctx) -> Result<()> {
             .as_str()
             .unwrap_or_default()
             .to_string();
-        if !shapes.contains_key(&code) {
-            shapes.insert(code, ("bsc", geometry_to_bng(&f["geometry"])?));
+        if let std::collections::btree_map::Entry::Vacant(slot) = shapes.entry(code) {
+            slot.insert(("bsc", geometry_to_bng(&f["geometry"])?));
         }
     }
     let mut repaired = Vec::new();

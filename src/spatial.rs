@@ -8,7 +8,7 @@
 //! assert_eq!(idx.within([0.0, 0.0], 150.0).len(), 2);
 //! ```
 
-use geo::{BoundingRect, Intersects, MultiPolygon, Point};
+use geo::{Area, BoundingRect, Intersects, MultiPolygon, Point};
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{RTree, AABB};
 
@@ -160,6 +160,15 @@ pub fn circle(center: [f64; 2], radius_m: f64, n: usize) -> Vec<[f64; 2]> {
 /// degenerate edges along the window, but its signed area is exact, which is all this needs.
 /// Holes are subtracted.
 pub fn clipped_area(poly: &MultiPolygon<f64>, clip: &[[f64; 2]]) -> f64 {
+    // A polygon whose every vertex is inside the convex window lies wholly inside it.
+    if poly
+        .0
+        .iter()
+        .flat_map(|p| p.exterior().0.iter())
+        .all(|c| inside_convex(clip, [c.x, c.y]))
+    {
+        return poly.unsigned_area();
+    }
     let mut total = 0.0;
     for p in &poly.0 {
         let ext: Vec<[f64; 2]> = ring(p.exterior());
@@ -170,6 +179,14 @@ pub fn clipped_area(poly: &MultiPolygon<f64>, clip: &[[f64; 2]]) -> f64 {
         total += a.max(0.0);
     }
     total
+}
+
+fn inside_convex(clip: &[[f64; 2]], p: [f64; 2]) -> bool {
+    (0..clip.len()).all(|i| {
+        let a = clip[i];
+        let b = clip[(i + 1) % clip.len()];
+        (b[0] - a[0]) * (p[1] - a[1]) - (b[1] - a[1]) * (p[0] - a[0]) >= 0.0
+    })
 }
 
 fn ring(ls: &geo::LineString<f64>) -> Vec<[f64; 2]> {
@@ -194,6 +211,30 @@ fn signed_area(r: &[[f64; 2]]) -> f64 {
 }
 
 fn clip_ring(subject: &[[f64; 2]], clip: &[[f64; 2]]) -> Vec<[f64; 2]> {
+    // Clip by the window's bounding box first: four cheap passes drop most of a large
+    // polygon's vertices before the many passes of the window itself.
+    let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
+    for c in clip {
+        for k in 0..2 {
+            lo[k] = lo[k].min(c[k]);
+            hi[k] = hi[k].max(c[k]);
+        }
+    }
+    let bbox = [
+        [lo[0], lo[1]],
+        [hi[0], lo[1]],
+        [hi[0], hi[1]],
+        [lo[0], hi[1]],
+    ];
+    let boxed = if clip.len() > 4 {
+        sutherland_hodgman(subject, &bbox)
+    } else {
+        subject.to_vec()
+    };
+    sutherland_hodgman(&boxed, clip)
+}
+
+fn sutherland_hodgman(subject: &[[f64; 2]], clip: &[[f64; 2]]) -> Vec<[f64; 2]> {
     let mut out = subject.to_vec();
     for i in 0..clip.len() {
         if out.is_empty() {
@@ -235,7 +276,7 @@ fn intersect(p: [f64; 2], q: [f64; 2], a: [f64; 2], b: [f64; 2]) -> [f64; 2] {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use geo::{polygon, Area};
+    use geo::polygon;
 
     #[test]
     fn circle_has_the_area_of_the_circle() {

@@ -256,3 +256,15 @@ fn a_seafront_unit_just_outside_the_generalised_coast_is_kept() {
     let c = join(&imp);
     assert_eq!(atlas().lsoas[c[0].lsoa].lad19nm, "Portsmouth");
 }
+
+#[test]
+fn every_shipped_units_file_imports_cleanly() {
+    let mut total = 0;
+    for entry in std::fs::read_dir(data_dir().join("units")).unwrap() {
+        let p = entry.unwrap().path();
+        let imp = import(&p);
+        assert!(imp.skipped.is_empty());
+        total += imp.units.len();
+    }
+    assert_eq!(total, 1553);
+}

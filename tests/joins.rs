@@ -164,3 +164,26 @@ fn reach_population_matches_a_scan_and_a_grid_estimate() {
         );
     }
 }
+
+#[test]
+fn every_shipped_lsoa_polygon_is_valid_after_repair() {
+    use geo::Validation;
+    let a = atlas();
+    let invalid: Vec<&str> = (0..a.lsoas.len())
+        .filter(|&i| !a.lsoa_shapes[i].is_valid())
+        .map(|i| a.lsoas[i].lsoa11cd.as_str())
+        .collect();
+    assert!(invalid.is_empty(), "invalid: {invalid:?}");
+    // The six that the source ships invalid are there, with a sensible area.
+    for code in [
+        "E01004910",
+        "E01006195",
+        "E01006205",
+        "E01018992",
+        "E01019228",
+        "E01024572",
+    ] {
+        let l = &a.lsoas[a.lsoa(code).unwrap()];
+        assert!(l.area_m2 > 10_000.0, "{code}: {}", l.area_m2);
+    }
+}
