@@ -38,6 +38,10 @@ pub trait CatchmentSource: Send + Sync {
     /// Practices whose catchments cover the point `at` in LSOA `lsoa`, by practice index,
     /// largest share first (ties by practice code).
     fn covering(&self, atlas: &Atlas, at: [f64; 2], lsoa: usize) -> Vec<Cover>;
+    /// The catchment polygons by practice, for sources that have them (others answer per LSOA).
+    fn polygons(&self) -> Option<Vec<(usize, MultiPolygon<f64>)>> {
+        None
+    }
     /// Registered patients of a practice as this source knows them.
     fn patients(&self, atlas: &Atlas, practice: usize) -> Option<u32> {
         atlas.practices[practice].list_size
@@ -244,7 +248,8 @@ impl Registrations {
             match (p, l) {
                 (Some(p), Some(l)) => {
                     by_lsoa.entry(l).or_default().push((p, n));
-                    *totals.entry(p).or_default() += n;
+                    let t = totals.entry(p).or_default();
+                    *t = t.saturating_add(n);
                 }
                 _ => unmatched_rows += 1,
             }

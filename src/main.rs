@@ -40,6 +40,8 @@ enum OutFormat {
 enum Cmd {
     /// Rank candidate units and write the shortlist with a score breakdown per unit.
     Rank(Box<RankArgs>),
+    /// Serve the ranking, every layer (OGC API - Features) and the web map over HTTP.
+    Serve(Box<ServeArgs>),
     /// Print the data sources, vintages, licences and the attribution notice.
     About {
         /// Data directory.
@@ -71,6 +73,9 @@ struct RankArgs {
     /// Only units in this local authority (LAD 2019 code or name).
     #[arg(long, value_name = "LAD")]
     lad: Option<String>,
+    /// Only units inside this WGS84 box: minlon,minlat,maxlon,maxlat.
+    #[arg(long, value_name = "BBOX", allow_hyphen_values = true)]
+    bbox: Option<String>,
     /// Only units with at least this floor area (units of unknown area are left out).
     #[arg(long, value_name = "M2")]
     min_floor_area_m2: Option<f64>,
@@ -106,10 +111,39 @@ struct RankArgs {
     as_of: Option<String>,
 }
 
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Data directory (default: ./data).
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: String,
+    /// Candidate units to serve (default: the vacant shops of Rochdale in data/units/).
+    #[arg(long, value_name = "FILE")]
+    units: Option<PathBuf>,
+    /// Skip bad rows of the units file (each is reported).
+    #[arg(long)]
+    skip_invalid: bool,
+    /// NHS Digital "Patients registered at a GP practice - LSOA" CSV for real catchments.
+    #[arg(long, value_name = "FILE")]
+    registrations: Option<PathBuf>,
+    /// GP catchment polygons as GeoJSON with a practice_code property.
+    #[arg(long, value_name = "FILE", conflicts_with = "registrations")]
+    catchments: Option<PathBuf>,
+    /// The web map's directory.
+    #[arg(long, value_name = "DIR", default_value = "web")]
+    web: PathBuf,
+    /// Date vacancy age is measured at (YYYY-MM-DD; default today).
+    #[arg(long, value_name = "DATE")]
+    as_of: Option<String>,
+}
+
 fn main() {
     let cli = Cli::parse();
     let res = match cli.cmd {
         Cmd::Rank(args) => cmd_rank(*args),
+        Cmd::Serve(args) => cmd_serve(*args),
         Cmd::About { data } => cmd_about(data),
         Cmd::PrepareData { raw, out } => sitefinder::prepare::prepare(&raw, &out),
     };
@@ -127,6 +161,87 @@ fn data_dir(given: Option<PathBuf>) -> PathBuf {
 
 fn load_atlas(dir: &Path) -> Result<Atlas> {
     Ok(Atlas::load(dir)?)
+}
+
+fn catchment_source(
+    atlas: &Atlas,
+    registrations: Option<&Path>,
+    polygons: Option<&Path>,
+) -> Result<Box<dyn CatchmentSource>> {
+    Ok(match (registrations, polygons) {
+        (Some(p), _) => Box::new(Registrations::load(p, atlas)?),
+        (_, Some(p)) => Box::new(Polygons::load(p, atlas)?),
+        _ => Box::new(Huff::default()),
+    })
+}
+
+fn parse_as_of(s: Option<&str>) -> Result<Date> {
+    match s {
+        Some(s) => {
+            Date::parse(s).with_context(|| format!("--as-of `{s}` is not a date (YYYY-MM-DD)"))
+        }
+        None => Ok(Date::today()),
+    }
+}
+
+fn cmd_serve(a: ServeArgs) -> Result<()> {
+    let started = std::time::Instant::now();
+    let dir = data_dir(a.data);
+    let atlas = std::sync::Arc::new(load_atlas(&dir)?);
+    let units_path = a
+        .units
+        .clone()
+        .unwrap_or_else(|| dir.join("units").join("rochdale_vacant_shops.csv"));
+    let catchments = catchment_source(&atlas, a.registrations.as_deref(), a.catchments.as_deref())?;
+    let as_of = parse_as_of(a.as_of.as_deref())?;
+    let imported = read_units(
+        &units_path,
+        &atlas,
+        &ImportOptions {
+            skip_invalid: a.skip_invalid,
+            progress: true,
+        },
+    )?;
+    for s in &imported.skipped {
+        eprintln!("skipped {} {}: {}", units_path.display(), s.place, s.reason);
+    }
+    if !a.web.join("index.html").is_file() {
+        bail!(
+            "{}: no index.html; pass --web DIR (the repository's web/ folder)",
+            a.web.display()
+        );
+    }
+    let state = sitefinder::server::AppState::new(
+        atlas,
+        imported.units,
+        catchments,
+        JoinParams::default(),
+        as_of,
+        units_path.display().to_string(),
+        a.web.clone(),
+    );
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(&a.addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", a.addr))?;
+        let addr = listener.local_addr()?;
+        println!(
+            "sitefinder: serving {} units at http://{addr}/ (ready in {} ms; Ctrl-C stops)",
+            state.units.len(),
+            started.elapsed().as_millis()
+        );
+        std::io::stdout().flush()?;
+        axum::serve(
+            listener,
+            sitefinder::server::app(std::sync::Arc::new(state)),
+        )
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+        Ok(())
+    })
 }
 
 fn cmd_about(data: Option<PathBuf>) -> Result<()> {
@@ -176,6 +291,7 @@ fn cmd_rank(a: RankArgs) -> Result<()> {
         pcn: a.pcn.clone(),
         lad: a.lad.clone(),
         min_floor_area_m2: a.min_floor_area_m2,
+        bbox: a.bbox.as_deref().map(Filters::parse_bbox).transpose()?,
         imd_deciles: a
             .imd_deciles
             .as_deref()
@@ -201,11 +317,7 @@ fn cmd_rank(a: RankArgs) -> Result<()> {
         _ => OutFormat::Csv,
     };
 
-    let catchments: Box<dyn CatchmentSource> = match (&a.registrations, &a.catchments) {
-        (Some(p), _) => Box::new(Registrations::load(p, &atlas)?),
-        (_, Some(p)) => Box::new(Polygons::load(p, &atlas)?),
-        _ => Box::new(Huff::default()),
-    };
+    let catchments = catchment_source(&atlas, a.registrations.as_deref(), a.catchments.as_deref())?;
 
     let imported = read_units(
         &units_path,

@@ -5,14 +5,15 @@
 
 use std::io::Write;
 
+use geojson::{Feature, FeatureCollection, Geometry};
 use serde_json::{json, Map, Value as Json};
 
-use crate::atlas::Atlas;
+use crate::atlas::{Atlas, DOMAINS};
 use crate::criteria::{distance_words, CRITERIA};
 use crate::crs;
 use crate::import::{LocatedBy, Unit};
 use crate::join::Context;
-use crate::rank::{Ranked, Ranking};
+use crate::rank::{Ranked, Ranking, Weights};
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +65,9 @@ pub fn properties(
     m.insert("lad19nm".into(), json!(l.lad19nm));
     m.insert("imd_decile".into(), json!(l.imd_decile));
     m.insert("imd_score".into(), round(l.imd_score, 3));
+    for (d, v) in DOMAINS.iter().zip(l.domain_deciles) {
+        m.insert(format!("{d}_decile"), json!(v));
+    }
     m.insert(
         "nearest_practice_code".into(),
         json!(np.map(|p| p.practice_code.clone())),
@@ -182,6 +186,64 @@ pub fn write_csv(
     Ok(())
 }
 
+/// One ranked unit as an RFC 7946 feature: a WGS84 point, the flat properties, and the
+/// `breakdown` object (raw, normalised, weight, contribution and sentence per criterion).
+pub fn feature(
+    atlas: &Atlas,
+    units: &[Unit],
+    contexts: &[Context],
+    weights: &Weights,
+    r: &Ranked,
+) -> Result<Feature, OutputError> {
+    let u = &units[r.unit];
+    let (lon, lat) = crs::bng_to_wgs84(u.pos[0], u.pos[1])?;
+    let mut props = properties(atlas, units, contexts, r);
+    let breakdown: Map<String, Json> = CRITERIA
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let v = &r.values[i];
+            (
+                c.name().to_string(),
+                json!({
+                    "raw": opt(v.raw, 3),
+                    "raw_unit": c.raw_unit(),
+                    "norm": opt(v.norm, 4),
+                    "weight": weights.get(*c),
+                    "contribution": round(r.contributions[i], 4),
+                    "no_data": v.norm.is_none(),
+                    "why": v.why,
+                }),
+            )
+        })
+        .collect();
+    props.insert("breakdown".into(), Json::Object(breakdown));
+    Ok(Feature {
+        bbox: None,
+        geometry: Some(Geometry::new(geojson::Value::Point(vec![
+            round6(lon),
+            round6(lat),
+        ]))),
+        id: Some(geojson::feature::Id::String(u.id.clone())),
+        properties: Some(props),
+        foreign_members: None,
+    })
+}
+
+/// Rounds to 6 decimals (about 0.1 m), the precision RFC 7946 output carries here.
+pub fn round6(v: f64) -> f64 {
+    (v * 1e6).round() / 1e6
+}
+
+/// A FeatureCollection with extra top-level members (weights, attribution, paging).
+pub fn collection(features: Vec<Feature>, members: &Map<String, Json>) -> FeatureCollection {
+    FeatureCollection {
+        bbox: None,
+        features,
+        foreign_members: (!members.is_empty()).then(|| members.clone()),
+    }
+}
+
 /// Writes the ranking as an RFC 7946 FeatureCollection.
 pub fn write_geojson(
     w: &mut dyn Write,
@@ -191,45 +253,12 @@ pub fn write_geojson(
     ranking: &Ranking,
     notes: &Map<String, Json>,
 ) -> Result<(), OutputError> {
-    let mut features = Vec::with_capacity(ranking.rows.len());
-    for r in &ranking.rows {
-        let u = &units[r.unit];
-        let (lon, lat) = crs::bng_to_wgs84(u.pos[0], u.pos[1])?;
-        let mut props = properties(atlas, units, contexts, r);
-        let breakdown: Map<String, Json> = CRITERIA
-            .iter()
-            .enumerate()
-            .map(|(i, c)| {
-                let v = &r.values[i];
-                (
-                    c.name().to_string(),
-                    json!({
-                        "raw": opt(v.raw, 3),
-                        "raw_unit": c.raw_unit(),
-                        "norm": opt(v.norm, 4),
-                        "weight": ranking.weights.get(*c),
-                        "contribution": round(r.contributions[i], 4),
-                        "no_data": v.norm.is_none(),
-                        "why": v.why,
-                    }),
-                )
-            })
-            .collect();
-        props.insert("breakdown".into(), Json::Object(breakdown));
-        features.push(json!({
-            "type": "Feature",
-            "id": u.id,
-            "geometry": {"type": "Point", "coordinates": [round(lon, 6), round(lat, 6)]},
-            "properties": props,
-        }));
-    }
-    let mut fc = Map::new();
-    fc.insert("type".into(), json!("FeatureCollection"));
-    for (k, v) in notes {
-        fc.insert(k.clone(), v.clone());
-    }
-    fc.insert("features".into(), Json::Array(features));
-    serde_json::to_writer(&mut *w, &Json::Object(fc)).map_err(std::io::Error::from)?;
+    let features = ranking
+        .rows
+        .iter()
+        .map(|r| feature(atlas, units, contexts, &ranking.weights, r))
+        .collect::<Result<Vec<_>, _>>()?;
+    serde_json::to_writer(&mut *w, &collection(features, notes)).map_err(std::io::Error::from)?;
     w.write_all(b"\n")?;
     Ok(())
 }

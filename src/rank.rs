@@ -41,6 +41,8 @@ pub enum RankError {
     UnknownLad(String),
     #[error("IMD decile `{0}` must be a whole number from 1 (most deprived) to 10")]
     BadDecile(String),
+    #[error("bbox `{0}`: {1}")]
+    BadBbox(String, &'static str),
 }
 
 /// One weight per criterion (0..=100).
@@ -151,9 +153,45 @@ pub struct Filters {
     pub min_floor_area_m2: Option<f64>,
     /// Units whose LSOA is in one of these IMD deciles.
     pub imd_deciles: Option<Vec<u8>>,
+    /// Units inside this WGS84 box `[minlon, minlat, maxlon, maxlat]`.
+    pub bbox: Option<[f64; 4]>,
 }
 
 impl Filters {
+    /// Parses `minlon,minlat,maxlon,maxlat` (WGS84).
+    ///
+    /// ```
+    /// use sitefinder::rank::Filters;
+    /// assert_eq!(Filters::parse_bbox("-2.2,53.6,-2.1,53.65").unwrap(), [-2.2, 53.6, -2.1, 53.65]);
+    /// assert!(Filters::parse_bbox("53.6,-2.2,53.65,-2.1,0").is_err());
+    /// assert!(Filters::parse_bbox("-2.1,53.6,-2.2,53.65").is_err());
+    /// ```
+    pub fn parse_bbox(s: &str) -> Result<[f64; 4], RankError> {
+        let bad = |why: &'static str| RankError::BadBbox(s.to_string(), why);
+        let v: Vec<f64> = s
+            .split(',')
+            .map(|x| x.trim().parse::<f64>())
+            .collect::<Result<_, _>>()
+            .map_err(|_| bad("must be four numbers: minlon,minlat,maxlon,maxlat"))?;
+        if v.len() != 4 || v.iter().any(|x| !x.is_finite()) {
+            return Err(bad("must be four numbers: minlon,minlat,maxlon,maxlat"));
+        }
+        let [x0, y0, x1, y1] = [v[0], v[1], v[2], v[3]];
+        let lon = -180.0..=180.0;
+        let lat = -90.0..=90.0;
+        if !lon.contains(&x0) || !lon.contains(&x1) || !lat.contains(&y0) || !lat.contains(&y1) {
+            return Err(bad(
+                "longitudes must be within -180..180 and latitudes within -90..90",
+            ));
+        }
+        if x0 > x1 || y0 > y1 {
+            return Err(bad(
+                "the minimum must not exceed the maximum (minlon,minlat,maxlon,maxlat)",
+            ));
+        }
+        Ok([x0, y0, x1, y1])
+    }
+
     /// Parses `1,2,3` or `1-3` into deciles.
     pub fn parse_deciles(s: &str) -> Result<Vec<u8>, RankError> {
         let mut out = vec![];
@@ -301,6 +339,13 @@ fn filtered_by(atlas: &Atlas, u: &Unit, c: &Context, f: &Filters) -> Option<&'st
     if let Some(min) = f.min_floor_area_m2 {
         if u.floor_area_m2.is_none_or(|a| a < min) {
             return Some("min_floor_area_m2");
+        }
+    }
+    if let Some(b) = f.bbox {
+        let inside = crate::crs::bng_to_wgs84(u.pos[0], u.pos[1])
+            .is_ok_and(|(lon, lat)| (b[0]..=b[2]).contains(&lon) && (b[1]..=b[3]).contains(&lat));
+        if !inside {
+            return Some("bbox");
         }
     }
     if let Some(d) = &f.imd_deciles {

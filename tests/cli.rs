@@ -350,3 +350,48 @@ fn help_describes_the_commands() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("manifest.json"), "{}", stderr(&o));
 }
+
+#[test]
+fn every_kind_of_bad_input_exits_2_with_one_line_naming_the_place_and_no_output() {
+    let cases: &[(&str, &str, &str)] = &[
+        ("missing.csv", "id,colour\n1,red\n", "no location columns"),
+        ("nan.csv", "id,lat,lon\na,53.61,abc\n", "line 2"),
+        ("swapped.csv", "id,lat,lon\na,-2.1554,53.6160\n", "swapped"),
+        (
+            "outside.csv",
+            "id,lat,lon\na,48.8566,2.3522\n",
+            "outside England",
+        ),
+        ("empty.csv", "", "empty"),
+        (
+            "invalid.geojson",
+            "{\"type\":\"FeatureCollection\",\"features\":[{]}",
+            "invalid GeoJSON",
+        ),
+        (
+            "postcode.csv",
+            "id,postcode\na,ZZ99 9ZZ\n",
+            "unknown postcode",
+        ),
+        (
+            "dups.csv",
+            "id,lat,lon\na,53.61,-2.15\na,53.61,-2.15\n",
+            "duplicate id",
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text, want) in cases {
+        let f = dir.path().join(name);
+        std::fs::write(&f, text).unwrap();
+        let out = dir.path().join(format!("{name}.out.geojson"));
+        let o = sitefinder(&["rank", "--units", p(&f), "--out", p(&out)]);
+        assert_eq!(o.status.code(), Some(2), "{name}");
+        let e = stderr(&o);
+        assert_eq!(e.trim().lines().count(), 1, "{name}: {e}");
+        assert!(e.contains(name) && e.contains(want), "{name}: {e}");
+        assert!(!out.exists(), "{name}: partial output");
+    }
+    let o = sitefinder(&["rank", "--units", "/nonexistent/units.csv"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("/nonexistent/units.csv"));
+}

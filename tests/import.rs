@@ -268,3 +268,36 @@ fn every_shipped_units_file_imports_cleanly() {
     }
     assert_eq!(total, 1553);
 }
+
+#[test]
+fn degenerate_and_self_intersecting_polygons_do_not_panic() {
+    let gj = r#"{"type":"FeatureCollection","features":[
+      {"type":"Feature","id":"dot","properties":{},"geometry":{"type":"Polygon","coordinates":[[[-2.156,53.618],[-2.156,53.618],[-2.156,53.618],[-2.156,53.618]]]}},
+      {"type":"Feature","id":"bowtie","properties":{},"geometry":{"type":"Polygon","coordinates":[[[-2.157,53.617],[-2.155,53.619],[-2.155,53.617],[-2.157,53.619],[-2.157,53.617]]]}},
+      {"type":"Feature","id":"nan","properties":{},"geometry":{"type":"Point","coordinates":["x",53.6]}}
+    ]}"#;
+    let (_d, p) = write_temp("weird.geojson", gj);
+    let imp = read_units(
+        &p,
+        atlas(),
+        &ImportOptions {
+            skip_invalid: true,
+            progress: false,
+        },
+    )
+    .unwrap();
+    // Whatever each yields, it is a unit in Rochdale or a reported skip, never a panic.
+    assert_eq!(imp.units.len() + imp.skipped.len(), 3);
+    assert!(imp
+        .skipped
+        .iter()
+        .any(|s| s.place.to_string() == "feature 2"));
+    for u in &imp.units {
+        assert!(
+            u.pos[0] > 380_000.0 && u.pos[0] < 400_000.0,
+            "{}: {:?}",
+            u.id,
+            u.pos
+        );
+    }
+}

@@ -1,0 +1,98 @@
+//! The OpenAPI 3.0 document served at `/api`.
+
+use serde_json::{json, Value};
+
+use crate::server::{DEFAULT_LIMIT, MAX_LIMIT};
+
+fn param(name: &str, desc: &str, schema: Value) -> Value {
+    json!({"name": name, "in": "query", "required": false, "description": desc, "schema": schema})
+}
+
+fn errors() -> Value {
+    json!({
+        "400": {"description": "A bad parameter; `message` names it", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+        "404": {"description": "Unknown collection or feature", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+    })
+}
+
+fn geojson_ok(desc: &str) -> Value {
+    json!({"description": desc, "content": {"application/geo+json": {"schema": {"$ref": "#/components/schemas/FeatureCollection"}}}})
+}
+
+/// The document.
+pub fn document() -> Value {
+    let bbox = param(
+        "bbox",
+        "WGS84 box minlon,minlat,maxlon,maxlat; features that meet it",
+        json!({"type": "string", "example": "-2.20,53.60,-2.12,53.64"}),
+    );
+    let limit = param(
+        "limit",
+        &format!("Features per page (default {DEFAULT_LIMIT}, maximum {MAX_LIMIT})"),
+        json!({"type": "integer", "minimum": 0, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}),
+    );
+    let offset = param(
+        "offset",
+        "Features to skip",
+        json!({"type": "integer", "minimum": 0, "default": 0}),
+    );
+    let collection_id = json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string",
+        "enum": ["units", "lsoa", "practices", "catchments", "stops", "vaccination-sites", "pharmacies"]}});
+    let mut errs = errors();
+    errs["200"] =
+        geojson_ok("The ranked candidates, best first, with a score breakdown per criterion");
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "sitefinder",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Vacant high-street units in England ranked as community vaccination and health sites. OGC API - Features (Part 1, core) over every layer, and /rank. All GeoJSON is RFC 7946 (WGS84 lon/lat). Unknown query parameters are a 400. Contains public sector information licensed under the Open Government Licence v3.0.",
+            "license": {"name": "Data: Open Government Licence v3.0", "url": "https://www.nationalarchives.gov.uk/doc/open-government-licence/version/3/"},
+        },
+        "paths": {
+            "/health": {"get": {"summary": "Liveness, with data versions", "responses": {"200": {"description": "ok"}}}},
+            "/api": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.0"}}}},
+            "/conformance": {"get": {"summary": "OGC API conformance classes", "responses": {"200": {"description": "conformsTo"}}}},
+            "/attribution": {"get": {"summary": "Data sources and the attribution to show", "responses": {"200": {"description": "attribution"}}}},
+            "/collections": {"get": {"summary": "The layers", "responses": {"200": {"description": "collections"}}}},
+            "/collections/{id}": {"get": {"summary": "One layer", "parameters": [collection_id.clone()], "responses": errors_with("200", json!({"description": "collection"}))}},
+            "/collections/{id}/items": {"get": {
+                "summary": "Features of a layer, paged",
+                "parameters": [collection_id.clone(), bbox.clone(), limit.clone(), offset.clone()],
+                "responses": errors_with("200", geojson_ok("Features with numberMatched, numberReturned and next/prev links")),
+            }},
+            "/collections/{id}/items/{featureId}": {"get": {
+                "summary": "One feature",
+                "parameters": [collection_id, {"name": "featureId", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "responses": errors_with("200", json!({"description": "feature", "content": {"application/geo+json": {}}})),
+            }},
+            "/rank": {"get": {
+                "summary": "Rank the candidate units (the same ranking as `sitefinder rank`)",
+                "parameters": [
+                    bbox, limit, offset,
+                    param("pcn", "Only units in the catchment of a practice of this PCN (name or U-code)", json!({"type": "string"})),
+                    param("lad", "Only units in this local authority (LAD 2019 code or name)", json!({"type": "string"})),
+                    param("min_floor_area_m2", "Only units with at least this floor area", json!({"type": "number", "minimum": 0})),
+                    param("imd_deciles", "Only units in LSOAs of these IMD deciles, e.g. 1,2 or 1-3 (1 = most deprived)", json!({"type": "string"})),
+                    param("weights", "criterion:weight pairs, e.g. deprivation:3,access:1 (criteria: deprivation, reach, demand, gap, access, suitability; 0..100)", json!({"type": "string"})),
+                ],
+                "responses": errs,
+            }},
+        },
+        "components": {"schemas": {
+            "Error": {"type": "object", "required": ["code", "message"], "properties": {"code": {"type": "string"}, "message": {"type": "string"}}},
+            "FeatureCollection": {"type": "object", "required": ["type", "features"], "properties": {
+                "type": {"type": "string", "enum": ["FeatureCollection"]},
+                "features": {"type": "array", "items": {"type": "object"}},
+                "numberMatched": {"type": "integer"}, "numberReturned": {"type": "integer"},
+                "links": {"type": "array", "items": {"type": "object"}},
+            }},
+        }},
+    })
+}
+
+fn errors_with(code: &str, ok: Value) -> Value {
+    let mut e = errors();
+    e[code] = ok;
+    e
+}

@@ -1,0 +1,463 @@
+//! The HTTP API, built in-process and driven with `tower::ServiceExt::oneshot` for every route
+//! and error path, plus one test against a real server on a loopback port.
+
+mod common;
+
+use std::sync::{Arc, OnceLock};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use common::*;
+use http_body_util::BodyExt;
+use serde_json::Value;
+use sitefinder::catchment::Huff;
+use sitefinder::date::Date;
+use sitefinder::join::JoinParams;
+use sitefinder::server::{app, AppState};
+use tower::ServiceExt;
+
+fn state() -> Arc<AppState> {
+    static STATE: OnceLock<Arc<AppState>> = OnceLock::new();
+    STATE
+        .get_or_init(|| {
+            let atlas = Arc::new(sitefinder::atlas::Atlas::load(&data_dir()).unwrap());
+            let units = import(&data_dir().join("units/rochdale_vacant_shops.csv")).units;
+            Arc::new(AppState::new(
+                atlas,
+                units,
+                Box::new(Huff::default()),
+                JoinParams::default(),
+                Date::from_ymd(2024, 7, 1).unwrap(),
+                "rochdale_vacant_shops.csv".into(),
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("web"),
+            ))
+        })
+        .clone()
+}
+
+fn get(uri: &str) -> (StatusCode, String, Value) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let resp = app(state())
+            .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status();
+        let ctype = resp
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let v = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (status, ctype, v)
+    })
+}
+
+fn error(uri: &str, status: StatusCode, param: &str) {
+    let (s, _, v) = get(uri);
+    assert_eq!(s, status, "{uri}: {v}");
+    let m = v["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{uri}: no JSON error: {v}"));
+    assert!(v["code"].is_string(), "{uri}");
+    assert!(m.contains(param), "{uri}: `{m}` should name `{param}`");
+}
+
+#[test]
+fn health_collections_conformance_and_openapi() {
+    let (s, _, v) = get("/health");
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["status"], "ok");
+    assert_eq!(v["units"], 107);
+    assert!(v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|l| l["name"] == "lsoa"));
+
+    let (s, _, v) = get("/collections");
+    assert_eq!(s, StatusCode::OK);
+    let ids: Vec<&str> = v["collections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "units",
+            "lsoa",
+            "practices",
+            "catchments",
+            "stops",
+            "vaccination-sites",
+            "pharmacies"
+        ]
+    );
+    let (s, _, v) = get("/collections/lsoa");
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["numberOfItems"], 32844);
+
+    let (_, _, v) = get("/conformance");
+    assert!(v["conformsTo"][0]
+        .as_str()
+        .unwrap()
+        .contains("ogcapi-features-1"));
+    let (s, _, v) = get("/api");
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["openapi"], "3.0.3");
+    for p in [
+        "/rank",
+        "/collections/{id}/items",
+        "/collections/{id}/items/{featureId}",
+        "/health",
+    ] {
+        assert!(v["paths"][p].is_object(), "{p} missing from /api");
+    }
+    let (_, _, v) = get("/attribution");
+    assert!(v["attribution"][0]
+        .as_str()
+        .unwrap()
+        .contains("Open Government Licence"));
+}
+
+#[test]
+fn items_with_bbox_limit_offset_and_paging_links() {
+    // Rochdale town centre.
+    let (s, ctype, v) = get("/collections/lsoa/items?bbox=-2.17,53.61,-2.14,53.625&limit=4");
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(ctype, "application/geo+json");
+    let matched = v["numberMatched"].as_u64().unwrap();
+    assert!(matched > 4, "{matched}");
+    assert_eq!(v["numberReturned"], 4);
+    let rels: Vec<&str> = v["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["rel"].as_str().unwrap())
+        .collect();
+    assert_eq!(rels, ["self", "next"]);
+    assert!(v["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f["id"] == "E01005482"));
+    assert_eq!(v["features"][0]["geometry"]["type"], "MultiPolygon");
+    // The next page follows on, and has a prev link.
+    let next = v["links"][1]["href"].as_str().unwrap().to_string();
+    let (_, _, v2) = get(&next);
+    assert!(v2["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|l| l["rel"] == "prev"));
+    assert_ne!(v2["features"][0]["id"], v["features"][0]["id"]);
+
+    // Points: every returned stop is inside the bbox.
+    let (_, _, v) = get("/collections/stops/items?bbox=-2.16,53.61,-2.15,53.62&limit=1000");
+    let feats = v["features"].as_array().unwrap();
+    assert!(!feats.is_empty());
+    for f in feats {
+        let c = &f["geometry"]["coordinates"];
+        let (lon, lat) = (c[0].as_f64().unwrap(), c[1].as_f64().unwrap());
+        assert!((-2.16..=-2.15).contains(&lon) && (53.61..=53.62).contains(&lat));
+    }
+    assert_eq!(v["numberMatched"].as_u64().unwrap() as usize, feats.len());
+
+    let (_, _, v) = get("/collections/practices/items?limit=0");
+    assert_eq!(v["numberReturned"], 0);
+    assert_eq!(v["numberMatched"], 6341);
+}
+
+#[test]
+fn single_items_of_every_collection() {
+    for (c, id) in [
+        ("lsoa", "E01005482"),
+        ("practices", "P86005"),
+        ("catchments", "P86005"),
+        ("units", "rochdale-13937X00510007"),
+    ] {
+        let (s, ctype, v) = get(&format!("/collections/{c}/items/{id}"));
+        assert_eq!(s, StatusCode::OK, "{c}/{id}: {v}");
+        assert_eq!(ctype, "application/geo+json");
+        assert_eq!(v["id"], id);
+        assert_eq!(v["type"], "Feature");
+    }
+    let (_, _, v) = get("/collections/lsoa/items/E01005482");
+    assert_eq!(v["properties"]["imd_decile"], 1);
+    let (_, _, v) = get("/collections/practices/items/P86005");
+    assert_eq!(v["properties"]["pcn"], "ROCHDALE NORTH PCN");
+    for (c, n) in [("stops", 1), ("vaccination-sites", 1), ("pharmacies", 1)] {
+        let (_, _, v) = get(&format!("/collections/{c}/items?limit={n}"));
+        let id = v["features"][0]["id"].as_str().unwrap().to_string();
+        let (s, _, _) = get(&format!(
+            "/collections/{c}/items/{}",
+            id.replace(' ', "%20")
+        ));
+        assert_eq!(s, StatusCode::OK, "{c}/{id}");
+    }
+}
+
+#[test]
+fn rank_matches_the_cli_ranking_and_filters() {
+    let (s, _, v) = get("/rank?limit=200");
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["numberMatched"], 107);
+    let feats = v["features"].as_array().unwrap();
+    assert_eq!(feats.len(), 107);
+    for (i, f) in feats.iter().enumerate() {
+        assert_eq!(f["properties"]["rank"], i + 1);
+        assert_eq!(f["properties"]["breakdown"].as_object().unwrap().len(), 6);
+    }
+    // The same ranking code as the CLI: run it directly and compare the order.
+    let st = state();
+    let settings = sitefinder::criteria::Settings {
+        scales: Default::default(),
+        join: JoinParams::default(),
+        as_of: Date::from_ymd(2024, 7, 1).unwrap(),
+        catchment_kind: "huff",
+    };
+    let direct = sitefinder::rank::rank(
+        &st.atlas,
+        &st.units,
+        &st.contexts,
+        &Default::default(),
+        &Default::default(),
+        &settings,
+    )
+    .unwrap();
+    let ids: Vec<&str> = feats.iter().map(|f| f["id"].as_str().unwrap()).collect();
+    let direct_ids: Vec<&str> = direct
+        .rows
+        .iter()
+        .map(|r| st.units[r.unit].id.as_str())
+        .collect();
+    assert_eq!(ids, direct_ids);
+
+    // Weights change the order.
+    let (_, _, w) =
+        get("/rank?limit=200&weights=deprivation:0,reach:0,demand:0,gap:1,access:0,suitability:0");
+    let wids: Vec<&str> = w["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    assert_ne!(wids, ids);
+    assert_eq!(
+        w["weights"],
+        "deprivation=0,reach=0,demand=0,gap=1,access=0,suitability=0"
+    );
+
+    // Filters.
+    let (_, _, f) = get("/rank?pcn=Rochdale%20North&imd_deciles=1&lad=Rochdale&limit=200");
+    for x in f["features"].as_array().unwrap() {
+        assert_eq!(x["properties"]["imd_decile"], 1);
+        assert!(x["properties"]["catchment_pcns"]
+            .as_str()
+            .unwrap()
+            .contains("ROCHDALE NORTH"));
+    }
+    let (_, _, b) = get("/rank?bbox=-2.16,53.61,-2.15,53.62&limit=200");
+    let n = b["numberMatched"].as_u64().unwrap();
+    assert!(n > 0 && n < 107, "{n}");
+    let (_, _, m) = get("/rank?min_floor_area_m2=10");
+    assert_eq!(m["numberMatched"], 0, "rates lists carry no floor areas");
+}
+
+#[test]
+fn every_error_path_is_json_and_names_the_parameter() {
+    error("/collections/nope", StatusCode::NOT_FOUND, "nope");
+    error("/collections/nope/items", StatusCode::NOT_FOUND, "nope");
+    error(
+        "/collections/lsoa/items/E99999999",
+        StatusCode::NOT_FOUND,
+        "E99999999",
+    );
+    error("/no/such/route", StatusCode::NOT_FOUND, "no such resource");
+    error(
+        "/collections/lsoa/items?bbox=1,2,3",
+        StatusCode::BAD_REQUEST,
+        "bbox",
+    );
+    error(
+        "/collections/lsoa/items?bbox=a,b,c,d",
+        StatusCode::BAD_REQUEST,
+        "bbox",
+    );
+    error(
+        "/collections/lsoa/items?bbox=-2,54,-3,53",
+        StatusCode::BAD_REQUEST,
+        "bbox",
+    );
+    error(
+        "/collections/lsoa/items?bbox=-200,53,-2,54",
+        StatusCode::BAD_REQUEST,
+        "bbox",
+    );
+    error(
+        "/collections/lsoa/items?limit=-1",
+        StatusCode::BAD_REQUEST,
+        "limit",
+    );
+    error(
+        "/collections/lsoa/items?limit=10001",
+        StatusCode::BAD_REQUEST,
+        "limit",
+    );
+    error(
+        "/collections/lsoa/items?offset=x",
+        StatusCode::BAD_REQUEST,
+        "offset",
+    );
+    error(
+        "/collections/lsoa/items?colour=red",
+        StatusCode::BAD_REQUEST,
+        "colour",
+    );
+    error(
+        "/collections/lsoa/items?limit=1&limit=2",
+        StatusCode::BAD_REQUEST,
+        "limit",
+    );
+    error("/rank?weights=beauty:1", StatusCode::BAD_REQUEST, "weights");
+    error(
+        "/rank?weights=access:abc",
+        StatusCode::BAD_REQUEST,
+        "weights",
+    );
+    error(
+        "/rank?weights=access:-1",
+        StatusCode::BAD_REQUEST,
+        "weights",
+    );
+    error(
+        "/rank?weights=deprivation:0,reach:0,demand:0,gap:0,access:0,suitability:0",
+        StatusCode::BAD_REQUEST,
+        "weights",
+    );
+    error("/rank?weights=access", StatusCode::BAD_REQUEST, "weights");
+    error("/rank?pcn=Nowhere%20PCN", StatusCode::BAD_REQUEST, "pcn");
+    error("/rank?lad=Narnia", StatusCode::BAD_REQUEST, "lad");
+    error(
+        "/rank?imd_deciles=0",
+        StatusCode::BAD_REQUEST,
+        "imd_deciles",
+    );
+    error(
+        "/rank?imd_deciles=1-11",
+        StatusCode::BAD_REQUEST,
+        "imd_deciles",
+    );
+    error(
+        "/rank?min_floor_area_m2=big",
+        StatusCode::BAD_REQUEST,
+        "min_floor_area_m2",
+    );
+    error(
+        "/rank?min_floor_area_m2=NaN",
+        StatusCode::BAD_REQUEST,
+        "min_floor_area_m2",
+    );
+    error("/rank?sortby=score", StatusCode::BAD_REQUEST, "sortby");
+    error("/rank?limit=1e9", StatusCode::BAD_REQUEST, "limit");
+}
+
+#[test]
+fn odd_query_strings_never_panic() {
+    for q in [
+        "%",
+        "%%",
+        "&&&",
+        "=",
+        "bbox",
+        "bbox=",
+        "weights=%FF%FE",
+        "limit=99999999999999999999999",
+        "a=1&=2",
+        "bbox=nan,nan,nan,nan",
+        "bbox=inf,1,2,3",
+        "weights=,,,",
+        "imd_deciles=,",
+    ] {
+        for path in [
+            "/rank",
+            "/collections/lsoa/items",
+            "/collections/units/items",
+        ] {
+            let (s, _, v) = get(&format!("{path}?{q}"));
+            assert!(
+                s == StatusCode::OK || s == StatusCode::BAD_REQUEST,
+                "{path}?{q}: {s}"
+            );
+            if s == StatusCode::BAD_REQUEST {
+                assert!(v["message"].is_string(), "{path}?{q}");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_map_page_is_served() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let resp = app(state())
+            .oneshot(Request::get("/").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        let html = String::from_utf8_lossy(&body);
+        assert!(html.contains("sitefinder") && html.contains("Open Government Licence"));
+    });
+}
+
+#[test]
+fn a_real_server_on_a_loopback_port() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server =
+            tokio::spawn(async move { axum::serve(listener, app(state())).await.unwrap() });
+        // A plain HTTP/1.1 request over TCP, read to the end.
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        for (path, want) in [
+            ("/health", "200 OK"),
+            ("/rank?limit=1", "200 OK"),
+            ("/collections/x", "404 Not Found"),
+        ] {
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            s.write_all(
+                format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")
+                    .as_bytes(),
+            )
+            .await
+            .unwrap();
+            let mut buf = Vec::new();
+            s.read_to_end(&mut buf).await.unwrap();
+            let text = String::from_utf8_lossy(&buf);
+            assert!(
+                text.starts_with(&format!("HTTP/1.1 {want}")),
+                "{path}: {}",
+                &text[..text.len().min(200)]
+            );
+            if path.starts_with("/rank") {
+                assert!(text.contains("\"numberReturned\":1"), "{path}");
+            }
+        }
+        server.abort();
+    });
+}
