@@ -1,0 +1,283 @@
+// sitefinder web map. All ranking happens on the server (/rank); this page only asks and draws.
+// State (view, weights, filters, selected unit) lives in the URL so a view can be shared by link.
+'use strict';
+
+const CRITERIA = ['deprivation', 'reach', 'demand', 'gap', 'access', 'suitability'];
+const DEFAULT_WEIGHTS = { deprivation: 3, reach: 2, demand: 2, gap: 2, access: 1, suitability: 1 };
+// IMD decile 1 (most deprived) to 10: a diverging ramp.
+const DECILE_COLOURS = ['#67001f', '#b2182b', '#d6604d', '#f4a582', '#fddbc7', '#d1e5f0', '#92c5de', '#4393c3', '#2166ac', '#053061'];
+
+const params = new URLSearchParams(location.search);
+const state = {
+  weights: { ...DEFAULT_WEIGHTS },
+  pcn: params.get('pcn') || '',
+  lad: params.get('lad') || '',
+  area: params.get('min_floor_area_m2') || '',
+  deciles: (params.get('imd_deciles') || '').split(',').filter(Boolean).map(Number),
+  inView: params.get('in_view') === '1',
+  selected: params.get('selected') || null,
+};
+for (const pair of (params.get('weights') || '').split(',')) {
+  const [k, v] = pair.split(':');
+  if (CRITERIA.includes(k) && !isNaN(parseFloat(v))) state.weights[k] = parseFloat(v);
+}
+
+// --- map -------------------------------------------------------------------------------------
+const map = L.map('map', { preferCanvas: false }).setView(
+  [parseFloat(params.get('lat')) || 53.6155, parseFloat(params.get('lon')) || -2.158],
+  parseInt(params.get('z'), 10) || 13,
+);
+// A base map is optional: pass ?tiles=https://{s}.example/{z}/{x}/{y}.png to use one.
+if (params.get('tiles')) L.tileLayer(params.get('tiles'), { maxZoom: 19 }).addTo(map);
+map.attributionControl.setPrefix(false);
+map.attributionControl.addAttribution('Contains public sector information licensed under the Open Government Licence v3.0; OS data © Crown copyright and database right 2025; Royal Mail data © Royal Mail copyright and database right 2025; NHS England data');
+
+const layers = {
+  lsoa: L.layerGroup().addTo(map),
+  catchments: L.layerGroup(),
+  practices: L.layerGroup().addTo(map),
+  stops: L.layerGroup(),
+  'vaccination-sites': L.layerGroup().addTo(map),
+  pharmacies: L.layerGroup().addTo(map),
+  units: L.layerGroup().addTo(map),
+};
+L.control.layers(null, {
+  'IMD 2019 decile (LSOA)': layers.lsoa,
+  'GP catchments': layers.catchments,
+  'GP practices (by list size)': layers.practices,
+  'Public transport stops': layers.stops,
+  'Vaccination sites (Feb 2021)': layers['vaccination-sites'],
+  'Pharmacies': layers.pharmacies,
+  'Candidate units (by score)': layers.units,
+}, { collapsed: false }).addTo(map);
+
+const legend = L.control({ position: 'bottomright' });
+legend.onAdd = () => {
+  const div = L.DomUtil.create('div', 'legend');
+  div.innerHTML = '<b>IMD decile</b><br>' + DECILE_COLOURS.map((c, i) => `<i style="background:${c}"></i>${i + 1}${i === 0 ? ' most deprived' : i === 9 ? ' least' : ''}<br>`).join('')
+    + '<b>Unit score</b><br>' + [0.9, 0.7, 0.5, 0.3].map((s) => `<i style="background:${scoreColour(s)}"></i>${s.toFixed(1)}<br>`).join('')
+    + '<i style="background:#2e7d32;border-radius:7px"></i>vaccination site<br><i style="background:#6a1b9a;border-radius:7px"></i>pharmacy<br><i style="background:#005eb8;border-radius:7px"></i>GP practice';
+  return div;
+};
+legend.addTo(map);
+
+function scoreColour(s) {
+  // 0 -> pale yellow, 1 -> deep green.
+  const t = Math.max(0, Math.min(1, s));
+  const r = Math.round(255 - t * 230), g = Math.round(235 - t * 120), b = Math.round(150 - t * 120);
+  return `rgb(${r},${g},${b})`;
+}
+
+function bboxParam() {
+  const b = map.getBounds();
+  return [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map((x) => x.toFixed(5)).join(',');
+}
+
+async function getJSON(url) {
+  const r = await fetch(url);
+  const body = await r.json();
+  if (!r.ok) throw new Error(body.message || r.statusText);
+  return body;
+}
+
+// Layers other than units are fetched for the current view.
+const pointStyles = {
+  stops: { radius: 2, color: '#555', weight: 1, fillOpacity: 0.6 },
+  'vaccination-sites': { radius: 6, color: '#2e7d32', fillColor: '#2e7d32', weight: 1, fillOpacity: 0.8 },
+  pharmacies: { radius: 4, color: '#6a1b9a', fillColor: '#6a1b9a', weight: 1, fillOpacity: 0.8 },
+};
+let viewRequest = 0;
+async function loadView() {
+  const id = ++viewRequest;
+  const bbox = bboxParam();
+  const tooWide = map.getZoom() < 11;
+  const jobs = Object.keys(layers).filter((k) => k !== 'units').map(async (name) => {
+    const group = layers[name];
+    if (!map.hasLayer(group) || (tooWide && name !== 'vaccination-sites')) { group.clearLayers(); return; }
+    const fc = await getJSON(`collections/${name}/items?bbox=${bbox}&limit=5000`);
+    if (id !== viewRequest) return;
+    group.clearLayers();
+    for (const f of fc.features) {
+      const p = f.properties;
+      if (name === 'lsoa') {
+        L.geoJSON(f, { style: { className: 'lsoa', color: '#fff', weight: 0.6, fillColor: DECILE_COLOURS[p.imd_decile - 1], fillOpacity: 0.45 } })
+          .bindTooltip(`${p.lsoa11nm} (${p.lsoa11cd}): IMD decile ${p.imd_decile}`).addTo(group);
+      } else if (name === 'catchments') {
+        L.geoJSON(f, { style: { className: 'catchment', color: '#005eb8', weight: 1, fill: false, dashArray: '3' } })
+          .bindTooltip(`${p.practice_code} ${p.name}: ${p.lsoas} LSOAs`).addTo(group);
+      } else if (name === 'practices') {
+        const [lon, lat] = f.geometry.coordinates;
+        const r = 3 + Math.sqrt((p.list_size || 5000) / 1000) * 2;
+        L.circleMarker([lat, lon], { className: 'practice', radius: r, color: '#005eb8', weight: 1, fillOpacity: 0.25 })
+          .bindTooltip(`${p.practice_code} ${p.name}<br>${p.pcn || 'no PCN'}; ${p.list_size ?? '?'} registered patients`).addTo(group);
+      } else {
+        const [lon, lat] = f.geometry.coordinates;
+        L.circleMarker([lat, lon], { ...pointStyles[name], className: name }).bindTooltip(`${p.name} (${p.kind})`).addTo(group);
+      }
+    }
+  });
+  await Promise.allSettled(jobs);
+  if (state.inView) refreshRanking();
+}
+map.on('moveend', () => { syncURL(); loadView(); });
+map.on('overlayadd', loadView);
+
+// --- ranking panel ---------------------------------------------------------------------------
+const weightsDiv = document.getElementById('weights');
+for (const c of CRITERIA) {
+  const row = document.createElement('label');
+  row.className = 'weight';
+  row.innerHTML = `<span>${c}</span><input type="range" id="w-${c}" min="0" max="10" step="0.5" value="${state.weights[c]}"><output id="o-${c}">${state.weights[c]}</output>`;
+  weightsDiv.appendChild(row);
+  row.querySelector('input').addEventListener('input', (e) => {
+    state.weights[c] = parseFloat(e.target.value);
+    document.getElementById(`o-${c}`).textContent = e.target.value;
+    scheduleRanking();
+  });
+}
+const decilesField = document.getElementById('f-deciles');
+for (let d = 1; d <= 10; d++) {
+  const l = document.createElement('label');
+  l.innerHTML = `<input type="checkbox" value="${d}" ${state.deciles.includes(d) ? 'checked' : ''}>${d}`;
+  decilesField.appendChild(l);
+}
+const inputs = { pcn: 'f-pcn', lad: 'f-lad', area: 'f-area' };
+for (const [k, id] of Object.entries(inputs)) {
+  const el = document.getElementById(id);
+  el.value = state[k];
+  el.addEventListener('change', () => { state[k] = el.value.trim(); scheduleRanking(); });
+}
+decilesField.addEventListener('change', () => {
+  state.deciles = [...decilesField.querySelectorAll('input:checked')].map((x) => Number(x.value));
+  scheduleRanking();
+});
+const inView = document.getElementById('f-view');
+inView.checked = state.inView;
+inView.addEventListener('change', () => { state.inView = inView.checked; scheduleRanking(); });
+
+function weightsParam() {
+  return CRITERIA.map((c) => `${c}:${state.weights[c]}`).join(',');
+}
+
+function rankQuery() {
+  const q = new URLSearchParams({ weights: weightsParam(), limit: '500' });
+  if (state.pcn) q.set('pcn', state.pcn);
+  if (state.lad) q.set('lad', state.lad);
+  if (state.area) q.set('min_floor_area_m2', state.area);
+  if (state.deciles.length) q.set('imd_deciles', state.deciles.join(','));
+  if (state.inView) q.set('bbox', bboxParam());
+  return q;
+}
+
+function syncURL() {
+  const q = rankQuery();
+  q.delete('limit');
+  q.delete('bbox');
+  if (state.inView) q.set('in_view', '1');
+  const c = map.getCenter();
+  q.set('lat', c.lat.toFixed(5));
+  q.set('lon', c.lng.toFixed(5));
+  q.set('z', map.getZoom());
+  if (state.selected) q.set('selected', state.selected);
+  if (params.get('tiles')) q.set('tiles', params.get('tiles'));
+  history.replaceState(null, '', `?${q}`);
+}
+
+let timer = null;
+function scheduleRanking() {
+  clearTimeout(timer);
+  timer = setTimeout(refreshRanking, 150);
+}
+
+let ranked = [];
+const markers = new Map();
+let rankRequest = 0;
+async function refreshRanking() {
+  const id = ++rankRequest;
+  syncURL();
+  const err = document.getElementById('error');
+  let fc;
+  try {
+    fc = await getJSON(`rank?${rankQuery()}`);
+  } catch (e) {
+    err.textContent = e.message;
+    err.hidden = false;
+    return;
+  }
+  if (id !== rankRequest) return;
+  err.hidden = true;
+  ranked = fc.features;
+  document.getElementById('count').textContent = `(${fc.numberMatched} units; ${fc.filtered_out} filtered out)`;
+  const list = document.getElementById('ranking');
+  list.innerHTML = '';
+  layers.units.clearLayers();
+  markers.clear();
+  for (const f of ranked) {
+    const p = f.properties;
+    const li = document.createElement('li');
+    li.dataset.id = f.id;
+    li.innerHTML = `<span class="score">${p.score.toFixed(3)}</span>${escapeHTML(p.name || f.id)}`;
+    li.addEventListener('click', () => select(f.id, true));
+    list.appendChild(li);
+    const [lon, lat] = f.geometry.coordinates;
+    const m = L.circleMarker([lat, lon], {
+      className: 'unit-marker', radius: 7, color: '#222', weight: 1, fillColor: scoreColour(p.score), fillOpacity: 0.95,
+    }).bindTooltip(`#${p.rank} ${escapeHTML(p.name)} — score ${p.score.toFixed(3)}`);
+    m.on('click', () => select(f.id, false));
+    m.addTo(layers.units);
+    markers.set(f.id, m);
+  }
+  if (state.selected && ranked.some((f) => f.id === state.selected)) select(state.selected, false);
+  else showBreakdown(null);
+}
+
+function escapeHTML(s) {
+  return String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
+}
+
+function select(id, pan) {
+  state.selected = id;
+  const f = ranked.find((x) => x.id === id);
+  for (const li of document.querySelectorAll('#ranking li')) li.classList.toggle('selected', li.dataset.id === id);
+  const m = markers.get(id);
+  if (m && pan) map.panTo(m.getLatLng());
+  if (m) m.openTooltip();
+  showBreakdown(f);
+  syncURL();
+}
+
+function summary(p) {
+  // The reasons in words, e.g. "LSOA in IMD decile 1; 4 GP practices, 38,000 patients in
+  // catchment; nearest vaccination site 2.3 km".
+  const parts = [`LSOA ${p.lsoa11cd} in IMD decile ${p.imd_decile}`];
+  const n = p.catchment_practices ? p.catchment_practices.split(' ').length : 0;
+  if (n) parts.push(`${n} GP practice${n === 1 ? '' : 's'}, ${Number(p.catchment_patients).toLocaleString('en-GB')} patients in catchment`);
+  const gap = p.breakdown.gap.why.match(/nearest vaccination site [0-9.,]+ k?m/);
+  if (gap) parts.push(gap[0]);
+  return parts.join('; ');
+}
+
+function showBreakdown(f) {
+  const el = document.getElementById('breakdown');
+  if (!f) { el.hidden = true; el.innerHTML = ''; return; }
+  const p = f.properties;
+  const rows = CRITERIA.map((c) => {
+    const b = p.breakdown[c];
+    const val = b.no_data ? '<span class="nodata">no data</span>' : b.norm.toFixed(2);
+    return `<tr><td><b>${c}</b><br>w ${b.weight}</td><td>${val}</td><td>${b.contribution.toFixed(3)}</td><td class="why">${escapeHTML(b.why)}</td></tr>`;
+  }).join('');
+  el.innerHTML = `<h2>#${p.rank} ${escapeHTML(p.name)}</h2>
+    <p>${escapeHTML(p.address || '')} ${escapeHTML(p.description || '')}</p>
+    <p class="summary"><b>Score ${p.score.toFixed(3)}.</b> ${escapeHTML(summary(p))}.</p>
+    <table><tr><td>criterion</td><td>0..1</td><td>adds</td><td>why</td></tr>${rows}</table>`;
+  el.hidden = false;
+}
+
+// PCN names for the filter's suggestions.
+getJSON('collections/practices/items?bbox=' + bboxParam() + '&limit=2000').then((fc) => {
+  const names = [...new Set(fc.features.map((f) => f.properties.pcn).filter(Boolean))].sort();
+  document.getElementById('pcn-list').innerHTML = names.map((n) => `<option value="${escapeHTML(n)}">`).join('');
+}).catch(() => {});
+
+loadView();
+refreshRanking();

@@ -1,0 +1,74 @@
+// End-to-end test of the map in real headless Chromium (Debian's), driven by playwright-core.
+// Usage: node web/e2e/map.e2e.mjs http://127.0.0.1:PORT/ SCREENSHOT.png
+// Exits 0 when every check passes; otherwise prints what failed and exits 1.
+import { chromium } from 'playwright-core';
+
+const [url, shot] = process.argv.slice(2);
+if (!url || !shot) {
+  console.error('usage: node map.e2e.mjs URL SCREENSHOT.png');
+  process.exit(2);
+}
+const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
+const browser = await chromium.launch({
+  executablePath,
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
+    '--no-first-run', '--disable-component-update', '--disable-sync'],
+});
+let failed = false;
+const check = (ok, what) => {
+  console.log(`${ok ? 'ok' : 'FAILED'}: ${what}`);
+  if (!ok) failed = true;
+};
+try {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.goto(url, { waitUntil: 'load' });
+
+  await page.waitForSelector('path.unit-marker', { timeout: 30000 });
+  await page.waitForSelector('path.lsoa', { timeout: 30000 });
+  const units = await page.locator('path.unit-marker').count();
+  const lsoas = await page.locator('path.lsoa').count();
+  check(units > 50, `candidate units drawn (${units})`);
+  check(lsoas > 20, `LSOA polygons drawn (${lsoas})`);
+  check(await page.locator('.leaflet-control-attribution').innerText().then((t) => t.includes('Open Government Licence')), 'OGL attribution on the map');
+  check(await page.locator('.legend').count() === 1, 'legend shown');
+
+  const order = () => page.$$eval('#ranking li', (els) => els.map((e) => e.dataset.id).join(','));
+  const before = await order();
+  check(before.split(',').length === units, 'the list and the map show the same units');
+  // Move two sliders: gap to 10, deprivation to 0.
+  for (const [id, v] of [['#w-gap', '10'], ['#w-deprivation', '0']]) {
+    await page.$eval(id, (el, val) => { el.value = val; el.dispatchEvent(new Event('input', { bubbles: true })); }, v);
+  }
+  await page.waitForFunction((prev) => [...document.querySelectorAll('#ranking li')].map((e) => e.dataset.id).join(',') !== prev, before, { timeout: 15000 });
+  const after = await order();
+  check(after !== before, 'moving a weight slider changes the ranking');
+  check(page.url().includes('gap%3A10') || page.url().includes('gap:10'), `weights are in the URL (${page.url()})`);
+
+  // Open the top site's breakdown from the list.
+  await page.click('#ranking li:first-child');
+  await page.waitForSelector('#breakdown:not([hidden]) .why', { timeout: 10000 });
+  const text = await page.locator('#breakdown').innerText();
+  check(/IMD decile \d/.test(text), 'breakdown names the IMD decile');
+  check(/patients in catchment/.test(text), 'breakdown names the GP catchment');
+  check(/vaccination site/.test(text), 'breakdown names the nearest vaccination site');
+  check(text.includes('deprivation') && text.includes('suitability'), 'breakdown lists every criterion');
+
+  // A shared link restores weights and selection.
+  const shared = page.url();
+  const page2 = await browser.newPage({ viewport: { width: 1000, height: 700 } });
+  await page2.goto(shared, { waitUntil: 'load' });
+  await page2.waitForSelector('#breakdown:not([hidden]) .why', { timeout: 30000 });
+  check(await page2.$eval('#w-gap', (el) => el.value) === '10', 'a shared link restores the weights');
+  check(await page2.$eval('#ranking li:first-child', (el) => el.dataset.id) === after.split(',')[0], 'a shared link restores the ranking');
+
+  await page.screenshot({ path: shot });
+  check(errors.length === 0, `no script errors (${errors.join('; ')})`);
+} catch (e) {
+  console.error(`FAILED: ${e.message}`);
+  failed = true;
+} finally {
+  await browser.close();
+}
+process.exit(failed ? 1 : 0);
