@@ -173,15 +173,22 @@ impl Atlas {
             reason: e.to_string(),
         })?;
 
-        let mut lsoas = load_lsoas(&dir.join("lsoa.csv.gz"))?;
+        let shapes_path = dir.join("lsoa_boundaries.geojson.gz");
+        // The boundaries are the largest file: parse them on another core meanwhile.
+        let (lsoas, boundaries, practices) = std::thread::scope(|scope| {
+            let b = scope.spawn(|| load_boundaries(&shapes_path));
+            let l = load_lsoas(&dir.join("lsoa.csv.gz"));
+            let p = load_practices(&dir.join("gp_practices.csv.gz"));
+            (l, b.join().expect("boundary loading panicked"), p)
+        });
+        let (mut lsoas, boundaries, practices) = (lsoas?, boundaries?, practices?);
         let lsoa_by_code: HashMap<String, usize> = lsoas
             .iter()
             .enumerate()
             .map(|(i, l)| (l.lsoa11cd.clone(), i))
             .collect();
-        let shapes_path = dir.join("lsoa_boundaries.geojson.gz");
         let mut lsoa_shapes = vec![MultiPolygon::<f64>::new(vec![]); lsoas.len()];
-        for (code, src, shape) in load_boundaries(&shapes_path)? {
+        for (code, src, shape) in boundaries {
             let i = *lsoa_by_code.get(&code).ok_or_else(|| DataError::Invalid {
                 file: shapes_path.clone(),
                 reason: format!("boundary for {code}, which is not in lsoa.csv.gz"),
@@ -200,7 +207,6 @@ impl Atlas {
         let mut imd_scores_sorted: Vec<f64> = lsoas.iter().map(|l| l.imd_score).collect();
         imd_scores_sorted.sort_by(f64::total_cmp);
 
-        let practices = load_practices(&dir.join("gp_practices.csv.gz"))?;
         let practice_index = PointIndex::new(&practices.iter().map(|p| p.pos).collect::<Vec<_>>());
         let mut lists: Vec<u32> = practices.iter().filter_map(|p| p.list_size).collect();
         lists.sort_unstable();

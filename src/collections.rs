@@ -196,6 +196,14 @@ pub fn feature(atlas: &Atlas, item: &Item) -> Result<Json, CrsError> {
     }))
 }
 
+/// The map inside a `json!({...})` object, moved out without a copy.
+fn obj(v: Json) -> Map<String, Json> {
+    match v {
+        Json::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
 fn site_items(layer: &Layer) -> Vec<Item> {
     layer
         .sites
@@ -203,22 +211,15 @@ fn site_items(layer: &Layer) -> Vec<Item> {
         .map(|s| Item {
             id: s.id.clone(),
             shape: Shape::Point(s.pos),
-            properties: json!({"id": s.id, "name": s.name, "kind": s.kind, "postcode": s.postcode})
-                .as_object()
-                .cloned()
-                .unwrap_or_default(),
+            properties: obj(
+                json!({"id": s.id, "name": s.name, "kind": s.kind, "postcode": s.postcode}),
+            ),
         })
         .collect()
 }
 
-/// Every collection, built from the atlas, the served units and the catchment source.
-pub fn build_all(
-    atlas: &Atlas,
-    units: &[Unit],
-    contexts: &[Context],
-    catchments: &dyn CatchmentSource,
-) -> Vec<Collection> {
-    let lsoa_items = atlas
+fn lsoa_items(atlas: &Atlas) -> Vec<Item> {
+    atlas
         .lsoas
         .iter()
         .enumerate()
@@ -242,8 +243,16 @@ pub fn build_all(
                 properties: p,
             }
         })
-        .collect();
+        .collect()
+}
 
+/// Every collection, built from the atlas, the served units and the catchment source.
+pub fn build_all(
+    atlas: &Atlas,
+    units: &[Unit],
+    contexts: &[Context],
+    catchments: &dyn CatchmentSource,
+) -> Vec<Collection> {
     let practice_items = atlas
         .practices
         .iter()
@@ -251,14 +260,11 @@ pub fn build_all(
         .map(|(i, p)| Item {
             id: p.practice_code.clone(),
             shape: Shape::Point(p.pos),
-            properties: json!({
+            properties: obj(json!({
                 "practice_code": p.practice_code, "name": p.name, "postcode": p.postcode,
                 "list_size": catchments.patients(atlas, i), "pcn_code": p.pcn_code, "pcn": p.pcn,
                 "icb_code": p.icb_code, "subicb_code": p.subicb_code,
-            })
-            .as_object()
-            .cloned()
-            .unwrap_or_default(),
+            })),
         })
         .collect();
 
@@ -270,30 +276,82 @@ pub fn build_all(
             Item {
                 id: u.id.clone(),
                 shape: Shape::Point(u.pos),
-                properties: json!({
+                properties: obj(json!({
                     "id": u.id, "name": u.name, "address": u.address, "postcode": u.postcode,
                     "description": u.description, "floor_area_m2": u.floor_area_m2,
                     "rateable_value": u.rateable_value, "ground_floor": u.ground_floor,
                     "vacant_since": u.vacant_since.map(|d| d.to_string()),
                     "lsoa11cd": l.lsoa11cd, "lad19nm": l.lad19nm, "imd_decile": l.imd_decile,
                     "catchment_pcns": c.pcns.join("; "),
-                })
-                .as_object()
-                .cloned()
-                .unwrap_or_default(),
+                })),
             }
         })
         .collect();
 
-    vec![
-        Collection::new(atlas, "units", "Candidate units", "Vacant units being ranked (see /rank for scores)", unit_items),
-        Collection::new(atlas, "lsoa", "LSOAs with IMD 2019", "LSOA 2011 polygons with IMD 2019 score, rank, decile and domain deciles (decile 1 = most deprived)", lsoa_items),
-        Collection::new(atlas, "practices", "GP practices", "Active English GP practices with registered patients and PCN", practice_items),
-        Collection::new(atlas, "catchments", "GP catchments", &format!("GP practice catchments: {}", catchments.describe()), catchment_items(atlas, catchments)),
-        Collection::new(atlas, "stops", "Public transport stops", "NaPTAN stops (Greater Manchester and the West Midlands)", site_items(&atlas.stops)),
-        Collection::new(atlas, "vaccination-sites", "COVID-19 vaccination sites (Feb 2021)", "NHS England vaccination sites of 26 February 2021", site_items(&atlas.vaccination_sites)),
-        Collection::new(atlas, "pharmacies", "Community pharmacies", "Greater Manchester community pharmacies", site_items(&atlas.pharmacies)),
-    ]
+    // Seven independent builds: run them on the machine's cores.
+    std::thread::scope(|scope| {
+        let units = scope.spawn(|| {
+            Collection::new(
+                atlas,
+                "units",
+                "Candidate units",
+                "Vacant units being ranked (see /rank for scores)",
+                unit_items,
+            )
+        });
+        let lsoa = scope.spawn(|| {
+            Collection::new(atlas, "lsoa", "LSOAs with IMD 2019", "LSOA 2011 polygons with IMD 2019 score, rank, decile and domain deciles (decile 1 = most deprived)", lsoa_items(atlas))
+        });
+        let catch = scope.spawn(|| {
+            Collection::new(
+                atlas,
+                "catchments",
+                "GP catchments",
+                &format!("GP practice catchments: {}", catchments.describe()),
+                catchment_items(atlas, catchments),
+            )
+        });
+        let practices = Collection::new(
+            atlas,
+            "practices",
+            "GP practices",
+            "Active English GP practices with registered patients and PCN",
+            practice_items,
+        );
+        let stops = Collection::new(
+            atlas,
+            "stops",
+            "Public transport stops",
+            "NaPTAN stops (Greater Manchester and the West Midlands)",
+            site_items(&atlas.stops),
+        );
+        let vacc = Collection::new(
+            atlas,
+            "vaccination-sites",
+            "COVID-19 vaccination sites (Feb 2021)",
+            "NHS England vaccination sites of 26 February 2021",
+            site_items(&atlas.vaccination_sites),
+        );
+        let pharm = Collection::new(
+            atlas,
+            "pharmacies",
+            "Community pharmacies",
+            "Greater Manchester community pharmacies",
+            site_items(&atlas.pharmacies),
+        );
+        let join = |h: std::thread::ScopedJoinHandle<'_, Collection>| {
+            h.join().expect("collection build panicked")
+        };
+        vec![
+            join(units),
+            join(lsoa),
+            practices,
+            join(catch),
+            stops,
+            vacc,
+            pharm,
+        ]
+    })
 }
 
 /// A practice's catchment as the LSOAs it covers (or its own polygons, where given).
@@ -328,14 +386,11 @@ fn catchment_items(atlas: &Atlas, catchments: &dyn CatchmentSource) -> Vec<Item>
             Item {
                 id: pr.practice_code.clone(),
                 shape,
-                properties: json!({
+                properties: obj(json!({
                     "practice_code": pr.practice_code, "name": pr.name, "pcn": pr.pcn,
                     "registered_patients": catchments.patients(atlas, p), "lsoas": n_lsoas,
                     "method": catchments.kind(),
-                })
-                .as_object()
-                .cloned()
-                .unwrap_or_default(),
+                })),
             }
         })
         .collect()
