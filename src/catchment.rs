@@ -66,6 +66,14 @@ pub enum CatchmentError {
     },
 }
 
+fn read_file(path: &Path) -> Result<(PathBuf, String), CatchmentError> {
+    let (text, _) = read_text(path).map_err(|source| CatchmentError::Read {
+        file: path.to_path_buf(),
+        source,
+    })?;
+    Ok((path.to_path_buf(), text))
+}
+
 fn sort_covers(atlas: &Atlas, covers: &mut [Cover]) {
     covers.sort_by(|a, b| {
         b.share
@@ -184,11 +192,7 @@ impl Registrations {
     /// Reads the NHS Digital CSV (other columns, such as `PUBLICATION` or `SEX`, are ignored;
     /// rows with `SEX` other than `ALL` are skipped when the column exists).
     pub fn load(path: &Path, atlas: &Atlas) -> Result<Self, CatchmentError> {
-        let file = path.to_path_buf();
-        let (text, _) = read_text(path).map_err(|source| CatchmentError::Read {
-            file: file.clone(),
-            source,
-        })?;
+        let (file, text) = read_file(path)?;
         let mut rdr = csv::Reader::from_reader(text.as_bytes());
         let headers = rdr
             .headers()
@@ -310,11 +314,7 @@ impl Polygons {
     /// Reads a GeoJSON FeatureCollection of Polygon/MultiPolygon features with a
     /// `practice_code` property, in WGS84 (or EPSG:27700 when its `crs` says so).
     pub fn load(path: &Path, atlas: &Atlas) -> Result<Self, CatchmentError> {
-        let file = path.to_path_buf();
-        let (text, _) = read_text(path).map_err(|source| CatchmentError::Read {
-            file: file.clone(),
-            source,
-        })?;
+        let (file, text) = read_file(path)?;
         let layout = |reason: String| CatchmentError::Layout {
             file: file.clone(),
             reason,

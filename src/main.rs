@@ -175,6 +175,26 @@ fn catchment_source(
     })
 }
 
+/// Imports the units, reporting each skipped row on stderr.
+fn import_units(
+    atlas: &Atlas,
+    path: &Path,
+    skip_invalid: bool,
+) -> Result<sitefinder::import::Imported> {
+    let imported = read_units(
+        path,
+        atlas,
+        &ImportOptions {
+            skip_invalid,
+            progress: true,
+        },
+    )?;
+    for s in &imported.skipped {
+        eprintln!("skipped {} {}: {}", path.display(), s.place, s.reason);
+    }
+    Ok(imported)
+}
+
 fn parse_as_of(s: Option<&str>) -> Result<Date> {
     match s {
         Some(s) => {
@@ -194,17 +214,7 @@ fn cmd_serve(a: ServeArgs) -> Result<()> {
         .unwrap_or_else(|| dir.join("units").join("rochdale_vacant_shops.csv"));
     let catchments = catchment_source(&atlas, a.registrations.as_deref(), a.catchments.as_deref())?;
     let as_of = parse_as_of(a.as_of.as_deref())?;
-    let imported = read_units(
-        &units_path,
-        &atlas,
-        &ImportOptions {
-            skip_invalid: a.skip_invalid,
-            progress: true,
-        },
-    )?;
-    for s in &imported.skipped {
-        eprintln!("skipped {} {}: {}", units_path.display(), s.place, s.reason);
-    }
+    let imported = import_units(&atlas, &units_path, a.skip_invalid)?;
     if !a.web.join("index.html").is_file() {
         bail!(
             "{}: no index.html; pass --web DIR (the repository's web/ folder)",
@@ -319,17 +329,7 @@ fn cmd_rank(a: RankArgs) -> Result<()> {
 
     let catchments = catchment_source(&atlas, a.registrations.as_deref(), a.catchments.as_deref())?;
 
-    let imported = read_units(
-        &units_path,
-        &atlas,
-        &ImportOptions {
-            skip_invalid: a.skip_invalid,
-            progress: true,
-        },
-    )?;
-    for s in &imported.skipped {
-        eprintln!("skipped {} {}: {}", units_path.display(), s.place, s.reason);
-    }
+    let imported = import_units(&atlas, &units_path, a.skip_invalid)?;
     let join = JoinParams {
         reach_radius_m: a.reach_m,
         ..JoinParams::default()

@@ -11,10 +11,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 use common::*;
-use sitefinder::catchment::Huff;
-use sitefinder::date::Date;
-use sitefinder::join::JoinParams;
-use sitefinder::server::{app, AppState};
+use sitefinder::server::app;
 
 #[test]
 fn the_map_works_in_headless_chromium() {
@@ -31,17 +28,7 @@ fn the_map_works_in_headless_chromium() {
         "{chromium} is missing: install Debian's chromium (the README's set-up does)"
     );
 
-    let atlas = Arc::new(sitefinder::atlas::Atlas::load(&data_dir()).unwrap());
-    let units = import(&data_dir().join("units/rochdale_vacant_shops.csv")).units;
-    let state = Arc::new(AppState::new(
-        atlas,
-        units,
-        Box::new(Huff::default()),
-        JoinParams::default(),
-        Date::from_ymd(2024, 7, 1).unwrap(),
-        "rochdale_vacant_shops.csv".into(),
-        root.join("web"),
-    ));
+    let state = Arc::new(app_state());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

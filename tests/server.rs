@@ -10,7 +10,6 @@ use axum::http::{Request, StatusCode};
 use common::*;
 use http_body_util::BodyExt;
 use serde_json::Value;
-use sitefinder::catchment::Huff;
 use sitefinder::date::Date;
 use sitefinder::join::JoinParams;
 use sitefinder::server::{app, AppState};
@@ -18,21 +17,7 @@ use tower::ServiceExt;
 
 fn state() -> Arc<AppState> {
     static STATE: OnceLock<Arc<AppState>> = OnceLock::new();
-    STATE
-        .get_or_init(|| {
-            let atlas = Arc::new(sitefinder::atlas::Atlas::load(&data_dir()).unwrap());
-            let units = import(&data_dir().join("units/rochdale_vacant_shops.csv")).units;
-            Arc::new(AppState::new(
-                atlas,
-                units,
-                Box::new(Huff::default()),
-                JoinParams::default(),
-                Date::from_ymd(2024, 7, 1).unwrap(),
-                "rochdale_vacant_shops.csv".into(),
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("web"),
-            ))
-        })
-        .clone()
+    STATE.get_or_init(|| Arc::new(app_state())).clone()
 }
 
 fn get(uri: &str) -> (StatusCode, String, Value) {
@@ -272,100 +257,42 @@ fn rank_matches_the_cli_ranking_and_filters() {
 
 #[test]
 fn every_error_path_is_json_and_names_the_parameter() {
-    error("/collections/nope", StatusCode::NOT_FOUND, "nope");
-    error("/collections/nope/items", StatusCode::NOT_FOUND, "nope");
-    error(
-        "/collections/lsoa/items/E99999999",
-        StatusCode::NOT_FOUND,
-        "E99999999",
-    );
-    error("/no/such/route", StatusCode::NOT_FOUND, "no such resource");
-    error(
-        "/collections/lsoa/items?bbox=1,2,3",
-        StatusCode::BAD_REQUEST,
-        "bbox",
-    );
-    error(
-        "/collections/lsoa/items?bbox=a,b,c,d",
-        StatusCode::BAD_REQUEST,
-        "bbox",
-    );
-    error(
-        "/collections/lsoa/items?bbox=-2,54,-3,53",
-        StatusCode::BAD_REQUEST,
-        "bbox",
-    );
-    error(
-        "/collections/lsoa/items?bbox=-200,53,-2,54",
-        StatusCode::BAD_REQUEST,
-        "bbox",
-    );
-    error(
-        "/collections/lsoa/items?limit=-1",
-        StatusCode::BAD_REQUEST,
-        "limit",
-    );
-    error(
-        "/collections/lsoa/items?limit=10001",
-        StatusCode::BAD_REQUEST,
-        "limit",
-    );
-    error(
-        "/collections/lsoa/items?offset=x",
-        StatusCode::BAD_REQUEST,
-        "offset",
-    );
-    error(
-        "/collections/lsoa/items?colour=red",
-        StatusCode::BAD_REQUEST,
-        "colour",
-    );
-    error(
-        "/collections/lsoa/items?limit=1&limit=2",
-        StatusCode::BAD_REQUEST,
-        "limit",
-    );
-    error("/rank?weights=beauty:1", StatusCode::BAD_REQUEST, "weights");
-    error(
-        "/rank?weights=access:abc",
-        StatusCode::BAD_REQUEST,
-        "weights",
-    );
-    error(
-        "/rank?weights=access:-1",
-        StatusCode::BAD_REQUEST,
-        "weights",
-    );
-    error(
-        "/rank?weights=deprivation:0,reach:0,demand:0,gap:0,access:0,suitability:0",
-        StatusCode::BAD_REQUEST,
-        "weights",
-    );
-    error("/rank?weights=access", StatusCode::BAD_REQUEST, "weights");
-    error("/rank?pcn=Nowhere%20PCN", StatusCode::BAD_REQUEST, "pcn");
-    error("/rank?lad=Narnia", StatusCode::BAD_REQUEST, "lad");
-    error(
-        "/rank?imd_deciles=0",
-        StatusCode::BAD_REQUEST,
-        "imd_deciles",
-    );
-    error(
-        "/rank?imd_deciles=1-11",
-        StatusCode::BAD_REQUEST,
-        "imd_deciles",
-    );
-    error(
-        "/rank?min_floor_area_m2=big",
-        StatusCode::BAD_REQUEST,
-        "min_floor_area_m2",
-    );
-    error(
-        "/rank?min_floor_area_m2=NaN",
-        StatusCode::BAD_REQUEST,
-        "min_floor_area_m2",
-    );
-    error("/rank?sortby=score", StatusCode::BAD_REQUEST, "sortby");
-    error("/rank?limit=1e9", StatusCode::BAD_REQUEST, "limit");
+    let (nf, bad) = (StatusCode::NOT_FOUND, StatusCode::BAD_REQUEST);
+    let cases = [
+        ("/collections/nope", nf, "nope"),
+        ("/collections/nope/items", nf, "nope"),
+        ("/collections/lsoa/items/E99999999", nf, "E99999999"),
+        ("/no/such/route", nf, "no such resource"),
+        ("/collections/lsoa/items?bbox=1,2,3", bad, "bbox"),
+        ("/collections/lsoa/items?bbox=a,b,c,d", bad, "bbox"),
+        ("/collections/lsoa/items?bbox=-2,54,-3,53", bad, "bbox"),
+        ("/collections/lsoa/items?bbox=-200,53,-2,54", bad, "bbox"),
+        ("/collections/lsoa/items?limit=-1", bad, "limit"),
+        ("/collections/lsoa/items?limit=10001", bad, "limit"),
+        ("/collections/lsoa/items?offset=x", bad, "offset"),
+        ("/collections/lsoa/items?colour=red", bad, "colour"),
+        ("/collections/lsoa/items?limit=1&limit=2", bad, "limit"),
+        ("/rank?weights=beauty:1", bad, "weights"),
+        ("/rank?weights=access:abc", bad, "weights"),
+        ("/rank?weights=access:-1", bad, "weights"),
+        (
+            "/rank?weights=deprivation:0,reach:0,demand:0,gap:0,access:0,suitability:0",
+            bad,
+            "weights",
+        ),
+        ("/rank?weights=access", bad, "weights"),
+        ("/rank?pcn=Nowhere%20PCN", bad, "pcn"),
+        ("/rank?lad=Narnia", bad, "lad"),
+        ("/rank?imd_deciles=0", bad, "imd_deciles"),
+        ("/rank?imd_deciles=1-11", bad, "imd_deciles"),
+        ("/rank?min_floor_area_m2=big", bad, "min_floor_area_m2"),
+        ("/rank?min_floor_area_m2=NaN", bad, "min_floor_area_m2"),
+        ("/rank?sortby=score", bad, "sortby"),
+        ("/rank?limit=1e9", bad, "limit"),
+    ];
+    for (uri, status, param) in cases {
+        error(uri, status, param);
+    }
 }
 
 #[test]

@@ -67,3 +67,18 @@ pub fn join(imported: &Imported) -> Vec<Context> {
         &JoinParams::default(),
     )
 }
+
+/// The server's state over Rochdale's vacant shops, as `sitefinder serve` builds it.
+pub fn app_state() -> sitefinder::server::AppState {
+    let atlas = std::sync::Arc::new(Atlas::load(&data_dir()).unwrap());
+    let units = import(&data_dir().join("units/rochdale_vacant_shops.csv")).units;
+    sitefinder::server::AppState::new(
+        atlas,
+        units,
+        Box::new(Huff::default()),
+        JoinParams::default(),
+        Date::from_ymd(2024, 7, 1).unwrap(),
+        "rochdale_vacant_shops.csv".into(),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("web"),
+    )
+}
