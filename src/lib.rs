@@ -18,6 +18,7 @@ pub mod geometry;
 pub mod import;
 pub mod join;
 pub mod openapi;
+pub mod optimise;
 pub mod output;
 pub mod postcode;
 pub mod prepare;

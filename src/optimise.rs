@@ -1,0 +1,601 @@
+//! Location-allocation: choose the set of `k` units that together serve the most deprived
+//! demand, rather than ranking units one by one. Models as spopt names them:
+//!
+//! - **MCLP** (maximal covering): maximise the weighted demand within `radius_m` of an open site;
+//! - **p-median**: minimise the weighted distance from demand to its nearest open site, each
+//!   distance capped at `cap_m` (demand further than that from every site counts as `cap_m`:
+//!   the standard capped p-median, which keeps the problem sparse);
+//! - **LSCP** (location set covering): the fewest sites that cover every coverable demand point.
+//!
+//! Existing sites can be `fixed`: their coverage counts, and they are never chosen. Every model
+//! has a fast heuristic (greedy with lazy evaluation, then 1-swap local search) for any size,
+//! and an exact MILP solve (good_lp with the pure-Rust microlp solver) for small instances, so
+//! the heuristic's gap is measured, not assumed. Same input, same result: ties go to the
+//! candidate that comes first.
+//!
+//! ```
+//! use sitefinder::optimise::{Demand, Model, Problem};
+//! // Two clusters of demand; one candidate next to each and one in between.
+//! let demand = vec![
+//!     Demand { pos: [0.0, 0.0], weight: 3.0, decile: 1 },
+//!     Demand { pos: [5000.0, 0.0], weight: 1.0, decile: 9 },
+//! ];
+//! let p = Problem::new(demand, vec![[10.0, 0.0], [4990.0, 0.0], [2500.0, 0.0]], vec![], 800.0, 5000.0);
+//! let s = p.heuristic(Model::Mclp, 1);
+//! assert_eq!(s.chosen, vec![0]); // the most deprived cluster first
+//! assert_eq!(p.exact(Model::Mclp, 1).unwrap().objective, s.objective);
+//! ```
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+use good_lp::{
+    constraint, microlp, variable, Expression, ProblemVariables, Solution as LpSolution,
+    SolverModel, Variable,
+};
+
+use crate::spatial::PointIndex;
+
+/// A demand point: an LSOA's population, weighted towards deprivation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Demand {
+    /// BNG metres (the LSOA's centroid).
+    pub pos: [f64; 2],
+    /// Population times the deprivation weight.
+    pub weight: f64,
+    /// IMD decile of the LSOA, for the equity report.
+    pub decile: u8,
+}
+
+/// The models.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Model {
+    Mclp,
+    PMedian,
+    Lscp,
+}
+
+impl Model {
+    pub fn parse(s: &str) -> Option<Model> {
+        match s.trim().to_ascii_lowercase().replace('_', "-").as_str() {
+            "mclp" => Some(Model::Mclp),
+            "p-median" | "pmedian" => Some(Model::PMedian),
+            "lscp" => Some(Model::Lscp),
+            _ => None,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Model::Mclp => "mclp",
+            Model::PMedian => "p-median",
+            Model::Lscp => "lscp",
+        }
+    }
+}
+
+/// A location-allocation instance with its neighbourhoods precomputed.
+#[derive(Debug, Clone)]
+pub struct Problem {
+    pub demand: Vec<Demand>,
+    pub candidates: Vec<[f64; 2]>,
+    pub fixed: Vec<[f64; 2]>,
+    pub radius_m: f64,
+    pub cap_m: f64,
+    /// candidate -> (demand, distance) within `cap_m`, by demand index.
+    near: Vec<Vec<(u32, f32)>>,
+    /// Per demand: distance to the nearest fixed site, capped at `cap_m`.
+    fixed_dist: Vec<f64>,
+}
+
+/// A solution: the chosen candidates in order of choice, with what each added.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Choice {
+    pub model: Model,
+    /// Candidate indices in order of choice (for the exact solve: by index).
+    pub chosen: Vec<usize>,
+    /// The objective's improvement as each was added (coverage gained, distance saved, or
+    /// demand points newly covered), in the same order.
+    pub marginal: Vec<f64>,
+    /// MCLP: weighted demand covered; p-median: weighted capped distance; LSCP: sites.
+    pub objective: f64,
+    /// Whether this is a proven optimum (exact solve).
+    pub proven_optimal: bool,
+}
+
+/// Errors of the exact solver.
+#[derive(Debug, thiserror::Error)]
+pub enum OptimiseError {
+    #[error("the exact solver failed: {0}")]
+    Solver(String),
+    #[error("the instance is too large for the exact solver ({candidates} candidates x {demand} demand points; at most {max} variables); use the heuristic")]
+    TooLarge {
+        candidates: usize,
+        demand: usize,
+        max: usize,
+    },
+}
+
+/// Largest instance the exact solver takes (variables).
+pub const EXACT_MAX_VARIABLES: usize = 20_000;
+
+impl Problem {
+    /// Builds the instance: neighbourhoods of every candidate within `cap_m`, and each demand's
+    /// distance to the nearest fixed site. `cap_m` is raised to at least `radius_m`.
+    pub fn new(
+        demand: Vec<Demand>,
+        candidates: Vec<[f64; 2]>,
+        fixed: Vec<[f64; 2]>,
+        radius_m: f64,
+        cap_m: f64,
+    ) -> Problem {
+        let cap_m = cap_m.max(radius_m);
+        let index = PointIndex::new(&demand.iter().map(|d| d.pos).collect::<Vec<_>>());
+        let near = candidates
+            .iter()
+            .map(|c| {
+                let mut v: Vec<(u32, f32)> = index
+                    .within(*c, cap_m)
+                    .into_iter()
+                    .map(|(i, d)| (i as u32, d as f32))
+                    .collect();
+                v.sort_by_key(|x| x.0);
+                v
+            })
+            .collect();
+        let fixed_index = PointIndex::new(&fixed);
+        let fixed_dist = demand
+            .iter()
+            .map(|d| {
+                fixed_index
+                    .nearest(d.pos)
+                    .map_or(cap_m, |(_, dist)| dist.min(cap_m))
+            })
+            .collect();
+        Problem {
+            demand,
+            candidates,
+            fixed,
+            radius_m,
+            cap_m,
+            near,
+            fixed_dist,
+        }
+    }
+
+    fn covered_by_fixed(&self, i: usize) -> bool {
+        self.fixed_dist[i] <= self.radius_m
+    }
+
+    /// Demand points that some candidate or fixed site covers.
+    pub fn coverable(&self) -> Vec<bool> {
+        let mut c: Vec<bool> = (0..self.demand.len())
+            .map(|i| self.covered_by_fixed(i))
+            .collect();
+        for n in &self.near {
+            for &(i, d) in n {
+                if d as f64 <= self.radius_m {
+                    c[i as usize] = true;
+                }
+            }
+        }
+        c
+    }
+
+    /// The objective of a set of candidates (the same function for every method).
+    pub fn objective(&self, model: Model, set: &[usize]) -> f64 {
+        match model {
+            Model::Mclp => {
+                let cov = self.coverage(set);
+                self.demand
+                    .iter()
+                    .zip(&cov)
+                    .filter(|(_, c)| **c)
+                    .map(|(d, _)| d.weight)
+                    .sum()
+            }
+            Model::PMedian => {
+                let best = self.best_distances(set);
+                self.demand
+                    .iter()
+                    .zip(&best)
+                    .map(|(d, b)| d.weight * b)
+                    .sum()
+            }
+            Model::Lscp => set.len() as f64,
+        }
+    }
+
+    /// Whether each demand point is within `radius_m` of a fixed site or of one in `set`.
+    pub fn coverage(&self, set: &[usize]) -> Vec<bool> {
+        let mut cov: Vec<bool> = (0..self.demand.len())
+            .map(|i| self.covered_by_fixed(i))
+            .collect();
+        for &j in set {
+            for &(i, d) in &self.near[j] {
+                if d as f64 <= self.radius_m {
+                    cov[i as usize] = true;
+                }
+            }
+        }
+        cov
+    }
+
+    fn best_distances(&self, set: &[usize]) -> Vec<f64> {
+        let mut best = self.fixed_dist.clone();
+        for &j in set {
+            for &(i, d) in &self.near[j] {
+                let b = &mut best[i as usize];
+                *b = b.min(d as f64);
+            }
+        }
+        best
+    }
+
+    /// The gain of opening candidate `j` given the current state.
+    fn gain(&self, model: Model, j: usize, covered: &[bool], best: &[f64]) -> f64 {
+        match model {
+            Model::Mclp => self.near[j]
+                .iter()
+                .filter(|&&(i, d)| d as f64 <= self.radius_m && !covered[i as usize])
+                .map(|&(i, _)| self.demand[i as usize].weight)
+                .sum(),
+            Model::PMedian => self.near[j]
+                .iter()
+                .map(|&(i, d)| {
+                    self.demand[i as usize].weight * (best[i as usize] - d as f64).max(0.0)
+                })
+                .sum(),
+            Model::Lscp => self.near[j]
+                .iter()
+                .filter(|&&(i, d)| d as f64 <= self.radius_m && !covered[i as usize])
+                .count() as f64,
+        }
+    }
+
+    /// Greedy with lazy evaluation (CELF: a gain only falls as sites open, so a stale upper
+    /// bound that still tops the heap is the true best), then 1-swap local search.
+    /// `k` is ignored by LSCP, which opens sites until all coverable demand is covered.
+    pub fn heuristic(&self, model: Model, k: usize) -> Choice {
+        let n = self.candidates.len();
+        let mut covered: Vec<bool> = (0..self.demand.len())
+            .map(|i| self.covered_by_fixed(i))
+            .collect();
+        let mut best = self.fixed_dist.clone();
+        let mut heap: BinaryHeap<Entry> = (0..n)
+            .map(|j| Entry {
+                gain: self.gain(model, j, &covered, &best),
+                j,
+            })
+            .collect();
+        let mut chosen = vec![];
+        let mut marginal = vec![];
+        let target = if model == Model::Lscp { n } else { k.min(n) };
+        while chosen.len() < target {
+            let Some(top) = heap.pop() else { break };
+            let g = self.gain(model, top.j, &covered, &best);
+            if heap
+                .peek()
+                .is_some_and(|next| (Entry { gain: g, j: top.j }) < *next)
+            {
+                heap.push(Entry { gain: g, j: top.j });
+                continue;
+            }
+            if model == Model::Lscp && g <= 0.0 {
+                break;
+            }
+            chosen.push(top.j);
+            marginal.push(g);
+            for &(i, d) in &self.near[top.j] {
+                if d as f64 <= self.radius_m {
+                    covered[i as usize] = true;
+                }
+                let b = &mut best[i as usize];
+                *b = b.min(d as f64);
+            }
+        }
+        match model {
+            Model::Lscp => self.drop_redundant(&mut chosen, &mut marginal),
+            _ => self.swap(model, &mut chosen, &mut marginal),
+        }
+        Choice {
+            model,
+            objective: self.objective(model, &chosen),
+            chosen,
+            marginal,
+            proven_optimal: false,
+        }
+    }
+
+    fn better(model: Model, a: f64, b: f64) -> bool {
+        let eps = 1e-9 * a.abs().max(b.abs()).max(1.0);
+        match model {
+            Model::Mclp => a > b + eps,
+            _ => a < b - eps,
+        }
+    }
+
+    /// 1-swap local search: replace a chosen site by an unchosen one while that improves the
+    /// objective (first improvement, candidates in index order), at most 50 rounds.
+    fn swap(&self, model: Model, chosen: &mut Vec<usize>, marginal: &mut [f64]) {
+        let mut current = self.objective(model, chosen);
+        for _ in 0..50 {
+            let mut improved = false;
+            'outer: for pos in 0..chosen.len() {
+                for c in 0..self.candidates.len() {
+                    if chosen.contains(&c) || self.near[c].is_empty() {
+                        continue;
+                    }
+                    let old = chosen[pos];
+                    chosen[pos] = c;
+                    let v = self.objective(model, chosen);
+                    if Self::better(model, v, current) {
+                        current = v;
+                        improved = true;
+                        continue 'outer;
+                    }
+                    chosen[pos] = old;
+                }
+            }
+            if !improved {
+                break;
+            }
+        }
+        // Marginals in order of choice, recomputed for the final set.
+        for i in 0..chosen.len() {
+            let before = self.objective(model, &chosen[..i]);
+            let after = self.objective(model, &chosen[..=i]);
+            marginal[i] = (after - before).abs();
+        }
+    }
+
+    /// LSCP clean-up: drop any site whose removal leaves the coverage unchanged (last first).
+    fn drop_redundant(&self, chosen: &mut Vec<usize>, marginal: &mut Vec<f64>) {
+        let full = self.coverage(chosen);
+        let mut i = chosen.len();
+        while i > 0 {
+            i -= 1;
+            let mut without = chosen.clone();
+            without.remove(i);
+            if self.coverage(&without) == full {
+                chosen.remove(i);
+                marginal.remove(i);
+            }
+        }
+    }
+
+    /// Solves the model exactly as a MILP. MCLP and p-median open exactly `min(k, n)` sites.
+    pub fn exact(&self, model: Model, k: usize) -> Result<Choice, OptimiseError> {
+        let n = self.candidates.len();
+        let m = self.demand.len();
+        let pairs: usize = self.near.iter().map(|v| v.len()).sum();
+        let size = n + if model == Model::PMedian {
+            pairs + m
+        } else {
+            m
+        };
+        if size > EXACT_MAX_VARIABLES {
+            return Err(OptimiseError::TooLarge {
+                candidates: n,
+                demand: m,
+                max: EXACT_MAX_VARIABLES,
+            });
+        }
+        let mut vars = ProblemVariables::new();
+        let x: Vec<Variable> = (0..n).map(|_| vars.add(variable().binary())).collect();
+        let k = k.min(n);
+        let sum_x: Expression = x.iter().copied().map(Expression::from).sum();
+        let solved = match model {
+            Model::Mclp => {
+                // y_i in [0, 1]; at an optimum with binary x it is 1 exactly when i is covered.
+                let mut objective = Expression::from(0.0);
+                let mut cons = vec![];
+                let mut constant = 0.0;
+                let mut by_demand: Vec<Vec<usize>> = vec![vec![]; m];
+                for (j, nb) in self.near.iter().enumerate() {
+                    for &(i, d) in nb {
+                        if d as f64 <= self.radius_m {
+                            by_demand[i as usize].push(j);
+                        }
+                    }
+                }
+                let mut ys = vec![];
+                for (i, cands) in by_demand.iter().enumerate() {
+                    if self.covered_by_fixed(i) {
+                        constant += self.demand[i].weight;
+                    } else if !cands.is_empty() {
+                        let y = vars.add(variable().min(0.0).max(1.0));
+                        objective += self.demand[i].weight * y;
+                        let cover: Expression = cands.iter().map(|&j| Expression::from(x[j])).sum();
+                        cons.push(constraint!(y <= cover));
+                        ys.push(y);
+                    }
+                }
+                let mut problem = vars.maximise(objective).using(microlp);
+                for c in cons {
+                    problem = problem.with(c);
+                }
+                let sol = problem
+                    .with(constraint!(sum_x == k as f64))
+                    .solve()
+                    .map_err(|e| OptimiseError::Solver(e.to_string()))?;
+                let _ = constant;
+                pick(&x, &sol)
+            }
+            Model::PMedian => {
+                // Each demand point is served by an open candidate within the cap, or falls back
+                // to its capped fixed-site distance (u_i).
+                let mut objective = Expression::from(0.0);
+                let mut cons = vec![];
+                let mut assign: Vec<Expression> = (0..m).map(|_| Expression::from(0.0)).collect();
+                for (j, nb) in self.near.iter().enumerate() {
+                    for &(i, d) in nb {
+                        if (d as f64) < self.fixed_dist[i as usize] {
+                            let z = vars.add(variable().min(0.0).max(1.0));
+                            objective += (self.demand[i as usize].weight * d as f64) * z;
+                            assign[i as usize] += z;
+                            cons.push(constraint!(z <= x[j]));
+                        }
+                    }
+                }
+                for (i, a) in assign.into_iter().enumerate() {
+                    let u = vars.add(variable().min(0.0).max(1.0));
+                    objective += (self.demand[i].weight * self.fixed_dist[i]) * u;
+                    cons.push(constraint!(a + u == 1.0));
+                }
+                let mut problem = vars.minimise(objective).using(microlp);
+                for c in cons {
+                    problem = problem.with(c);
+                }
+                let sol = problem
+                    .with(constraint!(sum_x == k as f64))
+                    .solve()
+                    .map_err(|e| OptimiseError::Solver(e.to_string()))?;
+                pick(&x, &sol)
+            }
+            Model::Lscp => {
+                let mut by_demand: Vec<Vec<usize>> = vec![vec![]; m];
+                for (j, nb) in self.near.iter().enumerate() {
+                    for &(i, d) in nb {
+                        if d as f64 <= self.radius_m {
+                            by_demand[i as usize].push(j);
+                        }
+                    }
+                }
+                let mut problem = vars.minimise(sum_x).using(microlp);
+                for (i, cands) in by_demand.iter().enumerate() {
+                    if !self.covered_by_fixed(i) && !cands.is_empty() {
+                        let cover: Expression = cands.iter().map(|&j| Expression::from(x[j])).sum();
+                        problem = problem.with(constraint!(cover >= 1.0));
+                    }
+                }
+                let sol = problem
+                    .solve()
+                    .map_err(|e| OptimiseError::Solver(e.to_string()))?;
+                pick(&x, &sol)
+            }
+        };
+        let chosen = solved;
+        let marginal = (0..chosen.len())
+            .map(|i| {
+                (self.objective(model, &chosen[..=i]) - self.objective(model, &chosen[..i])).abs()
+            })
+            .collect();
+        Ok(Choice {
+            model,
+            objective: self.objective(model, &chosen),
+            chosen,
+            marginal,
+            proven_optimal: true,
+        })
+    }
+
+    /// Weighted demand covered within `radius_m`, per IMD decile (index 0 = decile 1), and the
+    /// total weighted demand per decile.
+    pub fn equity(&self, set: &[usize]) -> ([f64; 10], [f64; 10]) {
+        let cov = self.coverage(set);
+        let (mut covered, mut total) = ([0.0; 10], [0.0; 10]);
+        for (d, c) in self.demand.iter().zip(cov) {
+            let k = (d.decile.clamp(1, 10) - 1) as usize;
+            total[k] += d.weight;
+            if c {
+                covered[k] += d.weight;
+            }
+        }
+        (covered, total)
+    }
+}
+
+fn pick(x: &[Variable], sol: &impl LpSolution) -> Vec<usize> {
+    x.iter()
+        .enumerate()
+        .filter(|(_, v)| sol.value(**v) > 0.5)
+        .map(|(j, _)| j)
+        .collect()
+}
+
+/// Heap entry: larger gain first, then smaller candidate index.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    gain: f64,
+    j: usize,
+}
+
+impl PartialEq for Entry {
+    fn eq(&self, o: &Self) -> bool {
+        self.cmp(o) == Ordering::Equal
+    }
+}
+impl Eq for Entry {}
+impl PartialOrd for Entry {
+    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Entry {
+    fn cmp(&self, o: &Self) -> Ordering {
+        self.gain.total_cmp(&o.gain).then(o.j.cmp(&self.j))
+    }
+}
+
+/// Deprivation weight of a demand point.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Weighting {
+    /// One weight per IMD decile (index 0 = decile 1).
+    Deciles([f64; 10]),
+    /// IMD score divided by the national median score.
+    Score,
+}
+
+impl Default for Weighting {
+    /// Decile 1 counts twice as much as decile 10, linearly in between.
+    fn default() -> Self {
+        Weighting::Deciles(std::array::from_fn(|i| 2.0 - i as f64 / 9.0))
+    }
+}
+
+impl Weighting {
+    /// `deciles` (default), `score`, or ten comma-separated decile weights.
+    pub fn parse(s: &str) -> Option<Weighting> {
+        match s.trim() {
+            "deciles" | "decile" => Some(Weighting::default()),
+            "score" => Some(Weighting::Score),
+            list => {
+                let v: Vec<f64> = list
+                    .split(',')
+                    .map(|x| x.trim().parse().ok())
+                    .collect::<Option<_>>()?;
+                (v.len() == 10 && v.iter().all(|w| w.is_finite() && *w >= 0.0))
+                    .then(|| Weighting::Deciles(std::array::from_fn(|i| v[i])))
+            }
+        }
+    }
+}
+
+/// Demand points for the given LSOAs: each LSOA's centroid, weighted by its population times
+/// the deprivation weight.
+pub fn demand_for(
+    atlas: &crate::atlas::Atlas,
+    lsoas: &[usize],
+    weighting: &Weighting,
+) -> Vec<Demand> {
+    let median = atlas
+        .imd_scores_sorted
+        .get(atlas.imd_scores_sorted.len() / 2)
+        .copied()
+        .unwrap_or(1.0);
+    lsoas
+        .iter()
+        .map(|&i| {
+            let l = &atlas.lsoas[i];
+            let w = match weighting {
+                Weighting::Deciles(ws) => ws[(l.imd_decile.clamp(1, 10) - 1) as usize],
+                Weighting::Score => l.imd_score / median.max(1e-9),
+            };
+            Demand {
+                pos: l.centroid,
+                weight: l.population * w,
+                decile: l.imd_decile,
+            }
+        })
+        .collect()
+}
