@@ -316,7 +316,7 @@ impl Problem {
 
     /// 1-swap local search: replace a chosen site by an unchosen one while that improves the
     /// objective (first improvement, candidates in index order), at most 50 rounds.
-    fn swap(&self, model: Model, chosen: &mut Vec<usize>, marginal: &mut [f64]) {
+    fn swap(&self, model: Model, chosen: &mut [usize], marginal: &mut [f64]) {
         let mut current = self.objective(model, chosen);
         for _ in 0..50 {
             let mut improved = false;
