@@ -40,6 +40,8 @@ enum OutFormat {
 enum Cmd {
     /// Rank candidate units and write the shortlist with a score breakdown per unit.
     Rank(Box<RankArgs>),
+    /// Choose the k units that together reach the most (deprived) demand: MCLP, p-median, LSCP.
+    Optimise(Box<OptimiseArgs>),
     /// Serve the ranking, every layer (OGC API - Features) and the web map over HTTP.
     Serve(Box<ServeArgs>),
     /// Print the data sources, vintages, licences and the attribution notice.
@@ -112,6 +114,52 @@ struct RankArgs {
 }
 
 #[derive(clap::Args)]
+struct OptimiseArgs {
+    /// Candidate units (as for rank). Default: the vacant shops of Rochdale in data/units/.
+    #[arg(long, value_name = "FILE")]
+    units: Option<PathBuf>,
+    /// Data directory (default: ./data).
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// How many sites to choose (ignored by lscp).
+    #[arg(long, default_value_t = 5)]
+    k: usize,
+    /// Coverage radius in metres (MCLP, LSCP); p-median distances are capped at max(4 x radius, 5 km).
+    #[arg(long, value_name = "M", default_value_t = 800.0)]
+    radius_m: f64,
+    /// mclp (maximal covering), p-median, or lscp (fewest sites covering everything coverable).
+    #[arg(long, default_value = "mclp")]
+    model: String,
+    /// Existing sites whose coverage counts and that are never chosen: practices,pharmacies,vaccination-sites.
+    #[arg(long, value_name = "LIST", default_value = "")]
+    fixed: String,
+    /// Demand and candidates within this PCN's catchment.
+    #[arg(long, value_name = "NAME")]
+    pcn: Option<String>,
+    /// Demand and candidates within this local authority (code or name).
+    #[arg(long, value_name = "LAD")]
+    lad: Option<String>,
+    /// Deprivation weighting of demand: deciles (decile 1 counts 2x decile 10), score, or ten weights.
+    #[arg(long, value_name = "W", default_value = "deciles")]
+    weighting: String,
+    /// Also solve exactly (MILP) and report the proven optimum and the heuristic's gap.
+    #[arg(long)]
+    exact: bool,
+    /// Output format for the chosen sites (default: from --out's extension, else csv).
+    #[arg(long, value_enum)]
+    format: Option<OutFormat>,
+    /// Write the chosen sites to this file (or - for standard output, the report then going to stderr).
+    #[arg(long, value_name = "FILE|-")]
+    out: Option<String>,
+    /// Skip bad rows of the units file (each is reported).
+    #[arg(long)]
+    skip_invalid: bool,
+    /// NHS Digital "Patients registered at a GP practice - LSOA" CSV for real catchments.
+    #[arg(long, value_name = "FILE")]
+    registrations: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
 struct ServeArgs {
     /// Data directory (default: ./data).
     #[arg(long, value_name = "DIR")]
@@ -144,6 +192,7 @@ fn main() {
     let res = match cli.cmd {
         Cmd::Rank(args) => cmd_rank(*args),
         Cmd::Serve(args) => cmd_serve(*args),
+        Cmd::Optimise(args) => cmd_optimise(*args),
         Cmd::About { data } => cmd_about(data),
         Cmd::PrepareData { raw, out } => sitefinder::prepare::prepare(&raw, &out),
     };
@@ -252,6 +301,192 @@ fn cmd_serve(a: ServeArgs) -> Result<()> {
         .await?;
         Ok(())
     })
+}
+
+fn cmd_optimise(a: OptimiseArgs) -> Result<()> {
+    use sitefinder::optimise::{run, FixedLayer, Model, Request, Weighting};
+    let dir = data_dir(a.data);
+    let atlas = load_atlas(&dir)?;
+    let model = Model::parse(&a.model)
+        .with_context(|| format!("--model `{}`: use mclp, p-median or lscp", a.model))?;
+    let fixed = FixedLayer::parse_list(&a.fixed).map_err(|e| anyhow::anyhow!("--fixed: {e}"))?;
+    let weighting = Weighting::parse(&a.weighting).with_context(|| {
+        format!(
+            "--weighting `{}`: use deciles, score, or ten comma-separated weights",
+            a.weighting
+        )
+    })?;
+    let units_path = a
+        .units
+        .clone()
+        .unwrap_or_else(|| dir.join("units").join("rochdale_vacant_shops.csv"));
+    let catchments = catchment_source(&atlas, a.registrations.as_deref(), None)?;
+    let imported = import_units(&atlas, &units_path, a.skip_invalid)?;
+    let contexts = attach(
+        &atlas,
+        &imported.units,
+        catchments.as_ref(),
+        &JoinParams::default(),
+    );
+    let req = Request {
+        model,
+        k: a.k,
+        radius_m: a.radius_m,
+        fixed,
+        pcn: a.pcn.clone(),
+        lad: a.lad.clone(),
+        weighting,
+        exact: a.exact,
+    };
+    let report = run(
+        &atlas,
+        &imported.units,
+        &contexts,
+        catchments.as_ref(),
+        &req,
+    )
+    .map_err(anyhow::Error::msg)?;
+    let units = &imported.units;
+
+    let mut text = String::new();
+    use std::fmt::Write as _;
+    let total: f64 = report.demand_total.iter().sum();
+    writeln!(
+        text,
+        "{}{}, radius {} m: {} candidate units, {} demand LSOAs (weighted demand {:.0}), {} fixed sites ({})",
+        model.name(),
+        if model == Model::Lscp { String::new() } else { format!(" with k = {}", a.k) },
+        a.radius_m,
+        report.candidate_units.len(),
+        report.demand_lsoas.len(),
+        total,
+        report.fixed_sites,
+        if req.fixed.is_empty() { "none".to_string() } else { req.fixed.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ") }
+    )?;
+    let h = &report.heuristic;
+    writeln!(text, "chosen (lazy greedy + 1-swap), in order of choice:")?;
+    for (n, (j, m)) in h.chosen.iter().zip(&h.marginal).enumerate() {
+        let u = &units[report.candidate_units[*j]];
+        let what = match model {
+            Model::Mclp => "weighted demand newly covered",
+            Model::PMedian => "weighted metres saved",
+            Model::Lscp => "demand points newly covered",
+        };
+        writeln!(
+            text,
+            "  {}. {}  {}  (+{:.0} {what})",
+            n + 1,
+            u.id,
+            u.name,
+            m
+        )?;
+    }
+    let covered: f64 = report.covered_after.iter().sum();
+    writeln!(
+        text,
+        "weighted demand covered within {} m: {:.0} of {:.0} ({:.1}%)",
+        a.radius_m,
+        covered,
+        total,
+        100.0 * covered / total.max(1e-9)
+    )?;
+    writeln!(text, "objective ({}): {:.1}", model.name(), h.objective)?;
+    match &report.exact {
+        Some(Ok(e)) => {
+            let gap = if e.objective.abs() > 0.0 {
+                100.0 * (h.objective - e.objective).abs() / e.objective.abs()
+            } else {
+                0.0
+            };
+            let ids: Vec<&str> = e
+                .chosen
+                .iter()
+                .map(|j| units[report.candidate_units[*j]].id.as_str())
+                .collect();
+            writeln!(
+                text,
+                "exact (MILP, microlp): proven optimum {:.1} with {}; heuristic gap {gap:.2}%",
+                e.objective,
+                ids.join(", ")
+            )?;
+        }
+        Some(Err(e)) => writeln!(text, "exact: not solved: {e}")?,
+        None => {}
+    }
+    writeln!(text, "equity (most deprived first):")?;
+    for l in report.equity_lines() {
+        writeln!(text, "  {l}")?;
+    }
+
+    if let Some(out) = &a.out {
+        let format = match (a.format, out.as_str()) {
+            (Some(f), _) => f,
+            (None, o) if o.ends_with(".geojson") || o.ends_with(".json") => OutFormat::Geojson,
+            _ => OutFormat::Csv,
+        };
+        let write = |w: &mut dyn Write| -> std::io::Result<()> {
+            match format {
+                OutFormat::Csv => {
+                    let mut c = csv::Writer::from_writer(w);
+                    c.write_record([
+                        "order",
+                        "id",
+                        "name",
+                        "marginal",
+                        "lsoa11cd",
+                        "imd_decile",
+                        "lat",
+                        "lon",
+                    ])?;
+                    for (n, (j, m)) in h.chosen.iter().zip(&h.marginal).enumerate() {
+                        let ui = report.candidate_units[*j];
+                        let (lon, lat) =
+                            sitefinder::crs::bng_to_wgs84(units[ui].pos[0], units[ui].pos[1])
+                                .map_err(std::io::Error::other)?;
+                        let l = &atlas.lsoas[contexts[ui].lsoa];
+                        c.write_record([
+                            (n + 1).to_string(),
+                            units[ui].id.clone(),
+                            units[ui].name.clone(),
+                            format!("{m:.1}"),
+                            l.lsoa11cd.clone(),
+                            l.imd_decile.to_string(),
+                            format!("{lat:.6}"),
+                            format!("{lon:.6}"),
+                        ])?;
+                    }
+                    c.flush()
+                }
+                OutFormat::Geojson => {
+                    let mut feats = vec![];
+                    for (n, (j, m)) in h.chosen.iter().zip(&h.marginal).enumerate() {
+                        let ui = report.candidate_units[*j];
+                        let (lon, lat) =
+                            sitefinder::crs::bng_to_wgs84(units[ui].pos[0], units[ui].pos[1])
+                                .map_err(std::io::Error::other)?;
+                        let l = &atlas.lsoas[contexts[ui].lsoa];
+                        feats.push(json!({"type": "Feature", "id": units[ui].id,
+                            "geometry": {"type": "Point", "coordinates": [sitefinder::output::round6(lon), sitefinder::output::round6(lat)]},
+                            "properties": {"order": n + 1, "id": units[ui].id, "name": units[ui].name, "marginal": m,
+                                "lsoa11cd": l.lsoa11cd, "imd_decile": l.imd_decile, "radius_m": a.radius_m}}));
+                    }
+                    let fc = json!({"type": "FeatureCollection", "model": model.name(), "objective": h.objective,
+                        "report": text, "attribution": atlas.manifest.attribution, "features": feats});
+                    serde_json::to_writer(&mut *w, &fc)?;
+                    w.write_all(b"\n")
+                }
+            }
+        };
+        if out == "-" {
+            eprint!("{text}");
+            let mut stdout = std::io::stdout().lock();
+            write(&mut stdout)?;
+            return Ok(());
+        }
+        write_atomic(Path::new(out), write).with_context(|| format!("writing {out}"))?;
+    }
+    print!("{text}");
+    Ok(())
 }
 
 fn cmd_about(data: Option<PathBuf>) -> Result<()> {

@@ -66,6 +66,19 @@ pub fn document() -> Value {
                 "parameters": [collection_id, {"name": "featureId", "in": "path", "required": true, "schema": {"type": "string"}}],
                 "responses": errors_with("200", json!({"description": "feature", "content": {"application/geo+json": {}}})),
             }},
+            "/optimise": {"post": {
+                "summary": "Choose the k units that together reach the most deprived demand (location-allocation)",
+                "requestBody": {"required": false, "content": {"application/json": {"schema": {"type": "object", "additionalProperties": false, "properties": {
+                    "k": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 5},
+                    "radius_m": {"type": "number", "minimum": 50, "maximum": 20000, "default": 800},
+                    "model": {"type": "string", "enum": ["mclp", "p-median", "lscp"], "default": "mclp"},
+                    "fixed": {"type": "array", "items": {"type": "string", "enum": ["practices", "pharmacies", "vaccination-sites"]}},
+                    "pcn": {"type": "string"}, "lad": {"type": "string"},
+                    "weighting": {"type": "string", "description": "deciles (default), score, or ten comma-separated decile weights"},
+                    "exact": {"type": "boolean", "default": false, "description": "also solve the MILP exactly (small instances)"},
+                }}}}},
+                "responses": errors_with("200", geojson_ok("The chosen units in order of choice with the marginal gain of each, the objective, the exact optimum when asked, and equity by IMD decile")),
+            }},
             "/rank": {"get": {
                 "summary": "Rank the candidate units (the same ranking as `sitefinder rank`)",
                 "parameters": [

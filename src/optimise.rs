@@ -115,6 +115,9 @@ pub enum OptimiseError {
     },
 }
 
+/// Work allowed per round of p-median swaps (candidates x chosen x demand points).
+pub const SWAP_BUDGET: usize = 400_000_000;
+
 /// Largest instance the exact solver takes (variables).
 pub const EXACT_MAX_VARIABLES: usize = 20_000;
 
@@ -315,36 +318,113 @@ impl Problem {
     }
 
     /// 1-swap local search: replace a chosen site by an unchosen one while that improves the
-    /// objective (first improvement, candidates in index order), at most 50 rounds.
+    /// objective (first improvement, candidates in index order), at most 50 rounds. MCLP swaps
+    /// are evaluated incrementally from coverage counts; p-median swaps by recomputing the
+    /// objective, skipped when that would exceed `SWAP_BUDGET` operations per round.
     fn swap(&self, model: Model, chosen: &mut [usize], marginal: &mut [f64]) {
-        let mut current = self.objective(model, chosen);
-        for _ in 0..50 {
-            let mut improved = false;
-            'outer: for pos in 0..chosen.len() {
-                for c in 0..self.candidates.len() {
-                    if chosen.contains(&c) || self.near[c].is_empty() {
-                        continue;
+        let n = self.candidates.len();
+        match model {
+            Model::Mclp => self.swap_mclp(chosen),
+            _ if n
+                .saturating_mul(chosen.len())
+                .saturating_mul(self.demand.len())
+                <= SWAP_BUDGET =>
+            {
+                let mut current = self.objective(model, chosen);
+                for _ in 0..50 {
+                    let mut improved = false;
+                    'outer: for pos in 0..chosen.len() {
+                        for c in 0..n {
+                            if chosen.contains(&c) || self.near[c].is_empty() {
+                                continue;
+                            }
+                            let old = chosen[pos];
+                            chosen[pos] = c;
+                            let v = self.objective(model, chosen);
+                            if Self::better(model, v, current) {
+                                current = v;
+                                improved = true;
+                                continue 'outer;
+                            }
+                            chosen[pos] = old;
+                        }
                     }
-                    let old = chosen[pos];
-                    chosen[pos] = c;
-                    let v = self.objective(model, chosen);
-                    if Self::better(model, v, current) {
-                        current = v;
-                        improved = true;
-                        continue 'outer;
+                    if !improved {
+                        break;
                     }
-                    chosen[pos] = old;
                 }
             }
-            if !improved {
-                break;
-            }
+            _ => {}
         }
         // Marginals in order of choice, recomputed for the final set.
         for i in 0..chosen.len() {
             let before = self.objective(model, &chosen[..i]);
             let after = self.objective(model, &chosen[..=i]);
             marginal[i] = (after - before).abs();
+        }
+    }
+
+    fn swap_mclp(&self, chosen: &mut [usize]) {
+        let m = self.demand.len();
+        let within = |j: usize| {
+            self.near[j]
+                .iter()
+                .filter(|x| x.1 as f64 <= self.radius_m)
+                .map(|x| x.0 as usize)
+        };
+        // How many open sites cover each demand point (a fixed site counts as many).
+        let mut count: Vec<u32> = (0..m)
+            .map(|i| if self.covered_by_fixed(i) { 1 << 20 } else { 0 })
+            .collect();
+        for &j in chosen.iter() {
+            for i in within(j) {
+                count[i] += 1;
+            }
+        }
+        let mut in_s = vec![false; m];
+        let eps = |v: f64| 1e-9 * v.abs().max(1.0);
+        for _ in 0..50 {
+            let mut improved = false;
+            for pos in 0..chosen.len() {
+                let s = chosen[pos];
+                let loss: f64 = within(s)
+                    .filter(|&i| count[i] == 1)
+                    .map(|i| self.demand[i].weight)
+                    .sum();
+                for i in within(s) {
+                    in_s[i] = true;
+                }
+                let mut best: Option<usize> = None;
+                for c in 0..self.candidates.len() {
+                    if chosen.contains(&c) {
+                        continue;
+                    }
+                    let gain: f64 = within(c)
+                        .filter(|&i| count[i] - u32::from(in_s[i]) == 0)
+                        .map(|i| self.demand[i].weight)
+                        .sum();
+                    if gain > loss + eps(loss) {
+                        best = Some(c);
+                        break;
+                    }
+                }
+                for i in within(s) {
+                    in_s[i] = false;
+                }
+                if let Some(c) = best {
+                    for i in within(s) {
+                        count[i] -= 1;
+                    }
+                    for i in within(c) {
+                        count[i] += 1;
+                    }
+                    chosen[pos] = c;
+                    improved = true;
+                }
+            }
+            if !improved {
+                break;
+            }
         }
     }
 
@@ -598,4 +678,208 @@ pub fn demand_for(
             }
         })
         .collect()
+}
+
+/// Existing sites that can be locked in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FixedLayer {
+    Practices,
+    Pharmacies,
+    VaccinationSites,
+}
+
+impl FixedLayer {
+    /// Parses a comma-separated list: `practices,pharmacies,vaccination-sites`.
+    pub fn parse_list(s: &str) -> Result<Vec<FixedLayer>, String> {
+        s.split(',')
+            .map(str::trim)
+            .filter(|x| !x.is_empty())
+            .map(|x| match x.replace('_', "-").as_str() {
+                "practices" => Ok(FixedLayer::Practices),
+                "pharmacies" => Ok(FixedLayer::Pharmacies),
+                "vaccination-sites" => Ok(FixedLayer::VaccinationSites),
+                other => Err(format!(
+                    "unknown fixed layer `{other}`; use practices, pharmacies, vaccination-sites"
+                )),
+            })
+            .collect()
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            FixedLayer::Practices => "practices",
+            FixedLayer::Pharmacies => "pharmacies",
+            FixedLayer::VaccinationSites => "vaccination-sites",
+        }
+    }
+}
+
+/// What to optimise, as the CLI and `POST /optimise` take it.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub model: Model,
+    pub k: usize,
+    pub radius_m: f64,
+    pub fixed: Vec<FixedLayer>,
+    /// Restrict demand (and candidates) to the catchment of this PCN.
+    pub pcn: Option<String>,
+    /// Restrict demand (and candidates) to this local authority.
+    pub lad: Option<String>,
+    pub weighting: Weighting,
+    /// Also solve exactly when the instance is small enough.
+    pub exact: bool,
+}
+
+/// The report: the heuristic's choice, the exact one where solved, and equity by decile.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// Unit indices of the candidates, in the problem's candidate order.
+    pub candidate_units: Vec<usize>,
+    pub demand_lsoas: Vec<usize>,
+    pub fixed_sites: usize,
+    pub heuristic: Choice,
+    pub exact: Option<Result<Choice, String>>,
+    pub covered_before: [f64; 10],
+    pub covered_after: [f64; 10],
+    pub demand_total: [f64; 10],
+}
+
+/// Builds the instance from the atlas and the joined units, and solves it.
+pub fn run(
+    atlas: &crate::atlas::Atlas,
+    units: &[crate::import::Unit],
+    contexts: &[crate::join::Context],
+    catchments: &dyn crate::catchment::CatchmentSource,
+    req: &Request,
+) -> Result<Report, String> {
+    use crate::atlas::pcn_key;
+    if !(50.0..=20_000.0).contains(&req.radius_m) {
+        return Err(format!(
+            "radius_m {} is out of range: give 50 to 20000 metres",
+            req.radius_m
+        ));
+    }
+    if req.k == 0 && req.model != Model::Lscp {
+        return Err("k must be at least 1".into());
+    }
+    let lad_ok = |code: &str, name: &str| {
+        req.lad.as_deref().is_none_or(|q| {
+            code.eq_ignore_ascii_case(q.trim()) || name.eq_ignore_ascii_case(q.trim())
+        })
+    };
+    let pcn_practices: Option<Vec<usize>> = match &req.pcn {
+        None => None,
+        Some(q) => {
+            let v = atlas.practices_in_pcn(q);
+            if v.is_empty() {
+                return Err(format!("unknown PCN `{q}`"));
+            }
+            Some(v)
+        }
+    };
+    // Candidates: units passing the area filters.
+    let candidate_units: Vec<usize> = (0..units.len())
+        .filter(|&i| {
+            let l = &atlas.lsoas[contexts[i].lsoa];
+            let in_pcn = req.pcn.as_deref().is_none_or(|q| {
+                let key = pcn_key(q);
+                contexts[i].catchment.iter().any(|c| {
+                    let p = &atlas.practices[c.practice];
+                    p.pcn.as_deref().is_some_and(|n| pcn_key(n) == key)
+                        || p.pcn_code.as_deref().is_some_and(|n| pcn_key(n) == key)
+                })
+            });
+            lad_ok(&l.lad19cd, &l.lad19nm) && in_pcn
+        })
+        .collect();
+    if candidate_units.is_empty() {
+        return Err("no candidate units in the chosen area".into());
+    }
+    // Demand: the PCN's catchment, or the local authority, or the candidates' authorities.
+    let cand_lads: std::collections::BTreeSet<&str> = candidate_units
+        .iter()
+        .map(|&i| atlas.lsoas[contexts[i].lsoa].lad19cd.as_str())
+        .collect();
+    let demand_lsoas: Vec<usize> = (0..atlas.lsoas.len())
+        .filter(|&l| {
+            let x = &atlas.lsoas[l];
+            match (&pcn_practices, &req.lad) {
+                (Some(ps), _) => {
+                    lad_ok(&x.lad19cd, &x.lad19nm)
+                        && catchments
+                            .covering(atlas, x.centroid, l)
+                            .iter()
+                            .any(|c| ps.contains(&c.practice))
+                }
+                (None, Some(_)) => lad_ok(&x.lad19cd, &x.lad19nm),
+                (None, None) => cand_lads.contains(x.lad19cd.as_str()),
+            }
+        })
+        .collect();
+    let demand = demand_for(atlas, &demand_lsoas, &req.weighting);
+    let cap_m = (req.radius_m * 4.0).max(5_000.0);
+    // Fixed sites near the demand region.
+    let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
+    for d in &demand {
+        for k in 0..2 {
+            lo[k] = lo[k].min(d.pos[k] - cap_m);
+            hi[k] = hi[k].max(d.pos[k] + cap_m);
+        }
+    }
+    let inside = |p: &[f64; 2]| (lo[0]..=hi[0]).contains(&p[0]) && (lo[1]..=hi[1]).contains(&p[1]);
+    let mut fixed: Vec<[f64; 2]> = vec![];
+    for f in &req.fixed {
+        let pts: Vec<[f64; 2]> = match f {
+            FixedLayer::Practices => atlas.practices.iter().map(|p| p.pos).collect(),
+            FixedLayer::Pharmacies => atlas.pharmacies.sites.iter().map(|s| s.pos).collect(),
+            FixedLayer::VaccinationSites => atlas
+                .vaccination_sites
+                .sites
+                .iter()
+                .map(|s| s.pos)
+                .collect(),
+        };
+        fixed.extend(pts.into_iter().filter(|p| inside(p)));
+    }
+    let fixed_sites = fixed.len();
+    let problem = Problem::new(
+        demand,
+        candidate_units.iter().map(|&i| units[i].pos).collect(),
+        fixed,
+        req.radius_m,
+        cap_m,
+    );
+    let heuristic = problem.heuristic(req.model, req.k);
+    let exact = req
+        .exact
+        .then(|| problem.exact(req.model, req.k).map_err(|e| e.to_string()));
+    let (covered_before, demand_total) = problem.equity(&[]);
+    let (covered_after, _) = problem.equity(&heuristic.chosen);
+    Ok(Report {
+        candidate_units,
+        demand_lsoas,
+        fixed_sites,
+        heuristic,
+        exact,
+        covered_before,
+        covered_after,
+        demand_total,
+    })
+}
+
+impl Report {
+    /// The equity lines, the most deprived decile first.
+    pub fn equity_lines(&self) -> Vec<String> {
+        (0..10)
+            .filter(|&i| self.demand_total[i] > 0.0)
+            .map(|i| {
+                let pct = |v: f64| 100.0 * v / self.demand_total[i];
+                format!(
+                    "IMD decile {}: {:.1}% of weighted demand within reach before, {:.1}% after",
+                    i + 1,
+                    pct(self.covered_before[i]),
+                    pct(self.covered_after[i])
+                )
+            })
+            .collect()
+    }
 }

@@ -126,6 +126,7 @@ pub fn app(state: Shared) -> Router {
         .route("/collections/{id}/items", get(items))
         .route("/collections/{id}/items/{fid}", get(item))
         .route("/rank", get(rank_handler))
+        .route("/optimise", axum::routing::post(optimise_handler))
         .route("/attribution", get(attribution))
         .fallback_service(web.fallback(get(not_found)))
         .with_state(state)
@@ -485,4 +486,147 @@ async fn rank_handler(
 
 async fn openapi() -> Json<Value> {
     Json(crate::openapi::document())
+}
+
+/// The body of `POST /optimise`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OptimiseBody {
+    k: Option<usize>,
+    radius_m: Option<f64>,
+    model: Option<String>,
+    /// `practices,pharmacies,vaccination-sites` or a list of those names.
+    fixed: Option<Value>,
+    pcn: Option<String>,
+    lad: Option<String>,
+    weighting: Option<String>,
+    exact: Option<bool>,
+}
+
+async fn optimise_handler(
+    State(s): State<Shared>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    use crate::optimise::{run, FixedLayer, Model, Request, Weighting};
+    let b: OptimiseBody = if body.iter().all(|c| c.is_ascii_whitespace()) {
+        serde_json::from_str("{}").map_err(|e| ApiError::bad("body", e))?
+    } else {
+        serde_json::from_slice(&body).map_err(|e| ApiError::bad("body", format!("{e} (expected JSON with k, radius_m, model, fixed, pcn, lad, weighting, exact)")))?
+    };
+    let model = match &b.model {
+        None => Model::Mclp,
+        Some(m) => Model::parse(m)
+            .ok_or_else(|| ApiError::bad("model", format!("`{m}`: use mclp, p-median or lscp")))?,
+    };
+    let fixed = match &b.fixed {
+        None | Some(Value::Null) => vec![],
+        Some(Value::String(t)) => {
+            FixedLayer::parse_list(t).map_err(|e| ApiError::bad("fixed", e))?
+        }
+        Some(Value::Array(a)) => {
+            let names: Vec<String> = a
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| ApiError::bad("fixed", "a list of layer names"))
+                })
+                .collect::<Result<_, _>>()?;
+            FixedLayer::parse_list(&names.join(",")).map_err(|e| ApiError::bad("fixed", e))?
+        }
+        Some(_) => return Err(ApiError::bad("fixed", "a list of layer names")),
+    };
+    let weighting = match &b.weighting {
+        None => Weighting::default(),
+        Some(w) => Weighting::parse(w).ok_or_else(|| {
+            ApiError::bad(
+                "weighting",
+                format!("`{w}`: use deciles, score, or ten weights"),
+            )
+        })?,
+    };
+    let k = b.k.unwrap_or(5);
+    if k > 1000 {
+        return Err(ApiError::bad("k", "at most 1000"));
+    }
+    let radius_m = b.radius_m.unwrap_or(800.0);
+    if !(50.0..=20_000.0).contains(&radius_m) {
+        return Err(ApiError::bad("radius_m", "give 50 to 20000 metres"));
+    }
+    let nonempty = |o: &Option<String>| {
+        o.as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    };
+    let req = Request {
+        model,
+        k,
+        radius_m,
+        fixed,
+        pcn: nonempty(&b.pcn),
+        lad: nonempty(&b.lad),
+        weighting,
+        exact: b.exact.unwrap_or(false),
+    };
+    let state = s.clone();
+    // The solve is CPU work: keep it off the async workers.
+    let report = tokio::task::spawn_blocking(move || {
+        run(
+            &state.atlas,
+            &state.units,
+            &state.contexts,
+            state.catchments.as_ref(),
+            &req,
+        )
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(|e| {
+        let param = if e.contains("PCN") {
+            "pcn"
+        } else if e.contains("radius") {
+            "radius_m"
+        } else if e.starts_with("k ") {
+            "k"
+        } else {
+            "area"
+        };
+        ApiError::bad(param, e)
+    })?;
+    let h = &report.heuristic;
+    let mut features = vec![];
+    for (n, (j, m)) in h.chosen.iter().zip(&h.marginal).enumerate() {
+        let ui = report.candidate_units[*j];
+        let u = &s.units[ui];
+        let (lon, lat) = crs::bng_to_wgs84(u.pos[0], u.pos[1]).map_err(ApiError::internal)?;
+        let l = &s.atlas.lsoas[s.contexts[ui].lsoa];
+        features.push(json!({"type": "Feature", "id": u.id,
+            "geometry": {"type": "Point", "coordinates": [output::round6(lon), output::round6(lat)]},
+            "properties": {"order": n + 1, "id": u.id, "name": u.name, "marginal": m,
+                "lsoa11cd": l.lsoa11cd, "imd_decile": l.imd_decile, "radius_m": radius_m}}));
+    }
+    let exact = match &report.exact {
+        None => Value::Null,
+        Some(Ok(e)) => json!({"objective": e.objective, "proven_optimum": true,
+            "chosen": e.chosen.iter().map(|j| s.units[report.candidate_units[*j]].id.clone()).collect::<Vec<_>>()}),
+        Some(Err(e)) => json!({"error": e}),
+    };
+    let covered: f64 = report.covered_after.iter().sum();
+    let total: f64 = report.demand_total.iter().sum();
+    Ok(geojson_response(json!({
+        "type": "FeatureCollection",
+        "model": h.model.name(),
+        "k": k,
+        "radius_m": radius_m,
+        "objective": h.objective,
+        "exact": exact,
+        "candidates": report.candidate_units.len(),
+        "demand_lsoas": report.demand_lsoas.len(),
+        "fixed_sites": report.fixed_sites,
+        "covered_demand": covered,
+        "total_demand": total,
+        "equity": report.equity_lines(),
+        "features": features,
+    })))
 }

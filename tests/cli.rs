@@ -395,3 +395,40 @@ fn every_kind_of_bad_input_exits_2_with_one_line_naming_the_place_and_no_output(
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("/nonexistent/units.csv"));
 }
+
+#[test]
+fn optimise_prints_the_choice_the_optimum_and_equity_and_writes_the_sites() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("chosen.csv");
+    let o = sitefinder(&[
+        "optimise",
+        "--k",
+        "3",
+        "--fixed",
+        "vaccination-sites",
+        "--exact",
+        "--out",
+        p(&out),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report = String::from_utf8(o.stdout).unwrap();
+    for w in [
+        "mclp with k = 3",
+        "in order of choice",
+        "  1. rochdale-",
+        "proven optimum",
+        "heuristic gap",
+        "IMD decile 1:",
+    ] {
+        assert!(report.contains(w), "report lacks `{w}`:\n{report}");
+    }
+    let rows = std::fs::read_to_string(&out).unwrap();
+    assert_eq!(rows.lines().count(), 4, "{rows}");
+    assert!(rows.starts_with("order,id,name,marginal"));
+    let o = sitefinder(&["optimise", "--model", "k-means"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--model"));
+    let o = sitefinder(&["optimise", "--fixed", "castles"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("castles"));
+}

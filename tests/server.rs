@@ -388,3 +388,81 @@ fn a_real_server_on_a_loopback_port() {
         server.abort();
     });
 }
+
+fn post(uri: &str, body: &str) -> (StatusCode, Value) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let resp = app(state())
+            .oneshot(
+                Request::post(uri)
+                    .header("content-type", "application/json")
+                    .body(Body::from(body.to_string()))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    })
+}
+
+#[test]
+fn optimise_chooses_k_sites_and_reports_the_exact_optimum() {
+    let (s, v) = post(
+        "/optimise",
+        r#"{"k": 3, "radius_m": 800, "model": "mclp", "fixed": ["vaccination-sites"], "exact": true}"#,
+    );
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let feats = v["features"].as_array().unwrap();
+    assert_eq!(feats.len(), 3);
+    let orders: Vec<u64> = feats
+        .iter()
+        .map(|f| f["properties"]["order"].as_u64().unwrap())
+        .collect();
+    assert_eq!(orders, [1, 2, 3]);
+    assert_eq!(v["exact"]["proven_optimum"], true);
+    assert!(v["exact"]["objective"].as_f64().unwrap() >= v["objective"].as_f64().unwrap() - 1e-6);
+    assert!(v["equity"][0].as_str().unwrap().starts_with("IMD decile 1"));
+    // The same request gives the same answer.
+    let (_, v2) = post(
+        "/optimise",
+        r#"{"k": 3, "radius_m": 800, "model": "mclp", "fixed": ["vaccination-sites"], "exact": true}"#,
+    );
+    assert_eq!(v["features"], v2["features"]);
+    // Defaults: an empty body is MCLP, k = 5.
+    let (s, v) = post("/optimise", "");
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["features"].as_array().unwrap().len(), 5);
+    let (s, v) = post("/optimise", r#"{"model": "lscp", "radius_m": 1500}"#);
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(!v["features"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn optimise_errors_name_the_field() {
+    for (body, field) in [
+        (r#"{"model": "nope"}"#, "model"),
+        (r#"{"k": 2, "colour": 1}"#, "colour"),
+        (r#"{"fixed": ["castles"]}"#, "fixed"),
+        (r#"{"radius_m": 5}"#, "radius_m"),
+        (r#"{"k": 0}"#, "k"),
+        (r#"{"k": "five"}"#, "body"),
+        (r#"{"pcn": "Nowhere PCN"}"#, "pcn"),
+        (r#"{"weighting": "wealth"}"#, "weighting"),
+        ("not json", "body"),
+    ] {
+        let (s, v) = post("/optimise", body);
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{body}: {v}");
+        assert!(
+            v["message"].as_str().unwrap().contains(field),
+            "{body}: {v}"
+        );
+    }
+}

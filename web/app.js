@@ -273,6 +273,41 @@ function showBreakdown(f) {
   el.hidden = false;
 }
 
+// --- suggest k sites (location-allocation on the server) ------------------------------------
+const suggested = L.layerGroup().addTo(map);
+document.getElementById('o-run').addEventListener('click', async () => {
+  const out = document.getElementById('o-result');
+  out.textContent = 'solving…';
+  const body = {
+    k: Number(document.getElementById('o-k').value),
+    radius_m: Number(document.getElementById('o-radius').value),
+    model: document.getElementById('o-model').value,
+    fixed: [...document.querySelectorAll('#o-fixed input:checked')].map((x) => x.value),
+    pcn: state.pcn || null,
+    lad: state.lad || null,
+  };
+  let fc;
+  try {
+    const r = await fetch('optimise', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    fc = await r.json();
+    if (!r.ok) throw new Error(fc.message || r.statusText);
+  } catch (e) {
+    out.textContent = e.message;
+    return;
+  }
+  suggested.clearLayers();
+  for (const f of fc.features) {
+    const [lon, lat] = f.geometry.coordinates;
+    L.circle([lat, lon], { className: 'coverage', radius: f.properties.radius_m, color: '#00796b', weight: 2, fillOpacity: 0.08 }).addTo(suggested);
+    L.circleMarker([lat, lon], { className: 'suggested', radius: 9, color: '#00796b', weight: 3, fill: false })
+      .bindTooltip(`suggested #${f.properties.order}: ${escapeHTML(f.properties.name)}`).addTo(suggested);
+  }
+  const pct = fc.total_demand > 0 ? (100 * fc.covered_demand / fc.total_demand).toFixed(1) : '0';
+  out.innerHTML = `<ol>${fc.features.map((f) => `<li data-id="${escapeHTML(f.id)}">${escapeHTML(f.properties.name)}</li>`).join('')}</ol>`
+    + `<p>${fc.model}: ${pct}% of deprivation-weighted demand in ${fc.demand_lsoas} LSOAs within ${fc.radius_m} m of a site.</p>`
+    + `<p>${fc.equity.slice(0, 3).map(escapeHTML).join('<br>')}</p>`;
+});
+
 // PCN names for the filter's suggestions.
 getJSON('collections/practices/items?bbox=' + bboxParam() + '&limit=2000').then((fc) => {
   const names = [...new Set(fc.features.map((f) => f.properties.pcn).filter(Boolean))].sort();

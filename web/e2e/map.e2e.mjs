@@ -63,6 +63,14 @@ try {
   check(await page2.$eval('#w-gap', (el) => el.value) === '10', 'a shared link restores the weights');
   check(await page2.$eval('#ranking li:first-child', (el) => el.dataset.id) === after.split(',')[0], 'a shared link restores the ranking');
 
+  // Suggest 3 sites (MCLP on the server): their coverage circles are drawn and listed.
+  await page.fill('#o-k', '3');
+  await page.click('#o-run');
+  await page.waitForSelector('path.coverage', { timeout: 30000 });
+  check(await page.locator('path.coverage').count() === 3, 'suggest k sites draws 3 coverage circles');
+  check(await page.locator('#o-result li').count() === 3, 'and lists the 3 chosen sites');
+  check(/IMD decile 1/.test(await page.locator('#o-result').innerText()), 'with the most deprived decile\'s coverage first');
+
   await page.screenshot({ path: shot });
   check(errors.length === 0, `no script errors (${errors.join('; ')})`);
 } catch (e) {
