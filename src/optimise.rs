@@ -469,7 +469,6 @@ impl Problem {
                 // y_i in [0, 1]; at an optimum with binary x it is 1 exactly when i is covered.
                 let mut objective = Expression::from(0.0);
                 let mut cons = vec![];
-                let mut constant = 0.0;
                 let mut by_demand: Vec<Vec<usize>> = vec![vec![]; m];
                 for (j, nb) in self.near.iter().enumerate() {
                     for &(i, d) in nb {
@@ -480,9 +479,8 @@ impl Problem {
                 }
                 let mut ys = vec![];
                 for (i, cands) in by_demand.iter().enumerate() {
-                    if self.covered_by_fixed(i) {
-                        constant += self.demand[i].weight;
-                    } else if !cands.is_empty() {
+                    // Demand a fixed site covers is a constant of the objective: leave it out.
+                    if !self.covered_by_fixed(i) && !cands.is_empty() {
                         let y = vars.add(variable().min(0.0).max(1.0));
                         objective += self.demand[i].weight * y;
                         let cover: Expression = cands.iter().map(|&j| Expression::from(x[j])).sum();
@@ -498,7 +496,6 @@ impl Problem {
                     .with(constraint!(sum_x == k as f64))
                     .solve()
                     .map_err(|e| OptimiseError::Solver(e.to_string()))?;
-                let _ = constant;
                 pick(&x, &sol)
             }
             Model::PMedian => {

@@ -233,12 +233,11 @@ async fn conformance() -> Json<Value> {
     ]}))
 }
 
-fn collection_json(s: &AppState, c: &Collection) -> Value {
+fn collection_json(c: &Collection) -> Value {
     let extent = c.extent_bng.and_then(|e| {
         let (a, b) = (crs::bng_to_wgs84(e[0], e[1]).ok()?, crs::bng_to_wgs84(e[2], e[3]).ok()?);
         Some(json!({"spatial": {"bbox": [[a.0, a.1, b.0, b.1]], "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"}}))
     });
-    let _ = s;
     json!({
         "id": c.id,
         "title": c.title,
@@ -271,11 +270,7 @@ async fn list_collections(
     RawQuery(q): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     params(q, &["f"])?;
-    let cs: Vec<Value> = s
-        .collections
-        .iter()
-        .map(|c| collection_json(&s, c))
-        .collect();
+    let cs: Vec<Value> = s.collections.iter().map(collection_json).collect();
     Ok(Json(json!({
         "collections": cs,
         "links": [{"href": "/collections", "rel": "self", "type": "application/json"}],
@@ -288,7 +283,7 @@ async fn one_collection(
     RawQuery(q): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
     params(q, &["f"])?;
-    Ok(Json(collection_json(&s, find(&s, &id)?)))
+    Ok(Json(collection_json(find(&s, &id)?)))
 }
 
 fn geojson_response(v: Value) -> Response {
