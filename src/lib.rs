@@ -14,6 +14,7 @@ pub mod collections;
 pub mod criteria;
 pub mod crs;
 pub mod date;
+pub mod export;
 pub mod geometry;
 pub mod import;
 pub mod join;

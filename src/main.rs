@@ -30,10 +30,14 @@ struct Cli {
     cmd: Cmd,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
 enum OutFormat {
     Csv,
     Geojson,
+    /// Excel workbook: sites with the breakdown, the query, the sources (needs --out FILE).
+    Xlsx,
+    /// GeoPackage, points in EPSG:27700 (needs --out FILE).
+    Gpkg,
 }
 
 #[derive(Subcommand)]
@@ -457,6 +461,9 @@ fn cmd_optimise(a: OptimiseArgs) -> Result<()> {
                     }
                     c.flush()
                 }
+                OutFormat::Xlsx | OutFormat::Gpkg => {
+                    Err(std::io::Error::other("optimise writes csv or geojson"))
+                }
                 OutFormat::Geojson => {
                     let mut feats = vec![];
                     for (n, (j, m)) in h.chosen.iter().zip(&h.marginal).enumerate() {
@@ -559,8 +566,13 @@ fn cmd_rank(a: RankArgs) -> Result<()> {
     let format = match (a.format, a.out.as_str()) {
         (Some(f), _) => f,
         (None, o) if o.ends_with(".geojson") || o.ends_with(".json") => OutFormat::Geojson,
+        (None, o) if o.ends_with(".xlsx") => OutFormat::Xlsx,
+        (None, o) if o.ends_with(".gpkg") => OutFormat::Gpkg,
         _ => OutFormat::Csv,
     };
+    if matches!(format, OutFormat::Xlsx | OutFormat::Gpkg) && a.out == "-" {
+        bail!("--format xlsx and gpkg write a file: give --out FILE");
+    }
 
     let catchments = catchment_source(&atlas, a.registrations.as_deref(), a.catchments.as_deref())?;
 
@@ -600,14 +612,56 @@ fn cmd_rank(a: RankArgs) -> Result<()> {
     let notes = notes.as_object().cloned().unwrap_or_default();
     let write = |w: &mut dyn Write| -> std::io::Result<()> {
         match format {
-            OutFormat::Csv => write_csv(w, &atlas, &imported.units, &contexts, &ranking),
             OutFormat::Geojson => {
                 write_geojson(w, &atlas, &imported.units, &contexts, &ranking, &notes)
             }
+            _ => write_csv(w, &atlas, &imported.units, &contexts, &ranking),
         }
         .map_err(std::io::Error::other)
     };
-    if a.out == "-" {
+    if format == OutFormat::Xlsx {
+        let query: Vec<(String, String)> = notes
+            .iter()
+            .filter(|(k, _)| *k != "attribution")
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.as_str().map_or_else(|| v.to_string(), str::to_string),
+                )
+            })
+            .chain([
+                ("pcn".to_string(), a.pcn.clone().unwrap_or_default()),
+                ("lad".to_string(), a.lad.clone().unwrap_or_default()),
+                (
+                    "imd_deciles".to_string(),
+                    a.imd_deciles.clone().unwrap_or_default(),
+                ),
+                (
+                    "min_floor_area_m2".to_string(),
+                    a.min_floor_area_m2
+                        .map(|x| x.to_string())
+                        .unwrap_or_default(),
+                ),
+                ("bbox".to_string(), a.bbox.clone().unwrap_or_default()),
+            ])
+            .collect();
+        sitefinder::export::write_xlsx(
+            Path::new(&a.out),
+            &atlas,
+            &imported.units,
+            &contexts,
+            &ranking,
+            &query,
+        )?;
+    } else if format == OutFormat::Gpkg {
+        sitefinder::export::write_gpkg(
+            Path::new(&a.out),
+            &atlas,
+            &imported.units,
+            &contexts,
+            &ranking,
+        )?;
+    } else if a.out == "-" {
         let mut stdout = std::io::stdout().lock();
         write(&mut stdout)?;
         stdout.flush()?;

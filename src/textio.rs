@@ -79,6 +79,29 @@ pub fn write_atomic(
     result
 }
 
+/// Like [`write_atomic`] for writers that need a path (SQLite, GeoPackage): `write` fills a
+/// temporary file beside `path`, which is renamed over `path` only when `write` succeeds.
+pub fn write_atomic_path(
+    path: &Path,
+    write: impl FnOnce(&Path) -> Result<(), String>,
+) -> Result<(), String> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".into());
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    let result = write(&tmp).and_then(|()| std::fs::rename(&tmp, path).map_err(|e| e.to_string()));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
 /// Writes gzip-compressed bytes atomically (used when building `data/`).
 pub fn write_gz_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     write_atomic(path, |w| {

@@ -1,0 +1,249 @@
+//! Estates exports of a ranking: XLSX (a sheet of sites with the score breakdown, a sheet with
+//! the weights and filters used, a sheet with the data sources and attribution) and GeoPackage
+//! (points in EPSG:27700, readable by QGIS and GDAL). Both files are written atomically.
+
+use std::path::Path;
+
+use rust_xlsxwriter::{Format, Workbook};
+use serde_json::{Map, Value as Json};
+
+use crate::atlas::Atlas;
+use crate::criteria::CRITERIA;
+use crate::import::Unit;
+use crate::join::Context;
+use crate::output::{explain, properties};
+use crate::rank::Ranking;
+use crate::textio::write_atomic_path;
+
+/// Errors writing an export.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    #[error("writing {file}: {reason}")]
+    Write { file: String, reason: String },
+}
+
+fn err(path: &Path, e: impl std::fmt::Display) -> ExportError {
+    ExportError::Write {
+        file: path.display().to_string(),
+        reason: e.to_string(),
+    }
+}
+
+/// The rows of an export: the flat properties plus one `<criterion>_why` column per criterion.
+fn rows(
+    atlas: &Atlas,
+    units: &[Unit],
+    contexts: &[Context],
+    ranking: &Ranking,
+) -> Vec<Map<String, Json>> {
+    ranking
+        .rows
+        .iter()
+        .map(|r| {
+            let mut p = properties(atlas, units, contexts, r);
+            p.remove("why");
+            for (i, c) in CRITERIA.iter().enumerate() {
+                p.insert(
+                    format!("{}_why", c.name()),
+                    Json::String(r.values[i].why.clone()),
+                );
+            }
+            p.insert("why".into(), Json::String(explain(r)));
+            p
+        })
+        .collect()
+}
+
+/// Writes the XLSX workbook. `query` lists the weights, filters and settings used.
+pub fn write_xlsx(
+    path: &Path,
+    atlas: &Atlas,
+    units: &[Unit],
+    contexts: &[Context],
+    ranking: &Ranking,
+    query: &[(String, String)],
+) -> Result<(), ExportError> {
+    let rows = rows(atlas, units, contexts, ranking);
+    let mut wb = Workbook::new();
+    let bold = Format::new().set_bold();
+    let sites = wb
+        .add_worksheet()
+        .set_name("sites")
+        .map_err(|e| err(path, e))?;
+    if let Some(first) = rows.first() {
+        for (c, k) in first.keys().enumerate() {
+            sites
+                .write_string_with_format(0, c as u16, k, &bold)
+                .map_err(|e| err(path, e))?;
+        }
+    }
+    for (r, row) in rows.iter().enumerate() {
+        for (c, v) in row.values().enumerate() {
+            let (r, c) = (r as u32 + 1, c as u16);
+            match v {
+                Json::Number(n) => sites.write_number(r, c, n.as_f64().unwrap_or(f64::NAN)),
+                Json::String(s) => sites.write_string(r, c, s),
+                Json::Bool(b) => sites.write_boolean(r, c, *b),
+                Json::Null => continue,
+                other => sites.write_string(r, c, other.to_string()),
+            }
+            .map_err(|e| err(path, e))?;
+        }
+    }
+    let q = wb
+        .add_worksheet()
+        .set_name("query")
+        .map_err(|e| err(path, e))?;
+    q.write_string_with_format(0, 0, "setting", &bold)
+        .map_err(|e| err(path, e))?;
+    q.write_string_with_format(0, 1, "value", &bold)
+        .map_err(|e| err(path, e))?;
+    for (i, (k, v)) in query.iter().enumerate() {
+        q.write_string(i as u32 + 1, 0, k)
+            .map_err(|e| err(path, e))?;
+        q.write_string(i as u32 + 1, 1, v)
+            .map_err(|e| err(path, e))?;
+    }
+    let s = wb
+        .add_worksheet()
+        .set_name("sources")
+        .map_err(|e| err(path, e))?;
+    for (c, h) in ["layer", "source", "vintage", "licence", "rows"]
+        .iter()
+        .enumerate()
+    {
+        s.write_string_with_format(0, c as u16, *h, &bold)
+            .map_err(|e| err(path, e))?;
+    }
+    let mut r = 1;
+    for l in &atlas.manifest.layers {
+        for (c, v) in [&l.name, &l.source, &l.vintage, &l.licence]
+            .iter()
+            .enumerate()
+        {
+            s.write_string(r, c as u16, v.as_str())
+                .map_err(|e| err(path, e))?;
+        }
+        s.write_number(r, 4, l.rows as f64)
+            .map_err(|e| err(path, e))?;
+        r += 1;
+    }
+    r += 1;
+    s.write_string_with_format(r, 0, "Attribution", &bold)
+        .map_err(|e| err(path, e))?;
+    for a in &atlas.manifest.attribution {
+        r += 1;
+        s.write_string(r, 0, a).map_err(|e| err(path, e))?;
+    }
+    let bytes = wb.save_to_buffer().map_err(|e| err(path, e))?;
+    crate::textio::write_atomic(path, |w| w.write_all(&bytes)).map_err(|e| err(path, e))
+}
+
+/// The OGC WKT of British National Grid (EPSG:27700) for `gpkg_spatial_ref_sys`.
+const BNG_WKT: &str = r#"PROJCS["OSGB 1936 / British National Grid",GEOGCS["OSGB 1936",DATUM["OSGB_1936",SPHEROID["Airy 1830",6377563.396,299.3249646,AUTHORITY["EPSG","7001"]],TOWGS84[446.448,-125.157,542.06,0.15,0.247,0.842,-20.489],AUTHORITY["EPSG","6277"]],PRIMEM["Greenwich",0,AUTHORITY["EPSG","8901"]],UNIT["degree",0.0174532925199433,AUTHORITY["EPSG","9122"]],AUTHORITY["EPSG","4277"]],PROJECTION["Transverse_Mercator"],PARAMETER["latitude_of_origin",49],PARAMETER["central_meridian",-2],PARAMETER["scale_factor",0.9996012717],PARAMETER["false_easting",400000],PARAMETER["false_northing",-100000],UNIT["metre",1,AUTHORITY["EPSG","9001"]],AXIS["Easting",EAST],AXIS["Northing",NORTH],AUTHORITY["EPSG","27700"]]"#;
+
+/// A GeoPackage point geometry: the GP header (no envelope) and a little-endian WKB point.
+fn gpkg_point(srs_id: i32, x: f64, y: f64) -> Vec<u8> {
+    let mut b = Vec::with_capacity(29);
+    b.extend_from_slice(b"GP");
+    b.push(0); // version 1
+    b.push(0b0000_0001); // little-endian header, no envelope
+    b.extend_from_slice(&srs_id.to_le_bytes());
+    b.push(1); // WKB little-endian
+    b.extend_from_slice(&1u32.to_le_bytes()); // Point
+    b.extend_from_slice(&x.to_le_bytes());
+    b.extend_from_slice(&y.to_le_bytes());
+    b
+}
+
+fn sql_name(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+/// Writes a GeoPackage with one point layer `sites` in EPSG:27700.
+pub fn write_gpkg(
+    path: &Path,
+    atlas: &Atlas,
+    units: &[Unit],
+    contexts: &[Context],
+    ranking: &Ranking,
+) -> Result<(), ExportError> {
+    let rows = rows(atlas, units, contexts, ranking);
+    write_atomic_path(path, |tmp| {
+        let db = rusqlite::Connection::open(tmp).map_err(|e| e.to_string())?;
+        let ddl = "PRAGMA application_id = 1196444487; PRAGMA user_version = 10300;
+            CREATE TABLE gpkg_spatial_ref_sys (srs_name TEXT NOT NULL, srs_id INTEGER PRIMARY KEY, organization TEXT NOT NULL, organization_coordsys_id INTEGER NOT NULL, definition TEXT NOT NULL, description TEXT);
+            CREATE TABLE gpkg_contents (table_name TEXT NOT NULL PRIMARY KEY, data_type TEXT NOT NULL, identifier TEXT UNIQUE, description TEXT DEFAULT '', last_change DATETIME NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')), min_x DOUBLE, min_y DOUBLE, max_x DOUBLE, max_y DOUBLE, srs_id INTEGER);
+            CREATE TABLE gpkg_geometry_columns (table_name TEXT NOT NULL, column_name TEXT NOT NULL, geometry_type_name TEXT NOT NULL, srs_id INTEGER NOT NULL, z TINYINT NOT NULL, m TINYINT NOT NULL, CONSTRAINT pk_geom_cols PRIMARY KEY (table_name, column_name));";
+        db.execute_batch(ddl).map_err(|e| e.to_string())?;
+        db.execute(
+            "INSERT INTO gpkg_spatial_ref_sys VALUES ('Undefined cartesian SRS', -1, 'NONE', -1, 'undefined', NULL), ('Undefined geographic SRS', 0, 'NONE', 0, 'undefined', NULL), ('OSGB 1936 / British National Grid', 27700, 'EPSG', 27700, ?1, NULL)",
+            [BNG_WKT],
+        )
+        .map_err(|e| e.to_string())?;
+        let cols: Vec<(String, &'static str)> = rows
+            .first()
+            .map(|r| {
+                r.iter()
+                    .map(|(k, v)| {
+                        let t = match v {
+                            Json::Number(n) if n.is_i64() || n.is_u64() => "INTEGER",
+                            Json::Number(_) => "REAL",
+                            _ => "TEXT",
+                        };
+                        (k.clone(), t)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut create = String::from("CREATE TABLE sites (fid INTEGER PRIMARY KEY AUTOINCREMENT, geom POINT");
+        for (k, t) in &cols {
+            create.push_str(&format!(", {} {t}", sql_name(k)));
+        }
+        create.push(')');
+        db.execute(&create, []).map_err(|e| e.to_string())?;
+        let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
+        let tx = db.unchecked_transaction().map_err(|e| e.to_string())?;
+        {
+            let placeholders: Vec<String> = (0..=cols.len()).map(|i| format!("?{}", i + 1)).collect();
+            let sql = format!(
+                "INSERT INTO sites (geom{}) VALUES ({})",
+                cols.iter().map(|(k, _)| format!(", {}", sql_name(k))).collect::<String>(),
+                placeholders.join(", ")
+            );
+            let mut stmt = tx.prepare(&sql).map_err(|e| e.to_string())?;
+            for (r, row) in ranking.rows.iter().zip(&rows) {
+                let [x, y] = units[r.unit].pos;
+                for k in 0..2 {
+                    lo[k] = lo[k].min([x, y][k]);
+                    hi[k] = hi[k].max([x, y][k]);
+                }
+                let mut vals: Vec<rusqlite::types::Value> = vec![rusqlite::types::Value::Blob(gpkg_point(27700, x, y))];
+                for (k, _) in &cols {
+                    vals.push(match row.get(k) {
+                        Some(Json::Number(n)) if n.is_i64() => rusqlite::types::Value::Integer(n.as_i64().unwrap_or(0)),
+                        Some(Json::Number(n)) if n.is_u64() => rusqlite::types::Value::Integer(n.as_u64().unwrap_or(0) as i64),
+                        Some(Json::Number(n)) => rusqlite::types::Value::Real(n.as_f64().unwrap_or(f64::NAN)),
+                        Some(Json::String(s)) => rusqlite::types::Value::Text(s.clone()),
+                        Some(Json::Bool(b)) => rusqlite::types::Value::Integer(i64::from(*b)),
+                        Some(Json::Null) | None => rusqlite::types::Value::Null,
+                        Some(other) => rusqlite::types::Value::Text(other.to_string()),
+                    });
+                }
+                stmt.execute(rusqlite::params_from_iter(vals)).map_err(|e| e.to_string())?;
+            }
+        }
+        tx.commit().map_err(|e| e.to_string())?;
+        let (lo, hi) = if ranking.rows.is_empty() { ([0.0; 2], [0.0; 2]) } else { (lo, hi) };
+        db.execute(
+            "INSERT INTO gpkg_contents (table_name, data_type, identifier, description, min_x, min_y, max_x, max_y, srs_id) VALUES ('sites', 'features', 'sites', 'sitefinder ranked candidate sites', ?1, ?2, ?3, ?4, 27700)",
+            rusqlite::params![lo[0], lo[1], hi[0], hi[1]],
+        )
+        .map_err(|e| e.to_string())?;
+        db.execute("INSERT INTO gpkg_geometry_columns VALUES ('sites', 'geom', 'POINT', 27700, 0, 0)", [])
+            .map_err(|e| e.to_string())?;
+        db.close().map_err(|(_, e)| e.to_string())?;
+        Ok(())
+    })
+    .map_err(|e| err(path, e))
+}
