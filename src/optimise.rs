@@ -443,6 +443,19 @@ impl Problem {
         }
     }
 
+    /// For each demand point, the candidates within `radius_m` of it.
+    fn covering_candidates(&self) -> Vec<Vec<usize>> {
+        let mut by_demand: Vec<Vec<usize>> = vec![vec![]; self.demand.len()];
+        for (j, nb) in self.near.iter().enumerate() {
+            for &(i, d) in nb {
+                if d as f64 <= self.radius_m {
+                    by_demand[i as usize].push(j);
+                }
+            }
+        }
+        by_demand
+    }
+
     /// Solves the model exactly as a MILP. MCLP and p-median open exactly `min(k, n)` sites.
     pub fn exact(&self, model: Model, k: usize) -> Result<Choice, OptimiseError> {
         let n = self.candidates.len();
@@ -469,14 +482,7 @@ impl Problem {
                 // y_i in [0, 1]; at an optimum with binary x it is 1 exactly when i is covered.
                 let mut objective = Expression::from(0.0);
                 let mut cons = vec![];
-                let mut by_demand: Vec<Vec<usize>> = vec![vec![]; m];
-                for (j, nb) in self.near.iter().enumerate() {
-                    for &(i, d) in nb {
-                        if d as f64 <= self.radius_m {
-                            by_demand[i as usize].push(j);
-                        }
-                    }
-                }
+                let by_demand = self.covering_candidates();
                 let mut ys = vec![];
                 for (i, cands) in by_demand.iter().enumerate() {
                     // Demand a fixed site covers is a constant of the objective: leave it out.
@@ -530,14 +536,7 @@ impl Problem {
                 pick(&x, &sol)
             }
             Model::Lscp => {
-                let mut by_demand: Vec<Vec<usize>> = vec![vec![]; m];
-                for (j, nb) in self.near.iter().enumerate() {
-                    for &(i, d) in nb {
-                        if d as f64 <= self.radius_m {
-                            by_demand[i as usize].push(j);
-                        }
-                    }
-                }
+                let by_demand = self.covering_candidates();
                 let mut problem = vars.minimise(sum_x).using(microlp);
                 for (i, cands) in by_demand.iter().enumerate() {
                     if !self.covered_by_fixed(i) && !cands.is_empty() {

@@ -49,13 +49,8 @@ pub fn decode(bytes: Vec<u8>) -> (String, Encoding) {
     }
 }
 
-/// Writes `path` atomically: the bytes go to a temporary file beside it, which is renamed over
-/// `path` only once `write` has succeeded and the data is flushed. On any error nothing is left
-/// behind, and an earlier file at `path` is untouched.
-pub fn write_atomic(
-    path: &Path,
-    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
-) -> std::io::Result<()> {
+/// A temporary file name in the same directory as `path` (so a rename is atomic).
+fn temp_beside(path: &Path) -> PathBuf {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
@@ -64,7 +59,17 @@ pub fn write_atomic(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "out".into());
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    dir.join(format!(".{name}.{}.tmp", std::process::id()))
+}
+
+/// Writes `path` atomically: the bytes go to a temporary file beside it, which is renamed over
+/// `path` only once `write` has succeeded and the data is flushed. On any error nothing is left
+/// behind, and an earlier file at `path` is untouched.
+pub fn write_atomic(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let tmp = temp_beside(path);
     let result = (|| {
         let file = std::fs::File::create(&tmp)?;
         let mut buf = std::io::BufWriter::new(file);
@@ -85,15 +90,7 @@ pub fn write_atomic_path(
     path: &Path,
     write: impl FnOnce(&Path) -> Result<(), String>,
 ) -> Result<(), String> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "out".into());
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let tmp = temp_beside(path);
     let _ = std::fs::remove_file(&tmp);
     let result = write(&tmp).and_then(|()| std::fs::rename(&tmp, path).map_err(|e| e.to_string()));
     if result.is_err() {
