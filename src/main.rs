@@ -149,6 +149,9 @@ struct OptimiseArgs {
     /// Also solve exactly (MILP) and report the proven optimum and the heuristic's gap.
     #[arg(long)]
     exact: bool,
+    /// Compare the choice with these unit ids (a scenario: "these k sites vs those k sites").
+    #[arg(long, value_name = "IDS")]
+    compare: Option<String>,
     /// Output format for the chosen sites (default: from --out's extension, else csv).
     #[arg(long, value_enum)]
     format: Option<OutFormat>,
@@ -341,6 +344,16 @@ fn cmd_optimise(a: OptimiseArgs) -> Result<()> {
         lad: a.lad.clone(),
         weighting,
         exact: a.exact,
+        compare: a
+            .compare
+            .as_deref()
+            .map(|c| {
+                c.split(',')
+                    .map(|x| x.trim().to_string())
+                    .filter(|x| !x.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default(),
     };
     let report = run(
         &atlas,
@@ -416,6 +429,20 @@ fn cmd_optimise(a: OptimiseArgs) -> Result<()> {
         }
         Some(Err(e)) => writeln!(text, "exact: not solved: {e}")?,
         None => {}
+    }
+    if let Some(sc) = &report.compared {
+        let cov: f64 = sc.covered.iter().sum();
+        writeln!(
+            text,
+            "scenario {}: objective {:.1} (chosen: {:.1}); weighted demand covered {:.0} (chosen: {:.0}); decile 1 covered {:.1}% (chosen: {:.1}%)",
+            sc.ids.join(", "),
+            sc.objective,
+            h.objective,
+            cov,
+            covered,
+            100.0 * sc.covered[0] / report.demand_total[0].max(1e-9),
+            100.0 * report.covered_after[0] / report.demand_total[0].max(1e-9)
+        )?;
     }
     writeln!(text, "equity (most deprived first):")?;
     for l in report.equity_lines() {

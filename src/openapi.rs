@@ -76,6 +76,7 @@ pub fn document() -> Value {
                     "pcn": {"type": "string"}, "lad": {"type": "string"},
                     "weighting": {"type": "string", "description": "deciles (default), score, or ten comma-separated decile weights"},
                     "exact": {"type": "boolean", "default": false, "description": "also solve the MILP exactly (small instances)"},
+                    "compare": {"type": "array", "items": {"type": "string"}, "description": "unit ids of a scenario to compare with the choice"},
                 }}}}},
                 "responses": errors_with("200", geojson_ok("The chosen units in order of choice with the marginal gain of each, the objective, the exact optimum when asked, and equity by IMD decile")),
             }},

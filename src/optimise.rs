@@ -723,6 +723,16 @@ pub struct Request {
     pub weighting: Weighting,
     /// Also solve exactly when the instance is small enough.
     pub exact: bool,
+    /// A scenario to compare with the choice: unit ids (they need not be candidates).
+    pub compare: Vec<String>,
+}
+
+/// How an alternative set of sites does on the same instance.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub ids: Vec<String>,
+    pub objective: f64,
+    pub covered: [f64; 10],
 }
 
 /// The report: the heuristic's choice, the exact one where solved, and equity by decile.
@@ -737,6 +747,7 @@ pub struct Report {
     pub covered_before: [f64; 10],
     pub covered_after: [f64; 10],
     pub demand_total: [f64; 10],
+    pub compared: Option<Scenario>,
 }
 
 /// Builds the instance from the atlas and the joined units, and solves it.
@@ -837,19 +848,43 @@ pub fn run(
         fixed.extend(pts.into_iter().filter(|p| inside(p)));
     }
     let fixed_sites = fixed.len();
-    let problem = Problem::new(
-        demand,
-        candidate_units.iter().map(|&i| units[i].pos).collect(),
-        fixed,
-        req.radius_m,
-        cap_m,
-    );
+    // Scenario units are evaluated on the same instance: they join the candidate list only for
+    // that, after the real candidates, so they never change the heuristic's choice.
+    let mut scenario_units = vec![];
+    for id in &req.compare {
+        let i = units
+            .iter()
+            .position(|u| &u.id == id)
+            .ok_or_else(|| format!("compare: unknown unit id `{id}`"))?;
+        scenario_units.push(i);
+    }
+    let n_real = candidate_units.len();
+    let positions: Vec<[f64; 2]> = candidate_units
+        .iter()
+        .chain(&scenario_units)
+        .map(|&i| units[i].pos)
+        .collect();
+    let mut problem = Problem::new(demand, positions, fixed, req.radius_m, cap_m);
+    let scenario_near: Vec<Vec<(u32, f32)>> = problem.near.split_off(n_real);
+    problem.candidates.truncate(n_real);
     let heuristic = problem.heuristic(req.model, req.k);
     let exact = req
         .exact
         .then(|| problem.exact(req.model, req.k).map_err(|e| e.to_string()));
     let (covered_before, demand_total) = problem.equity(&[]);
     let (covered_after, _) = problem.equity(&heuristic.chosen);
+    let compared = (!req.compare.is_empty()).then(|| {
+        let mut with = problem.clone();
+        with.candidates
+            .extend(scenario_units.iter().map(|&i| units[i].pos));
+        with.near.extend(scenario_near);
+        let set: Vec<usize> = (n_real..n_real + scenario_units.len()).collect();
+        Scenario {
+            ids: req.compare.clone(),
+            objective: with.objective(req.model, &set),
+            covered: with.equity(&set).0,
+        }
+    });
     Ok(Report {
         candidate_units,
         demand_lsoas,
@@ -859,6 +894,7 @@ pub fn run(
         covered_before,
         covered_after,
         demand_total,
+        compared,
     })
 }
 

@@ -496,6 +496,8 @@ struct OptimiseBody {
     lad: Option<String>,
     weighting: Option<String>,
     exact: Option<bool>,
+    /// Unit ids of a scenario to compare with the choice.
+    compare: Option<Vec<String>>,
 }
 
 async fn optimise_handler(
@@ -563,6 +565,7 @@ async fn optimise_handler(
         lad: nonempty(&b.lad),
         weighting,
         exact: b.exact.unwrap_or(false),
+        compare: b.compare.clone().unwrap_or_default(),
     };
     let state = s.clone();
     // The solve is CPU work: keep it off the async workers.
@@ -578,7 +581,9 @@ async fn optimise_handler(
     .await
     .map_err(ApiError::internal)?
     .map_err(|e| {
-        let param = if e.contains("PCN") {
+        let param = if e.starts_with("compare") {
+            "compare"
+        } else if e.contains("PCN") {
             "pcn"
         } else if e.contains("radius") {
             "radius_m"
@@ -622,6 +627,8 @@ async fn optimise_handler(
         "covered_demand": covered,
         "total_demand": total,
         "equity": report.equity_lines(),
+        "compared": report.compared.as_ref().map(|c| json!({"ids": c.ids, "objective": c.objective,
+            "covered_demand": c.covered.iter().sum::<f64>(), "covered_by_decile": c.covered})),
         "features": features,
     })))
 }

@@ -425,6 +425,16 @@ fn optimise_prints_the_choice_the_optimum_and_equity_and_writes_the_sites() {
     let rows = std::fs::read_to_string(&out).unwrap();
     assert_eq!(rows.lines().count(), 4, "{rows}");
     assert!(rows.starts_with("order,id,name,marginal"));
+    let o = sitefinder(&[
+        "optimise",
+        "--k",
+        "2",
+        "--compare",
+        "rochdale-13937X00510007,rochdale-15800800010084",
+    ]);
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stdout)
+        .contains("scenario rochdale-13937X00510007, rochdale-15800800010084: objective"));
     let o = sitefinder(&["optimise", "--model", "k-means"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--model"));

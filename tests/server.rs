@@ -440,6 +440,17 @@ fn optimise_chooses_k_sites_and_reports_the_exact_optimum() {
     let (s, v) = post("/optimise", "");
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["features"].as_array().unwrap().len(), 5);
+    // A scenario is compared on the same instance: it cannot beat the exact optimum.
+    let (s, v) = post(
+        "/optimise",
+        r#"{"k": 2, "exact": true, "compare": ["rochdale-13937X00510007", "rochdale-15800800010084"]}"#,
+    );
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let c = v["compared"]["objective"].as_f64().unwrap();
+    assert!(
+        c > 0.0 && c <= v["exact"]["objective"].as_f64().unwrap() + 1e-6,
+        "{v}"
+    );
     let (s, v) = post("/optimise", r#"{"model": "lscp", "radius_m": 1500}"#);
     assert_eq!(s, StatusCode::OK, "{v}");
     assert!(!v["features"].as_array().unwrap().is_empty());
@@ -456,6 +467,7 @@ fn optimise_errors_name_the_field() {
         (r#"{"k": "five"}"#, "body"),
         (r#"{"pcn": "Nowhere PCN"}"#, "pcn"),
         (r#"{"weighting": "wealth"}"#, "weighting"),
+        (r#"{"compare": ["no-such-unit"]}"#, "compare"),
         ("not json", "body"),
     ] {
         let (s, v) = post("/optimise", body);
