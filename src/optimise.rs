@@ -483,7 +483,6 @@ impl Problem {
                 let mut objective = Expression::from(0.0);
                 let mut cons = vec![];
                 let by_demand = self.covering_candidates();
-                let mut ys = vec![];
                 for (i, cands) in by_demand.iter().enumerate() {
                     // Demand a fixed site covers is a constant of the objective: leave it out.
                     if !self.covered_by_fixed(i) && !cands.is_empty() {
@@ -491,18 +490,10 @@ impl Problem {
                         objective += self.demand[i].weight * y;
                         let cover: Expression = cands.iter().map(|&j| Expression::from(x[j])).sum();
                         cons.push(constraint!(y <= cover));
-                        ys.push(y);
                     }
                 }
-                let mut problem = vars.maximise(objective).using(microlp);
-                for c in cons {
-                    problem = problem.with(c);
-                }
-                let sol = problem
-                    .with(constraint!(sum_x == k as f64))
-                    .solve()
-                    .map_err(|e| OptimiseError::Solver(e.to_string()))?;
-                pick(&x, &sol)
+                cons.push(constraint!(sum_x == k as f64));
+                pick(&x, &solve(vars.maximise(objective).using(microlp), cons)?)
             }
             Model::PMedian => {
                 // Each demand point is served by an open candidate within the cap, or falls back
@@ -525,15 +516,8 @@ impl Problem {
                     objective += (self.demand[i].weight * self.fixed_dist[i]) * u;
                     cons.push(constraint!(a + u == 1.0));
                 }
-                let mut problem = vars.minimise(objective).using(microlp);
-                for c in cons {
-                    problem = problem.with(c);
-                }
-                let sol = problem
-                    .with(constraint!(sum_x == k as f64))
-                    .solve()
-                    .map_err(|e| OptimiseError::Solver(e.to_string()))?;
-                pick(&x, &sol)
+                cons.push(constraint!(sum_x == k as f64));
+                pick(&x, &solve(vars.minimise(objective).using(microlp), cons)?)
             }
             Model::Lscp => {
                 let by_demand = self.covering_candidates();
@@ -579,6 +563,19 @@ impl Problem {
         }
         (covered, total)
     }
+}
+
+/// Adds the constraints and solves.
+fn solve<M: SolverModel>(
+    mut model: M,
+    cons: Vec<good_lp::Constraint>,
+) -> Result<M::Solution, OptimiseError> {
+    for c in cons {
+        model = model.with(c);
+    }
+    model
+        .solve()
+        .map_err(|e| OptimiseError::Solver(e.to_string()))
 }
 
 fn pick(x: &[Variable], sol: &impl LpSolution) -> Vec<usize> {
