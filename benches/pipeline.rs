@@ -82,6 +82,7 @@ fn bench(c: &mut Criterion) {
         join: JoinParams::default(),
         as_of: Date::from_ymd(2024, 7, 1).unwrap(),
         catchment_kind: "huff",
+        plan: None,
     };
     let huff = Huff::default();
     for (name, units) in [

@@ -1,4 +1,4 @@
-//! The six ranking criteria. Each turns a unit's joined [`Context`] into a raw value (in its
+//! The seven ranking criteria. Each turns a unit's joined [`Context`] into a raw value (in its
 //! own unit), a normalised value in 0..1 (1 = better site), and a sentence that explains it.
 //! A criterion whose layer does not cover the unit's area is "no data" (`None`), never zero.
 //!
@@ -12,6 +12,7 @@ use crate::atlas::Atlas;
 use crate::date::Date;
 use crate::import::Unit;
 use crate::join::{Context, JoinParams};
+use crate::overlay::Overlay;
 
 /// A ranking criterion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -22,16 +23,22 @@ pub enum Criterion {
     Gap,
     Access,
     Suitability,
+    /// Inside or near an area of a council plan overlay (Future High Streets, regeneration).
+    Plan,
 }
 
+/// How many criteria there are.
+pub const N_CRITERIA: usize = 7;
+
 /// Every criterion, in output order.
-pub const CRITERIA: [Criterion; 6] = [
+pub const CRITERIA: [Criterion; N_CRITERIA] = [
     Criterion::Deprivation,
     Criterion::Reach,
     Criterion::Demand,
     Criterion::Gap,
     Criterion::Access,
     Criterion::Suitability,
+    Criterion::Plan,
 ];
 
 impl Criterion {
@@ -43,6 +50,7 @@ impl Criterion {
             Criterion::Gap => "gap",
             Criterion::Access => "access",
             Criterion::Suitability => "suitability",
+            Criterion::Plan => "plan",
         }
     }
 
@@ -61,6 +69,7 @@ impl Criterion {
             Criterion::Gap => "m",
             Criterion::Access => "stops",
             Criterion::Suitability => "0..1",
+            Criterion::Plan => "m",
         }
     }
 
@@ -69,6 +78,8 @@ impl Criterion {
     /// describe how many people a site would serve and whether it fills a hole, and weigh the
     /// same; access and suitability separate otherwise similar high-street units, and
     /// suitability's inputs (floor area, floor level) are often missing from rates lists.
+    /// `plan` counts only when a plan overlay is chosen (otherwise it is "no data" and leaves
+    /// the score alone); a council's own plan then weighs like reach or gap.
     pub fn default_weight(self) -> f64 {
         match self {
             Criterion::Deprivation => 3.0,
@@ -77,6 +88,7 @@ impl Criterion {
             Criterion::Gap => 2.0,
             Criterion::Access => 1.0,
             Criterion::Suitability => 1.0,
+            Criterion::Plan => 2.0,
         }
     }
 }
@@ -123,6 +135,9 @@ pub struct Scales {
     /// Months empty at which vacancy age scores 1: 24. A unit empty that long is more likely to
     /// be offered for a short meanwhile use at low rent.
     pub vacancy_full_months: f64,
+    /// Distance from a plan area at which `plan` falls to 0: 400 m, about five minutes' walk,
+    /// so a shop across the road from a regeneration area still counts for most of it.
+    pub plan_near_m: f64,
 }
 
 impl Default for Scales {
@@ -135,6 +150,7 @@ impl Default for Scales {
             floor_min_m2: 40.0,
             floor_full_m2: 150.0,
             vacancy_full_months: 24.0,
+            plan_near_m: 400.0,
         }
     }
 }
@@ -148,6 +164,8 @@ pub struct Settings<'a> {
     pub as_of: Date,
     /// The catchment source's kind, for the sentences.
     pub catchment_kind: &'a str,
+    /// The council plan overlay that the `plan` criterion (and the plan filter) use, if any.
+    pub plan: Option<&'a Overlay>,
 }
 
 fn clamp01(v: f64) -> f64 {
@@ -184,8 +202,13 @@ fn thousands(v: f64) -> String {
     }
 }
 
-/// Evaluates all six criteria for one unit, in [`CRITERIA`] order.
-pub fn evaluate(atlas: &Atlas, unit: &Unit, ctx: &Context, s: &Settings<'_>) -> [Value; 6] {
+/// Evaluates every criterion for one unit, in [`CRITERIA`] order.
+pub fn evaluate(
+    atlas: &Atlas,
+    unit: &Unit,
+    ctx: &Context,
+    s: &Settings<'_>,
+) -> [Value; N_CRITERIA] {
     CRITERIA.map(|c| match c {
         Criterion::Deprivation => deprivation(atlas, ctx, s),
         Criterion::Reach => reach(ctx, s),
@@ -193,7 +216,47 @@ pub fn evaluate(atlas: &Atlas, unit: &Unit, ctx: &Context, s: &Settings<'_>) -> 
         Criterion::Gap => gap(atlas, ctx, s),
         Criterion::Access => access(ctx, s),
         Criterion::Suitability => suitability(unit, s),
+        Criterion::Plan => plan(unit, s),
     })
+}
+
+fn plan(u: &Unit, s: &Settings<'_>) -> Value {
+    let none = |why: String| Value {
+        criterion: Criterion::Plan,
+        raw: None,
+        norm: None,
+        why,
+    };
+    let Some(o) = s.plan else {
+        return none("no data: no plan overlay chosen".into());
+    };
+    let Some((i, d)) = o.nearest(u.pos) else {
+        return none(format!("no data: plan overlay \"{}\" has no areas", o.name));
+    };
+    let label = &o.features[i].label;
+    if d <= 0.0 {
+        return Value {
+            criterion: Criterion::Plan,
+            raw: Some(0.0),
+            norm: Some(1.0),
+            why: format!(
+                "inside \"{label}\" (feature {i}) of plan overlay \"{}\"",
+                o.name
+            ),
+        };
+    }
+    let v = clamp01(1.0 - d / s.scales.plan_near_m);
+    Value {
+        criterion: Criterion::Plan,
+        raw: Some(d),
+        norm: Some(v),
+        why: format!(
+            "{} from \"{label}\" (feature {i}) of plan overlay \"{}\" ({v:.2}; 1 inside, 0 from {} away)",
+            distance_words(d),
+            o.name,
+            distance_words(s.scales.plan_near_m)
+        ),
+    }
 }
 
 fn deprivation(atlas: &Atlas, ctx: &Context, s: &Settings<'_>) -> Value {

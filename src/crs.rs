@@ -39,6 +39,15 @@ pub enum CrsError {
         from: &'static str,
         reason: String,
     },
+    #[error("PROJ does not understand the coordinate reference system {crs}: {reason}")]
+    Unknown { crs: String, reason: String },
+    #[error("PROJ could not transform ({x}, {y}) from {crs} to British National Grid: {reason}")]
+    Other {
+        x: f64,
+        y: f64,
+        crs: String,
+        reason: String,
+    },
 }
 
 const WGS84: &str = "EPSG:4326";
@@ -135,6 +144,43 @@ pub fn wgs84_to_bng_in_place(points: &mut [(f64, f64)]) -> Result<(), CrsError> 
         check(x, y, WGS84, (x, y))?;
     }
     Ok(())
+}
+
+/// Transforms points from any CRS PROJ understands (`EPSG:3857`, a WKT string such as a
+/// shapefile's `.prj`) to BNG in place. Builds a fresh `Proj` (~25 ms): for uploads, not loops.
+pub fn any_to_bng_in_place(crs: &str, points: &mut [(f64, f64)]) -> Result<(), CrsError> {
+    let p = Proj::new_known_crs(crs, BNG, None).map_err(|e| CrsError::Unknown {
+        crs: short(crs),
+        reason: e.to_string(),
+    })?;
+    for pt in points.iter_mut() {
+        let out = p.convert(*pt).map_err(|e| CrsError::Other {
+            x: pt.0,
+            y: pt.1,
+            crs: short(crs),
+            reason: e.to_string(),
+        })?;
+        if !(out.0.is_finite() && out.1.is_finite()) {
+            return Err(CrsError::Other {
+                x: pt.0,
+                y: pt.1,
+                crs: short(crs),
+                reason: "result is not finite".into(),
+            });
+        }
+        *pt = out;
+    }
+    Ok(())
+}
+
+/// A CRS definition shortened for messages (WKT can be long).
+fn short(crs: &str) -> String {
+    let c = crs.trim();
+    if c.chars().count() > 80 {
+        format!("{}...", c.chars().take(77).collect::<String>())
+    } else {
+        c.to_string()
+    }
 }
 
 /// Rough lon/lat box around England (with a margin). A point outside it cannot be in England;

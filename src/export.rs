@@ -1,7 +1,10 @@
-//! Estates exports of a ranking: XLSX (a sheet of sites with the score breakdown, a sheet with
-//! the weights and filters used, a sheet with the data sources and attribution) and GeoPackage
-//! (points in EPSG:27700, readable by QGIS and GDAL). Both files are written atomically.
+//! Estates exports of a ranking or a shortlist, in four formats from one [`render`]:
+//! CSV (UTF-8 with a byte-order mark so Excel opens it cleanly, one column per criterion),
+//! XLSX (a sheet of sites with the score breakdown, a sheet with the weights and filters used,
+//! a sheet with the data sources and attribution), RFC 7946 GeoJSON, and GeoPackage (points in
+//! EPSG:27700, readable by QGIS and GDAL). Files are written atomically.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use rust_xlsxwriter::{Format, Workbook};
@@ -12,7 +15,9 @@ use crate::criteria::CRITERIA;
 use crate::import::Unit;
 use crate::join::Context;
 use crate::output::{explain, properties};
-use crate::rank::Ranking;
+use crate::criteria::Settings;
+use crate::rank::{rank, Filters, Ranking, Weights};
+use crate::store::Shortlist;
 use crate::textio::write_atomic_path;
 
 /// Errors writing an export.
@@ -20,6 +25,252 @@ use crate::textio::write_atomic_path;
 pub enum ExportError {
     #[error("writing {file}: {reason}")]
     Write { file: String, reason: String },
+    #[error("shortlist `{name}` names units that are not in {units_file}: {ids}; export with the units file the shortlist was made from")]
+    MissingUnits {
+        name: String,
+        units_file: String,
+        ids: String,
+    },
+    #[error("shortlist `{name}`: its weights `{weights}` are unreadable: {reason}")]
+    BadWeights {
+        name: String,
+        weights: String,
+        reason: String,
+    },
+}
+
+/// The export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    Csv,
+    GeoJson,
+    Xlsx,
+    Gpkg,
+}
+
+impl ExportFormat {
+    pub const ALL: [ExportFormat; 4] = [
+        ExportFormat::Csv,
+        ExportFormat::Xlsx,
+        ExportFormat::GeoJson,
+        ExportFormat::Gpkg,
+    ];
+
+    pub fn parse(s: &str) -> Option<ExportFormat> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "csv" => Some(ExportFormat::Csv),
+            "geojson" | "json" => Some(ExportFormat::GeoJson),
+            "xlsx" | "excel" => Some(ExportFormat::Xlsx),
+            "gpkg" | "geopackage" => Some(ExportFormat::Gpkg),
+            _ => None,
+        }
+    }
+
+    /// From a file name's extension.
+    pub fn from_path(p: &str) -> Option<ExportFormat> {
+        let ext = p.rsplit_once('.')?.1;
+        ExportFormat::parse(ext)
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            ExportFormat::Csv => "csv",
+            ExportFormat::GeoJson => "geojson",
+            ExportFormat::Xlsx => "xlsx",
+            ExportFormat::Gpkg => "gpkg",
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ExportFormat::Csv => "text/csv; charset=utf-8",
+            ExportFormat::GeoJson => "application/geo+json",
+            ExportFormat::Xlsx => {
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+            }
+            ExportFormat::Gpkg => "application/geopackage+sqlite3",
+        }
+    }
+}
+
+/// What an export says about how it was made: top-level GeoJSON members (version, units file,
+/// weights, date, catchments, attribution) and the filters; XLSX lists both on its query sheet.
+#[derive(Debug, Clone, Default)]
+pub struct Meta {
+    pub members: Map<String, Json>,
+    pub filters: Vec<(String, String)>,
+}
+
+impl Meta {
+    fn query_sheet(&self) -> Vec<(String, String)> {
+        self.members
+            .iter()
+            .filter(|(k, _)| *k != "attribution")
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.as_str().map_or_else(|| v.to_string(), str::to_string),
+                )
+            })
+            .chain(self.filters.iter().cloned())
+            .collect()
+    }
+}
+
+/// The file's bytes in `format`. CSV starts with a UTF-8 byte-order mark (Excel needs it to
+/// read accents and the pound sign as UTF-8).
+pub fn render(
+    format: ExportFormat,
+    atlas: &Atlas,
+    units: &[Unit],
+    contexts: &[Context],
+    ranking: &Ranking,
+    meta: &Meta,
+) -> Result<Vec<u8>, ExportError> {
+    let mem = |e: &dyn std::fmt::Display| ExportError::Write {
+        file: format!("{} export", format.extension()),
+        reason: e.to_string(),
+    };
+    match format {
+        ExportFormat::Csv => {
+            let mut buf = b"\xEF\xBB\xBF".to_vec();
+            crate::output::write_csv(&mut buf, atlas, units, contexts, ranking)
+                .map_err(|e| mem(&e))?;
+            Ok(buf)
+        }
+        ExportFormat::GeoJson => {
+            let mut buf = vec![];
+            crate::output::write_geojson(&mut buf, atlas, units, contexts, ranking, &meta.members)
+                .map_err(|e| mem(&e))?;
+            Ok(buf)
+        }
+        ExportFormat::Xlsx => xlsx_bytes(atlas, units, contexts, ranking, &meta.query_sheet()),
+        ExportFormat::Gpkg => {
+            // SQLite writes files: build in a private temporary file, read it, remove it.
+            let dir = tempdir_for_export().map_err(|e| mem(&e))?;
+            let path = dir.join("export.gpkg");
+            let result = write_gpkg(&path, atlas, units, contexts, ranking)
+                .and_then(|()| std::fs::read(&path).map_err(|e| mem(&e)));
+            let _ = std::fs::remove_dir_all(&dir);
+            result
+        }
+    }
+}
+
+fn tempdir_for_export() -> std::io::Result<std::path::PathBuf> {
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let d = std::env::temp_dir().join(format!(
+        "sitefinder-export-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&d)?;
+    Ok(d)
+}
+
+/// Writes an export file atomically (nothing at `path` unless the whole file was written).
+pub fn write(
+    path: &Path,
+    format: ExportFormat,
+    atlas: &Atlas,
+    units: &[Unit],
+    contexts: &[Context],
+    ranking: &Ranking,
+    meta: &Meta,
+) -> Result<(), ExportError> {
+    if format == ExportFormat::Gpkg {
+        return write_gpkg(path, atlas, units, contexts, ranking);
+    }
+    let bytes = render(format, atlas, units, contexts, ranking, meta)?;
+    crate::textio::write_atomic(path, |w| w.write_all(&bytes)).map_err(|e| err(path, e))
+}
+
+/// How a shortlist export says where it came from.
+pub fn shortlist_meta(
+    sl: &Shortlist,
+    as_of: crate::date::Date,
+    catchments: &str,
+    atlas: &Atlas,
+) -> Meta {
+    let members = serde_json::json!({
+        "sitefinder": env!("CARGO_PKG_VERSION"),
+        "shortlist": sl.name,
+        "shortlist_created": sl.created,
+        "shortlist_updated": sl.updated,
+        "units_file": sl.units_file,
+        "weights": sl.weights,
+        "as_of": as_of.to_string(),
+        "catchments": catchments,
+        "attribution": atlas.manifest.attribution,
+    });
+    Meta {
+        members: members.as_object().cloned().unwrap_or_default(),
+        filters: vec![("made from".into(), sl.query.clone())],
+    }
+}
+
+/// The plan overlay named in a shortlist's query (`...&overlay=3`), if any.
+pub fn query_overlay(query: &str) -> Option<String> {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+        .ok()?
+        .into_iter()
+        .find(|(k, _)| k == "overlay")
+        .map(|(_, v)| v)
+        .filter(|v| !v.trim().is_empty())
+}
+
+/// A shortlist as a ranking: every unit ranked with the shortlist's weights (no filters), then
+/// only the shortlist's sites kept, in score order and numbered 1..n, each with its note.
+pub fn shortlist_ranking(
+    atlas: &Atlas,
+    units: &[Unit],
+    contexts: &[Context],
+    shortlist: &Shortlist,
+    settings: &Settings<'_>,
+) -> Result<Ranking, ExportError> {
+    let weights = if shortlist.weights.trim().is_empty() {
+        Weights::default()
+    } else {
+        Weights::parse_list(&shortlist.weights).map_err(|e| ExportError::BadWeights {
+            name: shortlist.name.clone(),
+            weights: shortlist.weights.clone(),
+            reason: e.to_string(),
+        })?
+    };
+    let notes: HashMap<&str, &str> = shortlist
+        .sites
+        .iter()
+        .map(|s| (s.unit_id.as_str(), s.note.as_str()))
+        .collect();
+    let known: std::collections::HashSet<&str> = units.iter().map(|u| u.id.as_str()).collect();
+    let missing: Vec<&str> = shortlist
+        .sites
+        .iter()
+        .map(|s| s.unit_id.as_str())
+        .filter(|id| !known.contains(id))
+        .collect();
+    if !missing.is_empty() {
+        return Err(ExportError::MissingUnits {
+            name: shortlist.name.clone(),
+            units_file: shortlist.units_file.clone(),
+            ids: missing.join(", "),
+        });
+    }
+    let mut ranking = rank(atlas, units, contexts, &weights, &Filters::default(), settings)
+        .map_err(|e| ExportError::BadWeights {
+            name: shortlist.name.clone(),
+            weights: shortlist.weights.clone(),
+            reason: e.to_string(),
+        })?;
+    ranking
+        .rows
+        .retain(|r| notes.contains_key(units[r.unit].id.as_str()));
+    for (i, r) in ranking.rows.iter_mut().enumerate() {
+        r.rank = i + 1;
+        r.note = Some(notes[units[r.unit].id.as_str()].to_string());
+    }
+    ranking.filtered_out.clear();
+    Ok(ranking)
 }
 
 fn err(path: &Path, e: impl std::fmt::Display) -> ExportError {
@@ -54,15 +305,15 @@ fn rows(
         .collect()
 }
 
-/// Writes the XLSX workbook. `query` lists the weights, filters and settings used.
-pub fn write_xlsx(
-    path: &Path,
+/// The XLSX workbook's bytes. `query` lists the weights, filters and settings used.
+fn xlsx_bytes(
     atlas: &Atlas,
     units: &[Unit],
     contexts: &[Context],
     ranking: &Ranking,
     query: &[(String, String)],
-) -> Result<(), ExportError> {
+) -> Result<Vec<u8>, ExportError> {
+    let path = Path::new("workbook.xlsx");
     let rows = rows(atlas, units, contexts, ranking);
     let mut wb = Workbook::new();
     let bold = Format::new().set_bold();
@@ -135,8 +386,7 @@ pub fn write_xlsx(
         r += 1;
         s.write_string(r, 0, a).map_err(|e| err(path, e))?;
     }
-    let bytes = wb.save_to_buffer().map_err(|e| err(path, e))?;
-    crate::textio::write_atomic(path, |w| w.write_all(&bytes)).map_err(|e| err(path, e))
+    wb.save_to_buffer().map_err(|e| err(path, e))
 }
 
 /// The OGC WKT of British National Grid (EPSG:27700) for `gpkg_spatial_ref_sys`.
@@ -161,7 +411,7 @@ fn sql_name(s: &str) -> String {
 }
 
 /// Writes a GeoPackage with one point layer `sites` in EPSG:27700.
-pub fn write_gpkg(
+fn write_gpkg(
     path: &Path,
     atlas: &Atlas,
     units: &[Unit],

@@ -15,6 +15,9 @@ use sitefinder::import::{read_units, ImportOptions};
 use sitefinder::join::{attach, JoinParams};
 use sitefinder::output::{write_csv, write_geojson};
 use sitefinder::rank::{rank, Filters, Weights};
+use sitefinder::export::{ExportFormat, Meta};
+use sitefinder::overlay::{UploadFormat, UploadOptions};
+use sitefinder::store::Store;
 use sitefinder::textio::write_atomic;
 
 #[derive(Parser)]
@@ -48,6 +51,24 @@ enum Cmd {
     Optimise(Box<OptimiseArgs>),
     /// Serve the ranking, every layer (OGC API - Features) and the web map over HTTP.
     Serve(Box<ServeArgs>),
+    /// Export a named shortlist as CSV, XLSX, GeoJSON or GeoPackage.
+    Export(Box<ExportArgs>),
+    /// Named shortlists of units, kept in the state database: list, show, add, note, remove, delete.
+    Shortlist {
+        #[command(subcommand)]
+        cmd: ShortlistCmd,
+        /// State directory holding the database (default: $SITEFINDER_STATE, else ~/.local/share/sitefinder).
+        #[arg(long, value_name = "DIR", global = true)]
+        state: Option<PathBuf>,
+    },
+    /// Council plan overlays (Future High Streets, regeneration areas): add, list, delete.
+    Overlay {
+        #[command(subcommand)]
+        cmd: OverlayCmd,
+        /// State directory holding the database (default: $SITEFINDER_STATE, else ~/.local/share/sitefinder).
+        #[arg(long, value_name = "DIR", global = true)]
+        state: Option<PathBuf>,
+    },
     /// Print the data sources, vintages, licences and the attribution notice.
     About {
         /// Data directory.
@@ -62,6 +83,102 @@ enum Cmd {
         #[arg(long, default_value = "data")]
         out: PathBuf,
     },
+}
+
+#[derive(clap::Args)]
+struct ExportArgs {
+    /// The shortlist's name.
+    #[arg(long, value_name = "NAME")]
+    shortlist: String,
+    /// csv (UTF-8 with BOM, for Excel), xlsx, geojson or gpkg (default: from --out's extension).
+    #[arg(long)]
+    format: Option<String>,
+    /// The file to write.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Units file (default: the one the shortlist was made from).
+    #[arg(long, value_name = "FILE")]
+    units: Option<PathBuf>,
+    /// Data directory (default: ./data).
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// State directory holding the database.
+    #[arg(long, value_name = "DIR")]
+    state: Option<PathBuf>,
+    /// Date vacancy age is measured at (YYYY-MM-DD; default today).
+    #[arg(long, value_name = "DATE")]
+    as_of: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum ShortlistCmd {
+    /// Every shortlist with its number of sites and times.
+    List,
+    /// One shortlist's sites and notes.
+    Show { name: String },
+    /// Add units (by id, or the top N of a ranking) to a shortlist, creating it if needed.
+    Add(Box<ShortlistAddArgs>),
+    /// Set the note of one site.
+    Note { name: String, id: String, note: String },
+    /// Take one site out.
+    Remove { name: String, id: String },
+    /// Delete a whole shortlist.
+    Delete { name: String },
+}
+
+#[derive(clap::Args)]
+struct ShortlistAddArgs {
+    name: String,
+    /// Unit ids, comma-separated.
+    #[arg(long, value_name = "IDS")]
+    ids: Option<String>,
+    /// Or: the top N units of a ranking with the filters below.
+    #[arg(long, value_name = "N", conflicts_with = "ids")]
+    top: Option<usize>,
+    /// A note for each added site.
+    #[arg(long, default_value = "")]
+    note: String,
+    /// Candidate units (default: the vacant shops of Rochdale in data/units/).
+    #[arg(long, value_name = "FILE")]
+    units: Option<PathBuf>,
+    /// Data directory (default: ./data).
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    #[arg(long, value_name = "NAME")]
+    pcn: Option<String>,
+    #[arg(long, value_name = "LAD")]
+    lad: Option<String>,
+    #[arg(long, value_name = "LIST")]
+    imd_deciles: Option<String>,
+    /// Weights pairs (kept with the shortlist and used when it is exported).
+    #[arg(long, value_name = "k=v,...")]
+    weights: Option<String>,
+    /// Rank with this plan overlay (id or name).
+    #[arg(long, value_name = "ID|NAME")]
+    overlay: Option<String>,
+    #[arg(long, value_name = "M")]
+    plan_within_m: Option<f64>,
+}
+
+#[derive(Subcommand)]
+enum OverlayCmd {
+    /// Check a plan layer and store it: GeoJSON, zipped Shapefile (with .prj) or GeoPackage.
+    Add {
+        file: PathBuf,
+        /// The overlay's name, e.g. "Rochdale Future High Streets".
+        #[arg(long)]
+        name: String,
+        /// Repair invalid polygons with make-valid instead of refusing them.
+        #[arg(long)]
+        repair: bool,
+        /// geojson, shapefile or gpkg (default: guessed from the file).
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// Every overlay with its id, features and CRS.
+    List,
+    /// Delete an overlay (id or name).
+    Delete { overlay: String },
 }
 
 #[derive(clap::Args)]
@@ -115,6 +232,15 @@ struct RankArgs {
     /// Date vacancy age is measured at (YYYY-MM-DD; default today).
     #[arg(long, value_name = "DATE")]
     as_of: Option<String>,
+    /// Use this council plan overlay (id or name) for the `plan` criterion.
+    #[arg(long, value_name = "ID|NAME")]
+    overlay: Option<String>,
+    /// Only units within this distance of the overlay's areas (0 = inside).
+    #[arg(long, value_name = "M", requires = "overlay")]
+    plan_within_m: Option<f64>,
+    /// State directory holding the overlays (default: $SITEFINDER_STATE, else ~/.local/share/sitefinder).
+    #[arg(long, value_name = "DIR")]
+    state: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -192,6 +318,16 @@ struct ServeArgs {
     /// Date vacancy age is measured at (YYYY-MM-DD; default today).
     #[arg(long, value_name = "DATE")]
     as_of: Option<String>,
+    /// State directory for shortlists and overlays (default: $SITEFINDER_STATE, else ~/.local/share/sitefinder).
+    #[arg(long, value_name = "DIR")]
+    state: Option<PathBuf>,
+    /// A file holding the bearer token that writes (uploads, deletes, shortlist edits) need.
+    /// Default: $SITEFINDER_TOKEN, else a random token printed at start-up.
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    /// Largest overlay upload accepted, in MB.
+    #[arg(long, value_name = "MB", default_value_t = 10)]
+    max_upload_mb: usize,
 }
 
 fn main() {
@@ -201,6 +337,9 @@ fn main() {
         Cmd::Serve(args) => cmd_serve(*args),
         Cmd::Optimise(args) => cmd_optimise(*args),
         Cmd::About { data } => cmd_about(data),
+        Cmd::Export(args) => cmd_export(*args),
+        Cmd::Shortlist { cmd, state } => cmd_shortlist(cmd, state),
+        Cmd::Overlay { cmd, state } => cmd_overlay(cmd, state),
         Cmd::PrepareData { raw, out } => sitefinder::prepare::prepare(&raw, &out),
     };
     if let Err(e) = res {
@@ -277,15 +416,37 @@ fn cmd_serve(a: ServeArgs) -> Result<()> {
             a.web.display()
         );
     }
-    let state = sitefinder::server::AppState::new(
+    let state_dir = a.state.clone().unwrap_or_else(sitefinder::store::default_dir);
+    let store = Store::open(&state_dir)?;
+    let (token, token_from) = match (&a.token_file, std::env::var("SITEFINDER_TOKEN")) {
+        (Some(f), _) => (
+            std::fs::read_to_string(f)
+                .with_context(|| format!("--token-file {}: cannot read", f.display()))?
+                .trim()
+                .to_string(),
+            format!("from {}", f.display()),
+        ),
+        (None, Ok(t)) if !t.trim().is_empty() => (t.trim().to_string(), "from SITEFINDER_TOKEN".into()),
+        _ => (random_token()?, "generated for this run".into()),
+    };
+    if token.len() < 8 {
+        bail!("the write token must be at least 8 characters");
+    }
+    let units_file = std::fs::canonicalize(&units_path)
+        .unwrap_or(units_path.clone())
+        .display()
+        .to_string();
+    let mut state = sitefinder::server::AppState::new(
         atlas,
         imported.units,
         catchments,
         JoinParams::default(),
         as_of,
-        units_path.display().to_string(),
+        units_file,
         a.web.clone(),
     );
+    state.max_upload_bytes = a.max_upload_mb.max(1) * 1024 * 1024;
+    let state = state.with_store(store, Some(token.clone()))?;
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&a.addr)
@@ -296,6 +457,10 @@ fn cmd_serve(a: ServeArgs) -> Result<()> {
             "sitefinder: serving {} units at http://{addr}/ (ready in {} ms; Ctrl-C stops)",
             state.units.len(),
             started.elapsed().as_millis()
+        );
+        println!(
+            "sitefinder: shortlists and overlays in {}; write token ({token_from}): {token}",
+            state_dir.join(sitefinder::store::DB_FILE).display()
         );
         std::io::stdout().flush()?;
         axum::serve(
@@ -308,6 +473,16 @@ fn cmd_serve(a: ServeArgs) -> Result<()> {
         .await?;
         Ok(())
     })
+}
+
+/// 128 random bits from the operating system, as hex.
+fn random_token() -> Result<String> {
+    use std::io::Read;
+    let mut b = [0u8; 16];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .context("cannot read /dev/urandom for a write token; pass --token-file FILE")?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
 }
 
 fn cmd_optimise(a: OptimiseArgs) -> Result<()> {
@@ -551,6 +726,21 @@ fn cmd_about(data: Option<PathBuf>) -> Result<()> {
     Ok(())
 }
 
+fn open_store(dir: Option<PathBuf>) -> Result<Store> {
+    let dir = dir.unwrap_or_else(sitefinder::store::default_dir);
+    Ok(Store::open(&dir)?)
+}
+
+fn parse_weights(w: Option<&str>) -> Result<Weights> {
+    Ok(match w {
+        None => Weights::default(),
+        Some(w) if w.ends_with(".toml") || Path::new(w).is_file() => {
+            Weights::from_toml_file(Path::new(w))?
+        }
+        Some(w) => Weights::parse_list(w)?,
+    })
+}
+
 fn cmd_rank(a: RankArgs) -> Result<()> {
     let dir = data_dir(a.data);
     let atlas = load_atlas(&dir)?;
@@ -559,13 +749,7 @@ fn cmd_rank(a: RankArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| dir.join("units").join("rochdale_vacant_shops.csv"));
 
-    let weights = match &a.weights {
-        None => Weights::default(),
-        Some(w) if w.ends_with(".toml") || Path::new(w).is_file() => {
-            Weights::from_toml_file(Path::new(w))?
-        }
-        Some(w) => Weights::parse_list(w)?,
-    };
+    let weights = parse_weights(a.weights.as_deref())?;
     let filters = Filters {
         pcn: a.pcn.clone(),
         lad: a.lad.clone(),
@@ -576,6 +760,10 @@ fn cmd_rank(a: RankArgs) -> Result<()> {
             .as_deref()
             .map(Filters::parse_deciles)
             .transpose()?,
+        plan_within_m: a
+            .plan_within_m
+            .map(|m| Filters::parse_plan_within(&m.to_string()))
+            .transpose()?,
     };
     sitefinder::rank::check_filters(&atlas, &filters)?;
     if !(50.0..=5_000.0).contains(&a.reach_m) {
@@ -584,12 +772,7 @@ fn cmd_rank(a: RankArgs) -> Result<()> {
             a.reach_m
         );
     }
-    let as_of = match &a.as_of {
-        Some(s) => {
-            Date::parse(s).with_context(|| format!("--as-of `{s}` is not a date (YYYY-MM-DD)"))?
-        }
-        None => Date::today(),
-    };
+    let as_of = parse_as_of(a.as_of.as_deref())?;
     let format = match (a.format, a.out.as_str()) {
         (Some(f), _) => f,
         (None, o) if o.ends_with(".geojson") || o.ends_with(".json") => OutFormat::Geojson,
@@ -600,6 +783,10 @@ fn cmd_rank(a: RankArgs) -> Result<()> {
     if matches!(format, OutFormat::Xlsx | OutFormat::Gpkg) && a.out == "-" {
         bail!("--format xlsx and gpkg write a file: give --out FILE");
     }
+    let overlay = match &a.overlay {
+        Some(key) => Some(open_store(a.state.clone())?.overlay(key)?),
+        None => None,
+    };
 
     let catchments = catchment_source(&atlas, a.registrations.as_deref(), a.catchments.as_deref())?;
 
@@ -614,6 +801,7 @@ fn cmd_rank(a: RankArgs) -> Result<()> {
         join,
         as_of,
         catchment_kind: catchments.kind(),
+        plan: overlay.as_ref(),
     };
     let mut ranking = rank(
         &atlas,
@@ -628,72 +816,71 @@ fn cmd_rank(a: RankArgs) -> Result<()> {
         ranking.rows.truncate(n);
     }
 
-    let notes = json!({
-        "sitefinder": env!("CARGO_PKG_VERSION"),
-        "units_file": units_path.display().to_string(),
-        "weights": weights.to_list(),
-        "as_of": as_of.to_string(),
-        "catchments": catchments.describe(),
-        "attribution": atlas.manifest.attribution,
-    });
-    let notes = notes.as_object().cloned().unwrap_or_default();
-    let write = |w: &mut dyn Write| -> std::io::Result<()> {
-        match format {
-            OutFormat::Geojson => {
-                write_geojson(w, &atlas, &imported.units, &contexts, &ranking, &notes)
-            }
-            _ => write_csv(w, &atlas, &imported.units, &contexts, &ranking),
-        }
-        .map_err(std::io::Error::other)
+    let mut meta = Meta {
+        members: json!({
+            "sitefinder": env!("CARGO_PKG_VERSION"),
+            "units_file": units_path.display().to_string(),
+            "weights": weights.to_list(),
+            "as_of": as_of.to_string(),
+            "catchments": catchments.describe(),
+            "attribution": atlas.manifest.attribution,
+        })
+        .as_object()
+        .cloned()
+        .unwrap_or_default(),
+        filters: vec![],
     };
-    if format == OutFormat::Xlsx {
-        let query: Vec<(String, String)> = notes
-            .iter()
-            .filter(|(k, _)| *k != "attribution")
-            .map(|(k, v)| {
-                (
-                    k.clone(),
-                    v.as_str().map_or_else(|| v.to_string(), str::to_string),
-                )
-            })
-            .chain([
-                ("pcn".to_string(), a.pcn.clone().unwrap_or_default()),
-                ("lad".to_string(), a.lad.clone().unwrap_or_default()),
-                (
-                    "imd_deciles".to_string(),
-                    a.imd_deciles.clone().unwrap_or_default(),
-                ),
-                (
-                    "min_floor_area_m2".to_string(),
-                    a.min_floor_area_m2
-                        .map(|x| x.to_string())
-                        .unwrap_or_default(),
-                ),
-                ("bbox".to_string(), a.bbox.clone().unwrap_or_default()),
-            ])
-            .collect();
-        sitefinder::export::write_xlsx(
-            Path::new(&a.out),
-            &atlas,
-            &imported.units,
-            &contexts,
-            &ranking,
-            &query,
-        )?;
-    } else if format == OutFormat::Gpkg {
-        sitefinder::export::write_gpkg(
-            Path::new(&a.out),
-            &atlas,
-            &imported.units,
-            &contexts,
-            &ranking,
-        )?;
-    } else if a.out == "-" {
+    if let Some(o) = &overlay {
+        meta.members.insert("plan_overlay".into(), json!(o.name));
+    }
+    let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+    meta.filters = vec![
+        ("pcn".into(), opt(&a.pcn)),
+        ("lad".into(), opt(&a.lad)),
+        ("imd_deciles".into(), opt(&a.imd_deciles)),
+        (
+            "min_floor_area_m2".into(),
+            a.min_floor_area_m2
+                .map(|x| x.to_string())
+                .unwrap_or_default(),
+        ),
+        ("bbox".into(), opt(&a.bbox)),
+        (
+            "plan_within_m".into(),
+            a.plan_within_m.map(|x| x.to_string()).unwrap_or_default(),
+        ),
+    ];
+    let export_format = match format {
+        OutFormat::Csv => ExportFormat::Csv,
+        OutFormat::Geojson => ExportFormat::GeoJson,
+        OutFormat::Xlsx => ExportFormat::Xlsx,
+        OutFormat::Gpkg => ExportFormat::Gpkg,
+    };
+    if a.out == "-" {
+        // Standard output is for pipes: plain UTF-8, no byte-order mark.
         let mut stdout = std::io::stdout().lock();
-        write(&mut stdout)?;
+        match format {
+            OutFormat::Geojson => write_geojson(
+                &mut stdout,
+                &atlas,
+                &imported.units,
+                &contexts,
+                &ranking,
+                &meta.members,
+            )?,
+            _ => write_csv(&mut stdout, &atlas, &imported.units, &contexts, &ranking)?,
+        }
         stdout.flush()?;
     } else {
-        write_atomic(Path::new(&a.out), write).with_context(|| format!("writing {}", a.out))?;
+        sitefinder::export::write(
+            Path::new(&a.out),
+            export_format,
+            &atlas,
+            &imported.units,
+            &contexts,
+            &ranking,
+            &meta,
+        )?;
     }
 
     eprintln!(
@@ -706,5 +893,321 @@ fn cmd_rank(a: RankArgs) -> Result<()> {
         ranking.rows.len(),
         if a.out == "-" { "standard output" } else { &a.out },
     );
+    Ok(())
+}
+
+fn cmd_export(a: ExportArgs) -> Result<()> {
+    let out = a.out.display().to_string();
+    let format = match &a.format {
+        Some(f) => ExportFormat::parse(f)
+            .with_context(|| format!("--format `{f}`: use csv, xlsx, geojson or gpkg"))?,
+        None => ExportFormat::from_path(&out).with_context(|| {
+            format!("--out {out}: give --format csv|xlsx|geojson|gpkg or a file ending .csv, .xlsx, .geojson or .gpkg")
+        })?,
+    };
+    let store = open_store(a.state)?;
+    let sl = store.shortlist(&a.shortlist)?;
+    let dir = data_dir(a.data);
+    let atlas = load_atlas(&dir)?;
+    let units_path = match &a.units {
+        Some(u) => u.clone(),
+        None => {
+            let p = PathBuf::from(&sl.units_file);
+            if !p.is_file() {
+                bail!(
+                    "shortlist `{}` was made from units file {}, which is not there; pass --units FILE",
+                    sl.name,
+                    sl.units_file
+                );
+            }
+            p
+        }
+    };
+    let overlay = match sitefinder::export::query_overlay(&sl.query) {
+        Some(k) => match store.overlay(&k) {
+            Ok(o) => Some(o),
+            Err(_) => {
+                eprintln!("sitefinder: the shortlist was made with plan overlay `{k}`, which is gone; exporting without it");
+                None
+            }
+        },
+        None => None,
+    };
+    let catchments = catchment_source(&atlas, None, None)?;
+    let imported = import_units(&atlas, &units_path, true)?;
+    let join = JoinParams::default();
+    let contexts = attach(&atlas, &imported.units, catchments.as_ref(), &join);
+    let settings = Settings {
+        scales: Scales::default(),
+        join,
+        as_of: parse_as_of(a.as_of.as_deref())?,
+        catchment_kind: catchments.kind(),
+        plan: overlay.as_ref(),
+    };
+    let ranking = sitefinder::export::shortlist_ranking(
+        &atlas,
+        &imported.units,
+        &contexts,
+        &sl,
+        &settings,
+    )?;
+    let mut meta = shortlist_meta(&sl, &settings, catchments.as_ref(), &atlas);
+    if let Some(o) = &overlay {
+        meta.members.insert("plan_overlay".into(), json!(o.name));
+    }
+    sitefinder::export::write(
+        &a.out,
+        format,
+        &atlas,
+        &imported.units,
+        &contexts,
+        &ranking,
+        &meta,
+    )?;
+    eprintln!(
+        "sitefinder: wrote shortlist `{}` ({} sites) to {out}",
+        sl.name,
+        ranking.rows.len()
+    );
+    Ok(())
+}
+
+/// How a shortlist export says where it came from.
+fn shortlist_meta(
+    sl: &sitefinder::store::Shortlist,
+    settings: &Settings<'_>,
+    catchments: &dyn CatchmentSource,
+    atlas: &Atlas,
+) -> Meta {
+    sitefinder::export::shortlist_meta(sl, settings.as_of, &catchments.describe(), atlas)
+}
+
+fn cmd_shortlist(cmd: ShortlistCmd, state: Option<PathBuf>) -> Result<()> {
+    let store = open_store(state)?;
+    let show = |sl: &sitefinder::store::Shortlist| {
+        println!(
+            "{}: {} site{} (created {}, updated {}; weights {}{})",
+            sl.name,
+            sl.sites.len(),
+            if sl.sites.len() == 1 { "" } else { "s" },
+            sl.created,
+            sl.updated,
+            sl.weights,
+            if sl.query.is_empty() {
+                String::new()
+            } else {
+                format!("; from {}", sl.query)
+            }
+        );
+        for s in &sl.sites {
+            println!(
+                "  {}{}",
+                s.unit_id,
+                if s.note.is_empty() {
+                    String::new()
+                } else {
+                    format!("  — {}", s.note)
+                }
+            );
+        }
+    };
+    match cmd {
+        ShortlistCmd::List => {
+            let all = store.list_shortlists()?;
+            if all.is_empty() {
+                println!("no shortlists in {}", store.path().display());
+            }
+            for (name, created, updated, n) in all {
+                println!("{name}\t{n} sites\tcreated {created}\tupdated {updated}");
+            }
+        }
+        ShortlistCmd::Show { name } => show(&store.shortlist(&name)?),
+        ShortlistCmd::Note { name, id, note } => show(&store.set_note(&name, &id, &note)?),
+        ShortlistCmd::Remove { name, id } => show(&store.remove_site(&name, &id)?),
+        ShortlistCmd::Delete { name } => {
+            store.delete_shortlist(&name)?;
+            println!("deleted shortlist `{name}`");
+        }
+        ShortlistCmd::Add(a) => {
+            let dir = data_dir(a.data.clone());
+            let atlas = load_atlas(&dir)?;
+            let units_path = a
+                .units
+                .clone()
+                .unwrap_or_else(|| dir.join("units").join("rochdale_vacant_shops.csv"));
+            let units_path = std::fs::canonicalize(&units_path).unwrap_or(units_path);
+            let imported = import_units(&atlas, &units_path, true)?;
+            let weights = parse_weights(a.weights.as_deref())?;
+            let mut query = vec![];
+            let ids: Vec<String> = match (&a.ids, a.top) {
+                (Some(ids), _) => {
+                    let ids: Vec<String> = ids
+                        .split(',')
+                        .map(|x| x.trim().to_string())
+                        .filter(|x| !x.is_empty())
+                        .collect();
+                    let missing: Vec<&str> = ids
+                        .iter()
+                        .filter(|id| !imported.units.iter().any(|u| &u.id == *id))
+                        .map(String::as_str)
+                        .collect();
+                    if !missing.is_empty() {
+                        bail!(
+                            "no unit {} in {}; nothing was added",
+                            missing.join(", "),
+                            units_path.display()
+                        );
+                    }
+                    ids
+                }
+                (None, Some(n)) => {
+                    let overlay = match &a.overlay {
+                        Some(k) => Some(store.overlay(k)?),
+                        None => None,
+                    };
+                    let filters = Filters {
+                        pcn: a.pcn.clone(),
+                        lad: a.lad.clone(),
+                        imd_deciles: a
+                            .imd_deciles
+                            .as_deref()
+                            .map(Filters::parse_deciles)
+                            .transpose()?,
+                        plan_within_m: a.plan_within_m,
+                        ..Filters::default()
+                    };
+                    for (k, v) in [
+                        ("pcn", &a.pcn),
+                        ("lad", &a.lad),
+                        ("imd_deciles", &a.imd_deciles),
+                        ("overlay", &a.overlay),
+                    ] {
+                        if let Some(v) = v {
+                            query.push(format!("{k}={v}"));
+                        }
+                    }
+                    query.push(format!("top={n}"));
+                    let catchments = catchment_source(&atlas, None, None)?;
+                    let join = JoinParams::default();
+                    let contexts = attach(&atlas, &imported.units, catchments.as_ref(), &join);
+                    let settings = Settings {
+                        scales: Scales::default(),
+                        join,
+                        as_of: Date::today(),
+                        catchment_kind: catchments.kind(),
+                        plan: overlay.as_ref(),
+                    };
+                    let ranking = rank(
+                        &atlas,
+                        &imported.units,
+                        &contexts,
+                        &weights,
+                        &filters,
+                        &settings,
+                    )?;
+                    ranking
+                        .rows
+                        .iter()
+                        .take(n)
+                        .map(|r| imported.units[r.unit].id.clone())
+                        .collect()
+                }
+                (None, None) => bail!("give --ids ID,ID,... or --top N"),
+            };
+            let sl = match store.shortlist(&a.name) {
+                Ok(_) => store.add_sites(&a.name, &ids, &a.note)?,
+                Err(sitefinder::store::StoreError::NoShortlist { .. }) => store.create_shortlist(
+                    &a.name,
+                    &units_path.display().to_string(),
+                    &weights.to_list(),
+                    &query.join("&"),
+                    &ids,
+                    &a.note,
+                )?,
+                Err(e) => return Err(e.into()),
+            };
+            show(&sl);
+        }
+    }
+    Ok(())
+}
+
+fn cmd_overlay(cmd: OverlayCmd, state: Option<PathBuf>) -> Result<()> {
+    let store = open_store(state)?;
+    match cmd {
+        OverlayCmd::List => {
+            let all = store.overlays()?;
+            if all.is_empty() {
+                println!("no overlays in {}", store.path().display());
+            }
+            for o in all {
+                println!(
+                    "{}\t{}\t{} feature{}\t{}\t{} ({})\tcreated {}",
+                    o.id,
+                    o.name,
+                    o.features.len(),
+                    if o.features.len() == 1 { "" } else { "s" },
+                    o.crs,
+                    o.source,
+                    o.format,
+                    o.created
+                );
+            }
+        }
+        OverlayCmd::Delete { overlay } => {
+            let o = store.overlay(&overlay)?;
+            store.delete_overlay(o.id)?;
+            println!("deleted overlay {} `{}`", o.id, o.name);
+        }
+        OverlayCmd::Add {
+            file,
+            name,
+            repair,
+            format,
+        } => {
+            let format = match &format {
+                Some(f) => Some(UploadFormat::parse(f).with_context(|| {
+                    format!("--format `{f}`: use geojson, shapefile or gpkg")
+                })?),
+                None => None,
+            };
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let parsed = sitefinder::overlay::parse(
+                &bytes,
+                &UploadOptions {
+                    format,
+                    repair,
+                    ..UploadOptions::default()
+                },
+            )
+            .with_context(|| format!("{}", file.display()))?;
+            let source = file
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string())
+                .unwrap_or_default();
+            let o = store.add_overlay(&name, &source, &parsed)?;
+            println!(
+                "added overlay {} `{}`: {} feature{} read as {}{}",
+                o.id,
+                o.name,
+                o.features.len(),
+                if o.features.len() == 1 { "" } else { "s" },
+                o.crs,
+                if o.repaired.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; repaired with make-valid: feature {}",
+                        o.repaired
+                            .iter()
+                            .map(|i| i.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                }
+            );
+        }
+    }
     Ok(())
 }

@@ -58,6 +58,9 @@ pub fn properties(
     m.insert("rank".into(), json!(r.rank));
     m.insert("id".into(), json!(u.id));
     m.insert("name".into(), json!(u.name));
+    if let Some(note) = &r.note {
+        m.insert("note".into(), json!(note));
+    }
     m.insert("score".into(), round(r.score, 4));
     m.insert("lsoa11cd".into(), json!(l.lsoa11cd));
     m.insert("lsoa11nm".into(), json!(l.lsoa11nm));
@@ -176,7 +179,8 @@ pub fn write_csv(
                 norm: None,
                 why: String::new(),
             }),
-            contributions: [0.0; 6],
+            contributions: [0.0; crate::criteria::N_CRITERIA],
+            note: None,
         };
         if !units.is_empty() {
             out.write_record(properties(atlas, units, contexts, &empty).keys())?;

@@ -18,20 +18,20 @@
 use std::path::{Path, PathBuf};
 
 use crate::atlas::{pcn_key, Atlas};
-use crate::criteria::{evaluate, Criterion, Settings, Value, CRITERIA};
+use crate::criteria::{evaluate, Criterion, Settings, Value, CRITERIA, N_CRITERIA};
 use crate::import::Unit;
 use crate::join::Context;
 
 /// Errors in weights or filters, naming the parameter and what is allowed.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum RankError {
-    #[error("unknown criterion `{0}` in weights; the criteria are deprivation, reach, demand, gap, access, suitability")]
+    #[error("unknown criterion `{0}` in weights; the criteria are deprivation, reach, demand, gap, access, suitability, plan")]
     UnknownCriterion(String),
     #[error("weight for `{criterion}` is `{value}`; a weight must be a number from 0 to 100")]
     BadWeight { criterion: String, value: String },
     #[error("weights `{0}`: write criterion=weight pairs separated by commas, e.g. deprivation=3,access=1")]
     WeightSyntax(String),
-    #[error("all weights are zero; at least one criterion needs a positive weight")]
+    #[error("all weights are zero; at least one criterion needs a positive weight (plan counts only with a plan overlay)")]
     AllZero,
     #[error("{file}: {reason}")]
     WeightsFile { file: PathBuf, reason: String },
@@ -43,11 +43,15 @@ pub enum RankError {
     BadDecile(String),
     #[error("bbox `{0}`: {1}")]
     BadBbox(String, &'static str),
+    #[error("plan_within_m needs a plan overlay: choose one with overlay=ID (or --overlay)")]
+    PlanFilterWithoutOverlay,
+    #[error("plan_within_m `{0}` must be a distance in metres, 0 (inside) or more")]
+    BadPlanDistance(String),
 }
 
 /// One weight per criterion (0..=100).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Weights([f64; 6]);
+pub struct Weights([f64; N_CRITERIA]);
 
 impl Default for Weights {
     fn default() -> Self {
@@ -155,6 +159,8 @@ pub struct Filters {
     pub imd_deciles: Option<Vec<u8>>,
     /// Units inside this WGS84 box `[minlon, minlat, maxlon, maxlat]`.
     pub bbox: Option<[f64; 4]>,
+    /// Units within this distance of the chosen plan overlay (0 = inside one of its areas).
+    pub plan_within_m: Option<f64>,
 }
 
 impl Filters {
@@ -190,6 +196,15 @@ impl Filters {
             ));
         }
         Ok([x0, y0, x1, y1])
+    }
+
+    /// Parses a plan distance in metres (0 = inside).
+    pub fn parse_plan_within(s: &str) -> Result<f64, RankError> {
+        s.trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite() && (0.0..=50_000.0).contains(v))
+            .ok_or_else(|| RankError::BadPlanDistance(s.trim().into()))
     }
 
     /// Parses `1,2,3` or `1-3` into deciles.
@@ -230,9 +245,11 @@ pub struct Ranked {
     /// 0..1.
     pub score: f64,
     /// Each criterion's value, in [`CRITERIA`] order.
-    pub values: [Value; 6],
+    pub values: [Value; N_CRITERIA],
     /// Each criterion's share of the score (`w_c * v_c / sum(w)`), 0 where no data.
-    pub contributions: [f64; 6],
+    pub contributions: [f64; N_CRITERIA],
+    /// The user's note, for rows of a shortlist (then every row has one, maybe empty).
+    pub note: Option<String>,
 }
 
 /// The result of ranking.
@@ -245,13 +262,13 @@ pub struct Ranking {
 }
 
 /// The weighted score and each criterion's contribution.
-pub fn score(values: &[Value; 6], weights: &Weights) -> (f64, [f64; 6]) {
+pub fn score(values: &[Value; N_CRITERIA], weights: &Weights) -> (f64, [f64; N_CRITERIA]) {
     let denom: f64 = values
         .iter()
         .filter(|v| v.norm.is_some())
         .map(|v| weights.get(v.criterion))
         .sum();
-    let mut contrib = [0.0; 6];
+    let mut contrib = [0.0; N_CRITERIA];
     if denom <= 0.0 {
         return (0.0, contrib);
     }
@@ -318,7 +335,13 @@ fn lad_matches(code: &str, name: &str, q: &str) -> bool {
     code.eq_ignore_ascii_case(q.trim()) || name.eq_ignore_ascii_case(q.trim())
 }
 
-fn filtered_by(atlas: &Atlas, u: &Unit, c: &Context, f: &Filters) -> Option<&'static str> {
+fn filtered_by(
+    atlas: &Atlas,
+    u: &Unit,
+    c: &Context,
+    f: &Filters,
+    s: &Settings<'_>,
+) -> Option<&'static str> {
     let l = &atlas.lsoas[c.lsoa];
     if let Some(q) = &f.pcn {
         let key = pcn_key(q);
@@ -353,6 +376,11 @@ fn filtered_by(atlas: &Atlas, u: &Unit, c: &Context, f: &Filters) -> Option<&'st
             return Some("imd_deciles");
         }
     }
+    if let (Some(within), Some(o)) = (f.plan_within_m, s.plan) {
+        if o.nearest(u.pos).is_none_or(|(_, d)| d > within) {
+            return Some("plan_within_m");
+        }
+    }
     None
 }
 
@@ -366,11 +394,22 @@ pub fn rank(
     settings: &Settings<'_>,
 ) -> Result<Ranking, RankError> {
     weights.check()?;
+    // `plan` has data only with an overlay: without one, its weight alone scores nothing.
+    if settings.plan.is_none()
+        && CRITERIA
+            .iter()
+            .all(|c| *c == Criterion::Plan || weights.get(*c) == 0.0)
+    {
+        return Err(RankError::AllZero);
+    }
     check_filters(atlas, filters)?;
+    if filters.plan_within_m.is_some() && settings.plan.is_none() {
+        return Err(RankError::PlanFilterWithoutOverlay);
+    }
     let mut rows = Vec::with_capacity(units.len());
     let mut filtered_out = vec![];
     for (i, (u, c)) in units.iter().zip(contexts).enumerate() {
-        if let Some(why) = filtered_by(atlas, u, c, filters) {
+        if let Some(why) = filtered_by(atlas, u, c, filters, settings) {
             filtered_out.push((i, why));
             continue;
         }
@@ -382,6 +421,7 @@ pub fn rank(
             score,
             values,
             contributions,
+            note: None,
         });
     }
     rows.sort_by(|a, b| {

@@ -3,13 +3,17 @@
 //!
 //! Handlers only parse parameters into the library's types (`Weights`, `Filters`) and call the
 //! same `rank::rank` the CLI calls. Every error is one JSON shape, `{code, message}`.
+//!
+//! Shortlists (`/shortlists`) and council plan overlays (`/overlays`) live in the state
+//! database ([`crate::store`]). Reads are open; writes (uploads, deletes, shortlist edits) need
+//! `Authorization: Bearer <token>` with the token the server was started with.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, StatusCode};
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, State};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -23,14 +27,18 @@ use crate::crs;
 use crate::date::Date;
 use crate::import::Unit;
 use crate::join::{attach, Context, JoinParams};
+use crate::export::{self, ExportFormat, Meta};
 use crate::output;
+use crate::overlay::{Overlay, OverlayError, UploadFormat, UploadOptions};
 use crate::rank::{self, Filters, Weights};
+use crate::store::{Store, StoreError};
 
 /// Default and maximum `limit` for `/collections/{id}/items` and `/rank`.
 pub const DEFAULT_LIMIT: usize = 100;
 pub const MAX_LIMIT: usize = 10_000;
 
-/// Everything the handlers read. Built once; never changed by a request.
+/// Everything the handlers read. Built once; requests change only the state database and the
+/// overlays loaded from it (behind a lock, replaced whole after a committed write).
 pub struct AppState {
     pub atlas: Arc<Atlas>,
     pub units: Vec<Unit>,
@@ -41,6 +49,12 @@ pub struct AppState {
     pub as_of: Date,
     pub units_file: String,
     pub web_dir: PathBuf,
+    /// Shortlists and overlays; `None` = those routes answer 503.
+    pub store: Option<Store>,
+    pub overlays: RwLock<Vec<Arc<Overlay>>>,
+    /// The bearer token writes need; `None` = writes are refused.
+    pub token: Option<String>,
+    pub max_upload_bytes: usize,
 }
 
 impl AppState {
@@ -66,6 +80,104 @@ impl AppState {
             as_of,
             units_file,
             web_dir,
+            store: None,
+            overlays: RwLock::new(vec![]),
+            token: None,
+            max_upload_bytes: crate::overlay::DEFAULT_MAX_UPLOAD_BYTES,
+        }
+    }
+
+    /// Adds the state database (loading its overlays) and the write token.
+    pub fn with_store(mut self, store: Store, token: Option<String>) -> Result<AppState, StoreError> {
+        let overlays = store.overlays()?.into_iter().map(Arc::new).collect();
+        self.overlays = RwLock::new(overlays);
+        self.store = Some(store);
+        self.token = token.filter(|t| !t.trim().is_empty());
+        Ok(self)
+    }
+
+    fn overlay(&self, key: &str) -> Option<Arc<Overlay>> {
+        let k = key.trim();
+        let id = k.parse::<i64>().ok();
+        self.overlays
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|o| Some(o.id) == id || o.name.eq_ignore_ascii_case(k))
+            .cloned()
+    }
+
+    fn reload_overlays(&self) -> Result<(), ApiError> {
+        let store = self.store()?;
+        let fresh: Vec<Arc<Overlay>> = store
+            .overlays()
+            .map_err(ApiError::from)?
+            .into_iter()
+            .map(Arc::new)
+            .collect();
+        *self.overlays.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        Ok(())
+    }
+
+    fn store(&self) -> Result<&Store, ApiError> {
+        self.store.as_ref().ok_or_else(|| ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "no_state",
+            message: "this server has no state directory, so no shortlists or overlays; start it with --state DIR".into(),
+        })
+    }
+
+    /// Checks the bearer token of a write.
+    fn authorise(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+        let Some(token) = &self.token else {
+            return Err(ApiError {
+                status: StatusCode::FORBIDDEN,
+                code: "writes_disabled",
+                message: "this server takes no writes: start it with --token-file FILE or SITEFINDER_TOKEN set".into(),
+            });
+        };
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        match given {
+            None => Err(ApiError {
+                status: StatusCode::UNAUTHORIZED,
+                code: "unauthorized",
+                message: "this is a write: send the header `Authorization: Bearer <token>` with the token the server was started with".into(),
+            }),
+            Some(t) if same(t.as_bytes(), token.as_bytes()) => Ok(()),
+            Some(_) => Err(ApiError {
+                status: StatusCode::FORBIDDEN,
+                code: "forbidden",
+                message: "the bearer token is not the one this server was started with".into(),
+            }),
+        }
+    }
+}
+
+/// Compares without stopping at the first difference, so timing tells nothing of the token.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        let (status, code) = match &e {
+            StoreError::NoShortlist { .. } | StoreError::NoSite { .. } | StoreError::NoOverlay(_) => {
+                (StatusCode::NOT_FOUND, "not_found")
+            }
+            StoreError::ShortlistExists(_) | StoreError::OverlayExists(_) => {
+                (StatusCode::CONFLICT, "conflict")
+            }
+            StoreError::BadName(_) => (StatusCode::BAD_REQUEST, "bad_parameter"),
+            _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        };
+        ApiError {
+            status,
+            code,
+            message: e.to_string(),
         }
     }
 }
@@ -116,8 +228,28 @@ type Shared = Arc<AppState>;
 
 /// The router, apart from `main` so tests can drive it in-process.
 pub fn app(state: Shared) -> Router {
+    use axum::routing::{post, put};
     let web = tower_http::services::ServeDir::new(&state.web_dir);
+    let limit = state.max_upload_bytes;
     Router::new()
+        .route("/shortlists", get(list_shortlists).post(create_shortlist))
+        .route(
+            "/shortlists/{name}",
+            get(get_shortlist).delete(delete_shortlist),
+        )
+        .route("/shortlists/{name}/sites", post(add_sites))
+        .route(
+            "/shortlists/{name}/sites/{id}",
+            put(set_note).delete(remove_site),
+        )
+        .route("/shortlists/{name}/export", get(export_shortlist))
+        .route(
+            "/overlays",
+            get(list_overlays)
+                .post(upload_overlay)
+                .layer(DefaultBodyLimit::max(limit)),
+        )
+        .route("/overlays/{id}", get(get_overlay).delete(delete_overlay))
         .route("/health", get(health))
         .route("/api", get(openapi))
         .route("/conformance", get(conformance))
@@ -378,7 +510,7 @@ async fn item(
 pub fn rank_params(
     s: &AppState,
     p: &HashMap<String, String>,
-) -> Result<(Weights, Filters), ApiError> {
+) -> Result<(Weights, Filters, Option<Arc<Overlay>>), ApiError> {
     let weights = match p.get("weights") {
         Some(w) => Weights::parse_list(w).map_err(|e| ApiError::bad("weights", e))?,
         None => Weights::default(),
@@ -406,7 +538,23 @@ pub fn rank_params(
             .transpose()
             .map_err(|e| ApiError::bad("imd_deciles", e))?,
         bbox: nonempty("bbox").map(parse_bbox).transpose()?,
+        plan_within_m: nonempty("plan_within_m")
+            .map(Filters::parse_plan_within)
+            .transpose()
+            .map_err(|e| ApiError::bad("plan_within_m", e))?,
     };
+    let overlay = match nonempty("overlay") {
+        None => None,
+        Some(k) => Some(s.overlay(k).ok_or_else(|| {
+            ApiError::bad("overlay", format!("no overlay `{k}`; GET /overlays lists them"))
+        })?),
+    };
+    if filters.plan_within_m.is_some() && overlay.is_none() {
+        return Err(ApiError::bad(
+            "plan_within_m",
+            rank::RankError::PlanFilterWithoutOverlay,
+        ));
+    }
     rank::check_filters(&s.atlas, &filters).map_err(|e| {
         let param = match e {
             rank::RankError::UnknownPcn { .. } => "pcn",
@@ -415,7 +563,7 @@ pub fn rank_params(
         };
         ApiError::bad(param, e)
     })?;
-    Ok((weights, filters))
+    Ok((weights, filters, overlay))
 }
 
 async fn rank_handler(
@@ -433,16 +581,28 @@ async fn rank_handler(
             "weights",
             "limit",
             "offset",
+            "overlay",
+            "plan_within_m",
+            "format",
         ],
     )?;
-    let (weights, filters) = rank_params(&s, &p)?;
-    let limit = parse_usize(&p, "limit", DEFAULT_LIMIT, MAX_LIMIT)?;
+    let (weights, filters, overlay) = rank_params(&s, &p)?;
+    let format = match p.get("format").map(|f| f.trim()).filter(|f| !f.is_empty()) {
+        None => ExportFormat::GeoJson,
+        Some(f) => ExportFormat::parse(f)
+            .ok_or_else(|| ApiError::bad("format", format!("`{f}`: use geojson, csv, xlsx or gpkg")))?,
+    };
+    // A download holds every matched unit unless a limit is given; a page holds 100.
+    let download = p.contains_key("format") && format != ExportFormat::GeoJson;
+    let default_limit = if download { MAX_LIMIT } else { DEFAULT_LIMIT };
+    let limit = parse_usize(&p, "limit", default_limit, MAX_LIMIT)?;
     let offset = parse_usize(&p, "offset", 0, usize::MAX / 2)?;
     let settings = Settings {
         scales: Scales::default(),
         join: s.join,
         as_of: s.as_of,
         catchment_kind: s.catchments.kind(),
+        plan: overlay.as_deref(),
     };
     let ranking = rank::rank(
         &s.atlas,
@@ -453,6 +613,25 @@ async fn rank_handler(
         &settings,
     )
     .map_err(|e| ApiError::bad("filters", e))?;
+    if download {
+        let mut ranking = ranking;
+        ranking.rows = ranking.rows.into_iter().skip(offset).take(limit).collect();
+        let mut members = Map::new();
+        members.insert("sitefinder".into(), json!(env!("CARGO_PKG_VERSION")));
+        members.insert("units_file".into(), json!(s.units_file));
+        members.insert("weights".into(), json!(weights.to_list()));
+        members.insert("as_of".into(), json!(s.as_of.to_string()));
+        members.insert("catchments".into(), json!(s.catchments.describe()));
+        if let Some(o) = &overlay {
+            members.insert("plan_overlay".into(), json!(o.name));
+        }
+        members.insert("attribution".into(), json!(s.atlas.manifest.attribution));
+        let filters: Vec<(String, String)> = ["pcn", "lad", "imd_deciles", "min_floor_area_m2", "bbox", "plan_within_m", "limit", "offset"]
+            .iter()
+            .map(|k| (k.to_string(), p.get(*k).cloned().unwrap_or_default()))
+            .collect();
+        return download_response(&s, format, &ranking, &Meta { members, filters }, "sitefinder-ranking").await;
+    }
     let features = ranking
         .rows
         .iter()
@@ -467,6 +646,10 @@ async fn rank_handler(
     members.insert("weights".into(), json!(weights.to_list()));
     members.insert("as_of".into(), json!(s.as_of.to_string()));
     members.insert("catchments".into(), json!(s.catchments.describe()));
+    members.insert(
+        "plan_overlay".into(),
+        json!(overlay.as_ref().map(|o| o.name.clone())),
+    );
     members.insert("filtered_out".into(), json!(ranking.filtered_out.len()));
     members.insert(
         "links".into(),
@@ -631,4 +814,336 @@ async fn optimise_handler(
             "covered_demand": c.covered.iter().sum::<f64>(), "covered_by_decile": c.covered})),
         "features": features,
     })))
+}
+
+/// An export as a file download. Rendering (XLSX, GeoPackage) is CPU and file work: off the
+/// async workers.
+async fn download_response(
+    s: &Shared,
+    format: ExportFormat,
+    ranking: &rank::Ranking,
+    meta: &Meta,
+    stem: &str,
+) -> Result<Response, ApiError> {
+    let (state, ranking, meta) = (s.clone(), ranking.clone(), meta.clone());
+    let bytes = tokio::task::spawn_blocking(move || {
+        export::render(
+            format,
+            &state.atlas,
+            &state.units,
+            &state.contexts,
+            &ranking,
+            &meta,
+        )
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(ApiError::internal)?;
+    let safe: String = stem
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+        .collect();
+    Ok((
+        [
+            (header::CONTENT_TYPE, format.content_type().to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{safe}.{}\"", format.extension()),
+            ),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+fn created(v: Value) -> Response {
+    (StatusCode::CREATED, Json(v)).into_response()
+}
+
+/// Checks that every id is a unit this server ranks; names the ones that are not.
+fn check_ids(s: &AppState, ids: &[String]) -> Result<(), ApiError> {
+    if ids.is_empty() {
+        return Err(ApiError::bad("ids", "give at least one unit id"));
+    }
+    let missing: Vec<&str> = ids
+        .iter()
+        .filter(|id| !s.units.iter().any(|u| &u.id == *id))
+        .map(String::as_str)
+        .collect();
+    if !missing.is_empty() {
+        return Err(ApiError::bad(
+            "ids",
+            format!(
+                "no unit {} in {}; nothing was changed",
+                missing.join(", "),
+                s.units_file
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn json_body<T: serde::de::DeserializeOwned>(body: &[u8], expected: &str) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::bad("body", format!("{e} (expected JSON {expected})")))
+}
+
+async fn list_shortlists(State(s): State<Shared>) -> Result<Json<Value>, ApiError> {
+    let all = s.store()?.list_shortlists()?;
+    Ok(Json(json!({"shortlists": all.into_iter().map(|(name, created, updated, n)| json!({
+        "name": name, "created": created, "updated": updated, "sites": n,
+        "links": [{"href": format!("/shortlists/{}", urlencode(&name)), "rel": "item"}],
+    })).collect::<Vec<_>>()})))
+}
+
+fn urlencode(s: &str) -> String {
+    serde_urlencoded::to_string([("", s)])
+        .map(|x| x.trim_start_matches('=').replace('+', "%20"))
+        .unwrap_or_default()
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewShortlist {
+    name: String,
+    #[serde(default)]
+    ids: Vec<String>,
+    #[serde(default)]
+    note: String,
+    weights: Option<String>,
+    #[serde(default)]
+    query: String,
+}
+
+async fn create_shortlist(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    s.authorise(&headers)?;
+    let b: NewShortlist = json_body(&body, "{name, ids, note, weights, query}")?;
+    let weights = match b.weights.as_deref().filter(|w| !w.trim().is_empty()) {
+        Some(w) => Weights::parse_list(w).map_err(|e| ApiError::bad("weights", e))?,
+        None => Weights::default(),
+    };
+    if !b.ids.is_empty() {
+        check_ids(&s, &b.ids)?;
+    }
+    let sl = s.store()?.create_shortlist(
+        &b.name,
+        &s.units_file,
+        &weights.to_list(),
+        &b.query,
+        &b.ids,
+        &b.note,
+    )?;
+    Ok(created(sl.to_json()))
+}
+
+async fn get_shortlist(
+    State(s): State<Shared>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(s.store()?.shortlist(&name)?.to_json()))
+}
+
+async fn delete_shortlist(
+    State(s): State<Shared>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    s.authorise(&headers)?;
+    s.store()?.delete_shortlist(&name)?;
+    Ok(Json(json!({"deleted": name})))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewSites {
+    ids: Vec<String>,
+    #[serde(default)]
+    note: String,
+}
+
+async fn add_sites(
+    State(s): State<Shared>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    s.authorise(&headers)?;
+    let b: NewSites = json_body(&body, "{ids: [...], note}")?;
+    check_ids(&s, &b.ids)?;
+    Ok(Json(s.store()?.add_sites(&name, &b.ids, &b.note)?.to_json()))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Note {
+    note: String,
+}
+
+async fn set_note(
+    State(s): State<Shared>,
+    Path((name, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Json<Value>, ApiError> {
+    s.authorise(&headers)?;
+    let b: Note = json_body(&body, "{note}")?;
+    Ok(Json(s.store()?.set_note(&name, &id, &b.note)?.to_json()))
+}
+
+async fn remove_site(
+    State(s): State<Shared>,
+    Path((name, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    s.authorise(&headers)?;
+    Ok(Json(s.store()?.remove_site(&name, &id)?.to_json()))
+}
+
+async fn export_shortlist(
+    State(s): State<Shared>,
+    Path(name): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let p = params(q, &["format"])?;
+    let f = p.get("format").map(String::as_str).unwrap_or("xlsx");
+    let format = ExportFormat::parse(f)
+        .ok_or_else(|| ApiError::bad("format", format!("`{f}`: use csv, xlsx, geojson or gpkg")))?;
+    let sl = s.store()?.shortlist(&name)?;
+    let overlay = export::query_overlay(&sl.query).and_then(|k| s.overlay(&k));
+    let settings = Settings {
+        scales: Scales::default(),
+        join: s.join,
+        as_of: s.as_of,
+        catchment_kind: s.catchments.kind(),
+        plan: overlay.as_deref(),
+    };
+    let ranking = export::shortlist_ranking(&s.atlas, &s.units, &s.contexts, &sl, &settings)
+        .map_err(|e| ApiError {
+            status: StatusCode::CONFLICT,
+            code: "conflict",
+            message: e.to_string(),
+        })?;
+    let mut meta = export::shortlist_meta(&sl, s.as_of, &s.catchments.describe(), &s.atlas);
+    if let Some(o) = &overlay {
+        meta.members.insert("plan_overlay".into(), json!(o.name));
+    }
+    download_response(&s, format, &ranking, &meta, &sl.name).await
+}
+
+async fn list_overlays(State(s): State<Shared>) -> Result<Json<Value>, ApiError> {
+    s.store()?;
+    let all: Vec<Value> = s
+        .overlays
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .map(|o| {
+            let mut v = o.summary();
+            v["links"] = json!([{"href": format!("/overlays/{}", o.id), "rel": "item", "type": "application/geo+json"}]);
+            v
+        })
+        .collect();
+    Ok(Json(json!({"overlays": all, "max_upload_bytes": s.max_upload_bytes})))
+}
+
+async fn get_overlay(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    s.store()?;
+    let o = s
+        .overlay(&id)
+        .ok_or_else(|| ApiError::from(StoreError::NoOverlay(id.clone())))?;
+    let mut v = o.to_geojson().map_err(ApiError::internal)?;
+    v["overlay"] = o.summary();
+    Ok(geojson_response(v))
+}
+
+async fn delete_overlay(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    s.authorise(&headers)?;
+    let o = s
+        .overlay(&id)
+        .ok_or_else(|| ApiError::from(StoreError::NoOverlay(id.clone())))?;
+    s.store()?.delete_overlay(o.id)?;
+    s.reload_overlays()?;
+    Ok(Json(json!({"deleted": o.id, "name": o.name})))
+}
+
+/// `POST /overlays?name=...&format=...&repair=true&filename=...`, the file as the body.
+async fn upload_overlay(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Response, ApiError> {
+    // The token first: an unauthorised upload learns nothing about its file.
+    s.authorise(&headers)?;
+    s.store()?;
+    let p = params(q, &["name", "format", "repair", "filename"])?;
+    let body = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError {
+                status: StatusCode::PAYLOAD_TOO_LARGE,
+                code: "too_large",
+                message: OverlayError::TooLarge {
+                    size: s.max_upload_bytes + 1,
+                    limit: s.max_upload_bytes,
+                }
+                .to_string()
+                .replace(&format!("is {} bytes", s.max_upload_bytes + 1), "is"),
+            }
+        } else {
+            ApiError::bad("body", e.body_text())
+        }
+    })?;
+    let name = p
+        .get("name")
+        .map(|n| n.trim().to_string())
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| ApiError::bad("name", "give the overlay a name, e.g. name=Rochdale%20Future%20High%20Streets"))?;
+    let format = match p.get("format").map(|f| f.trim()).filter(|f| !f.is_empty()) {
+        None => None,
+        Some(f) => Some(UploadFormat::parse(f).ok_or_else(|| {
+            ApiError::bad("format", format!("`{f}`: use geojson, shapefile or gpkg"))
+        })?),
+    };
+    let repair = match p.get("repair").map(|r| r.trim()) {
+        None | Some("") | Some("false") | Some("0") => false,
+        Some("true") | Some("1") => true,
+        Some(r) => return Err(ApiError::bad("repair", format!("`{r}`: use true or false"))),
+    };
+    let opts = UploadOptions {
+        format,
+        repair,
+        max_bytes: s.max_upload_bytes,
+    };
+    let parsed = tokio::task::spawn_blocking(move || crate::overlay::parse(&body, &opts))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|e| ApiError {
+            status: if matches!(e, OverlayError::TooLarge { .. }) {
+                StatusCode::PAYLOAD_TOO_LARGE
+            } else {
+                StatusCode::BAD_REQUEST
+            },
+            code: if matches!(e, OverlayError::TooLarge { .. }) {
+                "too_large"
+            } else {
+                "bad_upload"
+            },
+            message: e.to_string(),
+        })?;
+    let source = p.get("filename").cloned().unwrap_or_default();
+    let o = s.store()?.add_overlay(&name, &source, &parsed)?;
+    s.reload_overlays()?;
+    let mut v = o.summary();
+    v["links"] = json!([{"href": format!("/overlays/{}", o.id), "rel": "item", "type": "application/geo+json"}]);
+    Ok(created(v))
 }

@@ -88,7 +88,7 @@ fn rank_writes_rfc7946_geojson_with_breakdowns() {
         assert!(s <= last && (0.0..=1.0).contains(&s));
         last = s;
         let b = props["breakdown"].as_object().unwrap();
-        assert_eq!(b.len(), 6);
+        assert_eq!(b.len(), 7);
         let sum: f64 = b
             .values()
             .map(|x| x["contribution"].as_f64().unwrap())

@@ -197,7 +197,7 @@ fn rank_matches_the_cli_ranking_and_filters() {
     assert_eq!(feats.len(), 107);
     for (i, f) in feats.iter().enumerate() {
         assert_eq!(f["properties"]["rank"], i + 1);
-        assert_eq!(f["properties"]["breakdown"].as_object().unwrap().len(), 6);
+        assert_eq!(f["properties"]["breakdown"].as_object().unwrap().len(), 7);
     }
     // The same ranking code as the CLI: run it directly and compare the order.
     let st = state();
@@ -206,6 +206,7 @@ fn rank_matches_the_cli_ranking_and_filters() {
         join: JoinParams::default(),
         as_of: Date::from_ymd(2024, 7, 1).unwrap(),
         catchment_kind: "huff",
+        plan: None,
     };
     let direct = sitefinder::rank::rank(
         &st.atlas,
@@ -236,7 +237,7 @@ fn rank_matches_the_cli_ranking_and_filters() {
     assert_ne!(wids, ids);
     assert_eq!(
         w["weights"],
-        "deprivation=0,reach=0,demand=0,gap=1,access=0,suitability=0"
+        "deprivation=0,reach=0,demand=0,gap=1,access=0,suitability=0,plan=2"
     );
 
     // Filters.

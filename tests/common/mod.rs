@@ -33,6 +33,7 @@ pub fn settings() -> Settings<'static> {
         join: JoinParams::default(),
         as_of: Date::from_ymd(2024, 7, 1).unwrap(),
         catchment_kind: "huff",
+        plan: None,
     }
 }
 

@@ -1,0 +1,949 @@
+//! Council plan overlays: a layer of areas (Future High Streets, regeneration or town-centre
+//! plans) uploaded as GeoJSON, a zipped Shapefile or a GeoPackage, checked, brought to British
+//! National Grid, and then used in ranking as a filter ("within N m of the plan") and as the
+//! `plan` criterion ("inside a Future High Streets area").
+//!
+//! Parsing never half-succeeds: [`parse`] returns every feature or one error that names the
+//! feature (0-based index, and its name when it has one) and what to fix.
+//!
+//! ```
+//! use sitefinder::overlay::{parse, UploadOptions};
+//! // A square around Rochdale town centre, in WGS84 (RFC 7946).
+//! let gj = br#"{"type":"FeatureCollection","features":[{"type":"Feature",
+//!   "properties":{"name":"Town centre"},
+//!   "geometry":{"type":"Polygon","coordinates":[[[-2.160,53.612],[-2.150,53.612],
+//!   [-2.150,53.620],[-2.160,53.620],[-2.160,53.612]]]}}]}"#;
+//! let p = parse(gj, &UploadOptions::default()).unwrap();
+//! assert_eq!(p.features.len(), 1);
+//! assert_eq!(p.features[0].label, "Town centre");
+//! // Now in metres on the British National Grid: Rochdale is near (389,500, 413,500).
+//! let c = p.features[0].bbox.center();
+//! assert!((c.x - 389_500.0).abs() < 1_000.0 && (c.y - 413_500.0).abs() < 1_000.0);
+//! // Points are not plan areas.
+//! let pt = br#"{"type":"Point","coordinates":[-2.155,53.616]}"#;
+//! assert!(parse(pt, &UploadOptions::default()).unwrap_err().to_string().contains("feature 0"));
+//! ```
+
+use std::io::{Cursor, Read};
+
+use geo::{
+    BoundingRect, Contains, Coord, Distance, Euclidean, LineString, MakeValid, MultiPolygon,
+    Point, Polygon, Rect, Validation,
+};
+use serde_json::{json, Map, Value as Json};
+
+use crate::crs::{self, CrsError};
+use shapefile::dbase;
+
+/// Uploads larger than this are refused unless the server is started with another limit.
+pub const DEFAULT_MAX_UPLOAD_BYTES: usize = 10 * 1024 * 1024;
+
+/// The upload formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadFormat {
+    GeoJson,
+    /// A zip holding `.shp`, `.shx`, `.dbf` and `.prj`.
+    Shapefile,
+    GeoPackage,
+}
+
+impl UploadFormat {
+    pub fn name(self) -> &'static str {
+        match self {
+            UploadFormat::GeoJson => "geojson",
+            UploadFormat::Shapefile => "shapefile",
+            UploadFormat::GeoPackage => "gpkg",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<UploadFormat> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "geojson" | "json" => Some(UploadFormat::GeoJson),
+            "shapefile" | "shp" | "zip" => Some(UploadFormat::Shapefile),
+            "gpkg" | "geopackage" => Some(UploadFormat::GeoPackage),
+            _ => None,
+        }
+    }
+
+    /// Guesses the format from the first bytes: a zip, an SQLite file, or else JSON.
+    pub fn sniff(bytes: &[u8]) -> UploadFormat {
+        if bytes.starts_with(b"PK") {
+            UploadFormat::Shapefile
+        } else if bytes.starts_with(b"SQLite format 3\0") {
+            UploadFormat::GeoPackage
+        } else {
+            UploadFormat::GeoJson
+        }
+    }
+}
+
+/// How to read an upload.
+#[derive(Debug, Clone)]
+pub struct UploadOptions {
+    /// `None`: guess from the bytes.
+    pub format: Option<UploadFormat>,
+    /// Repair invalid polygons with make-valid instead of refusing them.
+    pub repair: bool,
+    pub max_bytes: usize,
+}
+
+impl Default for UploadOptions {
+    fn default() -> Self {
+        UploadOptions {
+            format: None,
+            repair: false,
+            max_bytes: DEFAULT_MAX_UPLOAD_BYTES,
+        }
+    }
+}
+
+/// One plan area, in BNG metres.
+#[derive(Debug, Clone)]
+pub struct PlanFeature {
+    /// Its `name` (or `title`/`label`) property, else "feature N".
+    pub label: String,
+    pub properties: Map<String, Json>,
+    pub shape: MultiPolygon<f64>,
+    pub bbox: Rect<f64>,
+}
+
+impl PlanFeature {
+    /// A feature read back from the store (already checked when it was uploaded).
+    pub fn from_stored(label: String, properties: Map<String, Json>, shape: MultiPolygon<f64>) -> PlanFeature {
+        PlanFeature::new(label, properties, shape)
+    }
+
+    fn new(label: String, properties: Map<String, Json>, shape: MultiPolygon<f64>) -> PlanFeature {
+        let bbox = shape
+            .bounding_rect()
+            .unwrap_or_else(|| Rect::new(Coord { x: 0.0, y: 0.0 }, Coord { x: 0.0, y: 0.0 }));
+        PlanFeature {
+            label,
+            properties,
+            shape,
+            bbox,
+        }
+    }
+}
+
+/// A checked upload, ready to store.
+#[derive(Debug, Clone)]
+pub struct Parsed {
+    pub format: UploadFormat,
+    /// The CRS the upload was read in, as declared (EPSG code or the `.prj`'s name).
+    pub crs: String,
+    pub features: Vec<PlanFeature>,
+    /// Indexes of features repaired with make-valid.
+    pub repaired: Vec<usize>,
+}
+
+/// A stored overlay.
+#[derive(Debug, Clone)]
+pub struct Overlay {
+    pub id: i64,
+    pub name: String,
+    /// UTC, RFC 3339.
+    pub created: String,
+    /// The uploaded file's name, if given.
+    pub source: String,
+    pub format: String,
+    pub crs: String,
+    pub repaired: Vec<usize>,
+    pub features: Vec<PlanFeature>,
+}
+
+impl Overlay {
+    /// The plan feature nearest to a BNG point and the distance to it (0 inside); ties go to
+    /// the first feature.
+    pub fn nearest(&self, p: [f64; 2]) -> Option<(usize, f64)> {
+        let pt = Point::new(p[0], p[1]);
+        let mut best: Option<(usize, f64)> = None;
+        for (i, f) in self.features.iter().enumerate() {
+            // The distance to the box is a lower bound: skip features that cannot win.
+            let r = f.bbox;
+            let dx = (r.min().x - p[0]).max(p[0] - r.max().x).max(0.0);
+            let dy = (r.min().y - p[1]).max(p[1] - r.max().y).max(0.0);
+            if best.is_some_and(|(_, d)| dx.hypot(dy) >= d) {
+                continue;
+            }
+            let d = if f.shape.contains(&pt) {
+                0.0
+            } else {
+                Euclidean.distance(&pt, &f.shape)
+            };
+            if best.is_none_or(|(_, b)| d < b) {
+                best = Some((i, d));
+            }
+        }
+        best
+    }
+
+    /// What lists show: everything but the geometry.
+    pub fn summary(&self) -> Json {
+        json!({
+            "id": self.id,
+            "name": self.name,
+            "created": self.created,
+            "source": self.source,
+            "format": self.format,
+            "crs": self.crs,
+            "features": self.features.len(),
+            "repaired": self.repaired,
+            "labels": self.features.iter().map(|f| f.label.clone()).collect::<Vec<_>>(),
+        })
+    }
+
+    /// The overlay as an RFC 7946 FeatureCollection (WGS84, 6 decimals).
+    pub fn to_geojson(&self) -> Result<Json, CrsError> {
+        let mut feats = vec![];
+        for (i, f) in self.features.iter().enumerate() {
+            let mut polys = vec![];
+            for p in &f.shape.0 {
+                let mut rings = vec![];
+                for r in std::iter::once(p.exterior()).chain(p.interiors()) {
+                    let mut pts = vec![];
+                    for c in &r.0 {
+                        let (lon, lat) = crs::bng_to_wgs84(c.x, c.y)?;
+                        pts.push(json!([crate::output::round6(lon), crate::output::round6(lat)]));
+                    }
+                    rings.push(Json::Array(pts));
+                }
+                polys.push(Json::Array(rings));
+            }
+            let mut props = f.properties.clone();
+            props.insert("overlay".into(), json!(self.name));
+            props.insert("feature".into(), json!(i));
+            props.insert("label".into(), json!(f.label));
+            feats.push(json!({"type": "Feature", "id": i, "properties": props,
+                "geometry": {"type": "MultiPolygon", "coordinates": polys}}));
+        }
+        Ok(json!({"type": "FeatureCollection", "name": self.name, "features": feats}))
+    }
+}
+
+/// Why an upload was refused. Each names the feature (0-based) or the file part to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum OverlayError {
+    #[error("the upload is {size} bytes, over the limit of {limit} bytes ({} MB); simplify the layer or split it", limit / (1024 * 1024))]
+    TooLarge { size: usize, limit: usize },
+    #[error("the layer has no features; upload a layer with at least one polygon")]
+    Empty,
+    #[error("not valid GeoJSON: {0}")]
+    Json(String),
+    #[error("feature {index}{label}: {found} geometry; a plan overlay must be areas (Polygon or MultiPolygon)")]
+    NotPolygon {
+        index: usize,
+        label: String,
+        found: String,
+    },
+    #[error("feature {index}{label}: {reason}")]
+    BadGeometry {
+        index: usize,
+        label: String,
+        reason: String,
+    },
+    #[error("feature {index}{label}: the polygon is not valid ({reason}); fix it in your GIS, or upload again with repair=true to repair it with make-valid")]
+    Invalid {
+        index: usize,
+        label: String,
+        reason: String,
+    },
+    #[error("feature {index}{label}: coordinates ({x}, {y}) are not longitude/latitude, so this is the wrong CRS for {declared}; if they are British National Grid metres, declare EPSG:27700 (GeoJSON: \"crs\": {{\"type\": \"name\", \"properties\": {{\"name\": \"EPSG:27700\"}}}})")]
+    NotLonLat {
+        index: usize,
+        label: String,
+        x: f64,
+        y: f64,
+        declared: String,
+    },
+    #[error("feature {index}{label} lies outside England when read in {crs}; check the layer's CRS (sitefinder covers England)")]
+    OutsideEngland {
+        index: usize,
+        label: String,
+        crs: String,
+    },
+    #[error("coordinate reference system: {0}")]
+    Crs(String),
+    #[error("not a complete zip archive ({0}); the upload may be truncated: zip the .shp, .shx, .dbf and .prj again")]
+    Zip(String),
+    #[error("the zip holds no .shp file; a zipped Shapefile needs the .shp, .shx, .dbf and .prj")]
+    NoShp,
+    #[error("the zip holds more than one Shapefile ({0}); upload one layer per zip")]
+    ManyShp(String),
+    #[error("the Shapefile {0} has no .prj, so its CRS is unknown; add the .prj (EPSG:27700 or EPSG:4326) to the zip")]
+    NoPrj(String),
+    #[error("reading the Shapefile: {0}")]
+    Shapefile(String),
+    #[error("not a GeoPackage: {0}")]
+    GeoPackage(String),
+}
+
+fn named(label: &str) -> String {
+    if label.starts_with("feature ") {
+        String::new()
+    } else {
+        format!(" (\"{label}\")")
+    }
+}
+
+/// The CRS an upload declares.
+#[derive(Debug, Clone, PartialEq)]
+enum Crs {
+    Wgs84,
+    Bng,
+    /// Anything else PROJ can read: `EPSG:n` or WKT.
+    Other(String),
+}
+
+impl Crs {
+    fn from_epsg(code: i64) -> Crs {
+        match code {
+            4326 => Crs::Wgs84,
+            27700 => Crs::Bng,
+            c => Crs::Other(format!("EPSG:{c}")),
+        }
+    }
+
+    /// A GeoJSON `crs` name: `EPSG:27700`, `urn:ogc:def:crs:EPSG::27700`, `...CRS84`.
+    fn from_name(name: &str) -> Result<Crs, OverlayError> {
+        let n = name.trim();
+        if n.ends_with("CRS84") || n.ends_with("CRS:84") {
+            return Ok(Crs::Wgs84);
+        }
+        let code = n
+            .rsplit(':')
+            .next()
+            .and_then(|c| c.trim().parse::<i64>().ok())
+            .ok_or_else(|| {
+                OverlayError::Crs(format!(
+                    "`{n}` is not an EPSG code; write e.g. EPSG:27700 or EPSG:4326"
+                ))
+            })?;
+        Ok(Crs::from_epsg(code))
+    }
+
+    /// A `.prj` (ESRI WKT).
+    fn from_wkt(wkt: &str) -> Crs {
+        let w = wkt.to_ascii_lowercase().replace([' ', '-'], "_");
+        if w.contains("british_national_grid") || w.contains("authority[\"epsg\",\"27700\"]]") {
+            Crs::Bng
+        } else if w.starts_with("geogcs[\"gcs_wgs_1984\"") || w.starts_with("geogcs[\"wgs_84\"") {
+            Crs::Wgs84
+        } else {
+            Crs::Other(wkt.trim().to_string())
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Crs::Wgs84 => "EPSG:4326".into(),
+            Crs::Bng => "EPSG:27700".into(),
+            Crs::Other(s) => {
+                // A WKT's own name: PROJCS["name", ...
+                match s.split('"').nth(1) {
+                    Some(name) if s.contains('[') => name.to_string(),
+                    _ => s.clone(),
+                }
+            }
+        }
+    }
+}
+
+/// A feature as read, before checks: properties and a geometry or the name of its type.
+struct RawFeature {
+    properties: Map<String, Json>,
+    geometry: Result<MultiPolygon<f64>, String>,
+}
+
+/// Reads, checks and reprojects an upload. See the module docs.
+pub fn parse(bytes: &[u8], opts: &UploadOptions) -> Result<Parsed, OverlayError> {
+    if bytes.len() > opts.max_bytes {
+        return Err(OverlayError::TooLarge {
+            size: bytes.len(),
+            limit: opts.max_bytes,
+        });
+    }
+    let format = opts.format.unwrap_or_else(|| UploadFormat::sniff(bytes));
+    let (crs, raw) = match format {
+        UploadFormat::GeoJson => read_geojson(bytes)?,
+        UploadFormat::Shapefile => read_shapefile_zip(bytes)?,
+        UploadFormat::GeoPackage => read_geopackage(bytes)?,
+    };
+    if raw.is_empty() {
+        return Err(OverlayError::Empty);
+    }
+    let mut features = Vec::with_capacity(raw.len());
+    let mut repaired = vec![];
+    for (index, f) in raw.into_iter().enumerate() {
+        let label = label_of(&f.properties, index);
+        let mut shape = f.geometry.map_err(|found| OverlayError::NotPolygon {
+            index,
+            label: named(&label),
+            found,
+        })?;
+        if shape.0.is_empty() {
+            return Err(OverlayError::BadGeometry {
+                index,
+                label: named(&label),
+                reason: "empty geometry".into(),
+            });
+        }
+        to_bng(&mut shape, &crs, index, &label)?;
+        let in_england = shape.bounding_rect().is_some_and(|r| {
+            let c = r.center();
+            crs::plausibly_england_bng(c.x, c.y)
+        });
+        if !in_england {
+            return Err(OverlayError::OutsideEngland {
+                index,
+                label: named(&label),
+                crs: crs.describe(),
+            });
+        }
+        if !shape.is_valid() {
+            let reason = shape
+                .validation_errors()
+                .iter()
+                .take(2)
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("; ");
+            if !opts.repair {
+                return Err(OverlayError::Invalid {
+                    index,
+                    label: named(&label),
+                    reason,
+                });
+            }
+            let fixed = shape.make_valid().map_err(|e| OverlayError::Invalid {
+                index,
+                label: named(&label),
+                reason: format!("{reason}; make-valid could not repair it ({e:?})"),
+            })?;
+            if fixed.0.is_empty() || !fixed.is_valid() {
+                return Err(OverlayError::Invalid {
+                    index,
+                    label: named(&label),
+                    reason: format!("{reason}; make-valid could not repair it"),
+                });
+            }
+            shape = fixed;
+            repaired.push(index);
+        }
+        features.push(PlanFeature::new(label, f.properties, shape));
+    }
+    Ok(Parsed {
+        format,
+        crs: crs.describe(),
+        features,
+        repaired,
+    })
+}
+
+fn label_of(props: &Map<String, Json>, index: usize) -> String {
+    for key in ["name", "title", "label", "site_name", "area_name"] {
+        if let Some((_, v)) = props.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)) {
+            let s = match v {
+                Json::String(s) => s.trim().to_string(),
+                Json::Number(n) => n.to_string(),
+                _ => continue,
+            };
+            if !s.is_empty() {
+                return s;
+            }
+        }
+    }
+    format!("feature {index}")
+}
+
+fn to_bng(
+    shape: &mut MultiPolygon<f64>,
+    crs: &Crs,
+    index: usize,
+    label: &str,
+) -> Result<(), OverlayError> {
+    if *crs == Crs::Bng {
+        return Ok(());
+    }
+    let mut pts: Vec<(f64, f64)> = vec![];
+    for p in &shape.0 {
+        for r in std::iter::once(p.exterior()).chain(p.interiors()) {
+            pts.extend(r.0.iter().map(|c| (c.x, c.y)));
+        }
+    }
+    if *crs == Crs::Wgs84 {
+        if let Some(&(x, y)) = pts
+            .iter()
+            .find(|(x, y)| !(-180.0..=180.0).contains(x) || !(-90.0..=90.0).contains(y))
+        {
+            return Err(OverlayError::NotLonLat {
+                index,
+                label: named(label),
+                x,
+                y,
+                declared: "EPSG:4326 (WGS84)".into(),
+            });
+        }
+        crs::wgs84_to_bng_in_place(&mut pts).map_err(|e| OverlayError::Crs(e.to_string()))?;
+    } else if let Crs::Other(def) = crs {
+        crs::any_to_bng_in_place(def, &mut pts).map_err(|e| OverlayError::Crs(e.to_string()))?;
+    }
+    let mut it = pts.into_iter();
+    let mut next_ring = |r: &LineString<f64>| -> LineString<f64> {
+        r.0.iter()
+            .map(|_| {
+                let (x, y) = it.next().unwrap_or((f64::NAN, f64::NAN));
+                Coord { x, y }
+            })
+            .collect()
+    };
+    let polys: Vec<Polygon<f64>> = shape
+        .0
+        .iter()
+        .map(|p| {
+            let ext = next_ring(p.exterior());
+            let ints = p.interiors().iter().map(&mut next_ring).collect();
+            Polygon::new(ext, ints)
+        })
+        .collect();
+    *shape = MultiPolygon(polys);
+    Ok(())
+}
+
+// ---- GeoJSON ----
+
+fn read_geojson(bytes: &[u8]) -> Result<(Crs, Vec<RawFeature>), OverlayError> {
+    let text = std::str::from_utf8(bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes))
+        .map_err(|_| OverlayError::Json("the file is not UTF-8 text".into()))?;
+    let v: Json = serde_json::from_str(text).map_err(|e| OverlayError::Json(e.to_string()))?;
+    let crs = match v["crs"]["properties"]["name"].as_str() {
+        Some(n) => Crs::from_name(n)?,
+        None => Crs::Wgs84,
+    };
+    let feats: Vec<&Json> = match v["type"].as_str() {
+        Some("FeatureCollection") => v["features"]
+            .as_array()
+            .ok_or_else(|| OverlayError::Json("a FeatureCollection needs a `features` array".into()))?
+            .iter()
+            .collect(),
+        Some("Feature") => vec![&v],
+        Some(_) => vec![&v],
+        None => {
+            return Err(OverlayError::Json(
+                "no `type` member; expected a FeatureCollection, a Feature or a geometry".into(),
+            ))
+        }
+    };
+    let mut out = vec![];
+    for f in feats {
+        let (props, geom) = if f["type"] == "Feature" {
+            (
+                f["properties"].as_object().cloned().unwrap_or_default(),
+                &f["geometry"],
+            )
+        } else {
+            (Map::new(), f)
+        };
+        out.push(RawFeature {
+            properties: props,
+            geometry: json_geometry(geom),
+        });
+    }
+    Ok((crs, out))
+}
+
+fn json_ring(v: &Json) -> Result<LineString<f64>, String> {
+    let pts = v.as_array().ok_or("a ring must be an array of positions")?;
+    let mut ring = Vec::with_capacity(pts.len());
+    for p in pts {
+        let xy = p.as_array().ok_or("a position must be an array [x, y]")?;
+        match (
+            xy.first().and_then(Json::as_f64),
+            xy.get(1).and_then(Json::as_f64),
+        ) {
+            (Some(x), Some(y)) if x.is_finite() && y.is_finite() => ring.push(Coord { x, y }),
+            _ => return Err("a position must hold two numbers".into()),
+        }
+    }
+    if ring.len() < 4 {
+        return Err(format!(
+            "a polygon ring needs at least 4 positions, found {}",
+            ring.len()
+        ));
+    }
+    Ok(LineString(ring))
+}
+
+fn json_polygon(v: &Json) -> Result<Polygon<f64>, String> {
+    let rings = v
+        .as_array()
+        .ok_or("Polygon coordinates must be an array of rings")?;
+    let mut it = rings.iter();
+    let ext = json_ring(it.next().ok_or("a polygon needs an outer ring")?)?;
+    let ints = it.map(json_ring).collect::<Result<Vec<_>, _>>()?;
+    Ok(Polygon::new(ext, ints))
+}
+
+fn json_geometry(g: &Json) -> Result<MultiPolygon<f64>, String> {
+    let t = g["type"].as_str().unwrap_or("missing");
+    let c = &g["coordinates"];
+    match t {
+        "Polygon" => Ok(MultiPolygon(vec![json_polygon(c)?])),
+        "MultiPolygon" => Ok(MultiPolygon(
+            c.as_array()
+                .ok_or("MultiPolygon coordinates must be an array of polygons")?
+                .iter()
+                .map(json_polygon)
+                .collect::<Result<_, _>>()?,
+        )),
+        _ if g.is_null() => Err("a null".into()),
+        other => Err(format!("a {other}")),
+    }
+    .map_err(|e: String| {
+        // A geometry of the right type with bad coordinates is a different mistake.
+        if e.starts_with("a ") && !e.contains("ring") && !e.contains("position") {
+            e
+        } else {
+            format!("a malformed {t} ({e})")
+        }
+    })
+}
+
+// ---- Shapefile (zipped) ----
+
+fn read_shapefile_zip(bytes: &[u8]) -> Result<(Crs, Vec<RawFeature>), OverlayError> {
+    let mut zip =
+        zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| OverlayError::Zip(e.to_string()))?;
+    let names: Vec<String> = zip.file_names().map(str::to_string).collect();
+    let shps: Vec<&String> = names
+        .iter()
+        .filter(|n| n.to_ascii_lowercase().ends_with(".shp") && !n.starts_with("__MACOSX"))
+        .collect();
+    let shp = match shps.as_slice() {
+        [] => return Err(OverlayError::NoShp),
+        [one] => (*one).clone(),
+        many => {
+            return Err(OverlayError::ManyShp(
+                many.iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ))
+        }
+    };
+    let stem = &shp[..shp.len() - 4];
+    let sibling = |ext: &str| {
+        names
+            .iter()
+            .find(|n| {
+                n.len() == stem.len() + 4
+                    && n.starts_with(stem)
+                    && n[stem.len()..].eq_ignore_ascii_case(ext)
+            })
+            .cloned()
+    };
+    let mut read = |name: &str| -> Result<Vec<u8>, OverlayError> {
+        let mut f = zip
+            .by_name(name)
+            .map_err(|e| OverlayError::Zip(format!("{name}: {e}")))?;
+        let mut buf = vec![];
+        f.read_to_end(&mut buf)
+            .map_err(|e| OverlayError::Zip(format!("{name}: {e}")))?;
+        Ok(buf)
+    };
+    let prj_name = sibling(".prj").ok_or_else(|| OverlayError::NoPrj(shp.clone()))?;
+    let prj = read(&prj_name)?;
+    let shp_bytes = read(&shp)?;
+    let dbf_bytes = match sibling(".dbf") {
+        Some(n) => Some(read(&n)?),
+        None => None,
+    };
+    let crs = Crs::from_wkt(&String::from_utf8_lossy(&prj));
+    let bad = |e: shapefile::Error| OverlayError::Shapefile(format!("{shp}: {e}"));
+    let shapes_reader = shapefile::ShapeReader::new(Cursor::new(shp_bytes)).map_err(bad)?;
+    let mut out = vec![];
+    match dbf_bytes {
+        Some(dbf) => {
+            let dbf = dbase::Reader::new(Cursor::new(dbf))
+                .map_err(|e| OverlayError::Shapefile(format!("the .dbf: {e}")))?;
+            let mut reader = shapefile::Reader::new(shapes_reader, dbf);
+            for item in reader.iter_shapes_and_records() {
+                let (shape, record) = item.map_err(bad)?;
+                let props: Map<String, Json> = record
+                    .into_iter()
+                    .filter_map(|(k, v)| dbf_value(v).map(|v| (k, v)))
+                    .collect();
+                out.push(RawFeature {
+                    properties: props,
+                    geometry: shape_geometry(shape),
+                });
+            }
+        }
+        None => {
+            let mut reader = shapes_reader;
+            for shape in reader.iter_shapes() {
+                out.push(RawFeature {
+                    properties: Map::new(),
+                    geometry: shape_geometry(shape.map_err(bad)?),
+                });
+            }
+        }
+    }
+    Ok((crs, out))
+}
+
+fn dbf_value(v: dbase::FieldValue) -> Option<Json> {
+    use dbase::FieldValue as F;
+    Some(match v {
+        F::Character(Some(s)) | F::Memo(s) => json!(s.trim()),
+        F::Numeric(Some(n)) | F::Double(n) | F::Currency(n) => json!(n),
+        F::Float(Some(n)) => json!(n),
+        F::Integer(n) => json!(n),
+        F::Logical(Some(b)) => json!(b),
+        _ => return None,
+    })
+}
+
+fn shape_geometry(s: shapefile::Shape) -> Result<MultiPolygon<f64>, String> {
+    use shapefile::Shape as S;
+    let kind = s.shapetype().to_string();
+    let g = match s {
+        S::Polygon(_) | S::PolygonM(_) | S::PolygonZ(_) => geo::Geometry::<f64>::try_from(s)
+            .map_err(|e| format!("a malformed {kind} ({e})"))?,
+        S::NullShape => return Err("a null (empty)".into()),
+        _ => return Err(format!("a {kind}")),
+    };
+    match g {
+        geo::Geometry::MultiPolygon(mp) => Ok(mp),
+        geo::Geometry::Polygon(p) => Ok(MultiPolygon(vec![p])),
+        _ => Err(format!("a {kind}")),
+    }
+}
+
+// ---- GeoPackage ----
+
+fn read_geopackage(bytes: &[u8]) -> Result<(Crs, Vec<RawFeature>), OverlayError> {
+    // SQLite reads files, not buffers: copy to a private temporary file, removed on return.
+    let tmp = std::env::temp_dir().join(format!(
+        "sitefinder-upload-{}-{}.gpkg",
+        std::process::id(),
+        UPLOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    std::fs::write(&tmp, bytes).map_err(|e| OverlayError::GeoPackage(e.to_string()))?;
+    let result = read_geopackage_file(&tmp);
+    let _ = std::fs::remove_file(&tmp);
+    result
+}
+
+static UPLOADS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn read_geopackage_file(path: &std::path::Path) -> Result<(Crs, Vec<RawFeature>), OverlayError> {
+    use rusqlite::types::ValueRef;
+    let bad = |e: rusqlite::Error| OverlayError::GeoPackage(e.to_string());
+    let db = rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(bad)?;
+    let layers: Vec<(String, String, i64)> = db
+        .prepare("SELECT table_name, column_name, srs_id FROM gpkg_geometry_columns ORDER BY table_name")
+        .and_then(|mut s| {
+            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect()
+        })
+        .map_err(|e| OverlayError::GeoPackage(format!("{e} (no gpkg_geometry_columns table: is this a GeoPackage of features?)")))?;
+    let (table, column, srs_id) = match layers.as_slice() {
+        [] => return Err(OverlayError::Empty),
+        [one] => one.clone(),
+        many => {
+            return Err(OverlayError::GeoPackage(format!(
+                "it holds {} feature layers ({}); upload one layer per GeoPackage",
+                many.len(),
+                many.iter().map(|l| l.0.as_str()).collect::<Vec<_>>().join(", ")
+            )))
+        }
+    };
+    let (org, code, def): (String, i64, String) = db
+        .query_row(
+            "SELECT organization, organization_coordsys_id, definition FROM gpkg_spatial_ref_sys WHERE srs_id = ?1",
+            [srs_id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .map_err(|e| OverlayError::GeoPackage(format!("layer {table}: srs_id {srs_id} is not in gpkg_spatial_ref_sys ({e})")))?;
+    let crs = if org.eq_ignore_ascii_case("EPSG") {
+        Crs::from_epsg(code)
+    } else if srs_id <= 0 || def.trim() == "undefined" {
+        return Err(OverlayError::Crs(format!(
+            "layer {table} has an undefined CRS (srs_id {srs_id}); set it to EPSG:27700 or EPSG:4326"
+        )));
+    } else {
+        Crs::Other(def)
+    };
+    let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    let mut stmt = db
+        .prepare(&format!("SELECT * FROM {}", q(&table)))
+        .map_err(bad)?;
+    let cols: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
+    let geom_col = cols
+        .iter()
+        .position(|c| c.eq_ignore_ascii_case(&column))
+        .ok_or_else(|| OverlayError::GeoPackage(format!("layer {table} has no column {column}")))?;
+    let mut rows = stmt.query([]).map_err(bad)?;
+    let mut out = vec![];
+    while let Some(row) = rows.next().map_err(bad)? {
+        let mut props = Map::new();
+        let mut geometry = Err("a null".to_string());
+        for (i, name) in cols.iter().enumerate() {
+            let v = row.get_ref(i).map_err(bad)?;
+            if i == geom_col {
+                geometry = match v {
+                    ValueRef::Blob(b) => gpkg_geometry(b),
+                    _ => Err("a null".into()),
+                };
+                continue;
+            }
+            let j = match v {
+                ValueRef::Null | ValueRef::Blob(_) => continue,
+                ValueRef::Integer(n) => json!(n),
+                ValueRef::Real(f) => json!(f),
+                ValueRef::Text(t) => json!(String::from_utf8_lossy(t)),
+            };
+            props.insert(name.clone(), j);
+        }
+        out.push(RawFeature {
+            properties: props,
+            geometry,
+        });
+    }
+    Ok((crs, out))
+}
+
+/// A GeoPackage geometry blob: the `GP` header, then WKB.
+fn gpkg_geometry(b: &[u8]) -> Result<MultiPolygon<f64>, String> {
+    if b.len() < 8 || &b[0..2] != b"GP" {
+        return Err("a malformed geometry (no GeoPackage header)".into());
+    }
+    let flags = b[3];
+    if flags & 0b1_0000 != 0 {
+        return Err("a null (empty)".into());
+    }
+    let envelope = match (flags >> 1) & 0b111 {
+        0 => 0,
+        1 => 32,
+        2 | 3 => 48,
+        4 => 64,
+        _ => return Err("a malformed geometry (bad envelope flag)".into()),
+    };
+    let start = 8 + envelope;
+    let wkb = b.get(start..).ok_or("a malformed geometry (truncated)")?;
+    let mut r = Wkb { b: wkb, at: 0 };
+    r.multipolygon()
+}
+
+/// A little reader of OGC WKB (ISO and EWKB Z/M flags), for polygons only.
+struct Wkb<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+const WKB_NAMES: [&str; 8] = [
+    "Geometry",
+    "Point",
+    "LineString",
+    "Polygon",
+    "MultiPoint",
+    "MultiLineString",
+    "MultiPolygon",
+    "GeometryCollection",
+];
+
+impl Wkb<'_> {
+    fn take(&mut self, n: usize) -> Result<&[u8], String> {
+        let s = self
+            .b
+            .get(self.at..self.at + n)
+            .ok_or("a malformed geometry (truncated WKB)")?;
+        self.at += n;
+        Ok(s)
+    }
+    fn u32(&mut self, le: bool) -> Result<u32, String> {
+        let a: [u8; 4] = self.take(4)?.try_into().map_err(|_| "truncated")?;
+        Ok(if le {
+            u32::from_le_bytes(a)
+        } else {
+            u32::from_be_bytes(a)
+        })
+    }
+    fn f64(&mut self, le: bool) -> Result<f64, String> {
+        let a: [u8; 8] = self.take(8)?.try_into().map_err(|_| "truncated")?;
+        Ok(if le {
+            f64::from_le_bytes(a)
+        } else {
+            f64::from_be_bytes(a)
+        })
+    }
+    /// Byte order, base type (1..7) and coordinates per point.
+    fn header(&mut self) -> Result<(bool, u32, usize), String> {
+        let le = self.take(1)?[0] == 1;
+        let t = self.u32(le)?;
+        let (z, m) = (t & 0x8000_0000 != 0, t & 0x4000_0000 != 0);
+        let iso = t & 0x0FFF_FFFF;
+        let base = iso % 1000;
+        let dims = match iso / 1000 {
+            1 | 2 => 3,
+            3 => 4,
+            _ => 2 + usize::from(z) + usize::from(m),
+        };
+        Ok((le, base, dims))
+    }
+    fn ring(&mut self, le: bool, dims: usize) -> Result<LineString<f64>, String> {
+        let n = self.u32(le)? as usize;
+        if n > self.b.len() / 16 {
+            return Err("a malformed geometry (ring longer than the blob)".into());
+        }
+        let mut pts = Vec::with_capacity(n);
+        for _ in 0..n {
+            let x = self.f64(le)?;
+            let y = self.f64(le)?;
+            for _ in 2..dims {
+                self.f64(le)?;
+            }
+            pts.push(Coord { x, y });
+        }
+        Ok(LineString(pts))
+    }
+    fn polygon_body(&mut self, le: bool, dims: usize) -> Result<Polygon<f64>, String> {
+        let n = self.u32(le)? as usize;
+        if n == 0 {
+            return Err("a null (empty polygon)".into());
+        }
+        let ext = self.ring(le, dims)?;
+        let mut ints = vec![];
+        for _ in 1..n {
+            ints.push(self.ring(le, dims)?);
+        }
+        Ok(Polygon::new(ext, ints))
+    }
+    fn multipolygon(&mut self) -> Result<MultiPolygon<f64>, String> {
+        let (le, base, dims) = self.header()?;
+        match base {
+            3 => Ok(MultiPolygon(vec![self.polygon_body(le, dims)?])),
+            6 => {
+                let n = self.u32(le)? as usize;
+                let mut polys = vec![];
+                for _ in 0..n {
+                    let (le2, b2, d2) = self.header()?;
+                    if b2 != 3 {
+                        return Err("a malformed MultiPolygon (a part is not a polygon)".into());
+                    }
+                    polys.push(self.polygon_body(le2, d2)?);
+                }
+                Ok(MultiPolygon(polys))
+            }
+            t => Err(format!(
+                "a {}",
+                WKB_NAMES.get(t as usize).copied().unwrap_or("unknown")
+            )),
+        }
+    }
+}

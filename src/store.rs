@@ -1,0 +1,551 @@
+//! The embedded database (SQLite through rusqlite) under the state directory: named
+//! shortlists of units, with created/updated times and a note per site, and the council plan
+//! overlays. It survives restarts; the server and the CLI share it.
+//!
+//! Every change is one SQLite transaction, so a failed write leaves the earlier state whole.
+//! Checks that need the units or the atlas (does this unit id exist?) are the caller's, made
+//! before anything is written.
+//!
+//! ```
+//! use sitefinder::store::Store;
+//! let dir = tempfile::tempdir().unwrap();
+//! let db = Store::open(dir.path()).unwrap();
+//! db.create_shortlist("Town centre", "units.csv", "deprivation=3", "", &["a".into()], "").unwrap();
+//! db.add_sites("Town centre", &["b".into()], "corner unit, step-free").unwrap();
+//! let s = Store::open(dir.path()).unwrap().shortlist("Town centre").unwrap();
+//! assert_eq!(s.sites.len(), 2);
+//! assert_eq!(s.sites[1].note, "corner unit, step-free");
+//! assert!(db.create_shortlist("Town centre", "u", "", "", &[], "").is_err());
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use geo::{Coord, LineString, MultiPolygon, Polygon};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::{json, Value as Json};
+
+use crate::overlay::{Overlay, Parsed, PlanFeature};
+
+/// The database file's name inside the state directory.
+pub const DB_FILE: &str = "sitefinder.sqlite";
+
+/// Errors of the store, naming the shortlist, site or overlay.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the state database {path}: {reason}")]
+    Open { path: String, reason: String },
+    #[error("state database: {0}")]
+    Sql(String),
+    #[error("no shortlist `{name}`{hint}")]
+    NoShortlist { name: String, hint: String },
+    #[error("a shortlist `{0}` exists already; choose another name or add sites to it")]
+    ShortlistExists(String),
+    #[error("shortlist name `{0}`: give 1 to 80 characters, not all spaces")]
+    BadName(String),
+    #[error("unit `{id}` is not in shortlist `{name}`")]
+    NoSite { name: String, id: String },
+    #[error("no overlay `{0}`; GET /overlays or `sitefinder overlay list` shows them")]
+    NoOverlay(String),
+    #[error("an overlay `{0}` exists already; delete it first or choose another name")]
+    OverlayExists(String),
+    #[error("overlay `{name}` in the database is unreadable: {reason}")]
+    Corrupt { name: String, reason: String },
+}
+
+fn sql(e: rusqlite::Error) -> StoreError {
+    StoreError::Sql(e.to_string())
+}
+
+/// One site of a shortlist.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Site {
+    pub unit_id: String,
+    pub note: String,
+    /// UTC, RFC 3339.
+    pub added: String,
+    pub updated: String,
+}
+
+/// A named shortlist.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shortlist {
+    pub name: String,
+    pub created: String,
+    pub updated: String,
+    /// The units file the sites' ids refer to.
+    pub units_file: String,
+    /// The weights in force when it was made (`deprivation=3,...`).
+    pub weights: String,
+    /// The ranking query it came from (`lad=Rochdale&imd_deciles=1-3`), if any.
+    pub query: String,
+    pub sites: Vec<Site>,
+}
+
+impl Shortlist {
+    pub fn to_json(&self) -> Json {
+        json!({
+            "name": self.name,
+            "created": self.created,
+            "updated": self.updated,
+            "units_file": self.units_file,
+            "weights": self.weights,
+            "query": self.query,
+            "sites": self.sites.iter().map(|s| json!({
+                "id": s.unit_id, "note": s.note, "added": s.added, "updated": s.updated,
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// An overlay's row: id, name, created, source, format, crs, repaired (JSON), features (JSON).
+type OverlayRow = (i64, String, String, String, String, String, String, String);
+
+/// The database. Safe to share between threads (one connection behind a mutex: writes are few).
+pub struct Store {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ','now')";
+
+/// The default state directory: `$SITEFINDER_STATE`, else `$XDG_DATA_HOME/sitefinder`, else
+/// `~/.local/share/sitefinder`, else `./sitefinder-state`.
+pub fn default_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("SITEFINDER_STATE") {
+        return PathBuf::from(d);
+    }
+    if let Some(d) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d).join("sitefinder");
+    }
+    if let Some(h) = std::env::var_os("HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(h).join(".local/share/sitefinder");
+    }
+    PathBuf::from("sitefinder-state")
+}
+
+impl Store {
+    /// Opens (creating if needed) the database in `dir`.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        let path = dir.join(DB_FILE);
+        let open_err = |reason: String| StoreError::Open {
+            path: path.display().to_string(),
+            reason,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| open_err(e.to_string()))?;
+        let conn = Connection::open(&path).map_err(|e| open_err(e.to_string()))?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(|e| open_err(e.to_string()))?;
+        conn.execute_batch(
+            "PRAGMA foreign_keys = ON;
+             CREATE TABLE IF NOT EXISTS shortlists (
+                id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,
+                created TEXT NOT NULL, updated TEXT NOT NULL,
+                units_file TEXT NOT NULL, weights TEXT NOT NULL, query TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS shortlist_sites (
+                shortlist_id INTEGER NOT NULL REFERENCES shortlists(id) ON DELETE CASCADE,
+                unit_id TEXT NOT NULL, note TEXT NOT NULL,
+                added TEXT NOT NULL, updated TEXT NOT NULL,
+                PRIMARY KEY (shortlist_id, unit_id));
+             CREATE TABLE IF NOT EXISTS overlays (
+                id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, created TEXT NOT NULL,
+                source TEXT NOT NULL, format TEXT NOT NULL, crs TEXT NOT NULL,
+                repaired TEXT NOT NULL, features TEXT NOT NULL);",
+        )
+        .map_err(|e| open_err(format!("{e} (is it a sitefinder state database?)")))?;
+        Ok(Store {
+            conn: Mutex::new(conn),
+            path,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite half-written (transactions roll
+        // back), so a poisoned lock is safe to take over.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    // ---- shortlists ----
+
+    /// Name, created, updated and number of sites of every shortlist, by name.
+    pub fn list_shortlists(&self) -> Result<Vec<(String, String, String, usize)>, StoreError> {
+        let db = self.db();
+        let mut st = db
+            .prepare(
+                "SELECT s.name, s.created, s.updated, COUNT(x.unit_id) FROM shortlists s
+                 LEFT JOIN shortlist_sites x ON x.shortlist_id = s.id GROUP BY s.id ORDER BY s.name",
+            )
+            .map_err(sql)?;
+        let rows = st
+            .query_map([], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? as usize))
+            })
+            .map_err(sql)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(sql)?;
+        Ok(rows)
+    }
+
+    fn shortlist_id(db: &Connection, name: &str) -> Result<i64, StoreError> {
+        let id: Option<i64> = db
+            .query_row("SELECT id FROM shortlists WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(sql)?;
+        match id {
+            Some(id) => Ok(id),
+            None => {
+                let names: Vec<String> = db
+                    .prepare("SELECT name FROM shortlists ORDER BY name")
+                    .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+                    .map_err(sql)?;
+                Err(StoreError::NoShortlist {
+                    name: name.into(),
+                    hint: if names.is_empty() {
+                        "; there are no shortlists yet".into()
+                    } else {
+                        format!("; the shortlists are: {}", names.join(", "))
+                    },
+                })
+            }
+        }
+    }
+
+    /// One shortlist with its sites in the order they were added.
+    pub fn shortlist(&self, name: &str) -> Result<Shortlist, StoreError> {
+        let db = self.db();
+        let id = Self::shortlist_id(&db, name)?;
+        let mut s = db
+            .query_row(
+                "SELECT name, created, updated, units_file, weights, query FROM shortlists WHERE id = ?1",
+                [id],
+                |r| {
+                    Ok(Shortlist {
+                        name: r.get(0)?,
+                        created: r.get(1)?,
+                        updated: r.get(2)?,
+                        units_file: r.get(3)?,
+                        weights: r.get(4)?,
+                        query: r.get(5)?,
+                        sites: vec![],
+                    })
+                },
+            )
+            .map_err(sql)?;
+        let mut st = db
+            .prepare("SELECT unit_id, note, added, updated FROM shortlist_sites WHERE shortlist_id = ?1 ORDER BY added, rowid")
+            .map_err(sql)?;
+        s.sites = st
+            .query_map([id], |r| {
+                Ok(Site {
+                    unit_id: r.get(0)?,
+                    note: r.get(1)?,
+                    added: r.get(2)?,
+                    updated: r.get(3)?,
+                })
+            })
+            .map_err(sql)?
+            .collect::<Result<_, _>>()
+            .map_err(sql)?;
+        Ok(s)
+    }
+
+    /// Creates a shortlist holding `ids` (each with `note`).
+    pub fn create_shortlist(
+        &self,
+        name: &str,
+        units_file: &str,
+        weights: &str,
+        query: &str,
+        ids: &[String],
+        note: &str,
+    ) -> Result<Shortlist, StoreError> {
+        let name = check_name(name)?;
+        {
+            let mut db = self.db();
+            let tx = db.transaction().map_err(sql)?;
+            let exists: bool = tx
+                .query_row(
+                    "SELECT EXISTS(SELECT 1 FROM shortlists WHERE name = ?1)",
+                    [&name],
+                    |r| r.get(0),
+                )
+                .map_err(sql)?;
+            if exists {
+                return Err(StoreError::ShortlistExists(name));
+            }
+            tx.execute(
+                &format!("INSERT INTO shortlists (name, created, updated, units_file, weights, query) VALUES (?1, {NOW}, {NOW}, ?2, ?3, ?4)"),
+                params![name, units_file, weights, query],
+            )
+            .map_err(sql)?;
+            let id = tx.last_insert_rowid();
+            insert_sites(&tx, id, ids, note)?;
+            tx.commit().map_err(sql)?;
+        }
+        self.shortlist(&name)
+    }
+
+    /// Adds sites (ids already there keep their note and time).
+    pub fn add_sites(&self, name: &str, ids: &[String], note: &str) -> Result<Shortlist, StoreError> {
+        {
+            let mut db = self.db();
+            let tx = db.transaction().map_err(sql)?;
+            let id = Self::shortlist_id(&tx, name)?;
+            insert_sites(&tx, id, ids, note)?;
+            touch(&tx, id)?;
+            tx.commit().map_err(sql)?;
+        }
+        self.shortlist(name)
+    }
+
+    /// Sets one site's note.
+    pub fn set_note(&self, name: &str, unit_id: &str, note: &str) -> Result<Shortlist, StoreError> {
+        {
+            let mut db = self.db();
+            let tx = db.transaction().map_err(sql)?;
+            let id = Self::shortlist_id(&tx, name)?;
+            let n = tx
+                .execute(
+                    &format!("UPDATE shortlist_sites SET note = ?3, updated = {NOW} WHERE shortlist_id = ?1 AND unit_id = ?2"),
+                    params![id, unit_id, note],
+                )
+                .map_err(sql)?;
+            if n == 0 {
+                return Err(StoreError::NoSite {
+                    name: name.into(),
+                    id: unit_id.into(),
+                });
+            }
+            touch(&tx, id)?;
+            tx.commit().map_err(sql)?;
+        }
+        self.shortlist(name)
+    }
+
+    /// Removes one site.
+    pub fn remove_site(&self, name: &str, unit_id: &str) -> Result<Shortlist, StoreError> {
+        {
+            let mut db = self.db();
+            let tx = db.transaction().map_err(sql)?;
+            let id = Self::shortlist_id(&tx, name)?;
+            let n = tx
+                .execute(
+                    "DELETE FROM shortlist_sites WHERE shortlist_id = ?1 AND unit_id = ?2",
+                    params![id, unit_id],
+                )
+                .map_err(sql)?;
+            if n == 0 {
+                return Err(StoreError::NoSite {
+                    name: name.into(),
+                    id: unit_id.into(),
+                });
+            }
+            touch(&tx, id)?;
+            tx.commit().map_err(sql)?;
+        }
+        self.shortlist(name)
+    }
+
+    /// Deletes a shortlist and its sites.
+    pub fn delete_shortlist(&self, name: &str) -> Result<(), StoreError> {
+        let mut db = self.db();
+        let tx = db.transaction().map_err(sql)?;
+        let id = Self::shortlist_id(&tx, name)?;
+        tx.execute("DELETE FROM shortlists WHERE id = ?1", [id])
+            .map_err(sql)?;
+        tx.commit().map_err(sql)
+    }
+
+    // ---- overlays ----
+
+    /// Stores a checked upload as a new overlay.
+    pub fn add_overlay(&self, name: &str, source: &str, p: &Parsed) -> Result<Overlay, StoreError> {
+        let name = check_name(name)?;
+        let features = Json::Array(
+            p.features
+                .iter()
+                .map(|f| {
+                    json!({"label": f.label, "properties": f.properties,
+                        "coordinates": f.shape.0.iter().map(|poly| {
+                            std::iter::once(poly.exterior()).chain(poly.interiors()).map(|r| {
+                                r.0.iter().map(|c| [round2(c.x), round2(c.y)]).collect::<Vec<_>>()
+                            }).collect::<Vec<_>>()
+                        }).collect::<Vec<_>>()})
+                })
+                .collect(),
+        );
+        let id = {
+            let mut db = self.db();
+            let tx = db.transaction().map_err(sql)?;
+            let exists: bool = tx
+                .query_row(
+                    "SELECT EXISTS(SELECT 1 FROM overlays WHERE name = ?1)",
+                    [&name],
+                    |r| r.get(0),
+                )
+                .map_err(sql)?;
+            if exists {
+                return Err(StoreError::OverlayExists(name));
+            }
+            tx.execute(
+                &format!("INSERT INTO overlays (name, created, source, format, crs, repaired, features) VALUES (?1, {NOW}, ?2, ?3, ?4, ?5, ?6)"),
+                params![
+                    name,
+                    source,
+                    p.format.name(),
+                    p.crs,
+                    Json::from(p.repaired.clone()).to_string(),
+                    features.to_string()
+                ],
+            )
+            .map_err(sql)?;
+            let id = tx.last_insert_rowid();
+            tx.commit().map_err(sql)?;
+            id
+        };
+        self.overlays()?
+            .into_iter()
+            .find(|o| o.id == id)
+            .ok_or_else(|| StoreError::NoOverlay(id.to_string()))
+    }
+
+    /// Every overlay, by id.
+    pub fn overlays(&self) -> Result<Vec<Overlay>, StoreError> {
+        let db = self.db();
+        let mut st = db
+            .prepare("SELECT id, name, created, source, format, crs, repaired, features FROM overlays ORDER BY id")
+            .map_err(sql)?;
+        let rows: Vec<OverlayRow> = st
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                    r.get(7)?,
+                ))
+            })
+            .map_err(sql)?
+            .collect::<Result<_, _>>()
+            .map_err(sql)?;
+        rows.into_iter()
+            .map(|(id, name, created, source, format, crs, repaired, features)| {
+                let corrupt = |reason: String| StoreError::Corrupt {
+                    name: name.clone(),
+                    reason,
+                };
+                let repaired: Vec<usize> =
+                    serde_json::from_str(&repaired).map_err(|e| corrupt(e.to_string()))?;
+                let fs: Vec<Json> =
+                    serde_json::from_str(&features).map_err(|e| corrupt(e.to_string()))?;
+                let features = fs
+                    .iter()
+                    .map(|f| stored_feature(f).ok_or_else(|| corrupt("bad feature".into())))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(Overlay {
+                    id,
+                    name,
+                    created,
+                    source,
+                    format,
+                    crs,
+                    repaired,
+                    features,
+                })
+            })
+            .collect()
+    }
+
+    /// One overlay by id or by name (names match without regard to case).
+    pub fn overlay(&self, key: &str) -> Result<Overlay, StoreError> {
+        let k = key.trim();
+        let all = self.overlays()?;
+        let by_id = k.parse::<i64>().ok();
+        all.into_iter()
+            .find(|o| Some(o.id) == by_id || o.name.eq_ignore_ascii_case(k))
+            .ok_or_else(|| StoreError::NoOverlay(k.to_string()))
+    }
+
+    /// Deletes an overlay by id.
+    pub fn delete_overlay(&self, id: i64) -> Result<(), StoreError> {
+        let n = self
+            .db()
+            .execute("DELETE FROM overlays WHERE id = ?1", [id])
+            .map_err(sql)?;
+        if n == 0 {
+            return Err(StoreError::NoOverlay(id.to_string()));
+        }
+        Ok(())
+    }
+}
+
+fn check_name(name: &str) -> Result<String, StoreError> {
+    let n = name.trim();
+    if n.is_empty() || n.chars().count() > 80 || n.chars().any(char::is_control) {
+        return Err(StoreError::BadName(name.into()));
+    }
+    Ok(n.to_string())
+}
+
+fn insert_sites(tx: &Connection, id: i64, ids: &[String], note: &str) -> Result<(), StoreError> {
+    let mut st = tx
+        .prepare(&format!("INSERT OR IGNORE INTO shortlist_sites (shortlist_id, unit_id, note, added, updated) VALUES (?1, ?2, ?3, {NOW}, {NOW})"))
+        .map_err(sql)?;
+    for u in ids {
+        st.execute(params![id, u, note]).map_err(sql)?;
+    }
+    Ok(())
+}
+
+fn touch(tx: &Connection, id: i64) -> Result<(), StoreError> {
+    tx.execute(
+        &format!("UPDATE shortlists SET updated = {NOW} WHERE id = ?1"),
+        [id],
+    )
+    .map_err(sql)?;
+    Ok(())
+}
+
+fn round2(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
+
+fn stored_feature(f: &Json) -> Option<PlanFeature> {
+    let label = f["label"].as_str()?.to_string();
+    let properties = f["properties"].as_object()?.clone();
+    let polys = f["coordinates"]
+        .as_array()?
+        .iter()
+        .map(|p| {
+            let rings: Vec<LineString<f64>> = p
+                .as_array()?
+                .iter()
+                .map(|r| {
+                    r.as_array()?
+                        .iter()
+                        .map(|c| {
+                            Some(Coord {
+                                x: c.get(0)?.as_f64()?,
+                                y: c.get(1)?.as_f64()?,
+                            })
+                        })
+                        .collect::<Option<Vec<_>>>()
+                        .map(LineString)
+                })
+                .collect::<Option<_>>()?;
+            let mut it = rings.into_iter();
+            Some(Polygon::new(it.next()?, it.collect()))
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(PlanFeature::from_stored(label, properties, MultiPolygon(polys)))
+}
