@@ -441,8 +441,17 @@ pub fn parse(bytes: &[u8], opts: &UploadOptions) -> Result<Parsed, OverlayError>
 }
 
 fn label_of(props: &Map<String, Json>, index: usize) -> String {
-    for key in ["name", "title", "label", "site_name", "area_name"] {
-        if let Some((_, v)) = props.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)) {
+    // `name`, `title` or `label` first, then any `..._name` (`rc_name`, `site_name`).
+    let exact = ["name", "title", "label"].map(|key| {
+        props
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+    });
+    let suffixed = props
+        .iter()
+        .find(|(k, _)| k.to_ascii_lowercase().ends_with("name"));
+    for found in exact.into_iter().chain([suffixed]) {
+        if let Some((_, v)) = found {
             let s = match v {
                 Json::String(s) => s.trim().to_string(),
                 Json::Number(n) => n.to_string(),

@@ -44,7 +44,7 @@ pub const WM_LADS: [&str; 7] = [
 ];
 
 /// The attribution that every output and `sitefinder about` carries.
-pub const ATTRIBUTION: [&str; 9] = [
+pub const ATTRIBUTION: [&str; 10] = [
     "Contains public sector information licensed under the Open Government Licence v3.0.",
     "Source: Office for National Statistics licensed under the Open Government Licence v3.0.",
     "Contains OS data © Crown copyright and database right 2025.",
@@ -54,6 +54,7 @@ pub const ATTRIBUTION: [&str; 9] = [
     "English Indices of Deprivation 2019, Ministry of Housing, Communities & Local Government.",
     "Contains Transport for Greater Manchester data and DfT NaPTAN data.",
     "Business-rates lists: Rochdale, Bradford, Calderdale, Kirklees, Wakefield, Hambleton, Scarborough, Selby and Portsmouth councils (OGL v3).",
+    "Sample plan overlay: CDRC Retail Centres (2018), ESRC Consumer Data Research Centre; training materials by P. Ballantyne & L. Dolega, University of Liverpool (CC BY-SA 4.0).",
 ];
 
 struct Ctx {
@@ -142,6 +143,7 @@ pub fn prepare(raw: &Path, out: &Path) -> Result<()> {
     pharmacies(&mut cx)?;
     vaccination_sites(&mut cx, &postcodes)?;
     units(&mut cx)?;
+    sample_overlay(&mut cx)?;
     let manifest = Manifest {
         built_by: "sitefinder prepare-data".into(),
         layers: cx.layers.clone(),
@@ -151,6 +153,36 @@ pub fn prepare(raw: &Path, out: &Path) -> Result<()> {
     write_atomic(&out.join("manifest.json"), |w| w.write_all(text.as_bytes()))?;
     let log = cx.log.clone();
     write_atomic(&out.join("prepare.log"), |w| w.write_all(log.as_bytes()))?;
+    Ok(())
+}
+
+/// A real plan-like layer for trying overlays: CDRC retail-centre polygons (Liverpool City
+/// Region), copied unchanged after checking that it uploads cleanly. No council Future High
+/// Streets polygons are openly available (see data/README.md).
+fn sample_overlay(cx: &mut Ctx) -> Result<()> {
+    let rel = "retail_centres/cdrc_retail_centres_2018_liverpool_city_region.geojson";
+    let p = cx.raw.join(rel);
+    let bytes = std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
+    let parsed = crate::overlay::parse(&bytes, &crate::overlay::UploadOptions::default())
+        .with_context(|| format!("{rel} does not upload cleanly"))?;
+    std::fs::create_dir_all(cx.out.join("overlays"))?;
+    let file = "overlays/cdrc_retail_centres_2018_liverpool_city_region.geojson";
+    write_atomic(&cx.out.join(file), |w| w.write_all(&bytes))?;
+    cx.note(format!(
+        "sample overlay: {} CDRC retail-centre polygons (Liverpool City Region), read as {}, {} repaired",
+        parsed.features.len(),
+        parsed.crs,
+        parsed.repaired.len()
+    ));
+    cx.layer(
+        "sample_plan_overlay",
+        file,
+        "CDRC Retail Centres 2018 (Macdonald, Dolega & Singleton), Liverpool City Region sample; a real stand-in for a council plan overlay, to upload with `sitefinder overlay add` or the map",
+        "2018",
+        "CC BY-SA 4.0",
+        parsed.features.len(),
+        serde_json::json!(["E06000006", "E08000011", "E08000012", "E08000013", "E08000014", "E08000015"]),
+    );
     Ok(())
 }
 
