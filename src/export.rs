@@ -11,11 +11,11 @@ use rust_xlsxwriter::{Format, Workbook};
 use serde_json::{Map, Value as Json};
 
 use crate::atlas::Atlas;
+use crate::criteria::Settings;
 use crate::criteria::CRITERIA;
 use crate::import::Unit;
 use crate::join::Context;
 use crate::output::{explain, properties};
-use crate::criteria::Settings;
 use crate::rank::{rank, Filters, Ranking, Weights};
 use crate::store::Shortlist;
 use crate::textio::write_atomic_path;
@@ -256,12 +256,19 @@ pub fn shortlist_ranking(
             ids: missing.join(", "),
         });
     }
-    let mut ranking = rank(atlas, units, contexts, &weights, &Filters::default(), settings)
-        .map_err(|e| ExportError::BadWeights {
-            name: shortlist.name.clone(),
-            weights: shortlist.weights.clone(),
-            reason: e.to_string(),
-        })?;
+    let mut ranking = rank(
+        atlas,
+        units,
+        contexts,
+        &weights,
+        &Filters::default(),
+        settings,
+    )
+    .map_err(|e| ExportError::BadWeights {
+        name: shortlist.name.clone(),
+        weights: shortlist.weights.clone(),
+        reason: e.to_string(),
+    })?;
     ranking
         .rows
         .retain(|r| notes.contains_key(units[r.unit].id.as_str()));

@@ -11,12 +11,12 @@ use sitefinder::atlas::Atlas;
 use sitefinder::catchment::{CatchmentSource, Huff, Polygons, Registrations};
 use sitefinder::criteria::{Scales, Settings};
 use sitefinder::date::Date;
+use sitefinder::export::{ExportFormat, Meta};
 use sitefinder::import::{read_units, ImportOptions};
 use sitefinder::join::{attach, JoinParams};
 use sitefinder::output::{write_csv, write_geojson};
-use sitefinder::rank::{rank, Filters, Weights};
-use sitefinder::export::{ExportFormat, Meta};
 use sitefinder::overlay::{UploadFormat, UploadOptions};
+use sitefinder::rank::{rank, Filters, Weights};
 use sitefinder::store::Store;
 use sitefinder::textio::write_atomic;
 
@@ -119,7 +119,11 @@ enum ShortlistCmd {
     /// Add units (by id, or the top N of a ranking) to a shortlist, creating it if needed.
     Add(Box<ShortlistAddArgs>),
     /// Set the note of one site.
-    Note { name: String, id: String, note: String },
+    Note {
+        name: String,
+        id: String,
+        note: String,
+    },
     /// Take one site out.
     Remove { name: String, id: String },
     /// Delete a whole shortlist.
@@ -416,7 +420,10 @@ fn cmd_serve(a: ServeArgs) -> Result<()> {
             a.web.display()
         );
     }
-    let state_dir = a.state.clone().unwrap_or_else(sitefinder::store::default_dir);
+    let state_dir = a
+        .state
+        .clone()
+        .unwrap_or_else(sitefinder::store::default_dir);
     let store = Store::open(&state_dir)?;
     let (token, token_from) = match (&a.token_file, std::env::var("SITEFINDER_TOKEN")) {
         (Some(f), _) => (
@@ -426,7 +433,9 @@ fn cmd_serve(a: ServeArgs) -> Result<()> {
                 .to_string(),
             format!("from {}", f.display()),
         ),
-        (None, Ok(t)) if !t.trim().is_empty() => (t.trim().to_string(), "from SITEFINDER_TOKEN".into()),
+        (None, Ok(t)) if !t.trim().is_empty() => {
+            (t.trim().to_string(), "from SITEFINDER_TOKEN".into())
+        }
         _ => (random_token()?, "generated for this run".into()),
     };
     if token.len() < 8 {
@@ -944,13 +953,8 @@ fn cmd_export(a: ExportArgs) -> Result<()> {
         catchment_kind: catchments.kind(),
         plan: overlay.as_ref(),
     };
-    let ranking = sitefinder::export::shortlist_ranking(
-        &atlas,
-        &imported.units,
-        &contexts,
-        &sl,
-        &settings,
-    )?;
+    let ranking =
+        sitefinder::export::shortlist_ranking(&atlas, &imported.units, &contexts, &sl, &settings)?;
     let mut meta = shortlist_meta(&sl, &settings, catchments.as_ref(), &atlas);
     if let Some(o) = &overlay {
         meta.members.insert("plan_overlay".into(), json!(o.name));
@@ -1165,12 +1169,13 @@ fn cmd_overlay(cmd: OverlayCmd, state: Option<PathBuf>) -> Result<()> {
             repair,
             format,
         } => {
-            let format = match &format {
-                Some(f) => Some(UploadFormat::parse(f).with_context(|| {
-                    format!("--format `{f}`: use geojson, shapefile or gpkg")
-                })?),
-                None => None,
-            };
+            let format =
+                match &format {
+                    Some(f) => Some(UploadFormat::parse(f).with_context(|| {
+                        format!("--format `{f}`: use geojson, shapefile or gpkg")
+                    })?),
+                    None => None,
+                };
             let bytes =
                 std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let parsed = sitefinder::overlay::parse(

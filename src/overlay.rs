@@ -27,8 +27,8 @@
 use std::io::{Cursor, Read};
 
 use geo::{
-    BoundingRect, Contains, Coord, Distance, Euclidean, LineString, MakeValid, MultiPolygon,
-    Point, Polygon, Rect, Validation,
+    BoundingRect, Contains, Coord, Distance, Euclidean, LineString, MakeValid, MultiPolygon, Point,
+    Polygon, Rect, Validation,
 };
 use serde_json::{json, Map, Value as Json};
 
@@ -109,7 +109,11 @@ pub struct PlanFeature {
 
 impl PlanFeature {
     /// A feature read back from the store (already checked when it was uploaded).
-    pub fn from_stored(label: String, properties: Map<String, Json>, shape: MultiPolygon<f64>) -> PlanFeature {
+    pub fn from_stored(
+        label: String,
+        properties: Map<String, Json>,
+        shape: MultiPolygon<f64>,
+    ) -> PlanFeature {
         PlanFeature::new(label, properties, shape)
     }
 
@@ -204,7 +208,10 @@ impl Overlay {
                     let mut pts = vec![];
                     for c in &r.0 {
                         let (lon, lat) = crs::bng_to_wgs84(c.x, c.y)?;
-                        pts.push(json!([crate::output::round6(lon), crate::output::round6(lat)]));
+                        pts.push(json!([
+                            crate::output::round6(lon),
+                            crate::output::round6(lat)
+                        ]));
                     }
                     rings.push(Json::Array(pts));
                 }
@@ -442,11 +449,8 @@ pub fn parse(bytes: &[u8], opts: &UploadOptions) -> Result<Parsed, OverlayError>
 
 fn label_of(props: &Map<String, Json>, index: usize) -> String {
     // `name`, `title` or `label` first, then any `..._name` (`rc_name`, `site_name`).
-    let exact = ["name", "title", "label"].map(|key| {
-        props
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-    });
+    let exact = ["name", "title", "label"]
+        .map(|key| props.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)));
     let suffixed = props
         .iter()
         .find(|(k, _)| k.to_ascii_lowercase().ends_with("name"));
@@ -532,7 +536,9 @@ fn read_geojson(bytes: &[u8]) -> Result<(Crs, Vec<RawFeature>), OverlayError> {
     let feats: Vec<&Json> = match v["type"].as_str() {
         Some("FeatureCollection") => v["features"]
             .as_array()
-            .ok_or_else(|| OverlayError::Json("a FeatureCollection needs a `features` array".into()))?
+            .ok_or_else(|| {
+                OverlayError::Json("a FeatureCollection needs a `features` array".into())
+            })?
             .iter()
             .collect(),
         Some("Feature") => vec![&v],
@@ -717,8 +723,9 @@ fn shape_geometry(s: shapefile::Shape) -> Result<MultiPolygon<f64>, String> {
     use shapefile::Shape as S;
     let kind = s.shapetype().to_string();
     let g = match s {
-        S::Polygon(_) | S::PolygonM(_) | S::PolygonZ(_) => geo::Geometry::<f64>::try_from(s)
-            .map_err(|e| format!("a malformed {kind} ({e})"))?,
+        S::Polygon(_) | S::PolygonM(_) | S::PolygonZ(_) => {
+            geo::Geometry::<f64>::try_from(s).map_err(|e| format!("a malformed {kind} ({e})"))?
+        }
         S::NullShape => return Err("a null (empty)".into()),
         _ => return Err(format!("a {kind}")),
     };
@@ -755,12 +762,18 @@ fn read_geopackage_file(path: &std::path::Path) -> Result<(Crs, Vec<RawFeature>)
     )
     .map_err(bad)?;
     let layers: Vec<(String, String, i64)> = db
-        .prepare("SELECT table_name, column_name, srs_id FROM gpkg_geometry_columns ORDER BY table_name")
+        .prepare(
+            "SELECT table_name, column_name, srs_id FROM gpkg_geometry_columns ORDER BY table_name",
+        )
         .and_then(|mut s| {
             s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                 .collect()
         })
-        .map_err(|e| OverlayError::GeoPackage(format!("{e} (no gpkg_geometry_columns table: is this a GeoPackage of features?)")))?;
+        .map_err(|e| {
+            OverlayError::GeoPackage(format!(
+                "{e} (no gpkg_geometry_columns table: is this a GeoPackage of features?)"
+            ))
+        })?;
     let (table, column, srs_id) = match layers.as_slice() {
         [] => return Err(OverlayError::Empty),
         [one] => one.clone(),
@@ -768,7 +781,10 @@ fn read_geopackage_file(path: &std::path::Path) -> Result<(Crs, Vec<RawFeature>)
             return Err(OverlayError::GeoPackage(format!(
                 "it holds {} feature layers ({}); upload one layer per GeoPackage",
                 many.len(),
-                many.iter().map(|l| l.0.as_str()).collect::<Vec<_>>().join(", ")
+                many.iter()
+                    .map(|l| l.0.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )))
         }
     };

@@ -25,9 +25,9 @@ use crate::collections::{self, Collection};
 use crate::criteria::{Scales, Settings};
 use crate::crs;
 use crate::date::Date;
+use crate::export::{self, ExportFormat, Meta};
 use crate::import::Unit;
 use crate::join::{attach, Context, JoinParams};
-use crate::export::{self, ExportFormat, Meta};
 use crate::output;
 use crate::overlay::{Overlay, OverlayError, UploadFormat, UploadOptions};
 use crate::rank::{self, Filters, Weights};
@@ -88,7 +88,11 @@ impl AppState {
     }
 
     /// Adds the state database (loading its overlays) and the write token.
-    pub fn with_store(mut self, store: Store, token: Option<String>) -> Result<AppState, StoreError> {
+    pub fn with_store(
+        mut self,
+        store: Store,
+        token: Option<String>,
+    ) -> Result<AppState, StoreError> {
         let overlays = store.overlays()?.into_iter().map(Arc::new).collect();
         self.overlays = RwLock::new(overlays);
         self.store = Some(store);
@@ -165,9 +169,9 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         let (status, code) = match &e {
-            StoreError::NoShortlist { .. } | StoreError::NoSite { .. } | StoreError::NoOverlay(_) => {
-                (StatusCode::NOT_FOUND, "not_found")
-            }
+            StoreError::NoShortlist { .. }
+            | StoreError::NoSite { .. }
+            | StoreError::NoOverlay(_) => (StatusCode::NOT_FOUND, "not_found"),
             StoreError::ShortlistExists(_) | StoreError::OverlayExists(_) => {
                 (StatusCode::CONFLICT, "conflict")
             }
@@ -546,7 +550,10 @@ pub fn rank_params(
     let overlay = match nonempty("overlay") {
         None => None,
         Some(k) => Some(s.overlay(k).ok_or_else(|| {
-            ApiError::bad("overlay", format!("no overlay `{k}`; GET /overlays lists them"))
+            ApiError::bad(
+                "overlay",
+                format!("no overlay `{k}`; GET /overlays lists them"),
+            )
         })?),
     };
     if filters.plan_within_m.is_some() && overlay.is_none() {
@@ -589,8 +596,9 @@ async fn rank_handler(
     let (weights, filters, overlay) = rank_params(&s, &p)?;
     let format = match p.get("format").map(|f| f.trim()).filter(|f| !f.is_empty()) {
         None => ExportFormat::GeoJson,
-        Some(f) => ExportFormat::parse(f)
-            .ok_or_else(|| ApiError::bad("format", format!("`{f}`: use geojson, csv, xlsx or gpkg")))?,
+        Some(f) => ExportFormat::parse(f).ok_or_else(|| {
+            ApiError::bad("format", format!("`{f}`: use geojson, csv, xlsx or gpkg"))
+        })?,
     };
     // A download holds every matched unit unless a limit is given; a page holds 100.
     let download = p.contains_key("format") && format != ExportFormat::GeoJson;
@@ -626,11 +634,27 @@ async fn rank_handler(
             members.insert("plan_overlay".into(), json!(o.name));
         }
         members.insert("attribution".into(), json!(s.atlas.manifest.attribution));
-        let filters: Vec<(String, String)> = ["pcn", "lad", "imd_deciles", "min_floor_area_m2", "bbox", "plan_within_m", "limit", "offset"]
-            .iter()
-            .map(|k| (k.to_string(), p.get(*k).cloned().unwrap_or_default()))
-            .collect();
-        return download_response(&s, format, &ranking, &Meta { members, filters }, "sitefinder-ranking").await;
+        let filters: Vec<(String, String)> = [
+            "pcn",
+            "lad",
+            "imd_deciles",
+            "min_floor_area_m2",
+            "bbox",
+            "plan_within_m",
+            "limit",
+            "offset",
+        ]
+        .iter()
+        .map(|k| (k.to_string(), p.get(*k).cloned().unwrap_or_default()))
+        .collect();
+        return download_response(
+            &s,
+            format,
+            &ranking,
+            &Meta { members, filters },
+            "sitefinder-ranking",
+        )
+        .await;
     }
     let features = ranking
         .rows
@@ -841,7 +865,13 @@ async fn download_response(
     .map_err(ApiError::internal)?;
     let safe: String = stem
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     Ok((
         [
@@ -884,15 +914,18 @@ fn check_ids(s: &AppState, ids: &[String]) -> Result<(), ApiError> {
 }
 
 fn json_body<T: serde::de::DeserializeOwned>(body: &[u8], expected: &str) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::bad("body", format!("{e} (expected JSON {expected})")))
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad("body", format!("{e} (expected JSON {expected})")))
 }
 
 async fn list_shortlists(State(s): State<Shared>) -> Result<Json<Value>, ApiError> {
     let all = s.store()?.list_shortlists()?;
-    Ok(Json(json!({"shortlists": all.into_iter().map(|(name, created, updated, n)| json!({
+    Ok(Json(
+        json!({"shortlists": all.into_iter().map(|(name, created, updated, n)| json!({
         "name": name, "created": created, "updated": updated, "sites": n,
         "links": [{"href": format!("/shortlists/{}", urlencode(&name)), "rel": "item"}],
-    })).collect::<Vec<_>>()})))
+    })).collect::<Vec<_>>()}),
+    ))
 }
 
 fn urlencode(s: &str) -> String {
@@ -973,7 +1006,9 @@ async fn add_sites(
     s.authorise(&headers)?;
     let b: NewSites = json_body(&body, "{ids: [...], note}")?;
     check_ids(&s, &b.ids)?;
-    Ok(Json(s.store()?.add_sites(&name, &b.ids, &b.note)?.to_json()))
+    Ok(Json(
+        s.store()?.add_sites(&name, &b.ids, &b.note)?.to_json(),
+    ))
 }
 
 #[derive(serde::Deserialize)]
@@ -1046,7 +1081,9 @@ async fn list_overlays(State(s): State<Shared>) -> Result<Json<Value>, ApiError>
             v
         })
         .collect();
-    Ok(Json(json!({"overlays": all, "max_upload_bytes": s.max_upload_bytes})))
+    Ok(Json(
+        json!({"overlays": all, "max_upload_bytes": s.max_upload_bytes}),
+    ))
 }
 
 async fn get_overlay(
@@ -1107,7 +1144,12 @@ async fn upload_overlay(
         .get("name")
         .map(|n| n.trim().to_string())
         .filter(|n| !n.is_empty())
-        .ok_or_else(|| ApiError::bad("name", "give the overlay a name, e.g. name=Rochdale%20Future%20High%20Streets"))?;
+        .ok_or_else(|| {
+            ApiError::bad(
+                "name",
+                "give the overlay a name, e.g. name=Rochdale%20Future%20High%20Streets",
+            )
+        })?;
     let format = match p.get("format").map(|f| f.trim()).filter(|f| !f.is_empty()) {
         None => None,
         Some(f) => Some(UploadFormat::parse(f).ok_or_else(|| {

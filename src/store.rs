@@ -183,7 +183,12 @@ impl Store {
             .map_err(sql)?;
         let rows = st
             .query_map([], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)? as usize))
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get::<_, i64>(3)? as usize,
+                ))
             })
             .map_err(sql)?
             .collect::<Result<Vec<_>, _>>()
@@ -293,7 +298,12 @@ impl Store {
     }
 
     /// Adds sites (ids already there keep their note and time).
-    pub fn add_sites(&self, name: &str, ids: &[String], note: &str) -> Result<Shortlist, StoreError> {
+    pub fn add_sites(
+        &self,
+        name: &str,
+        ids: &[String],
+        note: &str,
+    ) -> Result<Shortlist, StoreError> {
         {
             let mut db = self.db();
             let tx = db.transaction().map_err(sql)?;
@@ -439,30 +449,32 @@ impl Store {
             .collect::<Result<_, _>>()
             .map_err(sql)?;
         rows.into_iter()
-            .map(|(id, name, created, source, format, crs, repaired, features)| {
-                let corrupt = |reason: String| StoreError::Corrupt {
-                    name: name.clone(),
-                    reason,
-                };
-                let repaired: Vec<usize> =
-                    serde_json::from_str(&repaired).map_err(|e| corrupt(e.to_string()))?;
-                let fs: Vec<Json> =
-                    serde_json::from_str(&features).map_err(|e| corrupt(e.to_string()))?;
-                let features = fs
-                    .iter()
-                    .map(|f| stored_feature(f).ok_or_else(|| corrupt("bad feature".into())))
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok(Overlay {
-                    id,
-                    name,
-                    created,
-                    source,
-                    format,
-                    crs,
-                    repaired,
-                    features,
-                })
-            })
+            .map(
+                |(id, name, created, source, format, crs, repaired, features)| {
+                    let corrupt = |reason: String| StoreError::Corrupt {
+                        name: name.clone(),
+                        reason,
+                    };
+                    let repaired: Vec<usize> =
+                        serde_json::from_str(&repaired).map_err(|e| corrupt(e.to_string()))?;
+                    let fs: Vec<Json> =
+                        serde_json::from_str(&features).map_err(|e| corrupt(e.to_string()))?;
+                    let features = fs
+                        .iter()
+                        .map(|f| stored_feature(f).ok_or_else(|| corrupt("bad feature".into())))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    Ok(Overlay {
+                        id,
+                        name,
+                        created,
+                        source,
+                        format,
+                        crs,
+                        repaired,
+                        features,
+                    })
+                },
+            )
             .collect()
     }
 
@@ -547,5 +559,9 @@ fn stored_feature(f: &Json) -> Option<PlanFeature> {
             Some(Polygon::new(it.next()?, it.collect()))
         })
         .collect::<Option<Vec<_>>>()?;
-    Some(PlanFeature::from_stored(label, properties, MultiPolygon(polys)))
+    Some(PlanFeature::from_stored(
+        label,
+        properties,
+        MultiPolygon(polys),
+    ))
 }

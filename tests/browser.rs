@@ -1,8 +1,10 @@
 //! The web map in real headless Chromium (Debian's `chromium`, driven by playwright-core from
 //! `web/node_modules`): a real server on a loopback port serves the page and the API; the script
 //! checks that units and LSOA polygons are drawn, that a weight slider changes the ranking, that a
-//! unit's breakdown opens, and that a shared link restores the view. It saves a screenshot to
-//! `target/e2e/map.png` as a test artifact.
+//! unit's breakdown opens, and that a shared link restores the view; then it uploads a council
+//! plan overlay (refused without the token, drawn once the token is given, named in the
+//! breakdown), builds a shortlist with a note and downloads it as Excel, which this test reads
+//! back. It saves a screenshot to `target/e2e/map.png` as a test artifact.
 
 mod common;
 
@@ -28,7 +30,16 @@ fn the_map_works_in_headless_chromium() {
         "{chromium} is missing: install Debian's chromium (the README's set-up does)"
     );
 
-    let state = Arc::new(app_state());
+    let state_dir = tempfile::tempdir().unwrap();
+    let token = "e2e-token-0123456789";
+    let state = Arc::new(
+        app_state()
+            .with_store(
+                sitefinder::store::Store::open(state_dir.path()).unwrap(),
+                Some(token.into()),
+            )
+            .unwrap(),
+    );
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -44,11 +55,19 @@ fn the_map_works_in_headless_chromium() {
     std::fs::create_dir_all(&shots).unwrap();
     let shot = shots.join("map.png");
     let _ = std::fs::remove_file(&shot);
+    let xlsx = shots.join("shortlist.xlsx");
+    let _ = std::fs::remove_file(&xlsx);
     let out = Command::new("node")
         .arg(&script)
         .arg(format!("http://{addr}/"))
         .arg(&shot)
         .env("CHROMIUM", &chromium)
+        .env("E2E_TOKEN", token)
+        .env(
+            "E2E_PLAN",
+            root.join("tests/fixtures/overlays/rochdale_town_centre_SYNTHETIC.geojson"),
+        )
+        .env("E2E_XLSX", &xlsx)
         .output()
         .expect("node runs (install Node.js)");
     let log = format!(
@@ -63,6 +82,40 @@ fn the_map_works_in_headless_chromium() {
     assert!(
         png.starts_with(b"\x89PNG") && png.len() > 10_000,
         "screenshot is a real PNG"
+    );
+    // The downloaded workbook, read back: the two shortlisted units with the note and the
+    // plan criterion naming the overlay.
+    use calamine::Reader;
+    let mut wb: calamine::Xlsx<_> = calamine::open_workbook(&xlsx).expect("shortlist.xlsx saved");
+    let sites = wb.worksheet_range("sites").unwrap();
+    assert_eq!(sites.height(), 3, "a header and two sites");
+    let head: Vec<String> = sites
+        .rows()
+        .next()
+        .unwrap()
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    let col = |name: &str| head.iter().position(|h| h == name).unwrap();
+    let cells: Vec<String> = sites
+        .rows()
+        .skip(1)
+        .map(|r| r[col("plan_why")].to_string())
+        .collect();
+    assert!(
+        cells
+            .iter()
+            .all(|w| w.contains("plan overlay \"Town centre plan\"")),
+        "{cells:?}"
+    );
+    let notes: Vec<String> = sites
+        .rows()
+        .skip(1)
+        .map(|r| r[col("note")].to_string())
+        .collect();
+    assert!(
+        notes.contains(&"Corner unit, ask the agent".to_string()),
+        "{notes:?}"
     );
     rt.shutdown_background();
 }

@@ -13,8 +13,10 @@ fn root() -> &'static Path {
 }
 
 fn cdrc() -> Vec<u8> {
-    std::fs::read(root().join("data/overlays/cdrc_retail_centres_2018_liverpool_city_region.geojson"))
-        .unwrap()
+    std::fs::read(
+        root().join("data/overlays/cdrc_retail_centres_2018_liverpool_city_region.geojson"),
+    )
+    .unwrap()
 }
 
 fn rochdale() -> Vec<u8> {
@@ -80,16 +82,23 @@ fn real_retail_centres_known_answers() {
                 .flat_map(move |p| p.exterior().0.iter().map(move |c| (k, c)))
         })
         .map(|(k, c)| (k, (c.x - r[0]).hypot(c.y - r[1])))
-        .fold((usize::MAX, f64::INFINITY), |a, b| if b.1 < a.1 { b } else { a });
-    assert!(d > 40_000.0 && d <= vertex_min && vertex_min - d < 200.0, "{d} {vertex_min}");
+        .fold(
+            (usize::MAX, f64::INFINITY),
+            |a, b| if b.1 < a.1 { b } else { a },
+        );
+    assert!(
+        d > 40_000.0 && d <= vertex_min && vertex_min - d < 200.0,
+        "{d} {vertex_min}"
+    );
     assert_eq!(i, vi);
     assert_eq!(o.features[i].label, "Ravenhead Retail Park"); // in St Helens, the east edge of the region
 }
 
 fn ogr2ogr(args: &[&str]) {
-    let out = Command::new("ogr2ogr").args(args).output().expect(
-        "ogr2ogr runs (Debian's gdal-bin; the README's set-up installs it)",
-    );
+    let out = Command::new("ogr2ogr")
+        .args(args)
+        .output()
+        .expect("ogr2ogr runs (Debian's gdal-bin; the README's set-up installs it)");
     assert!(
         out.status.success(),
         "ogr2ogr {args:?}: {}",
@@ -128,11 +137,11 @@ fn same_areas(a: &Parsed, b: &Parsed) {
     assert_eq!(a.features.len(), b.features.len());
     for (x, y) in a.features.iter().zip(&b.features) {
         assert_eq!(x.label, y.label);
-        for (p, q) in [
-            (x.bbox.min(), y.bbox.min()),
-            (x.bbox.max(), y.bbox.max()),
-        ] {
-            assert!((p.x - q.x).abs() < 1.0 && (p.y - q.y).abs() < 1.0, "{p:?} {q:?}");
+        for (p, q) in [(x.bbox.min(), y.bbox.min()), (x.bbox.max(), y.bbox.max())] {
+            assert!(
+                (p.x - q.x).abs() < 1.0 && (p.y - q.y).abs() < 1.0,
+                "{p:?} {q:?}"
+            );
         }
     }
 }
@@ -148,7 +157,14 @@ fn shapefile_geopackage_and_other_crs_from_gdal_read_the_same() {
     // Zipped Shapefile in British National Grid (the CRS from the .prj).
     let shp = dir.path().join("shp");
     std::fs::create_dir(&shp).unwrap();
-    ogr2ogr(&["-f", "ESRI Shapefile", "-t_srs", "EPSG:27700", shp.join("plan.shp").to_str().unwrap(), src.to_str().unwrap()]);
+    ogr2ogr(&[
+        "-f",
+        "ESRI Shapefile",
+        "-t_srs",
+        "EPSG:27700",
+        shp.join("plan.shp").to_str().unwrap(),
+        src.to_str().unwrap(),
+    ]);
     let zipped = zip_dir(&shp, &[]);
     let p = parse(&zipped, &opts()).unwrap();
     assert_eq!(p.format, UploadFormat::Shapefile);
@@ -158,13 +174,25 @@ fn shapefile_geopackage_and_other_crs_from_gdal_read_the_same() {
     // Zipped Shapefile in WGS84.
     let shp4326 = dir.path().join("shp4326");
     std::fs::create_dir(&shp4326).unwrap();
-    ogr2ogr(&["-f", "ESRI Shapefile", shp4326.join("plan.shp").to_str().unwrap(), src.to_str().unwrap()]);
+    ogr2ogr(&[
+        "-f",
+        "ESRI Shapefile",
+        shp4326.join("plan.shp").to_str().unwrap(),
+        src.to_str().unwrap(),
+    ]);
     let p = parse(&zip_dir(&shp4326, &[]), &opts()).unwrap();
     same_areas(&reference, &p);
 
     // GeoPackage in BNG.
     let gpkg = dir.path().join("plan.gpkg");
-    ogr2ogr(&["-f", "GPKG", "-t_srs", "EPSG:27700", gpkg.to_str().unwrap(), src.to_str().unwrap()]);
+    ogr2ogr(&[
+        "-f",
+        "GPKG",
+        "-t_srs",
+        "EPSG:27700",
+        gpkg.to_str().unwrap(),
+        src.to_str().unwrap(),
+    ]);
     let p = parse(&std::fs::read(&gpkg).unwrap(), &opts()).unwrap();
     assert_eq!(p.format, UploadFormat::GeoPackage);
     assert_eq!(p.crs, "EPSG:27700");
@@ -172,15 +200,32 @@ fn shapefile_geopackage_and_other_crs_from_gdal_read_the_same() {
 
     // Another CRS (Web Mercator), declared in the GeoJSON: reprojected by PROJ.
     let merc = dir.path().join("plan3857.geojson");
-    ogr2ogr(&["-f", "GeoJSON", "-t_srs", "EPSG:3857", merc.to_str().unwrap(), src.to_str().unwrap()]);
+    ogr2ogr(&[
+        "-f",
+        "GeoJSON",
+        "-t_srs",
+        "EPSG:3857",
+        merc.to_str().unwrap(),
+        src.to_str().unwrap(),
+    ]);
     let p = parse(&std::fs::read(&merc).unwrap(), &opts()).unwrap();
     assert_eq!(p.crs, "EPSG:3857");
     same_areas(&reference, &p);
 
     // A GeoPackage in Web Mercator too.
     let gpkg3857 = dir.path().join("plan3857.gpkg");
-    ogr2ogr(&["-f", "GPKG", "-t_srs", "EPSG:3857", gpkg3857.to_str().unwrap(), src.to_str().unwrap()]);
-    same_areas(&reference, &parse(&std::fs::read(&gpkg3857).unwrap(), &opts()).unwrap());
+    ogr2ogr(&[
+        "-f",
+        "GPKG",
+        "-t_srs",
+        "EPSG:3857",
+        gpkg3857.to_str().unwrap(),
+        src.to_str().unwrap(),
+    ]);
+    same_areas(
+        &reference,
+        &parse(&std::fs::read(&gpkg3857).unwrap(), &opts()).unwrap(),
+    );
 }
 
 /// Every bad file the issue names, and a few more: each error says what is wrong and where.
@@ -193,24 +238,50 @@ fn bad_files_get_clear_errors() {
 
     // Wrong CRS: BNG metres in a GeoJSON that declares nothing (so WGS84).
     let bng_json = dir.path().join("bng.geojson");
-    ogr2ogr(&["-f", "GeoJSON", "-t_srs", "EPSG:27700", "-lco", "WRITE_NAME=NO", bng_json.to_str().unwrap(), src.to_str().unwrap()]);
-    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&bng_json).unwrap()).unwrap();
+    ogr2ogr(&[
+        "-f",
+        "GeoJSON",
+        "-t_srs",
+        "EPSG:27700",
+        "-lco",
+        "WRITE_NAME=NO",
+        bng_json.to_str().unwrap(),
+        src.to_str().unwrap(),
+    ]);
+    let mut v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&bng_json).unwrap()).unwrap();
     v.as_object_mut().unwrap().remove("crs");
     let m = msg(v.to_string().as_bytes(), &opts());
-    assert!(m.contains("feature 0") && m.contains("not longitude/latitude") && m.contains("EPSG:27700"), "{m}");
+    assert!(
+        m.contains("feature 0") && m.contains("not longitude/latitude") && m.contains("EPSG:27700"),
+        "{m}"
+    );
 
     // Wrong CRS: a Shapefile whose .prj says WGS84 over BNG coordinates.
     let wrong = dir.path().join("wrong");
     std::fs::create_dir(&wrong).unwrap();
-    ogr2ogr(&["-f", "ESRI Shapefile", "-t_srs", "EPSG:27700", wrong.join("plan.shp").to_str().unwrap(), src.to_str().unwrap()]);
+    ogr2ogr(&[
+        "-f",
+        "ESRI Shapefile",
+        "-t_srs",
+        "EPSG:27700",
+        wrong.join("plan.shp").to_str().unwrap(),
+        src.to_str().unwrap(),
+    ]);
     std::fs::write(wrong.join("plan.prj"), r#"GEOGCS["GCS_WGS_1984",DATUM["D_WGS_1984",SPHEROID["WGS_1984",6378137.0,298.257223563]],PRIMEM["Greenwich",0.0],UNIT["Degree",0.0174532925199433]]"#).unwrap();
     let m = msg(&zip_dir(&wrong, &[]), &opts());
-    assert!(m.contains("feature 0") && m.contains("not longitude/latitude"), "{m}");
+    assert!(
+        m.contains("feature 0") && m.contains("not longitude/latitude"),
+        "{m}"
+    );
 
     // A declared CRS that puts the layer far from England.
     let far = r#"{"type":"FeatureCollection","crs":{"type":"name","properties":{"name":"EPSG:32633"}},"features":[{"type":"Feature","properties":{"name":"Somewhere"},"geometry":{"type":"Polygon","coordinates":[[[500000,5000000],[500100,5000000],[500100,5000100],[500000,5000000]]]}}]}"#;
     let m = msg(far.as_bytes(), &opts());
-    assert!(m.contains("feature 0 (\"Somewhere\") lies outside England"), "{m}");
+    assert!(
+        m.contains("feature 0 (\"Somewhere\") lies outside England"),
+        "{m}"
+    );
 
     // Truncated zip.
     let good_zip = zip_dir(&wrong, &[]);
@@ -230,10 +301,26 @@ fn bad_files_get_clear_errors() {
       {"type":"Feature","properties":{"name":"fine"},"geometry":{"type":"Polygon","coordinates":[[[-2.160,53.616],[-2.153,53.616],[-2.153,53.620],[-2.160,53.616]]]}},
       {"type":"Feature","properties":{"name":"Bow tie"},"geometry":{"type":"Polygon","coordinates":[[[-2.160,53.616],[-2.153,53.620],[-2.153,53.616],[-2.160,53.620],[-2.160,53.616]]]}}]}"#;
     let m = msg(bowtie.as_bytes(), &opts());
-    assert!(m.contains("feature 1 (\"Bow tie\")") && m.contains("not valid") && m.contains("repair=true"), "{m}");
-    let fixed = parse(bowtie.as_bytes(), &UploadOptions { repair: true, ..opts() }).unwrap();
+    assert!(
+        m.contains("feature 1 (\"Bow tie\")")
+            && m.contains("not valid")
+            && m.contains("repair=true"),
+        "{m}"
+    );
+    let fixed = parse(
+        bowtie.as_bytes(),
+        &UploadOptions {
+            repair: true,
+            ..opts()
+        },
+    )
+    .unwrap();
     assert_eq!(fixed.repaired, vec![1]);
-    assert_eq!(fixed.features[1].shape.0.len(), 2, "the bow tie becomes two triangles");
+    assert_eq!(
+        fixed.features[1].shape.0.len(),
+        2,
+        "the bow tie becomes two triangles"
+    );
 
     // Empty layer.
     assert!(matches!(
@@ -241,25 +328,55 @@ fn bad_files_get_clear_errors() {
         Err(OverlayError::Empty)
     ));
     let empty_gpkg = dir.path().join("empty.gpkg");
-    ogr2ogr(&["-f", "GPKG", "-where", "1 = 0", empty_gpkg.to_str().unwrap(), src.to_str().unwrap()]);
+    ogr2ogr(&[
+        "-f",
+        "GPKG",
+        "-where",
+        "1 = 0",
+        empty_gpkg.to_str().unwrap(),
+        src.to_str().unwrap(),
+    ]);
     let m = msg(&std::fs::read(&empty_gpkg).unwrap(), &opts());
     assert!(m.contains("no features"), "{m}");
 
     // Over the size limit.
-    let m = msg(&rochdale(), &UploadOptions { max_bytes: 100, ..opts() });
+    let m = msg(
+        &rochdale(),
+        &UploadOptions {
+            max_bytes: 100,
+            ..opts()
+        },
+    );
     assert!(m.contains("over the limit of 100 bytes"), "{m}");
 
     // Not polygons.
     let m = msg(br#"{"type":"Feature","properties":{"name":"A stop"},"geometry":{"type":"Point","coordinates":[-2.15,53.61]}}"#, &opts());
-    assert!(m.contains("feature 0 (\"A stop\"): a Point geometry") && m.contains("Polygon or MultiPolygon"), "{m}");
+    assert!(
+        m.contains("feature 0 (\"A stop\"): a Point geometry")
+            && m.contains("Polygon or MultiPolygon"),
+        "{m}"
+    );
     let lines = dir.path().join("lines");
     std::fs::create_dir(&lines).unwrap();
-    ogr2ogr(&["-f", "ESRI Shapefile", "-nlt", "LINESTRING", "-t_srs", "EPSG:27700", lines.join("l.shp").to_str().unwrap(), src.to_str().unwrap()]);
+    ogr2ogr(&[
+        "-f",
+        "ESRI Shapefile",
+        "-nlt",
+        "LINESTRING",
+        "-t_srs",
+        "EPSG:27700",
+        lines.join("l.shp").to_str().unwrap(),
+        src.to_str().unwrap(),
+    ]);
     let m = msg(&zip_dir(&lines, &[]), &opts());
     assert!(m.contains("feature 0") && m.contains("Polyline"), "{m}");
 
     // Not JSON, not a GeoPackage.
-    assert!(msg(b"{\"type\": \"FeatureCollection\", \"features\": [", &opts()).contains("not valid GeoJSON"));
+    assert!(msg(
+        b"{\"type\": \"FeatureCollection\", \"features\": [",
+        &opts()
+    )
+    .contains("not valid GeoJSON"));
     let m = msg(b"SQLite format 3\0garbage", &opts());
     assert!(m.contains("not a GeoPackage"), "{m}");
 }

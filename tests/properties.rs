@@ -57,7 +57,9 @@ fn spec() -> impl Strategy<Value = Spec> {
 
 fn weights() -> impl Strategy<Value = [f64; 7]> {
     prop::array::uniform7(0.0..10.0f64)
-        .prop_filter("a positive weight on a criterion with data", |w| w[..6].iter().any(|x| *x > 0.01))
+        .prop_filter("a positive weight on a criterion with data", |w| {
+            w[..6].iter().any(|x| *x > 0.01)
+        })
 }
 
 fn units(specs: &[Spec]) -> Vec<Unit> {

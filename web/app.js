@@ -2,8 +2,9 @@
 // State (view, weights, filters, selected unit) lives in the URL so a view can be shared by link.
 'use strict';
 
-const CRITERIA = ['deprivation', 'reach', 'demand', 'gap', 'access', 'suitability'];
-const DEFAULT_WEIGHTS = { deprivation: 3, reach: 2, demand: 2, gap: 2, access: 1, suitability: 1 };
+const CRITERIA = ['deprivation', 'reach', 'demand', 'gap', 'access', 'suitability', 'plan'];
+// `plan` counts only when a council plan overlay is chosen.
+const DEFAULT_WEIGHTS = { deprivation: 3, reach: 2, demand: 2, gap: 2, access: 1, suitability: 1, plan: 2 };
 // IMD decile 1 (most deprived) to 10: a diverging ramp.
 const DECILE_COLOURS = ['#67001f', '#b2182b', '#d6604d', '#f4a582', '#fddbc7', '#d1e5f0', '#92c5de', '#4393c3', '#2166ac', '#053061'];
 
@@ -16,6 +17,8 @@ const state = {
   deciles: (params.get('imd_deciles') || '').split(',').filter(Boolean).map(Number),
   inView: params.get('in_view') === '1',
   selected: params.get('selected') || null,
+  overlay: params.get('overlay') || '',
+  planWithin: params.get('plan_within_m') || '',
 };
 for (const pair of (params.get('weights') || '').split(',')) {
   const [k, v] = pair.split(':');
@@ -39,6 +42,7 @@ const layers = {
   stops: L.layerGroup(),
   'vaccination-sites': L.layerGroup().addTo(map),
   pharmacies: L.layerGroup().addTo(map),
+  plans: L.layerGroup().addTo(map),
   units: L.layerGroup().addTo(map),
 };
 L.control.layers(null, {
@@ -48,6 +52,7 @@ L.control.layers(null, {
   'Public transport stops': layers.stops,
   'Vaccination sites (Feb 2021)': layers['vaccination-sites'],
   'Pharmacies': layers.pharmacies,
+  'Council plan overlays': layers.plans,
   'Candidate units (by score)': layers.units,
 }, { collapsed: false }).addTo(map);
 
@@ -91,7 +96,7 @@ async function loadView() {
   const id = ++viewRequest;
   const bbox = bboxParam();
   const tooWide = map.getZoom() < 11;
-  const jobs = Object.keys(layers).filter((k) => k !== 'units').map(async (name) => {
+  const jobs = Object.keys(layers).filter((k) => k !== 'units' && k !== 'plans').map(async (name) => {
     const group = layers[name];
     if (!map.hasLayer(group) || (tooWide && name !== 'vaccination-sites')) { group.clearLayers(); return; }
     const fc = await getJSON(`collections/${name}/items?bbox=${bbox}&limit=5000`);
@@ -166,6 +171,8 @@ function rankQuery() {
   if (state.area) q.set('min_floor_area_m2', state.area);
   if (state.deciles.length) q.set('imd_deciles', state.deciles.join(','));
   if (state.inView) q.set('bbox', bboxParam());
+  if (state.overlay) q.set('overlay', state.overlay);
+  if (state.overlay && state.planWithin !== '') q.set('plan_within_m', state.planWithin);
   return q;
 }
 
@@ -179,6 +186,8 @@ function syncURL() {
   q.set('lon', c.lng.toFixed(5));
   q.set('z', map.getZoom());
   if (state.selected) q.set('selected', state.selected);
+  const shortlistName = document.getElementById('sl-name').value.trim();
+  if (shortlistName) q.set('shortlist', shortlistName);
   if (params.get('tiles')) q.set('tiles', params.get('tiles'));
   history.replaceState(null, '', `?${q}`);
 }
@@ -229,6 +238,7 @@ async function refreshRanking() {
   }
   if (state.selected && ranked.some((f) => f.id === state.selected)) select(state.selected, false);
   else showBreakdown(null);
+  updateRankDownloads();
 }
 
 function escapeHTML(s) {
@@ -237,6 +247,7 @@ function escapeHTML(s) {
 
 function select(id, pan) {
   state.selected = id;
+  document.getElementById('sl-add').disabled = false;
   const f = ranked.find((x) => x.id === id);
   for (const li of document.querySelectorAll('#ranking li')) li.classList.toggle('selected', li.dataset.id === id);
   const m = markers.get(id);
@@ -308,6 +319,144 @@ document.getElementById('o-run').addEventListener('click', async () => {
     + `<p>${fc.equity.slice(0, 3).map(escapeHTML).join('<br>')}</p>`;
 });
 
+// --- writes: the bearer token ---------------------------------------------------------------
+const tokenInput = document.getElementById('token');
+tokenInput.value = sessionStorage.getItem('sitefinder-token') || '';
+tokenInput.addEventListener('change', () => sessionStorage.setItem('sitefinder-token', tokenInput.value.trim()));
+
+async function write(method, url, body, contentType = 'application/json') {
+  const headers = { authorization: `Bearer ${tokenInput.value.trim()}` };
+  if (body !== undefined) headers['content-type'] = contentType;
+  const r = await fetch(url, { method, headers, body });
+  const v = await r.json().catch(() => ({}));
+  if (!r.ok) throw new Error(v.message || r.statusText);
+  return v;
+}
+
+function say(id, text, isError) {
+  const el = document.getElementById(id);
+  el.textContent = text;
+  el.classList.toggle('error', !!isError);
+}
+
+// --- council plan overlays -------------------------------------------------------------------
+const PLAN_COLOURS = ['#e65100', '#6a1b9a', '#00838f', '#ad1457', '#558b2f'];
+let overlays = [];
+async function loadOverlays() {
+  let v;
+  try { v = await getJSON('overlays'); } catch (e) { say('ov-msg', e.message, true); return; }
+  overlays = v.overlays;
+  const list = document.getElementById('ov-list');
+  list.innerHTML = '';
+  layers.plans.clearLayers();
+  if (state.overlay && !overlays.some((o) => String(o.id) === state.overlay)) { state.overlay = ''; scheduleRanking(); }
+  overlays.forEach((o, i) => {
+    const li = document.createElement('li');
+    li.dataset.id = o.id;
+    li.innerHTML = `<label><input type="radio" name="ov-use" value="${o.id}" ${String(o.id) === state.overlay ? 'checked' : ''}> use in ranking: <b>${escapeHTML(o.name)}</b></label>`
+      + `<span class="small">${o.features} area${o.features === 1 ? '' : 's'}, ${escapeHTML(o.crs)}${o.repaired.length ? `, ${o.repaired.length} repaired` : ''}</span>`
+      + `<button type="button" class="ov-delete">delete</button>`;
+    li.querySelector('input').addEventListener('change', () => { state.overlay = String(o.id); scheduleRanking(); });
+    li.querySelector('.ov-delete').addEventListener('click', async () => {
+      try { await write('DELETE', `overlays/${o.id}`); say('ov-msg', `deleted ${o.name}`); } catch (e) { say('ov-msg', e.message, true); return; }
+      loadOverlays();
+    });
+    list.appendChild(li);
+    getJSON(`overlays/${o.id}`).then((fc) => {
+      L.geoJSON(fc, { style: { className: 'plan-area', color: PLAN_COLOURS[i % PLAN_COLOURS.length], weight: 2, dashArray: '6 4', fillOpacity: 0.12 } })
+        .bindTooltip((l) => `${escapeHTML(o.name)}: ${escapeHTML(l.feature.properties.label)}`).addTo(layers.plans);
+    }).catch(() => {});
+  });
+  if (overlays.length) {
+    const none = document.createElement('li');
+    none.innerHTML = `<label><input type="radio" name="ov-use" value="" ${state.overlay ? '' : 'checked'}> no plan in the ranking</label>`;
+    none.querySelector('input').addEventListener('change', () => { state.overlay = ''; scheduleRanking(); });
+    list.appendChild(none);
+  }
+}
+document.getElementById('ov-upload').addEventListener('click', async () => {
+  const file = document.getElementById('ov-file').files[0];
+  const name = document.getElementById('ov-name').value.trim() || (file && file.name.replace(/\.[^.]+$/, ''));
+  if (!file) { say('ov-msg', 'choose a file first', true); return; }
+  const q = new URLSearchParams({ name, filename: file.name });
+  if (document.getElementById('ov-repair').checked) q.set('repair', 'true');
+  say('ov-msg', 'uploading…');
+  try {
+    const o = await write('POST', `overlays?${q}`, file, 'application/octet-stream');
+    say('ov-msg', `added ${o.name}: ${o.features} area${o.features === 1 ? '' : 's'} (${o.crs})${o.repaired.length ? `; repaired feature ${o.repaired.join(', ')}` : ''}`);
+    state.overlay = String(o.id);
+    await loadOverlays();
+    scheduleRanking();
+  } catch (e) { say('ov-msg', e.message, true); }
+});
+const withinInput = document.getElementById('ov-within');
+withinInput.value = state.planWithin;
+withinInput.addEventListener('change', () => { state.planWithin = withinInput.value.trim(); scheduleRanking(); });
+
+// --- shortlists ------------------------------------------------------------------------------
+const slName = document.getElementById('sl-name');
+slName.value = params.get('shortlist') || '';
+async function loadShortlistNames() {
+  try {
+    const v = await getJSON('shortlists');
+    document.getElementById('sl-names').innerHTML = v.shortlists.map((s) => `<option value="${escapeHTML(s.name)}">`).join('');
+  } catch (e) { /* a server without state: the section says so on use */ }
+}
+async function showShortlist() {
+  const name = slName.value.trim();
+  const ol = document.getElementById('sl-sites');
+  const dl = document.getElementById('sl-downloads');
+  ol.innerHTML = '';
+  dl.hidden = true;
+  if (!name) return;
+  let s;
+  try { s = await getJSON(`shortlists/${encodeURIComponent(name)}`); } catch (e) { say('sl-msg', 'new shortlist: add units to create it'); return; }
+  for (const site of s.sites) {
+    const li = document.createElement('li');
+    li.dataset.id = site.id;
+    const unit = ranked.find((f) => f.id === site.id);
+    li.innerHTML = `${escapeHTML(unit ? unit.properties.name : site.id)}<input class="sl-note" placeholder="note" value="${escapeHTML(site.note)}"><button type="button" class="sl-remove">remove</button>`;
+    li.querySelector('.sl-note').addEventListener('change', async (e) => {
+      try { await write('PUT', `shortlists/${encodeURIComponent(name)}/sites/${encodeURIComponent(site.id)}`, JSON.stringify({ note: e.target.value })); say('sl-msg', 'note saved'); } catch (err) { say('sl-msg', err.message, true); }
+    });
+    li.querySelector('.sl-remove').addEventListener('click', async () => {
+      try { await write('DELETE', `shortlists/${encodeURIComponent(name)}/sites/${encodeURIComponent(site.id)}`); } catch (err) { say('sl-msg', err.message, true); return; }
+      showShortlist();
+    });
+    ol.appendChild(li);
+  }
+  for (const f of ['xlsx', 'csv', 'geojson', 'gpkg']) {
+    document.getElementById(`sl-dl-${f}`).href = `shortlists/${encodeURIComponent(name)}/export?format=${f}`;
+  }
+  dl.hidden = s.sites.length === 0;
+  say('sl-msg', `${s.sites.length} site${s.sites.length === 1 ? '' : 's'}; updated ${s.updated.slice(0, 16).replace('T', ' ')} UTC`);
+}
+async function addToShortlist(ids) {
+  const name = slName.value.trim();
+  if (!name) { say('sl-msg', 'give the shortlist a name first', true); return; }
+  const body = JSON.stringify({ ids });
+  try {
+    await write('POST', `shortlists/${encodeURIComponent(name)}/sites`, body);
+  } catch (e) {
+    if (!/no shortlist/.test(e.message)) { say('sl-msg', e.message, true); return; }
+    const q = rankQuery();
+    q.delete('limit');
+    try {
+      await write('POST', 'shortlists', JSON.stringify({ name, ids, weights: CRITERIA.map((c) => `${c}=${state.weights[c]}`).join(','), query: q.toString() }));
+    } catch (e2) { say('sl-msg', e2.message, true); return; }
+  }
+  await loadShortlistNames();
+  await showShortlist();
+}
+slName.addEventListener('change', () => { syncURL(); showShortlist(); });
+document.getElementById('sl-add').addEventListener('click', () => { if (state.selected) addToShortlist([state.selected]); });
+document.getElementById('sl-top').addEventListener('click', () => addToShortlist(ranked.slice(0, 5).map((f) => f.id)));
+function updateRankDownloads() {
+  const q = rankQuery();
+  q.delete('limit');
+  for (const f of ['xlsx', 'csv']) { q.set('format', f); document.getElementById(`rank-dl-${f}`).href = `rank?${q}`; }
+}
+
 // PCN names for the filter's suggestions.
 getJSON('collections/practices/items?bbox=' + bboxParam() + '&limit=2000').then((fc) => {
   const names = [...new Set(fc.features.map((f) => f.properties.pcn).filter(Boolean))].sort();
@@ -316,3 +465,5 @@ getJSON('collections/practices/items?bbox=' + bboxParam() + '&limit=2000').then(
 
 loadView();
 refreshRanking();
+loadOverlays();
+loadShortlistNames().then(showShortlist);

@@ -1,5 +1,7 @@
 // End-to-end test of the map in real headless Chromium (Debian's), driven by playwright-core.
 // Usage: node web/e2e/map.e2e.mjs http://127.0.0.1:PORT/ SCREENSHOT.png
+// With E2E_TOKEN (the server's write token), E2E_PLAN (a plan GeoJSON) and E2E_XLSX (where to
+// save the downloaded workbook) it also uploads an overlay, builds a shortlist and downloads it.
 // Exits 0 when every check passes; otherwise prints what failed and exits 1.
 import { chromium } from 'playwright-core';
 
@@ -70,6 +72,47 @@ try {
   check(await page.locator('path.coverage').count() === 3, 'suggest k sites draws 3 coverage circles');
   check(await page.locator('#o-result li').count() === 3, 'and lists the 3 chosen sites');
   check(/IMD decile 1/.test(await page.locator('#o-result').innerText()), 'with the most deprived decile\'s coverage first');
+
+  const { E2E_TOKEN: token, E2E_PLAN: plan, E2E_XLSX: xlsx } = process.env;
+  if (token && plan && xlsx) {
+    // Without the token the upload is refused, with the server's message, and nothing is drawn.
+    await page.fill('#ov-name', 'Town centre plan');
+    await page.setInputFiles('#ov-file', plan);
+    await page.click('#ov-upload');
+    await page.waitForFunction(() => /Bearer/.test(document.querySelector('#ov-msg').textContent), null, { timeout: 15000 });
+    check(await page.locator('#ov-msg.error').count() === 1, 'an upload without the token is refused with a message');
+    check(await page.locator('path.plan-area').count() === 0, 'and nothing is drawn');
+
+    await page.fill('#token', token);
+    await page.press('#token', 'Tab');
+    await page.click('#ov-upload');
+    await page.waitForSelector('path.plan-area', { timeout: 20000 });
+    check(await page.locator('path.plan-area').count() === 2, 'the uploaded plan\'s 2 areas are drawn on the map');
+    check(/added Town centre plan: 2 areas/.test(await page.locator('#ov-msg').innerText()), 'the upload is confirmed');
+    check(await page.locator('#ov-list input[name=ov-use]:checked').evaluate((el) => el.value) !== '', 'the new plan is used in the ranking');
+
+    await page.click('#ranking li:first-child');
+    await page.waitForFunction(() => /plan overlay "Town centre plan"/.test(document.querySelector('#breakdown').innerText), null, { timeout: 15000 });
+    const bd = await page.locator('#breakdown').innerText();
+    check(/SYNTHETIC plan area\)" \(feature \d\)/.test(bd), 'the breakdown names the plan overlay and the feature that matched');
+    check(page.url().includes('overlay='), 'the chosen plan is in the URL');
+
+    // Build a shortlist of two units and download it as Excel.
+    await page.fill('#sl-name', 'E2E shortlist');
+    await page.press('#sl-name', 'Tab');
+    await page.click('#sl-add');
+    await page.waitForSelector('#sl-sites li', { timeout: 15000 });
+    await page.click('#ranking li:nth-child(2)');
+    await page.click('#sl-add');
+    await page.waitForFunction(() => document.querySelectorAll('#sl-sites li').length === 2, null, { timeout: 15000 });
+    check(true, 'two units added to the shortlist');
+    await page.fill('#sl-sites li:first-child .sl-note', 'Corner unit, ask the agent');
+    await page.press('#sl-sites li:first-child .sl-note', 'Tab');
+    await page.waitForFunction(() => /note saved/.test(document.querySelector('#sl-msg').textContent), null, { timeout: 15000 });
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('#sl-dl-xlsx')]);
+    await download.saveAs(xlsx);
+    check(download.suggestedFilename() === 'E2E-shortlist.xlsx', `the workbook downloads (${download.suggestedFilename()})`);
+  }
 
   await page.screenshot({ path: shot });
   check(errors.length === 0, `no script errors (${errors.join('; ')})`);
