@@ -130,7 +130,10 @@ pub fn properties(
 
 /// The reasons in words, the criteria with the largest contributions first.
 pub fn explain(r: &Ranked) -> String {
-    let mut idx: Vec<usize> = (0..6).collect();
+    // Every criterion, but `plan` only when a plan overlay was chosen (else it says nothing).
+    let mut idx: Vec<usize> = (0..CRITERIA.len())
+        .filter(|&i| CRITERIA[i] != crate::criteria::Criterion::Plan || r.values[i].norm.is_some())
+        .collect();
     idx.sort_by(|a, b| {
         r.contributions[*b]
             .total_cmp(&r.contributions[*a])

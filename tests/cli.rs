@@ -442,3 +442,183 @@ fn optimise_prints_the_choice_the_optimum_and_equity_and_writes_the_sites() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("castles"));
 }
+
+/// The estates workflow from the command line: a plan overlay in, a ranking that uses it, a
+/// shortlist of the top units, and the shortlist exported in every format; bad overlays are
+/// refused with one line and leave the database unchanged.
+#[test]
+fn overlay_shortlist_and_export_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let st = p(&state);
+    let plan = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/overlays/rochdale_town_centre_SYNTHETIC.geojson");
+    let o = sitefinder_no_data(&[
+        "overlay",
+        "add",
+        p(&plan),
+        "--name",
+        "Town plan",
+        "--state",
+        st,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("added overlay 1 `Town plan`: 2 features read as EPSG:4326"),
+        "{out}"
+    );
+
+    // Bad files: exit 2, one line naming the file and the problem, database unchanged.
+    let db = state.join(sitefinder::store::DB_FILE);
+    let before = std::fs::read(&db).unwrap();
+    let bowtie = dir.path().join("bowtie.geojson");
+    std::fs::write(&bowtie, r#"{"type":"Feature","properties":{"name":"Bow tie"},"geometry":{"type":"Polygon","coordinates":[[[-2.160,53.616],[-2.153,53.620],[-2.153,53.616],[-2.160,53.620],[-2.160,53.616]]]}}"#).unwrap();
+    for (file, name, needle) in [
+        (
+            p(&bowtie),
+            "Bow",
+            "feature 0 (\"Bow tie\"): the polygon is not valid",
+        ),
+        (p(&plan), "Town plan", "exists already"),
+    ] {
+        let o = sitefinder_no_data(&["overlay", "add", file, "--name", name, "--state", st]);
+        assert_eq!(o.status.code(), Some(2));
+        let e = stderr(&o);
+        assert_eq!(e.lines().count(), 1, "{e}");
+        assert!(e.contains(needle), "{e}");
+    }
+    assert_eq!(std::fs::read(&db).unwrap(), before);
+
+    // Rank inside the plan only.
+    let o = sitefinder(&[
+        "rank",
+        "--overlay",
+        "Town plan",
+        "--plan-within-m",
+        "0",
+        "--state",
+        st,
+        "--format",
+        "geojson",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let feats = v["features"].as_array().unwrap();
+    assert!(feats.len() >= 10 && feats.len() < 107, "{}", feats.len());
+    assert!(feats
+        .iter()
+        .all(|f| f["properties"]["breakdown"]["plan"]["norm"] == 1.0));
+
+    // A shortlist of the top 4 inside the plan, a note, then exports.
+    let o = sitefinder(&[
+        "shortlist",
+        "add",
+        "Centre sites",
+        "--top",
+        "4",
+        "--overlay",
+        "1",
+        "--plan-within-m",
+        "0",
+        "--note",
+        "walk-round due",
+        "--state",
+        st,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("Centre sites: 4 sites"));
+    let first = feats[0]["id"].as_str().unwrap();
+    let o = sitefinder_no_data(&[
+        "shortlist",
+        "note",
+        "Centre sites",
+        first,
+        "Step-free; £12k rent",
+        "--state",
+        st,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = sitefinder_no_data(&[
+        "shortlist",
+        "note",
+        "Centre sites",
+        "nope",
+        "x",
+        "--state",
+        st,
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("unit `nope` is not in shortlist `Centre sites`"));
+
+    for ext in ["csv", "xlsx", "geojson", "gpkg"] {
+        let f = dir.path().join(format!("centre.{ext}"));
+        let o = sitefinder(&[
+            "export",
+            "--shortlist",
+            "Centre sites",
+            "--out",
+            p(&f),
+            "--state",
+            st,
+        ]);
+        assert!(o.status.success(), "{ext}: {}", stderr(&o));
+        let bytes = std::fs::read(&f).unwrap();
+        match ext {
+            "csv" => {
+                assert!(bytes.starts_with(b"\xEF\xBB\xBF"));
+                let text = String::from_utf8(bytes[3..].to_vec()).unwrap();
+                assert_eq!(text.lines().count(), 5);
+                assert!(text.contains("Step-free; £12k rent") && text.contains("walk-round due"));
+                // The shortlist remembers its overlay: the plan column has data.
+                assert!(
+                    text.lines().nth(1).unwrap().contains("inside \"\""),
+                    "{text}"
+                );
+            }
+            "xlsx" => assert!(bytes.starts_with(b"PK")),
+            "geojson" => {
+                let v: Value = serde_json::from_slice(&bytes).unwrap();
+                assert_eq!(v["features"].as_array().unwrap().len(), 4);
+                assert_eq!(v["plan_overlay"], "Town plan");
+            }
+            _ => {
+                let info = Command::new("ogrinfo")
+                    .args(["-so", "-al"])
+                    .arg(&f)
+                    .output()
+                    .unwrap();
+                assert!(String::from_utf8_lossy(&info.stdout).contains("Feature Count: 4"));
+            }
+        }
+    }
+    // Unknown shortlist and a format that cannot be guessed: clear one-line errors, no file.
+    let f = dir.path().join("x.pdf");
+    let o = sitefinder(&[
+        "export",
+        "--shortlist",
+        "Centre sites",
+        "--out",
+        p(&f),
+        "--state",
+        st,
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--format csv|xlsx|geojson|gpkg"));
+    let o = sitefinder(&[
+        "export",
+        "--shortlist",
+        "Elsewhere",
+        "--out",
+        p(&dir.path().join("e.csv")),
+        "--state",
+        st,
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("no shortlist `Elsewhere`; the shortlists are: Centre sites"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!f.exists() && !dir.path().join("e.csv").exists());
+}
