@@ -88,12 +88,53 @@ pub fn document() -> Value {
                     param("lad", "Only units in this local authority (LAD 2019 code or name)", json!({"type": "string"})),
                     param("min_floor_area_m2", "Only units with at least this floor area", json!({"type": "number", "minimum": 0})),
                     param("imd_deciles", "Only units in LSOAs of these IMD deciles, e.g. 1,2 or 1-3 (1 = most deprived)", json!({"type": "string"})),
-                    param("weights", "criterion:weight pairs, e.g. deprivation:3,access:1 (criteria: deprivation, reach, demand, gap, access, suitability; 0..100)", json!({"type": "string"})),
+                    param("weights", "criterion:weight pairs, e.g. deprivation:3,access:1 (criteria: deprivation, reach, demand, gap, access, suitability, plan; 0..100)", json!({"type": "string"})),
+                    param("overlay", "A council plan overlay (id or name) for the `plan` criterion", json!({"type": "string"})),
+                    param("plan_within_m", "Only units within this distance of the chosen overlay's areas (0 = inside)", json!({"type": "number", "minimum": 0})),
+                    param("format", "geojson (default, paged) or a download of every matched unit: csv (UTF-8 with BOM), xlsx, gpkg", json!({"type": "string", "enum": ["geojson", "csv", "xlsx", "gpkg"]})),
                 ],
                 "responses": errs,
             }},
+            "/shortlists": {
+                "get": {"summary": "Every shortlist with its number of sites and times", "responses": errors_with("200", json!({"description": "shortlists"}))},
+                "post": {"summary": "Create a shortlist (write: bearer token)", "security": [{"bearer": []}],
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["name"], "additionalProperties": false, "properties": {
+                        "name": {"type": "string"}, "ids": {"type": "array", "items": {"type": "string"}}, "note": {"type": "string"},
+                        "weights": {"type": "string"}, "query": {"type": "string", "description": "the /rank query it came from"}}}}}},
+                    "responses": errors_with("201", json!({"description": "the shortlist"}))},
+            },
+            "/shortlists/{name}": {
+                "get": {"summary": "One shortlist with its sites, notes and times", "parameters": [path_param("name")], "responses": errors_with("200", json!({"description": "shortlist"}))},
+                "delete": {"summary": "Delete a shortlist (write: bearer token)", "security": [{"bearer": []}], "parameters": [path_param("name")], "responses": errors_with("200", json!({"description": "deleted"}))},
+            },
+            "/shortlists/{name}/sites": {"post": {"summary": "Add units (write: bearer token)", "security": [{"bearer": []}], "parameters": [path_param("name")],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["ids"], "properties": {"ids": {"type": "array", "items": {"type": "string"}}, "note": {"type": "string"}}}}}},
+                "responses": errors_with("200", json!({"description": "the shortlist"}))}},
+            "/shortlists/{name}/sites/{id}": {
+                "put": {"summary": "Set a site's note (write: bearer token)", "security": [{"bearer": []}], "parameters": [path_param("name"), path_param("id")],
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["note"], "properties": {"note": {"type": "string"}}}}}},
+                    "responses": errors_with("200", json!({"description": "the shortlist"}))},
+                "delete": {"summary": "Remove a site (write: bearer token)", "security": [{"bearer": []}], "parameters": [path_param("name"), path_param("id")], "responses": errors_with("200", json!({"description": "the shortlist"}))},
+            },
+            "/shortlists/{name}/export": {"get": {"summary": "Download a shortlist ranked with its weights, with notes", "parameters": [path_param("name"),
+                param("format", "xlsx (default), csv (UTF-8 with BOM), geojson, gpkg (EPSG:27700 points)", json!({"type": "string", "enum": ["xlsx", "csv", "geojson", "gpkg"]}))],
+                "responses": errors_with("200", json!({"description": "the file"}))}},
+            "/overlays": {
+                "get": {"summary": "Every council plan overlay (no geometry)", "responses": errors_with("200", json!({"description": "overlays"}))},
+                "post": {"summary": "Upload a plan layer (write: bearer token): GeoJSON, zipped Shapefile with .prj, or GeoPackage as the body; EPSG:27700/4326, others reprojected", "security": [{"bearer": []}],
+                    "parameters": [param("name", "The overlay's name", json!({"type": "string"})),
+                        param("format", "geojson, shapefile or gpkg (default: guessed)", json!({"type": "string"})),
+                        param("repair", "true: repair invalid polygons with make-valid instead of refusing them", json!({"type": "boolean"})),
+                        param("filename", "The uploaded file's name, kept with the overlay", json!({"type": "string"}))],
+                    "requestBody": {"required": true, "content": {"application/octet-stream": {}}},
+                    "responses": errors_with("201", json!({"description": "the stored overlay"}))},
+            },
+            "/overlays/{id}": {
+                "get": {"summary": "An overlay's areas as RFC 7946 GeoJSON", "parameters": [path_param("id")], "responses": errors_with("200", geojson_ok("MultiPolygons with label, overlay and feature index"))},
+                "delete": {"summary": "Delete an overlay (write: bearer token)", "security": [{"bearer": []}], "parameters": [path_param("id")], "responses": errors_with("200", json!({"description": "deleted"}))},
+            },
         },
-        "components": {"schemas": {
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "the token `sitefinder serve` prints or reads from --token-file / SITEFINDER_TOKEN"}}, "schemas": {
             "Error": {"type": "object", "required": ["code", "message"], "properties": {"code": {"type": "string"}, "message": {"type": "string"}}},
             "FeatureCollection": {"type": "object", "required": ["type", "features"], "properties": {
                 "type": {"type": "string", "enum": ["FeatureCollection"]},
@@ -103,6 +144,10 @@ pub fn document() -> Value {
             }},
         }},
     })
+}
+
+fn path_param(name: &str) -> Value {
+    json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}})
 }
 
 fn errors_with(code: &str, ok: Value) -> Value {

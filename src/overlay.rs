@@ -454,16 +454,14 @@ fn label_of(props: &Map<String, Json>, index: usize) -> String {
     let suffixed = props
         .iter()
         .find(|(k, _)| k.to_ascii_lowercase().ends_with("name"));
-    for found in exact.into_iter().chain([suffixed]) {
-        if let Some((_, v)) = found {
-            let s = match v {
-                Json::String(s) => s.trim().to_string(),
-                Json::Number(n) => n.to_string(),
-                _ => continue,
-            };
-            if !s.is_empty() {
-                return s;
-            }
+    for (_, v) in exact.into_iter().chain([suffixed]).flatten() {
+        let s = match v {
+            Json::String(s) => s.trim().to_string(),
+            Json::Number(n) => n.to_string(),
+            _ => continue,
+        };
+        if !s.is_empty() {
+            return s;
         }
     }
     format!("feature {index}")
