@@ -275,14 +275,7 @@ impl Store {
         {
             let mut db = self.db();
             let tx = db.transaction().map_err(sql)?;
-            let exists: bool = tx
-                .query_row(
-                    "SELECT EXISTS(SELECT 1 FROM shortlists WHERE name = ?1)",
-                    [&name],
-                    |r| r.get(0),
-                )
-                .map_err(sql)?;
-            if exists {
+            if name_taken(&tx, "shortlists", &name)? {
                 return Err(StoreError::ShortlistExists(name));
             }
             tx.execute(
@@ -394,14 +387,7 @@ impl Store {
         let id = {
             let mut db = self.db();
             let tx = db.transaction().map_err(sql)?;
-            let exists: bool = tx
-                .query_row(
-                    "SELECT EXISTS(SELECT 1 FROM overlays WHERE name = ?1)",
-                    [&name],
-                    |r| r.get(0),
-                )
-                .map_err(sql)?;
-            if exists {
+            if name_taken(&tx, "overlays", &name)? {
                 return Err(StoreError::OverlayExists(name));
             }
             tx.execute(
@@ -499,6 +485,16 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// Whether `table` (shortlists or overlays) has a row of this name.
+fn name_taken(tx: &Connection, table: &str, name: &str) -> Result<bool, StoreError> {
+    tx.query_row(
+        &format!("SELECT EXISTS(SELECT 1 FROM {table} WHERE name = ?1)"),
+        [name],
+        |r| r.get(0),
+    )
+    .map_err(sql)
 }
 
 fn check_name(name: &str) -> Result<String, StoreError> {
