@@ -310,41 +310,37 @@ impl Store {
 
     /// Sets one site's note.
     pub fn set_note(&self, name: &str, unit_id: &str, note: &str) -> Result<Shortlist, StoreError> {
-        {
-            let mut db = self.db();
-            let tx = db.transaction().map_err(sql)?;
-            let id = Self::shortlist_id(&tx, name)?;
-            let n = tx
-                .execute(
-                    &format!("UPDATE shortlist_sites SET note = ?3, updated = {NOW} WHERE shortlist_id = ?1 AND unit_id = ?2"),
-                    params![id, unit_id, note],
-                )
-                .map_err(sql)?;
-            if n == 0 {
-                return Err(StoreError::NoSite {
-                    name: name.into(),
-                    id: unit_id.into(),
-                });
-            }
-            touch(&tx, id)?;
-            tx.commit().map_err(sql)?;
-        }
-        self.shortlist(name)
+        self.change_site(name, unit_id, |tx, id| {
+            tx.execute(
+                &format!("UPDATE shortlist_sites SET note = ?3, updated = {NOW} WHERE shortlist_id = ?1 AND unit_id = ?2"),
+                params![id, unit_id, note],
+            )
+        })
     }
 
     /// Removes one site.
     pub fn remove_site(&self, name: &str, unit_id: &str) -> Result<Shortlist, StoreError> {
+        self.change_site(name, unit_id, |tx, id| {
+            tx.execute(
+                "DELETE FROM shortlist_sites WHERE shortlist_id = ?1 AND unit_id = ?2",
+                params![id, unit_id],
+            )
+        })
+    }
+
+    /// One transaction that changes one site (`change` returns the rows it touched) and marks
+    /// the shortlist updated; no site, no change.
+    fn change_site(
+        &self,
+        name: &str,
+        unit_id: &str,
+        change: impl FnOnce(&Connection, i64) -> rusqlite::Result<usize>,
+    ) -> Result<Shortlist, StoreError> {
         {
             let mut db = self.db();
             let tx = db.transaction().map_err(sql)?;
             let id = Self::shortlist_id(&tx, name)?;
-            let n = tx
-                .execute(
-                    "DELETE FROM shortlist_sites WHERE shortlist_id = ?1 AND unit_id = ?2",
-                    params![id, unit_id],
-                )
-                .map_err(sql)?;
-            if n == 0 {
+            if change(&tx, id).map_err(sql)? == 0 {
                 return Err(StoreError::NoSite {
                     name: name.into(),
                     id: unit_id.into(),
