@@ -100,6 +100,17 @@ impl AppState {
         Ok(self)
     }
 
+    /// What the criteria need: this server's scales, join, date and catchments, and the plan.
+    fn settings<'a>(&'a self, plan: Option<&'a Overlay>) -> Settings<'a> {
+        Settings {
+            scales: Scales::default(),
+            join: self.join,
+            as_of: self.as_of,
+            catchment_kind: self.catchments.kind(),
+            plan,
+        }
+    }
+
     fn overlay(&self, key: &str) -> Option<Arc<Overlay>> {
         let k = key.trim();
         let id = k.parse::<i64>().ok();
@@ -605,13 +616,7 @@ async fn rank_handler(
     let default_limit = if download { MAX_LIMIT } else { DEFAULT_LIMIT };
     let limit = parse_usize(&p, "limit", default_limit, MAX_LIMIT)?;
     let offset = parse_usize(&p, "offset", 0, usize::MAX / 2)?;
-    let settings = Settings {
-        scales: Scales::default(),
-        join: s.join,
-        as_of: s.as_of,
-        catchment_kind: s.catchments.kind(),
-        plan: overlay.as_deref(),
-    };
+    let settings = s.settings(overlay.as_deref());
     let ranking = rank::rank(
         &s.atlas,
         &s.units,
@@ -1048,13 +1053,7 @@ async fn export_shortlist(
         .ok_or_else(|| ApiError::bad("format", format!("`{f}`: use csv, xlsx, geojson or gpkg")))?;
     let sl = s.store()?.shortlist(&name)?;
     let overlay = export::query_overlay(&sl.query).and_then(|k| s.overlay(&k));
-    let settings = Settings {
-        scales: Scales::default(),
-        join: s.join,
-        as_of: s.as_of,
-        catchment_kind: s.catchments.kind(),
-        plan: overlay.as_deref(),
-    };
+    let settings = s.settings(overlay.as_deref());
     let ranking = export::shortlist_ranking(&s.atlas, &s.units, &s.contexts, &sl, &settings)
         .map_err(|e| ApiError {
             status: StatusCode::CONFLICT,
