@@ -11,9 +11,9 @@ use std::path::Path;
 use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use sitefinder::atlas::Atlas;
-use sitefinder::import::{read_units, ImportOptions};
-use sitefinder::optimise::{demand_for, Model, Problem, Weighting};
+use sitefinder::analysis::optimise::{demand_for, Model, Problem, Weighting};
+use sitefinder::ingest::units::{read_units, ImportOptions};
+use sitefinder::reference::atlas::Atlas;
 
 fn data() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/data"))

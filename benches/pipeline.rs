@@ -8,13 +8,12 @@ use std::hint::black_box;
 use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use sitefinder::atlas::Atlas;
-use sitefinder::catchment::Huff;
-use sitefinder::criteria::{Scales, Settings};
-use sitefinder::date::Date;
-use sitefinder::import::{read_units, ImportOptions, LocatedBy, Place, Unit};
-use sitefinder::join::{attach, JoinParams};
-use sitefinder::rank::{rank, Filters, Weights};
+use sitefinder::analysis::join::{attach, JoinParams};
+use sitefinder::base::date::Date;
+use sitefinder::engine::{Catchments, Engine, RankQuery};
+use sitefinder::ingest::catchment::Huff;
+use sitefinder::ingest::units::{read_units, ImportOptions, LocatedBy, Place, Unit};
+use sitefinder::reference::atlas::Atlas;
 
 fn data() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/data"))
@@ -77,36 +76,41 @@ fn bench(c: &mut Criterion) {
     g.bench_function("import_rochdale_107", |b| {
         b.iter(|| black_box(read_units(&rochdale, &atlas, &ImportOptions::default()).unwrap()))
     });
-    let settings = Settings {
-        scales: Scales::default(),
-        join: JoinParams::default(),
-        as_of: Date::from_ymd(2024, 7, 1).unwrap(),
-        catchment_kind: "huff",
-        plan: None,
-    };
-    let huff = Huff::default();
+    let atlas = std::sync::Arc::new(atlas);
     for (name, units) in [
         ("rochdale_107", real_units(&atlas, Some("rochdale"))),
         ("all_shipped_1553", real_units(&atlas, None)),
         ("synthetic_20000", synthetic_units(&atlas, 20_000)),
     ] {
         g.bench_function(format!("join_{name}"), |b| {
-            b.iter(|| black_box(attach(&atlas, &units, &huff, &JoinParams::default())))
-        });
-        let ctx = attach(&atlas, &units, &huff, &JoinParams::default());
-        g.bench_function(format!("rank_{name}"), |b| {
             b.iter(|| {
-                black_box(
-                    rank(
-                        &atlas,
-                        &units,
-                        &ctx,
-                        &Weights::default(),
-                        &Filters::default(),
-                        &settings,
-                    )
-                    .unwrap(),
-                )
+                black_box(attach(
+                    &atlas,
+                    &units,
+                    &Huff::default(),
+                    &JoinParams::default(),
+                ))
+            })
+        });
+        // The same engine the CLI and the server open.
+        let engine = Engine::new(
+            atlas.clone(),
+            units,
+            Box::new(Huff::default()),
+            Catchments::Huff,
+            JoinParams::default(),
+            Date::from_ymd(2024, 7, 1).unwrap(),
+            vec![],
+        );
+        let q = RankQuery::default();
+        g.bench_function(format!("rank_{name}"), |b| {
+            b.iter(|| black_box(engine.rank(&q, None).unwrap()))
+        });
+        // What `GET /rank?limit=20` computes: every score, words for the page only.
+        g.bench_function(format!("rank_page20_{name}"), |b| {
+            b.iter(|| {
+                let r = engine.rank(&q, None).unwrap();
+                black_box(engine.features(&r, 0, 20).unwrap())
             })
         });
     }

@@ -14,10 +14,10 @@ use anyhow::{anyhow, bail, Context, Result};
 use geo::{MakeValid, MultiPolygon, Validation};
 use serde_json::{json, Value};
 
-use crate::atlas::{LayerInfo, Manifest};
-use crate::crs::wgs84_to_bng_in_place;
-use crate::postcode::normalise;
-use crate::textio::{read_text, write_atomic, write_gz_atomic};
+use crate::base::crs::wgs84_to_bng_in_place;
+use crate::base::textio::{read_text, write_atomic, write_gz_atomic};
+use crate::reference::atlas::{LayerInfo, Manifest};
+use crate::reference::postcode::normalise;
 
 /// Greater Manchester's ten local authorities (the area of TfGM's NaPTAN and the pharmacy list).
 pub const GM_LADS: [&str; 10] = [
@@ -163,8 +163,9 @@ fn sample_overlay(cx: &mut Ctx) -> Result<()> {
     let rel = "retail_centres/cdrc_retail_centres_2018_liverpool_city_region.geojson";
     let p = cx.raw.join(rel);
     let bytes = std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
-    let parsed = crate::overlay::parse(&bytes, &crate::overlay::UploadOptions::default())
-        .with_context(|| format!("{rel} does not upload cleanly"))?;
+    let parsed =
+        crate::ingest::overlay::parse(&bytes, &crate::ingest::overlay::UploadOptions::default())
+            .with_context(|| format!("{rel} does not upload cleanly"))?;
     std::fs::create_dir_all(cx.out.join("overlays"))?;
     let file = "overlays/cdrc_retail_centres_2018_liverpool_city_region.geojson";
     write_atomic(&cx.out.join(file), |w| w.write_all(&bytes))?;

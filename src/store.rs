@@ -25,7 +25,7 @@ use geo::{Coord, LineString, MultiPolygon, Polygon};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{json, Value as Json};
 
-use crate::overlay::{Overlay, Parsed, PlanFeature};
+use crate::ingest::overlay::{Overlay, Parsed, PlanFeature};
 
 /// The database file's name inside the state directory.
 pub const DB_FILE: &str = "sitefinder.sqlite";

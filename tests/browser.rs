@@ -13,7 +13,7 @@ use std::process::Command;
 use std::sync::Arc;
 
 use common::*;
-use sitefinder::server::app;
+use sitefinder::serve::app;
 
 #[test]
 fn the_map_works_in_headless_chromium() {

@@ -3,8 +3,8 @@
 mod common;
 
 use common::*;
-use sitefinder::import::{read_units, Format, ImportOptions, LocatedBy};
-use sitefinder::textio::Encoding;
+use sitefinder::base::textio::Encoding;
+use sitefinder::ingest::units::{read_units, Format, ImportOptions, LocatedBy};
 
 #[test]
 fn rochdale_business_rates_layout_imports_only_empty_properties() {

@@ -5,8 +5,8 @@ mod common;
 
 use common::*;
 use geo::{Intersects, Point};
-use sitefinder::catchment::{CatchmentSource, Huff};
-use sitefinder::join::reach;
+use sitefinder::analysis::join::reach;
+use sitefinder::ingest::catchment::{CatchmentSource, Huff};
 
 fn dist(a: [f64; 2], b: [f64; 2]) -> f64 {
     ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt()
@@ -128,10 +128,10 @@ fn reach_population_matches_a_scan_and_a_grid_estimate() {
     ] {
         let got = reach(a, p, r);
         // Scan: every LSOA, not only the R-tree's candidates.
-        let clip = sitefinder::spatial::circle(p, r, 64);
+        let clip = sitefinder::base::spatial::circle(p, r, 64);
         let scan: f64 = (0..a.lsoas.len())
             .map(|i| {
-                let inside = sitefinder::spatial::clipped_area(&a.lsoa_shapes[i], &clip);
+                let inside = sitefinder::base::spatial::clipped_area(&a.lsoa_shapes[i], &clip);
                 a.lsoas[i].population * (inside / a.lsoas[i].area_m2).min(1.0)
             })
             .sum();

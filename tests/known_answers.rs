@@ -13,8 +13,8 @@
 mod common;
 
 use common::*;
-use sitefinder::crs::wgs84_to_bng;
-use sitefinder::import::LocatedBy;
+use sitefinder::base::crs::wgs84_to_bng;
+use sitefinder::ingest::units::LocatedBy;
 
 struct Known {
     practice: &'static str,
@@ -201,7 +201,7 @@ fn coverage_gaps_are_no_data_not_zero() {
         .iter()
         .all(|c| c.stops_near.is_none() && c.nearest_pharmacy.is_none()));
     assert!(ctx.iter().all(|c| c.nearest_vaccination_site.is_some()));
-    let ranking = sitefinder::rank::rank(
+    let ranking = sitefinder::analysis::rank::rank(
         atlas(),
         &imported.units,
         &ctx,

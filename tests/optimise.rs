@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use sitefinder::optimise::{demand_for, Demand, Model, Problem, Weighting};
+use sitefinder::analysis::optimise::{demand_for, Demand, Model, Problem, Weighting};
 
 /// A small xorshift generator so instances are the same on every run.
 struct Rng(u64);

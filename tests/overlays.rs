@@ -6,7 +6,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use sitefinder::overlay::{parse, Overlay, OverlayError, Parsed, UploadFormat, UploadOptions};
+use sitefinder::ingest::overlay::{
+    parse, Overlay, OverlayError, Parsed, UploadFormat, UploadOptions,
+};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -42,7 +44,7 @@ fn as_overlay(p: Parsed) -> Overlay {
 }
 
 fn bng(lon: f64, lat: f64) -> [f64; 2] {
-    let (e, n) = sitefinder::crs::wgs84_to_bng(lon, lat).unwrap();
+    let (e, n) = sitefinder::base::crs::wgs84_to_bng(lon, lat).unwrap();
     [e, n]
 }
 

@@ -12,12 +12,12 @@ mod common;
 
 use common::*;
 use proptest::prelude::*;
-use sitefinder::catchment::Huff;
-use sitefinder::criteria::{Criterion, CRITERIA};
-use sitefinder::date::Date;
-use sitefinder::import::{LocatedBy, Place, Unit};
-use sitefinder::join::{attach, JoinParams};
-use sitefinder::rank::{rank, Filters, Ranking, Weights};
+use sitefinder::analysis::criteria::{Criterion, CRITERIA};
+use sitefinder::analysis::join::{attach, JoinParams};
+use sitefinder::analysis::rank::{rank, Filters, Ranking, Weights};
+use sitefinder::base::date::Date;
+use sitefinder::ingest::catchment::Huff;
+use sitefinder::ingest::units::{LocatedBy, Place, Unit};
 
 fn gm_lsoas() -> Vec<usize> {
     let a = atlas();

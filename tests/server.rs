@@ -10,9 +10,7 @@ use axum::http::{Request, StatusCode};
 use common::*;
 use http_body_util::BodyExt;
 use serde_json::Value;
-use sitefinder::date::Date;
-use sitefinder::join::JoinParams;
-use sitefinder::server::{app, AppState};
+use sitefinder::serve::{app, AppState};
 use tower::ServiceExt;
 
 fn state() -> Arc<AppState> {
@@ -201,17 +199,12 @@ fn rank_matches_the_cli_ranking_and_filters() {
     }
     // The same ranking code as the CLI: run it directly and compare the order.
     let st = state();
-    let settings = sitefinder::criteria::Settings {
-        scales: Default::default(),
-        join: JoinParams::default(),
-        as_of: Date::from_ymd(2024, 7, 1).unwrap(),
-        catchment_kind: "huff",
-        plan: None,
-    };
-    let direct = sitefinder::rank::rank(
-        &st.atlas,
-        &st.units,
-        &st.contexts,
+    let settings = settings();
+    let e = &st.engine;
+    let direct = sitefinder::analysis::rank::rank(
+        &e.atlas,
+        &e.units,
+        &e.contexts,
         &Default::default(),
         &Default::default(),
         &settings,
@@ -221,7 +214,7 @@ fn rank_matches_the_cli_ranking_and_filters() {
     let direct_ids: Vec<&str> = direct
         .rows
         .iter()
-        .map(|r| st.units[r.unit].id.as_str())
+        .map(|r| e.units[r.unit].id.as_str())
         .collect();
     assert_eq!(ids, direct_ids);
 

@@ -14,7 +14,7 @@ use axum::http::{Method, Request, StatusCode};
 use common::*;
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
-use sitefinder::server::{app, AppState};
+use sitefinder::serve::{app, AppState};
 use sitefinder::store::{Store, DB_FILE};
 use tower::ServiceExt;
 
@@ -88,7 +88,12 @@ fn db_bytes(dir: &Path) -> Vec<u8> {
 }
 
 fn unit_ids(s: &AppState, n: usize) -> Vec<String> {
-    s.units.iter().take(n).map(|u| u.id.clone()).collect()
+    s.engine
+        .units
+        .iter()
+        .take(n)
+        .map(|u| u.id.clone())
+        .collect()
 }
 
 #[test]
@@ -360,6 +365,7 @@ fn an_overlay_counts_in_ranking_and_its_breakdown() {
 
     // Which units are inside, by an independent even-odd test on the stored rings.
     let inside_ids: Vec<&str> = s
+        .engine
         .units
         .iter()
         .filter(|u| {
@@ -440,7 +446,7 @@ fn an_overlay_counts_in_ranking_and_its_breakdown() {
         .iter()
         .map(|f| f["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ranked.len(), s.units.len());
+    assert_eq!(ranked.len(), s.engine.units.len());
     let mut top: Vec<&str> = ranked[..want.len()].to_vec();
     top.sort_unstable();
     assert_eq!(top, want);
@@ -575,7 +581,7 @@ fn shortlists_survive_a_restart_and_export_in_every_format() {
     assert!(r.body.starts_with(b"\xEF\xBB\xBF"), "UTF-8 BOM for Excel");
     let mut rdr = csv::Reader::from_reader(&r.body[3..]);
     let header: Vec<String> = rdr.headers().unwrap().iter().map(str::to_string).collect();
-    for c in sitefinder::criteria::CRITERIA {
+    for c in sitefinder::analysis::criteria::CRITERIA {
         assert!(header.contains(&format!("{}_norm", c.name())), "{c}");
     }
     let rows: Vec<csv::StringRecord> = rdr.records().map(Result::unwrap).collect();

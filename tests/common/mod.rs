@@ -5,12 +5,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use sitefinder::atlas::Atlas;
-use sitefinder::catchment::Huff;
-use sitefinder::criteria::{Scales, Settings};
-use sitefinder::date::Date;
-use sitefinder::import::{read_units, ImportOptions, Imported};
-use sitefinder::join::{attach, Context, JoinParams};
+use sitefinder::analysis::criteria::Settings;
+use sitefinder::analysis::join::{attach, Context, JoinParams};
+use sitefinder::base::date::Date;
+use sitefinder::ingest::catchment::Huff;
+use sitefinder::ingest::units::{read_units, ImportOptions, Imported};
+use sitefinder::reference::atlas::Atlas;
 
 pub fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("data")
@@ -27,14 +27,12 @@ pub fn atlas() -> &'static Atlas {
     ATLAS.get_or_init(|| Atlas::load(&data_dir()).expect("data/ loads"))
 }
 
-pub fn settings() -> Settings<'static> {
-    Settings {
-        scales: Scales::default(),
-        join: JoinParams::default(),
-        as_of: Date::from_ymd(2024, 7, 1).unwrap(),
-        catchment_kind: "huff",
-        plan: None,
-    }
+pub fn settings() -> Settings {
+    Settings::new(
+        JoinParams::default(),
+        Date::from_ymd(2024, 7, 1).unwrap(),
+        "huff",
+    )
 }
 
 /// Writes `text` to a file in a fresh temporary directory (kept alive by the returned guard).
@@ -70,16 +68,13 @@ pub fn join(imported: &Imported) -> Vec<Context> {
 }
 
 /// The server's state over Rochdale's vacant shops, as `sitefinder serve` builds it.
-pub fn app_state() -> sitefinder::server::AppState {
-    let atlas = std::sync::Arc::new(Atlas::load(&data_dir()).unwrap());
-    let units = import(&data_dir().join("units/rochdale_vacant_shops.csv")).units;
-    sitefinder::server::AppState::new(
-        atlas,
-        units,
-        Box::new(Huff::default()),
-        JoinParams::default(),
-        Date::from_ymd(2024, 7, 1).unwrap(),
-        "rochdale_vacant_shops.csv".into(),
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("web"),
-    )
+pub fn app_state() -> sitefinder::serve::AppState {
+    sitefinder::serve::AppState::new(engine())
+}
+
+/// The engine over Rochdale's vacant shops, as `sitefinder rank` and `serve` open it.
+pub fn engine() -> sitefinder::engine::Engine {
+    let mut cfg = sitefinder::engine::Config::new(&data_dir());
+    cfg.as_of = Some(Date::from_ymd(2024, 7, 1).unwrap());
+    sitefinder::engine::Engine::open(&cfg).unwrap_or_else(|e| panic!("{e}"))
 }

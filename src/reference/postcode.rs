@@ -2,7 +2,7 @@
 //! (OS Code-Point Open) used to geocode units that come with a postcode only.
 //!
 //! ```
-//! use sitefinder::postcode::normalise;
+//! use sitefinder::reference::postcode::normalise;
 //! assert_eq!(normalise(" ol16 1aa ").as_deref(), Some("OL16 1AA"));
 //! assert_eq!(normalise("M11AE").as_deref(), Some("M1 1AE"));
 //! assert_eq!(normalise("not a postcode"), None);

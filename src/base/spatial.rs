@@ -2,7 +2,7 @@
 //! arithmetic the ranking needs (area of a polygon inside a circle).
 //!
 //! ```
-//! use sitefinder::spatial::PointIndex;
+//! use sitefinder::base::spatial::PointIndex;
 //! let idx = PointIndex::new(&[[0.0, 0.0], [100.0, 0.0], [0.0, 500.0]]);
 //! assert_eq!(idx.nearest_k([90.0, 10.0], 2).iter().map(|h| h.0).collect::<Vec<_>>(), vec![1, 0]);
 //! assert_eq!(idx.within([0.0, 0.0], 150.0).len(), 2);

@@ -7,7 +7,7 @@
 //! feature (0-based index, and its name when it has one) and what to fix.
 //!
 //! ```
-//! use sitefinder::overlay::{parse, UploadOptions};
+//! use sitefinder::ingest::overlay::{parse, UploadOptions};
 //! // A square around Rochdale town centre, in WGS84 (RFC 7946).
 //! let gj = br#"{"type":"FeatureCollection","features":[{"type":"Feature",
 //!   "properties":{"name":"Town centre"},
@@ -32,7 +32,7 @@ use geo::{
 };
 use serde_json::{json, Map, Value as Json};
 
-use crate::crs::{self, CrsError};
+use crate::base::crs::{self, CrsError};
 use shapefile::dbase;
 
 /// Uploads larger than this are refused unless the server is started with another limit.
@@ -45,6 +45,13 @@ pub enum UploadFormat {
     /// A zip holding `.shp`, `.shx`, `.dbf` and `.prj`.
     Shapefile,
     GeoPackage,
+}
+
+impl std::str::FromStr for UploadFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<UploadFormat, String> {
+        UploadFormat::parse(s).ok_or_else(|| "use geojson, shapefile or gpkg".to_string())
+    }
 }
 
 impl UploadFormat {
@@ -209,8 +216,8 @@ impl Overlay {
                     for c in &r.0 {
                         let (lon, lat) = crs::bng_to_wgs84(c.x, c.y)?;
                         pts.push(json!([
-                            crate::output::round6(lon),
-                            crate::output::round6(lat)
+                            crate::base::crs::round6(lon),
+                            crate::base::crs::round6(lat)
                         ]));
                     }
                     rings.push(Json::Array(pts));

@@ -4,10 +4,10 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::atlas::Atlas;
-use crate::catchment::{CatchmentSource, Cover};
-use crate::import::{LocatedBy, Unit};
-use crate::spatial::{circle, clipped_area};
+use crate::base::spatial::{circle, clipped_area};
+use crate::ingest::catchment::{CatchmentSource, Cover};
+use crate::ingest::units::{LocatedBy, Unit};
+use crate::reference::atlas::Atlas;
 
 /// Distances that define the joins.
 #[derive(Debug, Clone, Copy)]
@@ -48,6 +48,9 @@ pub struct Context {
     pub lsoa: usize,
     /// Set when no LSOA polygon contains the unit and the nearest one (within 1 km) was taken.
     pub lsoa_snapped_m: Option<f64>,
+    /// The unit's WGS84 longitude and latitude, transformed once here so that filters and
+    /// outputs never call PROJ per unit again (`None` if PROJ could not transform it).
+    pub lonlat: Option<[f64; 2]>,
     pub nearest_practices: Vec<(usize, f64)>,
     pub catchment: Vec<Cover>,
     /// Registered patients of the practices whose catchments cover the unit.
@@ -103,7 +106,7 @@ fn locate_lsoa(atlas: &Atlas, u: &Unit) -> (usize, Option<f64>) {
         return (l, None);
     }
     // The importer has already checked the unit is within COAST_SNAP_M of an LSOA.
-    match atlas.lsoa_near(u.pos, crate::import::COAST_SNAP_M) {
+    match atlas.lsoa_near(u.pos, crate::ingest::units::COAST_SNAP_M) {
         Some((l, d)) => (l, Some(d)),
         None => {
             let (l, d) = atlas
@@ -146,6 +149,9 @@ fn attach_one(
     Context {
         lsoa,
         lsoa_snapped_m,
+        lonlat: crate::base::crs::bng_to_wgs84(u.pos[0], u.pos[1])
+            .ok()
+            .map(|(lon, lat)| [lon, lat]),
         nearest_practices: atlas
             .practice_index
             .nearest_k(u.pos, params.nearest_practices),

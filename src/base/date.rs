@@ -1,7 +1,7 @@
 //! Calendar dates as councils and spreadsheets write them.
 //!
 //! ```
-//! use sitefinder::date::Date;
+//! use sitefinder::base::date::Date;
 //! let d = Date::parse("01.07.2024").unwrap();
 //! assert_eq!(d.to_string(), "2024-07-01");
 //! assert_eq!(Date::parse("2024-07-01"), Some(d));
@@ -123,6 +123,13 @@ fn days_in_month(y: i32, m: u32) -> u32 {
         2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
         2 => 28,
         _ => 31,
+    }
+}
+
+impl std::str::FromStr for Date {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Date, String> {
+        Date::parse(s).ok_or_else(|| format!("`{}` is not a date (YYYY-MM-DD)", s.trim()))
     }
 }
 

@@ -13,9 +13,9 @@ use std::sync::OnceLock;
 use geo::{Area, LineString, MultiPolygon, Polygon};
 use serde::Deserialize;
 
-use crate::postcode::{self, Centroid, PostcodeTable};
-use crate::spatial::{PointIndex, PolygonIndex};
-use crate::textio::read_text;
+use crate::base::spatial::{PointIndex, PolygonIndex};
+use crate::base::textio::read_text;
+use crate::reference::postcode::{self, Centroid, PostcodeTable};
 
 /// Errors loading `data/`. Each names the file (and line) and what to do.
 #[derive(Debug, thiserror::Error)]

@@ -2,14 +2,14 @@
 //!
 //! ```
 //! let v = serde_json::json!({"type": "Polygon", "coordinates": [[[0,0],[1,0],[1,1],[0,0]]]});
-//! let mp = sitefinder::geometry::parse_multipolygon(&v).unwrap();
+//! let mp = sitefinder::base::geometry::parse_multipolygon(&v).unwrap();
 //! assert_eq!(mp.0.len(), 1);
 //! ```
 
 use geo::{Coord, LineString, MultiPolygon, Polygon};
 use serde_json::Value;
 
-use crate::crs;
+use crate::base::crs;
 
 fn position(v: &Value) -> Result<(f64, f64), String> {
     let num = |v: &Value| v.as_f64().filter(|x| x.is_finite());

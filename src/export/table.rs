@@ -8,12 +8,12 @@ use std::io::Write;
 use geojson::{Feature, FeatureCollection, Geometry};
 use serde_json::{json, Map, Value as Json};
 
-use crate::atlas::{Atlas, DOMAINS};
-use crate::criteria::{distance_words, CRITERIA};
-use crate::crs;
-use crate::import::{LocatedBy, Unit};
-use crate::join::Context;
-use crate::rank::{Ranked, Ranking, Weights};
+use crate::analysis::criteria::{distance_words, CRITERIA};
+use crate::analysis::join::Context;
+use crate::analysis::rank::{Ranked, Ranking};
+use crate::base::crs::{self, round6};
+use crate::ingest::units::{LocatedBy, Unit};
+use crate::reference::atlas::{Atlas, DOMAINS};
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +47,7 @@ pub fn properties(
     atlas: &Atlas,
     units: &[Unit],
     contexts: &[Context],
+    rank_column: &str,
     r: &Ranked,
 ) -> Map<String, Json> {
     let u = &units[r.unit];
@@ -55,9 +56,12 @@ pub fn properties(
     let nearest = c.nearest_practices.first();
     let np = nearest.map(|(i, _)| &atlas.practices[*i]);
     let mut m = Map::new();
-    m.insert("rank".into(), json!(r.rank));
+    m.insert(rank_column.into(), json!(r.rank));
     m.insert("id".into(), json!(u.id));
     m.insert("name".into(), json!(u.name));
+    for (k, v) in &r.extra {
+        m.insert(k.clone(), v.clone());
+    }
     if let Some(note) = &r.note {
         m.insert("note".into(), json!(note));
     }
@@ -132,7 +136,9 @@ pub fn properties(
 pub fn explain(r: &Ranked) -> String {
     // Every criterion, but `plan` only when a plan overlay was chosen (else it says nothing).
     let mut idx: Vec<usize> = (0..CRITERIA.len())
-        .filter(|&i| CRITERIA[i] != crate::criteria::Criterion::Plan || r.values[i].norm.is_some())
+        .filter(|&i| {
+            CRITERIA[i] != crate::analysis::criteria::Criterion::Plan || r.values[i].norm.is_some()
+        })
         .collect();
     idx.sort_by(|a, b| {
         r.contributions[*b]
@@ -164,7 +170,7 @@ pub fn write_csv(
     let mut out = csv::Writer::from_writer(w);
     let mut header_written = false;
     for r in &ranking.rows {
-        let props = properties(atlas, units, contexts, r);
+        let props = properties(atlas, units, contexts, ranking.rank_column, r);
         if !header_written {
             out.write_record(props.keys())?;
             header_written = true;
@@ -176,17 +182,20 @@ pub fn write_csv(
             rank: 0,
             unit: 0,
             score: 0.0,
-            values: CRITERIA.map(|c| crate::criteria::Value {
+            values: CRITERIA.map(|c| crate::analysis::criteria::Value {
                 criterion: c,
                 raw: None,
                 norm: None,
                 why: String::new(),
             }),
-            contributions: [0.0; crate::criteria::N_CRITERIA],
+            contributions: [0.0; crate::analysis::criteria::N_CRITERIA],
             note: None,
+            extra: vec![],
         };
         if !units.is_empty() {
-            out.write_record(properties(atlas, units, contexts, &empty).keys())?;
+            out.write_record(
+                properties(atlas, units, contexts, ranking.rank_column, &empty).keys(),
+            )?;
         }
     }
     out.flush()?;
@@ -199,12 +208,16 @@ pub fn feature(
     atlas: &Atlas,
     units: &[Unit],
     contexts: &[Context],
-    weights: &Weights,
+    ranking: &Ranking,
     r: &Ranked,
 ) -> Result<Feature, OutputError> {
     let u = &units[r.unit];
-    let (lon, lat) = crs::bng_to_wgs84(u.pos[0], u.pos[1])?;
-    let mut props = properties(atlas, units, contexts, r);
+    let weights = &ranking.weights;
+    let (lon, lat) = match contexts[r.unit].lonlat {
+        Some([lon, lat]) => (lon, lat),
+        None => crs::bng_to_wgs84(u.pos[0], u.pos[1])?,
+    };
+    let mut props = properties(atlas, units, contexts, ranking.rank_column, r);
     let breakdown: Map<String, Json> = CRITERIA
         .iter()
         .enumerate()
@@ -237,11 +250,6 @@ pub fn feature(
     })
 }
 
-/// Rounds to 6 decimals (about 0.1 m), the precision RFC 7946 output carries here.
-pub fn round6(v: f64) -> f64 {
-    (v * 1e6).round() / 1e6
-}
-
 /// A FeatureCollection with extra top-level members (weights, attribution, paging).
 pub fn collection(features: Vec<Feature>, members: &Map<String, Json>) -> FeatureCollection {
     FeatureCollection {
@@ -263,7 +271,7 @@ pub fn write_geojson(
     let features = ranking
         .rows
         .iter()
-        .map(|r| feature(atlas, units, contexts, &ranking.weights, r))
+        .map(|r| feature(atlas, units, contexts, ranking, r))
         .collect::<Result<Vec<_>, _>>()?;
     serde_json::to_writer(&mut *w, &collection(features, notes)).map_err(std::io::Error::from)?;
     w.write_all(b"\n")?;

@@ -14,12 +14,12 @@ use std::path::{Path, PathBuf};
 use geo::InteriorPoint;
 use serde_json::Value;
 
-use crate::atlas::{Atlas, DataError};
-use crate::crs::{self, plausibly_england_bng, plausibly_england_lonlat};
-use crate::date::Date;
-use crate::geometry;
-use crate::postcode::normalise;
-use crate::textio::{read_text, Encoding};
+use crate::base::crs::{self, plausibly_england_bng, plausibly_england_lonlat};
+use crate::base::date::Date;
+use crate::base::geometry;
+use crate::base::textio::{read_text, Encoding};
+use crate::reference::atlas::{Atlas, DataError};
+use crate::reference::postcode::normalise;
 
 /// How far outside every LSOA polygon a unit may lie and still be taken as in England: the
 /// super-generalised boundaries cut off parts of seafronts and estuaries.
@@ -468,7 +468,7 @@ fn is_vacant(r: &Record) -> bool {
 /// "1ST FLR 19, BAILLIE STREET"); `None` when they say nothing.
 ///
 /// ```
-/// use sitefinder::import::floor_from_words;
+/// use sitefinder::ingest::units::floor_from_words;
 /// assert_eq!(floor_from_words("GND FLR 6A, BAILLIE STREET"), Some(true));
 /// assert_eq!(floor_from_words("1ST FLR 19, BAILLIE STREET"), Some(false));
 /// assert_eq!(floor_from_words("3rd Floor, Willis House"), Some(false));

@@ -6,8 +6,8 @@
 //! down nor lifts it. Units are ordered by score, highest first, ties by id.
 //!
 //! ```
-//! use sitefinder::rank::Weights;
-//! use sitefinder::criteria::Criterion;
+//! use sitefinder::analysis::rank::Weights;
+//! use sitefinder::analysis::criteria::Criterion;
 //! let w = Weights::parse_list("deprivation=5, access:0").unwrap();
 //! assert_eq!(w.get(Criterion::Deprivation), 5.0);
 //! assert_eq!(w.get(Criterion::Access), 0.0);
@@ -17,10 +17,10 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::atlas::{pcn_key, Atlas};
-use crate::criteria::{evaluate, Criterion, Settings, Value, CRITERIA, N_CRITERIA};
-use crate::import::Unit;
-use crate::join::Context;
+use crate::analysis::criteria::{evaluate, Criterion, Settings, Value, CRITERIA, N_CRITERIA};
+use crate::analysis::join::Context;
+use crate::ingest::units::Unit;
+use crate::reference::atlas::{pcn_key, Atlas};
 
 /// Errors in weights or filters, naming the parameter and what is allowed.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -47,6 +47,8 @@ pub enum RankError {
     PlanFilterWithoutOverlay,
     #[error("plan_within_m `{0}` must be a distance in metres, 0 (inside) or more")]
     BadPlanDistance(String),
+    #[error("min_floor_area_m2 `{0}` must be a number of square metres, 0 or more")]
+    BadFloorArea(String),
 }
 
 /// One weight per criterion (0..=100).
@@ -167,7 +169,7 @@ impl Filters {
     /// Parses `minlon,minlat,maxlon,maxlat` (WGS84).
     ///
     /// ```
-    /// use sitefinder::rank::Filters;
+    /// use sitefinder::analysis::rank::Filters;
     /// assert_eq!(Filters::parse_bbox("-2.2,53.6,-2.1,53.65").unwrap(), [-2.2, 53.6, -2.1, 53.65]);
     /// assert!(Filters::parse_bbox("53.6,-2.2,53.65,-2.1,0").is_err());
     /// assert!(Filters::parse_bbox("-2.1,53.6,-2.2,53.65").is_err());
@@ -250,13 +252,20 @@ pub struct Ranked {
     pub contributions: [f64; N_CRITERIA],
     /// The user's note, for rows of a shortlist (then every row has one, maybe empty).
     pub note: Option<String>,
+    /// Columns written after the name (e.g. an optimised site's marginal gain).
+    pub extra: Vec<(String, serde_json::Value)>,
 }
 
 /// The result of ranking.
 #[derive(Debug, Clone)]
 pub struct Ranking {
     pub rows: Vec<Ranked>,
+    /// The name of the rank column: `rank`, or `order` for sites chosen in order.
+    pub rank_column: &'static str,
     pub weights: Weights,
+    /// The settings the rows were scored with (date, plan overlay, join distances), so that
+    /// rows can be explained in words later ([`explain_rows`]).
+    pub settings: Settings,
     /// Units left out by a filter, with the filter that left them out.
     pub filtered_out: Vec<(usize, &'static str)>,
 }
@@ -340,7 +349,7 @@ fn filtered_by(
     u: &Unit,
     c: &Context,
     f: &Filters,
-    s: &Settings<'_>,
+    s: &Settings,
 ) -> Option<&'static str> {
     let l = &atlas.lsoas[c.lsoa];
     if let Some(q) = &f.pcn {
@@ -365,8 +374,9 @@ fn filtered_by(
         }
     }
     if let Some(b) = f.bbox {
-        let inside = crate::crs::bng_to_wgs84(u.pos[0], u.pos[1])
-            .is_ok_and(|(lon, lat)| (b[0]..=b[2]).contains(&lon) && (b[1]..=b[3]).contains(&lat));
+        let inside = c
+            .lonlat
+            .is_some_and(|[lon, lat]| (b[0]..=b[2]).contains(&lon) && (b[1]..=b[3]).contains(&lat));
         if !inside {
             return Some("bbox");
         }
@@ -376,7 +386,7 @@ fn filtered_by(
             return Some("imd_deciles");
         }
     }
-    if let (Some(within), Some(o)) = (f.plan_within_m, s.plan) {
+    if let (Some(within), Some(o)) = (f.plan_within_m, s.plan.as_deref()) {
         if o.nearest(u.pos).is_none_or(|(_, d)| d > within) {
             return Some("plan_within_m");
         }
@@ -391,7 +401,7 @@ pub fn rank(
     contexts: &[Context],
     weights: &Weights,
     filters: &Filters,
-    settings: &Settings<'_>,
+    settings: &Settings,
 ) -> Result<Ranking, RankError> {
     weights.check()?;
     // `plan` has data only with an overlay: without one, its weight alone scores nothing.
@@ -422,6 +432,7 @@ pub fn rank(
             values,
             contributions,
             note: None,
+            extra: vec![],
         });
     }
     rows.sort_by(|a, b| {
@@ -434,7 +445,28 @@ pub fn rank(
     }
     Ok(Ranking {
         rows,
+        rank_column: "rank",
         weights: *weights,
+        settings: settings.clone(),
         filtered_out,
     })
+}
+
+/// Writes the sentences of these rows (a ranking made without words scores every unit but
+/// explains only the rows that are written or returned). Rows that have words are left alone.
+pub fn explain_rows(
+    atlas: &Atlas,
+    units: &[Unit],
+    contexts: &[Context],
+    settings: &Settings,
+    rows: &mut [Ranked],
+) {
+    if settings.words {
+        return;
+    }
+    let mut s = settings.clone();
+    s.words = true;
+    for r in rows {
+        r.values = evaluate(atlas, &units[r.unit], &contexts[r.unit], &s);
+    }
 }

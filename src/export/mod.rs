@@ -4,21 +4,20 @@
 //! a sheet with the data sources and attribution), RFC 7946 GeoJSON, and GeoPackage (points in
 //! EPSG:27700, readable by QGIS and GDAL). Files are written atomically.
 
-use std::collections::HashMap;
+pub mod table;
+
 use std::path::Path;
 
 use rust_xlsxwriter::{Format, Workbook};
 use serde_json::{Map, Value as Json};
 
-use crate::atlas::Atlas;
-use crate::criteria::Settings;
-use crate::criteria::CRITERIA;
-use crate::import::Unit;
-use crate::join::Context;
-use crate::output::{explain, properties};
-use crate::rank::{rank, Filters, Ranking, Weights};
-use crate::store::Shortlist;
-use crate::textio::write_atomic_path;
+use crate::analysis::criteria::CRITERIA;
+use crate::analysis::join::Context;
+use crate::analysis::rank::Ranking;
+use crate::base::textio::write_atomic_path;
+use crate::export::table::{explain, properties};
+use crate::ingest::units::Unit;
+use crate::reference::atlas::Atlas;
 
 /// Errors writing an export.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +45,27 @@ pub enum ExportFormat {
     GeoJson,
     Xlsx,
     Gpkg,
+}
+
+impl std::str::FromStr for ExportFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<ExportFormat, String> {
+        ExportFormat::parse(s).ok_or_else(|| {
+            format!(
+                "unknown format `{}`; use csv, xlsx, geojson or gpkg",
+                s.trim()
+            )
+        })
+    }
+}
+
+impl clap::ValueEnum for ExportFormat {
+    fn value_variants<'a>() -> &'a [Self] {
+        &ExportFormat::ALL
+    }
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.extension()))
+    }
 }
 
 impl ExportFormat {
@@ -134,14 +154,21 @@ pub fn render(
     match format {
         ExportFormat::Csv => {
             let mut buf = b"\xEF\xBB\xBF".to_vec();
-            crate::output::write_csv(&mut buf, atlas, units, contexts, ranking)
+            crate::export::table::write_csv(&mut buf, atlas, units, contexts, ranking)
                 .map_err(|e| mem(&e))?;
             Ok(buf)
         }
         ExportFormat::GeoJson => {
             let mut buf = vec![];
-            crate::output::write_geojson(&mut buf, atlas, units, contexts, ranking, &meta.members)
-                .map_err(|e| mem(&e))?;
+            crate::export::table::write_geojson(
+                &mut buf,
+                atlas,
+                units,
+                contexts,
+                ranking,
+                &meta.members,
+            )
+            .map_err(|e| mem(&e))?;
             Ok(buf)
         }
         ExportFormat::Xlsx => xlsx_bytes(atlas, units, contexts, ranking, &meta.query_sheet()),
@@ -182,102 +209,7 @@ pub fn write(
         return write_gpkg(path, atlas, units, contexts, ranking);
     }
     let bytes = render(format, atlas, units, contexts, ranking, meta)?;
-    crate::textio::write_atomic(path, |w| w.write_all(&bytes)).map_err(|e| err(path, e))
-}
-
-/// How a shortlist export says where it came from.
-pub fn shortlist_meta(
-    sl: &Shortlist,
-    as_of: crate::date::Date,
-    catchments: &str,
-    atlas: &Atlas,
-) -> Meta {
-    let members = serde_json::json!({
-        "sitefinder": env!("CARGO_PKG_VERSION"),
-        "shortlist": sl.name,
-        "shortlist_created": sl.created,
-        "shortlist_updated": sl.updated,
-        "units_file": sl.units_file,
-        "weights": sl.weights,
-        "as_of": as_of.to_string(),
-        "catchments": catchments,
-        "attribution": atlas.manifest.attribution,
-    });
-    Meta {
-        members: members.as_object().cloned().unwrap_or_default(),
-        filters: vec![("made from".into(), sl.query.clone())],
-    }
-}
-
-/// The plan overlay named in a shortlist's query (`...&overlay=3`), if any.
-pub fn query_overlay(query: &str) -> Option<String> {
-    serde_urlencoded::from_str::<Vec<(String, String)>>(query)
-        .ok()?
-        .into_iter()
-        .find(|(k, _)| k == "overlay")
-        .map(|(_, v)| v)
-        .filter(|v| !v.trim().is_empty())
-}
-
-/// A shortlist as a ranking: every unit ranked with the shortlist's weights (no filters), then
-/// only the shortlist's sites kept, in score order and numbered 1..n, each with its note.
-pub fn shortlist_ranking(
-    atlas: &Atlas,
-    units: &[Unit],
-    contexts: &[Context],
-    shortlist: &Shortlist,
-    settings: &Settings<'_>,
-) -> Result<Ranking, ExportError> {
-    let weights = if shortlist.weights.trim().is_empty() {
-        Weights::default()
-    } else {
-        Weights::parse_list(&shortlist.weights).map_err(|e| ExportError::BadWeights {
-            name: shortlist.name.clone(),
-            weights: shortlist.weights.clone(),
-            reason: e.to_string(),
-        })?
-    };
-    let notes: HashMap<&str, &str> = shortlist
-        .sites
-        .iter()
-        .map(|s| (s.unit_id.as_str(), s.note.as_str()))
-        .collect();
-    let known: std::collections::HashSet<&str> = units.iter().map(|u| u.id.as_str()).collect();
-    let missing: Vec<&str> = shortlist
-        .sites
-        .iter()
-        .map(|s| s.unit_id.as_str())
-        .filter(|id| !known.contains(id))
-        .collect();
-    if !missing.is_empty() {
-        return Err(ExportError::MissingUnits {
-            name: shortlist.name.clone(),
-            units_file: shortlist.units_file.clone(),
-            ids: missing.join(", "),
-        });
-    }
-    let mut ranking = rank(
-        atlas,
-        units,
-        contexts,
-        &weights,
-        &Filters::default(),
-        settings,
-    )
-    .map_err(|e| ExportError::BadWeights {
-        name: shortlist.name.clone(),
-        weights: shortlist.weights.clone(),
-        reason: e.to_string(),
-    })?;
-    ranking
-        .rows
-        .retain(|r| notes.contains_key(units[r.unit].id.as_str()));
-    for (i, r) in ranking.rows.iter_mut().enumerate() {
-        r.rank = i + 1;
-        r.note = Some(notes[units[r.unit].id.as_str()].to_string());
-    }
-    ranking.filtered_out.clear();
-    Ok(ranking)
+    crate::base::textio::write_atomic(path, |w| w.write_all(&bytes)).map_err(|e| err(path, e))
 }
 
 fn err(path: &Path, e: impl std::fmt::Display) -> ExportError {
@@ -298,7 +230,7 @@ fn rows(
         .rows
         .iter()
         .map(|r| {
-            let mut p = properties(atlas, units, contexts, r);
+            let mut p = properties(atlas, units, contexts, ranking.rank_column, r);
             p.remove("why");
             for (i, c) in CRITERIA.iter().enumerate() {
                 p.insert(

@@ -14,7 +14,7 @@
 //! candidate that comes first.
 //!
 //! ```
-//! use sitefinder::optimise::{Demand, Model, Problem};
+//! use sitefinder::analysis::optimise::{Demand, Model, Problem};
 //! // Two clusters of demand; one candidate next to each and one in between.
 //! let demand = vec![
 //!     Demand { pos: [0.0, 0.0], weight: 3.0, decile: 1 },
@@ -34,7 +34,13 @@ use good_lp::{
     SolverModel, Variable,
 };
 
-use crate::spatial::PointIndex;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer};
+use utoipa::ToSchema;
+
+use crate::base::params::{from_str, opt_text};
+use crate::base::spatial::PointIndex;
 
 /// A demand point: an LSOA's population, weighted towards deprivation.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -53,6 +59,14 @@ pub enum Model {
     Mclp,
     PMedian,
     Lscp,
+}
+
+impl FromStr for Model {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Model, String> {
+        Model::parse(s)
+            .ok_or_else(|| format!("unknown model `{}`; use mclp, p-median or lscp", s.trim()))
+    }
 }
 
 impl Model {
@@ -102,9 +116,19 @@ pub struct Choice {
     pub proven_optimal: bool,
 }
 
-/// Errors of the exact solver.
+/// Errors of an optimise query: each names the parameter at fault ([`OptimiseError::param`]).
 #[derive(Debug, thiserror::Error)]
 pub enum OptimiseError {
+    #[error("radius_m {0} is out of range: give 50 to 20000 metres")]
+    BadRadius(f64),
+    #[error("k must be from 1 to 1000 (k = {0})")]
+    BadK(usize),
+    #[error("unknown PCN `{0}`")]
+    UnknownPcn(String),
+    #[error("no candidate units in the chosen area")]
+    NoCandidates,
+    #[error("compare: unknown unit id `{0}`")]
+    UnknownCompareId(String),
     #[error("the exact solver failed: {0}")]
     Solver(String),
     #[error("the instance is too large for the exact solver ({candidates} candidates x {demand} demand points; at most {max} variables); use the heuristic")]
@@ -113,6 +137,20 @@ pub enum OptimiseError {
         demand: usize,
         max: usize,
     },
+}
+
+impl OptimiseError {
+    /// The parameter (CLI flag without `--`, JSON field) the error is about.
+    pub fn param(&self) -> &'static str {
+        match self {
+            OptimiseError::BadRadius(_) => "radius_m",
+            OptimiseError::BadK(_) => "k",
+            OptimiseError::UnknownPcn(_) => "pcn",
+            OptimiseError::NoCandidates => "area",
+            OptimiseError::UnknownCompareId(_) => "compare",
+            OptimiseError::Solver(_) | OptimiseError::TooLarge { .. } => "exact",
+        }
+    }
 }
 
 /// Work allowed per round of p-median swaps (candidates x chosen x demand points).
@@ -622,11 +660,27 @@ pub enum Weighting {
 impl Default for Weighting {
     /// Decile 1 counts twice as much as decile 10, linearly in between.
     fn default() -> Self {
-        Weighting::Deciles(std::array::from_fn(|i| 2.0 - i as f64 / 9.0))
+        Weighting::Deciles(Weighting::default_deciles())
+    }
+}
+
+impl FromStr for Weighting {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Weighting, String> {
+        Weighting::parse(s).ok_or_else(|| {
+            format!(
+                "weighting `{}`: use deciles, score, or ten comma-separated weights",
+                s.trim()
+            )
+        })
     }
 }
 
 impl Weighting {
+    fn default_deciles() -> [f64; 10] {
+        std::array::from_fn(|i| 2.0 - i as f64 / 9.0)
+    }
+
     /// `deciles` (default), `score`, or ten comma-separated decile weights.
     pub fn parse(s: &str) -> Option<Weighting> {
         match s.trim() {
@@ -647,7 +701,7 @@ impl Weighting {
 /// Demand points for the given LSOAs: each LSOA's centroid, weighted by its population times
 /// the deprivation weight.
 pub fn demand_for(
-    atlas: &crate::atlas::Atlas,
+    atlas: &crate::reference::atlas::Atlas,
     lsoas: &[usize],
     weighting: &Weighting,
 ) -> Vec<Demand> {
@@ -706,22 +760,92 @@ impl FixedLayer {
     }
 }
 
-/// What to optimise, as the CLI and `POST /optimise` take it.
-#[derive(Debug, Clone)]
-pub struct Request {
-    pub model: Model,
+/// How to choose a set of sites: `sitefinder optimise` flags and the `POST /optimise` body.
+#[derive(Debug, Clone, PartialEq, clap::Args, Deserialize, serde::Serialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct OptimiseQuery {
+    /// How many sites to choose (ignored by lscp), 1 to 1000.
+    #[arg(long, default_value_t = 5)]
+    #[schema(minimum = 1, maximum = 1000)]
     pub k: usize,
+    /// Coverage radius in metres, 50 to 20000 (MCLP, LSCP); p-median distances are capped at
+    /// max(4 x radius, 5 km).
+    #[arg(long, value_name = "M", default_value_t = 800.0)]
+    #[schema(minimum = 50, maximum = 20000)]
     pub radius_m: f64,
-    pub fixed: Vec<FixedLayer>,
-    /// Restrict demand (and candidates) to the catchment of this PCN.
+    /// mclp (maximal covering), p-median, or lscp (fewest sites covering everything coverable).
+    #[arg(long, default_value = "mclp")]
+    #[serde(deserialize_with = "from_str")]
+    #[schema(value_type = String, pattern = "^(mclp|p-median|lscp)$")]
+    pub model: Model,
+    /// Existing sites whose coverage counts and that are never chosen: practices, pharmacies,
+    /// vaccination-sites (comma-separated, or a JSON list).
+    #[arg(long, value_name = "LIST", default_value = "")]
+    #[serde(deserialize_with = "fixed_layers")]
+    #[schema(value_type = Vec<String>)]
+    pub fixed: FixedLayers,
+    /// Demand and candidates within this PCN's catchment.
+    #[arg(long, value_name = "NAME")]
+    #[serde(deserialize_with = "opt_text")]
     pub pcn: Option<String>,
-    /// Restrict demand (and candidates) to this local authority.
+    /// Demand and candidates within this local authority (code or name).
+    #[arg(long, value_name = "LAD")]
+    #[serde(deserialize_with = "opt_text")]
     pub lad: Option<String>,
+    /// Deprivation weighting of demand: deciles (decile 1 counts 2x decile 10), score, or ten
+    /// comma-separated decile weights.
+    #[arg(long, value_name = "W", default_value = "deciles")]
+    #[serde(deserialize_with = "from_str")]
+    #[schema(value_type = String)]
     pub weighting: Weighting,
-    /// Also solve exactly when the instance is small enough.
+    /// Also solve exactly (MILP) and report the proven optimum and the heuristic's gap.
+    #[arg(long)]
     pub exact: bool,
-    /// A scenario to compare with the choice: unit ids (they need not be candidates).
+    /// Unit ids of a scenario to compare with the choice ("these k sites vs those").
+    #[arg(long, value_name = "IDS", value_delimiter = ',')]
     pub compare: Vec<String>,
+}
+
+impl Default for OptimiseQuery {
+    fn default() -> Self {
+        OptimiseQuery {
+            k: 5,
+            radius_m: 800.0,
+            model: Model::Mclp,
+            fixed: FixedLayers::default(),
+            pcn: None,
+            lad: None,
+            weighting: Weighting::default(),
+            exact: false,
+            compare: vec![],
+        }
+    }
+}
+
+/// Existing-site layers, from `a,b` text or a list of names.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FixedLayers(pub Vec<FixedLayer>);
+
+impl FromStr for FixedLayers {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        FixedLayer::parse_list(s).map(FixedLayers)
+    }
+}
+
+fn fixed_layers<'de, D: Deserializer<'de>>(d: D) -> Result<FixedLayers, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum TextOrList {
+        Text(String),
+        List(Vec<String>),
+    }
+    let names = match Option::<TextOrList>::deserialize(d)? {
+        None => return Ok(FixedLayers::default()),
+        Some(TextOrList::Text(t)) => t,
+        Some(TextOrList::List(l)) => l.join(","),
+    };
+    names.parse().map_err(serde::de::Error::custom)
 }
 
 /// How an alternative set of sites does on the same instance.
@@ -733,14 +857,14 @@ pub struct Scenario {
 }
 
 /// The report: the heuristic's choice, the exact one where solved, and equity by decile.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Report {
     /// Unit indices of the candidates, in the problem's candidate order.
     pub candidate_units: Vec<usize>,
     pub demand_lsoas: Vec<usize>,
     pub fixed_sites: usize,
     pub heuristic: Choice,
-    pub exact: Option<Result<Choice, String>>,
+    pub exact: Option<Result<Choice, OptimiseError>>,
     pub covered_before: [f64; 10],
     pub covered_after: [f64; 10],
     pub demand_total: [f64; 10],
@@ -749,21 +873,18 @@ pub struct Report {
 
 /// Builds the instance from the atlas and the joined units, and solves it.
 pub fn run(
-    atlas: &crate::atlas::Atlas,
-    units: &[crate::import::Unit],
-    contexts: &[crate::join::Context],
-    catchments: &dyn crate::catchment::CatchmentSource,
-    req: &Request,
-) -> Result<Report, String> {
-    use crate::atlas::pcn_key;
-    if !(50.0..=20_000.0).contains(&req.radius_m) {
-        return Err(format!(
-            "radius_m {} is out of range: give 50 to 20000 metres",
-            req.radius_m
-        ));
+    atlas: &crate::reference::atlas::Atlas,
+    units: &[crate::ingest::units::Unit],
+    contexts: &[crate::analysis::join::Context],
+    catchments: &dyn crate::ingest::catchment::CatchmentSource,
+    req: &OptimiseQuery,
+) -> Result<Report, OptimiseError> {
+    use crate::reference::atlas::pcn_key;
+    if !(50.0..=20_000.0).contains(&req.radius_m) || !req.radius_m.is_finite() {
+        return Err(OptimiseError::BadRadius(req.radius_m));
     }
-    if req.k == 0 && req.model != Model::Lscp {
-        return Err("k must be at least 1".into());
+    if (req.k == 0 && req.model != Model::Lscp) || req.k > 1000 {
+        return Err(OptimiseError::BadK(req.k));
     }
     let lad_ok = |code: &str, name: &str| {
         req.lad.as_deref().is_none_or(|q| {
@@ -775,7 +896,7 @@ pub fn run(
         Some(q) => {
             let v = atlas.practices_in_pcn(q);
             if v.is_empty() {
-                return Err(format!("unknown PCN `{q}`"));
+                return Err(OptimiseError::UnknownPcn(q.clone()));
             }
             Some(v)
         }
@@ -796,7 +917,7 @@ pub fn run(
         })
         .collect();
     if candidate_units.is_empty() {
-        return Err("no candidate units in the chosen area".into());
+        return Err(OptimiseError::NoCandidates);
     }
     // Demand: the PCN's catchment, or the local authority, or the candidates' authorities.
     let cand_lads: std::collections::BTreeSet<&str> = candidate_units
@@ -831,7 +952,7 @@ pub fn run(
     }
     let inside = |p: &[f64; 2]| (lo[0]..=hi[0]).contains(&p[0]) && (lo[1]..=hi[1]).contains(&p[1]);
     let mut fixed: Vec<[f64; 2]> = vec![];
-    for f in &req.fixed {
+    for f in &req.fixed.0 {
         let pts: Vec<[f64; 2]> = match f {
             FixedLayer::Practices => atlas.practices.iter().map(|p| p.pos).collect(),
             FixedLayer::Pharmacies => atlas.pharmacies.sites.iter().map(|s| s.pos).collect(),
@@ -852,7 +973,7 @@ pub fn run(
         let i = units
             .iter()
             .position(|u| &u.id == id)
-            .ok_or_else(|| format!("compare: unknown unit id `{id}`"))?;
+            .ok_or_else(|| OptimiseError::UnknownCompareId(id.clone()))?;
         scenario_units.push(i);
     }
     let n_real = candidate_units.len();
@@ -865,9 +986,7 @@ pub fn run(
     let scenario_near: Vec<Vec<(u32, f32)>> = problem.near.split_off(n_real);
     problem.candidates.truncate(n_real);
     let heuristic = problem.heuristic(req.model, req.k);
-    let exact = req
-        .exact
-        .then(|| problem.exact(req.model, req.k).map_err(|e| e.to_string()));
+    let exact = req.exact.then(|| problem.exact(req.model, req.k));
     let (covered_before, demand_total) = problem.equity(&[]);
     let (covered_after, _) = problem.equity(&heuristic.chosen);
     let compared = (!req.compare.is_empty()).then(|| {
@@ -912,3 +1031,31 @@ impl Report {
             .collect()
     }
 }
+
+/// Written as their text, the form they are read from.
+macro_rules! serialize_as_text {
+    ($t:ty, $f:expr) => {
+        impl serde::Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let text: String = $f(self);
+                s.serialize_str(&text)
+            }
+        }
+    };
+}
+serialize_as_text!(Model, |m: &Model| m.name().to_string());
+serialize_as_text!(FixedLayers, |f: &FixedLayers| f
+    .0
+    .iter()
+    .map(|l| l.name())
+    .collect::<Vec<_>>()
+    .join(","));
+serialize_as_text!(Weighting, |w: &Weighting| match w {
+    Weighting::Score => "score".to_string(),
+    Weighting::Deciles(d) if *d == Weighting::default_deciles() => "deciles".to_string(),
+    Weighting::Deciles(d) => d
+        .iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join(","),
+});

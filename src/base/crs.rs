@@ -13,9 +13,9 @@
 //! ```
 //! // A TfGM bus stop (1800NC04971) that NaPTAN publishes in both systems:
 //! // 53.65113 N 2.317142 W = easting 379135, northing 417228.
-//! let (e, n) = sitefinder::crs::wgs84_to_bng(-2.317142, 53.65113).unwrap();
+//! let (e, n) = sitefinder::base::crs::wgs84_to_bng(-2.317142, 53.65113).unwrap();
 //! assert!((e - 379_135.0).abs() < 5.0 && (n - 417_228.0).abs() < 5.0, "{e} {n}");
-//! let (lon, lat) = sitefinder::crs::bng_to_wgs84(e, n).unwrap();
+//! let (lon, lat) = sitefinder::base::crs::bng_to_wgs84(e, n).unwrap();
 //! assert!((lon + 2.317142).abs() < 1e-7 && (lat - 53.65113).abs() < 1e-7);
 //! ```
 
@@ -192,4 +192,9 @@ pub fn plausibly_england_lonlat(lon: f64, lat: f64) -> bool {
 /// Rough BNG box around England (with a margin), see [`plausibly_england_lonlat`].
 pub fn plausibly_england_bng(e: f64, n: f64) -> bool {
     (75_000.0..=660_000.0).contains(&e) && (0.0..=670_000.0).contains(&n)
+}
+
+/// Rounds to 6 decimals (about 0.1 m), the precision RFC 7946 output carries here.
+pub fn round6(v: f64) -> f64 {
+    (v * 1e6).round() / 1e6
 }

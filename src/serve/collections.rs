@@ -12,12 +12,12 @@ use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{RTree, AABB};
 use serde_json::{json, Map, Value as Json};
 
-use crate::atlas::{Atlas, Layer, DOMAINS};
-use crate::catchment::CatchmentSource;
-use crate::crs::{self, CrsError};
-use crate::import::Unit;
-use crate::join::Context;
-use crate::output::round6;
+use crate::analysis::join::Context;
+use crate::base::crs::round6;
+use crate::base::crs::{self, CrsError};
+use crate::ingest::catchment::CatchmentSource;
+use crate::ingest::units::Unit;
+use crate::reference::atlas::{Atlas, Layer, DOMAINS};
 
 /// Where an item's geometry lives.
 #[derive(Debug, Clone)]

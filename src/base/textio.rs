@@ -29,7 +29,7 @@ pub fn read_text(path: &Path) -> std::io::Result<(String, Encoding)> {
 /// Decodes bytes as described in [`read_text`].
 ///
 /// ```
-/// use sitefinder::textio::{decode, Encoding};
+/// use sitefinder::base::textio::{decode, Encoding};
 /// assert_eq!(decode(b"\xEF\xBB\xBFid,name".to_vec()), ("id,name".to_string(), Encoding::Utf8Bom));
 /// assert_eq!(decode(b"Caf\xE9 \x80".to_vec()), ("Café €".to_string(), Encoding::Windows1252));
 /// ```

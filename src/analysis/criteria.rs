@@ -7,12 +7,13 @@
 //! compare. The scales are in [`Scales`] with the reasoning for each.
 
 use std::fmt;
+use std::sync::Arc;
 
-use crate::atlas::Atlas;
-use crate::date::Date;
-use crate::import::Unit;
-use crate::join::{Context, JoinParams};
-use crate::overlay::Overlay;
+use crate::analysis::join::{Context, JoinParams};
+use crate::base::date::Date;
+use crate::ingest::overlay::Overlay;
+use crate::ingest::units::Unit;
+use crate::reference::atlas::Atlas;
 
 /// A ranking criterion.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -155,17 +156,48 @@ impl Default for Scales {
     }
 }
 
-/// What every criterion needs besides the unit and its context.
-#[derive(Debug, Clone, Copy)]
-pub struct Settings<'a> {
+/// What every criterion needs besides the unit and its context. Built in one place,
+/// [`Settings::new`] (the engine calls it; tests and benches do too).
+#[derive(Debug, Clone)]
+pub struct Settings {
     pub scales: Scales,
     pub join: JoinParams,
     /// The date vacancy age is measured at.
     pub as_of: Date,
     /// The catchment source's kind, for the sentences.
-    pub catchment_kind: &'a str,
+    pub catchment_kind: &'static str,
     /// The council plan overlay that the `plan` criterion (and the plan filter) use, if any.
-    pub plan: Option<&'a Overlay>,
+    pub plan: Option<Arc<Overlay>>,
+    /// Whether to write the sentences. A ranking computes every score but needs words only
+    /// for the rows it writes or returns: those are explained afterwards.
+    pub words: bool,
+}
+
+impl Settings {
+    /// The default scales, with sentences.
+    pub fn new(join: JoinParams, as_of: Date, catchment_kind: &'static str) -> Settings {
+        Settings {
+            scales: Scales::default(),
+            join,
+            as_of,
+            catchment_kind,
+            plan: None,
+            words: true,
+        }
+    }
+
+    /// The same settings with this plan overlay.
+    pub fn with_plan(mut self, plan: Option<Arc<Overlay>>) -> Settings {
+        self.plan = plan;
+        self
+    }
+}
+
+/// `format!` when the settings ask for words, else an empty string (no formatting cost).
+macro_rules! say {
+    ($s:expr, $($arg:tt)*) => {
+        if $s.words { format!($($arg)*) } else { String::new() }
+    };
 }
 
 fn clamp01(v: f64) -> f64 {
@@ -203,12 +235,7 @@ fn thousands(v: f64) -> String {
 }
 
 /// Evaluates every criterion for one unit, in [`CRITERIA`] order.
-pub fn evaluate(
-    atlas: &Atlas,
-    unit: &Unit,
-    ctx: &Context,
-    s: &Settings<'_>,
-) -> [Value; N_CRITERIA] {
+pub fn evaluate(atlas: &Atlas, unit: &Unit, ctx: &Context, s: &Settings) -> [Value; N_CRITERIA] {
     CRITERIA.map(|c| match c {
         Criterion::Deprivation => deprivation(atlas, ctx, s),
         Criterion::Reach => reach(ctx, s),
@@ -220,18 +247,18 @@ pub fn evaluate(
     })
 }
 
-fn plan(u: &Unit, s: &Settings<'_>) -> Value {
+fn plan(u: &Unit, s: &Settings) -> Value {
     let none = |why: String| Value {
         criterion: Criterion::Plan,
         raw: None,
         norm: None,
         why,
     };
-    let Some(o) = s.plan else {
+    let Some(o) = s.plan.as_deref() else {
         return none("no data: no plan overlay chosen".into());
     };
     let Some((i, d)) = o.nearest(u.pos) else {
-        return none(format!("no data: plan overlay \"{}\" has no areas", o.name));
+        return none(say!(s, "no data: plan overlay \"{}\" has no areas", o.name));
     };
     let label = &o.features[i].label;
     if d <= 0.0 {
@@ -239,7 +266,8 @@ fn plan(u: &Unit, s: &Settings<'_>) -> Value {
             criterion: Criterion::Plan,
             raw: Some(0.0),
             norm: Some(1.0),
-            why: format!(
+            why: say!(
+                s,
                 "inside \"{label}\" (feature {i}) of plan overlay \"{}\"",
                 o.name
             ),
@@ -250,7 +278,7 @@ fn plan(u: &Unit, s: &Settings<'_>) -> Value {
         criterion: Criterion::Plan,
         raw: Some(d),
         norm: Some(v),
-        why: format!(
+        why: say!(s, 
             "{} from \"{label}\" (feature {i}) of plan overlay \"{}\" ({v:.2}; 1 inside, 0 from {} away)",
             distance_words(d),
             o.name,
@@ -259,7 +287,7 @@ fn plan(u: &Unit, s: &Settings<'_>) -> Value {
     }
 }
 
-fn deprivation(atlas: &Atlas, ctx: &Context, s: &Settings<'_>) -> Value {
+fn deprivation(atlas: &Atlas, ctx: &Context, s: &Settings) -> Value {
     let l = &atlas.lsoas[ctx.lsoa];
     let reach_score = ctx.reach.imd_score.unwrap_or(l.imd_score);
     // Half the unit's own LSOA, half the people within walking reach: a shop on the edge of a
@@ -270,7 +298,7 @@ fn deprivation(atlas: &Atlas, ctx: &Context, s: &Settings<'_>) -> Value {
         criterion: Criterion::Deprivation,
         raw: Some(raw),
         norm: Some(clamp01(norm)),
-        why: format!(
+        why: say!(s, 
             "LSOA {} ({}) in IMD decile {} (score {:.1}); population-weighted IMD score within {} is {:.1}; more deprived than {:.0}% of England's LSOAs",
             l.lsoa11cd,
             l.lsoa11nm,
@@ -283,13 +311,14 @@ fn deprivation(atlas: &Atlas, ctx: &Context, s: &Settings<'_>) -> Value {
     }
 }
 
-fn reach(ctx: &Context, s: &Settings<'_>) -> Value {
+fn reach(ctx: &Context, s: &Settings) -> Value {
     let raw = ctx.reach.population;
     Value {
         criterion: Criterion::Reach,
         raw: Some(raw),
         norm: Some(clamp01(raw / s.scales.reach_full_residents)),
-        why: format!(
+        why: say!(
+            s,
             "about {} residents within {} (walking reach, straight line)",
             thousands(raw),
             distance_words(s.join.reach_radius_m)
@@ -297,7 +326,7 @@ fn reach(ctx: &Context, s: &Settings<'_>) -> Value {
     }
 }
 
-fn demand(atlas: &Atlas, ctx: &Context, s: &Settings<'_>) -> Value {
+fn demand(atlas: &Atlas, ctx: &Context, s: &Settings) -> Value {
     if ctx.catchment.is_empty() {
         return Value {
             criterion: Criterion::Demand,
@@ -316,7 +345,8 @@ fn demand(atlas: &Atlas, ctx: &Context, s: &Settings<'_>) -> Value {
         criterion: Criterion::Demand,
         raw: Some(raw),
         norm: Some(clamp01(raw / s.scales.demand_full_patients)),
-        why: format!(
+        why: say!(
+            s,
             "{} GP practice{} ({}), {} registered patients in catchment ({}){}",
             ctx.catchment.len(),
             if ctx.catchment.len() == 1 { "" } else { "s" },
@@ -326,18 +356,19 @@ fn demand(atlas: &Atlas, ctx: &Context, s: &Settings<'_>) -> Value {
             if ctx.pcns.is_empty() {
                 String::new()
             } else {
-                format!("; PCN: {}", ctx.pcns.join(", "))
+                say!(s, "; PCN: {}", ctx.pcns.join(", "))
             }
         ),
     }
 }
 
-fn gap(atlas: &Atlas, ctx: &Context, s: &Settings<'_>) -> Value {
+fn gap(atlas: &Atlas, ctx: &Context, s: &Settings) -> Value {
     let mut parts = vec![];
     let mut best: Option<f64> = None;
     match ctx.nearest_vaccination_site {
         Some((i, d)) => {
-            parts.push(format!(
+            parts.push(say!(
+                s,
                 "nearest vaccination site {} ({}, February 2021)",
                 distance_words(d),
                 atlas.vaccination_sites.sites[i].name
@@ -348,7 +379,8 @@ fn gap(atlas: &Atlas, ctx: &Context, s: &Settings<'_>) -> Value {
     }
     match ctx.nearest_pharmacy {
         Some((i, d)) => {
-            parts.push(format!(
+            parts.push(say!(
+                s,
                 "nearest pharmacy {} ({})",
                 distance_words(d),
                 atlas.pharmacies.sites[i].name
@@ -362,7 +394,7 @@ fn gap(atlas: &Atlas, ctx: &Context, s: &Settings<'_>) -> Value {
             criterion: Criterion::Gap,
             raw: None,
             norm: None,
-            why: format!("no data: {}", parts.join("; ")),
+            why: say!(s, "no data: {}", parts.join("; ")),
         };
     };
     Value {
@@ -373,13 +405,13 @@ fn gap(atlas: &Atlas, ctx: &Context, s: &Settings<'_>) -> Value {
     }
 }
 
-fn access(ctx: &Context, s: &Settings<'_>) -> Value {
+fn access(ctx: &Context, s: &Settings) -> Value {
     match ctx.stops_near {
         Some(n) => Value {
             criterion: Criterion::Access,
             raw: Some(n as f64),
             norm: Some(clamp01(n as f64 / s.scales.access_full_stops)),
-            why: format!(
+            why: say!(s, 
                 "{n} public transport stop{} within {}",
                 if n == 1 { "" } else { "s" },
                 distance_words(s.join.stop_radius_m)
@@ -394,7 +426,7 @@ fn access(ctx: &Context, s: &Settings<'_>) -> Value {
     }
 }
 
-fn suitability(u: &Unit, s: &Settings<'_>) -> Value {
+fn suitability(u: &Unit, s: &Settings) -> Value {
     let sc = &s.scales;
     let mut parts: Vec<f64> = vec![];
     let mut words: Vec<String> = vec![];
@@ -402,7 +434,7 @@ fn suitability(u: &Unit, s: &Settings<'_>) -> Value {
         Some(a) => {
             let v = clamp01((a - sc.floor_min_m2) / (sc.floor_full_m2 - sc.floor_min_m2));
             parts.push(v);
-            words.push(format!("floor area {a:.0} m² ({v:.2})"));
+            words.push(say!(s, "floor area {a:.0} m² ({v:.2})"));
         }
         None => words.push("floor area unknown".into()),
     }
@@ -425,7 +457,7 @@ fn suitability(u: &Unit, s: &Settings<'_>) -> Value {
             let months = (s.as_of.days_since(d) as f64 / 30.44).max(0.0);
             let v = clamp01(months / sc.vacancy_full_months);
             parts.push(v);
-            words.push(format!("vacant since {d} ({months:.0} months, {v:.2})"));
+            words.push(say!(s, "vacant since {d} ({months:.0} months, {v:.2})"));
         }
         None => words.push("vacancy date unknown".into()),
     }
@@ -434,7 +466,7 @@ fn suitability(u: &Unit, s: &Settings<'_>) -> Value {
             criterion: Criterion::Suitability,
             raw: None,
             norm: None,
-            why: format!("no data: {}", words.join("; ")),
+            why: say!(s, "no data: {}", words.join("; ")),
         };
     }
     let v = parts.iter().sum::<f64>() / parts.len() as f64;

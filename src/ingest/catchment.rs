@@ -17,9 +17,9 @@ use std::path::{Path, PathBuf};
 use geo::{Intersects, MultiPolygon, Point};
 use serde_json::Value;
 
-use crate::atlas::Atlas;
-use crate::spatial::PolygonIndex;
-use crate::textio::read_text;
+use crate::base::spatial::PolygonIndex;
+use crate::base::textio::read_text;
+use crate::reference::atlas::Atlas;
 
 /// A practice covering a place, with the share of the place's registered residents it holds
 /// (`None` for polygon catchments, which say nothing about shares).
@@ -352,8 +352,8 @@ impl Polygons {
                         "practice `{code}` is not an active English GP practice"
                     ))
                 })?;
-            let mp =
-                crate::geometry::multipolygon_from_geojson(&f["geometry"], bng).map_err(row)?;
+            let mp = crate::base::geometry::multipolygon_from_geojson(&f["geometry"], bng)
+                .map_err(row)?;
             shapes.push(mp);
             practice.push(p);
         }

@@ -1,0 +1,232 @@
+//! The `sitefinder` command line: parse the flags into the library's query types, call the
+//! engine, render its answer; one line on stderr and exit code 2 on any error.
+
+mod commands;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use sitefinder::analysis::optimise::OptimiseQuery;
+use sitefinder::engine::{Config, Paging, RankQuery};
+use sitefinder::export::ExportFormat;
+
+#[derive(Parser)]
+#[command(
+    name = "sitefinder",
+    version,
+    about = "Find and rank vacant high-street shops in England as community vaccination and health sites",
+    long_about = "Find and rank vacant high-street shops in England as community vaccination and health sites.\n\nThe reference data (IMD 2019, LSOA boundaries, GP practices and PCNs, stops, pharmacies, vaccination sites, postcodes) is built into sitefinder (or read from --data DIR); candidate units come from your CSV or GeoJSON file, or from the real vacant shops shipped with the data.",
+    after_help = "Examples:\n  sitefinder rank                                   # Rochdale's vacant shops, CSV to stdout\n  sitefinder rank --units shops.csv --pcn \"Rochdale North\" --out shortlist.geojson\n  sitefinder rank --weights deprivation=5,access=0 --imd-deciles 1-3\n  sitefinder about                                  # sources, licences, attribution"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Rank candidate units and write the shortlist with a score breakdown per unit.
+    Rank(Box<RankArgs>),
+    /// Choose the k units that together reach the most (deprived) demand: MCLP, p-median, LSCP.
+    Optimise(Box<OptimiseArgs>),
+    /// Serve the ranking, every layer (OGC API - Features) and the web map over HTTP.
+    Serve(Box<ServeArgs>),
+    /// Export a named shortlist as CSV, XLSX, GeoJSON or GeoPackage.
+    Export(Box<ExportArgs>),
+    /// Named shortlists of units, kept in the state database: list, show, add, note, remove, delete.
+    Shortlist {
+        #[command(subcommand)]
+        cmd: ShortlistCmd,
+        #[command(flatten)]
+        state: State,
+    },
+    /// Council plan overlays (Future High Streets, regeneration areas): add, list, delete.
+    Overlay {
+        #[command(subcommand)]
+        cmd: OverlayCmd,
+        #[command(flatten)]
+        state: State,
+    },
+    /// Print the data sources, vintages, licences and the attribution notice.
+    About {
+        /// Data directory (default: $SITEFINDER_DATA, else the data built into sitefinder).
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// Rebuild the data directory from the raw open data files (see data/README.md).
+    PrepareData {
+        /// The folder of raw files (with INDEX.md and PROVENANCE.md).
+        #[arg(long)]
+        raw: PathBuf,
+        #[arg(long, default_value = "data")]
+        out: PathBuf,
+    },
+}
+
+/// The state database's directory.
+#[derive(clap::Args, Clone, Default)]
+struct State {
+    /// State directory holding shortlists and overlays (default: $SITEFINDER_STATE, else
+    /// ~/.local/share/sitefinder).
+    #[arg(long, value_name = "DIR", global = true)]
+    state: Option<PathBuf>,
+}
+
+/// Where a ranking or a set of chosen sites goes.
+#[derive(clap::Args)]
+struct Output {
+    /// Output format (default: from --out's extension, else csv).
+    #[arg(long, value_enum)]
+    format: Option<ExportFormat>,
+    /// Output file, or - for standard output (csv and geojson only).
+    #[arg(long, value_name = "FILE|-")]
+    out: Option<String>,
+}
+
+#[derive(clap::Args)]
+struct RankArgs {
+    #[command(flatten)]
+    config: Config,
+    #[command(flatten)]
+    query: RankQuery,
+    #[command(flatten)]
+    paging: Paging,
+    #[command(flatten)]
+    output: Output,
+    #[command(flatten)]
+    state: State,
+}
+
+#[derive(clap::Args)]
+struct OptimiseArgs {
+    #[command(flatten)]
+    config: Config,
+    #[command(flatten)]
+    query: OptimiseQuery,
+    #[command(flatten)]
+    output: Output,
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    config: Config,
+    #[command(flatten)]
+    state: State,
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: String,
+    /// Serve the web map from this directory instead of the files built into sitefinder.
+    #[arg(long, value_name = "DIR")]
+    web: Option<PathBuf>,
+    /// A file holding the bearer token that writes (uploads, deletes, shortlist edits) need.
+    /// Default: $SITEFINDER_TOKEN, else a random token printed at start-up.
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    /// Largest overlay upload accepted, in MB.
+    #[arg(long, value_name = "MB", default_value_t = 10)]
+    max_upload_mb: usize,
+}
+
+#[derive(clap::Args)]
+struct ExportArgs {
+    /// The shortlist's name.
+    #[arg(long, value_name = "NAME")]
+    shortlist: String,
+    /// csv (UTF-8 with BOM, for Excel), xlsx, geojson or gpkg (default: from --out's extension).
+    #[arg(long, value_name = "FORMAT")]
+    format: Option<String>,
+    /// The file to write.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Units file (default: the ones the shortlist was made from).
+    #[arg(long, value_name = "FILE")]
+    units: Vec<PathBuf>,
+    /// Data directory (default: $SITEFINDER_DATA, else the data built into sitefinder).
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Date vacancy age is measured at (YYYY-MM-DD; default: the shortlist's own date).
+    #[arg(long, value_name = "DATE")]
+    as_of: Option<sitefinder::base::date::Date>,
+    #[command(flatten)]
+    state: State,
+}
+
+#[derive(Subcommand)]
+enum ShortlistCmd {
+    /// Every shortlist with its number of sites and times.
+    List,
+    /// One shortlist's sites and notes.
+    Show { name: String },
+    /// Add units (by id, or the top N of a ranking) to a shortlist, creating it if needed.
+    Add(Box<ShortlistAddArgs>),
+    /// Set the note of one site.
+    Note {
+        name: String,
+        id: String,
+        note: String,
+    },
+    /// Take one site out.
+    Remove { name: String, id: String },
+    /// Delete a whole shortlist.
+    Delete { name: String },
+}
+
+#[derive(clap::Args)]
+struct ShortlistAddArgs {
+    name: String,
+    /// Unit ids, comma-separated.
+    #[arg(long, value_name = "IDS", conflicts_with = "limit")]
+    ids: Option<String>,
+    /// A note for each added site.
+    #[arg(long, default_value = "")]
+    note: String,
+    #[command(flatten)]
+    config: Config,
+    /// With --top N: the ranking whose top units are added (its weights are kept with the
+    /// shortlist and used when it is exported).
+    #[command(flatten)]
+    query: RankQuery,
+    #[command(flatten)]
+    paging: Paging,
+}
+
+#[derive(Subcommand)]
+enum OverlayCmd {
+    /// Check a plan layer and store it: GeoJSON, zipped Shapefile (with .prj) or GeoPackage.
+    Add {
+        file: PathBuf,
+        /// The overlay's name, e.g. "Rochdale Future High Streets".
+        #[arg(long)]
+        name: String,
+        /// Repair invalid polygons with make-valid instead of refusing them.
+        #[arg(long)]
+        repair: bool,
+        /// geojson, shapefile or gpkg (default: guessed from the file).
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// Every overlay with its id, features and CRS.
+    List,
+    /// Delete an overlay (id or name).
+    Delete { overlay: String },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let res = match cli.cmd {
+        Cmd::Rank(a) => commands::rank(*a),
+        Cmd::Serve(a) => commands::serve(*a),
+        Cmd::Optimise(a) => commands::optimise(*a),
+        Cmd::About { data } => commands::about(data),
+        Cmd::Export(a) => commands::export(*a),
+        Cmd::Shortlist { cmd, state } => commands::shortlist(cmd, state),
+        Cmd::Overlay { cmd, state } => commands::overlay(cmd, state),
+        Cmd::PrepareData { raw, out } => sitefinder::prepare::prepare(&raw, &out),
+    };
+    if let Err(e) = res {
+        eprintln!("sitefinder: {e:#}");
+        std::process::exit(2);
+    }
+}

@@ -1,0 +1,730 @@
+//! One pipeline, opened once, that the CLI, the server and the benches share.
+//!
+//! [`Engine::open`] reads the atlas, imports one or more units files, opens the catchment
+//! source and joins every unit once. It then answers [`Engine::rank`] (a [`RankQuery`]),
+//! [`Engine::optimise`] (an [`OptimiseQuery`]) and [`Engine::shortlist_ranking`], and renders
+//! any ranking in any export format with the metadata that says how it was made
+//! ([`Engine::meta`], [`Engine::render`]). The ranking settings are built in one place,
+//! [`Engine::settings`].
+
+pub mod query;
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::{json, Map, Value as Json};
+
+use crate::analysis::criteria::Settings;
+use crate::analysis::join::{attach, Context, JoinParams};
+use crate::analysis::optimise::{self, Model, OptimiseError, Report};
+use crate::analysis::rank::{self, RankError, Ranked, Ranking};
+use crate::base::date::Date;
+use crate::export::{ExportError, ExportFormat, Meta};
+use crate::ingest::catchment::{CatchmentError, CatchmentSource, Huff, Polygons, Registrations};
+use crate::ingest::overlay::Overlay;
+use crate::ingest::units::{read_units, ImportError, ImportOptions, Skipped, Unit};
+use crate::reference::atlas::{Atlas, DataError};
+use crate::store::Shortlist;
+
+pub use crate::analysis::optimise::OptimiseQuery;
+pub use query::{FormatQuery, Paging, Param, RankQuery, DEFAULT_LIMIT, MAX_LIMIT};
+
+/// The units ranked when none are given: Rochdale's vacant shops, in the data directory.
+pub const DEFAULT_UNITS: &str = "units/rochdale_vacant_shops.csv";
+
+/// Where GP catchments come from.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Catchments {
+    /// The Huff approximation from list sizes and distance.
+    #[default]
+    Huff,
+    /// NHS Digital "Patients registered at a GP practice - LSOA" file.
+    Registrations(PathBuf),
+    /// Catchment polygons (GeoJSON with a practice_code property).
+    Polygons(PathBuf),
+}
+
+impl Catchments {
+    /// `huff`, `registrations:PATH` or `polygons:PATH` (what a shortlist records).
+    pub fn spec(&self) -> String {
+        match self {
+            Catchments::Huff => "huff".into(),
+            Catchments::Registrations(p) => format!("registrations:{}", p.display()),
+            Catchments::Polygons(p) => format!("polygons:{}", p.display()),
+        }
+    }
+
+    /// Reads [`Catchments::spec`] back.
+    pub fn parse_spec(s: &str) -> Option<Catchments> {
+        match s.split_once(':') {
+            None if s.trim() == "huff" => Some(Catchments::Huff),
+            Some(("registrations", p)) => Some(Catchments::Registrations(p.into())),
+            Some(("polygons", p)) => Some(Catchments::Polygons(p.into())),
+            _ => None,
+        }
+    }
+
+    fn open(&self, atlas: &Atlas) -> Result<Box<dyn CatchmentSource>, CatchmentError> {
+        Ok(match self {
+            Catchments::Huff => Box::new(Huff::default()),
+            Catchments::Registrations(p) => Box::new(Registrations::load(p, atlas)?),
+            Catchments::Polygons(p) => Box::new(Polygons::load(p, atlas)?),
+        })
+    }
+}
+
+/// What the engine is opened from: the command line's shared flags (`rank`, `optimise`,
+/// `serve`, `export`, `shortlist add`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Config {
+    /// Data directory (default: $SITEFINDER_DATA, else the data built into sitefinder).
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Candidate units: CSV (lat/lon, easting/northing or postcode; or a council
+    /// business-rates list) or GeoJSON; repeat for several files. Default: the vacant shops of
+    /// Rochdale shipped with the data.
+    #[arg(long, value_name = "FILE")]
+    pub units: Vec<PathBuf>,
+    /// NHS Digital "Patients registered at a GP practice - LSOA" CSV for real catchments.
+    #[arg(long, value_name = "FILE")]
+    pub registrations: Option<PathBuf>,
+    /// GP catchment polygons as GeoJSON with a practice_code property.
+    #[arg(long, value_name = "FILE", conflicts_with = "registrations")]
+    pub catchments: Option<PathBuf>,
+    /// Date vacancy age is measured at (YYYY-MM-DD; default today).
+    #[arg(long = "as-of", id = "engine_as_of", value_name = "DATE")]
+    pub as_of: Option<Date>,
+    /// Walking reach in metres (50 to 5000).
+    #[arg(long, value_name = "M", default_value_t = 800.0)]
+    pub reach_m: f64,
+    /// Skip bad rows (each is reported) instead of stopping at the first.
+    #[arg(long)]
+    pub skip_invalid: bool,
+}
+
+impl Config {
+    /// A configuration over `data` with the defaults (Rochdale's units, Huff, today).
+    pub fn new(data: &Path) -> Config {
+        Config {
+            data: Some(data.to_path_buf()),
+            reach_m: JoinParams::default().reach_radius_m,
+            ..Config::default()
+        }
+    }
+
+    /// The catchment source asked for.
+    pub fn catchment_choice(&self) -> Catchments {
+        match (&self.registrations, &self.catchments) {
+            (Some(p), _) => Catchments::Registrations(p.clone()),
+            (_, Some(p)) => Catchments::Polygons(p.clone()),
+            _ => Catchments::Huff,
+        }
+    }
+
+    /// The units files: those given, else the default units in the data directory.
+    pub fn units_files(&self, data: &Path) -> Vec<PathBuf> {
+        if self.units.is_empty() {
+            vec![data.join(DEFAULT_UNITS)]
+        } else {
+            self.units.clone()
+        }
+    }
+}
+
+/// Errors opening the engine.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(transparent)]
+    Catchments(#[from] CatchmentError),
+    #[error(transparent)]
+    Import(#[from] ImportError),
+    #[error("no data directory: pass --data DIR or set SITEFINDER_DATA")]
+    NoData,
+    #[error("--reach-m {0} is out of range: give 50 to 5000 metres")]
+    BadReach(f64),
+    #[error(
+        "unit id `{id}` is in both {first} and {second}; ids must be unique across units files"
+    )]
+    DuplicateId {
+        id: String,
+        first: String,
+        second: String,
+    },
+    #[error("no unit {ids} in {files}; nothing was changed")]
+    UnknownIds { ids: String, files: String },
+    #[error("give at least one unit id")]
+    NoIds,
+}
+
+impl Param for EngineError {
+    fn param(&self) -> &'static str {
+        match self {
+            EngineError::UnknownIds { .. } | EngineError::NoIds => "ids",
+            EngineError::BadReach(_) => "reach_m",
+            _ => "units",
+        }
+    }
+}
+
+/// The joined units and everything needed to rank them.
+pub struct Engine {
+    pub atlas: Arc<Atlas>,
+    pub units: Vec<Unit>,
+    /// `contexts[i]` is the join of `units[i]`.
+    pub contexts: Vec<Context>,
+    pub catchments: Box<dyn CatchmentSource>,
+    pub catchment_choice: Catchments,
+    pub join: JoinParams,
+    /// The default date vacancy age is measured at.
+    pub as_of: Date,
+    /// The units files, canonical where possible.
+    pub units_files: Vec<PathBuf>,
+    /// Rows skipped as invalid, with their file.
+    pub skipped: Vec<(PathBuf, Skipped)>,
+    /// Business-rates rows that were not empty.
+    pub occupied: usize,
+    ids: HashMap<String, usize>,
+}
+
+impl Engine {
+    /// Loads the atlas and opens the engine over it.
+    pub fn open(cfg: &Config) -> Result<Engine, EngineError> {
+        let dir = cfg.data.as_deref().ok_or(EngineError::NoData)?;
+        Engine::open_with(Arc::new(Atlas::load(dir)?), cfg)
+    }
+
+    /// Opens the engine over an atlas already loaded.
+    pub fn open_with(atlas: Arc<Atlas>, cfg: &Config) -> Result<Engine, EngineError> {
+        if !(50.0..=5_000.0).contains(&cfg.reach_m) {
+            return Err(EngineError::BadReach(cfg.reach_m));
+        }
+        let choice = cfg.catchment_choice();
+        let catchments = choice.open(&atlas)?;
+        let mut units = vec![];
+        let mut skipped = vec![];
+        let mut occupied = 0;
+        let mut files = vec![];
+        let mut origin: HashMap<String, usize> = HashMap::new();
+        for (f, path) in cfg.units_files(&atlas.dir).into_iter().enumerate() {
+            let imported = read_units(
+                &path,
+                &atlas,
+                &ImportOptions {
+                    skip_invalid: cfg.skip_invalid,
+                    progress: true,
+                },
+            )?;
+            let path = std::fs::canonicalize(&path).unwrap_or(path);
+            for u in &imported.units {
+                if let Some(first) = origin.insert(u.id.clone(), f) {
+                    return Err(EngineError::DuplicateId {
+                        id: u.id.clone(),
+                        first: files
+                            .get(first)
+                            .map_or(path.display().to_string(), |p: &PathBuf| {
+                                p.display().to_string()
+                            }),
+                        second: path.display().to_string(),
+                    });
+                }
+            }
+            units.extend(imported.units);
+            skipped.extend(imported.skipped.into_iter().map(|s| (path.clone(), s)));
+            occupied += imported.occupied;
+            files.push(path);
+        }
+        let join = JoinParams {
+            reach_radius_m: cfg.reach_m,
+            ..JoinParams::default()
+        };
+        let mut e = Engine::new(
+            atlas,
+            units,
+            catchments,
+            choice,
+            join,
+            cfg.as_of.unwrap_or_else(Date::today),
+            files,
+        );
+        e.skipped = skipped;
+        e.occupied = occupied;
+        Ok(e)
+    }
+
+    /// Joins units that are already imported (tests and benches build engines this way).
+    pub fn new(
+        atlas: Arc<Atlas>,
+        units: Vec<Unit>,
+        catchments: Box<dyn CatchmentSource>,
+        catchment_choice: Catchments,
+        join: JoinParams,
+        as_of: Date,
+        units_files: Vec<PathBuf>,
+    ) -> Engine {
+        let contexts = attach(&atlas, &units, catchments.as_ref(), &join);
+        let ids = units
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (u.id.clone(), i))
+            .collect();
+        Engine {
+            atlas,
+            units,
+            contexts,
+            catchments,
+            catchment_choice,
+            join,
+            as_of,
+            units_files,
+            skipped: vec![],
+            occupied: 0,
+            ids,
+        }
+    }
+
+    /// The same units joined with another catchment source (a shortlist made with other
+    /// catchments than this engine's is exported with its own).
+    pub fn with_catchments(&self, choice: &Catchments) -> Result<Engine, EngineError> {
+        let catchments = choice.open(&self.atlas)?;
+        Ok(Engine::new(
+            self.atlas.clone(),
+            self.units.clone(),
+            catchments,
+            choice.clone(),
+            self.join,
+            self.as_of,
+            self.units_files.clone(),
+        ))
+    }
+
+    /// The units files as one line of text.
+    pub fn units_file_list(&self) -> String {
+        self.units_files
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// The index of the unit with this id.
+    pub fn unit(&self, id: &str) -> Option<usize> {
+        self.ids.get(id).copied()
+    }
+
+    /// Checks that every id is one of this engine's units, naming those that are not.
+    pub fn check_ids(&self, ids: &[String]) -> Result<(), EngineError> {
+        if ids.is_empty() {
+            return Err(EngineError::NoIds);
+        }
+        let missing: Vec<&str> = ids
+            .iter()
+            .filter(|id| self.unit(id).is_none())
+            .map(String::as_str)
+            .collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(EngineError::UnknownIds {
+                ids: missing.join(", "),
+                files: self.units_file_list(),
+            })
+        }
+    }
+
+    /// The settings every criterion is scored with: the one place they are built.
+    pub fn settings(&self, as_of: Option<Date>, plan: Option<Arc<Overlay>>) -> Settings {
+        Settings::new(
+            self.join,
+            as_of.unwrap_or(self.as_of),
+            self.catchments.kind(),
+        )
+        .with_plan(plan)
+    }
+
+    /// Ranks every unit for the query, with the plan overlay the query names (resolved by the
+    /// caller from the state database). Scores every unit but writes no sentences: the rows
+    /// that are written or returned are explained by [`Engine::explain`] (which
+    /// [`Engine::render`] and [`Engine::features`] call).
+    pub fn rank(&self, q: &RankQuery, plan: Option<Arc<Overlay>>) -> Result<Ranking, RankError> {
+        let (weights, filters) = q.check(&self.atlas)?;
+        let mut settings = self.settings(q.as_of, plan);
+        settings.words = false;
+        rank::rank(
+            &self.atlas,
+            &self.units,
+            &self.contexts,
+            &weights,
+            &filters,
+            &settings,
+        )
+    }
+
+    /// Writes the sentences of these rows of `ranking`.
+    pub fn explain(&self, ranking: &Ranking, rows: &mut [Ranked]) {
+        rank::explain_rows(
+            &self.atlas,
+            &self.units,
+            &self.contexts,
+            &ranking.settings,
+            rows,
+        );
+    }
+
+    /// Rows `offset..offset+limit` of a ranking as RFC 7946 features with their breakdown in
+    /// words.
+    pub fn features(
+        &self,
+        ranking: &Ranking,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<geojson::Feature>, crate::export::table::OutputError> {
+        let mut page: Vec<Ranked> = ranking
+            .rows
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .cloned()
+            .collect();
+        self.explain(ranking, &mut page);
+        page.iter()
+            .map(|r| {
+                crate::export::table::feature(&self.atlas, &self.units, &self.contexts, ranking, r)
+            })
+            .collect()
+    }
+
+    /// A shortlist as a ranking: every unit ranked with the shortlist's weights and date (no
+    /// filters), then only the shortlist's sites kept, in score order, each with its note.
+    /// The date is `as_of` if given, else the shortlist's own, else the engine's.
+    pub fn shortlist_ranking(
+        &self,
+        sl: &Shortlist,
+        plan: Option<Arc<Overlay>>,
+        as_of: Option<Date>,
+    ) -> Result<Ranking, ExportError> {
+        let bad_weights = |reason: String| ExportError::BadWeights {
+            name: sl.name.clone(),
+            weights: sl.weights.clone(),
+            reason,
+        };
+        let q = RankQuery {
+            weights: Some(sl.weights.clone()).filter(|w| !w.trim().is_empty()),
+            as_of: as_of.or_else(|| query_value(&sl.query, "as_of").and_then(|d| Date::parse(&d))),
+            ..RankQuery::default()
+        };
+        let notes: HashMap<&str, &str> = sl
+            .sites
+            .iter()
+            .map(|s| (s.unit_id.as_str(), s.note.as_str()))
+            .collect();
+        let missing: Vec<&str> = sl
+            .sites
+            .iter()
+            .map(|s| s.unit_id.as_str())
+            .filter(|id| self.unit(id).is_none())
+            .collect();
+        if !missing.is_empty() {
+            return Err(ExportError::MissingUnits {
+                name: sl.name.clone(),
+                units_file: sl.units_file.clone(),
+                ids: missing.join(", "),
+            });
+        }
+        let mut ranking = self
+            .rank(&q, plan)
+            .map_err(|e| bad_weights(e.to_string()))?;
+        ranking
+            .rows
+            .retain(|r| notes.contains_key(self.units[r.unit].id.as_str()));
+        for (i, r) in ranking.rows.iter_mut().enumerate() {
+            r.rank = i + 1;
+            r.note = Some(notes[self.units[r.unit].id.as_str()].to_string());
+        }
+        ranking.filtered_out.clear();
+        Ok(ranking)
+    }
+
+    /// What an export of `ranking` says about how it was made: version, units files, weights,
+    /// date, catchments, plan overlay and attribution, and `filters` for the query sheet.
+    pub fn meta(&self, ranking: &Ranking, filters: Vec<(String, String)>) -> Meta {
+        let mut m = Map::new();
+        m.insert("sitefinder".into(), json!(env!("CARGO_PKG_VERSION")));
+        m.insert("units_file".into(), json!(self.units_file_list()));
+        m.insert("weights".into(), json!(ranking.weights.to_list()));
+        m.insert("as_of".into(), json!(ranking.settings.as_of.to_string()));
+        m.insert("catchments".into(), json!(self.catchments.describe()));
+        if let Some(o) = &ranking.settings.plan {
+            m.insert("plan_overlay".into(), json!(o.name));
+        }
+        m.insert("attribution".into(), json!(self.atlas.manifest.attribution));
+        Meta {
+            members: m,
+            filters,
+        }
+    }
+
+    /// [`Engine::meta`] for a shortlist's export.
+    pub fn shortlist_meta(&self, sl: &Shortlist, ranking: &Ranking) -> Meta {
+        let mut meta = self.meta(ranking, vec![("made from".into(), sl.query.clone())]);
+        let m = &mut meta.members;
+        m.insert("shortlist".into(), json!(sl.name));
+        m.insert("shortlist_created".into(), json!(sl.created));
+        m.insert("shortlist_updated".into(), json!(sl.updated));
+        m.insert("units_file".into(), json!(sl.units_file));
+        meta
+    }
+
+    /// What a new shortlist records it was made from: the query, this engine's catchments and
+    /// the date, so that its exports rank as it was ranked.
+    pub fn shortlist_origin(&self, query: &str, as_of: Option<Date>) -> String {
+        let mut pairs: Vec<(String, String)> =
+            serde_urlencoded::from_str(query).unwrap_or_default();
+        pairs.retain(|(k, _)| k != "as_of" && k != "catchments");
+        pairs.push(("as_of".into(), as_of.unwrap_or(self.as_of).to_string()));
+        pairs.push(("catchments".into(), self.catchment_choice.spec()));
+        serde_urlencoded::to_string(&pairs).unwrap_or_default()
+    }
+
+    /// The file's bytes: every row explained, then rendered.
+    pub fn render(
+        &self,
+        format: ExportFormat,
+        ranking: &Ranking,
+        meta: &Meta,
+    ) -> Result<Vec<u8>, ExportError> {
+        let mut full = ranking.clone();
+        self.explain(ranking, &mut full.rows);
+        crate::export::render(
+            format,
+            &self.atlas,
+            &self.units,
+            &self.contexts,
+            &full,
+            meta,
+        )
+    }
+
+    /// Writes an export file atomically.
+    pub fn write(
+        &self,
+        path: &Path,
+        format: ExportFormat,
+        ranking: &Ranking,
+        meta: &Meta,
+    ) -> Result<(), ExportError> {
+        let mut full = ranking.clone();
+        self.explain(ranking, &mut full.rows);
+        crate::export::write(
+            path,
+            format,
+            &self.atlas,
+            &self.units,
+            &self.contexts,
+            &full,
+            meta,
+        )
+    }
+
+    /// Chooses a set of sites.
+    pub fn optimise(&self, q: &OptimiseQuery) -> Result<Report, OptimiseError> {
+        optimise::run(
+            &self.atlas,
+            &self.units,
+            &self.contexts,
+            self.catchments.as_ref(),
+            q,
+        )
+    }
+
+    /// The chosen sites as a ranking (in order of choice, each with its marginal gain and the
+    /// coverage radius), so they export like any ranking: with addresses and the breakdown.
+    pub fn chosen(&self, q: &OptimiseQuery, report: &Report) -> Ranking {
+        let settings = self.settings(None, None);
+        let weights = rank::Weights::default();
+        let rows = report
+            .heuristic
+            .chosen
+            .iter()
+            .zip(&report.heuristic.marginal)
+            .enumerate()
+            .map(|(n, (j, m))| {
+                let ui = report.candidate_units[*j];
+                let values = crate::analysis::criteria::evaluate(
+                    &self.atlas,
+                    &self.units[ui],
+                    &self.contexts[ui],
+                    &settings,
+                );
+                let (score, contributions) = rank::score(&values, &weights);
+                Ranked {
+                    rank: n + 1,
+                    unit: ui,
+                    score,
+                    values,
+                    contributions,
+                    note: None,
+                    extra: vec![
+                        ("marginal".into(), json!((m * 10.0).round() / 10.0)),
+                        ("radius_m".into(), json!(q.radius_m)),
+                        ("model".into(), json!(q.model.name())),
+                    ],
+                }
+            })
+            .collect();
+        Ranking {
+            rows,
+            weights,
+            settings,
+            filtered_out: vec![],
+            rank_column: "order",
+        }
+    }
+
+    /// The optimise report in words, as `sitefinder optimise` prints it.
+    pub fn optimise_text(&self, q: &OptimiseQuery, report: &Report) -> String {
+        let units = &self.units;
+        let model = q.model;
+        let mut text = String::new();
+        let total: f64 = report.demand_total.iter().sum();
+        let _ = writeln!(
+            text,
+            "{}{}, radius {} m: {} candidate units, {} demand LSOAs (weighted demand {:.0}), {} fixed sites ({})",
+            model.name(),
+            if model == Model::Lscp { String::new() } else { format!(" with k = {}", q.k) },
+            q.radius_m,
+            report.candidate_units.len(),
+            report.demand_lsoas.len(),
+            total,
+            report.fixed_sites,
+            if q.fixed.0.is_empty() {
+                "none".to_string()
+            } else {
+                q.fixed.0.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ")
+            }
+        );
+        let h = &report.heuristic;
+        let _ = writeln!(text, "chosen (lazy greedy + 1-swap), in order of choice:");
+        let what = match model {
+            Model::Mclp => "weighted demand newly covered",
+            Model::PMedian => "weighted metres saved",
+            Model::Lscp => "demand points newly covered",
+        };
+        for (n, (j, m)) in h.chosen.iter().zip(&h.marginal).enumerate() {
+            let u = &units[report.candidate_units[*j]];
+            let _ = writeln!(
+                text,
+                "  {}. {}  {}  (+{:.0} {what})",
+                n + 1,
+                u.id,
+                u.name,
+                m
+            );
+        }
+        let covered: f64 = report.covered_after.iter().sum();
+        let _ = writeln!(
+            text,
+            "weighted demand covered within {} m: {:.0} of {:.0} ({:.1}%)",
+            q.radius_m,
+            covered,
+            total,
+            100.0 * covered / total.max(1e-9)
+        );
+        let _ = writeln!(text, "objective ({}): {:.1}", model.name(), h.objective);
+        match &report.exact {
+            Some(Ok(e)) => {
+                let gap = if e.objective.abs() > 0.0 {
+                    100.0 * (h.objective - e.objective).abs() / e.objective.abs()
+                } else {
+                    0.0
+                };
+                let ids: Vec<&str> = e
+                    .chosen
+                    .iter()
+                    .map(|j| units[report.candidate_units[*j]].id.as_str())
+                    .collect();
+                let _ = writeln!(
+                    text,
+                    "exact (MILP, microlp): proven optimum {:.1} with {}; heuristic gap {gap:.2}%",
+                    e.objective,
+                    ids.join(", ")
+                );
+            }
+            Some(Err(e)) => {
+                let _ = writeln!(text, "exact: not solved: {e}");
+            }
+            None => {}
+        }
+        if let Some(sc) = &report.compared {
+            let cov: f64 = sc.covered.iter().sum();
+            let _ = writeln!(
+                text,
+                "scenario {}: objective {:.1} (chosen: {:.1}); weighted demand covered {:.0} (chosen: {:.0}); decile 1 covered {:.1}% (chosen: {:.1}%)",
+                sc.ids.join(", "),
+                sc.objective,
+                h.objective,
+                cov,
+                covered,
+                100.0 * sc.covered[0] / report.demand_total[0].max(1e-9),
+                100.0 * report.covered_after[0] / report.demand_total[0].max(1e-9)
+            );
+        }
+        let _ = writeln!(text, "equity (most deprived first):");
+        for l in report.equity_lines() {
+            let _ = writeln!(text, "  {l}");
+        }
+        text
+    }
+
+    /// The optimise answer as GeoJSON members (what `POST /optimise` returns and
+    /// `optimise --out x.geojson` writes): the chosen sites as features and the report.
+    pub fn optimise_json(
+        &self,
+        q: &OptimiseQuery,
+        report: &Report,
+    ) -> Result<Json, crate::export::table::OutputError> {
+        let chosen = self.chosen(q, report);
+        let features = self.features(&chosen, 0, chosen.rows.len())?;
+        let h = &report.heuristic;
+        let exact = match &report.exact {
+            None => Json::Null,
+            Some(Ok(e)) => json!({"objective": e.objective, "proven_optimum": true,
+                "chosen": e.chosen.iter().map(|j| self.units[report.candidate_units[*j]].id.clone()).collect::<Vec<_>>()}),
+            Some(Err(e)) => json!({"error": e.to_string()}),
+        };
+        let covered: f64 = report.covered_after.iter().sum();
+        let total: f64 = report.demand_total.iter().sum();
+        Ok(json!({
+            "type": "FeatureCollection",
+            "model": h.model.name(),
+            "k": q.k,
+            "radius_m": q.radius_m,
+            "objective": h.objective,
+            "exact": exact,
+            "candidates": report.candidate_units.len(),
+            "demand_lsoas": report.demand_lsoas.len(),
+            "fixed_sites": report.fixed_sites,
+            "covered_demand": covered,
+            "total_demand": total,
+            "equity": report.equity_lines(),
+            "compared": report.compared.as_ref().map(|c| json!({"ids": c.ids, "objective": c.objective,
+                "covered_demand": c.covered.iter().sum::<f64>(), "covered_by_decile": c.covered})),
+            "report": self.optimise_text(q, report),
+            "attribution": self.atlas.manifest.attribution,
+            "features": features,
+        }))
+    }
+}
+
+/// The value of `key` in a `k=v&...` query string, if set and not blank.
+pub fn query_value(query: &str, key: &str) -> Option<String> {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+        .ok()?
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v)
+        .filter(|v| !v.trim().is_empty())
+}

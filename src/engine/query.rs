@@ -1,0 +1,223 @@
+//! One query type per operation, declared once: each field's type and doc comment drive the CLI
+//! flag (clap), the HTTP parser (serde, unknown parameters refused) and the OpenAPI document
+//! (utoipa). Checking what the values mean happens once, here, against the atlas.
+
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::analysis::rank::{Filters, RankError, Weights};
+use crate::base::date::Date;
+use crate::base::params::{opt_from_str, opt_text};
+use crate::export::ExportFormat;
+use crate::reference::atlas::Atlas;
+
+/// Default `limit` of a page (`/rank`, `/collections/{id}/items`).
+pub const DEFAULT_LIMIT: usize = 100;
+/// Largest `limit` a request may ask for.
+pub const MAX_LIMIT: usize = 10_000;
+
+/// Which units to rank and how: the filters, the weights, the plan overlay and the date.
+/// `sitefinder rank` flags, `GET /rank` parameters and `shortlist add --top` use it alike.
+#[derive(Debug, Clone, Default, PartialEq, clap::Args, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RankQuery {
+    /// Only units in the GP catchment of a practice of this Primary Care Network (name or
+    /// U-code).
+    #[arg(long, value_name = "NAME")]
+    #[serde(default, deserialize_with = "opt_text")]
+    pub pcn: Option<String>,
+    /// Only units in this local authority (LAD 2019 code or name).
+    #[arg(long, value_name = "LAD")]
+    #[serde(default, deserialize_with = "opt_text")]
+    pub lad: Option<String>,
+    /// Only units inside this WGS84 box: minlon,minlat,maxlon,maxlat.
+    #[arg(long, value_name = "BBOX", allow_hyphen_values = true)]
+    #[serde(default, deserialize_with = "opt_text")]
+    #[param(example = "-2.20,53.60,-2.12,53.64")]
+    pub bbox: Option<String>,
+    /// Only units with at least this floor area in square metres (units of unknown area are
+    /// left out).
+    #[arg(long, value_name = "M2")]
+    #[serde(default, deserialize_with = "opt_from_str")]
+    #[param(minimum = 0)]
+    pub min_floor_area_m2: Option<f64>,
+    /// Only units in LSOAs of these IMD deciles, e.g. 1,2 or 1-3 (1 = most deprived).
+    #[arg(long, value_name = "LIST")]
+    #[serde(default, deserialize_with = "opt_text")]
+    pub imd_deciles: Option<String>,
+    /// Weights as criterion=weight pairs (0..100), e.g. deprivation=3,access=1; the criteria
+    /// are deprivation, reach, demand, gap, access, suitability, plan. On the command line a
+    /// TOML file may be given instead.
+    #[arg(long, value_name = "k=v,...|FILE")]
+    #[serde(default, deserialize_with = "opt_text")]
+    pub weights: Option<String>,
+    /// A council plan overlay (id or name) for the `plan` criterion.
+    #[arg(long, value_name = "ID|NAME")]
+    #[serde(default, deserialize_with = "opt_text")]
+    pub overlay: Option<String>,
+    /// Only units within this distance in metres of the overlay's areas (0 = inside).
+    #[arg(long, value_name = "M")]
+    #[serde(default, deserialize_with = "opt_from_str")]
+    #[param(minimum = 0, maximum = 50000)]
+    pub plan_within_m: Option<f64>,
+    /// The date vacancy age is measured at (YYYY-MM-DD; default: the engine's date, today
+    /// unless set when it was started).
+    /// (On the command line, `--as-of` sets the engine's date instead.)
+    #[arg(skip)]
+    #[serde(default, deserialize_with = "opt_from_str")]
+    #[param(value_type = Option<String>, example = "2024-07-31")]
+    pub as_of: Option<Date>,
+}
+
+/// Which parameter a query error is about, for the HTTP error message and the CLI flag.
+pub trait Param {
+    fn param(&self) -> &'static str;
+}
+
+impl Param for RankError {
+    fn param(&self) -> &'static str {
+        match self {
+            RankError::UnknownCriterion(_)
+            | RankError::BadWeight { .. }
+            | RankError::WeightSyntax(_)
+            | RankError::AllZero
+            | RankError::WeightsFile { .. } => "weights",
+            RankError::UnknownPcn { .. } => "pcn",
+            RankError::UnknownLad(_) => "lad",
+            RankError::BadDecile(_) => "imd_deciles",
+            RankError::BadBbox(..) => "bbox",
+            RankError::PlanFilterWithoutOverlay | RankError::BadPlanDistance(_) => "plan_within_m",
+            RankError::BadFloorArea(_) => "min_floor_area_m2",
+        }
+    }
+}
+
+impl RankQuery {
+    /// The weights and filters this query asks for, checked against the atlas. The one place
+    /// a ranking query is validated (CLI and HTTP alike).
+    pub fn check(&self, atlas: &Atlas) -> Result<(Weights, Filters), RankError> {
+        let weights = match &self.weights {
+            Some(w) => Weights::parse_list(w)?,
+            None => Weights::default(),
+        };
+        if let Some(a) = self.min_floor_area_m2 {
+            if !a.is_finite() || a < 0.0 {
+                return Err(RankError::BadFloorArea(a.to_string()));
+            }
+        }
+        let filters = Filters {
+            pcn: self.pcn.clone(),
+            lad: self.lad.clone(),
+            min_floor_area_m2: self.min_floor_area_m2,
+            imd_deciles: self
+                .imd_deciles
+                .as_deref()
+                .map(Filters::parse_deciles)
+                .transpose()?,
+            bbox: self.bbox.as_deref().map(Filters::parse_bbox).transpose()?,
+            plan_within_m: self
+                .plan_within_m
+                .map(|m| Filters::parse_plan_within(&m.to_string()))
+                .transpose()?,
+        };
+        if filters.plan_within_m.is_some() && self.overlay.is_none() {
+            return Err(RankError::PlanFilterWithoutOverlay);
+        }
+        crate::analysis::rank::check_filters(atlas, &filters)?;
+        Ok((weights, filters))
+    }
+
+    /// The filters as `(name, value)` pairs for an export's query sheet (empty when not set).
+    pub fn filter_pairs(&self) -> Vec<(String, String)> {
+        let s = |v: &Option<String>| v.clone().unwrap_or_default();
+        let n = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
+        vec![
+            ("pcn".into(), s(&self.pcn)),
+            ("lad".into(), s(&self.lad)),
+            ("imd_deciles".into(), s(&self.imd_deciles)),
+            ("min_floor_area_m2".into(), n(self.min_floor_area_m2)),
+            ("bbox".into(), s(&self.bbox)),
+            ("plan_within_m".into(), n(self.plan_within_m)),
+        ]
+    }
+
+    /// The query as `key=value&...` (what a shortlist records it was made from).
+    pub fn to_query_string(&self) -> String {
+        let mut pairs: Vec<(String, String)> = self
+            .filter_pairs()
+            .into_iter()
+            .filter(|(_, v)| !v.is_empty())
+            .collect();
+        if let Some(o) = &self.overlay {
+            pairs.push(("overlay".into(), o.clone()));
+        }
+        serde_urlencoded::to_string(&pairs).unwrap_or_default()
+    }
+}
+
+/// Which rows of a ranking to return or write.
+#[derive(Debug, Clone, Copy, Default, PartialEq, clap::Args, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct Paging {
+    /// At most this many rows (over HTTP: default 100, at most 10000; on the command line:
+    /// all). `--top` is the same.
+    #[arg(long, visible_alias = "top", value_name = "N")]
+    #[serde(default, deserialize_with = "opt_from_str")]
+    #[param(minimum = 0, maximum = 10000)]
+    pub limit: Option<usize>,
+    /// Skip this many rows first.
+    #[arg(long, value_name = "N")]
+    #[serde(default, deserialize_with = "opt_from_str")]
+    #[param(minimum = 0)]
+    pub offset: Option<usize>,
+}
+
+/// Errors in paging parameters.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("{param} `{value}` must be a whole number from 0 to {max}")]
+pub struct PagingError {
+    pub param: &'static str,
+    pub value: usize,
+    pub max: usize,
+}
+
+impl Param for PagingError {
+    fn param(&self) -> &'static str {
+        self.param
+    }
+}
+
+impl Paging {
+    /// `(offset, limit)` with `default` for a missing limit, refusing a limit over `max`.
+    pub fn bounds(&self, default: usize, max: usize) -> Result<(usize, usize), PagingError> {
+        let limit = self.limit.unwrap_or(default);
+        if limit > max {
+            return Err(PagingError {
+                param: "limit",
+                value: limit,
+                max,
+            });
+        }
+        let offset = self.offset.unwrap_or(0);
+        if offset > usize::MAX / 4 {
+            return Err(PagingError {
+                param: "offset",
+                value: offset,
+                max: usize::MAX / 4,
+            });
+        }
+        Ok((offset, limit))
+    }
+}
+
+/// The file format of a ranking, an export or optimise's chosen sites.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct FormatQuery {
+    /// geojson, csv (UTF-8 with a byte-order mark, for Excel), xlsx or gpkg (GeoPackage,
+    /// EPSG:27700 points). `/rank` pages GeoJSON by default; any other format downloads every
+    /// matched unit.
+    #[serde(default, deserialize_with = "opt_from_str")]
+    #[param(value_type = Option<String>, pattern = "^(geojson|csv|xlsx|gpkg)$")]
+    pub format: Option<ExportFormat>,
+}

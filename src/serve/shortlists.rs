@@ -1,0 +1,172 @@
+//! Shortlists: named lists of units with a note each, kept in the state database. Writes need
+//! the bearer token; ids are checked against the engine's units before anything is written.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::analysis::rank::Weights;
+use crate::base::params::opt_from_str;
+use crate::engine::{query_value, Catchments};
+use crate::export::ExportFormat;
+use crate::serve::error::ApiError;
+use crate::serve::extract::{json_body, Params};
+use crate::serve::respond::{created, download, urlencode};
+use crate::serve::state::Shared;
+
+pub async fn list(State(s): State<Shared>) -> Result<Json<Value>, ApiError> {
+    let all = s.store()?.list_shortlists()?;
+    Ok(Json(
+        json!({"shortlists": all.into_iter().map(|(name, created, updated, n)| json!({
+        "name": name, "created": created, "updated": updated, "sites": n,
+        "links": [{"href": format!("/shortlists/{}", urlencode(&name)), "rel": "item"}],
+    })).collect::<Vec<_>>()}),
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewShortlist {
+    name: String,
+    #[serde(default)]
+    ids: Vec<String>,
+    #[serde(default)]
+    note: String,
+    weights: Option<String>,
+    #[serde(default)]
+    query: String,
+}
+
+pub async fn create(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    s.authorise(&headers)?;
+    let b: NewShortlist = json_body(&body, "{name, ids, note, weights, query}")?;
+    let weights = match b.weights.as_deref().filter(|w| !w.trim().is_empty()) {
+        Some(w) => Weights::parse_list(w)?,
+        None => Weights::default(),
+    };
+    if !b.ids.is_empty() {
+        s.engine.check_ids(&b.ids)?;
+    }
+    let sl = s.store()?.create_shortlist(
+        &b.name,
+        &s.engine.units_file_list(),
+        &weights.to_list(),
+        &s.engine.shortlist_origin(&b.query, None),
+        &b.ids,
+        &b.note,
+    )?;
+    Ok(created(sl.to_json()))
+}
+
+pub async fn one(
+    State(s): State<Shared>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    Ok(Json(s.store()?.shortlist(&name)?.to_json()))
+}
+
+pub async fn delete(
+    State(s): State<Shared>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    s.authorise(&headers)?;
+    s.store()?.delete_shortlist(&name)?;
+    Ok(Json(json!({"deleted": name})))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewSites {
+    ids: Vec<String>,
+    #[serde(default)]
+    note: String,
+}
+
+pub async fn add_sites(
+    State(s): State<Shared>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    s.authorise(&headers)?;
+    let b: NewSites = json_body(&body, "{ids: [...], note}")?;
+    s.engine.check_ids(&b.ids)?;
+    Ok(Json(
+        s.store()?.add_sites(&name, &b.ids, &b.note)?.to_json(),
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Note {
+    note: String,
+}
+
+pub async fn set_note(
+    State(s): State<Shared>,
+    Path((name, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    s.authorise(&headers)?;
+    let b: Note = json_body(&body, "{note}")?;
+    Ok(Json(s.store()?.set_note(&name, &id, &b.note)?.to_json()))
+}
+
+pub async fn remove_site(
+    State(s): State<Shared>,
+    Path((name, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    s.authorise(&headers)?;
+    Ok(Json(s.store()?.remove_site(&name, &id)?.to_json()))
+}
+
+/// `GET /shortlists/{name}/export?format=`.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExportQuery {
+    /// xlsx (default), csv (UTF-8 with BOM), geojson or gpkg (EPSG:27700 points).
+    #[serde(default, deserialize_with = "opt_from_str")]
+    #[param(value_type = Option<String>, pattern = "^(xlsx|csv|geojson|gpkg)$")]
+    pub format: Option<ExportFormat>,
+}
+
+/// A shortlist ranked as it was made: its weights, its date, its catchment source and its plan
+/// overlay, with each site's note.
+pub async fn export(
+    State(s): State<Shared>,
+    Path(name): Path<String>,
+    p: Params<(ExportQuery,)>,
+) -> Result<Response, ApiError> {
+    let format = p.value.0.format.unwrap_or(ExportFormat::Xlsx);
+    let sl = s.store()?.shortlist(&name)?;
+    let plan = query_value(&sl.query, "overlay").and_then(|k| s.overlay(&k));
+    let choice = query_value(&sl.query, "catchments").and_then(|c| Catchments::parse_spec(&c));
+    let state = s.clone();
+    // A shortlist made with other catchments than this server's is joined again with its own.
+    let (ranking, meta, engine) = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
+        let other = match choice {
+            Some(c) if c != state.engine.catchment_choice => {
+                Some(std::sync::Arc::new(state.engine.with_catchments(&c)?))
+            }
+            _ => None,
+        };
+        let e = other.as_deref().unwrap_or(&state.engine);
+        let ranking = e.shortlist_ranking(&sl, plan, None)?;
+        let meta = e.shortlist_meta(&sl, &ranking);
+        Ok((ranking, meta, other))
+    })
+    .await??;
+    download(&s, engine, format, ranking, meta, &name).await
+}

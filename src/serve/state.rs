@@ -1,0 +1,144 @@
+//! What the handlers share: the engine, the collections, the state database and its overlays,
+//! the write token; and the checks every write makes.
+
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use axum::http::{header, HeaderMap, StatusCode};
+
+use crate::engine::Engine;
+use crate::ingest::overlay::Overlay;
+use crate::serve::collections::{self, Collection};
+use crate::serve::error::ApiError;
+use crate::store::{Store, StoreError};
+
+/// Everything the handlers read: the engine, the collections built from it once, the state
+/// database and its overlays (behind a lock, replaced whole after a committed write), the
+/// write token and the web map's files.
+pub struct AppState {
+    pub engine: Engine,
+    pub collections: Vec<Collection>,
+    /// Shortlists and overlays; `None` = those routes answer 503.
+    pub store: Option<Store>,
+    pub overlays: RwLock<Vec<Arc<Overlay>>>,
+    /// The bearer token writes need; `None` = writes are refused.
+    pub token: Option<String>,
+    pub max_upload_bytes: usize,
+    /// Serve the map from this directory instead of the files built into the binary.
+    pub web_dir: Option<PathBuf>,
+}
+
+impl AppState {
+    /// Builds every collection over the engine's units.
+    pub fn new(engine: Engine) -> AppState {
+        let collections = collections::build_all(
+            &engine.atlas,
+            &engine.units,
+            &engine.contexts,
+            engine.catchments.as_ref(),
+        );
+        AppState {
+            engine,
+            collections,
+            store: None,
+            overlays: RwLock::new(vec![]),
+            token: None,
+            max_upload_bytes: crate::ingest::overlay::DEFAULT_MAX_UPLOAD_BYTES,
+            web_dir: None,
+        }
+    }
+
+    /// Adds the state database (loading its overlays) and the write token.
+    pub fn with_store(
+        mut self,
+        store: Store,
+        token: Option<String>,
+    ) -> Result<AppState, StoreError> {
+        let overlays = store.overlays()?.into_iter().map(Arc::new).collect();
+        self.overlays = RwLock::new(overlays);
+        self.store = Some(store);
+        self.token = token.filter(|t| !t.trim().is_empty());
+        Ok(self)
+    }
+
+    /// The overlay with this id or name.
+    pub fn overlay(&self, key: &str) -> Option<Arc<Overlay>> {
+        let k = key.trim();
+        let id = k.parse::<i64>().ok();
+        self.overlays
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|o| Some(o.id) == id || o.name.eq_ignore_ascii_case(k))
+            .cloned()
+    }
+
+    /// The overlay a query names, or a 400 naming `overlay`.
+    pub fn chosen_overlay(&self, key: Option<&str>) -> Result<Option<Arc<Overlay>>, ApiError> {
+        match key {
+            None => Ok(None),
+            Some(k) => self.overlay(k).map(Some).ok_or_else(|| {
+                ApiError::bad(
+                    "overlay",
+                    format!("no overlay `{k}`; GET /overlays lists them"),
+                )
+            }),
+        }
+    }
+
+    pub fn reload_overlays(&self) -> Result<(), ApiError> {
+        let fresh: Vec<Arc<Overlay>> = self
+            .store()?
+            .overlays()?
+            .into_iter()
+            .map(Arc::new)
+            .collect();
+        *self.overlays.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        Ok(())
+    }
+
+    pub fn store(&self) -> Result<&Store, ApiError> {
+        self.store.as_ref().ok_or_else(|| ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "no_state",
+            message: "this server has no state directory, so no shortlists or overlays; start it with --state DIR".into(),
+        })
+    }
+
+    /// Checks the bearer token of a write.
+    pub fn authorise(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+        let Some(token) = &self.token else {
+            return Err(ApiError {
+                status: StatusCode::FORBIDDEN,
+                code: "writes_disabled",
+                message: "this server takes no writes: start it with --token-file FILE or SITEFINDER_TOKEN set".into(),
+            });
+        };
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        match given {
+            None => Err(ApiError {
+                status: StatusCode::UNAUTHORIZED,
+                code: "unauthorized",
+                message: "this is a write: send the header `Authorization: Bearer <token>` with the token the server was started with".into(),
+            }),
+            Some(t) if same(t.as_bytes(), token.as_bytes()) => Ok(()),
+            Some(_) => Err(ApiError {
+                status: StatusCode::FORBIDDEN,
+                code: "forbidden",
+                message: "the bearer token is not the one this server was started with".into(),
+            }),
+        }
+    }
+}
+
+/// Compares without stopping at the first difference, so timing tells nothing of the token.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The state as handlers share it.
+pub type Shared = Arc<AppState>;
