@@ -106,6 +106,16 @@ fn bench(c: &mut Criterion) {
         g.bench_function(format!("rank_{name}"), |b| {
             b.iter(|| black_box(engine.rank(&q, None).unwrap()))
         });
+        // The peer: what `/rank?limit=20` computed before, every unit's sentences written.
+        g.bench_function(format!("rank_page20_all_words_{name}"), |b| {
+            b.iter(|| {
+                let mut r = engine.rank(&q, None).unwrap();
+                let mut rows = std::mem::take(&mut r.rows);
+                engine.explain(&r, &mut rows);
+                r.rows = rows;
+                black_box(engine.features(&r, 0, 20).unwrap())
+            })
+        });
         // What `GET /rank?limit=20` computes: every score, words for the page only.
         g.bench_function(format!("rank_page20_{name}"), |b| {
             b.iter(|| {
