@@ -2,7 +2,7 @@
 //! Windows-1252 from Excel or council systems), and writing output files atomically.
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Which encoding a file turned out to have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,17 +49,26 @@ pub fn decode(bytes: Vec<u8>) -> (String, Encoding) {
     }
 }
 
-/// A temporary file name in the same directory as `path` (so a rename is atomic).
-fn temp_beside(path: &Path) -> PathBuf {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "out".into());
-    dir.join(format!(".{name}.{}.tmp", std::process::id()))
+/// The directory `path` is in (`.` for a bare file name): temporary files go there, so the
+/// final rename stays on one filesystem and is atomic.
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// A new temporary file beside `path`, deleted when dropped unless persisted. It gets the mode
+/// `File::create` would give (0666 less the umask), not the owner-only mode of temporary files,
+/// since it becomes the output file.
+fn temp_beside(path: &Path) -> std::io::Result<tempfile::NamedTempFile> {
+    let mut builder = tempfile::Builder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    builder.tempfile_in(parent_dir(path))
 }
 
 /// Writes `path` atomically: the bytes go to a temporary file beside it, which is renamed over
@@ -69,19 +78,14 @@ pub fn write_atomic(
     path: &Path,
     write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
-    let tmp = temp_beside(path);
-    let result = (|| {
-        let file = std::fs::File::create(&tmp)?;
-        let mut buf = std::io::BufWriter::new(file);
-        write(&mut buf)?;
-        let file = buf.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    // Dropping the temporary file on an early return deletes it.
+    let tmp = temp_beside(path)?;
+    let mut buf = std::io::BufWriter::new(tmp);
+    write(&mut buf)?;
+    let tmp = buf.into_inner().map_err(|e| e.into_error())?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }
 
 /// Like [`write_atomic`] for writers that need a path (SQLite, GeoPackage): `write` fills a
@@ -90,13 +94,11 @@ pub fn write_atomic_path(
     path: &Path,
     write: impl FnOnce(&Path) -> Result<(), String>,
 ) -> Result<(), String> {
-    let tmp = temp_beside(path);
-    let _ = std::fs::remove_file(&tmp);
-    let result = write(&tmp).and_then(|()| std::fs::rename(&tmp, path).map_err(|e| e.to_string()));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    // Dropping the temporary file on an early return deletes it.
+    let tmp = temp_beside(path).map_err(|e| e.to_string())?;
+    write(tmp.path())?;
+    tmp.persist(path).map_err(|e| e.error.to_string())?;
+    Ok(())
 }
 
 /// Writes gzip-compressed bytes atomically (used when building `data/`).
@@ -127,5 +129,73 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
         write_atomic(&p, |w| w.write_all(b"new")).unwrap();
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "new");
+    }
+
+    /// The names in `dir`, sorted.
+    fn listing(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn failing_writers_leave_the_directory_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = dir.path().join("old.csv");
+        std::fs::write(&old, "old contents").unwrap();
+        let before = listing(dir.path());
+
+        // A new file whose writer fails: no file, no temporary file.
+        let new = dir.path().join("new.csv");
+        let err = write_atomic(&new, |w| {
+            w.write_all(b"half a file")?;
+            Err(std::io::Error::other("disk full"))
+        })
+        .unwrap_err();
+        assert_eq!(err.to_string(), "disk full");
+        assert_eq!(listing(dir.path()), before);
+
+        // An existing file whose writer fails: unchanged.
+        assert!(write_atomic(&old, |_| Err(std::io::Error::other("no"))).is_err());
+        assert_eq!(std::fs::read_to_string(&old).unwrap(), "old contents");
+        assert_eq!(listing(dir.path()), before);
+
+        // Writers that need a path (SQLite): the same, even after writing a database there.
+        for target in [&new, &old] {
+            let err = write_atomic_path(target, |tmp| {
+                let db = rusqlite::Connection::open(tmp).map_err(|e| e.to_string())?;
+                db.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")
+                    .map_err(|e| e.to_string())?;
+                Err("failed half way".into())
+            })
+            .unwrap_err();
+            assert_eq!(err, "failed half way");
+            assert_eq!(listing(dir.path()), before);
+        }
+        assert_eq!(std::fs::read_to_string(&old).unwrap(), "old contents");
+
+        // And a writer that succeeds replaces the file and leaves nothing else.
+        write_atomic_path(&old, |tmp| {
+            std::fs::write(tmp, "new contents").map_err(|e| e.to_string())
+        })
+        .unwrap();
+        assert_eq!(std::fs::read_to_string(&old).unwrap(), "new contents");
+        assert_eq!(listing(dir.path()), before);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn written_files_get_the_usual_mode_not_the_temporary_one() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain.txt");
+        std::fs::write(&plain, "x").unwrap();
+        let atomic = dir.path().join("atomic.txt");
+        write_atomic(&atomic, |w| w.write_all(b"x")).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&atomic), mode(&plain));
     }
 }

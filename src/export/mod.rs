@@ -173,26 +173,16 @@ pub fn render(
         }
         ExportFormat::Xlsx => xlsx_bytes(atlas, units, contexts, ranking, &meta.query_sheet()),
         ExportFormat::Gpkg => {
-            // SQLite writes files: build in a private temporary file, read it, remove it.
-            let dir = tempdir_for_export().map_err(|e| mem(&e))?;
-            let path = dir.join("export.gpkg");
-            let result = write_gpkg(&path, atlas, units, contexts, ranking)
-                .and_then(|()| std::fs::read(&path).map_err(|e| mem(&e)));
-            let _ = std::fs::remove_dir_all(&dir);
-            result
+            // SQLite writes files: build in a private temporary directory, removed on return.
+            let dir = tempfile::Builder::new()
+                .prefix("sitefinder-export-")
+                .tempdir()
+                .map_err(|e| mem(&e))?;
+            let path = dir.path().join("export.gpkg");
+            write_gpkg(&path, atlas, units, contexts, ranking)?;
+            std::fs::read(&path).map_err(|e| mem(&e))
         }
     }
-}
-
-fn tempdir_for_export() -> std::io::Result<std::path::PathBuf> {
-    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let d = std::env::temp_dir().join(format!(
-        "sitefinder-export-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&d)?;
-    Ok(d)
 }
 
 /// Writes an export file atomically (nothing at `path` unless the whole file was written).

@@ -744,19 +744,18 @@ fn shape_geometry(s: shapefile::Shape) -> Result<MultiPolygon<f64>, String> {
 // ---- GeoPackage ----
 
 fn read_geopackage(bytes: &[u8]) -> Result<(Crs, Vec<RawFeature>), OverlayError> {
+    use std::io::Write;
     // SQLite reads files, not buffers: copy to a private temporary file, removed on return.
-    let tmp = std::env::temp_dir().join(format!(
-        "sitefinder-upload-{}-{}.gpkg",
-        std::process::id(),
-        UPLOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    ));
-    std::fs::write(&tmp, bytes).map_err(|e| OverlayError::GeoPackage(e.to_string()))?;
-    let result = read_geopackage_file(&tmp);
-    let _ = std::fs::remove_file(&tmp);
-    result
+    let io = |e: std::io::Error| OverlayError::GeoPackage(e.to_string());
+    let mut tmp = tempfile::Builder::new()
+        .prefix("sitefinder-upload-")
+        .suffix(".gpkg")
+        .tempfile()
+        .map_err(io)?;
+    tmp.write_all(bytes).map_err(io)?;
+    tmp.flush().map_err(io)?;
+    read_geopackage_file(tmp.path())
 }
-
-static UPLOADS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 fn read_geopackage_file(path: &std::path::Path) -> Result<(Crs, Vec<RawFeature>), OverlayError> {
     use rusqlite::types::ValueRef;
