@@ -157,3 +157,94 @@ fn a_failed_export_leaves_no_file() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2), "xlsx to stdout is refused");
 }
+
+/// A GeoPackage column's type comes from every row, not the first: a number missing from the
+/// first site still makes a numeric column, and a column with no value at all is text.
+#[test]
+fn geopackage_columns_are_typed_from_every_row() {
+    use sitefinder::export::{write, ExportFormat, Meta};
+    use sitefinder::rank::{rank, Filters, Weights};
+
+    let (_dir, csv) = write_temp(
+        "units.csv",
+        "id,name,address,postcode,lat,lon,rateable_value,description,vacant_since,council\n\
+         a,No RV,\"19 BAILLIE STREET, ROCHDALE\",OL16 1JA,53.617995,-2.156424,,SHOP,2018-06-01,Rochdale\n\
+         b,With RV,\"2 CHARTER STREET, ROCHDALE\",OL16 4TQ,53.602936,-2.145307,2850,SHOP,2013-04-01,Rochdale\n\
+         c,Also RV,\"UNIT 21, THE WHEATSHEAF CENTRE\",OL16 1JY,53.619084,-2.155415,9100,SHOP,2022-08-26,Rochdale\n",
+    );
+    let imported = import(&csv);
+    let contexts = join(&imported);
+    let units = &imported.units;
+    assert!(units[0].rateable_value.is_none() && units[1].rateable_value.is_some());
+    let mut ranking = rank(
+        atlas(),
+        units,
+        &contexts,
+        &Weights::default(),
+        &Filters::default(),
+        &settings(),
+    )
+    .unwrap();
+    // The unit without a rateable value (and without a floor area, like all three) first.
+    ranking.rows.sort_by_key(|r| r.unit);
+    assert!(units[ranking.rows[0].unit].rateable_value.is_none());
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("typed.gpkg");
+    write(
+        &out,
+        ExportFormat::Gpkg,
+        atlas(),
+        units,
+        &contexts,
+        &ranking,
+        &Meta::default(),
+    )
+    .unwrap();
+    let o = Command::new("ogrinfo")
+        .args(["-al", "-so"])
+        .arg(&out)
+        .output()
+        .expect("ogrinfo runs (install gdal-bin: the README's set-up does)");
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{s}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(s.contains("Feature Count: 3"), "{s}");
+    assert!(s.contains("rateable_value: Real"), "{s}");
+    assert!(!s.contains("rateable_value: String"), "{s}");
+    assert!(
+        s.contains("rank: Integer") && s.contains("imd_decile: Integer"),
+        "{s}"
+    );
+    assert!(s.contains("floor_area_m2: String"), "no values at all: {s}");
+
+    // The values are numbers, and the first site's is null.
+    let o = Command::new("ogrinfo")
+        .args([
+            "-al",
+            "-q",
+            "-sql",
+            "SELECT id, typeof(rateable_value) AS t, rateable_value FROM sites ORDER BY fid",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{s}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let types: Vec<&str> = s
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("t (String) = "))
+        .collect();
+    assert_eq!(types, ["null", "real", "real"], "{s}");
+    assert!(
+        s.contains("rateable_value (Real) = 2850") && s.contains("rateable_value (Real) = 9100"),
+        "{s}"
+    );
+}

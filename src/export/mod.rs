@@ -335,6 +335,54 @@ fn gpkg_point(srs_id: i32, x: f64, y: f64) -> Vec<u8> {
     b
 }
 
+/// The SQLite type of each column, over all rows (columns in order of first appearance):
+/// INTEGER if every non-null value is an integer, REAL if every non-null value is a number,
+/// else TEXT (and TEXT when every value is null).
+fn column_types(rows: &[Map<String, Json>]) -> Vec<(String, &'static str)> {
+    let mut keys: Vec<&String> = vec![];
+    let mut seen = std::collections::HashSet::new();
+    for k in rows.iter().flat_map(|r| r.keys()) {
+        if seen.insert(k) {
+            keys.push(k);
+        }
+    }
+    keys.into_iter()
+        .map(|k| {
+            let values: Vec<&Json> = rows
+                .iter()
+                .filter_map(|r| r.get(k))
+                .filter(|v| !v.is_null())
+                .collect();
+            let t = if values.is_empty() {
+                "TEXT"
+            } else if values.iter().all(|v| v.is_i64()) {
+                "INTEGER"
+            } else if values.iter().all(|v| v.is_number()) {
+                "REAL"
+            } else {
+                "TEXT"
+            };
+            (k.clone(), t)
+        })
+        .collect()
+}
+
+/// A JSON value for a column of SQLite type `t` (from [`column_types`]).
+fn sql_value(v: Option<&Json>, t: &str) -> rusqlite::types::Value {
+    use rusqlite::types::Value;
+    match v {
+        Some(Json::Number(n)) => match (t, n.as_i64()) {
+            ("INTEGER", Some(i)) => Value::Integer(i),
+            ("TEXT", _) => Value::Text(n.to_string()),
+            _ => Value::Real(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        Some(Json::String(s)) => Value::Text(s.clone()),
+        Some(Json::Bool(b)) => Value::Integer(i64::from(*b)),
+        Some(Json::Null) | None => Value::Null,
+        Some(other) => Value::Text(other.to_string()),
+    }
+}
+
 fn sql_name(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
@@ -360,21 +408,7 @@ fn write_gpkg(
             [BNG_WKT],
         )
         .map_err(|e| e.to_string())?;
-        let cols: Vec<(String, &'static str)> = rows
-            .first()
-            .map(|r| {
-                r.iter()
-                    .map(|(k, v)| {
-                        let t = match v {
-                            Json::Number(n) if n.is_i64() || n.is_u64() => "INTEGER",
-                            Json::Number(_) => "REAL",
-                            _ => "TEXT",
-                        };
-                        (k.clone(), t)
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let cols = column_types(&rows);
         let mut create = String::from("CREATE TABLE sites (fid INTEGER PRIMARY KEY AUTOINCREMENT, geom POINT");
         for (k, t) in &cols {
             create.push_str(&format!(", {} {t}", sql_name(k)));
@@ -398,16 +432,8 @@ fn write_gpkg(
                     hi[k] = hi[k].max([x, y][k]);
                 }
                 let mut vals: Vec<rusqlite::types::Value> = vec![rusqlite::types::Value::Blob(gpkg_point(27700, x, y))];
-                for (k, _) in &cols {
-                    vals.push(match row.get(k) {
-                        Some(Json::Number(n)) if n.is_i64() => rusqlite::types::Value::Integer(n.as_i64().unwrap_or(0)),
-                        Some(Json::Number(n)) if n.is_u64() => rusqlite::types::Value::Integer(n.as_u64().unwrap_or(0) as i64),
-                        Some(Json::Number(n)) => rusqlite::types::Value::Real(n.as_f64().unwrap_or(f64::NAN)),
-                        Some(Json::String(s)) => rusqlite::types::Value::Text(s.clone()),
-                        Some(Json::Bool(b)) => rusqlite::types::Value::Integer(i64::from(*b)),
-                        Some(Json::Null) | None => rusqlite::types::Value::Null,
-                        Some(other) => rusqlite::types::Value::Text(other.to_string()),
-                    });
+                for (k, t) in &cols {
+                    vals.push(sql_value(row.get(k), t));
                 }
                 stmt.execute(rusqlite::params_from_iter(vals)).map_err(|e| e.to_string())?;
             }
@@ -425,4 +451,46 @@ fn write_gpkg(
         Ok(())
     })
     .map_err(|e| err(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn columns_are_typed_from_every_row() {
+        let rows: Vec<Map<String, Json>> = [
+            json!({"rank": 1, "rv": null, "area": null, "score": 1, "id": "a", "late": null}),
+            json!({"rank": 2, "rv": 2850, "area": null, "score": 0.5, "id": 7}),
+            json!({"rank": 3, "rv": 9100, "area": null, "score": 0, "id": "c", "late": 1.5}),
+        ]
+        .into_iter()
+        .map(|v| v.as_object().unwrap().clone())
+        .collect();
+        let cols = column_types(&rows);
+        assert_eq!(
+            cols,
+            [
+                ("rank".to_string(), "INTEGER"),
+                ("rv".to_string(), "INTEGER"),
+                ("area".to_string(), "TEXT"),
+                ("score".to_string(), "REAL"),
+                ("id".to_string(), "TEXT"),
+                ("late".to_string(), "REAL"),
+            ]
+        );
+        use rusqlite::types::Value;
+        assert_eq!(
+            sql_value(rows[1].get("id"), "TEXT"),
+            Value::Text("7".into())
+        );
+        assert_eq!(sql_value(rows[2].get("score"), "REAL"), Value::Real(0.0));
+        assert_eq!(
+            sql_value(rows[1].get("rv"), "INTEGER"),
+            Value::Integer(2850)
+        );
+        assert_eq!(sql_value(rows[0].get("rv"), "INTEGER"), Value::Null);
+        assert_eq!(sql_value(rows[1].get("late"), "REAL"), Value::Null);
+    }
 }
