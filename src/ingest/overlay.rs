@@ -865,16 +865,10 @@ fn gpkg_geometry(b: &[u8]) -> Result<MultiPolygon<f64>, String> {
     };
     let start = 8 + envelope;
     let wkb = b.get(start..).ok_or("a malformed geometry (truncated)")?;
-    let mut r = Wkb { b: wkb, at: 0 };
-    r.multipolygon()
+    multipolygon_from_wkb(wkb)
 }
 
-/// A little reader of OGC WKB (ISO and EWKB Z/M flags), for polygons only.
-struct Wkb<'a> {
-    b: &'a [u8],
-    at: usize,
-}
-
+/// The names of the OGC WKB geometry types 0..=7, for errors.
 const WKB_NAMES: [&str; 8] = [
     "Geometry",
     "Point",
@@ -886,93 +880,178 @@ const WKB_NAMES: [&str; 8] = [
     "GeometryCollection",
 ];
 
-impl Wkb<'_> {
-    fn take(&mut self, n: usize) -> Result<&[u8], String> {
-        let s = self
-            .b
-            .get(self.at..self.at + n)
-            .ok_or("a malformed geometry (truncated WKB)")?;
-        self.at += n;
-        Ok(s)
+/// Reads a Polygon or MultiPolygon from OGC WKB (ISO or EWKB, with or without Z/M; Z and M
+/// are dropped). Any other type, or a malformed blob, is an error naming what was found.
+pub(crate) fn multipolygon_from_wkb(wkb: &[u8]) -> Result<MultiPolygon<f64>, String> {
+    use geo_traits::{GeometryTrait, GeometryType, MultiPolygonTrait};
+    // The type from the header first: the reader takes only the low bits of the type code, so
+    // it would read a curve type (CurvePolygon is 10, MultiSurface 12) as another type.
+    let (order, base) = wkb_type(wkb)?;
+    if base != 3 && base != 6 {
+        return Err(format!(
+            "a {}",
+            WKB_NAMES.get(base as usize).copied().unwrap_or("unknown")
+        ));
     }
-    fn u32(&mut self, le: bool) -> Result<u32, String> {
-        let a: [u8; 4] = self.take(4)?.try_into().map_err(|_| "truncated")?;
-        Ok(if le {
-            u32::from_le_bytes(a)
-        } else {
-            u32::from_be_bytes(a)
-        })
-    }
-    fn f64(&mut self, le: bool) -> Result<f64, String> {
-        let a: [u8; 8] = self.take(8)?.try_into().map_err(|_| "truncated")?;
-        Ok(if le {
-            f64::from_le_bytes(a)
-        } else {
-            f64::from_be_bytes(a)
-        })
-    }
-    /// Byte order, base type (1..7) and coordinates per point.
-    fn header(&mut self) -> Result<(bool, u32, usize), String> {
-        let le = self.take(1)?[0] == 1;
-        let t = self.u32(le)?;
-        let (z, m) = (t & 0x8000_0000 != 0, t & 0x4000_0000 != 0);
-        let iso = t & 0x0FFF_FFFF;
-        let base = iso % 1000;
-        let dims = match iso / 1000 {
-            1 | 2 => 3,
-            3 => 4,
-            _ => 2 + usize::from(z) + usize::from(m),
-        };
-        Ok((le, base, dims))
-    }
-    fn ring(&mut self, le: bool, dims: usize) -> Result<LineString<f64>, String> {
-        let n = self.u32(le)? as usize;
-        if n > self.b.len() / 16 {
-            return Err("a malformed geometry (ring longer than the blob)".into());
+    let g = wkb::reader::read_wkb(wkb).map_err(|e| match e {
+        wkb::error::WkbError::IOError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+            "a malformed geometry (truncated WKB)".to_string()
         }
-        let mut pts = Vec::with_capacity(n);
-        for _ in 0..n {
-            let x = self.f64(le)?;
-            let y = self.f64(le)?;
-            for _ in 2..dims {
-                self.f64(le)?;
-            }
-            pts.push(Coord { x, y });
+        wkb::error::WkbError::General(m) if m.starts_with("Invalid buffer length") => {
+            "a malformed geometry (ring longer than the blob)".to_string()
         }
-        Ok(LineString(pts))
-    }
-    fn polygon_body(&mut self, le: bool, dims: usize) -> Result<Polygon<f64>, String> {
-        let n = self.u32(le)? as usize;
-        if n == 0 {
-            return Err("a null (empty polygon)".into());
-        }
-        let ext = self.ring(le, dims)?;
-        let mut ints = vec![];
-        for _ in 1..n {
-            ints.push(self.ring(le, dims)?);
-        }
-        Ok(Polygon::new(ext, ints))
-    }
-    fn multipolygon(&mut self) -> Result<MultiPolygon<f64>, String> {
-        let (le, base, dims) = self.header()?;
-        match base {
-            3 => Ok(MultiPolygon(vec![self.polygon_body(le, dims)?])),
-            6 => {
-                let n = self.u32(le)? as usize;
-                let mut polys = vec![];
-                for _ in 0..n {
-                    let (le2, b2, d2) = self.header()?;
-                    if b2 != 3 {
-                        return Err("a malformed MultiPolygon (a part is not a polygon)".into());
-                    }
-                    polys.push(self.polygon_body(le2, d2)?);
+        e => format!("a malformed geometry ({e})"),
+    })?;
+    match g.as_type() {
+        GeometryType::Polygon(p) => Ok(MultiPolygon(vec![wkb_polygon(p)?])),
+        GeometryType::MultiPolygon(mp) => mp
+            .polygons()
+            .map(|p| {
+                // The reader takes each part's byte order and type from the whole: check them.
+                match wkb_type(p.buf()) {
+                    Ok((o, 3)) if o == order => wkb_polygon(p),
+                    _ => Err("a malformed MultiPolygon (a part is not a polygon)".into()),
                 }
-                Ok(MultiPolygon(polys))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(MultiPolygon),
+        _ => Err("a malformed geometry (bad type)".into()),
+    }
+}
+
+/// A WKB geometry's byte order (0 big-endian, 1 little-endian) and base type (ISO code
+/// without its Z/M thousands, EWKB flags dropped).
+fn wkb_type(wkb: &[u8]) -> Result<(u8, u32), String> {
+    let truncated = || "a malformed geometry (truncated WKB)".to_string();
+    let order = *wkb.first().ok_or_else(truncated)?;
+    let code: [u8; 4] = wkb
+        .get(1..5)
+        .ok_or_else(truncated)?
+        .try_into()
+        .map_err(|_| truncated())?;
+    let code = match order {
+        0 => u32::from_be_bytes(code),
+        1 => u32::from_le_bytes(code),
+        _ => return Err("a malformed geometry (bad WKB byte order)".into()),
+    };
+    Ok((order, (code & 0x0FFF_FFFF) % 1000))
+}
+
+/// A WKB polygon as a geo polygon (x and y only).
+fn wkb_polygon(p: &impl geo_traits::PolygonTrait<T = f64>) -> Result<Polygon<f64>, String> {
+    use geo_traits::to_geo::ToGeoLineString;
+    let exterior = p.exterior().ok_or("a null (empty polygon)")?;
+    Ok(Polygon::new(
+        exterior.to_line_string(),
+        p.interiors().map(|r| r.to_line_string()).collect(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// WKB by hand: byte order, type code, then counts and coordinates as given.
+    fn wkb(le: bool, code: u32, body: &[f64], counts: &[(usize, u32)]) -> Vec<u8> {
+        // `counts` places a u32 before the coordinate at that index.
+        let mut b = vec![u8::from(le)];
+        let u = |v: u32| if le { v.to_le_bytes() } else { v.to_be_bytes() };
+        b.extend_from_slice(&u(code));
+        for (i, v) in body.iter().enumerate() {
+            for (_, c) in counts.iter().filter(|(at, _)| *at == i) {
+                b.extend_from_slice(&u(*c));
             }
-            t => Err(format!(
-                "a {}",
-                WKB_NAMES.get(t as usize).copied().unwrap_or("unknown")
-            )),
+            b.extend_from_slice(&if le { v.to_le_bytes() } else { v.to_be_bytes() });
         }
+        b
+    }
+
+    const SQUARE: [f64; 10] = [0.0, 0.0, 1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 0.0, 0.0];
+
+    fn gp(wkb: &[u8]) -> Vec<u8> {
+        let mut b = b"GP\0\x01".to_vec();
+        b.extend_from_slice(&27700i32.to_le_bytes());
+        b.extend_from_slice(wkb);
+        b
+    }
+
+    #[test]
+    fn geopackage_polygons_read_in_either_byte_order_and_with_z() {
+        let want = MultiPolygon(vec![Polygon::new(
+            LineString::from(vec![
+                (0.0, 0.0),
+                (1.0, 0.0),
+                (1.0, 1.0),
+                (0.0, 1.0),
+                (0.0, 0.0),
+            ]),
+            vec![],
+        )]);
+        for le in [true, false] {
+            let p = wkb(le, 3, &SQUARE, &[(0, 1), (0, 5)]);
+            assert_eq!(gpkg_geometry(&gp(&p)).unwrap(), want);
+            // A MultiPolygon of one part.
+            let mut mp = vec![u8::from(le)];
+            mp.extend_from_slice(&if le {
+                6u32.to_le_bytes()
+            } else {
+                6u32.to_be_bytes()
+            });
+            mp.extend_from_slice(&if le {
+                1u32.to_le_bytes()
+            } else {
+                1u32.to_be_bytes()
+            });
+            mp.extend_from_slice(&p);
+            assert_eq!(gpkg_geometry(&gp(&mp)).unwrap(), want);
+        }
+        // ISO Z (1003): z dropped.
+        let xyz: Vec<f64> = SQUARE.chunks(2).flat_map(|c| [c[0], c[1], 99.0]).collect();
+        let p = wkb(true, 1003, &xyz, &[(0, 1), (0, 5)]);
+        assert_eq!(gpkg_geometry(&gp(&p)).unwrap(), want);
+    }
+
+    #[test]
+    fn bad_geopackage_geometries_say_what_they_are() {
+        let err = |b: &[u8]| gpkg_geometry(b).unwrap_err();
+        assert_eq!(
+            err(b"XX\0\x01\0\0\0\0"),
+            "a malformed geometry (no GeoPackage header)"
+        );
+        assert_eq!(err(b"GP\0\x11\0\0\0\0"), "a null (empty)");
+        assert_eq!(
+            err(b"GP\0\x0E\0\0\0\0"),
+            "a malformed geometry (bad envelope flag)"
+        );
+        assert_eq!(err(b"GP\0\x02\0\0\0\0"), "a malformed geometry (truncated)");
+        let point = wkb(true, 1, &[1.0, 2.0], &[]);
+        assert_eq!(err(&gp(&point)), "a Point");
+        let line = wkb(true, 2, &[1.0, 2.0, 3.0, 4.0], &[(0, 2)]);
+        assert_eq!(err(&gp(&line)), "a LineString");
+        // CurvePolygon (10) and MultiSurface (12) are not read as other types.
+        assert_eq!(err(&gp(&wkb(true, 10, &[], &[]))), "a unknown");
+        assert_eq!(err(&gp(&wkb(true, 12, &[], &[]))), "a unknown");
+        // Truncated: the ring says 5 points and has 2.
+        let short = wkb(true, 3, &SQUARE[..4], &[(0, 1), (0, 5)]);
+        assert_eq!(
+            err(&gp(&short)),
+            "a malformed geometry (ring longer than the blob)"
+        );
+        assert_eq!(err(&gp(&[1, 3, 0])), "a malformed geometry (truncated WKB)");
+        // An empty polygon, and a MultiPolygon whose part is a point.
+        assert_eq!(
+            err(&gp(&wkb(true, 3, &[], &[]))),
+            "a malformed geometry (truncated WKB)"
+        );
+        let mut empty = wkb(true, 3, &[], &[]);
+        empty.extend_from_slice(&0u32.to_le_bytes());
+        assert_eq!(err(&gp(&empty)), "a null (empty polygon)");
+        let mut mp = wkb(true, 6, &[], &[]);
+        mp.extend_from_slice(&1u32.to_le_bytes());
+        mp.extend_from_slice(&wkb(true, 1, &[1.0, 2.0, 3.0, 4.0], &[]));
+        assert_eq!(
+            err(&gp(&mp)),
+            "a malformed MultiPolygon (a part is not a polygon)"
+        );
     }
 }
