@@ -18,6 +18,7 @@
 //! assert!(db.create_shortlist("Town centre", "u", "", "", &[], "").is_err());
 //! ```
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -150,7 +151,11 @@ impl Store {
              CREATE TABLE IF NOT EXISTS overlays (
                 id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, created TEXT NOT NULL,
                 source TEXT NOT NULL, format TEXT NOT NULL, crs TEXT NOT NULL,
-                repaired TEXT NOT NULL, features TEXT NOT NULL);",
+                repaired TEXT NOT NULL, features TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS overlay_shapes (
+                overlay_id INTEGER NOT NULL REFERENCES overlays(id) ON DELETE CASCADE,
+                feature INTEGER NOT NULL, wkb BLOB NOT NULL,
+                PRIMARY KEY (overlay_id, feature));",
         )
         .map_err(|e| open_err(format!("{e} (is it a sitefinder state database?)")))?;
         Ok(Store {
@@ -367,19 +372,18 @@ impl Store {
     /// Stores a checked upload as a new overlay.
     pub fn add_overlay(&self, name: &str, source: &str, p: &Parsed) -> Result<Overlay, StoreError> {
         let name = check_name(name)?;
+        // Labels and properties as JSON; each shape exactly as it was checked, as WKB.
         let features = Json::Array(
             p.features
                 .iter()
-                .map(|f| {
-                    json!({"label": f.label, "properties": f.properties,
-                        "coordinates": f.shape.0.iter().map(|poly| {
-                            std::iter::once(poly.exterior()).chain(poly.interiors()).map(|r| {
-                                r.0.iter().map(|c| [round2(c.x), round2(c.y)]).collect::<Vec<_>>()
-                            }).collect::<Vec<_>>()
-                        }).collect::<Vec<_>>()})
-                })
+                .map(|f| json!({"label": f.label, "properties": f.properties}))
                 .collect(),
         );
+        let shapes = p
+            .features
+            .iter()
+            .map(|f| shape_wkb(&f.shape))
+            .collect::<Result<Vec<_>, _>>()?;
         let id = {
             let mut db = self.db();
             let tx = db.transaction().map_err(sql)?;
@@ -399,6 +403,17 @@ impl Store {
             )
             .map_err(sql)?;
             let id = tx.last_insert_rowid();
+            tx.execute("DELETE FROM overlay_shapes WHERE overlay_id = ?1", [id])
+                .map_err(sql)?;
+            let mut st = tx
+                .prepare(
+                    "INSERT INTO overlay_shapes (overlay_id, feature, wkb) VALUES (?1, ?2, ?3)",
+                )
+                .map_err(sql)?;
+            for (i, wkb) in shapes.iter().enumerate() {
+                st.execute(params![id, i as i64, wkb]).map_err(sql)?;
+            }
+            drop(st);
             tx.commit().map_err(sql)?;
             id
         };
@@ -430,6 +445,17 @@ impl Store {
             .map_err(sql)?
             .collect::<Result<_, _>>()
             .map_err(sql)?;
+        // Overlays stored before shapes were kept as WKB have none here: their coordinates
+        // are in the features JSON.
+        let mut shapes: HashMap<(i64, usize), Vec<u8>> = db
+            .prepare("SELECT overlay_id, feature, wkb FROM overlay_shapes")
+            .and_then(|mut st| {
+                st.query_map([], |r| {
+                    Ok(((r.get(0)?, r.get::<_, i64>(1)? as usize), r.get(2)?))
+                })?
+                .collect()
+            })
+            .map_err(sql)?;
         rows.into_iter()
             .map(
                 |(id, name, created, source, format, crs, repaired, features)| {
@@ -443,7 +469,10 @@ impl Store {
                         serde_json::from_str(&features).map_err(|e| corrupt(e.to_string()))?;
                     let features = fs
                         .iter()
-                        .map(|f| stored_feature(f).ok_or_else(|| corrupt("bad feature".into())))
+                        .enumerate()
+                        .map(|(i, f)| {
+                            stored_feature(f, shapes.remove(&(id, i)).as_deref()).map_err(corrupt)
+                        })
                         .collect::<Result<Vec<_>, _>>()?;
                     Ok(Overlay {
                         id,
@@ -520,14 +549,44 @@ fn touch(tx: &Connection, id: i64) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn round2(v: f64) -> f64 {
-    (v * 100.0).round() / 100.0
+/// A shape as OGC WKB (little-endian, f64 coordinates, exactly as given).
+fn shape_wkb(shape: &MultiPolygon<f64>) -> Result<Vec<u8>, StoreError> {
+    let mut out = Vec::with_capacity(wkb::writer::multi_polygon_wkb_size(shape));
+    wkb::writer::write_multi_polygon(
+        &mut out,
+        shape,
+        &wkb::writer::WriteOptions {
+            endianness: wkb::Endianness::LittleEndian,
+        },
+    )
+    .map_err(|e| StoreError::Sql(format!("encoding an overlay shape as WKB: {e}")))?;
+    Ok(out)
 }
 
-fn stored_feature(f: &Json) -> Option<PlanFeature> {
-    let label = f["label"].as_str()?.to_string();
-    let properties = f["properties"].as_object()?.clone();
-    let polys = f["coordinates"]
+/// A stored feature: label and properties from its JSON, the shape from its WKB, or (stored
+/// before WKB) from the JSON's `coordinates`.
+fn stored_feature(f: &Json, wkb: Option<&[u8]>) -> Result<PlanFeature, String> {
+    let label = f["label"].as_str().ok_or("a feature without a label")?;
+    let properties = f["properties"]
+        .as_object()
+        .ok_or_else(|| format!("feature `{label}` has no properties"))?
+        .clone();
+    let shape = match wkb {
+        Some(b) => crate::overlay::multipolygon_from_wkb(b)
+            .map_err(|e| format!("feature `{label}`: its shape is {e}"))?,
+        None => json_shape(&f["coordinates"])
+            .ok_or_else(|| format!("feature `{label}` has no readable shape"))?,
+    };
+    Ok(PlanFeature::from_stored(
+        label.to_string(),
+        properties,
+        shape,
+    ))
+}
+
+/// Polygons as nested JSON arrays of `[x, y]` (how overlays were stored before WKB).
+fn json_shape(coordinates: &Json) -> Option<MultiPolygon<f64>> {
+    let polys = coordinates
         .as_array()?
         .iter()
         .map(|p| {
@@ -551,9 +610,207 @@ fn stored_feature(f: &Json) -> Option<PlanFeature> {
             Some(Polygon::new(it.next()?, it.collect()))
         })
         .collect::<Option<Vec<_>>>()?;
-    Some(PlanFeature::from_stored(
-        label,
-        properties,
-        MultiPolygon(polys),
-    ))
+    Some(MultiPolygon(polys))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::overlay::UploadFormat;
+    use geo::{MapCoords, Validation};
+
+    fn parsed(features: Vec<PlanFeature>) -> Parsed {
+        Parsed {
+            format: UploadFormat::GeoJson,
+            crs: "EPSG:27700".into(),
+            features,
+            repaired: vec![],
+        }
+    }
+
+    fn coords(shape: &MultiPolygon<f64>) -> Vec<(f64, f64)> {
+        shape
+            .0
+            .iter()
+            .flat_map(|p| std::iter::once(p.exterior()).chain(p.interiors()))
+            .flat_map(|r| r.0.iter().map(|c| (c.x, c.y)))
+            .collect()
+    }
+
+    #[test]
+    fn overlay_shapes_round_trip_bit_for_bit() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Store::open(dir.path()).unwrap();
+        // Sub-millimetre coordinates, and a hole.
+        let outer = LineString::from(vec![
+            (384123.4567891, 412345.1234567),
+            (384223.4567891, 412345.1234567),
+            (384223.4567891, 412445.1234567),
+            (384123.4567891, 412445.1234567),
+            (384123.4567891, 412345.1234567),
+        ]);
+        let hole = LineString::from(vec![
+            (384150.0000001, 412370.9999999),
+            (384160.3333333, 412370.9999999),
+            (384160.3333333, 412380.6666667),
+            (384150.0000001, 412370.9999999),
+        ]);
+        // A hole 4 mm inside its polygon's edge: rounded to the centimetre, the two touch
+        // along a line, which is not a valid polygon.
+        let square = LineString::from(vec![
+            (384300.0, 412300.0),
+            (384310.0, 412300.0),
+            (384310.0, 412310.0),
+            (384300.0, 412310.0),
+            (384300.0, 412300.0),
+        ]);
+        let near_edge = LineString::from(vec![
+            (384300.004, 412302.0),
+            (384305.0, 412302.0),
+            (384305.0, 412304.0),
+            (384300.004, 412304.0),
+            (384300.004, 412302.0),
+        ]);
+        let shapes = [
+            MultiPolygon(vec![Polygon::new(outer, vec![hole])]),
+            MultiPolygon(vec![Polygon::new(square, vec![near_edge])]),
+        ];
+        for s in &shapes {
+            assert!(s.is_valid(), "the test shapes are valid");
+        }
+        let centimetres = shapes[1].map_coords(|c: Coord<f64>| Coord {
+            x: (c.x * 100.0).round() / 100.0,
+            y: (c.y * 100.0).round() / 100.0,
+        });
+        assert!(
+            !centimetres.is_valid(),
+            "rounded, the hole touches the edge"
+        );
+        let mut props = serde_json::Map::new();
+        props.insert("ref".into(), json!("FHS-1"));
+        let p = parsed(vec![
+            PlanFeature::from_stored("Town centre".into(), props.clone(), shapes[0].clone()),
+            PlanFeature::from_stored(
+                "Near the edge".into(),
+                Default::default(),
+                shapes[1].clone(),
+            ),
+        ]);
+        db.add_overlay("Exact", "plan.gpkg", &p).unwrap();
+        for store in [db, Store::open(dir.path()).unwrap()] {
+            let o = store.overlay("Exact").unwrap();
+            assert_eq!(o.features.len(), 2);
+            assert_eq!(o.features[0].label, "Town centre");
+            assert_eq!(o.features[0].properties, props);
+            assert_eq!(o.features[1].label, "Near the edge");
+            for (f, s) in o.features.iter().zip(&shapes) {
+                let (got, want) = (coords(&f.shape), coords(s));
+                assert_eq!(got.len(), want.len());
+                for (g, w) in got.iter().zip(&want) {
+                    assert!(
+                        g.0 == w.0 && g.1 == w.1,
+                        "{g:?} != {w:?}: coordinates changed in the store"
+                    );
+                }
+                assert!(f.shape.is_valid());
+                assert_eq!(&f.shape, s);
+            }
+        }
+    }
+
+    /// A state database written before overlay shapes were stored as WKB: the old schema,
+    /// each feature's coordinates in the JSON.
+    #[test]
+    fn databases_with_json_overlays_still_open_and_read() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let old = Connection::open(dir.path().join(DB_FILE)).unwrap();
+            old.execute_batch(
+                "CREATE TABLE shortlists (
+                    id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,
+                    created TEXT NOT NULL, updated TEXT NOT NULL,
+                    units_file TEXT NOT NULL, weights TEXT NOT NULL, query TEXT NOT NULL);
+                 CREATE TABLE shortlist_sites (
+                    shortlist_id INTEGER NOT NULL REFERENCES shortlists(id) ON DELETE CASCADE,
+                    unit_id TEXT NOT NULL, note TEXT NOT NULL,
+                    added TEXT NOT NULL, updated TEXT NOT NULL,
+                    PRIMARY KEY (shortlist_id, unit_id));
+                 CREATE TABLE overlays (
+                    id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, created TEXT NOT NULL,
+                    source TEXT NOT NULL, format TEXT NOT NULL, crs TEXT NOT NULL,
+                    repaired TEXT NOT NULL, features TEXT NOT NULL);",
+            )
+            .unwrap();
+            let features = json!([{
+                "label": "Old plan",
+                "properties": {"name": "Old plan", "year": 2021},
+                "coordinates": [[
+                    [[389000.0, 413000.0], [389500.25, 413000.0], [389500.25, 413500.5],
+                     [389000.0, 413500.5], [389000.0, 413000.0]],
+                    [[389100.0, 413100.0], [389200.0, 413100.0], [389200.0, 413200.0],
+                     [389100.0, 413100.0]]
+                ]]
+            }]);
+            old.execute(
+                "INSERT INTO overlays (name, created, source, format, crs, repaired, features)
+                 VALUES ('Old', '2024-05-01T10:00:00.000Z', 'old.geojson', 'GeoJSON',
+                 'EPSG:27700', '[]', ?1)",
+                [features.to_string()],
+            )
+            .unwrap();
+        }
+        let db = Store::open(dir.path()).unwrap();
+        let o = db.overlay("Old").unwrap();
+        assert_eq!((o.id, o.source.as_str()), (1, "old.geojson"));
+        assert_eq!(o.features.len(), 1);
+        let f = &o.features[0];
+        assert_eq!(f.label, "Old plan");
+        assert_eq!(f.properties["year"], 2021);
+        assert_eq!(
+            coords(&f.shape),
+            [
+                (389000.0, 413000.0),
+                (389500.25, 413000.0),
+                (389500.25, 413500.5),
+                (389000.0, 413500.5),
+                (389000.0, 413000.0),
+                (389100.0, 413100.0),
+                (389200.0, 413100.0),
+                (389200.0, 413200.0),
+                (389100.0, 413100.0),
+            ]
+        );
+        assert_eq!(f.shape.0[0].interiors().len(), 1);
+        assert_eq!(f.bbox.min().x, 389000.0);
+        assert_eq!(f.bbox.max().y, 413500.5);
+
+        // New overlays go beside it as WKB; both read back, and deleting removes the shapes.
+        let new = MultiPolygon(vec![Polygon::new(
+            LineString::from(vec![
+                (390000.123456, 414000.0),
+                (390100.0, 414000.0),
+                (390100.0, 414100.987654),
+                (390000.123456, 414000.0),
+            ]),
+            vec![],
+        )]);
+        let p = parsed(vec![PlanFeature::from_stored(
+            "New".into(),
+            Default::default(),
+            new.clone(),
+        )]);
+        let added = db.add_overlay("New", "", &p).unwrap();
+        assert_eq!(added.features[0].shape, new);
+        let all = Store::open(dir.path()).unwrap().overlays().unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].features[0].shape, f.shape);
+        assert_eq!(all[1].features[0].shape, new);
+        db.delete_overlay(added.id).unwrap();
+        let left: i64 = db
+            .db()
+            .query_row("SELECT COUNT(*) FROM overlay_shapes", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(left, 0);
+        assert_eq!(db.overlays().unwrap().len(), 1);
+    }
 }
