@@ -572,7 +572,7 @@ fn stored_feature(f: &Json, wkb: Option<&[u8]>) -> Result<PlanFeature, String> {
         .ok_or_else(|| format!("feature `{label}` has no properties"))?
         .clone();
     let shape = match wkb {
-        Some(b) => crate::overlay::multipolygon_from_wkb(b)
+        Some(b) => crate::ingest::overlay::multipolygon_from_wkb(b)
             .map_err(|e| format!("feature `{label}`: its shape is {e}"))?,
         None => json_shape(&f["coordinates"])
             .ok_or_else(|| format!("feature `{label}` has no readable shape"))?,
@@ -616,7 +616,7 @@ fn json_shape(coordinates: &Json) -> Option<MultiPolygon<f64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::overlay::UploadFormat;
+    use crate::ingest::overlay::UploadFormat;
     use geo::{MapCoords, Validation};
 
     fn parsed(features: Vec<PlanFeature>) -> Parsed {

@@ -162,8 +162,8 @@ fn a_failed_export_leaves_no_file() {
 /// first site still makes a numeric column, and a column with no value at all is text.
 #[test]
 fn geopackage_columns_are_typed_from_every_row() {
+    use sitefinder::analysis::rank::{rank, Filters, Weights};
     use sitefinder::export::{write, ExportFormat, Meta};
-    use sitefinder::rank::{rank, Filters, Weights};
 
     let (_dir, csv) = write_temp(
         "units.csv",

@@ -2,4 +2,5 @@
 //! pharmacies, vaccination sites, postcodes), loaded once into an [`atlas::Atlas`].
 
 pub mod atlas;
+pub mod location;
 pub mod postcode;

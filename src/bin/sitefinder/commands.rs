@@ -17,11 +17,13 @@ use sitefinder::store::{Shortlist, Store, StoreError};
 
 use crate::{ExportArgs, OptimiseArgs, OverlayCmd, RankArgs, ServeArgs, ShortlistCmd, State};
 
-/// The data directory: `--data`, else `$SITEFINDER_DATA`, else the data built into the binary.
+/// The data built into the binary (`data/` at build time).
+static DATA: include_dir::Dir = include_dir::include_dir!("$CARGO_MANIFEST_DIR/data");
+
+/// The data directory: `--data`, else `$SITEFINDER_DATA`, else the data built into the binary,
+/// extracted once into a per-user folder.
 fn data_dir(given: Option<PathBuf>) -> Result<PathBuf> {
-    Ok(given
-        .or_else(|| std::env::var_os("SITEFINDER_DATA").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("data")))
+    Ok(sitefinder::reference::location::data_dir(given, &DATA)?)
 }
 
 /// Opens the engine, reporting each skipped row on stderr.
