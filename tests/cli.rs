@@ -622,3 +622,50 @@ fn overlay_shortlist_and_export_from_the_command_line() {
     );
     assert!(!f.exists() && !dir.path().join("e.csv").exists());
 }
+
+/// `optimise --out` writes every format it lists, each with the chosen sites in order of choice
+/// and their addresses (it once wrote CSV text into .xlsx and .gpkg files).
+#[test]
+fn optimise_writes_xlsx_and_geopackage_with_addresses() {
+    let dir = tempfile::tempdir().unwrap();
+    let xlsx = dir.path().join("chosen.xlsx");
+    let o = sitefinder(&["optimise", "--k", "3", "--out", p(&xlsx)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bytes = std::fs::read(&xlsx).unwrap();
+    assert!(bytes.starts_with(b"PK"), "not an XLSX (zip) file");
+    let mut wb: calamine::Xlsx<_> = calamine::open_workbook(&xlsx).unwrap();
+    use calamine::Reader;
+    let sites = wb.worksheet_range("sites").unwrap();
+    let header: Vec<String> = sites
+        .rows()
+        .next()
+        .unwrap()
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    assert_eq!(&header[..4], ["order", "id", "name", "marginal"]);
+    let address = header
+        .iter()
+        .position(|h| h == "address")
+        .expect("an address column");
+    let rows: Vec<_> = sites.rows().skip(1).collect();
+    assert_eq!(rows.len(), 3);
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(r[0].to_string(), (i + 1).to_string());
+        assert!(r[1].to_string().starts_with("rochdale-"));
+        assert!(!r[address].to_string().is_empty(), "row {i} has no address");
+    }
+
+    let gpkg = dir.path().join("chosen.gpkg");
+    let o = sitefinder(&["optimise", "--k", "3", "--out", p(&gpkg)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let info = std::process::Command::new("ogrinfo")
+        .args(["-al", "-so"])
+        .arg(&gpkg)
+        .output()
+        .expect("ogrinfo (gdal-bin) runs");
+    let text = String::from_utf8_lossy(&info.stdout);
+    assert!(text.contains("Feature Count: 3"), "{text}");
+    assert!(text.contains("address: String"), "{text}");
+    assert!(text.contains("marginal: Real"), "{text}");
+}
