@@ -84,6 +84,33 @@ pub struct Shortlist {
 }
 
 impl Shortlist {
+    /// The shortlist as `sitefinder shortlist show` prints it: a summary line, then one line
+    /// per site with its note.
+    pub fn to_text(&self) -> String {
+        let n = self.sites.len();
+        let mut out = format!(
+            "{}: {n} site{} (created {}, updated {}; weights {}{})\n",
+            self.name,
+            if n == 1 { "" } else { "s" },
+            self.created,
+            self.updated,
+            self.weights,
+            if self.query.is_empty() {
+                String::new()
+            } else {
+                format!("; from {}", self.query)
+            }
+        );
+        for s in &self.sites {
+            out.push_str(&format!("  {}", s.unit_id));
+            if !s.note.is_empty() {
+                out.push_str(&format!("  — {}", s.note));
+            }
+            out.push('\n');
+        }
+        out
+    }
+
     pub fn to_json(&self) -> Json {
         json!({
             "name": self.name,

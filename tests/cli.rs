@@ -669,3 +669,39 @@ fn optimise_writes_xlsx_and_geopackage_with_addresses() {
     assert!(text.contains("address: String"), "{text}");
     assert!(text.contains("marginal: Real"), "{text}");
 }
+
+/// `--units` repeated ranks the files together; an id in two files is refused, naming both.
+#[test]
+fn several_units_files_rank_together_and_ids_must_be_unique_across_them() {
+    let units = data_dir().join("units");
+    let (b, k) = (
+        units.join("calderdale_vacant_shops.csv"),
+        units.join("selby_vacant_shops.csv"),
+    );
+    let o = sitefinder(&[
+        "rank",
+        "--units",
+        p(&b),
+        "--units",
+        p(&k),
+        "--as-of",
+        "2024-07-01",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rows = String::from_utf8_lossy(&o.stdout).into_owned();
+    let ids: Vec<&str> = rows
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap())
+        .collect();
+    assert_eq!(ids.len(), 86 + 18, "{}", stderr(&o));
+    assert!(ids.iter().any(|i| i.starts_with("calderdale-")));
+    assert!(ids.iter().any(|i| i.starts_with("selby-")));
+    let o = sitefinder(&["rank", "--units", p(&k), "--units", p(&k)]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(
+        e.contains("is in both") && e.contains("selby_vacant_shops.csv"),
+        "{e}"
+    );
+}

@@ -806,6 +806,30 @@ pub struct OptimiseQuery {
     pub compare: Vec<String>,
 }
 
+impl OptimiseQuery {
+    /// The query as `(name, value)` pairs, for an export's query sheet.
+    pub fn pairs(&self) -> Vec<(String, String)> {
+        let f = |k: &str, v: String| (k.to_string(), v);
+        vec![
+            f("model", self.model.name().into()),
+            f("k", self.k.to_string()),
+            f("radius_m", self.radius_m.to_string()),
+            f(
+                "fixed",
+                self.fixed
+                    .0
+                    .iter()
+                    .map(|l| l.name())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            ),
+            f("pcn", self.pcn.clone().unwrap_or_default()),
+            f("lad", self.lad.clone().unwrap_or_default()),
+            f("exact", self.exact.to_string()),
+        ]
+    }
+}
+
 impl Default for OptimiseQuery {
     fn default() -> Self {
         OptimiseQuery {

@@ -123,6 +123,15 @@ impl Config {
         }
     }
 
+    /// Asks for this catchment source (the reverse of [`Config::catchment_choice`]).
+    pub fn set_catchments(&mut self, choice: Catchments) {
+        (self.registrations, self.catchments) = match choice {
+            Catchments::Huff => (None, None),
+            Catchments::Registrations(p) => (Some(p), None),
+            Catchments::Polygons(p) => (None, Some(p)),
+        };
+    }
+
     /// The units files: those given, else the default units in the data directory.
     pub fn units_files(&self, data: &Path) -> Vec<PathBuf> {
         if self.units.is_empty() {
@@ -374,6 +383,13 @@ impl Engine {
         );
     }
 
+    /// The ranking with every row in words (what a file holds).
+    pub fn explained(&self, ranking: &Ranking) -> Ranking {
+        let mut full = ranking.clone();
+        self.explain(ranking, &mut full.rows);
+        full
+    }
+
     /// Rows `offset..offset+limit` of a ranking as RFC 7946 features with their breakdown in
     /// words.
     pub fn features(
@@ -496,8 +512,7 @@ impl Engine {
         ranking: &Ranking,
         meta: &Meta,
     ) -> Result<Vec<u8>, ExportError> {
-        let mut full = ranking.clone();
-        self.explain(ranking, &mut full.rows);
+        let full = self.explained(ranking);
         crate::export::render(
             format,
             &self.atlas,
@@ -516,8 +531,7 @@ impl Engine {
         ranking: &Ranking,
         meta: &Meta,
     ) -> Result<(), ExportError> {
-        let mut full = ranking.clone();
-        self.explain(ranking, &mut full.rows);
+        let full = self.explained(ranking);
         crate::export::write(
             path,
             format,
@@ -582,6 +596,28 @@ impl Engine {
             filtered_out: vec![],
             rank_column: "order",
         }
+    }
+
+    /// The chosen sites as a file: GeoJSON with the report, else the rendered export of
+    /// [`Engine::chosen`] (CSV, XLSX, GeoPackage) with the query on its query sheet.
+    pub fn optimise_file(
+        &self,
+        format: ExportFormat,
+        q: &OptimiseQuery,
+        report: &Report,
+    ) -> Result<Vec<u8>, ExportError> {
+        let write_err = |e: &dyn std::fmt::Display| ExportError::Write {
+            file: "optimise".into(),
+            reason: e.to_string(),
+        };
+        if format == ExportFormat::GeoJson {
+            let v = self.optimise_json(q, report).map_err(|e| write_err(&e))?;
+            let mut bytes = serde_json::to_vec(&v).map_err(|e| write_err(&e))?;
+            bytes.push(b'\n');
+            return Ok(bytes);
+        }
+        let chosen = self.chosen(q, report);
+        self.render(format, &chosen, &self.meta(&chosen, q.pairs()))
     }
 
     /// The optimise report in words, as `sitefinder optimise` prints it.

@@ -127,6 +127,17 @@ impl RankQuery {
         Ok((weights, filters))
     }
 
+    /// On the command line `--weights` may name a TOML file: reads it into pairs.
+    pub fn read_weights_file(&mut self) -> Result<(), RankError> {
+        if let Some(w) = &self.weights {
+            let path = std::path::Path::new(w);
+            if w.ends_with(".toml") || path.is_file() {
+                self.weights = Some(Weights::from_toml_file(path)?.to_list());
+            }
+        }
+        Ok(())
+    }
+
     /// The filters as `(name, value)` pairs for an export's query sheet (empty when not set).
     pub fn filter_pairs(&self) -> Vec<(String, String)> {
         let s = |v: &Option<String>| v.clone().unwrap_or_default();
@@ -188,6 +199,15 @@ impl Param for PagingError {
 }
 
 impl Paging {
+    /// The rows this paging keeps (no limit: all from the offset on).
+    pub fn apply<T>(&self, rows: Vec<T>) -> Vec<T> {
+        let limit = self.limit.unwrap_or(usize::MAX);
+        rows.into_iter()
+            .skip(self.offset.unwrap_or(0))
+            .take(limit)
+            .collect()
+    }
+
     /// `(offset, limit)` with `default` for a missing limit, refusing a limit over `max`.
     pub fn bounds(&self, default: usize, max: usize) -> Result<(usize, usize), PagingError> {
         let limit = self.limit.unwrap_or(default);

@@ -189,6 +189,42 @@ impl Overlay {
         best
     }
 
+    /// One line for `sitefinder overlay list`: id, name, features, CRS, source, format, time.
+    pub fn list_line(&self) -> String {
+        format!(
+            "{}\t{}\t{}\t{}\t{} ({})\tcreated {}",
+            self.id,
+            self.name,
+            self.features_words(),
+            self.crs,
+            self.source,
+            self.format,
+            self.created
+        )
+    }
+
+    /// What `sitefinder overlay add` says about the overlay it stored.
+    pub fn added_line(&self) -> String {
+        let repaired = if self.repaired.is_empty() {
+            String::new()
+        } else {
+            let list: Vec<String> = self.repaired.iter().map(|i| i.to_string()).collect();
+            format!("; repaired with make-valid: feature {}", list.join(", "))
+        };
+        format!(
+            "added overlay {} `{}`: {} read as {}{repaired}",
+            self.id,
+            self.name,
+            self.features_words(),
+            self.crs
+        )
+    }
+
+    fn features_words(&self) -> String {
+        let n = self.features.len();
+        format!("{n} feature{}", if n == 1 { "" } else { "s" })
+    }
+
     /// What lists show: everything but the geometry.
     pub fn summary(&self) -> Json {
         json!({

@@ -160,6 +160,35 @@ pub struct Atlas {
 }
 
 impl Atlas {
+    /// What `sitefinder about` prints: each layer with its rows, source, vintage, licence and
+    /// coverage, the attribution notice, and the transformation's accuracy.
+    pub fn about(&self) -> String {
+        use std::fmt::Write as _;
+        let mut out = format!(
+            "sitefinder {}\n\nData ({}):\n",
+            env!("CARGO_PKG_VERSION"),
+            self.dir.display()
+        );
+        for l in &self.manifest.layers {
+            let cov = match &l.coverage {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Array(a) => format!("{} local authorities", a.len()),
+                other => other.to_string(),
+            };
+            let _ = writeln!(
+                out,
+                "  {:<18} {:>9} rows  {} [{}; {}; coverage: {cov}]",
+                l.name, l.rows, l.source, l.vintage, l.licence
+            );
+        }
+        out.push_str("\nAttribution:\n");
+        for a in &self.manifest.attribution {
+            let _ = writeln!(out, "  {a}");
+        }
+        out.push_str("\nCoordinates are transformed with PROJ's Helmert fallback (no OSTN15 grid), 0.5-4 m from the official transformation.\n");
+        out
+    }
+
     /// Loads every layer from `dir` (the postcode table waits until first needed).
     pub fn load(dir: &Path) -> Result<Atlas, DataError> {
         let manifest_path = dir.join("manifest.json");

@@ -39,7 +39,14 @@ pub async fn rank(
             filters.push((k.into(), v.map(|x| x.to_string()).unwrap_or_default()));
         }
         let meta = e.meta(&ranking, filters);
-        return download(&s, None, format, ranking, meta, "sitefinder-ranking").await;
+        return download(
+            s.engine.clone(),
+            format,
+            ranking,
+            meta,
+            "sitefinder-ranking",
+        )
+        .await;
     }
     // Every unit is scored; only the page is put into words.
     let features = e.features(&ranking, offset, limit)?;

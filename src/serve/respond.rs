@@ -10,7 +10,6 @@ use serde_json::Value;
 use crate::engine::Engine;
 use crate::export::ExportFormat;
 use crate::serve::error::ApiError;
-use crate::serve::state::Shared;
 
 pub fn geojson_response(v: Value) -> Response {
     ([(header::CONTENT_TYPE, "application/geo+json")], Json(v)).into_response()
@@ -23,19 +22,14 @@ pub fn created(v: Value) -> Response {
 /// An export of `ranking` as a file download. Rendering (XLSX, GeoPackage) is CPU and file
 /// work: off the async workers.
 pub async fn download(
-    s: &Shared,
-    engine: Option<Arc<Engine>>,
+    engine: Arc<Engine>,
     format: ExportFormat,
     ranking: crate::analysis::rank::Ranking,
     meta: crate::export::Meta,
     stem: &str,
 ) -> Result<Response, ApiError> {
-    let state = s.clone();
-    let bytes = tokio::task::spawn_blocking(move || match &engine {
-        Some(e) => e.render(format, &ranking, &meta),
-        None => state.engine.render(format, &ranking, &meta),
-    })
-    .await??;
+    let bytes =
+        tokio::task::spawn_blocking(move || engine.render(format, &ranking, &meta)).await??;
     let safe: String = stem
         .chars()
         .map(|c| {

@@ -156,17 +156,16 @@ pub async fn export(
     let state = s.clone();
     // A shortlist made with other catchments than this server's is joined again with its own.
     let (ranking, meta, engine) = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
-        let other = match choice {
+        let e = match choice {
             Some(c) if c != state.engine.catchment_choice => {
-                Some(std::sync::Arc::new(state.engine.with_catchments(&c)?))
+                std::sync::Arc::new(state.engine.with_catchments(&c)?)
             }
-            _ => None,
+            _ => state.engine.clone(),
         };
-        let e = other.as_deref().unwrap_or(&state.engine);
         let ranking = e.shortlist_ranking(&sl, plan, None)?;
         let meta = e.shortlist_meta(&sl, &ranking);
-        Ok((ranking, meta, other))
+        Ok((ranking, meta, e))
     })
     .await??;
-    download(&s, engine, format, ranking, meta, &name).await
+    download(engine, format, ranking, meta, &name).await
 }

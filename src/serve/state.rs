@@ -16,7 +16,7 @@ use crate::store::{Store, StoreError};
 /// database and its overlays (behind a lock, replaced whole after a committed write), the
 /// write token and the web map's files.
 pub struct AppState {
-    pub engine: Engine,
+    pub engine: Arc<Engine>,
     pub collections: Vec<Collection>,
     /// Shortlists and overlays; `None` = those routes answer 503.
     pub store: Option<Store>,
@@ -38,7 +38,7 @@ impl AppState {
             engine.catchments.as_ref(),
         );
         AppState {
-            engine,
+            engine: Arc::new(engine),
             collections,
             store: None,
             overlays: RwLock::new(vec![]),
@@ -142,3 +142,47 @@ fn same(a: &[u8], b: &[u8]) -> bool {
 
 /// The state as handlers share it.
 pub type Shared = Arc<AppState>;
+
+/// Why no write token could be had.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("--token-file {file}: cannot read: {source}")]
+    Read {
+        file: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the write token must be at least 8 characters")]
+    TooShort,
+    #[error("no random bytes for a write token ({0}); pass --token-file FILE")]
+    Random(String),
+}
+
+/// The bearer token writes need, and where it came from: the file given, else
+/// `$SITEFINDER_TOKEN`, else 128 random bits from the operating system, as hex.
+pub fn write_token(file: Option<&std::path::Path>) -> Result<(String, String), TokenError> {
+    let (token, from) = match (file, std::env::var("SITEFINDER_TOKEN")) {
+        (Some(f), _) => (
+            std::fs::read_to_string(f)
+                .map_err(|source| TokenError::Read {
+                    file: f.to_path_buf(),
+                    source,
+                })?
+                .trim()
+                .to_string(),
+            format!("from {}", f.display()),
+        ),
+        (None, Ok(t)) if !t.trim().is_empty() => {
+            (t.trim().to_string(), "from SITEFINDER_TOKEN".into())
+        }
+        _ => {
+            let mut b = [0u8; 16];
+            getrandom::fill(&mut b).map_err(|e| TokenError::Random(e.to_string()))?;
+            let hex = b.iter().map(|x| format!("{x:02x}")).collect();
+            (hex, "generated for this run".into())
+        }
+    };
+    if token.len() < 8 {
+        return Err(TokenError::TooShort);
+    }
+    Ok((token, from))
+}

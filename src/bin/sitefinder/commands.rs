@@ -6,16 +6,17 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context as _, Result};
 
-use sitefinder::analysis::rank::{Ranking, Weights};
+use sitefinder::analysis::rank::Ranking;
 use sitefinder::base::textio::write_atomic;
 use sitefinder::engine::{query_value, Catchments, Config, Engine, RankQuery};
-use sitefinder::export::table::{write_csv, write_geojson};
 use sitefinder::export::ExportFormat;
 use sitefinder::ingest::overlay::{Overlay, UploadFormat, UploadOptions};
 use sitefinder::reference::atlas::Atlas;
-use sitefinder::store::{Shortlist, Store, StoreError};
+use sitefinder::store::{default_dir, Shortlist, Store, StoreError};
 
-use crate::{ExportArgs, OptimiseArgs, OverlayCmd, RankArgs, ServeArgs, ShortlistCmd, State};
+use crate::{
+    ExportArgs, OptimiseArgs, Output, OverlayCmd, RankArgs, ServeArgs, ShortlistCmd, State,
+};
 
 /// The data built into the binary (`data/` at build time).
 static DATA: include_dir::Dir = include_dir::include_dir!("$CARGO_MANIFEST_DIR/data");
@@ -37,10 +38,7 @@ fn open(mut cfg: Config) -> Result<Engine> {
 }
 
 fn store(state: &State) -> Result<Store> {
-    let dir = state
-        .state
-        .clone()
-        .unwrap_or_else(sitefinder::store::default_dir);
+    let dir = state.state.clone().unwrap_or_else(default_dir);
     Ok(Store::open(&dir)?)
 }
 
@@ -52,56 +50,34 @@ fn plan(q: &RankQuery, state: &State) -> Result<Option<Arc<Overlay>>> {
     })
 }
 
-/// On the command line `--weights` may name a TOML file: read it into pairs.
-fn weights_from_file(q: &mut RankQuery) -> Result<()> {
-    if let Some(w) = &q.weights {
-        if w.ends_with(".toml") || Path::new(w).is_file() {
-            q.weights = Some(Weights::from_toml_file(Path::new(w))?.to_list());
-        }
-    }
-    Ok(())
-}
-
-/// The format asked for, else the one `out`'s extension names, else CSV.
-fn format_for(format: Option<ExportFormat>, out: &str) -> ExportFormat {
-    format.unwrap_or_else(|| match out.rsplit_once('.').map(|(_, e)| e) {
-        Some("json") => ExportFormat::GeoJson,
-        _ => ExportFormat::from_path(out).unwrap_or(ExportFormat::Csv),
-    })
-}
-
-pub fn rank(mut a: RankArgs) -> Result<()> {
-    let out = a.output.out.clone().unwrap_or_else(|| "-".into());
-    let format = format_for(a.output.format, &out);
+/// The file (`-` = standard output) and its format: the one asked for, else the one the
+/// file's extension names, else CSV. XLSX and GeoPackage need a file.
+fn output(o: &Output) -> Result<(String, ExportFormat)> {
+    let out = o.out.clone().unwrap_or_else(|| "-".into());
+    let format = o
+        .format
+        .unwrap_or_else(|| match out.rsplit_once('.').map(|(_, e)| e) {
+            Some("json") => ExportFormat::GeoJson,
+            _ => ExportFormat::from_path(&out).unwrap_or(ExportFormat::Csv),
+        });
     if matches!(format, ExportFormat::Xlsx | ExportFormat::Gpkg) && out == "-" {
         bail!("--format xlsx and gpkg write a file: give --out FILE");
     }
-    weights_from_file(&mut a.query)?;
-    let plan = plan(&a.query, &a.state)?;
-    let engine = open(a.config)?;
-    let mut ranking = engine.rank(&a.query, plan)?;
+    Ok((out, format))
+}
+
+pub fn rank(a: RankArgs) -> Result<()> {
+    let (out, format) = output(&a.output)?;
+    let mut r = a.input;
+    r.query.read_weights_file()?;
+    let plan = plan(&r.query, &a.state)?;
+    let engine = open(r.config)?;
+    let mut ranking = engine.rank(&r.query, plan)?;
     let ranked = ranking.rows.len();
-    let (offset, limit) = (a.paging.offset.unwrap_or(0), a.paging.limit);
-    ranking.rows = ranking
-        .rows
-        .into_iter()
-        .skip(offset)
-        .take(limit.unwrap_or(usize::MAX))
-        .collect();
-    let meta = engine.meta(&ranking, a.query.filter_pairs());
+    ranking.rows = r.paging.apply(ranking.rows);
+    let meta = engine.meta(&ranking, r.query.filter_pairs());
     if out == "-" {
-        // Standard output is for pipes: plain UTF-8, no byte-order mark.
-        let mut rows = ranking.clone();
-        engine.explain(&ranking, &mut rows.rows);
-        let (atlas, units, ctx) = (&engine.atlas, &engine.units, &engine.contexts);
-        let mut stdout = std::io::stdout().lock();
-        match format {
-            ExportFormat::GeoJson => {
-                write_geojson(&mut stdout, atlas, units, ctx, &rows, &meta.members)?
-            }
-            _ => write_csv(&mut stdout, atlas, units, ctx, &rows)?,
-        }
-        stdout.flush()?;
+        write_stdout(&engine.render(format, &ranking, &meta)?)?;
     } else {
         engine.write(Path::new(&out), format, &ranking, &meta)?;
     }
@@ -125,64 +101,32 @@ pub fn optimise(a: OptimiseArgs) -> Result<()> {
         .optimise(&q)
         .map_err(|e| anyhow::anyhow!("--{}: {e}", e.param().replace('_', "-")))?;
     let text = engine.optimise_text(&q, &report);
-    let Some(out) = &a.output.out else {
+    if a.output.out.is_none() {
         print!("{text}");
         return Ok(());
-    };
-    let format = format_for(a.output.format, out);
-    let chosen = engine.chosen(&q, &report);
-    let write = |w: &mut dyn Write| -> std::io::Result<()> {
-        match format {
-            ExportFormat::GeoJson => {
-                let v = engine
-                    .optimise_json(&q, &report)
-                    .map_err(std::io::Error::other)?;
-                serde_json::to_writer(&mut *w, &v)?;
-                w.write_all(b"\n")
-            }
-            _ => write_csv(w, &engine.atlas, &engine.units, &engine.contexts, &chosen)
-                .map_err(std::io::Error::other),
-        }
-    };
-    match format {
-        _ if out == "-" && matches!(format, ExportFormat::Xlsx | ExportFormat::Gpkg) => {
-            bail!("--format xlsx and gpkg write a file: give --out FILE")
-        }
-        _ if out == "-" => {
-            eprint!("{text}");
-            write(&mut std::io::stdout().lock())?;
-            return Ok(());
-        }
-        ExportFormat::Csv | ExportFormat::GeoJson => {
-            write_atomic(Path::new(out), write).with_context(|| format!("writing {out}"))?
-        }
-        ExportFormat::Xlsx | ExportFormat::Gpkg => {
-            let f = |k: &str, v: String| (k.to_string(), v);
-            let filters = vec![
-                f("model", q.model.name().into()),
-                f("k", q.k.to_string()),
-                f("radius_m", q.radius_m.to_string()),
-                f(
-                    "fixed",
-                    q.fixed
-                        .0
-                        .iter()
-                        .map(|l| l.name())
-                        .collect::<Vec<_>>()
-                        .join(","),
-                ),
-                f("pcn", q.pcn.clone().unwrap_or_default()),
-                f("lad", q.lad.clone().unwrap_or_default()),
-            ];
-            engine.write(
-                Path::new(out),
-                format,
-                &chosen,
-                &engine.meta(&chosen, filters),
-            )?
-        }
     }
+    let (out, format) = output(&a.output)?;
+    if out == "-" {
+        eprint!("{text}");
+        return write_stdout(&engine.optimise_file(format, &q, &report)?);
+    }
+    let bytes = engine.optimise_file(format, &q, &report)?;
+    // A CSV of chosen sites is plain UTF-8, as on standard output.
+    let bytes = bytes.strip_prefix(BOM).unwrap_or(&bytes);
+    write_atomic(Path::new(&out), |w| w.write_all(bytes))
+        .with_context(|| format!("writing {out}"))?;
     print!("{text}");
+    Ok(())
+}
+
+/// The UTF-8 byte-order mark CSV files start with (for Excel).
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Standard output is for pipes: plain UTF-8, no byte-order mark.
+fn write_stdout(bytes: &[u8]) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(bytes.strip_prefix(BOM).unwrap_or(bytes))?;
+    stdout.flush()?;
     Ok(())
 }
 
@@ -196,22 +140,7 @@ pub fn serve(a: ServeArgs) -> Result<()> {
         .init();
     let started = std::time::Instant::now();
     let store = store(&a.state)?;
-    let (token, token_from) = match (&a.token_file, std::env::var("SITEFINDER_TOKEN")) {
-        (Some(f), _) => (
-            std::fs::read_to_string(f)
-                .with_context(|| format!("--token-file {}: cannot read", f.display()))?
-                .trim()
-                .to_string(),
-            format!("from {}", f.display()),
-        ),
-        (None, Ok(t)) if !t.trim().is_empty() => {
-            (t.trim().to_string(), "from SITEFINDER_TOKEN".into())
-        }
-        _ => (random_token()?, "generated for this run".into()),
-    };
-    if token.len() < 8 {
-        bail!("the write token must be at least 8 characters");
-    }
+    let (token, token_from) = sitefinder::serve::state::write_token(a.token_file.as_deref())?;
     if let Some(w) = &a.web {
         if !w.join("index.html").is_file() {
             bail!("--web {}: no index.html there", w.display());
@@ -248,15 +177,6 @@ pub fn serve(a: ServeArgs) -> Result<()> {
     })
 }
 
-/// 128 random bits from the operating system, as hex.
-fn random_token() -> Result<String> {
-    let mut b = [0u8; 16];
-    getrandom::fill(&mut b).map_err(|e| {
-        anyhow::anyhow!("no random bytes for a write token ({e}); pass --token-file FILE")
-    })?;
-    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
-}
-
 pub fn export(a: ExportArgs) -> Result<()> {
     let out = a.out.display().to_string();
     let format = match &a.format {
@@ -282,14 +202,11 @@ pub fn export(a: ExportArgs) -> Result<()> {
         a.units.clone()
     };
     // The shortlist is ranked as it was made: its catchment source, date and plan overlay.
-    let choice = query_value(&sl.query, "catchments").and_then(|c| Catchments::parse_spec(&c));
     let mut cfg = Config::new(&data_dir(a.data)?);
     cfg.units = units;
     cfg.skip_invalid = true;
-    match choice {
-        Some(Catchments::Registrations(p)) => cfg.registrations = Some(p),
-        Some(Catchments::Polygons(p)) => cfg.catchments = Some(p),
-        _ => {}
+    if let Some(c) = query_value(&sl.query, "catchments").and_then(|c| Catchments::parse_spec(&c)) {
+        cfg.set_catchments(c);
     }
     let plan = match query_value(&sl.query, "overlay") {
         Some(k) => match store.overlay(&k) {
@@ -319,27 +236,7 @@ pub fn export(a: ExportArgs) -> Result<()> {
 
 /// A shortlist as `shortlist show` prints it.
 fn show(sl: &Shortlist) {
-    println!(
-        "{}: {} site{} (created {}, updated {}; weights {}{})",
-        sl.name,
-        sl.sites.len(),
-        if sl.sites.len() == 1 { "" } else { "s" },
-        sl.created,
-        sl.updated,
-        sl.weights,
-        if sl.query.is_empty() {
-            String::new()
-        } else {
-            format!("; from {}", sl.query)
-        }
-    );
-    for s in &sl.sites {
-        if s.note.is_empty() {
-            println!("  {}", s.unit_id);
-        } else {
-            println!("  {}  — {}", s.unit_id, s.note);
-        }
-    }
+    print!("{}", sl.to_text());
 }
 
 pub fn shortlist(cmd: ShortlistCmd, state: State) -> Result<()> {
@@ -362,15 +259,12 @@ pub fn shortlist(cmd: ShortlistCmd, state: State) -> Result<()> {
             println!("deleted shortlist `{name}`");
         }
         ShortlistCmd::Add(a) => {
-            let mut a = *a;
-            weights_from_file(&mut a.query)?;
-            let weights = match &a.query.weights {
-                Some(w) => Weights::parse_list(w)?,
-                None => Weights::default(),
-            };
-            let plan = plan(&a.query, &state)?;
-            let engine = open(a.config)?;
-            let (ids, query) = match (&a.ids, a.paging.limit) {
+            let mut r = a.input;
+            r.query.read_weights_file()?;
+            let plan = plan(&r.query, &state)?;
+            let engine = open(r.config)?;
+            let weights = r.query.check(&engine.atlas)?.0;
+            let (ids, made_from) = match (&a.ids, r.paging.limit) {
                 (Some(ids), _) => {
                     let ids: Vec<String> = ids
                         .split(',')
@@ -381,14 +275,14 @@ pub fn shortlist(cmd: ShortlistCmd, state: State) -> Result<()> {
                     (ids, String::new())
                 }
                 (None, Some(n)) => {
-                    let ranking: Ranking = engine.rank(&a.query, plan)?;
+                    let ranking: Ranking = engine.rank(&r.query, plan)?;
                     let ids = ranking
                         .rows
                         .iter()
                         .take(n)
                         .map(|r| engine.units[r.unit].id.clone())
                         .collect();
-                    let mut q = a.query.to_query_string();
+                    let mut q = r.query.to_query_string();
                     q.push_str(&format!("{}top={n}", if q.is_empty() { "" } else { "&" }));
                     (ids, q)
                 }
@@ -400,7 +294,7 @@ pub fn shortlist(cmd: ShortlistCmd, state: State) -> Result<()> {
                     &a.name,
                     &engine.units_file_list(),
                     &weights.to_list(),
-                    &engine.shortlist_origin(&query, None),
+                    &engine.shortlist_origin(&made_from, None),
                     &ids,
                     &a.note,
                 )?,
@@ -414,7 +308,6 @@ pub fn shortlist(cmd: ShortlistCmd, state: State) -> Result<()> {
 
 pub fn overlay(cmd: OverlayCmd, state: State) -> Result<()> {
     let store = store(&state)?;
-    let plural = |n: usize| if n == 1 { "" } else { "s" };
     match cmd {
         OverlayCmd::List => {
             let all = store.overlays()?;
@@ -422,17 +315,7 @@ pub fn overlay(cmd: OverlayCmd, state: State) -> Result<()> {
                 println!("no overlays in {}", store.path().display());
             }
             for o in all {
-                println!(
-                    "{}\t{}\t{} feature{}\t{}\t{} ({})\tcreated {}",
-                    o.id,
-                    o.name,
-                    o.features.len(),
-                    plural(o.features.len()),
-                    o.crs,
-                    o.source,
-                    o.format,
-                    o.created
-                );
+                println!("{}", o.list_line());
             }
         }
         OverlayCmd::Delete { overlay } => {
@@ -467,49 +350,13 @@ pub fn overlay(cmd: OverlayCmd, state: State) -> Result<()> {
                 .map(|n| n.to_string_lossy().to_string())
                 .unwrap_or_default();
             let o = store.add_overlay(&name, &source, &parsed)?;
-            let repaired = if o.repaired.is_empty() {
-                String::new()
-            } else {
-                let list: Vec<String> = o.repaired.iter().map(|i| i.to_string()).collect();
-                format!("; repaired with make-valid: feature {}", list.join(", "))
-            };
-            println!(
-                "added overlay {} `{}`: {} feature{} read as {}{repaired}",
-                o.id,
-                o.name,
-                o.features.len(),
-                plural(o.features.len()),
-                o.crs,
-            );
+            println!("{}", o.added_line());
         }
     }
     Ok(())
 }
 
 pub fn about(data: Option<PathBuf>) -> Result<()> {
-    let atlas = Atlas::load(&data_dir(data)?)?;
-    let mut out = std::io::stdout().lock();
-    writeln!(out, "sitefinder {}\n", env!("CARGO_PKG_VERSION"))?;
-    writeln!(out, "Data ({}):", atlas.dir.display())?;
-    for l in &atlas.manifest.layers {
-        let cov = match &l.coverage {
-            serde_json::Value::String(s) => s.clone(),
-            serde_json::Value::Array(a) => format!("{} local authorities", a.len()),
-            other => other.to_string(),
-        };
-        writeln!(
-            out,
-            "  {:<18} {:>9} rows  {} [{}; {}; coverage: {cov}]",
-            l.name, l.rows, l.source, l.vintage, l.licence
-        )?;
-    }
-    writeln!(out, "\nAttribution:")?;
-    for a in &atlas.manifest.attribution {
-        writeln!(out, "  {a}")?;
-    }
-    writeln!(
-        out,
-        "\nCoordinates are transformed with PROJ's Helmert fallback (no OSTN15 grid), 0.5-4 m from the official transformation."
-    )?;
+    print!("{}", Atlas::load(&data_dir(data)?)?.about());
     Ok(())
 }

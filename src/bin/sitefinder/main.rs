@@ -84,14 +84,21 @@ struct Output {
     out: Option<String>,
 }
 
+/// What to rank: the engine, the ranking query, the rows kept.
 #[derive(clap::Args)]
-struct RankArgs {
+struct Ranked {
     #[command(flatten)]
     config: Config,
     #[command(flatten)]
     query: RankQuery,
     #[command(flatten)]
     paging: Paging,
+}
+
+#[derive(clap::Args)]
+struct RankArgs {
+    #[command(flatten)]
+    input: Ranked,
     #[command(flatten)]
     output: Output,
     #[command(flatten)]
@@ -182,14 +189,10 @@ struct ShortlistAddArgs {
     /// A note for each added site.
     #[arg(long, default_value = "")]
     note: String,
-    #[command(flatten)]
-    config: Config,
     /// With --top N: the ranking whose top units are added (its weights are kept with the
     /// shortlist and used when it is exported).
     #[command(flatten)]
-    query: RankQuery,
-    #[command(flatten)]
-    paging: Paging,
+    input: Ranked,
 }
 
 #[derive(Subcommand)]
