@@ -232,11 +232,7 @@ impl Engine {
                 if let Some(first) = origin.insert(u.id.clone(), f) {
                     return Err(EngineError::DuplicateId {
                         id: u.id.clone(),
-                        first: files
-                            .get(first)
-                            .map_or(path.display().to_string(), |p: &PathBuf| {
-                                p.display().to_string()
-                            }),
+                        first: files.get(first).unwrap_or(&path).display().to_string(),
                         second: path.display().to_string(),
                     });
                 }
