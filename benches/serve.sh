@@ -46,7 +46,7 @@ run() {
 
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
-run this ./target/release/sitefinder "${PORT:-18090}" | tee -a "$results"
+run this "${CARGO_TARGET_DIR:-target}/release/sitefinder" "${PORT:-18090}" | tee -a "$results"
 if [ -n "${PEER:-}" ]; then
   run peer "$PEER" "$((${PORT:-18090} + 1))" | tee -a "$results"
   echo "== server CPU ms per request: this build vs the peer (ratio < 1: this build is cheaper)"
