@@ -7,6 +7,8 @@
 #        PEER=/path/to/other/sitefinder bash benches/serve.sh   # also runs the same requests
 #        against another build (e.g. an older commit's) and prints this build's CPU per request
 #        as a ratio to the peer's.
+#        UNITS=FILE bash benches/serve.sh                      # serve these units (default:
+#        Rochdale's 107)
 # (installs Debian's wrk if missing)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,7 +28,7 @@ tck=$(getconf CLK_TCK)
 run() {
   local name=$1 bin=$2 port=$3 log pid
   log=$(mktemp)
-  "$bin" serve --addr "127.0.0.1:$port" --as-of 2024-07-01 --data "$PWD/data" --web "$PWD/web/app" >"$log" 2>/dev/null &
+  "$bin" serve --addr "127.0.0.1:$port" --as-of 2024-07-01 --data "$PWD/data" --web "$PWD/web/app" ${UNITS:+--units "$UNITS"} >"$log" 2>/dev/null &
   pid=$!
   for _ in $(seq 300); do grep -q "serving" "$log" && break; sleep 0.1; done
   head -1 "$log" >&2

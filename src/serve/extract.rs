@@ -3,6 +3,10 @@
 //! cannot drift: an unknown or repeated parameter is a 400 naming it, and a value that does not
 //! parse is a 400 naming its parameter.
 
+use std::any::TypeId;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, RwLock};
+
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
@@ -16,8 +20,21 @@ pub fn params<T: IntoParams>() -> Vec<Parameter> {
     T::into_params(|| Some(ParameterIn::Query))
 }
 
-fn names<T: IntoParams>() -> Vec<String> {
-    params::<T>().into_iter().map(|p| p.name).collect()
+/// A type's parameter names, worked out once per type (building its OpenAPI parameters costs
+/// more than reading a query string).
+fn names<T: IntoParams + 'static>() -> Arc<Vec<String>> {
+    static NAMES: OnceLock<RwLock<HashMap<TypeId, Arc<Vec<String>>>>> = OnceLock::new();
+    let cache = NAMES.get_or_init(Default::default);
+    let key = TypeId::of::<T>();
+    if let Some(n) = cache.read().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        return n.clone();
+    }
+    let n: Arc<Vec<String>> = Arc::new(params::<T>().into_iter().map(|p| p.name).collect());
+    cache
+        .write()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(key, n.clone());
+    n
 }
 
 /// One or more query types read from the same query string.
@@ -44,10 +61,10 @@ pub fn read_one<T: DeserializeOwned>(raw: &str) -> Result<T, ApiError> {
 
 macro_rules! query_set {
     ($($t:ident),+) => {
-        impl<$($t: DeserializeOwned + IntoParams),+> QuerySet for ($($t,)+) {
+        impl<$($t: DeserializeOwned + IntoParams + 'static),+> QuerySet for ($($t,)+) {
             fn allowed() -> Vec<String> {
                 let mut v = vec![];
-                $(v.extend(names::<$t>());)+
+                $(v.extend(names::<$t>().iter().cloned());)+
                 v
             }
             fn read(raw: &str) -> Result<Self, ApiError> {
