@@ -137,6 +137,7 @@ pub fn serve(a: ServeArgs) -> Result<()> {
                 .unwrap_or_else(|_| "sitefinder=info,tower_http=info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let started = std::time::Instant::now();
     let store = store(&a.state)?;
