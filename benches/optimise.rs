@@ -36,7 +36,7 @@ fn instances(atlas: &Atlas) -> Vec<(&'static str, Problem, usize)> {
         .collect();
     let w = Weighting::default();
     let rochdale: Vec<usize> = (0..atlas.lsoas.len())
-        .filter(|&i| atlas.lsoas[i].lad19cd == "E08000005")
+        .filter(|&i| atlas.lsoas[i].lad_code == "E08000005")
         .collect();
     let gm: Vec<usize> = (0..atlas.lsoas.len())
         .filter(|&i| atlas.lsoas[i].boundary == "bgc")

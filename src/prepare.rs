@@ -15,6 +15,7 @@ use geo::{MakeValid, MultiPolygon, Validation};
 use serde_json::{json, Value};
 
 use crate::base::crs::wgs84_to_bng_in_place;
+use crate::base::spatial::PolygonIndex;
 use crate::base::textio::{read_text, write_atomic, write_gz_atomic};
 use crate::reference::atlas::{LayerInfo, Manifest};
 use crate::reference::postcode::normalise;
@@ -48,10 +49,10 @@ pub const ATTRIBUTION: [&str; 10] = [
     "Contains public sector information licensed under the Open Government Licence v3.0.",
     "Source: Office for National Statistics licensed under the Open Government Licence v3.0.",
     "Contains OS data © Crown copyright and database right 2025.",
-    "Contains Royal Mail data © Royal Mail copyright and database right 2025.",
+    "Contains Royal Mail data © Royal Mail copyright and database right 2022-2025.",
     "Contains National Statistics data © Crown copyright and database right 2025.",
-    "Contains NHS England / NHS Digital data (ODS, ePCN, registered patients, vaccination sites).",
-    "English Indices of Deprivation 2019, Ministry of Housing, Communities & Local Government.",
+    "Contains NHS England / NHS Digital data (ODS, ePCN, Patients Registered at a GP Practice, vaccination sites).",
+    "English Indices of Deprivation 2025, MHCLG, OGL v3.0 (IMD 2019 on LSOA 2011 also kept: English Indices of Deprivation 2019, MHCLG).",
     "Contains Transport for Greater Manchester data and DfT NaPTAN data.",
     "Business-rates lists: Rochdale, Bradford, Calderdale, Kirklees, Wakefield, Hambleton, Scarborough, Selby and Portsmouth councils (OGL v3).",
     "Sample plan overlay: CDRC Retail Centres (2018), ESRC Consumer Data Research Centre; training materials by P. Ballantyne & L. Dolega, University of Liverpool (CC BY-SA 4.0).",
@@ -135,9 +136,15 @@ pub fn prepare(raw: &Path, out: &Path) -> Result<()> {
         layers: vec![],
         log: String::new(),
     };
-    let postcodes = postcodes(&mut cx)?;
-    lsoas(&mut cx)?;
-    boundaries(&mut cx)?;
+    let pc = read_postcodes(&mut cx)?;
+    boundaries(&mut cx, &BOUNDARIES_2011)?;
+    let shapes21 = boundaries(&mut cx, &BOUNDARIES_2021)?;
+    let lsoa21 = assign_lsoa21(&mut cx, &pc, &shapes21)?;
+    write_postcodes(&mut cx, &pc, &lsoa21)?;
+    lsoas_2019(&mut cx)?;
+    lsoas_2025(&mut cx, &pc, &lsoa21, &shapes21)?;
+    drop(shapes21);
+    let postcodes = pc.map();
     practices(&mut cx, &postcodes)?;
     stops(&mut cx)?;
     pharmacies(&mut cx)?;
@@ -187,13 +194,30 @@ fn sample_overlay(cx: &mut Ctx) -> Result<()> {
     Ok(())
 }
 
-/// Code-Point Open postcodes -> BNG (whole metres, Code-Point's own resolution).
-fn postcodes(cx: &mut Ctx) -> Result<HashMap<String, [f64; 2]>> {
+/// Code-Point Open postcodes in BNG (whole metres, Code-Point's own resolution) with their
+/// LSOA 2011 from the ONS lookup (May 2022).
+struct Postcodes {
+    codes: Vec<String>,
+    pts: Vec<(f64, f64)>,
+    lsoa11: Vec<String>,
+}
+
+impl Postcodes {
+    fn map(&self) -> HashMap<String, [f64; 2]> {
+        self.codes
+            .iter()
+            .zip(&self.pts)
+            .map(|(c, (e, n))| (c.clone(), [*e, *n]))
+            .collect()
+    }
+}
+
+fn read_postcodes(cx: &mut Ctx) -> Result<Postcodes> {
     let rel = "postcodes/england_postcodes_codepoint_open_2025-04.csv.gz";
     let text = cx.text(rel)?;
     let mut codes = Vec::new();
     let mut pts = Vec::new();
-    let mut lsoa = Vec::new();
+    let mut lsoa11 = Vec::new();
     for line in text.lines().skip(1) {
         let f: Vec<&str> = line.split(',').collect();
         if f.len() < 4 {
@@ -204,32 +228,133 @@ fn postcodes(cx: &mut Ctx) -> Result<HashMap<String, [f64; 2]>> {
         };
         codes.push(f[0].to_string());
         pts.push((lon, lat));
-        lsoa.push(f[3].to_string());
+        lsoa11.push(f[3].to_string());
     }
     wgs84_to_bng_in_place(&mut pts)?;
-    let mut csv = String::with_capacity(codes.len() * 36);
-    csv.push_str("postcode,easting,northing,lsoa11cd\n");
-    let mut map = HashMap::with_capacity(codes.len());
-    for ((c, (e, n)), l) in codes.iter().zip(&pts).zip(&lsoa) {
-        let (e, n) = (e.round(), n.round());
-        writeln!(csv, "{c},{e},{n},{l}")?;
-        map.insert(c.clone(), [e, n]);
+    for p in &mut pts {
+        *p = (p.0.round(), p.1.round());
+    }
+    Ok(Postcodes { codes, pts, lsoa11 })
+}
+
+/// Each postcode's LSOA 2021: the ONS lookup's own answer where its LSOA 2011 maps to exactly
+/// one LSOA 2021 (change codes U and M, 94.8% of live postcodes), otherwise point-in-polygon
+/// against the 2021 polygons (20 m in Greater Manchester, super-generalised elsewhere), else the
+/// nearest polygon within 1 km (a coastline cut off by generalisation).
+fn assign_lsoa21(
+    cx: &mut Ctx,
+    pc: &Postcodes,
+    shapes: &[(String, MultiPolygon<f64>)],
+) -> Result<Vec<String>> {
+    let lookup: HashMap<String, String> = cx
+        .csv("lookups/postcode_oa11_lsoa11_may2022_england_live.csv.gz")?
+        .into_iter()
+        .filter(|r| !get(r, "lsoa21cd_if_unambiguous").is_empty())
+        .map(|r| {
+            (
+                get(&r, "pcds").to_string(),
+                get(&r, "lsoa21cd_if_unambiguous").to_string(),
+            )
+        })
+        .collect();
+    let polys: Vec<MultiPolygon<f64>> = shapes.iter().map(|(_, s)| s.clone()).collect();
+    let index = PolygonIndex::new(&polys);
+    let (mut by_lookup, mut by_pip, mut by_near, mut none) = (0, 0, 0, 0);
+    let mut out = Vec::with_capacity(pc.codes.len());
+    for (code, &(e, n)) in pc.codes.iter().zip(&pc.pts) {
+        if let Some(l) = lookup.get(code) {
+            by_lookup += 1;
+            out.push(l.clone());
+            continue;
+        }
+        let inside = index
+            .containing(&polys, [e, n])
+            .into_iter()
+            .min_by(|a, b| shapes[*a].0.cmp(&shapes[*b].0));
+        if let Some(i) = inside {
+            by_pip += 1;
+            out.push(shapes[i].0.clone());
+            continue;
+        }
+        use geo::{Distance, Euclidean, Point};
+        let pt = Point::new(e, n);
+        let near = index
+            .candidates_near([e, n], 1000.0)
+            .into_iter()
+            .map(|i| (i, Euclidean.distance(&pt, &polys[i])))
+            .filter(|(_, d)| *d <= 1000.0)
+            .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+        match near {
+            Some((i, _)) => {
+                by_near += 1;
+                out.push(shapes[i].0.clone());
+            }
+            None => {
+                none += 1;
+                out.push(String::new());
+            }
+        }
+    }
+    cx.note(format!(
+        "postcodes: LSOA 2021 from the ONS lookup (unambiguous) for {by_lookup}, by point-in-polygon for {by_pip}, nearest polygon within 1 km for {by_near}, none for {none}"
+    ));
+    Ok(out)
+}
+
+fn write_postcodes(cx: &mut Ctx, pc: &Postcodes, lsoa21: &[String]) -> Result<()> {
+    let mut csv = String::with_capacity(pc.codes.len() * 46);
+    csv.push_str("postcode,easting,northing,lsoa11cd,lsoa21cd\n");
+    for (((c, (e, n)), l11), l21) in pc.codes.iter().zip(&pc.pts).zip(&pc.lsoa11).zip(lsoa21) {
+        writeln!(csv, "{c},{e},{n},{l11},{l21}")?;
     }
     write_gz_atomic(&cx.out.join("postcodes.csv.gz"), csv.as_bytes())?;
-    cx.note(format!("postcodes: {} English postcodes", codes.len()));
+    cx.note(format!("postcodes: {} English postcodes", pc.codes.len()));
     cx.layer(
         "postcodes",
         "postcodes.csv.gz",
-        "OS Code-Point Open 2025.2.0 with the ONS postcode to LSOA (May 2022) lookup",
+        "OS Code-Point Open 2025.2.0; LSOA 2011 from the ONS postcode to LSOA (May 2022) lookup; LSOA 2021 from that lookup where unambiguous, else by point-in-polygon",
         "2025-04",
         "OGL v3 / OS OpenData",
-        codes.len(),
+        pc.codes.len(),
         json!("england"),
     );
-    Ok(map)
+    Ok(())
 }
 
-fn lsoas(cx: &mut Ctx) -> Result<()> {
+/// The columns of `lsoa11.csv.gz` and `lsoa21.csv.gz` (the same for both editions; the
+/// loader names them by edition in outputs).
+const LSOA_COLUMNS: [&str; 17] = [
+    "lsoa_code",
+    "lsoa_name",
+    "lad_code",
+    "lad_name",
+    "imd_score",
+    "imd_rank",
+    "imd_decile",
+    "income_decile",
+    "employment_decile",
+    "education_decile",
+    "health_decile",
+    "crime_decile",
+    "barriers_decile",
+    "living_env_decile",
+    "population",
+    "centroid_e",
+    "centroid_n",
+];
+
+fn write_lsoa_table(cx: &mut Ctx, file: &str, rows: Vec<Vec<String>>) -> Result<usize> {
+    let mut w = csv::Writer::from_writer(vec![]);
+    w.write_record(LSOA_COLUMNS)?;
+    for r in &rows {
+        w.write_record(r)?;
+    }
+    write_gz_atomic(&cx.out.join(file), &w.into_inner()?)?;
+    Ok(rows.len())
+}
+
+/// IMD 2019 on LSOA 2011, kept so a user can compare editions (`--imd 2019`).
+fn lsoas_2019(cx: &mut Ctx) -> Result<()> {
     let imd = cx.csv("imd2019/imd2019_lsoa_england_combined.csv")?;
     // Centroids from the super-generalised boundary file's ONS centroid columns.
     let bsc: Value =
@@ -249,8 +374,7 @@ fn lsoas(cx: &mut Ctx) -> Result<()> {
             .ok_or_else(|| anyhow!("BSC {code}: no BNG_N"))?;
         centroid.insert(code, (e, n));
     }
-    let mut csv = String::from("lsoa11cd,lsoa11nm,lad19cd,lad19nm,imd_score,imd_rank,imd_decile,income_decile,employment_decile,education_decile,health_decile,crime_decile,barriers_decile,living_env_decile,pop_total_mid2015,centroid_e,centroid_n\n");
-    let mut w = csv::Writer::from_writer(vec![]);
+    let mut rows = Vec::with_capacity(imd.len());
     for r in &imd {
         let code = get(r, "lsoa11cd");
         let (e, n) = centroid
@@ -278,18 +402,104 @@ fn lsoas(cx: &mut Ctx) -> Result<()> {
         .collect();
         rec.push(e.to_string());
         rec.push(n.to_string());
-        w.write_record(&rec)?;
+        rows.push(rec);
     }
-    csv.push_str(std::str::from_utf8(&w.into_inner()?)?);
-    write_gz_atomic(&cx.out.join("lsoa.csv.gz"), csv.as_bytes())?;
-    cx.note(format!("lsoa: {} LSOAs with IMD 2019", imd.len()));
+    let n = write_lsoa_table(cx, "lsoa11.csv.gz", rows)?;
+    cx.note(format!("lsoa11: {n} LSOAs (2011) with IMD 2019"));
     cx.layer(
-        "lsoa",
-        "lsoa.csv.gz",
-        "English Indices of Deprivation 2019 (IMD 2019, MHCLG): Files 1, 2, 6 and the File 7 score; centroids from ONS LSOA 2011 BSC",
+        "imd2019",
+        "lsoa11.csv.gz",
+        "English Indices of Deprivation 2019 (IMD 2019, MHCLG) on LSOA 2011: Files 1, 2, 6 and the File 7 score; population mid-2015; centroids from ONS LSOA 2011 BSC",
         "2019-09 (population mid-2015)",
         "OGL v3",
-        imd.len(),
+        n,
+        json!("england"),
+    );
+    Ok(())
+}
+
+/// IoD2025 on LSOA 2021 (the default): the IMD and its seven domains, Census 2021 usual
+/// residents, and a centroid that is the mean of the LSOA's postcode centroids (where people
+/// live, a stand-in for ONS's population-weighted centroid, which is not in the raw data), or
+/// the polygon's interior point for an LSOA without postcodes.
+fn lsoas_2025(
+    cx: &mut Ctx,
+    pc: &Postcodes,
+    lsoa21: &[String],
+    shapes: &[(String, MultiPolygon<f64>)],
+) -> Result<()> {
+    let imd = cx.csv("imd2025/imd2025_lsoa21_england.csv.gz")?;
+    let pop: HashMap<String, String> = cx
+        .csv("population/census2021_usual_residents_by_age6_lsoa21_ew.csv.gz")?
+        .into_iter()
+        .map(|r| {
+            (
+                get(&r, "lsoa21_code").to_string(),
+                get(&r, "total_usual_residents").to_string(),
+            )
+        })
+        .collect();
+    let mut sums: HashMap<&str, (f64, f64, f64)> = HashMap::new();
+    for (l, (e, n)) in lsoa21.iter().zip(&pc.pts) {
+        let s = sums.entry(l.as_str()).or_default();
+        *s = (s.0 + e, s.1 + n, s.2 + 1.0);
+    }
+    let shape: HashMap<&str, &MultiPolygon<f64>> =
+        shapes.iter().map(|(c, s)| (c.as_str(), s)).collect();
+    let mut rows = Vec::with_capacity(imd.len());
+    let mut interior = 0;
+    for r in &imd {
+        let code = get(r, "lsoa21_code");
+        let people = pop
+            .get(code)
+            .ok_or_else(|| anyhow!("no Census 2021 population for {code}"))?;
+        let (e, n) = match sums.get(code) {
+            Some((e, n, k)) if *k > 0.0 => ((e / k).round(), (n / k).round()),
+            _ => {
+                use geo::InteriorPoint;
+                let p = shape
+                    .get(code)
+                    .and_then(|s| s.interior_point())
+                    .ok_or_else(|| anyhow!("no polygon for {code}"))?;
+                interior += 1;
+                (p.x().round(), p.y().round())
+            }
+        };
+        let mut rec: Vec<String> = [
+            "lsoa21_code",
+            "lsoa21_name",
+            "ltla24_code",
+            "ltla24_name",
+            "IMD_score",
+            "IMD_rank",
+            "IMD_decile",
+            "Income_decile",
+            "Employment_decile",
+            "Education_decile",
+            "Health_decile",
+            "Crime_decile",
+            "Housing_and_Services_decile",
+            "Environment_decile",
+        ]
+        .iter()
+        .map(|c| get(r, c).to_string())
+        .collect();
+        rec.push(people.clone());
+        rec.push(e.to_string());
+        rec.push(n.to_string());
+        rows.push(rec);
+    }
+    let n = write_lsoa_table(cx, "lsoa21.csv.gz", rows)?;
+    cx.note(format!(
+        "lsoa21: {n} LSOAs (2021) with IoD2025 and Census 2021 residents; centroid = mean of postcode centroids ({interior} without postcodes use the polygon's interior point)"
+    ));
+    cx.layer(
+        "imd2025",
+        "lsoa21.csv.gz",
+        "English Indices of Deprivation 2025 (IoD2025, MHCLG) on LSOA 2021: IMD and seven domains (File 7 via humaniverse/IMD); Census 2021 usual residents (ONS); centroid = mean of the LSOA's postcode centroids",
+        "2025-10-30 (population Census 2021)",
+        "OGL v3",
+        n,
         json!("england"),
     );
     Ok(())
@@ -336,18 +546,52 @@ fn geometry_to_bng(geom: &Value) -> Result<MultiPolygon<f64>> {
     Ok(MultiPolygon::new(out))
 }
 
-fn boundaries(cx: &mut Ctx) -> Result<()> {
-    let gm: Value = serde_json::from_str(
-        &cx.text("lsoa2011_boundaries/lsoa2011_bgc_greater_manchester.geojson")?,
-    )?;
-    let bsc: Value =
-        serde_json::from_str(&cx.text("lsoa2011_boundaries/lsoa2011_bsc_england.geojson.gz")?)?;
+/// Where one edition's LSOA polygons come from: the 20 m (BGC) file for Greater Manchester
+/// and the super-generalised (BSC) file for the rest of England.
+struct BoundarySources {
+    out_file: &'static str,
+    layer: &'static str,
+    gm_file: &'static str,
+    gm_code: &'static str,
+    england_file: &'static str,
+    england_code: &'static str,
+    source: &'static str,
+    vintage: &'static str,
+}
+
+const BOUNDARIES_2011: BoundarySources = BoundarySources {
+    out_file: "lsoa11_boundaries.geojson.gz",
+    layer: "lsoa11_boundaries",
+    gm_file: "lsoa2011_boundaries/lsoa2011_bgc_greater_manchester.geojson",
+    gm_code: "area_code",
+    england_file: "lsoa2011_boundaries/lsoa2011_bsc_england.geojson.gz",
+    england_code: "LSOA11CD",
+    source: "ONS LSOA (Dec 2011) Generalised Clipped (BGC, 20 m) for Greater Manchester; Super Generalised Clipped (BSC) EW V3 for the rest of England",
+    vintage: "2011 boundaries",
+};
+
+const BOUNDARIES_2021: BoundarySources = BoundarySources {
+    out_file: "lsoa21_boundaries.geojson.gz",
+    layer: "lsoa21_boundaries",
+    gm_file: "lsoa2021_boundaries/lsoa2021_bgc_greater_manchester.geojson.gz",
+    gm_code: "LSOA21CD",
+    england_file: "lsoa2021_boundaries/lsoa2021_bsc_england.geojson.gz",
+    england_code: "LSOA21CD",
+    source: "ONS LSOA (Dec 2021) Generalised Clipped (BGC, 20 m) for Greater Manchester (via Trafford Data Lab); Super Generalised Clipped (BSC) EW V4 for the rest of England (via humaniverse/geographr)",
+    vintage: "2021 boundaries",
+};
+
+/// Writes one edition's polygons (BNG, repaired with make-valid where invalid) and returns
+/// them sorted by code.
+fn boundaries(cx: &mut Ctx, b: &BoundarySources) -> Result<Vec<(String, MultiPolygon<f64>)>> {
+    let gm: Value = serde_json::from_str(&cx.text(b.gm_file)?)?;
+    let bsc: Value = serde_json::from_str(&cx.text(b.england_file)?)?;
     let mut shapes: BTreeMap<String, (&'static str, MultiPolygon<f64>)> = BTreeMap::new();
     for f in gm["features"]
         .as_array()
-        .ok_or_else(|| anyhow!("GM: no features"))?
+        .ok_or_else(|| anyhow!("{}: no features", b.gm_file))?
     {
-        let code = f["properties"]["area_code"]
+        let code = f["properties"][b.gm_code]
             .as_str()
             .unwrap_or_default()
             .to_string();
@@ -356,9 +600,9 @@ fn boundaries(cx: &mut Ctx) -> Result<()> {
     let n_bgc = shapes.len();
     for f in bsc["features"]
         .as_array()
-        .ok_or_else(|| anyhow!("BSC: no features"))?
+        .ok_or_else(|| anyhow!("{}: no features", b.england_file))?
     {
-        let code = f["properties"]["LSOA11CD"]
+        let code = f["properties"][b.england_code]
             .as_str()
             .unwrap_or_default()
             .to_string();
@@ -367,7 +611,7 @@ fn boundaries(cx: &mut Ctx) -> Result<()> {
         }
     }
     let mut repaired = Vec::new();
-    let mut out = String::from("{\"type\":\"FeatureCollection\",\"name\":\"lsoa_boundaries\",\"crs\":{\"type\":\"name\",\"properties\":{\"name\":\"urn:ogc:def:crs:EPSG::27700\"}},\"features\":[\n");
+    let mut out = format!("{{\"type\":\"FeatureCollection\",\"name\":\"{}\",\"crs\":{{\"type\":\"name\",\"properties\":{{\"name\":\"urn:ogc:def:crs:EPSG::27700\"}}}},\"features\":[\n", b.layer);
     for (i, (code, (src, shape))) in shapes.iter_mut().enumerate() {
         if !shape.is_valid() {
             let fixed = shape
@@ -394,7 +638,7 @@ fn boundaries(cx: &mut Ctx) -> Result<()> {
                     .collect()
             })
             .collect();
-        let f = json!({"type":"Feature","properties":{"lsoa11cd":code,"src":src},
+        let f = json!({"type":"Feature","properties":{"code":code,"src":src},
             "geometry":{"type":"MultiPolygon","coordinates":coords}});
         if i > 0 {
             out.push_str(",\n");
@@ -402,31 +646,42 @@ fn boundaries(cx: &mut Ctx) -> Result<()> {
         out.push_str(&f.to_string());
     }
     out.push_str("\n]}\n");
-    write_gz_atomic(&cx.out.join("lsoa_boundaries.geojson.gz"), out.as_bytes())?;
+    write_gz_atomic(&cx.out.join(b.out_file), out.as_bytes())?;
     cx.note(format!(
-        "lsoa_boundaries: {} polygons ({n_bgc} GM at 20 m, the rest super-generalised); repaired with make-valid: {}",
+        "{}: {} polygons ({n_bgc} GM at 20 m, the rest super-generalised); repaired with make-valid: {}",
+        b.layer,
         shapes.len(),
         repaired.join(" ")
     ));
     cx.layer(
-        "lsoa_boundaries",
-        "lsoa_boundaries.geojson.gz",
-        "ONS LSOA (Dec 2011) Generalised Clipped (BGC, 20 m) for Greater Manchester; Super Generalised Clipped (BSC) EW V3 for the rest of England",
-        "2011 boundaries",
+        b.layer,
+        b.out_file,
+        b.source,
+        b.vintage,
         "OGL v3",
         shapes.len(),
         json!("england"),
     );
-    Ok(())
+    Ok(shapes.into_iter().map(|(c, (_, s))| (c, s)).collect())
 }
 
 fn round2(v: f64) -> f64 {
     (v * 100.0).round() / 100.0
 }
 
+/// Active English GP practices as of September 2025 (ODS epraccur: status A, prescribing
+/// setting 4 = GP practice, national grouping Y* = England), geocoded by postcode. PCN, ICB and
+/// sub-ICB from NHS England's October 2025 practice mapping; for a practice not in it, the
+/// ePCN January 2025 PCN and the ODS commissioner. List sizes are January 2021's (the newest
+/// practice-level counts in the raw data), blank for practices opened since.
 fn practices(cx: &mut Ctx, pc: &HashMap<String, [f64; 2]>) -> Result<()> {
-    let epraccur = cx.csv("gp_practices/epraccur_england.csv.gz")?;
-    let pcn: HashMap<String, HashMap<String, String>> = cx
+    let epraccur = cx.csv("gp_practices/2025/epraccur_2025-09_all.csv.gz")?;
+    let map: HashMap<String, HashMap<String, String>> = cx
+        .csv("gp_practices/2025/gp-reg-pat-prac-map_2025-10.csv.gz")?
+        .into_iter()
+        .map(|r| (get(&r, "PRACTICE_CODE").to_string(), r))
+        .collect();
+    let epcn: HashMap<String, HashMap<String, String>> = cx
         .csv("pcn/gp_practice_pcn_england.csv")?
         .into_iter()
         .map(|r| (get(&r, "practice_code").to_string(), r))
@@ -454,12 +709,12 @@ fn practices(cx: &mut Ctx, pc: &HashMap<String, [f64; 2]>) -> Result<()> {
         "icb_code",
         "subicb_code",
     ])?;
-    let (mut n, mut missing) = (0, vec![]);
+    let (mut n, mut missing, mut not_mapped, mut no_list) = (0, vec![], vec![], 0);
     for r in &epraccur {
         let code = get(r, "organisation_code");
         if get(r, "status_code") != "A"
             || get(r, "prescribing_setting") != "4"
-            || code.starts_with('W')
+            || !get(r, "national_grouping").starts_with('Y')
         {
             continue;
         }
@@ -471,39 +726,57 @@ fn practices(cx: &mut Ctx, pc: &HashMap<String, [f64; 2]>) -> Result<()> {
             missing.push(code.to_string());
             continue;
         };
-        // The newest PCN membership (ePCN, January 2025), else the one at the ODS vintage.
-        let (pcn_code, pcn_name) = match pcn.get(code) {
-            Some(p) if !get(p, "pcn_code_2025_01").is_empty() => {
-                (get(p, "pcn_code_2025_01"), get(p, "pcn_name_2025_01"))
+        let (pcn_code, pcn_name, icb, subicb) = match map.get(code) {
+            Some(m) => (
+                get(m, "PCN_CODE"),
+                get(m, "PCN_NAME"),
+                get(m, "ICB_CODE"),
+                get(m, "SUB_ICB_LOCATION_CODE"),
+            ),
+            None => {
+                not_mapped.push(code.to_string());
+                let (c, nm) = epcn.get(code).map_or(("", ""), |p| {
+                    (get(p, "pcn_code_2025_01"), get(p, "pcn_name_2025_01"))
+                });
+                (
+                    c,
+                    nm,
+                    get(r, "high_level_health_geography"),
+                    get(r, "commissioner"),
+                )
             }
-            Some(p) => (get(p, "pcn_code_2023_12"), get(p, "pcn_name_2023_12")),
-            None => ("", ""),
         };
+        let list = lists.get(code).map(String::as_str).unwrap_or("");
+        if list.is_empty() {
+            no_list += 1;
+        }
         w.write_record([
             code,
             get(r, "name"),
             &postcode,
             &e.to_string(),
             &nn.to_string(),
-            lists.get(code).map(String::as_str).unwrap_or(""),
+            list,
             pcn_code,
             pcn_name,
-            get(r, "high_level_health_geography"),
-            get(r, "commissioner"),
+            icb,
+            subicb,
         ])?;
         n += 1;
     }
     write_gz_atomic(&cx.out.join("gp_practices.csv.gz"), &w.into_inner()?)?;
     cx.note(format!(
-        "gp_practices: {n} active English GP practices geocoded; {} not geocoded (postcode not in Code-Point 2025): {}",
+        "gp_practices: {n} active English GP practices (ODS September 2025) geocoded; {} not geocoded (postcode not in Code-Point 2025): {}; {} not in the October 2025 practice map (PCN from ePCN January 2025): {}; {no_list} without a January 2021 list size",
         missing.len(),
-        missing.join(" ")
+        missing.join(" "),
+        not_mapped.len(),
+        not_mapped.join(" ")
     ));
     cx.layer(
         "gp_practices",
         "gp_practices.csv.gz",
-        "NHS ODS epraccur (status A, prescribing setting 4, England); list sizes from NHS Digital Patients Registered at a GP Practice; PCNs from NHS ODS ePCN; geocoded by postcode (OS Code-Point Open)",
-        "ODS 2023-12, list sizes 2021-01, ePCN 2025-01",
+        "NHS ODS epraccur (status A, prescribing setting 4, England); PCN, ICB and sub-ICB from NHS England Patients Registered at a GP Practice practice map; list sizes from NHS Digital Patients Registered at a GP Practice; geocoded by postcode (OS Code-Point Open)",
+        "ODS 2025-09, PCNs 2025-10, list sizes 2021-01",
         "OGL v3",
         n,
         json!("england"),

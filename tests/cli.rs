@@ -32,16 +32,17 @@ fn p(path: &Path) -> &str {
     path.to_str().unwrap()
 }
 
-const REQUIRED: [&str; 9] = [
+const REQUIRED: [&str; 10] = [
     "rank",
     "id",
     "name",
     "score",
-    "lsoa11cd",
+    "lsoa21cd",
     "imd_decile",
     "nearest_practice_code",
     "nearest_practice_m",
-    "pcn",
+    "nearest_practice_pcn",
+    "catchment_pcns",
 ];
 
 #[test]
@@ -254,7 +255,7 @@ fn registrations_file_defines_the_catchment() {
     assert!(o.status.success(), "{}", stderr(&o));
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     let pr = &v["features"][0]["properties"];
-    assert_eq!(pr["lsoa11cd"], "E01005482");
+    assert_eq!(pr["lsoa21cd"], "E01005482");
     assert_eq!(pr["catchment_practices"], "P86002 P86005");
     // Patients are the practices' totals in the file: 700 + (250 + 900).
     assert_eq!(pr["catchment_patients"], 1850);
@@ -704,4 +705,61 @@ fn several_units_files_rank_together_and_ids_must_be_unique_across_them() {
         e.contains("is in both") && e.contains("selby_vacant_shops.csv"),
         "{e}"
     );
+}
+
+#[test]
+fn imd_2019_stays_available_to_compare_editions() {
+    let dir = tempfile::tempdir().unwrap();
+    let (new, old) = (
+        dir.path().join("2025.geojson"),
+        dir.path().join("2019.geojson"),
+    );
+    let args = ["rank", "--as-of", "2024-07-01", "--limit", "200"];
+    let o = sitefinder(&[&args[..], &["--out", p(&new)]].concat());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = sitefinder(&[&args[..], &["--imd", "2019", "--out", p(&old)]].concat());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let read = |f: &std::path::Path| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap()
+    };
+    let (new, old) = (read(&new), read(&old));
+    assert!(new["deprivation"].as_str().unwrap().contains("2025"));
+    assert!(old["deprivation"].as_str().unwrap().contains("2019"));
+    let by_id = |v: &Value| -> std::collections::HashMap<String, Value> {
+        v["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["id"].as_str().unwrap().to_string(),
+                    f["properties"].clone(),
+                )
+            })
+            .collect()
+    };
+    let (new, old) = (by_id(&new), by_id(&old));
+    assert_eq!(new.len(), 107);
+    assert_eq!(old.len(), 107);
+    // The town-centre LSOA E01005482 kept its code from 2011 to 2021 and is in decile 1 in both.
+    let unit = new
+        .iter()
+        .find(|(_, p)| p["lsoa21cd"] == "E01005482")
+        .map(|(id, _)| id.clone())
+        .expect("a unit in E01005482");
+    assert_eq!(old[&unit]["lsoa11cd"], "E01005482");
+    assert!(old[&unit].get("lsoa21cd").is_none());
+    assert_eq!(new[&unit]["imd_decile"], 1);
+    assert_eq!(old[&unit]["imd_decile"], 1);
+    assert!(new[&unit]["breakdown"]["deprivation"]["why"]
+        .as_str()
+        .unwrap()
+        .contains("IMD 2025 score"));
+    assert!(old[&unit]["breakdown"]["deprivation"]["why"]
+        .as_str()
+        .unwrap()
+        .contains("IMD 2019 score"));
+    let o = sitefinder(&["rank", "--imd", "2015"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--imd"), "{}", stderr(&o));
 }

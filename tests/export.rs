@@ -46,9 +46,9 @@ fn xlsx_has_sites_with_breakdown_the_query_and_the_sources() {
         "rank",
         "id",
         "score",
-        "lsoa11cd",
+        "lsoa21cd",
         "imd_decile",
-        "pcn",
+        "nearest_practice_pcn",
         "deprivation_norm",
         "deprivation_why",
         "gap_why",
@@ -62,7 +62,7 @@ fn xlsx_has_sites_with_breakdown_the_query_and_the_sources() {
     assert!(matches!(first[col("score")], Data::Float(s) if (0.0..=1.0).contains(&s)));
     assert!(first[col("deprivation_why")]
         .to_string()
-        .contains("IMD decile"));
+        .contains("IMD decile 1 (IMD 2025 score"));
     let query = wb.worksheet_range("query").unwrap();
     let text: Vec<String> = query.rows().map(|r| format!("{}={}", r[0], r[1])).collect();
     assert!(
@@ -75,7 +75,7 @@ fn xlsx_has_sites_with_breakdown_the_query_and_the_sources() {
         .flat_map(|r| r.iter().map(|c| c.to_string()))
         .collect::<Vec<_>>()
         .join("\n");
-    assert!(all.contains("Open Government Licence") && all.contains("IMD 2019"));
+    assert!(all.contains("Open Government Licence") && all.contains("Indices of Deprivation 2025"));
 }
 
 #[test]
@@ -107,7 +107,7 @@ fn geopackage_is_read_by_gdal_as_bng_points() {
     for f in [
         "rank: Integer",
         "score: Real",
-        "lsoa11cd: String",
+        "lsoa21cd: String",
         "imd_decile: Integer",
         "deprivation_why: String",
     ] {

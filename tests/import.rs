@@ -82,7 +82,7 @@ fn geojson_points_and_polygons() {
     assert_eq!(imp.units[1].ground_floor, Some(true));
     // The polygon's interior point is inside the polygon, so in Rochdale 010C's neighbourhood.
     let c = join(&imp);
-    assert_eq!(atlas().lsoas[c[1].lsoa].lad19nm, "Rochdale");
+    assert_eq!(atlas().lsoas[c[1].lsoa].lad_name, "Rochdale");
 }
 
 #[test]
@@ -254,7 +254,7 @@ fn a_seafront_unit_just_outside_the_generalised_coast_is_kept() {
     let (_d, p) = write_temp("sea.csv", "id,lat,lon\nsea,50.7799,-1.0890\n");
     let imp = import(&p);
     let c = join(&imp);
-    assert_eq!(atlas().lsoas[c[0].lsoa].lad19nm, "Portsmouth");
+    assert_eq!(atlas().lsoas[c[0].lsoa].lad_name, "Portsmouth");
 }
 
 #[test]

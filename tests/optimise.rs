@@ -198,10 +198,16 @@ fn rochdale_units_most_deprived_decile_gains_coverage() {
     let a = atlas();
     let imp = import(&data_dir().join("units/rochdale_vacant_shops.csv"));
     let lsoas: Vec<usize> = (0..a.lsoas.len())
-        .filter(|&i| a.lsoas[i].lad19cd == "E08000005")
+        .filter(|&i| a.lsoas[i].lad_code == "E08000005")
         .collect();
     let demand = demand_for(a, &lsoas, &Weighting::default());
-    assert_eq!(demand.len(), 134, "Rochdale has 134 LSOAs");
+    // IoD2025 (LSOA 2021): Rochdale has 135 LSOAs (134 in 2011), 42 of them in decile 1.
+    assert_eq!(demand.len(), 135, "Rochdale's LSOAs");
+    let decile1 = lsoas
+        .iter()
+        .filter(|&&i| a.lsoas[i].imd_decile == 1)
+        .count();
+    assert_eq!(decile1, 42, "Rochdale's LSOAs in IMD 2025 decile 1");
     let fixed: Vec<[f64; 2]> = a.vaccination_sites.sites.iter().map(|s| s.pos).collect();
     let p = Problem::new(
         demand,

@@ -60,7 +60,11 @@ fn health_collections_conformance_and_openapi() {
         .as_array()
         .unwrap()
         .iter()
-        .any(|l| l["name"] == "lsoa"));
+        .any(|l| l["name"] == "imd2025"));
+    assert!(v["deprivation"]
+        .as_str()
+        .unwrap()
+        .starts_with("English Indices of Deprivation 2025"));
 
     let (s, _, v) = get("/collections");
     assert_eq!(s, StatusCode::OK);
@@ -84,7 +88,9 @@ fn health_collections_conformance_and_openapi() {
     );
     let (s, _, v) = get("/collections/lsoa");
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(v["numberOfItems"], 32844);
+    // IoD2025 is on England's 33,755 LSOAs (2021).
+    assert_eq!(v["numberOfItems"], 33755);
+    assert_eq!(v["title"], "LSOAs with IMD 2025");
 
     let (_, _, v) = get("/conformance");
     assert!(v["conformsTo"][0]
@@ -154,7 +160,9 @@ fn items_with_bbox_limit_offset_and_paging_links() {
 
     let (_, _, v) = get("/collections/practices/items?limit=0");
     assert_eq!(v["numberReturned"], 0);
-    assert_eq!(v["numberMatched"], 6341);
+    // ODS September 2025: 6,220 active English practices, 8 of them at a postcode that is not
+    // in Code-Point Open 2025 (data/prepare.log).
+    assert_eq!(v["numberMatched"], 6212);
 }
 
 #[test]
@@ -174,7 +182,7 @@ fn single_items_of_every_collection() {
     let (_, _, v) = get("/collections/lsoa/items/E01005482");
     assert_eq!(v["properties"]["imd_decile"], 1);
     let (_, _, v) = get("/collections/practices/items/P86005");
-    assert_eq!(v["properties"]["pcn"], "ROCHDALE NORTH PCN");
+    assert_eq!(v["properties"]["pcn_name"], "ROCHDALE NORTH PCN");
     for (c, n) in [("stops", 1), ("vaccination-sites", 1), ("pharmacies", 1)] {
         let (_, _, v) = get(&format!("/collections/{c}/items?limit={n}"));
         let id = v["features"][0]["id"].as_str().unwrap().to_string();

@@ -125,7 +125,7 @@ fn attach_one(
     cover_cache: &mut HashMap<usize, Vec<Cover>>,
 ) -> Context {
     let (lsoa, lsoa_snapped_m) = locate_lsoa(atlas, u);
-    let lad = &atlas.lsoas[lsoa].lad19cd;
+    let lad = &atlas.lsoas[lsoa].lad_code;
 
     // Catchments that depend only on the LSOA are cached per LSOA; polygon ones are not.
     let catchment = if catchments.kind() == "polygons" {

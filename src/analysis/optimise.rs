@@ -937,7 +937,7 @@ pub fn run(
                         || p.pcn_code.as_deref().is_some_and(|n| pcn_key(n) == key)
                 })
             });
-            lad_ok(&l.lad19cd, &l.lad19nm) && in_pcn
+            lad_ok(&l.lad_code, &l.lad_name) && in_pcn
         })
         .collect();
     if candidate_units.is_empty() {
@@ -946,21 +946,21 @@ pub fn run(
     // Demand: the PCN's catchment, or the local authority, or the candidates' authorities.
     let cand_lads: std::collections::BTreeSet<&str> = candidate_units
         .iter()
-        .map(|&i| atlas.lsoas[contexts[i].lsoa].lad19cd.as_str())
+        .map(|&i| atlas.lsoas[contexts[i].lsoa].lad_code.as_str())
         .collect();
     let demand_lsoas: Vec<usize> = (0..atlas.lsoas.len())
         .filter(|&l| {
             let x = &atlas.lsoas[l];
             match (&pcn_practices, &req.lad) {
                 (Some(ps), _) => {
-                    lad_ok(&x.lad19cd, &x.lad19nm)
+                    lad_ok(&x.lad_code, &x.lad_name)
                         && catchments
                             .covering(atlas, x.centroid, l)
                             .iter()
                             .any(|c| ps.contains(&c.practice))
                 }
-                (None, Some(_)) => lad_ok(&x.lad19cd, &x.lad19nm),
-                (None, None) => cand_lads.contains(x.lad19cd.as_str()),
+                (None, Some(_)) => lad_ok(&x.lad_code, &x.lad_name),
+                (None, None) => cand_lads.contains(x.lad_code.as_str()),
             }
         })
         .collect();

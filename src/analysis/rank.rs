@@ -37,7 +37,9 @@ pub enum RankError {
     WeightsFile { file: PathBuf, reason: String },
     #[error("unknown PCN `{query}`{hint}")]
     UnknownPcn { query: String, hint: String },
-    #[error("unknown local authority `{0}`; give a LAD 2019 code (E08000005) or name (Rochdale)")]
+    #[error(
+        "unknown local authority `{0}`; give a local authority code (E08000005) or name (Rochdale)"
+    )]
     UnknownLad(String),
     #[error("IMD decile `{0}` must be a whole number from 1 (most deprived) to 10")]
     BadDecile(String),
@@ -153,7 +155,7 @@ impl Weights {
 pub struct Filters {
     /// Units whose covering practices include one in this PCN (name or code).
     pub pcn: Option<String>,
-    /// Units in this local authority (LAD 2019 code or name).
+    /// Units in this local authority (code or name, of the LADs of the IMD edition in use).
     pub lad: Option<String>,
     /// Units with at least this floor area; units of unknown area are left out.
     pub min_floor_area_m2: Option<f64>,
@@ -309,7 +311,7 @@ pub fn check_filters(atlas: &Atlas, f: &Filters) -> Result<(), RankError> {
         if !atlas
             .lsoas
             .iter()
-            .any(|x| lad_matches(&x.lad19cd, &x.lad19nm, l))
+            .any(|x| lad_matches(&x.lad_code, &x.lad_name, l))
         {
             return Err(RankError::UnknownLad(l.clone()));
         }
@@ -364,7 +366,7 @@ fn filtered_by(
         }
     }
     if let Some(q) = &f.lad {
-        if !lad_matches(&l.lad19cd, &l.lad19nm, q) {
+        if !lad_matches(&l.lad_code, &l.lad_name, q) {
             return Some("lad");
         }
     }

@@ -25,7 +25,8 @@ use crate::export::{ExportError, ExportFormat, Meta};
 use crate::ingest::catchment::{CatchmentError, CatchmentSource, Huff, Polygons, Registrations};
 use crate::ingest::overlay::Overlay;
 use crate::ingest::units::{read_units, ImportError, ImportOptions, Skipped, Unit};
-use crate::reference::atlas::{Atlas, DataError};
+use crate::reference::atlas::{Atlas, DataError, LIST_SIZES_NOTE};
+use crate::reference::edition::Imd;
 use crate::store::Shortlist;
 
 pub use crate::analysis::optimise::OptimiseQuery;
@@ -102,6 +103,10 @@ pub struct Config {
     /// Skip bad rows (each is reported) instead of stopping at the first.
     #[arg(long)]
     pub skip_invalid: bool,
+    /// Deprivation edition: 2025 (IoD2025 on LSOA 2021, the default) or 2019 (IMD 2019 on
+    /// LSOA 2011, to compare).
+    #[arg(long, value_enum, default_value_t = Imd::Iod2025, value_name = "YEAR")]
+    pub imd: Imd,
 }
 
 impl Config {
@@ -203,7 +208,7 @@ impl Engine {
     /// Loads the atlas and opens the engine over it.
     pub fn open(cfg: &Config) -> Result<Engine, EngineError> {
         let dir = cfg.data.as_deref().ok_or(EngineError::NoData)?;
-        Engine::open_with(Arc::new(Atlas::load(dir)?), cfg)
+        Engine::open_with(Arc::new(Atlas::load_edition(dir, cfg.imd)?), cfg)
     }
 
     /// Opens the engine over an atlas already loaded.
@@ -469,6 +474,8 @@ impl Engine {
         m.insert("weights".into(), json!(ranking.weights.to_list()));
         m.insert("as_of".into(), json!(ranking.settings.as_of.to_string()));
         m.insert("catchments".into(), json!(self.catchments.describe()));
+        m.insert("deprivation".into(), json!(self.atlas.imd.source()));
+        m.insert("gp_list_sizes".into(), json!(LIST_SIZES_NOTE));
         if let Some(o) = &ranking.settings.plan {
             m.insert("plan_overlay".into(), json!(o.name));
         }

@@ -22,11 +22,12 @@ pub const MAX_LIMIT: usize = 10_000;
 #[into_params(parameter_in = Query)]
 pub struct RankQuery {
     /// Only units in the GP catchment of a practice of this Primary Care Network (name or
-    /// U-code).
+    /// U-code): the PCNs listed in the output's `catchment_pcns` column, not
+    /// `nearest_practice_pcn`.
     #[arg(long, value_name = "NAME")]
     #[serde(default, deserialize_with = "opt_text")]
     pub pcn: Option<String>,
-    /// Only units in this local authority (LAD 2019 code or name).
+    /// Only units in this local authority (code or name: LAD 2024 with IMD 2025, LAD 2019 with IMD 2019).
     #[arg(long, value_name = "LAD")]
     #[serde(default, deserialize_with = "opt_text")]
     pub lad: Option<String>,

@@ -66,12 +66,14 @@ pub fn properties(
         m.insert("note".into(), json!(note));
     }
     m.insert("score".into(), round(r.score, 4));
-    m.insert("lsoa11cd".into(), json!(l.lsoa11cd));
-    m.insert("lsoa11nm".into(), json!(l.lsoa11nm));
-    m.insert("lad19cd".into(), json!(l.lad19cd));
-    m.insert("lad19nm".into(), json!(l.lad19nm));
+    let imd = atlas.imd;
+    m.insert(imd.code_column().into(), json!(l.code));
+    m.insert(imd.name_column().into(), json!(l.name));
+    m.insert(imd.lad_code_column().into(), json!(l.lad_code));
+    m.insert(imd.lad_name_column().into(), json!(l.lad_name));
     m.insert("imd_decile".into(), json!(l.imd_decile));
     m.insert("imd_score".into(), round(l.imd_score, 3));
+    m.insert("imd_rank".into(), json!(l.imd_rank));
     for (d, v) in DOMAINS.iter().zip(l.domain_deciles) {
         m.insert(format!("{d}_decile"), json!(v));
     }
@@ -84,7 +86,10 @@ pub fn properties(
         json!(np.map(|p| p.name.clone())),
     );
     m.insert("nearest_practice_m".into(), opt(nearest.map(|n| n.1), 0));
-    m.insert("pcn".into(), json!(np.and_then(|p| p.pcn.clone())));
+    m.insert(
+        "nearest_practice_pcn".into(),
+        json!(np.and_then(|p| p.pcn.clone())),
+    );
     m.insert(
         "catchment_practices".into(),
         json!(c

@@ -2,7 +2,8 @@
 //! R-tree built. Read-only after loading, so it can be shared behind an `Arc`.
 //!
 //! Files (all written by `sitefinder prepare-data`, described in `data/README.md`):
-//! `manifest.json`, `lsoa.csv.gz`, `lsoa_boundaries.geojson.gz`, `gp_practices.csv.gz`,
+//! `manifest.json`, `lsoa21.csv.gz` and `lsoa21_boundaries.geojson.gz` (IoD2025 on LSOA 2021;
+//! `lsoa11.csv.gz` and `lsoa11_boundaries.geojson.gz` for IMD 2019), `gp_practices.csv.gz`,
 //! `stops.csv.gz`, `pharmacies.csv.gz`, `vaccination_sites.csv.gz`, `postcodes.csv.gz`
 //! (loaded on first use: only units given by postcode need it).
 
@@ -15,6 +16,7 @@ use serde::Deserialize;
 
 use crate::base::spatial::{PointIndex, PolygonIndex};
 use crate::base::textio::read_text;
+use crate::reference::edition::Imd;
 use crate::reference::postcode::{self, Centroid, PostcodeTable};
 
 /// Errors loading `data/`. Each names the file (and line) and what to do.
@@ -35,29 +37,34 @@ pub enum DataError {
     Invalid { file: PathBuf, reason: String },
 }
 
-/// One LSOA (2011) with its IMD 2019 values.
+/// One LSOA with its deprivation values, of the edition the atlas was loaded with (LSOA 2021
+/// and IMD 2025 by default; [`Atlas::imd`] says which).
 #[derive(Debug, Clone)]
 pub struct Lsoa {
-    pub lsoa11cd: String,
-    pub lsoa11nm: String,
-    pub lad19cd: String,
-    pub lad19nm: String,
+    /// `lsoa21cd` (or `lsoa11cd` with IMD 2019).
+    pub code: String,
+    /// `lsoa21nm` (or `lsoa11nm`).
+    pub name: String,
+    /// Local authority: LAD 2024 with IMD 2025, LAD 2019 with IMD 2019.
+    pub lad_code: String,
+    pub lad_name: String,
     pub imd_score: f64,
     pub imd_rank: u32,
     /// 1 = most deprived 10% of England.
     pub imd_decile: u8,
     /// Domain deciles in the order of [`DOMAINS`].
     pub domain_deciles: [u8; 7],
-    /// Mid-2015 population (IoD2019 denominators).
+    /// Residents: Census 2021 usual residents (IMD 2025) or mid-2015 (IMD 2019).
     pub population: f64,
-    /// ONS centroid, BNG metres.
+    /// Where people live, BNG metres: the mean of the LSOA's postcode centroids (2021) or the
+    /// ONS centroid (2011).
     pub centroid: [f64; 2],
     pub area_m2: f64,
     /// Which boundary set the polygon came from: `bgc` (20 m) or `bsc` (super-generalised).
     pub boundary: String,
 }
 
-/// The seven IoD2019 domains, in the order of [`Lsoa::domain_deciles`].
+/// The seven IoD domains (the same in 2019 and 2025), in the order of [`Lsoa::domain_deciles`].
 pub const DOMAINS: [&str; 7] = [
     "income",
     "employment",
@@ -75,13 +82,18 @@ pub struct Practice {
     pub name: String,
     pub postcode: String,
     pub pos: [f64; 2],
-    /// Registered patients, January 2021.
+    /// Registered patients, January 2021 (the newest practice list sizes in the open data);
+    /// `None` for practices opened since.
     pub list_size: Option<u32>,
     pub pcn_code: Option<String>,
     pub pcn: Option<String>,
     pub icb_code: String,
     pub subicb_code: String,
 }
+
+/// What every output says about GP list sizes: the newest open practice-level counts are
+/// January 2021's.
+pub const LIST_SIZES_NOTE: &str = "GP list sizes are January 2021's (the newest open practice-level counts); practices opened since use the median list size";
 
 /// A point of a site layer (stop, pharmacy, vaccination site).
 #[derive(Debug, Clone)]
@@ -101,10 +113,10 @@ pub enum Coverage {
 }
 
 impl Coverage {
-    pub fn covers(&self, lad19cd: &str) -> bool {
+    pub fn covers(&self, lad_code: &str) -> bool {
         match self {
             Coverage::England => true,
-            Coverage::Lads(s) => s.contains(lad19cd),
+            Coverage::Lads(s) => s.contains(lad_code),
         }
     }
 }
@@ -142,6 +154,8 @@ pub struct LayerInfo {
 #[derive(Debug)]
 pub struct Atlas {
     pub dir: PathBuf,
+    /// The deprivation edition (and LSOA vintage) loaded.
+    pub imd: Imd,
     pub manifest: Manifest,
     pub lsoas: Vec<Lsoa>,
     pub lsoa_shapes: Vec<MultiPolygon<f64>>,
@@ -165,9 +179,15 @@ impl Atlas {
     pub fn about(&self) -> String {
         use std::fmt::Write as _;
         let mut out = format!(
-            "sitefinder {}\n\nData ({}):\n",
+            "sitefinder {}\n\nData ({}):\nDeprivation in use: {} (--imd {}); the other edition: --imd {}\n",
             env!("CARGO_PKG_VERSION"),
-            self.dir.display()
+            self.dir.display(),
+            self.imd.source(),
+            self.imd,
+            match self.imd {
+                Imd::Iod2025 => Imd::Iod2019,
+                Imd::Iod2019 => Imd::Iod2025,
+            }
         );
         for l in &self.manifest.layers {
             let cov = match &l.coverage {
@@ -189,8 +209,14 @@ impl Atlas {
         out
     }
 
-    /// Loads every layer from `dir` (the postcode table waits until first needed).
+    /// Loads every layer from `dir` with the default deprivation edition (IMD 2025).
     pub fn load(dir: &Path) -> Result<Atlas, DataError> {
+        Atlas::load_edition(dir, Imd::default())
+    }
+
+    /// Loads every layer from `dir` with the LSOAs of `imd`'s edition (the postcode table waits
+    /// until first needed).
+    pub fn load_edition(dir: &Path, imd: Imd) -> Result<Atlas, DataError> {
         let manifest_path = dir.join("manifest.json");
         let (text, _) = read_text(&manifest_path).map_err(|source| DataError::Read {
             file: manifest_path.clone(),
@@ -202,11 +228,11 @@ impl Atlas {
             reason: e.to_string(),
         })?;
 
-        let shapes_path = dir.join("lsoa_boundaries.geojson.gz");
+        let shapes_path = dir.join(imd.boundary_file());
         // The boundaries are the largest file: parse them on another core meanwhile.
         let (lsoas, boundaries, practices) = std::thread::scope(|scope| {
             let b = scope.spawn(|| load_boundaries(&shapes_path));
-            let l = load_lsoas(&dir.join("lsoa.csv.gz"));
+            let l = load_lsoas(&dir.join(imd.lsoa_file()));
             let p = load_practices(&dir.join("gp_practices.csv.gz"));
             (l, b.join().expect("boundary loading panicked"), p)
         });
@@ -214,13 +240,13 @@ impl Atlas {
         let lsoa_by_code: HashMap<String, usize> = lsoas
             .iter()
             .enumerate()
-            .map(|(i, l)| (l.lsoa11cd.clone(), i))
+            .map(|(i, l)| (l.code.clone(), i))
             .collect();
         let mut lsoa_shapes = vec![MultiPolygon::<f64>::new(vec![]); lsoas.len()];
         for (code, src, shape) in boundaries {
             let i = *lsoa_by_code.get(&code).ok_or_else(|| DataError::Invalid {
                 file: shapes_path.clone(),
-                reason: format!("boundary for {code}, which is not in lsoa.csv.gz"),
+                reason: format!("boundary for {code}, which is not in {}", imd.lsoa_file()),
             })?;
             lsoas[i].area_m2 = shape.unsigned_area();
             lsoas[i].boundary = src;
@@ -229,7 +255,7 @@ impl Atlas {
         if let Some(l) = lsoas.iter().find(|l| l.boundary.is_empty()) {
             return Err(DataError::Invalid {
                 file: shapes_path,
-                reason: format!("no boundary for {}", l.lsoa11cd),
+                reason: format!("no boundary for {}", l.code),
             });
         }
         let lsoa_index = PolygonIndex::new(&lsoa_shapes);
@@ -267,6 +293,7 @@ impl Atlas {
         };
         Ok(Atlas {
             dir: dir.to_path_buf(),
+            imd,
             stops: layer("stops", "stops.csv.gz")?,
             pharmacies: layer("pharmacies", "pharmacies.csv.gz")?,
             vaccination_sites: layer("vaccination_sites", "vaccination_sites.csv.gz")?,
@@ -284,8 +311,8 @@ impl Atlas {
     }
 
     /// Index of an LSOA by its code.
-    pub fn lsoa(&self, lsoa11cd: &str) -> Option<usize> {
-        self.lsoa_by_code.get(lsoa11cd).copied()
+    pub fn lsoa(&self, code: &str) -> Option<usize> {
+        self.lsoa_by_code.get(code).copied()
     }
 
     /// The LSOA containing a BNG point (on a shared boundary, the lowest code wins).
@@ -293,7 +320,7 @@ impl Atlas {
         self.lsoa_index
             .containing(&self.lsoa_shapes, at)
             .into_iter()
-            .min_by(|a, b| self.lsoas[*a].lsoa11cd.cmp(&self.lsoas[*b].lsoa11cd))
+            .min_by(|a, b| self.lsoas[*a].code.cmp(&self.lsoas[*b].code))
     }
 
     /// The nearest LSOA within `max_m` of a point that no LSOA contains (a shop on a seafront
@@ -323,7 +350,10 @@ impl Atlas {
     pub fn postcodes(&self) -> Result<&PostcodeTable, DataError> {
         let file = self.dir.join("postcodes.csv.gz");
         self.postcodes
-            .get_or_init(|| load_postcodes(&file, &self.lsoa_by_code).map_err(|e| e.to_string()))
+            .get_or_init(|| {
+                load_postcodes(&file, &self.lsoa_by_code, self.imd.postcode_column())
+                    .map_err(|e| e.to_string())
+            })
             .as_ref()
             .map_err(|reason| DataError::Invalid {
                 file,
@@ -447,15 +477,15 @@ fn load_lsoas(path: &Path) -> Result<Vec<Lsoa>, DataError> {
             domain_deciles[i] = r.f(&format!("{d}_decile"))? as u8;
         }
         Ok(Lsoa {
-            lsoa11cd: r.s("lsoa11cd")?.to_string(),
-            lsoa11nm: r.s("lsoa11nm")?.to_string(),
-            lad19cd: r.s("lad19cd")?.to_string(),
-            lad19nm: r.s("lad19nm")?.to_string(),
+            code: r.s("lsoa_code")?.to_string(),
+            name: r.s("lsoa_name")?.to_string(),
+            lad_code: r.s("lad_code")?.to_string(),
+            lad_name: r.s("lad_name")?.to_string(),
             imd_score: r.f("imd_score")?,
             imd_rank: r.f("imd_rank")? as u32,
             imd_decile: r.f("imd_decile")? as u8,
             domain_deciles,
-            population: r.f("pop_total_mid2015")?,
+            population: r.f("population")?,
             centroid: [r.f("centroid_e")?, r.f("centroid_n")?],
             area_m2: 0.0,
             boundary: String::new(),
@@ -494,9 +524,12 @@ fn load_sites(path: &Path) -> Result<Vec<Site>, DataError> {
     })
 }
 
+/// Reads `postcodes.csv.gz` (`postcode,easting,northing,lsoa11cd,lsoa21cd`), taking the LSOA
+/// of column `lsoa_col`.
 fn load_postcodes(
     path: &Path,
     lsoa_by_code: &HashMap<String, usize>,
+    lsoa_col: usize,
 ) -> Result<PostcodeTable, DataError> {
     let text = read(path)?;
     let mut rows = Vec::with_capacity(1_500_000);
@@ -518,7 +551,7 @@ fn load_postcodes(
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| bad("northing"))?;
         let lsoa = it
-            .next()
+            .nth(lsoa_col - 3)
             .and_then(|c| lsoa_by_code.get(c))
             .map(|&i| i as u32);
         rows.push(Centroid {
@@ -543,7 +576,7 @@ struct BoundaryFeature {
 
 #[derive(Deserialize)]
 struct BoundaryProps {
-    lsoa11cd: String,
+    code: String,
     src: String,
 }
 
@@ -579,7 +612,7 @@ fn load_boundaries(path: &Path) -> Result<Vec<(String, String, MultiPolygon<f64>
                     MultiPolygon::new(ps.into_iter().map(rings_to_polygon).collect())
                 }
             };
-            (f.properties.lsoa11cd, f.properties.src, mp)
+            (f.properties.code, f.properties.src, mp)
         })
         .collect())
 }

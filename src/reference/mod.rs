@@ -2,5 +2,6 @@
 //! pharmacies, vaccination sites, postcodes), loaded once into an [`atlas::Atlas`].
 
 pub mod atlas;
+pub mod edition;
 pub mod location;
 pub mod postcode;

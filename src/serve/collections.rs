@@ -225,10 +225,11 @@ fn lsoa_items(atlas: &Atlas) -> Vec<Item> {
         .enumerate()
         .map(|(i, l)| {
             let mut p = Map::new();
-            p.insert("lsoa11cd".into(), json!(l.lsoa11cd));
-            p.insert("lsoa11nm".into(), json!(l.lsoa11nm));
-            p.insert("lad19cd".into(), json!(l.lad19cd));
-            p.insert("lad19nm".into(), json!(l.lad19nm));
+            let imd = atlas.imd;
+            p.insert(imd.code_column().into(), json!(l.code));
+            p.insert(imd.name_column().into(), json!(l.name));
+            p.insert(imd.lad_code_column().into(), json!(l.lad_code));
+            p.insert(imd.lad_name_column().into(), json!(l.lad_name));
             p.insert("imd_score".into(), json!(l.imd_score));
             p.insert("imd_rank".into(), json!(l.imd_rank));
             p.insert("imd_decile".into(), json!(l.imd_decile));
@@ -238,7 +239,7 @@ fn lsoa_items(atlas: &Atlas) -> Vec<Item> {
             p.insert("population".into(), json!(l.population));
             p.insert("boundary".into(), json!(l.boundary));
             Item {
-                id: l.lsoa11cd.clone(),
+                id: l.code.clone(),
                 shape: Shape::Lsoa(i),
                 properties: p,
             }
@@ -262,7 +263,7 @@ pub fn build_all(
             shape: Shape::Point(p.pos),
             properties: obj(json!({
                 "practice_code": p.practice_code, "name": p.name, "postcode": p.postcode,
-                "list_size": catchments.patients(atlas, i), "pcn_code": p.pcn_code, "pcn": p.pcn,
+                "list_size": catchments.patients(atlas, i), "pcn_code": p.pcn_code, "pcn_name": p.pcn,
                 "icb_code": p.icb_code, "subicb_code": p.subicb_code,
             })),
         })
@@ -273,17 +274,19 @@ pub fn build_all(
         .zip(contexts)
         .map(|(u, c)| {
             let l = &atlas.lsoas[c.lsoa];
+            let mut p = obj(json!({
+                "id": u.id, "name": u.name, "address": u.address, "postcode": u.postcode,
+                "description": u.description, "floor_area_m2": u.floor_area_m2,
+                "rateable_value": u.rateable_value, "ground_floor": u.ground_floor,
+                "vacant_since": u.vacant_since.map(|d| d.to_string()),
+                "imd_decile": l.imd_decile, "catchment_pcns": c.pcns.join("; "),
+            }));
+            p.insert(atlas.imd.code_column().into(), json!(l.code));
+            p.insert(atlas.imd.lad_name_column().into(), json!(l.lad_name));
             Item {
                 id: u.id.clone(),
                 shape: Shape::Point(u.pos),
-                properties: obj(json!({
-                    "id": u.id, "name": u.name, "address": u.address, "postcode": u.postcode,
-                    "description": u.description, "floor_area_m2": u.floor_area_m2,
-                    "rateable_value": u.rateable_value, "ground_floor": u.ground_floor,
-                    "vacant_since": u.vacant_since.map(|d| d.to_string()),
-                    "lsoa11cd": l.lsoa11cd, "lad19nm": l.lad19nm, "imd_decile": l.imd_decile,
-                    "catchment_pcns": c.pcns.join("; "),
-                })),
+                properties: p,
             }
         })
         .collect();
@@ -300,7 +303,19 @@ pub fn build_all(
             )
         });
         let lsoa = scope.spawn(|| {
-            Collection::new(atlas, "lsoa", "LSOAs with IMD 2019", "LSOA 2011 polygons with IMD 2019 score, rank, decile and domain deciles (decile 1 = most deprived)", lsoa_items(atlas))
+            let imd = atlas.imd;
+            Collection::new(
+                atlas,
+                "lsoa",
+                &format!("LSOAs with {}", imd.label()),
+                &format!(
+                    "{} polygons with {} score, rank, decile and domain deciles (decile 1 = most deprived); population: {}",
+                    imd.lsoa_label(),
+                    imd.label(),
+                    imd.population_label()
+                ),
+                lsoa_items(atlas),
+            )
         });
         let catch = scope.spawn(|| {
             Collection::new(
@@ -387,7 +402,7 @@ fn catchment_items(atlas: &Atlas, catchments: &dyn CatchmentSource) -> Vec<Item>
                 id: pr.practice_code.clone(),
                 shape,
                 properties: obj(json!({
-                    "practice_code": pr.practice_code, "name": pr.name, "pcn": pr.pcn,
+                    "practice_code": pr.practice_code, "name": pr.name, "pcn_name": pr.pcn,
                     "registered_patients": catchments.patients(atlas, p), "lsoas": n_lsoas,
                     "method": catchments.kind(),
                 })),

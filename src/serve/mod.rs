@@ -95,6 +95,7 @@ async fn health(State(s): State<Shared>) -> Json<Value> {
         "units": e.units.len(),
         "units_file": e.units_file_list(),
         "catchments": e.catchments.kind(),
+        "deprivation": e.atlas.imd.source(),
         "data": layers,
     }))
 }

@@ -33,7 +33,7 @@ const map = L.map('map', { preferCanvas: false }).setView(
 // A base map is optional: pass ?tiles=https://{s}.example/{z}/{x}/{y}.png to use one.
 if (params.get('tiles')) L.tileLayer(params.get('tiles'), { maxZoom: 19 }).addTo(map);
 map.attributionControl.setPrefix(false);
-map.attributionControl.addAttribution('Contains public sector information licensed under the Open Government Licence v3.0; OS data © Crown copyright and database right 2025; Royal Mail data © Royal Mail copyright and database right 2025; NHS England data');
+map.attributionControl.addAttribution('Contains public sector information licensed under the Open Government Licence v3.0; OS data © Crown copyright and database right 2025; Royal Mail data © Royal Mail copyright and database right 2025; NHS England data; English Indices of Deprivation (MHCLG)');
 
 const layers = {
   lsoa: L.layerGroup().addTo(map),
@@ -46,7 +46,7 @@ const layers = {
   units: L.layerGroup().addTo(map),
 };
 L.control.layers(null, {
-  'IMD 2019 decile (LSOA)': layers.lsoa,
+  'Deprivation decile (LSOA)': layers.lsoa,
   'GP catchments': layers.catchments,
   'GP practices (by list size)': layers.practices,
   'Public transport stops': layers.stops,
@@ -59,12 +59,16 @@ L.control.layers(null, {
 const legend = L.control({ position: 'bottomright' });
 legend.onAdd = () => {
   const div = L.DomUtil.create('div', 'legend');
-  div.innerHTML = '<b>IMD decile</b><br>' + DECILE_COLOURS.map((c, i) => `<i style="background:${c}"></i>${i + 1}${i === 0 ? ' most deprived' : i === 9 ? ' least' : ''}<br>`).join('')
+  div.innerHTML = '<b id="imd-title">IMD decile</b><br>' + DECILE_COLOURS.map((c, i) => `<i style="background:${c}"></i>${i + 1}${i === 0 ? ' most deprived' : i === 9 ? ' least' : ''}<br>`).join('')
     + '<b>Unit score</b><br>' + [0.9, 0.7, 0.5, 0.3].map((s) => `<i style="background:${scoreColour(s)}"></i>${s.toFixed(1)}<br>`).join('')
     + '<i style="background:#2e7d32;border-radius:7px"></i>vaccination site<br><i style="background:#6a1b9a;border-radius:7px"></i>pharmacy<br><i style="background:#005eb8;border-radius:7px"></i>GP practice';
   return div;
 };
 legend.addTo(map);
+// The edition in use (IMD 2025 on LSOA 2021 unless the server runs with --imd 2019).
+getJSON('collections/lsoa').then((c) => {
+  document.getElementById('imd-title').textContent = c.title.replace(/^LSOAs with /, '') + ' decile';
+}).catch(() => {});
 
 function scoreColour(s) {
   // 0 -> pale yellow, 1 -> deep green.
@@ -106,7 +110,7 @@ async function loadView() {
       const p = f.properties;
       if (name === 'lsoa') {
         L.geoJSON(f, { style: { className: 'lsoa', color: '#fff', weight: 0.6, fillColor: DECILE_COLOURS[p.imd_decile - 1], fillOpacity: 0.45 } })
-          .bindTooltip(`${p.lsoa11nm} (${p.lsoa11cd}): IMD decile ${p.imd_decile}`).addTo(group);
+          .bindTooltip(`${p.lsoa21nm ?? p.lsoa11nm} (${p.lsoa21cd ?? p.lsoa11cd}): IMD decile ${p.imd_decile}`).addTo(group);
       } else if (name === 'catchments') {
         L.geoJSON(f, { style: { className: 'catchment', color: '#005eb8', weight: 1, fill: false, dashArray: '3' } })
           .bindTooltip(`${p.practice_code} ${p.name}: ${p.lsoas} LSOAs`).addTo(group);
@@ -114,7 +118,7 @@ async function loadView() {
         const [lon, lat] = f.geometry.coordinates;
         const r = 3 + Math.sqrt((p.list_size || 5000) / 1000) * 2;
         L.circleMarker([lat, lon], { className: 'practice', radius: r, color: '#005eb8', weight: 1, fillOpacity: 0.25 })
-          .bindTooltip(`${p.practice_code} ${p.name}<br>${p.pcn || 'no PCN'}; ${p.list_size ?? '?'} registered patients`).addTo(group);
+          .bindTooltip(`${p.practice_code} ${p.name}<br>${p.pcn_name || 'no PCN'}; ${p.list_size ?? '?'} registered patients`).addTo(group);
       } else {
         const [lon, lat] = f.geometry.coordinates;
         L.circleMarker([lat, lon], { ...pointStyles[name], className: name }).bindTooltip(`${p.name} (${p.kind})`).addTo(group);
@@ -260,7 +264,7 @@ function select(id, pan) {
 function summary(p) {
   // The reasons in words, e.g. "LSOA in IMD decile 1; 4 GP practices, 38,000 patients in
   // catchment; nearest vaccination site 2.3 km".
-  const parts = [`LSOA ${p.lsoa11cd} in IMD decile ${p.imd_decile}`];
+  const parts = [`LSOA ${p.lsoa21cd ?? p.lsoa11cd} in IMD decile ${p.imd_decile}`];
   const n = p.catchment_practices ? p.catchment_practices.split(' ').length : 0;
   if (n) parts.push(`${n} GP practice${n === 1 ? '' : 's'}, ${Number(p.catchment_patients).toLocaleString('en-GB')} patients in catchment`);
   const gap = p.breakdown.gap.why.match(/nearest vaccination site [0-9.,]+ k?m/);
@@ -459,7 +463,7 @@ function updateRankDownloads() {
 
 // PCN names for the filter's suggestions.
 getJSON('collections/practices/items?bbox=' + bboxParam() + '&limit=2000').then((fc) => {
-  const names = [...new Set(fc.features.map((f) => f.properties.pcn).filter(Boolean))].sort();
+  const names = [...new Set(fc.features.map((f) => f.properties.pcn_name).filter(Boolean))].sort();
   document.getElementById('pcn-list').innerHTML = names.map((n) => `<option value="${escapeHTML(n)}">`).join('');
 }).catch(() => {});
 

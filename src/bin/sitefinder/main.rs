@@ -16,7 +16,7 @@ use sitefinder::export::ExportFormat;
     name = "sitefinder",
     version,
     about = "Find and rank vacant high-street shops in England as community vaccination and health sites",
-    long_about = "Find and rank vacant high-street shops in England as community vaccination and health sites.\n\nThe reference data (IMD 2019, LSOA boundaries, GP practices and PCNs, stops, pharmacies, vaccination sites, postcodes) is built into sitefinder (or read from --data DIR); candidate units come from your CSV or GeoJSON file, or from the real vacant shops shipped with the data.",
+    long_about = "Find and rank vacant high-street shops in England as community vaccination and health sites.\n\nThe reference data (IoD2025 on LSOA 2021 by default, IMD 2019 with --imd 2019; GP practices and PCNs, stops, pharmacies, vaccination sites, postcodes) is built into sitefinder (or read from --data DIR); candidate units come from your CSV or GeoJSON file, or from the real vacant shops shipped with the data.",
     after_help = "Examples:\n  sitefinder rank                                   # Rochdale's vacant shops, CSV to stdout\n  sitefinder rank --units shops.csv --pcn \"Rochdale North\" --out shortlist.geojson\n  sitefinder rank --weights deprivation=5,access=0 --imd-deciles 1-3\n  sitefinder about                                  # sources, licences, attribution"
 )]
 struct Cli {
