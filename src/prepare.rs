@@ -151,6 +151,7 @@ pub fn prepare(raw: &Path, out: &Path) -> Result<()> {
     vaccination_sites(&mut cx, &postcodes)?;
     units(&mut cx)?;
     sample_overlay(&mut cx)?;
+    registrations_sample(&mut cx)?;
     let manifest = Manifest {
         built_by: "sitefinder prepare-data".into(),
         layers: cx.layers.clone(),
@@ -160,6 +161,33 @@ pub fn prepare(raw: &Path, out: &Path) -> Result<()> {
     write_atomic(&out.join("manifest.json"), |w| w.write_all(text.as_bytes()))?;
     let log = cx.log.clone();
     write_atomic(&out.join("prepare.log"), |w| w.write_all(log.as_bytes()))?;
+    Ok(())
+}
+
+/// NHS England's registered patients by practice and LSOA 2021 for one ICB (Staffordshire and
+/// Stoke-on-Trent, October 2025): real catchments to pass with `--registrations`, and what the
+/// default approximation was measured and tuned against (`calibrate-catchments`). Copied
+/// unchanged, with its `EMPTY`, `CLOSED` and non-English codes, after checking it loads.
+fn registrations_sample(cx: &mut Ctx) -> Result<()> {
+    let rel = "gp_practices/2025/ssot_icb_gp_patients_by_lsoa21_2025-10.csv.gz";
+    let p = cx.raw.join(rel);
+    let bytes = std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?;
+    let rows = cx.text(rel)?.lines().count().saturating_sub(1);
+    std::fs::create_dir_all(cx.out.join("registrations"))?;
+    let file = "registrations/staffordshire_stoke_patients_by_lsoa21_2025-10.csv.gz";
+    write_atomic(&cx.out.join(file), |w| w.write_all(&bytes))?;
+    cx.note(format!(
+        "registrations: {rows} rows of patients by practice and LSOA 2021, Staffordshire and Stoke-on-Trent ICB, October 2025"
+    ));
+    cx.layer(
+        "registrations_staffordshire",
+        file,
+        "NHS England Patients Registered at a GP Practice (practice x LSOA 2021), Staffordshire and Stoke-on-Trent ICB (QNC) practices only, as published (with EMPTY, CLOSED and non-English codes)",
+        "2025-10",
+        "OGL v3",
+        rows,
+        json!(["E06000021", "E07000192", "E07000193", "E07000194", "E07000195", "E07000196", "E07000197", "E07000198", "E07000199"]),
+    );
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! The analysis: joins units to the reference layers ([`join`]), scores each criterion
 //! ([`criteria`]), ranks ([`rank`]) and chooses sets of sites ([`optimise`]).
 
+pub mod calibrate;
 pub mod criteria;
 pub mod join;
 pub mod optimise;

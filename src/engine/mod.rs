@@ -474,6 +474,10 @@ impl Engine {
         m.insert("weights".into(), json!(ranking.weights.to_list()));
         m.insert("as_of".into(), json!(ranking.settings.as_of.to_string()));
         m.insert("catchments".into(), json!(self.catchments.describe()));
+        let notes = self.catchments.notes();
+        if !notes.is_empty() {
+            m.insert("catchment_notes".into(), json!(notes));
+        }
         m.insert("deprivation".into(), json!(self.atlas.imd.source()));
         m.insert("gp_list_sizes".into(), json!(LIST_SIZES_NOTE));
         if let Some(o) = &ranking.settings.plan {

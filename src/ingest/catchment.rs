@@ -11,7 +11,7 @@
 //! least `min_share` (default 10%) of the LSOA's registered residents; the practice with the
 //! largest share always covers it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use geo::{Intersects, MultiPolygon, Point};
@@ -41,6 +41,11 @@ pub trait CatchmentSource: Send + Sync {
     /// The catchment polygons by practice, for sources that have them (others answer per LSOA).
     fn polygons(&self) -> Option<Vec<(usize, MultiPolygon<f64>)>> {
         None
+    }
+    /// What the user should know about the source's input (rows not used and why), one
+    /// sentence each; printed by the CLI and carried in every output's metadata.
+    fn notes(&self) -> Vec<String> {
+        vec![]
     }
     /// Registered patients of a practice as this source knows them.
     fn patients(&self, atlas: &Atlas, practice: usize) -> Option<u32> {
@@ -108,18 +113,50 @@ fn covers_from_shares(atlas: &Atlas, shares: Vec<(usize, f64)>, min_share: f64) 
     out
 }
 
+/// How attraction falls with distance in the [`Huff`] model.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Decay {
+    /// `exp(-d / scale_m)`: the negative exponential of gravity and floating-catchment models.
+    Exponential { scale_m: f64 },
+    /// `1 / max(d, floor_m)^beta`: the classic power law (the floor stops a practice on the
+    /// centroid taking everyone).
+    Power { beta: f64, floor_m: f64 },
+}
+
+impl Decay {
+    fn weight(self, d: f64) -> f64 {
+        match self {
+            Decay::Exponential { scale_m } => (-d / scale_m).exp(),
+            Decay::Power { beta, floor_m } => 1.0 / d.max(floor_m).powf(beta),
+        }
+    }
+    fn words(self) -> String {
+        match self {
+            Decay::Exponential { scale_m } => format!("exp(-distance / {scale_m:.0} m)"),
+            Decay::Power { beta, floor_m } => {
+                format!("1 / max(distance, {floor_m:.0} m)^{beta}")
+            }
+        }
+    }
+}
+
 /// Huff (gravity) model: the residents of LSOA `l` register with practice `j` in proportion to
-/// `list_size_j / max(d_lj, floor_m)^beta`, over the practices within `radius_m` of the LSOA's
-/// centroid (at least the nearest `min_candidates`).
+/// `list_size_j x decay(d_lj)`, over the practices within `radius_m` of the LSOA's centroid (at
+/// least the nearest `min_candidates`); a practice covers the LSOA where its share is at least
+/// `min_share`.
 ///
-/// Defaults: `beta` 2 (the usual gravity exponent), `radius_m` 5 km (beyond which few people
-/// register in a town), `floor_m` 200 m (so a practice on the centroid does not take all),
-/// `min_share` 10%.
+/// The defaults were measured and tuned against NHS England's real registrations by LSOA for
+/// Staffordshire and Stoke-on-Trent (October 2025; `sitefinder calibrate-catchments`, see
+/// `docs/catchments.md`): exponential decay with a 1 km scale, 8 km radius, 10% minimum share,
+/// the best of 264 combinations on alternate LSOAs. On the other (held-out) 335 LSOAs the
+/// covering practices agree with the real ones with a mean Jaccard index of 0.724 (0.693 for
+/// the earlier power law, beta 2 with a 200 m floor and 5 km radius), estimated and real patient
+/// shares correlate with r = 0.889 (0.867), and the largest practice is the real one in 70.7% of
+/// LSOAs (71.3%).
 #[derive(Debug, Clone)]
 pub struct Huff {
-    pub beta: f64,
+    pub decay: Decay,
     pub radius_m: f64,
-    pub floor_m: f64,
     pub min_candidates: usize,
     pub min_share: f64,
 }
@@ -127,9 +164,8 @@ pub struct Huff {
 impl Default for Huff {
     fn default() -> Self {
         Huff {
-            beta: 2.0,
-            radius_m: 5_000.0,
-            floor_m: 200.0,
+            decay: Decay::Exponential { scale_m: 1_000.0 },
+            radius_m: 8_000.0,
             min_candidates: 5,
             min_share: 0.10,
         }
@@ -137,6 +173,19 @@ impl Default for Huff {
 }
 
 impl Huff {
+    /// The model before it was tuned on real registrations (power law, beta 2, 200 m floor,
+    /// 5 km): kept to compare with.
+    pub fn untuned() -> Huff {
+        Huff {
+            decay: Decay::Power {
+                beta: 2.0,
+                floor_m: 200.0,
+            },
+            radius_m: 5_000.0,
+            ..Huff::default()
+        }
+    }
+
     /// Estimated share of LSOA `lsoa`'s residents registered with each nearby practice.
     pub fn shares(&self, atlas: &Atlas, lsoa: usize) -> Vec<(usize, f64)> {
         let c = atlas.lsoas[lsoa].centroid;
@@ -149,14 +198,24 @@ impl Huff {
             .into_iter()
             .map(|(j, d)| {
                 let a = atlas.practices[j].list_size.map_or(median, f64::from);
-                (j, a / d.max(self.floor_m).powf(self.beta))
+                (j, a * self.decay.weight(d))
             })
             .collect();
         let total: f64 = utils.iter().map(|u| u.1).sum();
-        if total <= 0.0 {
+        if total <= 0.0 || !total.is_finite() {
             return vec![];
         }
         utils.into_iter().map(|(j, u)| (j, u / total)).collect()
+    }
+
+    /// The parameters in words.
+    pub fn params_words(&self) -> String {
+        format!(
+            "list size x {}, practices within {:.0} km, minimum share {:.0}%",
+            self.decay.words(),
+            self.radius_m / 1000.0,
+            self.min_share * 100.0
+        )
     }
 }
 
@@ -166,9 +225,9 @@ impl CatchmentSource for Huff {
     }
     fn describe(&self) -> String {
         format!(
-            "approximated (Huff model): residents share among practices within {:.0} km by list size / distance^{}; a practice covers an LSOA where its estimated share is at least {:.0}%",
+            "approximated (Huff model, tuned on real registrations): residents share among practices within {:.0} km by list size x {}; a practice covers an LSOA where its estimated share is at least {:.0}%",
             self.radius_m / 1000.0,
-            self.beta,
+            self.decay.words(),
             self.min_share * 100.0
         )
     }
@@ -184,8 +243,94 @@ pub struct Registrations {
     by_lsoa: HashMap<usize, Vec<(usize, u32)>>,
     totals: HashMap<usize, u32>,
     pub min_share: f64,
-    /// Rows whose practice or LSOA is not in the atlas (Welsh, closed), ignored.
-    pub unmatched_rows: usize,
+    /// Rows not used, by reason (e.g. "LSOA_CODE `EMPTY`"), with their lines and patients.
+    pub unused: BTreeMap<String, Unused>,
+    /// Rows used.
+    pub used_rows: usize,
+}
+
+/// Rows of a registrations file that were not used for one reason.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Unused {
+    pub rows: usize,
+    pub patients: u64,
+    /// The first few line numbers, to find them in the file.
+    pub lines: Vec<u64>,
+    /// The first few distinct codes concerned (practices), if the reason is about codes.
+    pub codes: Vec<String>,
+}
+
+/// Why a row's LSOA code is not used: NHS England's file has `EMPTY` (no postcode),
+/// `CLOSED`, Welsh (W01), Scottish (S01) and unknown (`L99…`, `M99…`) codes besides the
+/// English LSOAs, and a code of the other LSOA vintage is not in the atlas's LSOAs.
+fn lsoa_code_reason(code: &str, lsoa_label: &str) -> String {
+    if code.starts_with("W01") {
+        "Welsh LSOA codes (W01...)".into()
+    } else if code.starts_with("S01") {
+        "Scottish data zone codes (S01...)".into()
+    } else if code.starts_with("95") || code.starts_with("N") {
+        "Northern Irish codes".into()
+    } else if code.starts_with("E01") {
+        format!("English LSOA codes that are not {lsoa_label} codes (e.g. {code})")
+    } else if code.is_empty() {
+        "an empty LSOA_CODE".into()
+    } else {
+        format!("LSOA_CODE `{code}` (not an LSOA)")
+    }
+}
+
+impl Registrations {
+    /// The LSOAs the file has registrations for, ascending.
+    pub fn lsoas(&self) -> Vec<usize> {
+        let mut v: Vec<usize> = self.by_lsoa.keys().copied().collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Registered patients living in LSOA `lsoa`, over the practices in the file.
+    pub fn patients_in(&self, lsoa: usize) -> u64 {
+        self.by_lsoa
+            .get(&lsoa)
+            .map_or(0, |r| r.iter().map(|x| u64::from(x.1)).sum())
+    }
+
+    /// The share of LSOA `lsoa`'s registered patients each practice holds.
+    pub fn shares(&self, lsoa: usize) -> Vec<(usize, f64)> {
+        let total = self.patients_in(lsoa) as f64;
+        if total <= 0.0 {
+            return vec![];
+        }
+        self.by_lsoa
+            .get(&lsoa)
+            .map(|r| r.iter().map(|&(p, n)| (p, n as f64 / total)).collect())
+            .unwrap_or_default()
+    }
+
+    /// One sentence per reason rows were not used, largest first.
+    pub fn report(&self) -> Vec<String> {
+        let mut v: Vec<(&String, &Unused)> = self.unused.iter().collect();
+        v.sort_by(|a, b| b.1.rows.cmp(&a.1.rows).then(a.0.cmp(b.0)));
+        v.into_iter()
+            .map(|(why, u)| {
+                let lines: Vec<String> = u.lines.iter().map(u64::to_string).collect();
+                let codes = if u.codes.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", u.codes.join(", "))
+                };
+                format!(
+                    "{} row{} ({} patient{}) not used: {why}{codes} (line{} {}{})",
+                    u.rows,
+                    if u.rows == 1 { "" } else { "s" },
+                    u.patients,
+                    if u.patients == 1 { "" } else { "s" },
+                    if u.lines.len() == 1 { "" } else { "s" },
+                    lines.join(", "),
+                    if u.rows > u.lines.len() { ", ..." } else { "" }
+                )
+            })
+            .collect()
+    }
 }
 
 impl Registrations {
@@ -225,7 +370,8 @@ impl Registrations {
             .collect();
         let mut by_lsoa: HashMap<usize, Vec<(usize, u32)>> = HashMap::new();
         let mut totals: HashMap<usize, u32> = HashMap::new();
-        let mut unmatched_rows = 0;
+        let mut unused: BTreeMap<String, Unused> = BTreeMap::new();
+        let mut used_rows = 0;
         for rec in rdr.records() {
             let rec = rec.map_err(|e| CatchmentError::Row {
                 file: file.clone(),
@@ -245,17 +391,25 @@ impl Registrations {
                 place: format!("line {line}"),
                 reason: format!("NUMBER_OF_PATIENTS `{n_raw}` is not a whole number"),
             })?;
-            let p = practice_by_code
-                .get(rec.get(pc).unwrap_or("").trim())
-                .copied();
-            let l = atlas.lsoa(rec.get(lc).unwrap_or("").trim());
+            let practice_code = rec.get(pc).unwrap_or("").trim();
+            let lsoa_code = rec.get(lc).unwrap_or("").trim();
+            let p = practice_by_code.get(practice_code).copied();
+            let l = atlas.lsoa(lsoa_code);
             match (p, l) {
                 (Some(p), Some(l)) => {
                     by_lsoa.entry(l).or_default().push((p, n));
                     let t = totals.entry(p).or_default();
                     *t = t.saturating_add(n);
+                    used_rows += 1;
                 }
-                _ => unmatched_rows += 1,
+                (_, None) => {
+                    let why = lsoa_code_reason(lsoa_code, atlas.imd.lsoa_label());
+                    note_unused(&mut unused, why, line, n, None);
+                }
+                (None, Some(_)) => {
+                    let why = "PRACTICE_CODE not an active English GP practice in the data (closed, or not a GP practice)".to_string();
+                    note_unused(&mut unused, why, line, n, Some(practice_code));
+                }
             }
         }
         if by_lsoa.is_empty() {
@@ -268,7 +422,8 @@ impl Registrations {
             by_lsoa,
             totals,
             min_share: 0.10,
-            unmatched_rows,
+            unused,
+            used_rows,
         })
     }
 }
@@ -297,8 +452,31 @@ impl CatchmentSource for Registrations {
             .collect();
         covers_from_shares(atlas, shares, self.min_share)
     }
+    fn notes(&self) -> Vec<String> {
+        self.report()
+    }
     fn patients(&self, _atlas: &Atlas, practice: usize) -> Option<u32> {
         self.totals.get(&practice).copied()
+    }
+}
+
+fn note_unused(
+    unused: &mut BTreeMap<String, Unused>,
+    why: String,
+    line: u64,
+    patients: u32,
+    code: Option<&str>,
+) {
+    let u = unused.entry(why).or_default();
+    u.rows += 1;
+    u.patients += u64::from(patients);
+    if u.lines.len() < 5 {
+        u.lines.push(line);
+    }
+    if let Some(c) = code {
+        if u.codes.len() < 5 && !u.codes.iter().any(|x| x == c) {
+            u.codes.push(c.to_string());
+        }
     }
 }
 

@@ -34,6 +34,9 @@ fn open(mut cfg: Config) -> Result<Engine> {
     for (file, s) in &engine.skipped {
         eprintln!("skipped {} {}: {}", file.display(), s.place, s.reason);
     }
+    for note in engine.catchments.notes() {
+        eprintln!("catchments: {note}");
+    }
     Ok(engine)
 }
 
@@ -354,6 +357,17 @@ pub fn overlay(cmd: OverlayCmd, state: State) -> Result<()> {
             println!("{}", o.added_line());
         }
     }
+    Ok(())
+}
+
+pub fn calibrate(registrations: PathBuf, data: Option<PathBuf>) -> Result<()> {
+    let atlas = Atlas::load(&data_dir(data)?)?;
+    let real = sitefinder::ingest::catchment::Registrations::load(&registrations, &atlas)?;
+    for note in real.report() {
+        eprintln!("registrations: {note}");
+    }
+    let c = sitefinder::analysis::calibrate::calibrate(&atlas, &real);
+    print!("{}", c.report(&real));
     Ok(())
 }
 

@@ -54,6 +54,16 @@ enum Cmd {
         #[arg(long)]
         data: Option<PathBuf>,
     },
+    /// Measure the default GP catchment approximation against real registrations by LSOA,
+    /// and search for better parameters.
+    CalibrateCatchments {
+        /// NHS England "Patients registered at a GP practice - LSOA" CSV.
+        #[arg(long, value_name = "FILE")]
+        registrations: PathBuf,
+        /// Data directory (default: $SITEFINDER_DATA, else the data built into sitefinder).
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
     /// Rebuild the data directory from the raw open data files (see data/README.md).
     PrepareData {
         /// The folder of raw files (with INDEX.md and PROVENANCE.md).
@@ -223,6 +233,10 @@ fn main() {
         Cmd::Serve(a) => commands::serve(*a),
         Cmd::Optimise(a) => commands::optimise(*a),
         Cmd::About { data } => commands::about(data),
+        Cmd::CalibrateCatchments {
+            registrations,
+            data,
+        } => commands::calibrate(registrations, data),
         Cmd::Export(a) => commands::export(*a),
         Cmd::Shortlist { cmd, state } => commands::shortlist(cmd, state),
         Cmd::Overlay { cmd, state } => commands::overlay(cmd, state),
