@@ -57,6 +57,7 @@ fn synthetic_units(atlas: &Atlas, n: usize) -> Vec<Unit> {
                 rateable_value: None,
                 ground_floor: Some(x % 3 != 0),
                 vacant_since: Date::from_ymd(2020, 1, 1),
+                list_date: None,
                 description: None,
                 place: Place::Line(i + 2),
             }

@@ -84,6 +84,7 @@ fn units(specs: &[Spec]) -> Vec<Unit> {
                 rateable_value: None,
                 ground_floor: s.ground,
                 vacant_since: Some(as_of.add_days(-s.vacant_days)),
+                list_date: None,
                 description: None,
                 place: Place::Line(i + 2),
             }

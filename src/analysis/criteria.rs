@@ -162,8 +162,12 @@ impl Default for Scales {
 pub struct Settings {
     pub scales: Scales,
     pub join: JoinParams,
-    /// The date vacancy age is measured at.
+    /// The date vacancy age is measured at when `as_of_given`; otherwise each unit's list date,
+    /// and this date (today) only for units without one.
     pub as_of: Date,
+    /// Whether `as_of` was given for the ranking (`--as-of`, `as_of=`): it then overrides the
+    /// units' list dates.
+    pub as_of_given: bool,
     /// The catchment source's kind, for the sentences.
     pub catchment_kind: &'static str,
     /// The council plan overlay that the `plan` criterion (and the plan filter) use, if any.
@@ -174,15 +178,34 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// The default scales, with sentences.
+    /// The default scales, with sentences, measuring vacancy at `as_of` for every unit.
     pub fn new(join: JoinParams, as_of: Date, catchment_kind: &'static str) -> Settings {
         Settings {
             scales: Scales::default(),
             join,
             as_of,
+            as_of_given: true,
             catchment_kind,
             plan: None,
             words: true,
+        }
+    }
+
+    /// The date vacancy age is measured at for `u`, and how it was chosen (for the sentence).
+    pub fn vacancy_date(&self, u: &Unit) -> (Date, &'static str) {
+        match (self.as_of_given, u.list_date) {
+            (true, _) => (self.as_of, "at the date asked for"),
+            (false, Some(d)) => (d, "at the date of its list"),
+            (false, None) => (self.as_of, "to today (no list date)"),
+        }
+    }
+
+    /// The date in words for a ranking's metadata: the date asked for, else the list dates.
+    pub fn as_of_words(&self) -> String {
+        if self.as_of_given {
+            self.as_of.to_string()
+        } else {
+            format!("each unit's list date (today, {}, without one)", self.as_of)
         }
     }
 
@@ -454,10 +477,14 @@ fn suitability(u: &Unit, s: &Settings) -> Value {
     }
     match u.vacant_since {
         Some(d) => {
-            let months = (s.as_of.days_since(d) as f64 / 30.44).max(0.0);
+            let (at, how) = s.vacancy_date(u);
+            let months = (at.days_since(d) as f64 / 30.44).max(0.0);
             let v = clamp01(months / sc.vacancy_full_months);
             parts.push(v);
-            words.push(say!(s, "vacant since {d} ({months:.0} months, {v:.2})"));
+            words.push(say!(
+                s,
+                "vacant since {d}: {months:.0} months {how}, {at} ({v:.2})"
+            ));
         }
         None => words.push("vacancy date unknown".into()),
     }

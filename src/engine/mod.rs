@@ -93,7 +93,8 @@ pub struct Config {
     /// GP catchment polygons as GeoJSON with a practice_code property.
     #[arg(long, value_name = "FILE", conflicts_with = "registrations")]
     pub catchments: Option<PathBuf>,
-    /// Date vacancy age is measured at (YYYY-MM-DD; default today).
+    /// Date vacancy age is measured at, for every unit (YYYY-MM-DD; default: each unit's list
+    /// date, from a `list_date` column, else today).
     #[arg(long = "as-of", id = "engine_as_of", value_name = "DATE")]
     pub as_of: Option<Date>,
     /// Walking reach in metres (50 to 5000).
@@ -188,8 +189,11 @@ pub struct Engine {
     pub catchments: Box<dyn CatchmentSource>,
     pub catchment_choice: Catchments,
     pub join: JoinParams,
-    /// The default date vacancy age is measured at.
+    /// The date vacancy age is measured at when `as_of_given`, else for units without a list
+    /// date (then today).
     pub as_of: Date,
+    /// Whether `as_of` was given (`--as-of`): it then overrides the units' list dates.
+    pub as_of_given: bool,
     /// The units files, canonical where possible.
     pub units_files: Vec<PathBuf>,
     /// Rows skipped as invalid, with their file.
@@ -255,12 +259,14 @@ impl Engine {
             cfg.as_of.unwrap_or_else(Date::today),
             files,
         );
+        e.as_of_given = cfg.as_of.is_some();
         e.skipped = skipped;
         e.occupied = occupied;
         Ok(e)
     }
 
-    /// Joins units that are already imported (tests and benches build engines this way).
+    /// Joins units that are already imported (tests and benches build engines this way);
+    /// vacancy age is measured at `as_of` for every unit.
     pub fn new(
         atlas: Arc<Atlas>,
         units: Vec<Unit>,
@@ -284,6 +290,7 @@ impl Engine {
             catchment_choice,
             join,
             as_of,
+            as_of_given: true,
             units_files,
             skipped: vec![],
             occupied: 0,
@@ -295,7 +302,7 @@ impl Engine {
     /// catchments than this engine's is exported with its own).
     pub fn with_catchments(&self, choice: &Catchments) -> Result<Engine, EngineError> {
         let catchments = choice.open(&self.atlas)?;
-        Ok(Engine::new(
+        let mut e = Engine::new(
             self.atlas.clone(),
             self.units.clone(),
             catchments,
@@ -303,7 +310,9 @@ impl Engine {
             self.join,
             self.as_of,
             self.units_files.clone(),
-        ))
+        );
+        e.as_of_given = self.as_of_given;
+        Ok(e)
     }
 
     /// The units files as one line of text.
@@ -341,13 +350,17 @@ impl Engine {
     }
 
     /// The settings every criterion is scored with: the one place they are built.
+    /// `as_of` (a query's date) overrides the engine's; without either, each unit's vacancy
+    /// is measured at its list date (today for units without one).
     pub fn settings(&self, as_of: Option<Date>, plan: Option<Arc<Overlay>>) -> Settings {
-        Settings::new(
+        let mut s = Settings::new(
             self.join,
             as_of.unwrap_or(self.as_of),
             self.catchments.kind(),
         )
-        .with_plan(plan)
+        .with_plan(plan);
+        s.as_of_given = as_of.is_some() || self.as_of_given;
+        s
     }
 
     /// Ranks every unit for the query, with the plan overlay the query names (resolved by the
@@ -467,7 +480,7 @@ impl Engine {
         m.insert("sitefinder".into(), json!(env!("CARGO_PKG_VERSION")));
         m.insert("units_file".into(), json!(self.units_file_list()));
         m.insert("weights".into(), json!(ranking.weights.to_list()));
-        m.insert("as_of".into(), json!(ranking.settings.as_of.to_string()));
+        m.insert("as_of".into(), json!(ranking.settings.as_of_words()));
         m.insert("catchments".into(), json!(self.catchments.describe()));
         if let Some(o) = &ranking.settings.plan {
             m.insert("plan_overlay".into(), json!(o.name));
@@ -491,12 +504,16 @@ impl Engine {
     }
 
     /// What a new shortlist records it was made from: the query, this engine's catchments and
-    /// the date, so that its exports rank as it was ranked.
+    /// the date if one was given (else the units' list dates are used again), so that its
+    /// exports rank as it was ranked.
     pub fn shortlist_origin(&self, query: &str, as_of: Option<Date>) -> String {
         let mut pairs: Vec<(String, String)> =
             serde_urlencoded::from_str(query).unwrap_or_default();
         pairs.retain(|(k, _)| k != "as_of" && k != "catchments");
-        pairs.push(("as_of".into(), as_of.unwrap_or(self.as_of).to_string()));
+        let given = as_of.or(self.as_of_given.then_some(self.as_of));
+        if let Some(d) = given {
+            pairs.push(("as_of".into(), d.to_string()));
+        }
         pairs.push(("catchments".into(), self.catchment_choice.spec()));
         serde_urlencoded::to_string(&pairs).unwrap_or_default()
     }

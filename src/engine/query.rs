@@ -60,8 +60,9 @@ pub struct RankQuery {
     #[serde(default, deserialize_with = "opt_from_str")]
     #[param(minimum = 0, maximum = 50000)]
     pub plan_within_m: Option<f64>,
-    /// The date vacancy age is measured at (YYYY-MM-DD; default: the engine's date, today
-    /// unless set when it was started).
+    /// The date vacancy age is measured at for every unit (YYYY-MM-DD; default: the engine's
+    /// date if it was started with one, else each unit's list date, and today for units
+    /// without one).
     /// (On the command line, `--as-of` sets the engine's date instead.)
     #[arg(skip)]
     #[serde(default, deserialize_with = "opt_from_str")]

@@ -65,6 +65,9 @@ pub struct Unit {
     pub rateable_value: Option<f64>,
     pub ground_floor: Option<bool>,
     pub vacant_since: Option<Date>,
+    /// The date of the list the unit came from (a `list_date` column): vacancy age is measured
+    /// at it unless a date is given for the whole ranking (`--as-of`).
+    pub list_date: Option<Date>,
     pub description: Option<String>,
     pub place: Place,
 }
@@ -149,6 +152,7 @@ enum Field {
     RateableValue,
     GroundFloor,
     VacantSince,
+    ListDate,
     Description,
     EmptyYN,
     Occupied,
@@ -224,6 +228,10 @@ const ALIASES: &[(Field, &[&str])] = &[
             "empty since",
             "current prop exemption start date",
         ],
+    ),
+    (
+        Field::ListDate,
+        &["list date", "list as at", "as at", "rates list date"],
     ),
     (
         Field::Description,
@@ -614,6 +622,15 @@ fn parse_num(r: &Record, f: Field, col: &str) -> Result<Option<f64>, String> {
     }
 }
 
+fn parse_date(r: &Record, f: Field, col: &str) -> Result<Option<Date>, String> {
+    match r.get(f) {
+        None => Ok(None),
+        Some(s) => Date::parse(s)
+            .map(Some)
+            .ok_or_else(|| format!("column `{col}`: `{s}` is not a date (use YYYY-MM-DD)")),
+    }
+}
+
 fn parse_bool(r: &Record, f: Field, col: &str) -> Result<Option<bool>, String> {
     match r.get(f).map(|s| s.to_ascii_lowercase()) {
         None => Ok(None),
@@ -664,12 +681,8 @@ fn to_unit(r: &Record, place: Place, atlas: &Atlas, crs_bng: bool) -> Result<Uni
     });
 
     let (pos, located_by, postcode_lsoa) = locate(r, atlas, crs_bng, postcode.as_deref())?;
-    let vacant_since = match r.get(Field::VacantSince) {
-        None => None,
-        Some(s) => {
-            Some(Date::parse(s).ok_or_else(|| format!("`{s}` is not a date (use YYYY-MM-DD)"))?)
-        }
-    };
+    let vacant_since = parse_date(r, Field::VacantSince, "vacant_since")?;
+    let list_date = parse_date(r, Field::ListDate, "list_date")?;
     let floor_area_m2 = parse_num(r, Field::FloorArea, "floor_area_m2")?;
     let ground_floor = match parse_bool(r, Field::GroundFloor, "ground_floor")? {
         Some(g) => Some(g),
@@ -690,6 +703,7 @@ fn to_unit(r: &Record, place: Place, atlas: &Atlas, crs_bng: bool) -> Result<Uni
         rateable_value: parse_num(r, Field::RateableValue, "rateable_value")?,
         ground_floor,
         vacant_since,
+        list_date,
         description: r.get(Field::Description).map(str::to_string),
         place,
     })

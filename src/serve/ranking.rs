@@ -54,7 +54,7 @@ pub async fn rank(
     m.insert("numberMatched".into(), json!(ranking.rows.len()));
     m.insert("numberReturned".into(), json!(features.len()));
     m.insert("weights".into(), json!(ranking.weights.to_list()));
-    m.insert("as_of".into(), json!(ranking.settings.as_of.to_string()));
+    m.insert("as_of".into(), json!(ranking.settings.as_of_words()));
     m.insert("catchments".into(), json!(e.catchments.describe()));
     m.insert(
         "plan_overlay".into(),
