@@ -59,6 +59,9 @@ fn synthetic_units(atlas: &Atlas, n: usize) -> Vec<Unit> {
                 vacant_since: Date::from_ymd(2020, 1, 1),
                 list_date: None,
                 description: None,
+                unsuitable: None,
+                site_id: String::new(),
+                site_units: 1,
                 place: Place::Line(i + 2),
             }
         })

@@ -677,7 +677,9 @@ fn list_date(council: &str) -> Result<&'static str> {
         "bradford" | "calderdale" | "kirklees" | "wakefield" | "hambleton" | "scarborough"
         | "selby" => "2019-06-13",
         "portsmouth" => "2022-01-31",
-        other => bail!("units: no list date known for council `{other}`; add it to prepare::list_date"),
+        other => {
+            bail!("units: no list date known for council `{other}`; add it to prepare::list_date")
+        }
     })
 }
 

@@ -127,12 +127,27 @@ pub struct Scales {
     /// Stops within the stop radius at which `access` is 1: 8 stops (both directions of four
     /// routes).
     pub access_full_stops: f64,
-    /// Floor area below which a unit scores 0 on that part of suitability: 40 m² holds one
-    /// socially distanced vaccination bay with a small wait.
+    /// Floor area at or below which a unit scores 0 on that part of suitability: 40 m² holds
+    /// one socially distanced vaccination bay with a small wait.
     pub floor_min_m2: f64,
-    /// Floor area at which it scores 1: 150 m² holds four bays (each about 3 x 3 m with 2 m
-    /// spacing), a socially distanced queue and the 15-minute observation area.
+    /// Floor area at which it scores 1: 500 m², a large store that holds a mass-vaccination
+    /// layout (a dozen bays, a separate queue and the 15-minute observation area). Between the
+    /// two the score grows with the logarithm of the area, so each doubling counts the same:
+    /// the first bays matter most (150 m², four bays of about 3 x 3 m with 2 m spacing, a
+    /// queue and the observation area, scores 0.52; 265 m² scores 0.75). Few high-street units
+    /// reach 500 m², so the part keeps telling units apart instead of giving most of them 1.
     pub floor_full_m2: f64,
+    /// Rateable value per square metre used to estimate the floor area of a unit that gives
+    /// none: £100/m². A rateable value is the VOA's estimate of a year's rent, and for shops it
+    /// is set per square metre of floor, so RV ÷ £/m² is the area. The VOA's own statistics
+    /// ("Non-domestic rating: stock of properties including business floorspace", retail
+    /// floorspace and RV per m² by area) put all rated floorspace at about £86/m² (31 March
+    /// 2022) with shops above that average, highest in London and the South East and below it
+    /// in the northern towns where the shipped lists are; a round £100/m² is that order of
+    /// magnitude. It is an estimate: a unit on a prime pitch is smaller than it looks (a £30k
+    /// RV is 300 m² here but perhaps 150 m² at £200/m²) and a back-street one larger, and it
+    /// says so in the breakdown.
+    pub rv_per_m2: f64,
     /// Months empty at which vacancy age scores 1: 24. A unit empty that long is more likely to
     /// be offered for a short meanwhile use at low rent.
     pub vacancy_full_months: f64,
@@ -149,7 +164,8 @@ impl Default for Scales {
             gap_full_m: 3_000.0,
             access_full_stops: 8.0,
             floor_min_m2: 40.0,
-            floor_full_m2: 150.0,
+            floor_full_m2: 500.0,
+            rv_per_m2: 100.0,
             vacancy_full_months: 24.0,
             plan_near_m: 400.0,
         }
@@ -453,13 +469,27 @@ fn suitability(u: &Unit, s: &Settings) -> Value {
     let sc = &s.scales;
     let mut parts: Vec<f64> = vec![];
     let mut words: Vec<String> = vec![];
-    match u.floor_area_m2 {
-        Some(a) => {
-            let v = clamp01((a - sc.floor_min_m2) / (sc.floor_full_m2 - sc.floor_min_m2));
+    let size = |a: f64| {
+        clamp01((a.max(1.0) / sc.floor_min_m2).ln() / (sc.floor_full_m2 / sc.floor_min_m2).ln())
+    };
+    match (u.floor_area_m2, u.rateable_value) {
+        (Some(a), _) => {
+            let v = size(a);
             parts.push(v);
             words.push(say!(s, "floor area {a:.0} m² ({v:.2})"));
         }
-        None => words.push("floor area unknown".into()),
+        (None, Some(rv)) if rv > 0.0 => {
+            let a = rv / sc.rv_per_m2;
+            let v = size(a);
+            parts.push(v);
+            words.push(say!(
+                s,
+                "floor area about {a:.0} m², estimated from rateable value (£{} at £{:.0}/m²) ({v:.2})",
+                thousands(rv),
+                sc.rv_per_m2
+            ));
+        }
+        _ => words.push("floor area unknown".into()),
     }
     match u.ground_floor {
         Some(g) => {

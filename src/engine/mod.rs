@@ -276,6 +276,8 @@ impl Engine {
         as_of: Date,
         units_files: Vec<PathBuf>,
     ) -> Engine {
+        let mut units = units;
+        crate::analysis::sites::group(&mut units);
         let contexts = attach(&atlas, &units, catchments.as_ref(), &join);
         let ids = units
             .iter()
@@ -438,6 +440,8 @@ impl Engine {
         };
         let q = RankQuery {
             weights: Some(sl.weights.clone()).filter(|w| !w.trim().is_empty()),
+            // The shortlist's sites are kept whatever they are.
+            include_unsuitable: Some(true),
             as_of: as_of.or_else(|| query_value(&sl.query, "as_of").and_then(|d| Date::parse(&d))),
             ..RankQuery::default()
         };
@@ -473,6 +477,47 @@ impl Engine {
         Ok(ranking)
     }
 
+    /// The ids of the top `n` units of a ranking, for a shortlist, and the query it was made
+    /// from. One unit per site unless the query says otherwise (`one_per_site=false`), so the
+    /// shortlist holds `n` places.
+    pub fn top_ids(
+        &self,
+        q: &RankQuery,
+        plan: Option<Arc<Overlay>>,
+        n: usize,
+    ) -> Result<(Vec<String>, String), RankError> {
+        let mut q = q.clone();
+        q.one_per_site = Some(q.one_per_site.unwrap_or(true));
+        let ranking = self.rank(&q, plan)?;
+        let ids = ranking.rows.iter().take(n);
+        let ids = ids.map(|r| self.units[r.unit].id.clone()).collect();
+        let mut made_from = q.to_query_string();
+        let sep = if made_from.is_empty() { "" } else { "&" };
+        made_from.push_str(&format!("{sep}top={n}"));
+        Ok((ids, made_from))
+    }
+
+    /// The units a ranking left out as unable to hold a clinic, one line each (as the command
+    /// line reports them, like skipped rows).
+    pub fn unsuitable_lines(&self, ranking: &Ranking) -> Vec<String> {
+        let u = |i: usize| &self.units[i];
+        ranking
+            .unsuitable
+            .iter()
+            .map(|(i, why)| format!("left out {} ({}): {why}", u(*i).id, u(*i).name))
+            .collect()
+    }
+
+    /// The units a ranking left out as unable to hold a clinic, as JSON (`/rank` metadata).
+    pub fn unsuitable_json(&self, ranking: &Ranking) -> Json {
+        let u = |i: usize| &self.units[i];
+        ranking
+            .unsuitable
+            .iter()
+            .map(|(i, why)| json!({"id": u(*i).id, "name": u(*i).name, "reason": why}))
+            .collect()
+    }
+
     /// What an export of `ranking` says about how it was made: version, units files, weights,
     /// date, catchments, plan overlay and attribution, and `filters` for the query sheet.
     pub fn meta(&self, ranking: &Ranking, filters: Vec<(String, String)>) -> Meta {
@@ -484,6 +529,18 @@ impl Engine {
         m.insert("catchments".into(), json!(self.catchments.describe()));
         if let Some(o) = &ranking.settings.plan {
             m.insert("plan_overlay".into(), json!(o.name));
+        }
+        if !ranking.unsuitable.is_empty() {
+            let list = ranking.unsuitable.iter();
+            let list = list.map(|(i, why)| format!("{} ({why})", self.units[*i].id));
+            m.insert(
+                "left_out_unsuitable".into(),
+                json!(format!(
+                    "{} units that cannot hold a clinic (include_unsuitable ranks them): {}",
+                    ranking.unsuitable.len(),
+                    list.collect::<Vec<_>>().join("; ")
+                )),
+            );
         }
         m.insert("attribution".into(), json!(self.atlas.manifest.attribution));
         Meta {
@@ -607,6 +664,7 @@ impl Engine {
             weights,
             settings,
             filtered_out: vec![],
+            unsuitable: vec![],
             rank_column: "order",
         }
     }

@@ -62,6 +62,11 @@ pub async fn rank(
     );
     m.insert("filtered_out".into(), json!(ranking.filtered_out.len()));
     m.insert(
+        "left_out_unsuitable".into(),
+        json!(ranking.unsuitable.len()),
+    );
+    m.insert("unsuitable".into(), e.unsuitable_json(&ranking));
+    m.insert(
         "links".into(),
         json!(page_links(
             "/rank",
