@@ -13,7 +13,7 @@
 /// A level word counts only when a floor word follows it, directly or through a list joined
 /// by "and", "&", "part" or "pt" ("Gnd 1st And 2nd Floors", "Ground & Part 1st Floor"), so
 /// "Sports Ground" or "Store First Unit 5" say nothing. Basement ("Basement", "Bst", "Bsmt")
-/// and mezzanine stand alone. A lower ground floor is not the ground floor (it is below the
+/// and mezzanine stand alone, and end a list like a floor word ("Grd And Bst"). A lower ground floor is not the ground floor (it is below the
 /// street, reached by steps); an upper ground floor is taken as the ground floor (the floor
 /// entered from the street on a sloping site). "Lower level" and "upper level" are other
 /// floors; a numbered "Level 2" says nothing, as centres number their floors differently.
@@ -62,6 +62,8 @@ pub fn floor_from_words(text: &str) -> Option<bool> {
             "LOWER" | "LWR" => pending.push(Level::Lower),
             "UPPER" => pending.push(Level::Upper),
             "BASEMENT" | "BST" | "BSMT" | "MEZZANINE" | "MEZZANINES" | "MEZZ" => {
+                // A level in a list with it is a floor too: "Grd And Bst".
+                found.extend(pending.drain(..).filter(|l| *l == Level::Ground));
                 found.push(Level::Other)
             }
             "AND" | "PART" | "PT" | "MAIN" => {}
