@@ -147,6 +147,9 @@ fn building(parts: &[Vec<String>]) -> Option<String> {
     None
 }
 
+/// A street and the house number on it (a range), if any.
+type Street = (String, Option<(u32, u32)>);
+
 fn ordinal(t: &str) -> bool {
     t.len() >= 3
         && t[..t.len() - 2].bytes().all(|b| b.is_ascii_digit())
@@ -156,7 +159,7 @@ fn ordinal(t: &str) -> bool {
 /// The street ("BAILLIE STREET") and the house number before it as a range (`8-12` is 8..=12,
 /// `6A` is 6), when the address has them. A number after a unit word ("UNIT 3") is not a house
 /// number, nor is an ordinal ("1ST").
-fn street_and_number(parts: &[Vec<String>]) -> Option<(String, Option<(u32, u32)>)> {
+fn street_and_number(parts: &[Vec<String>]) -> Option<Street> {
     let name_word = |t: &String| !has_digit(t) && !DESIGNATOR.contains(&t.as_str());
     for (k, p) in parts.iter().enumerate() {
         if !p.iter().any(|t| STREET.contains(&t.as_str())) {
@@ -248,8 +251,7 @@ pub fn group(units: &mut [Unit]) {
     let mut parent: Vec<usize> = (0..n).collect();
     let parsed: Vec<Vec<Vec<String>>> = units.iter().map(parts).collect();
     let buildings: Vec<Option<String>> = parsed.iter().map(|p| building(p)).collect();
-    let streets: Vec<Option<(String, Option<(u32, u32)>)>> =
-        parsed.iter().map(|p| street_and_number(p)).collect();
+    let streets: Vec<Option<Street>> = parsed.iter().map(|p| street_and_number(p)).collect();
     join_buckets(
         units,
         &mut parent,
