@@ -75,7 +75,7 @@ pub struct Unit {
     /// left out of rankings unless asked for.
     pub unsuitable: Option<&'static str>,
     /// The site the unit is at: the smallest id of the units at the same place (same arcade,
-    /// building or position; [`crate::analysis::sites`]). Its own id until grouped.
+    /// building or position; see `analysis::sites`). Its own id until grouped.
     pub site_id: String,
     /// How many units are at that site.
     pub site_units: usize,
