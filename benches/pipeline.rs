@@ -57,7 +57,11 @@ fn synthetic_units(atlas: &Atlas, n: usize) -> Vec<Unit> {
                 rateable_value: None,
                 ground_floor: Some(x % 3 != 0),
                 vacant_since: Date::from_ymd(2020, 1, 1),
+                list_date: None,
                 description: None,
+                unsuitable: None,
+                site_id: String::new(),
+                site_units: 1,
                 place: Place::Line(i + 2),
             }
         })

@@ -960,8 +960,32 @@ fn vaccination_sites(cx: &mut Ctx, pc: &HashMap<String, [f64; 2]>) -> Result<()>
     Ok(())
 }
 
+/// The date of the rates list each council's units come from, written as every row's
+/// `list_date` (vacancy age is measured at it; `data/README.md` says the same):
+///
+/// - Rochdale: the list is "as at 1 July 2024" (its file name and title).
+/// - Bradford, Calderdale, Kirklees, Wakefield, Hambleton, Scarborough, Selby: the ODI Leeds
+///   common-format files, added to odileeds/business-rates on 13 June 2019 (commit 4fbe86b9).
+///   The councils' own extract dates are not given, so the day they were published is the best
+///   date known (Hambleton's file was re-published with a parsing fix on 20 June 2019; its rows
+///   are those of the same extract, so it keeps 13 June).
+/// - Portsmouth: the lists of "January 2022"; the last day of that month is used.
+///
+/// A council without a date here is an error, so a new list cannot ship without one.
+fn list_date(council: &str) -> Result<&'static str> {
+    Ok(match council {
+        "rochdale" => "2024-07-01",
+        "bradford" | "calderdale" | "kirklees" | "wakefield" | "hambleton" | "scarborough"
+        | "selby" => "2019-06-13",
+        "portsmouth" => "2022-01-31",
+        other => {
+            bail!("units: no list date known for council `{other}`; add it to prepare::list_date")
+        }
+    })
+}
+
 /// Vacant retail-type units with coordinates, one CSV per council, in the plain CSV layout that
-/// `rank --units` reads (so they double as examples).
+/// `rank --units` reads (so they double as examples), each row with its list's date.
 fn units(cx: &mut Ctx) -> Result<()> {
     let rows = cx.csv("business_rates_nndr/nndr_units_combined_geocoded.csv.gz")?;
     let mut by_council: BTreeMap<String, csv::Writer<Vec<u8>>> = BTreeMap::new();
@@ -974,6 +998,7 @@ fn units(cx: &mut Ctx) -> Result<()> {
             continue;
         }
         let council = get(r, "council").to_lowercase();
+        let date = list_date(&council)?;
         let w = by_council.entry(council.clone()).or_insert_with(|| {
             let mut w = csv::Writer::from_writer(vec![]);
             let _ = w.write_record([
@@ -987,6 +1012,7 @@ fn units(cx: &mut Ctx) -> Result<()> {
                 "description",
                 "vacant_since",
                 "council",
+                "list_date",
             ]);
             w
         });
@@ -1007,6 +1033,7 @@ fn units(cx: &mut Ctx) -> Result<()> {
             get(r, "description"),
             get(r, "empty_from"),
             get(r, "council"),
+            date,
         ])?;
         *counts.entry(council).or_default() += 1;
     }

@@ -51,19 +51,25 @@ fn rank_writes_rfc7946_geojson_with_breakdowns() {
     let out = dir.path().join("shortlist.geojson");
     let o = sitefinder(&["rank", "--as-of", "2024-07-01", "--out", p(&out)]);
     assert!(o.status.success(), "{}", stderr(&o));
+    // The two Market Hall cafés cannot hold a clinic: left out, and said so.
     assert!(
-        stderr(&o).contains("ranked 107 of 107 units"),
+        stderr(&o).contains("ranked 105 of 107 units")
+            && stderr(&o).contains("2 left out as unable to hold a clinic"),
         "{}",
         stderr(&o)
     );
     let v: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert_eq!(v["type"], "FeatureCollection");
+    assert!(v["left_out_unsuitable"]
+        .as_str()
+        .unwrap()
+        .starts_with("2 units that cannot hold a clinic"));
     assert!(v["attribution"][0]
         .as_str()
         .unwrap()
         .contains("Open Government Licence"));
     let feats = v["features"].as_array().unwrap();
-    assert_eq!(feats.len(), 107);
+    assert_eq!(feats.len(), 105);
     let mut last = f64::INFINITY;
     for (i, f) in feats.iter().enumerate() {
         assert_eq!(f["geometry"]["type"], "Point");

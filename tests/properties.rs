@@ -84,7 +84,11 @@ fn units(specs: &[Spec]) -> Vec<Unit> {
                 rateable_value: None,
                 ground_floor: s.ground,
                 vacant_since: Some(as_of.add_days(-s.vacant_days)),
+                list_date: None,
                 description: None,
+                unsuitable: None,
+                site_id: String::new(),
+                site_units: 1,
                 place: Place::Line(i + 2),
             }
         })

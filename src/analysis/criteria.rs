@@ -127,12 +127,27 @@ pub struct Scales {
     /// Stops within the stop radius at which `access` is 1: 8 stops (both directions of four
     /// routes).
     pub access_full_stops: f64,
-    /// Floor area below which a unit scores 0 on that part of suitability: 40 m² holds one
-    /// socially distanced vaccination bay with a small wait.
+    /// Floor area at or below which a unit scores 0 on that part of suitability: 40 m² holds
+    /// one socially distanced vaccination bay with a small wait.
     pub floor_min_m2: f64,
-    /// Floor area at which it scores 1: 150 m² holds four bays (each about 3 x 3 m with 2 m
-    /// spacing), a socially distanced queue and the 15-minute observation area.
+    /// Floor area at which it scores 1: 500 m², a large store that holds a mass-vaccination
+    /// layout (a dozen bays, a separate queue and the 15-minute observation area). Between the
+    /// two the score grows with the logarithm of the area, so each doubling counts the same:
+    /// the first bays matter most (150 m², four bays of about 3 x 3 m with 2 m spacing, a
+    /// queue and the observation area, scores 0.52; 265 m² scores 0.75). Few high-street units
+    /// reach 500 m², so the part keeps telling units apart instead of giving most of them 1.
     pub floor_full_m2: f64,
+    /// Rateable value per square metre used to estimate the floor area of a unit that gives
+    /// none: £100/m². A rateable value is the VOA's estimate of a year's rent, and for shops it
+    /// is set per square metre of floor, so RV ÷ £/m² is the area. The VOA's own statistics
+    /// ("Non-domestic rating: stock of properties including business floorspace", retail
+    /// floorspace and RV per m² by area) put all rated floorspace at about £86/m² (31 March
+    /// 2022) with shops above that average, highest in London and the South East and below it
+    /// in the northern towns where the shipped lists are; a round £100/m² is that order of
+    /// magnitude. It is an estimate: a unit on a prime pitch is smaller than it looks (a £30k
+    /// RV is 300 m² here but perhaps 150 m² at £200/m²) and a back-street one larger, and it
+    /// says so in the breakdown.
+    pub rv_per_m2: f64,
     /// Months empty at which vacancy age scores 1: 24. A unit empty that long is more likely to
     /// be offered for a short meanwhile use at low rent.
     pub vacancy_full_months: f64,
@@ -149,7 +164,8 @@ impl Default for Scales {
             gap_full_m: 3_000.0,
             access_full_stops: 8.0,
             floor_min_m2: 40.0,
-            floor_full_m2: 150.0,
+            floor_full_m2: 500.0,
+            rv_per_m2: 100.0,
             vacancy_full_months: 24.0,
             plan_near_m: 400.0,
         }
@@ -162,8 +178,12 @@ impl Default for Scales {
 pub struct Settings {
     pub scales: Scales,
     pub join: JoinParams,
-    /// The date vacancy age is measured at.
+    /// The date vacancy age is measured at when `as_of_given`; otherwise each unit's list date,
+    /// and this date (today) only for units without one.
     pub as_of: Date,
+    /// Whether `as_of` was given for the ranking (`--as-of`, `as_of=`): it then overrides the
+    /// units' list dates.
+    pub as_of_given: bool,
     /// The catchment source's kind, for the sentences.
     pub catchment_kind: &'static str,
     /// The council plan overlay that the `plan` criterion (and the plan filter) use, if any.
@@ -174,15 +194,34 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// The default scales, with sentences.
+    /// The default scales, with sentences, measuring vacancy at `as_of` for every unit.
     pub fn new(join: JoinParams, as_of: Date, catchment_kind: &'static str) -> Settings {
         Settings {
             scales: Scales::default(),
             join,
             as_of,
+            as_of_given: true,
             catchment_kind,
             plan: None,
             words: true,
+        }
+    }
+
+    /// The date vacancy age is measured at for `u`, and how it was chosen (for the sentence).
+    pub fn vacancy_date(&self, u: &Unit) -> (Date, &'static str) {
+        match (self.as_of_given, u.list_date) {
+            (true, _) => (self.as_of, "at the date asked for"),
+            (false, Some(d)) => (d, "at the date of its list"),
+            (false, None) => (self.as_of, "to today (no list date)"),
+        }
+    }
+
+    /// The date in words for a ranking's metadata: the date asked for, else the list dates.
+    pub fn as_of_words(&self) -> String {
+        if self.as_of_given {
+            self.as_of.to_string()
+        } else {
+            format!("each unit's list date (today, {}, without one)", self.as_of)
         }
     }
 
@@ -431,13 +470,27 @@ fn suitability(u: &Unit, s: &Settings) -> Value {
     let sc = &s.scales;
     let mut parts: Vec<f64> = vec![];
     let mut words: Vec<String> = vec![];
-    match u.floor_area_m2 {
-        Some(a) => {
-            let v = clamp01((a - sc.floor_min_m2) / (sc.floor_full_m2 - sc.floor_min_m2));
+    let size = |a: f64| {
+        clamp01((a.max(1.0) / sc.floor_min_m2).ln() / (sc.floor_full_m2 / sc.floor_min_m2).ln())
+    };
+    match (u.floor_area_m2, u.rateable_value) {
+        (Some(a), _) => {
+            let v = size(a);
             parts.push(v);
             words.push(say!(s, "floor area {a:.0} m² ({v:.2})"));
         }
-        None => words.push("floor area unknown".into()),
+        (None, Some(rv)) if rv > 0.0 => {
+            let a = rv / sc.rv_per_m2;
+            let v = size(a);
+            parts.push(v);
+            words.push(say!(
+                s,
+                "floor area about {a:.0} m², estimated from rateable value (£{} at £{:.0}/m²) ({v:.2})",
+                thousands(rv),
+                sc.rv_per_m2
+            ));
+        }
+        _ => words.push("floor area unknown".into()),
     }
     match u.ground_floor {
         Some(g) => {
@@ -455,10 +508,14 @@ fn suitability(u: &Unit, s: &Settings) -> Value {
     }
     match u.vacant_since {
         Some(d) => {
-            let months = (s.as_of.days_since(d) as f64 / 30.44).max(0.0);
+            let (at, how) = s.vacancy_date(u);
+            let months = (at.days_since(d) as f64 / 30.44).max(0.0);
             let v = clamp01(months / sc.vacancy_full_months);
             parts.push(v);
-            words.push(say!(s, "vacant since {d} ({months:.0} months, {v:.2})"));
+            words.push(say!(
+                s,
+                "vacant since {d}: {months:.0} months {how}, {at} ({v:.2})"
+            ));
         }
         None => words.push("vacancy date unknown".into()),
     }

@@ -1,8 +1,9 @@
 //! The analysis: joins units to the reference layers ([`join`]), scores each criterion
-//! ([`criteria`]), ranks ([`rank`]) and chooses sets of sites ([`optimise`]).
+//! ([`criteria`]), ranks ([`rank`]), groups units at the same place ([`sites`]) and chooses sets of sites ([`optimise`]).
 
 pub mod calibrate;
 pub mod criteria;
 pub mod join;
 pub mod optimise;
 pub mod rank;
+pub mod sites;

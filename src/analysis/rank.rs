@@ -165,6 +165,12 @@ pub struct Filters {
     pub bbox: Option<[f64; 4]>,
     /// Units within this distance of the chosen plan overlay (0 = inside one of its areas).
     pub plan_within_m: Option<f64>,
+    /// Rank units that cannot hold a clinic (market stalls, kiosks, advertising rights...)
+    /// too; by default they are left out and listed in [`Ranking::unsuitable`].
+    pub include_unsuitable: bool,
+    /// Keep only the best unit of each site (units at the same arcade, building or position);
+    /// the others are left out as `one_per_site`.
+    pub one_per_site: bool,
 }
 
 impl Filters {
@@ -268,8 +274,12 @@ pub struct Ranking {
     /// The settings the rows were scored with (date, plan overlay, join distances), so that
     /// rows can be explained in words later ([`explain_rows`]).
     pub settings: Settings,
-    /// Units left out by a filter, with the filter that left them out.
+    /// Units left out by a filter, with the filter that left them out (`one_per_site` for
+    /// units behind a better one at the same site).
     pub filtered_out: Vec<(usize, &'static str)>,
+    /// Units left out because they cannot hold a clinic, with the reason (empty when
+    /// `include_unsuitable`).
+    pub unsuitable: Vec<(usize, &'static str)>,
 }
 
 /// The weighted score and each criterion's contribution.
@@ -420,9 +430,14 @@ pub fn rank(
     }
     let mut rows = Vec::with_capacity(units.len());
     let mut filtered_out = vec![];
+    let mut unsuitable = vec![];
     for (i, (u, c)) in units.iter().zip(contexts).enumerate() {
         if let Some(why) = filtered_by(atlas, u, c, filters, settings) {
             filtered_out.push((i, why));
+            continue;
+        }
+        if let (Some(why), false) = (u.unsuitable, filters.include_unsuitable) {
+            unsuitable.push((i, why));
             continue;
         }
         let values = evaluate(atlas, u, c, settings);
@@ -442,6 +457,16 @@ pub fn rank(
             .total_cmp(&a.score)
             .then_with(|| units[a.unit].id.cmp(&units[b.unit].id))
     });
+    if filters.one_per_site {
+        let mut seen = std::collections::HashSet::new();
+        rows.retain(|r| {
+            let first = seen.insert(units[r.unit].site_id.as_str());
+            if !first {
+                filtered_out.push((r.unit, "one_per_site"));
+            }
+            first
+        });
+    }
     for (i, r) in rows.iter_mut().enumerate() {
         r.rank = i + 1;
     }
@@ -451,6 +476,7 @@ pub fn rank(
         weights: *weights,
         settings: settings.clone(),
         filtered_out,
+        unsuitable,
     })
 }
 

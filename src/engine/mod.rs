@@ -94,7 +94,8 @@ pub struct Config {
     /// GP catchment polygons as GeoJSON with a practice_code property.
     #[arg(long, value_name = "FILE", conflicts_with = "registrations")]
     pub catchments: Option<PathBuf>,
-    /// Date vacancy age is measured at (YYYY-MM-DD; default today).
+    /// Date vacancy age is measured at, for every unit (YYYY-MM-DD; default: each unit's list
+    /// date, from a `list_date` column, else today).
     #[arg(long = "as-of", id = "engine_as_of", value_name = "DATE")]
     pub as_of: Option<Date>,
     /// Walking reach in metres (50 to 5000).
@@ -193,8 +194,11 @@ pub struct Engine {
     pub catchments: Box<dyn CatchmentSource>,
     pub catchment_choice: Catchments,
     pub join: JoinParams,
-    /// The default date vacancy age is measured at.
+    /// The date vacancy age is measured at when `as_of_given`, else for units without a list
+    /// date (then today).
     pub as_of: Date,
+    /// Whether `as_of` was given (`--as-of`): it then overrides the units' list dates.
+    pub as_of_given: bool,
     /// The units files, canonical where possible.
     pub units_files: Vec<PathBuf>,
     /// Rows skipped as invalid, with their file.
@@ -260,12 +264,14 @@ impl Engine {
             cfg.as_of.unwrap_or_else(Date::today),
             files,
         );
+        e.as_of_given = cfg.as_of.is_some();
         e.skipped = skipped;
         e.occupied = occupied;
         Ok(e)
     }
 
-    /// Joins units that are already imported (tests and benches build engines this way).
+    /// Joins units that are already imported (tests and benches build engines this way);
+    /// vacancy age is measured at `as_of` for every unit.
     pub fn new(
         atlas: Arc<Atlas>,
         units: Vec<Unit>,
@@ -275,6 +281,8 @@ impl Engine {
         as_of: Date,
         units_files: Vec<PathBuf>,
     ) -> Engine {
+        let mut units = units;
+        crate::analysis::sites::group(&mut units);
         let contexts = attach(&atlas, &units, catchments.as_ref(), &join);
         let ids = units
             .iter()
@@ -289,6 +297,7 @@ impl Engine {
             catchment_choice,
             join,
             as_of,
+            as_of_given: true,
             units_files,
             skipped: vec![],
             occupied: 0,
@@ -300,7 +309,7 @@ impl Engine {
     /// catchments than this engine's is exported with its own).
     pub fn with_catchments(&self, choice: &Catchments) -> Result<Engine, EngineError> {
         let catchments = choice.open(&self.atlas)?;
-        Ok(Engine::new(
+        let mut e = Engine::new(
             self.atlas.clone(),
             self.units.clone(),
             catchments,
@@ -308,7 +317,9 @@ impl Engine {
             self.join,
             self.as_of,
             self.units_files.clone(),
-        ))
+        );
+        e.as_of_given = self.as_of_given;
+        Ok(e)
     }
 
     /// The units files as one line of text.
@@ -346,13 +357,17 @@ impl Engine {
     }
 
     /// The settings every criterion is scored with: the one place they are built.
+    /// `as_of` (a query's date) overrides the engine's; without either, each unit's vacancy
+    /// is measured at its list date (today for units without one).
     pub fn settings(&self, as_of: Option<Date>, plan: Option<Arc<Overlay>>) -> Settings {
-        Settings::new(
+        let mut s = Settings::new(
             self.join,
             as_of.unwrap_or(self.as_of),
             self.catchments.kind(),
         )
-        .with_plan(plan)
+        .with_plan(plan);
+        s.as_of_given = as_of.is_some() || self.as_of_given;
+        s
     }
 
     /// Ranks every unit for the query, with the plan overlay the query names (resolved by the
@@ -430,6 +445,8 @@ impl Engine {
         };
         let q = RankQuery {
             weights: Some(sl.weights.clone()).filter(|w| !w.trim().is_empty()),
+            // The shortlist's sites are kept whatever they are.
+            include_unsuitable: Some(true),
             as_of: as_of.or_else(|| query_value(&sl.query, "as_of").and_then(|d| Date::parse(&d))),
             ..RankQuery::default()
         };
@@ -465,6 +482,47 @@ impl Engine {
         Ok(ranking)
     }
 
+    /// The ids of the top `n` units of a ranking, for a shortlist, and the query it was made
+    /// from. One unit per site unless the query says otherwise (`one_per_site=false`), so the
+    /// shortlist holds `n` places.
+    pub fn top_ids(
+        &self,
+        q: &RankQuery,
+        plan: Option<Arc<Overlay>>,
+        n: usize,
+    ) -> Result<(Vec<String>, String), RankError> {
+        let mut q = q.clone();
+        q.one_per_site = Some(q.one_per_site.unwrap_or(true));
+        let ranking = self.rank(&q, plan)?;
+        let ids = ranking.rows.iter().take(n);
+        let ids = ids.map(|r| self.units[r.unit].id.clone()).collect();
+        let mut made_from = q.to_query_string();
+        let sep = if made_from.is_empty() { "" } else { "&" };
+        made_from.push_str(&format!("{sep}top={n}"));
+        Ok((ids, made_from))
+    }
+
+    /// The units a ranking left out as unable to hold a clinic, one line each (as the command
+    /// line reports them, like skipped rows).
+    pub fn unsuitable_lines(&self, ranking: &Ranking) -> Vec<String> {
+        let u = |i: usize| &self.units[i];
+        ranking
+            .unsuitable
+            .iter()
+            .map(|(i, why)| format!("left out {} ({}): {why}", u(*i).id, u(*i).name))
+            .collect()
+    }
+
+    /// The units a ranking left out as unable to hold a clinic, as JSON (`/rank` metadata).
+    pub fn unsuitable_json(&self, ranking: &Ranking) -> Json {
+        let u = |i: usize| &self.units[i];
+        ranking
+            .unsuitable
+            .iter()
+            .map(|(i, why)| json!({"id": u(*i).id, "name": u(*i).name, "reason": why}))
+            .collect()
+    }
+
     /// What an export of `ranking` says about how it was made: version, units files, weights,
     /// date, catchments, plan overlay and attribution, and `filters` for the query sheet.
     pub fn meta(&self, ranking: &Ranking, filters: Vec<(String, String)>) -> Meta {
@@ -472,7 +530,7 @@ impl Engine {
         m.insert("sitefinder".into(), json!(env!("CARGO_PKG_VERSION")));
         m.insert("units_file".into(), json!(self.units_file_list()));
         m.insert("weights".into(), json!(ranking.weights.to_list()));
-        m.insert("as_of".into(), json!(ranking.settings.as_of.to_string()));
+        m.insert("as_of".into(), json!(ranking.settings.as_of_words()));
         m.insert("catchments".into(), json!(self.catchments.describe()));
         let notes = self.catchments.notes();
         if !notes.is_empty() {
@@ -482,6 +540,18 @@ impl Engine {
         m.insert("gp_list_sizes".into(), json!(LIST_SIZES_NOTE));
         if let Some(o) = &ranking.settings.plan {
             m.insert("plan_overlay".into(), json!(o.name));
+        }
+        if !ranking.unsuitable.is_empty() {
+            let list = ranking.unsuitable.iter();
+            let list = list.map(|(i, why)| format!("{} ({why})", self.units[*i].id));
+            m.insert(
+                "left_out_unsuitable".into(),
+                json!(format!(
+                    "{} units that cannot hold a clinic (include_unsuitable ranks them): {}",
+                    ranking.unsuitable.len(),
+                    list.collect::<Vec<_>>().join("; ")
+                )),
+            );
         }
         m.insert("attribution".into(), json!(self.atlas.manifest.attribution));
         Meta {
@@ -502,12 +572,16 @@ impl Engine {
     }
 
     /// What a new shortlist records it was made from: the query, this engine's catchments and
-    /// the date, so that its exports rank as it was ranked.
+    /// the date if one was given (else the units' list dates are used again), so that its
+    /// exports rank as it was ranked.
     pub fn shortlist_origin(&self, query: &str, as_of: Option<Date>) -> String {
         let mut pairs: Vec<(String, String)> =
             serde_urlencoded::from_str(query).unwrap_or_default();
         pairs.retain(|(k, _)| k != "as_of" && k != "catchments");
-        pairs.push(("as_of".into(), as_of.unwrap_or(self.as_of).to_string()));
+        let given = as_of.or(self.as_of_given.then_some(self.as_of));
+        if let Some(d) = given {
+            pairs.push(("as_of".into(), d.to_string()));
+        }
         pairs.push(("catchments".into(), self.catchment_choice.spec()));
         serde_urlencoded::to_string(&pairs).unwrap_or_default()
     }
@@ -601,6 +675,7 @@ impl Engine {
             weights,
             settings,
             filtered_out: vec![],
+            unsuitable: vec![],
             rank_column: "order",
         }
     }

@@ -61,8 +61,22 @@ pub struct RankQuery {
     #[serde(default, deserialize_with = "opt_from_str")]
     #[param(minimum = 0, maximum = 50000)]
     pub plan_within_m: Option<f64>,
-    /// The date vacancy age is measured at (YYYY-MM-DD; default: the engine's date, today
-    /// unless set when it was started).
+    /// Rank units that cannot hold a clinic too (market stalls, kiosks, stands, advertising
+    /// rights, car parking, ATM sites, masts...: read from the description, name and address).
+    /// By default they are left out and listed with the reason.
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    #[serde(default, deserialize_with = "opt_from_str")]
+    pub include_unsuitable: Option<bool>,
+    /// Keep only the best unit of each site (units in the same arcade, centre, market hall or
+    /// building, or next door at one position), so a top 10 is ten places. Default: off for a
+    /// ranking, on for a shortlist made from its top (`shortlist add --top`, the map's "add
+    /// top").
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    #[serde(default, deserialize_with = "opt_from_str")]
+    pub one_per_site: Option<bool>,
+    /// The date vacancy age is measured at for every unit (YYYY-MM-DD; default: the engine's
+    /// date if it was started with one, else each unit's list date, and today for units
+    /// without one).
     /// (On the command line, `--as-of` sets the engine's date instead.)
     #[arg(skip)]
     #[serde(default, deserialize_with = "opt_from_str")]
@@ -120,6 +134,8 @@ impl RankQuery {
                 .plan_within_m
                 .map(|m| Filters::parse_plan_within(&m.to_string()))
                 .transpose()?,
+            include_unsuitable: self.include_unsuitable.unwrap_or(false),
+            one_per_site: self.one_per_site.unwrap_or(false),
         };
         if filters.plan_within_m.is_some() && self.overlay.is_none() {
             return Err(RankError::PlanFilterWithoutOverlay);
@@ -143,6 +159,7 @@ impl RankQuery {
     pub fn filter_pairs(&self) -> Vec<(String, String)> {
         let s = |v: &Option<String>| v.clone().unwrap_or_default();
         let n = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
+        let b = |v: Option<bool>| v.map(|x| x.to_string()).unwrap_or_default();
         vec![
             ("pcn".into(), s(&self.pcn)),
             ("lad".into(), s(&self.lad)),
@@ -150,6 +167,8 @@ impl RankQuery {
             ("min_floor_area_m2".into(), n(self.min_floor_area_m2)),
             ("bbox".into(), s(&self.bbox)),
             ("plan_within_m".into(), n(self.plan_within_m)),
+            ("include_unsuitable".into(), b(self.include_unsuitable)),
+            ("one_per_site".into(), b(self.one_per_site)),
         ]
     }
 

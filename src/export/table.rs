@@ -1,6 +1,9 @@
 //! Writing a ranking as CSV or GeoJSON (RFC 7946: WGS84 lon/lat, 6 decimals). Both carry the
 //! same columns: the unit, its score, LSOA and IMD decile, nearest practice and PCN, the GP
-//! catchment, and per criterion the raw value, the normalised value and its contribution.
+//! catchment, and per criterion the raw value, the normalised value and its contribution; then
+//! the unit's own fields, why it cannot hold a clinic (`unsuitable`, when such units are
+//! included) and its site (`site_id`: the smallest id of the units at the same place;
+//! `site_units`: how many there are).
 //! GeoJSON adds a `breakdown` object per feature with the sentence for each criterion.
 
 use std::io::Write;
@@ -119,6 +122,13 @@ pub fn properties(
         "vacant_since".into(),
         json!(u.vacant_since.map(|d| d.to_string())),
     );
+    m.insert(
+        "list_date".into(),
+        json!(u.list_date.map(|d| d.to_string())),
+    );
+    m.insert("unsuitable".into(), json!(u.unsuitable));
+    m.insert("site_id".into(), json!(u.site_id));
+    m.insert("site_units".into(), json!(u.site_units));
     m.insert(
         "located_by".into(),
         json!(match u.located_by {

@@ -3,4 +3,5 @@
 
 pub mod catchment;
 pub mod overlay;
+pub mod premises;
 pub mod units;

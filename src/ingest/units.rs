@@ -18,6 +18,7 @@ use crate::base::crs::{self, plausibly_england_bng, plausibly_england_lonlat};
 use crate::base::date::Date;
 use crate::base::geometry;
 use crate::base::textio::{read_text, Encoding};
+use crate::ingest::premises;
 use crate::reference::atlas::{Atlas, DataError};
 use crate::reference::postcode::normalise;
 
@@ -65,7 +66,19 @@ pub struct Unit {
     pub rateable_value: Option<f64>,
     pub ground_floor: Option<bool>,
     pub vacant_since: Option<Date>,
+    /// The date of the list the unit came from (a `list_date` column): vacancy age is measured
+    /// at it unless a date is given for the whole ranking (`--as-of`).
+    pub list_date: Option<Date>,
     pub description: Option<String>,
+    /// Why the unit cannot hold a clinic (a market stall, a kiosk, an advertising right...),
+    /// read from its description, name and address ([`premises::not_a_clinic`]); such units are
+    /// left out of rankings unless asked for.
+    pub unsuitable: Option<&'static str>,
+    /// The site the unit is at: the smallest id of the units at the same place (same arcade,
+    /// building or position; see `analysis::sites`). Its own id until grouped.
+    pub site_id: String,
+    /// How many units are at that site.
+    pub site_units: usize,
     pub place: Place,
 }
 
@@ -149,6 +162,7 @@ enum Field {
     RateableValue,
     GroundFloor,
     VacantSince,
+    ListDate,
     Description,
     EmptyYN,
     Occupied,
@@ -224,6 +238,10 @@ const ALIASES: &[(Field, &[&str])] = &[
             "empty since",
             "current prop exemption start date",
         ],
+    ),
+    (
+        Field::ListDate,
+        &["list date", "list as at", "as at", "rates list date"],
     ),
     (
         Field::Description,
@@ -464,47 +482,7 @@ fn is_vacant(r: &Record) -> bool {
             .is_some_and(|t| t.to_ascii_uppercase().starts_with("EPR"))
 }
 
-/// Floor level from the words councils put in names and addresses ("GND FLR 6A",
-/// "1ST FLR 19, BAILLIE STREET"); `None` when they say nothing.
-///
-/// ```
-/// use sitefinder::ingest::units::floor_from_words;
-/// assert_eq!(floor_from_words("GND FLR 6A, BAILLIE STREET"), Some(true));
-/// assert_eq!(floor_from_words("1ST FLR 19, BAILLIE STREET"), Some(false));
-/// assert_eq!(floor_from_words("3rd Floor, Willis House"), Some(false));
-/// assert_eq!(floor_from_words("75 OLDHAM ROAD"), None);
-/// ```
-pub fn floor_from_words(text: &str) -> Option<bool> {
-    let upper = text.to_uppercase().replace([',', '.'], " ");
-    let t = format!(
-        " {} ",
-        upper.split_whitespace().collect::<Vec<_>>().join(" ")
-    );
-    const GROUND: [&str; 4] = [" GND FLR ", " GROUND FLOOR ", " GRD FLR ", " GROUND FLR "];
-    const UPPER: [&str; 14] = [
-        " 1ST FLR ",
-        " 2ND FLR ",
-        " 3RD FLR ",
-        " FIRST FLOOR ",
-        " SECOND FLOOR ",
-        " THIRD FLOOR ",
-        " 1ST FLOOR ",
-        " 2ND FLOOR ",
-        " 3RD FLOOR ",
-        " UPPER FLOOR ",
-        " UPPER FLOORS ",
-        " BASEMENT ",
-        " 4TH FLOOR ",
-        " MEZZANINE ",
-    ];
-    if GROUND.iter().any(|g| t.contains(g)) {
-        Some(true)
-    } else if UPPER.iter().any(|u| t.contains(u)) {
-        Some(false)
-    } else {
-        None
-    }
-}
+pub use crate::ingest::premises::floor_from_words;
 
 fn geojson_records(file: &Path, text: &str) -> Result<(Records, bool), ImportError> {
     let layout = |reason: String| ImportError::Layout {
@@ -614,6 +592,15 @@ fn parse_num(r: &Record, f: Field, col: &str) -> Result<Option<f64>, String> {
     }
 }
 
+fn parse_date(r: &Record, f: Field, col: &str) -> Result<Option<Date>, String> {
+    match r.get(f) {
+        None => Ok(None),
+        Some(s) => Date::parse(s)
+            .map(Some)
+            .ok_or_else(|| format!("column `{col}`: `{s}` is not a date (use YYYY-MM-DD)")),
+    }
+}
+
 fn parse_bool(r: &Record, f: Field, col: &str) -> Result<Option<bool>, String> {
     match r.get(f).map(|s| s.to_ascii_lowercase()) {
         None => Ok(None),
@@ -664,12 +651,8 @@ fn to_unit(r: &Record, place: Place, atlas: &Atlas, crs_bng: bool) -> Result<Uni
     });
 
     let (pos, located_by, postcode_lsoa) = locate(r, atlas, crs_bng, postcode.as_deref())?;
-    let vacant_since = match r.get(Field::VacantSince) {
-        None => None,
-        Some(s) => {
-            Some(Date::parse(s).ok_or_else(|| format!("`{s}` is not a date (use YYYY-MM-DD)"))?)
-        }
-    };
+    let vacant_since = parse_date(r, Field::VacantSince, "vacant_since")?;
+    let list_date = parse_date(r, Field::ListDate, "list_date")?;
     let floor_area_m2 = parse_num(r, Field::FloorArea, "floor_area_m2")?;
     let ground_floor = match parse_bool(r, Field::GroundFloor, "ground_floor")? {
         Some(g) => Some(g),
@@ -678,7 +661,12 @@ fn to_unit(r: &Record, place: Place, atlas: &Atlas, crs_bng: bool) -> Result<Uni
     if floor_area_m2.is_some_and(|a| a <= 0.0) {
         return Err("floor_area_m2 must be positive".into());
     }
+    let description = r.get(Field::Description).map(str::to_string);
+    let unsuitable = premises::not_a_clinic(description.as_deref(), &format!("{name}, {address}"));
     Ok(Unit {
+        site_id: id.clone(),
+        site_units: 1,
+        unsuitable,
         id,
         name,
         address,
@@ -690,7 +678,8 @@ fn to_unit(r: &Record, place: Place, atlas: &Atlas, crs_bng: bool) -> Result<Uni
         rateable_value: parse_num(r, Field::RateableValue, "rateable_value")?,
         ground_floor,
         vacant_since,
-        description: r.get(Field::Description).map(str::to_string),
+        list_date,
+        description,
         place,
     })
 }

@@ -54,13 +54,18 @@ pub async fn rank(
     m.insert("numberMatched".into(), json!(ranking.rows.len()));
     m.insert("numberReturned".into(), json!(features.len()));
     m.insert("weights".into(), json!(ranking.weights.to_list()));
-    m.insert("as_of".into(), json!(ranking.settings.as_of.to_string()));
+    m.insert("as_of".into(), json!(ranking.settings.as_of_words()));
     m.insert("catchments".into(), json!(e.catchments.describe()));
     m.insert(
         "plan_overlay".into(),
         json!(ranking.settings.plan.as_ref().map(|o| o.name.clone())),
     );
     m.insert("filtered_out".into(), json!(ranking.filtered_out.len()));
+    m.insert(
+        "left_out_unsuitable".into(),
+        json!(ranking.unsuitable.len()),
+    );
+    m.insert("unsuitable".into(), e.unsuitable_json(&ranking));
     m.insert(
         "links".into(),
         json!(page_links(

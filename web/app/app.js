@@ -454,7 +454,16 @@ async function addToShortlist(ids) {
 }
 slName.addEventListener('change', () => { syncURL(); showShortlist(); });
 document.getElementById('sl-add').addEventListener('click', () => { if (state.selected) addToShortlist([state.selected]); });
-document.getElementById('sl-top').addEventListener('click', () => addToShortlist(ranked.slice(0, 5).map((f) => f.id)));
+// The top five places: the server keeps the best unit of each site (one_per_site), so five
+// units of one arcade count once.
+document.getElementById('sl-top').addEventListener('click', async () => {
+  const q = rankQuery();
+  q.set('limit', '5');
+  q.set('one_per_site', 'true');
+  let fc;
+  try { fc = await getJSON(`rank?${q}`); } catch (e) { say('sl-msg', e.message, true); return; }
+  addToShortlist(fc.features.map((f) => f.id));
+});
 function updateRankDownloads() {
   const q = rankQuery();
   q.delete('limit');

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context as _, Result};
 
-use sitefinder::analysis::rank::Ranking;
 use sitefinder::base::textio::write_atomic;
 use sitefinder::engine::{query_value, Catchments, Config, Engine, RankQuery};
 use sitefinder::export::ExportFormat;
@@ -76,6 +75,9 @@ pub fn rank(a: RankArgs) -> Result<()> {
     let plan = plan(&r.query, &a.state)?;
     let engine = open(r.config)?;
     let mut ranking = engine.rank(&r.query, plan)?;
+    for line in engine.unsuitable_lines(&ranking) {
+        eprintln!("{line}");
+    }
     let ranked = ranking.rows.len();
     ranking.rows = r.paging.apply(ranking.rows);
     let meta = engine.meta(&ranking, r.query.filter_pairs());
@@ -85,11 +87,12 @@ pub fn rank(a: RankArgs) -> Result<()> {
         engine.write(Path::new(&out), format, &ranking, &meta)?;
     }
     eprintln!(
-        "sitefinder: ranked {ranked} of {} units from {} ({} skipped as invalid, {} not vacant, {} left out by filters); wrote {} to {}",
+        "sitefinder: ranked {ranked} of {} units from {} ({} skipped as invalid, {} not vacant, {} left out as unable to hold a clinic, {} left out by filters); wrote {} to {}",
         engine.units.len() + engine.skipped.len(),
         engine.units_file_list(),
         engine.skipped.len(),
         engine.occupied,
+        ranking.unsuitable.len(),
         ranking.filtered_out.len(),
         ranking.rows.len(),
         if out == "-" { "standard output" } else { &out },
@@ -278,18 +281,7 @@ pub fn shortlist(cmd: ShortlistCmd, state: State) -> Result<()> {
                     engine.check_ids(&ids)?;
                     (ids, String::new())
                 }
-                (None, Some(n)) => {
-                    let ranking: Ranking = engine.rank(&r.query, plan)?;
-                    let ids = ranking
-                        .rows
-                        .iter()
-                        .take(n)
-                        .map(|r| engine.units[r.unit].id.clone())
-                        .collect();
-                    let mut q = r.query.to_query_string();
-                    q.push_str(&format!("{}top={n}", if q.is_empty() { "" } else { "&" }));
-                    (ids, q)
-                }
+                (None, Some(n)) => engine.top_ids(&r.query, plan, n)?,
                 (None, None) => bail!("give --ids ID,ID,... or --top N"),
             };
             let sl = match store.shortlist(&a.name) {
