@@ -56,7 +56,7 @@ impl FixedLayer {
     }
 
     /// The layer's sites (BNG) and where it is complete.
-    fn sites<'a>(self, atlas: &'a Atlas) -> (Vec<[f64; 2]>, &'a Coverage) {
+    fn sites(self, atlas: &Atlas) -> (Vec<[f64; 2]>, &Coverage) {
         match self {
             FixedLayer::Practices => (
                 atlas.practices.iter().map(|p| p.pos).collect(),
