@@ -329,6 +329,8 @@ fn about_prints_sources_and_attribution() {
         "IMD",
         "Helmert",
         "gp_practices",
+        "coverage: Greater Manchester]",
+        "coverage: Greater Manchester and the West Midlands]",
     ] {
         assert!(
             s.contains(w) || s.contains(&w.to_lowercase()),
@@ -448,6 +450,98 @@ fn optimise_prints_the_choice_the_optimum_and_equity_and_writes_the_sites() {
     let o = sitefinder(&["optimise", "--fixed", "castles"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("castles"));
+}
+
+/// Kirklees (West Yorkshire) is outside the pharmacy layer: `--fixed pharmacies` fixes none
+/// there, and the text, the GeoJSON and the XLSX query sheet say Kirklees has no pharmacy data
+/// and name every layer's coverage; with `--lad` and `--pcn` too.
+#[test]
+fn optimise_fixed_pharmacies_in_kirklees_fixes_none_and_says_there_is_no_pharmacy_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let units = data_dir().join("units/kirklees_vacant_shops.csv");
+    let geojson = dir.path().join("chosen.geojson");
+    let xlsx = dir.path().join("chosen.xlsx");
+    let no_data = "no pharmacy data for Bradford (E08000032) and Kirklees (E08000034), so existing pharmacies there are unknown and none are fixed";
+    let coverage = "data coverage: GP practices, vaccination sites: all England; stops: Greater Manchester and the West Midlands; pharmacies: Greater Manchester";
+    for out in [&geojson, &xlsx] {
+        let o = sitefinder(&[
+            "optimise",
+            "--units",
+            p(&units),
+            "--fixed",
+            "pharmacies",
+            "--k",
+            "3",
+            "--out",
+            p(out),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let text = String::from_utf8(o.stdout).unwrap();
+        for w in [
+            "0 fixed sites (pharmacies)",
+            "the layer covers Greater Manchester only",
+            no_data,
+            coverage,
+        ] {
+            assert!(text.contains(w), "report lacks `{w}`:\n{text}");
+        }
+    }
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&geojson).unwrap()).unwrap();
+    assert_eq!(v["fixed_sites"], 0);
+    assert_eq!(v["fixed"][0]["layer"], "pharmacies");
+    assert_eq!(v["fixed"][0]["fixed_sites"], 0);
+    assert_eq!(v["fixed"][0]["covers"], "Greater Manchester");
+    assert_eq!(v["fixed"][0]["no_data"][1]["lad_name"], "Kirklees");
+    assert_eq!(v["fixed"][0]["no_data"][1]["lad_code"], "E08000034");
+    assert!(
+        v["fixed"][0]["note"].as_str().unwrap().contains(no_data),
+        "{v}"
+    );
+    assert_eq!(v["coverage"]["pharmacies"], "Greater Manchester");
+    assert_eq!(
+        v["coverage"]["stops"],
+        "Greater Manchester and the West Midlands"
+    );
+    assert_eq!(v["coverage"]["practices"], "all England");
+    assert_eq!(v["coverage"]["vaccination-sites"], "all England");
+
+    let mut wb: calamine::Xlsx<_> = calamine::open_workbook(&xlsx).unwrap();
+    use calamine::Reader;
+    let sheets = wb.sheet_names().to_vec();
+    let cells: Vec<String> = sheets
+        .iter()
+        .filter_map(|s| wb.worksheet_range(s).ok())
+        .flat_map(|r| r.cells().map(|(_, _, c)| c.to_string()).collect::<Vec<_>>())
+        .collect();
+    assert!(cells.iter().any(|c| c == "fixed_pharmacies"), "{sheets:?}");
+    assert!(cells.iter().any(|c| c.contains(no_data)), "{sheets:?}");
+    assert!(cells
+        .iter()
+        .any(|c| c.contains("pharmacies: Greater Manchester")));
+
+    for area in [["--lad", "Kirklees"], ["--pcn", "Tolson Care Partnership"]] {
+        let o = sitefinder(&[
+            "optimise",
+            "--units",
+            p(&units),
+            "--fixed",
+            "pharmacies,vaccination-sites",
+            "--k",
+            "2",
+            area[0],
+            area[1],
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let text = String::from_utf8(o.stdout).unwrap();
+        assert!(
+            text.contains("fixed pharmacies: the layer covers Greater Manchester only; no pharmacy data for Kirklees (E08000034), so existing pharmacies there are unknown and none are fixed"),
+            "{area:?}: {text}"
+        );
+        assert!(
+            text.contains("fixed vaccination sites: the layer covers all England; "),
+            "{text}"
+        );
+    }
 }
 
 /// The estates workflow from the command line: a plan overlay in, a ranking that uses it, a

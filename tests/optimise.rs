@@ -1,10 +1,13 @@
 //! Location-allocation against exhaustive search on small SYNTHETIC instances (seeded, so
-//! reproducible), and on the real Rochdale units.
+//! reproducible), and on the real units: Rochdale, and Kirklees and Calderdale where the
+//! pharmacy layer has no data.
 
 mod common;
 
 use common::*;
-use sitefinder::analysis::optimise::{demand_for, Demand, Model, Problem, Weighting};
+use sitefinder::analysis::optimise::{
+    demand_for, Demand, Model, OptimiseQuery, Problem, Weighting,
+};
 
 /// A small xorshift generator so instances are the same on every run.
 struct Rng(u64);
@@ -230,4 +233,172 @@ fn rochdale_units_most_deprived_decile_gains_coverage() {
     for i in 0..10 {
         assert!(after[i] >= before[i] && after[i] <= total[i] + 1e-6);
     }
+}
+
+/// A fixed site counts only for the demand its layer covers: elsewhere the layer has no data.
+#[test]
+fn fixed_sites_count_only_for_demand_their_layer_serves() {
+    let d = |x: f64| Demand {
+        pos: [x, 0.0],
+        weight: 1.0,
+        decile: 1,
+    };
+    let p = Problem::new(
+        vec![d(0.0), d(100.0)],
+        vec![[5000.0, 0.0]],
+        vec![[50.0, 0.0]],
+        500.0,
+        5000.0,
+    );
+    assert_eq!(p.coverage(&[]), [true, true]);
+    let p = p.serve_fixed_only(|_, i| i == 0);
+    assert_eq!(p.coverage(&[]), [true, false]);
+    assert_eq!(p.objective(Model::Mclp, &[]), 1.0);
+}
+
+/// The pharmacy layer covers Greater Manchester only: Kirklees (West Yorkshire) units fix no
+/// pharmacy, even with Greater Manchester's over the Pennines within reach, and the
+/// report says which local authorities have no pharmacy data. Vaccination sites cover England
+/// and are still fixed.
+#[test]
+fn kirklees_units_fix_no_pharmacies_and_name_the_areas_without_pharmacy_data() {
+    let a = atlas();
+    let e = engine_with_units(&["kirklees_vacant_shops.csv"]);
+    let q = OptimiseQuery {
+        k: 3,
+        radius_m: 3000.0,
+        model: Model::PMedian,
+        fixed: "pharmacies,vaccination-sites".parse().unwrap(),
+        ..OptimiseQuery::default()
+    };
+    let r = e.optimise(&q).unwrap();
+    // Greater Manchester pharmacies within the p-median cap (12 km) of the demand.
+    let near_gm = a
+        .pharmacies
+        .sites
+        .iter()
+        .filter(|s| {
+            r.demand_lsoas
+                .iter()
+                .any(|&l| dist(a.lsoas[l].centroid, s.pos) <= 12_000.0)
+        })
+        .count();
+    assert!(
+        near_gm > 0,
+        "no GM pharmacy near Kirklees: the test proves nothing"
+    );
+    let ph = &r.fixed[0];
+    assert_eq!(ph.layer.name(), "pharmacies");
+    assert!(ph.sites.is_empty(), "{} pharmacies fixed", ph.sites.len());
+    assert!(ph.with_data.is_empty());
+    assert!(ph
+        .no_data
+        .contains(&("E08000034".to_string(), "Kirklees".to_string())));
+    assert_eq!(ph.covers, "Greater Manchester");
+    let s = ph.sentence();
+    assert!(
+        s.contains("covers Greater Manchester only")
+            && s.contains("no pharmacy data for")
+            && s.contains("Kirklees (E08000034)")
+            && s.contains("none are fixed"),
+        "{s}"
+    );
+    let vs = &r.fixed[1];
+    assert!(!vs.sites.is_empty() && vs.no_data.is_empty());
+    assert_eq!(r.fixed_sites, vs.sites.len());
+    let text = e.optimise_text(&q, &r);
+    assert!(text.contains(&format!("fixed {s}")), "{text}");
+    assert!(text.contains("pharmacies: Greater Manchester"), "{text}");
+}
+
+fn dist(a: [f64; 2], b: [f64; 2]) -> f64 {
+    ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt()
+}
+
+/// Rochdale units fix Greater Manchester pharmacies: exactly those within reach of Rochdale's
+/// demand (by brute force over every pharmacy), including those just over Rochdale's boundary,
+/// which are counted as outside the area. For p-median, reach is the distance cap.
+#[test]
+fn rochdale_units_fix_the_pharmacies_within_reach_of_rochdale_demand() {
+    let a = atlas();
+    let e = engine();
+    for (model, reach) in [(Model::Mclp, 800.0), (Model::PMedian, 5000.0)] {
+        let q = OptimiseQuery {
+            k: 2,
+            model,
+            fixed: "pharmacies".parse().unwrap(),
+            ..OptimiseQuery::default()
+        };
+        let r = e.optimise(&q).unwrap();
+        assert!(r
+            .demand_lsoas
+            .iter()
+            .all(|&l| a.lsoas[l].lad_code == "E08000005"));
+        let within: Vec<[f64; 2]> = a
+            .pharmacies
+            .sites
+            .iter()
+            .map(|s| s.pos)
+            .filter(|&p| {
+                r.demand_lsoas
+                    .iter()
+                    .any(|&l| dist(a.lsoas[l].centroid, p) <= reach)
+            })
+            .collect();
+        let outside = within
+            .iter()
+            .filter(|&&p| {
+                a.lsoa_at(p)
+                    .is_none_or(|l| a.lsoas[l].lad_code != "E08000005")
+            })
+            .count();
+        let ph = &r.fixed[0];
+        assert!(ph.no_data.is_empty(), "{:?}", ph.no_data);
+        assert_eq!(ph.with_data, [("E08000005".into(), "Rochdale".into())]);
+        assert_eq!(ph.sites.len(), within.len(), "{}", model.name());
+        assert_eq!(r.fixed_sites, within.len());
+        assert_eq!(ph.outside_area, outside, "{}", model.name());
+        assert!(
+            within.len() > outside && outside > 0,
+            "{} {outside}",
+            within.len()
+        );
+        assert!(
+            ph.sentence().contains(&format!(
+                "{} pharmacies within {reach} m of the demand are fixed, {outside} of them outside the area",
+                within.len()
+            )),
+            "{}",
+            ph.sentence()
+        );
+    }
+}
+
+/// Units in Rochdale and Calderdale: the pharmacies count for Rochdale's demand only, and the
+/// report says Calderdale has no pharmacy data.
+#[test]
+fn a_study_area_partly_covered_fixes_sites_only_for_the_covered_part() {
+    let e = engine_with_units(&["rochdale_vacant_shops.csv", "calderdale_vacant_shops.csv"]);
+    let q = OptimiseQuery {
+        k: 2,
+        fixed: "pharmacies".parse().unwrap(),
+        ..OptimiseQuery::default()
+    };
+    let r = e.optimise(&q).unwrap();
+    let ph = &r.fixed[0];
+    assert_eq!(ph.with_data, [("E08000005".into(), "Rochdale".into())]);
+    assert_eq!(ph.no_data, [("E08000033".into(), "Calderdale".into())]);
+    assert!(!ph.sites.is_empty());
+    // The fixed pharmacies count for Rochdale's demand points only.
+    let a = atlas();
+    for (n, &l) in r.demand_lsoas.iter().enumerate() {
+        assert_eq!(ph.serves[n], a.lsoas[l].lad_code == "E08000005");
+    }
+    let s = ph.sentence();
+    assert!(
+        s.contains("of the demand in Rochdale (E08000005) are fixed")
+            && s.contains("no pharmacy data for Calderdale (E08000033)")
+            && s.contains("none count for demand there"),
+        "{s}"
+    );
 }

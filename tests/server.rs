@@ -460,6 +460,95 @@ fn optimise_chooses_k_sites_and_reports_the_exact_optimum() {
     assert!(!v["features"].as_array().unwrap().is_empty());
 }
 
+/// Rochdale is inside the pharmacy layer: `/optimise` fixes its pharmacies, counts those over
+/// the boundary, names no area without data, and names every layer's coverage.
+#[test]
+fn optimise_reports_what_it_fixed_and_each_layers_coverage() {
+    let (s, v) = post(
+        "/optimise",
+        r#"{"k": 2, "fixed": ["pharmacies", "practices"]}"#,
+    );
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let ph = &v["fixed"][0];
+    assert_eq!(ph["layer"], "pharmacies");
+    let n = ph["fixed_sites"].as_u64().unwrap();
+    assert!(n > 0 && ph["outside_area"].as_u64().unwrap() < n, "{ph}");
+    assert_eq!(
+        n + v["fixed"][1]["fixed_sites"].as_u64().unwrap(),
+        v["fixed_sites"].as_u64().unwrap()
+    );
+    assert_eq!(ph["no_data"], serde_json::json!([]));
+    assert_eq!(ph["with_data"][0]["lad_name"], "Rochdale");
+    assert!(
+        ph["note"].as_str().unwrap().contains(&format!(
+            "{n} pharmacies within 800 m of the demand are fixed"
+        )),
+        "{ph}"
+    );
+    assert_eq!(v["fixed"][1]["covers"], "all England");
+    assert_eq!(v["coverage"]["pharmacies"], "Greater Manchester");
+    assert_eq!(
+        v["coverage"]["stops"],
+        "Greater Manchester and the West Midlands"
+    );
+    assert!(v["report"]
+        .as_str()
+        .unwrap()
+        .contains("data coverage: GP practices, vaccination sites: all England;"));
+}
+
+/// Kirklees units are outside the pharmacy layer: `/optimise` fixes none and says so.
+#[test]
+fn optimise_in_kirklees_fixes_no_pharmacies_and_names_the_areas_without_data() {
+    let state = Arc::new(AppState::new(engine_with_units(&[
+        "kirklees_vacant_shops.csv",
+    ])));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let v: Value = rt.block_on(async {
+        let resp = app(state)
+            .oneshot(
+                Request::post("/optimise")
+                    .header("content-type", "application/json")
+                    .body(Body::from(r#"{"k": 2, "fixed": "pharmacies"}"#))
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        serde_json::from_slice(&bytes).unwrap()
+    });
+    assert_eq!(v["fixed_sites"], 0);
+    let ph = &v["fixed"][0];
+    assert_eq!(ph["fixed_sites"], 0);
+    assert_eq!(ph["with_data"], serde_json::json!([]));
+    let codes: Vec<&str> = ph["no_data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["lad_code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["E08000032", "E08000034"]);
+    assert!(
+        ph["note"]
+            .as_str()
+            .unwrap()
+            .contains("no pharmacy data for Bradford (E08000032) and Kirklees (E08000034)"),
+        "{ph}"
+    );
+    assert!(v["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["properties"]["id"]
+            .as_str()
+            .unwrap()
+            .starts_with("kirklees-")));
+}
+
 #[test]
 fn optimise_errors_name_the_field() {
     for (body, field) in [

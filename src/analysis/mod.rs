@@ -1,8 +1,11 @@
 //! The analysis: joins units to the reference layers ([`join`]), scores each criterion
-//! ([`criteria`]), ranks ([`rank`]), groups units at the same place ([`sites`]) and chooses sets of sites ([`optimise`]).
+//! ([`criteria`]), ranks ([`rank`]), groups units at the same place ([`sites`]) and chooses
+//! sets of sites ([`optimise`]), with existing sites fixed only where their layer has data
+//! ([`fixed`]); [`calibrate`] measures the catchment approximation against real registrations.
 
 pub mod calibrate;
 pub mod criteria;
+pub mod fixed;
 pub mod join;
 pub mod optimise;
 pub mod rank;

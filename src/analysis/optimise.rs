@@ -39,6 +39,8 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer};
 use utoipa::ToSchema;
 
+pub use crate::analysis::fixed::FixedLayer;
+use crate::analysis::fixed::{self, FixedUse};
 use crate::base::params::{from_str, opt_text};
 use crate::base::spatial::PointIndex;
 
@@ -201,6 +203,22 @@ impl Problem {
             near,
             fixed_dist,
         }
+    }
+
+    /// Lets fixed site `j` count for demand point `i` only where `serves(j, i)` (a layer's
+    /// sites count only for demand in the areas it covers): each demand's distance to its
+    /// nearest fixed site is recomputed over the sites that serve it.
+    pub fn serve_fixed_only(mut self, serves: impl Fn(usize, usize) -> bool) -> Problem {
+        let index = PointIndex::new(&self.fixed);
+        for (i, d) in self.demand.iter().enumerate() {
+            self.fixed_dist[i] = index
+                .within(d.pos, self.cap_m)
+                .into_iter()
+                .filter(|&(j, _)| serves(j, i))
+                .map(|(_, dist)| dist)
+                .fold(self.cap_m, f64::min);
+        }
+        self
     }
 
     fn covered_by_fixed(&self, i: usize) -> bool {
@@ -727,39 +745,6 @@ pub fn demand_for(
         .collect()
 }
 
-/// Existing sites that can be locked in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FixedLayer {
-    Practices,
-    Pharmacies,
-    VaccinationSites,
-}
-
-impl FixedLayer {
-    /// Parses a comma-separated list: `practices,pharmacies,vaccination-sites`.
-    pub fn parse_list(s: &str) -> Result<Vec<FixedLayer>, String> {
-        s.split(',')
-            .map(str::trim)
-            .filter(|x| !x.is_empty())
-            .map(|x| match x.replace('_', "-").as_str() {
-                "practices" => Ok(FixedLayer::Practices),
-                "pharmacies" => Ok(FixedLayer::Pharmacies),
-                "vaccination-sites" => Ok(FixedLayer::VaccinationSites),
-                other => Err(format!(
-                    "unknown fixed layer `{other}`; use practices, pharmacies, vaccination-sites"
-                )),
-            })
-            .collect()
-    }
-    pub fn name(self) -> &'static str {
-        match self {
-            FixedLayer::Practices => "practices",
-            FixedLayer::Pharmacies => "pharmacies",
-            FixedLayer::VaccinationSites => "vaccination-sites",
-        }
-    }
-}
-
 /// How to choose a set of sites: `sitefinder optimise` flags and the `POST /optimise` body.
 #[derive(Debug, Clone, PartialEq, clap::Args, Deserialize, serde::Serialize, ToSchema)]
 #[serde(default, deny_unknown_fields)]
@@ -886,7 +871,10 @@ pub struct Report {
     /// Unit indices of the candidates, in the problem's candidate order.
     pub candidate_units: Vec<usize>,
     pub demand_lsoas: Vec<usize>,
+    /// Fixed sites of every layer.
     pub fixed_sites: usize,
+    /// Each fixed layer's sites and where it has no data, in the order asked.
+    pub fixed: Vec<FixedUse>,
     pub heuristic: Choice,
     pub exact: Option<Result<Choice, OptimiseError>>,
     pub covered_before: [f64; 10],
@@ -966,28 +954,23 @@ pub fn run(
         .collect();
     let demand = demand_for(atlas, &demand_lsoas, &req.weighting);
     let cap_m = (req.radius_m * 4.0).max(5_000.0);
-    // Fixed sites near the demand region.
-    let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
-    for d in &demand {
-        for k in 0..2 {
-            lo[k] = lo[k].min(d.pos[k] - cap_m);
-            hi[k] = hi[k].max(d.pos[k] + cap_m);
-        }
-    }
-    let inside = |p: &[f64; 2]| (lo[0]..=hi[0]).contains(&p[0]) && (lo[1]..=hi[1]).contains(&p[1]);
+    // Fixed sites: each layer's, inside its coverage, within reach of demand it covers; they
+    // count only for that demand (elsewhere the layer has no data).
+    let reach_m = match req.model {
+        Model::PMedian => cap_m,
+        Model::Mclp | Model::Lscp => req.radius_m,
+    };
+    let fixed_uses: Vec<FixedUse> = req
+        .fixed
+        .0
+        .iter()
+        .map(|&f| fixed::select(atlas, &demand_lsoas, f, reach_m))
+        .collect();
     let mut fixed: Vec<[f64; 2]> = vec![];
-    for f in &req.fixed.0 {
-        let pts: Vec<[f64; 2]> = match f {
-            FixedLayer::Practices => atlas.practices.iter().map(|p| p.pos).collect(),
-            FixedLayer::Pharmacies => atlas.pharmacies.sites.iter().map(|s| s.pos).collect(),
-            FixedLayer::VaccinationSites => atlas
-                .vaccination_sites
-                .sites
-                .iter()
-                .map(|s| s.pos)
-                .collect(),
-        };
-        fixed.extend(pts.into_iter().filter(|p| inside(p)));
+    let mut fixed_layer: Vec<usize> = vec![];
+    for (n, u) in fixed_uses.iter().enumerate() {
+        fixed.extend(&u.sites);
+        fixed_layer.extend(std::iter::repeat_n(n, u.sites.len()));
     }
     let fixed_sites = fixed.len();
     // Scenario units are evaluated on the same instance: they join the candidate list only for
@@ -1006,7 +989,8 @@ pub fn run(
         .chain(&scenario_units)
         .map(|&i| units[i].pos)
         .collect();
-    let mut problem = Problem::new(demand, positions, fixed, req.radius_m, cap_m);
+    let mut problem = Problem::new(demand, positions, fixed, req.radius_m, cap_m)
+        .serve_fixed_only(|j, i| fixed_uses[fixed_layer[j]].serves[i]);
     let scenario_near: Vec<Vec<(u32, f32)>> = problem.near.split_off(n_real);
     problem.candidates.truncate(n_real);
     let heuristic = problem.heuristic(req.model, req.k);
@@ -1029,6 +1013,7 @@ pub fn run(
         candidate_units,
         demand_lsoas,
         fixed_sites,
+        fixed: fixed_uses,
         heuristic,
         exact,
         covered_before,

@@ -699,7 +699,25 @@ impl Engine {
             return Ok(bytes);
         }
         let chosen = self.chosen(q, report);
-        self.render(format, &chosen, &self.meta(&chosen, q.pairs()))
+        let mut meta = self.meta(&chosen, q.pairs());
+        for (k, v) in self.optimise_coverage(report) {
+            meta.members.insert(k, json!(v));
+        }
+        self.render(format, &chosen, &meta)
+    }
+
+    /// Where the data an optimisation used is complete, in words: `("coverage", every layer's
+    /// areas)`, then `("fixed_<layer>", what was fixed and where the layer has no data)` for
+    /// each fixed layer (an export's query sheet lists them).
+    pub fn optimise_coverage(&self, report: &Report) -> Vec<(String, String)> {
+        std::iter::once(("coverage".to_string(), self.atlas.coverage_in_words()))
+            .chain(
+                report
+                    .fixed
+                    .iter()
+                    .map(|u| (format!("fixed_{}", u.layer.name()), u.sentence())),
+            )
+            .collect()
     }
 
     /// The optimise report in words, as `sitefinder optimise` prints it.
@@ -724,6 +742,10 @@ impl Engine {
                 q.fixed.0.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ")
             }
         );
+        let _ = writeln!(text, "data coverage: {}", self.atlas.coverage_in_words());
+        for u in &report.fixed {
+            let _ = writeln!(text, "fixed {}", u.sentence());
+        }
         let h = &report.heuristic;
         let _ = writeln!(text, "chosen (lazy greedy + 1-swap), in order of choice:");
         let what = match model {
@@ -815,6 +837,27 @@ impl Engine {
         };
         let covered: f64 = report.covered_after.iter().sum();
         let total: f64 = report.demand_total.iter().sum();
+        let lads = |v: &[(String, String)]| -> Vec<Json> {
+            v.iter()
+                .map(|(code, name)| json!({"lad_code": code, "lad_name": name}))
+                .collect()
+        };
+        let fixed: Vec<Json> = report
+            .fixed
+            .iter()
+            .map(|u| {
+                json!({"layer": u.layer.name(), "covers": u.covers, "fixed_sites": u.sites.len(),
+                    "outside_area": u.outside_area, "reach_m": u.reach_m,
+                    "with_data": lads(&u.with_data), "no_data": lads(&u.no_data),
+                    "note": u.sentence()})
+            })
+            .collect();
+        let coverage: Map<String, Json> = self
+            .atlas
+            .layer_coverage()
+            .into_iter()
+            .map(|(id, _, words)| (id.to_string(), json!(words)))
+            .collect();
         Ok(json!({
             "type": "FeatureCollection",
             "model": h.model.name(),
@@ -825,6 +868,9 @@ impl Engine {
             "candidates": report.candidate_units.len(),
             "demand_lsoas": report.demand_lsoas.len(),
             "fixed_sites": report.fixed_sites,
+            "fixed": fixed,
+            "coverage": coverage,
+            "coverage_text": self.atlas.coverage_in_words(),
             "covered_demand": covered,
             "total_demand": total,
             "equity": report.equity_lines(),

@@ -16,6 +16,7 @@ use serde::Deserialize;
 
 use crate::base::spatial::{PointIndex, PolygonIndex};
 use crate::base::textio::read_text;
+pub use crate::reference::coverage::Coverage;
 use crate::reference::edition::Imd;
 use crate::reference::postcode::{self, Centroid, PostcodeTable};
 
@@ -105,22 +106,6 @@ pub struct Site {
     pub pos: [f64; 2],
 }
 
-/// Where a layer is complete. Outside it the layer says nothing, which is "no data", not zero.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Coverage {
-    England,
-    Lads(BTreeSet<String>),
-}
-
-impl Coverage {
-    pub fn covers(&self, lad_code: &str) -> bool {
-        match self {
-            Coverage::England => true,
-            Coverage::Lads(s) => s.contains(lad_code),
-        }
-    }
-}
-
 /// A point layer with its index and coverage.
 #[derive(Debug, Clone)]
 pub struct Layer {
@@ -163,6 +148,10 @@ pub struct Atlas {
     lsoa_by_code: HashMap<String, usize>,
     pub practices: Vec<Practice>,
     pub practice_index: PointIndex,
+    /// Where the GP practice layer is complete (`gp_practices` in the manifest).
+    pub practices_coverage: Coverage,
+    /// Local authority code -> name, from the LSOAs.
+    lad_names: HashMap<String, String>,
     pub stops: Layer,
     pub pharmacies: Layer,
     pub vaccination_sites: Layer,
@@ -190,10 +179,9 @@ impl Atlas {
             }
         );
         for l in &self.manifest.layers {
-            let cov = match &l.coverage {
-                serde_json::Value::String(s) => s.clone(),
-                serde_json::Value::Array(a) => format!("{} local authorities", a.len()),
-                other => other.to_string(),
+            let cov = match Coverage::from_manifest(&l.coverage) {
+                Some(c) => self.describe_coverage(&c),
+                None => l.coverage.to_string(),
             };
             let _ = writeln!(
                 out,
@@ -267,19 +255,10 @@ impl Atlas {
         lists.sort_unstable();
         let median_list_size = lists.get(lists.len() / 2).map_or(1.0, |m| *m as f64);
         let coverage = |name: &str| -> Result<Coverage, DataError> {
-            let info = manifest.layers.iter().find(|l| l.name == name);
-            match info.map(|i| &i.coverage) {
-                Some(serde_json::Value::String(s)) if s == "england" => Ok(Coverage::England),
-                Some(serde_json::Value::Array(a)) => Ok(Coverage::Lads(
-                    a.iter()
-                        .filter_map(|v| v.as_str().map(str::to_string))
-                        .collect(),
-                )),
-                _ => Err(DataError::Invalid {
-                    file: manifest_path.clone(),
-                    reason: format!("layer `{name}` has no coverage (\"england\" or LAD codes)"),
-                }),
-            }
+            manifest_coverage(&manifest, name).ok_or_else(|| DataError::Invalid {
+                file: manifest_path.clone(),
+                reason: format!("layer `{name}` has no coverage (\"england\" or LAD codes)"),
+            })
         };
         let layer = |name: &str, file: &str| -> Result<Layer, DataError> {
             let sites = load_sites(&dir.join(file))?;
@@ -291,8 +270,17 @@ impl Atlas {
                 coverage: coverage(name)?,
             })
         };
+        let practices_coverage = coverage("gp_practices")?;
+        let mut lad_names: HashMap<String, String> = HashMap::new();
+        for l in &lsoas {
+            if !lad_names.contains_key(&l.lad_code) {
+                lad_names.insert(l.lad_code.clone(), l.lad_name.clone());
+            }
+        }
         Ok(Atlas {
             dir: dir.to_path_buf(),
+            practices_coverage,
+            lad_names,
             imd,
             stops: layer("stops", "stops.csv.gz")?,
             pharmacies: layer("pharmacies", "pharmacies.csv.gz")?,
@@ -308,6 +296,52 @@ impl Atlas {
             imd_scores_sorted,
             postcodes: OnceLock::new(),
         })
+    }
+
+    /// A local authority's name from its code (from the LSOAs of the loaded edition).
+    pub fn lad_name(&self, code: &str) -> Option<&str> {
+        self.lad_names.get(code).map(String::as_str)
+    }
+
+    /// The areas a coverage covers, in words ("Greater Manchester", "all England").
+    pub fn describe_coverage(&self, coverage: &Coverage) -> String {
+        coverage.describe(|c| self.lad_name(c).map(str::to_string))
+    }
+
+    /// The layers units are scored with and where each has data: `(id, name, areas in
+    /// words)` for GP practices, stops, pharmacies and vaccination sites.
+    pub fn layer_coverage(&self) -> Vec<(&'static str, &'static str, String)> {
+        vec![
+            ("practices", "GP practices", &self.practices_coverage),
+            ("stops", "stops", &self.stops.coverage),
+            ("pharmacies", "pharmacies", &self.pharmacies.coverage),
+            (
+                "vaccination-sites",
+                "vaccination sites",
+                &self.vaccination_sites.coverage,
+            ),
+        ]
+        .into_iter()
+        .map(|(id, name, c)| (id, name, self.describe_coverage(c)))
+        .collect()
+    }
+
+    /// [`Atlas::layer_coverage`] in one line, layers with the same areas together: "GP
+    /// practices, vaccination sites: all England; stops: Greater Manchester and the West
+    /// Midlands; pharmacies: Greater Manchester".
+    pub fn coverage_in_words(&self) -> String {
+        let mut groups: Vec<(String, Vec<&str>)> = vec![];
+        for (_, name, words) in self.layer_coverage() {
+            match groups.iter_mut().find(|(w, _)| *w == words) {
+                Some((_, names)) => names.push(name),
+                None => groups.push((words, vec![name])),
+            }
+        }
+        groups
+            .iter()
+            .map(|(words, names)| format!("{}: {words}", names.join(", ")))
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 
     /// Index of an LSOA by its code.
@@ -385,6 +419,12 @@ impl Atlas {
             .collect();
         s.into_iter().collect()
     }
+}
+
+/// The coverage of the manifest's layer `name`, if it names one.
+fn manifest_coverage(manifest: &Manifest, name: &str) -> Option<Coverage> {
+    let info = manifest.layers.iter().find(|l| l.name == name)?;
+    Coverage::from_manifest(&info.coverage)
 }
 
 /// The comparison key for PCN names: upper case, single spaces, "&" as "AND", no trailing "PCN".

@@ -78,3 +78,14 @@ pub fn engine() -> sitefinder::engine::Engine {
     cfg.as_of = Some(Date::from_ymd(2024, 7, 1).unwrap());
     sitefinder::engine::Engine::open(&cfg).unwrap_or_else(|e| panic!("{e}"))
 }
+
+/// The engine over these units files of `data/units/`, as `sitefinder optimise --units` opens it.
+pub fn engine_with_units(files: &[&str]) -> sitefinder::engine::Engine {
+    let mut cfg = sitefinder::engine::Config::new(&data_dir());
+    cfg.as_of = Some(Date::from_ymd(2024, 7, 1).unwrap());
+    cfg.units = files
+        .iter()
+        .map(|f| data_dir().join("units").join(f))
+        .collect();
+    sitefinder::engine::Engine::open(&cfg).unwrap_or_else(|e| panic!("{e}"))
+}

@@ -320,7 +320,8 @@ document.getElementById('o-run').addEventListener('click', async () => {
   const pct = fc.total_demand > 0 ? (100 * fc.covered_demand / fc.total_demand).toFixed(1) : '0';
   out.innerHTML = `<ol>${fc.features.map((f) => `<li data-id="${escapeHTML(f.id)}">${escapeHTML(f.properties.name)}</li>`).join('')}</ol>`
     + `<p>${fc.model}: ${pct}% of deprivation-weighted demand in ${fc.demand_lsoas} LSOAs within ${fc.radius_m} m of a site.</p>`
-    + `<p>${fc.equity.slice(0, 3).map(escapeHTML).join('<br>')}</p>`;
+    + `<p>${fc.equity.slice(0, 3).map(escapeHTML).join('<br>')}</p>`
+    + ((fc.fixed || []).length ? `<p class="fixed-notes">${fc.fixed.map((f) => escapeHTML(f.note)).join('<br>')}</p>` : '');
 });
 
 // --- writes: the bearer token ---------------------------------------------------------------
