@@ -839,8 +839,9 @@ fn imd_2019_stays_available_to_compare_editions() {
             .collect()
     };
     let (new, old) = (by_id(&new), by_id(&old));
-    assert_eq!(new.len(), 107);
-    assert_eq!(old.len(), 107);
+    // 107 units, 2 of them (Market Hall cafés) left out as unable to hold a clinic.
+    assert_eq!(new.len(), 105);
+    assert_eq!(old.len(), 105);
     // The town-centre LSOA E01005482 kept its code from 2011 to 2021 and is in decile 1 in both.
     let unit = new
         .iter()
