@@ -329,3 +329,37 @@ fn the_command_line_reports_units_left_out_and_shortlists_the_top_places() {
         .collect();
     assert_eq!(sites.len(), 10, "ten places: {shown}");
 }
+
+#[test]
+fn no_criterion_saturates_for_most_units_of_any_shipped_list() {
+    // Every real list shipped (Rochdale, Bradford, Portsmouth, ...), default settings: for each
+    // criterion, fewer than half the units with data sit at 0 or at 1, and the top 20 of
+    // Rochdale's ranking hold at least 15 distinct scores even at 3 decimals.
+    for f in std::fs::read_dir(data_dir().join("units")).unwrap() {
+        let path = f.unwrap().path();
+        let mut cfg = Config::new(&data_dir());
+        cfg.units = vec![path.clone()];
+        let e = Engine::open(&cfg).unwrap_or_else(|err| panic!("{err}"));
+        let r = e.rank(&RankQuery::default(), None).unwrap();
+        for c in 0..6 {
+            let v: Vec<f64> = r.rows.iter().filter_map(|x| x.values[c].norm).collect();
+            let at_one = v.iter().filter(|x| **x >= 0.9999).count();
+            let at_zero = v.iter().filter(|x| **x <= 0.0001).count();
+            assert!(
+                at_one * 2 < v.len().max(1) && at_zero * 2 < v.len().max(1),
+                "{}: criterion {c}: {at_one} at 1 and {at_zero} at 0 of {}",
+                path.display(),
+                v.len()
+            );
+        }
+        if path.ends_with("rochdale_vacant_shops.csv") {
+            let distinct: HashSet<i64> = r
+                .rows
+                .iter()
+                .take(20)
+                .map(|x| (x.score * 1000.0).round() as i64)
+                .collect();
+            assert!(distinct.len() >= 15, "{} at 3 decimals", distinct.len());
+        }
+    }
+}

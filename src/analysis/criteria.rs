@@ -115,18 +115,23 @@ pub struct Value {
 /// The fixed scales that map raw values to 0..1.
 #[derive(Debug, Clone, Copy)]
 pub struct Scales {
-    /// Residents within walking reach at which `reach` is 1: 20,000 in 800 m is about
-    /// 10,000 per km², the density of inner Manchester or Birmingham.
-    pub reach_full_residents: f64,
-    /// Registered patients in catchment at which `demand` is 1: 60,000, the list of a large PCN
-    /// (most serve 30,000 to 50,000).
-    pub demand_full_patients: f64,
-    /// Distance to the nearest existing site at which `gap` is 1: 3 km, beyond a walk for most
-    /// people; a unit next to an existing site scores 0.
-    pub gap_full_m: f64,
-    /// Stops within the stop radius at which `access` is 1: 8 stops (both directions of four
-    /// routes).
-    pub access_full_stops: f64,
+    /// `reach`, `demand`, `gap` and `access` grow with diminishing returns, `1 − exp(−x / scale)`:
+    /// 0.63 at the scale, 0.86 at twice it, 0.95 at three times. More always counts, so the
+    /// busy town centres of a real list (which a linear scale sent to 1 together) still differ.
+    ///
+    /// Residents within walking reach for `reach`: 10,000 (in 800 m, about 5,000 per km², a
+    /// town centre; inner Manchester or Portsmouth reach 20,000 to 25,000, about 0.9).
+    pub reach_scale_residents: f64,
+    /// Registered patients in catchment for `demand`: 40,000, the list of a typical PCN (most
+    /// serve 30,000 to 50,000; a city catchment of several practices reaches 100,000, 0.92).
+    pub demand_scale_patients: f64,
+    /// Distance to the nearest existing site for `gap`, with the same diminishing returns:
+    /// 2 km (0.39 at 1 km, 0.78 at 3 km, beyond a walk for most people); a unit next to an
+    /// existing site scores 0, and rural units 5 to 15 km from one still differ.
+    pub gap_scale_m: f64,
+    /// Stops within the stop radius for `access`: 10 (both directions of five routes, 0.63);
+    /// a town-centre interchange with 30 stops scores 0.95.
+    pub access_scale_stops: f64,
     /// Floor area at or below which a unit scores 0 on that part of suitability: 40 m² holds
     /// one socially distanced vaccination bay with a small wait.
     pub floor_min_m2: f64,
@@ -159,10 +164,10 @@ pub struct Scales {
 impl Default for Scales {
     fn default() -> Self {
         Scales {
-            reach_full_residents: 20_000.0,
-            demand_full_patients: 60_000.0,
-            gap_full_m: 3_000.0,
-            access_full_stops: 8.0,
+            reach_scale_residents: 10_000.0,
+            demand_scale_patients: 40_000.0,
+            gap_scale_m: 2_000.0,
+            access_scale_stops: 10.0,
             floor_min_m2: 40.0,
             floor_full_m2: 500.0,
             rv_per_m2: 100.0,
@@ -351,12 +356,17 @@ fn deprivation(atlas: &Atlas, ctx: &Context, s: &Settings) -> Value {
     }
 }
 
+/// `1 − exp(−x / scale)`, 0 for no x: diminishing returns that never quite reach 1.
+fn diminishing(x: f64, scale: f64) -> f64 {
+    clamp01(1.0 - (-x.max(0.0) / scale).exp())
+}
+
 fn reach(ctx: &Context, s: &Settings) -> Value {
     let raw = ctx.reach.population;
     Value {
         criterion: Criterion::Reach,
         raw: Some(raw),
-        norm: Some(clamp01(raw / s.scales.reach_full_residents)),
+        norm: Some(diminishing(raw, s.scales.reach_scale_residents)),
         why: say!(
             s,
             "about {} residents within {} (walking reach, straight line)",
@@ -384,7 +394,7 @@ fn demand(atlas: &Atlas, ctx: &Context, s: &Settings) -> Value {
     Value {
         criterion: Criterion::Demand,
         raw: Some(raw),
-        norm: Some(clamp01(raw / s.scales.demand_full_patients)),
+        norm: Some(diminishing(raw, s.scales.demand_scale_patients)),
         why: say!(
             s,
             "{} GP practice{} ({}), {} registered patients in catchment ({}){}",
@@ -440,7 +450,7 @@ fn gap(atlas: &Atlas, ctx: &Context, s: &Settings) -> Value {
     Value {
         criterion: Criterion::Gap,
         raw: Some(raw),
-        norm: Some(clamp01(raw / s.scales.gap_full_m)),
+        norm: Some(diminishing(raw, s.scales.gap_scale_m)),
         why: parts.join("; "),
     }
 }
@@ -450,7 +460,7 @@ fn access(ctx: &Context, s: &Settings) -> Value {
         Some(n) => Value {
             criterion: Criterion::Access,
             raw: Some(n as f64),
-            norm: Some(clamp01(n as f64 / s.scales.access_full_stops)),
+            norm: Some(diminishing(n as f64, s.scales.access_scale_stops)),
             why: say!(s,
                 "{n} public transport stop{} within {}",
                 if n == 1 { "" } else { "s" },
