@@ -62,6 +62,8 @@ fn synthetic_units(atlas: &Atlas, n: usize) -> Vec<Unit> {
                 unsuitable: None,
                 site_id: String::new(),
                 site_units: 1,
+                council: None,
+                source: String::new(),
                 place: Place::Line(i + 2),
             }
         })

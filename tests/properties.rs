@@ -89,6 +89,8 @@ fn units(specs: &[Spec]) -> Vec<Unit> {
                 unsuitable: None,
                 site_id: String::new(),
                 site_units: 1,
+                council: None,
+                source: String::new(),
                 place: Place::Line(i + 2),
             }
         })

@@ -346,6 +346,8 @@ mod tests {
             unsuitable: None,
             site_id: id.into(),
             site_units: 1,
+            council: None,
+            source: String::new(),
             place: Place::Line(2),
         }
     }

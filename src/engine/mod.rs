@@ -23,6 +23,7 @@ use crate::analysis::rank::{self, RankError, Ranked, Ranking};
 use crate::base::date::Date;
 use crate::export::{ExportError, ExportFormat, Meta};
 use crate::ingest::catchment::{CatchmentError, CatchmentSource, Huff, Polygons, Registrations};
+use crate::ingest::files::{self, FilesError};
 use crate::ingest::overlay::Overlay;
 use crate::ingest::units::{read_units, ImportError, ImportOptions, Skipped, Unit};
 use crate::reference::atlas::{Atlas, DataError, LIST_SIZES_NOTE};
@@ -83,9 +84,10 @@ pub struct Config {
     /// Data directory (default: $SITEFINDER_DATA, else the data built into sitefinder).
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
-    /// Candidate units: CSV (lat/lon, easting/northing or postcode; or a council
-    /// business-rates list) or GeoJSON; repeat for several files. Default: the vacant shops of
-    /// Rochdale shipped with the data.
+    /// Candidate units: a CSV (lat/lon, easting/northing or postcode; or a council
+    /// business-rates list) or GeoJSON file, a folder of them, or a glob pattern ("lists/*.csv");
+    /// repeat for more. An id used in two files becomes <file name>/<id>. Default: the vacant
+    /// shops of Rochdale shipped with the data.
     #[arg(long, value_name = "FILE")]
     pub units: Vec<PathBuf>,
     /// NHS Digital "Patients registered at a GP practice - LSOA" CSV for real catchments.
@@ -138,13 +140,21 @@ impl Config {
         };
     }
 
-    /// The units files: those given, else the default units in the data directory.
-    pub fn units_files(&self, data: &Path) -> Vec<PathBuf> {
+    /// The units files: those given (each a file, a folder or a glob pattern), else the
+    /// default units in the data directory.
+    pub fn units_files(&self, data: &Path) -> Result<Vec<PathBuf>, FilesError> {
         if self.units.is_empty() {
-            vec![data.join(DEFAULT_UNITS)]
-        } else {
-            self.units.clone()
+            return Ok(vec![data.join(DEFAULT_UNITS)]);
         }
+        let mut out: Vec<PathBuf> = vec![];
+        for spec in &self.units {
+            for f in files::expand(spec)? {
+                if !out.contains(&f) {
+                    out.push(f);
+                }
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -157,18 +167,12 @@ pub enum EngineError {
     Catchments(#[from] CatchmentError),
     #[error(transparent)]
     Import(#[from] ImportError),
+    #[error(transparent)]
+    Files(#[from] FilesError),
     #[error("no data directory: pass --data DIR or set SITEFINDER_DATA")]
     NoData,
     #[error("--reach-m {0} is out of range: give 50 to 5000 metres")]
     BadReach(f64),
-    #[error(
-        "unit id `{id}` is in both {first} and {second}; ids must be unique across units files"
-    )]
-    DuplicateId {
-        id: String,
-        first: String,
-        second: String,
-    },
     #[error("no unit {ids} in {files}; nothing was changed")]
     UnknownIds { ids: String, files: String },
     #[error("give at least one unit id")]
@@ -205,6 +209,8 @@ pub struct Engine {
     pub skipped: Vec<(PathBuf, Skipped)>,
     /// Business-rates rows that were not empty.
     pub occupied: usize,
+    /// What the user should know about the units read (ids renamed to be unique).
+    pub notes: Vec<String>,
     ids: HashMap<String, usize>,
 }
 
@@ -222,12 +228,8 @@ impl Engine {
         }
         let choice = cfg.catchment_choice();
         let catchments = choice.open(&atlas)?;
-        let mut units = vec![];
-        let mut skipped = vec![];
-        let mut occupied = 0;
-        let mut files = vec![];
-        let mut origin: HashMap<String, usize> = HashMap::new();
-        for (f, path) in cfg.units_files(&atlas.dir).into_iter().enumerate() {
+        let mut imports = vec![];
+        for path in cfg.units_files(&atlas.dir)? {
             let imported = read_units(
                 &path,
                 &atlas,
@@ -236,16 +238,22 @@ impl Engine {
                     progress: true,
                 },
             )?;
-            let path = std::fs::canonicalize(&path).unwrap_or(path);
-            for u in &imported.units {
-                if let Some(first) = origin.insert(u.id.clone(), f) {
-                    return Err(EngineError::DuplicateId {
-                        id: u.id.clone(),
-                        first: files.get(first).unwrap_or(&path).display().to_string(),
-                        second: path.display().to_string(),
-                    });
-                }
-            }
+            imports.push((std::fs::canonicalize(&path).unwrap_or(path), imported));
+        }
+        let renamed = files::prefix_clashing_ids(&mut imports)?;
+        let mut notes = vec![];
+        if renamed > 0 {
+            notes.push(format!(
+                "{renamed} units have ids that more than one units file uses: each is now <file name>/<id> (e.g. {})",
+                imports
+                    .iter()
+                    .flat_map(|(_, i)| &i.units)
+                    .find(|u| u.id.contains('/'))
+                    .map_or(String::new(), |u| u.id.clone())
+            ));
+        }
+        let (mut units, mut skipped, mut occupied, mut files) = (vec![], vec![], 0, vec![]);
+        for (path, imported) in imports {
             units.extend(imported.units);
             skipped.extend(imported.skipped.into_iter().map(|s| (path.clone(), s)));
             occupied += imported.occupied;
@@ -267,6 +275,7 @@ impl Engine {
         e.as_of_given = cfg.as_of.is_some();
         e.skipped = skipped;
         e.occupied = occupied;
+        e.notes = notes;
         Ok(e)
     }
 
@@ -301,6 +310,7 @@ impl Engine {
             units_files,
             skipped: vec![],
             occupied: 0,
+            notes: vec![],
             ids,
         }
     }

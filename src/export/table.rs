@@ -116,6 +116,8 @@ pub fn properties(
     m.insert("address".into(), json!(u.address));
     m.insert("postcode".into(), json!(u.postcode));
     m.insert("description".into(), json!(u.description));
+    m.insert("council".into(), json!(u.council));
+    m.insert("source_file".into(), json!(u.source));
     m.insert("floor_area_m2".into(), opt(u.floor_area_m2, 1));
     m.insert("rateable_value".into(), opt(u.rateable_value, 0));
     m.insert(

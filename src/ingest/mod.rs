@@ -2,6 +2,7 @@
 //! plan overlays ([`overlay`]), each read, checked and put in British National Grid metres.
 
 pub mod catchment;
+pub mod files;
 pub mod overlay;
 pub mod premises;
 pub mod units;

@@ -79,6 +79,10 @@ pub struct Unit {
     pub site_id: String,
     /// How many units are at that site.
     pub site_units: usize,
+    /// The council whose list the unit came from (a `council` column), if given.
+    pub council: Option<String>,
+    /// The file the unit was read from (its name, e.g. `rochdale_vacant_shops.csv`).
+    pub source: String,
     pub place: Place,
 }
 
@@ -164,6 +168,7 @@ enum Field {
     VacantSince,
     ListDate,
     Description,
+    Council,
     EmptyYN,
     Occupied,
     Occupancy,
@@ -251,6 +256,10 @@ const ALIASES: &[(Field, &[&str])] = &[
             "current analysis code description",
         ],
     ),
+    (
+        Field::Council,
+        &["council", "billing authority", "local authority"],
+    ),
     (Field::EmptyYN, &["empty y/n", "empty"]),
     (Field::Occupied, &["occupied"]),
     (Field::Occupancy, &["occupancy"]),
@@ -330,6 +339,10 @@ pub fn read_units(
         encoding,
     };
     let mut seen: HashMap<String, Place> = HashMap::new();
+    let source = path.file_name().map_or_else(
+        || file.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    );
     for (place, rec) in records {
         bar.inc(1);
         let result = to_unit(&rec, place, atlas, crs_bng).and_then(|u| match seen.get(&u.id) {
@@ -340,8 +353,9 @@ pub fn read_units(
             None => Ok(u),
         });
         match result {
-            Ok(u) => {
+            Ok(mut u) => {
                 seen.insert(u.id.clone(), place);
+                u.source = source.clone();
                 out.units.push(u);
             }
             Err(reason) if opts.skip_invalid => out.skipped.push(Skipped { place, reason }),
@@ -666,6 +680,8 @@ fn to_unit(r: &Record, place: Place, atlas: &Atlas, crs_bng: bool) -> Result<Uni
     Ok(Unit {
         site_id: id.clone(),
         site_units: 1,
+        council: r.get(Field::Council).map(str::to_string),
+        source: String::new(),
         unsuitable,
         id,
         name,

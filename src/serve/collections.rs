@@ -280,6 +280,7 @@ pub fn build_all(
                 "rateable_value": u.rateable_value, "ground_floor": u.ground_floor,
                 "vacant_since": u.vacant_since.map(|d| d.to_string()),
                 "imd_decile": l.imd_decile, "catchment_pcns": c.pcns.join("; "),
+                "council": u.council, "source_file": u.source,
             }));
             p.insert(atlas.imd.code_column().into(), json!(l.code));
             p.insert(atlas.imd.lad_name_column().into(), json!(l.lad_name));

@@ -36,6 +36,9 @@ fn open(mut cfg: Config) -> Result<Engine> {
     for note in engine.catchments.notes() {
         eprintln!("catchments: {note}");
     }
+    for note in &engine.notes {
+        eprintln!("units: {note}");
+    }
     Ok(engine)
 }
 
