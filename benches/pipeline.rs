@@ -98,6 +98,18 @@ fn bench(c: &mut Criterion) {
                 ))
             })
         });
+        // The peer: the catchment model before it was tuned on real registrations (power law,
+        // 5 km; the default now looks 8 km out), to see what the wider radius costs.
+        g.bench_function(format!("join_untuned_huff_{name}"), |b| {
+            b.iter(|| {
+                black_box(attach(
+                    &atlas,
+                    &units,
+                    &Huff::untuned(),
+                    &JoinParams::default(),
+                ))
+            })
+        });
         // The same engine the CLI and the server open.
         let engine = Engine::new(
             atlas.clone(),
