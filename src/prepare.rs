@@ -18,31 +18,8 @@ use crate::base::crs::wgs84_to_bng_in_place;
 use crate::base::spatial::PolygonIndex;
 use crate::base::textio::{read_text, write_atomic, write_gz_atomic};
 use crate::reference::atlas::{LayerInfo, Manifest};
+use crate::reference::coverage::{GM_LADS, WM_LADS};
 use crate::reference::postcode::normalise;
-
-/// Greater Manchester's ten local authorities (the area of TfGM's NaPTAN and the pharmacy list).
-pub const GM_LADS: [&str; 10] = [
-    "E08000001",
-    "E08000002",
-    "E08000003",
-    "E08000004",
-    "E08000005",
-    "E08000006",
-    "E08000007",
-    "E08000008",
-    "E08000009",
-    "E08000010",
-];
-/// The West Midlands metropolitan county (NaPTAN admin area 430).
-pub const WM_LADS: [&str; 7] = [
-    "E08000025",
-    "E08000026",
-    "E08000027",
-    "E08000028",
-    "E08000029",
-    "E08000030",
-    "E08000031",
-];
 
 /// The attribution that every output and `sitefinder about` carries.
 pub const ATTRIBUTION: [&str; 10] = [
@@ -408,26 +385,14 @@ fn lsoas_2019(cx: &mut Ctx) -> Result<()> {
         let (e, n) = centroid
             .get(code)
             .ok_or_else(|| anyhow!("no centroid for {code}"))?;
-        let mut rec: Vec<String> = [
-            "lsoa11cd",
-            "lsoa11nm",
-            "lad19cd",
-            "lad19nm",
-            "imd_score",
-            "imd_rank",
-            "imd_decile",
-            "income_decile",
-            "employment_decile",
-            "education_decile",
-            "health_decile",
-            "crime_decile",
-            "barriers_decile",
-            "living_env_decile",
-            "pop_total_mid2015",
-        ]
-        .iter()
-        .map(|c| get(r, c).to_string())
-        .collect();
+        // The IMD 2019 file's own names for the first four and the last column; the IMD
+        // columns are named as in `lsoa11.csv.gz`.
+        let mut rec: Vec<String> = ["lsoa11cd", "lsoa11nm", "lad19cd", "lad19nm"]
+            .iter()
+            .chain(&LSOA_COLUMNS[4..14])
+            .chain(&["pop_total_mid2015"])
+            .map(|c| get(r, c).to_string())
+            .collect();
         rec.push(e.to_string());
         rec.push(n.to_string());
         rows.push(rec);
@@ -654,7 +619,7 @@ fn boundaries(cx: &mut Ctx, b: &BoundarySources) -> Result<Vec<(String, MultiPol
                 bail!("{code}: still invalid after make-valid: {}", why.join("; "));
             }
             repaired.push(code.clone());
-            *shape = fixed;
+            *shape = canonical(fixed);
         }
         let coords: Vec<Vec<Vec<[f64; 2]>>> = shape
             .0
@@ -691,6 +656,49 @@ fn boundaries(cx: &mut Ctx, b: &BoundarySources) -> Result<Vec<(String, MultiPol
         json!("england"),
     );
     Ok(shapes.into_iter().map(|(c, (_, s))| (c, s)).collect())
+}
+
+/// The same shape written the same way every run: make-valid's output order of polygons,
+/// holes and ring start points is not fixed, so each ring starts at its smallest vertex and
+/// the holes and polygons are sorted.
+fn canonical(mp: MultiPolygon<f64>) -> MultiPolygon<f64> {
+    fn ring(r: &geo::LineString<f64>) -> geo::LineString<f64> {
+        let mut pts: Vec<geo::Coord<f64>> = r.0.clone();
+        if pts.len() > 1 && pts.first() == pts.last() {
+            pts.pop();
+        }
+        let start = (0..pts.len())
+            .min_by(|&a, &b| {
+                (pts[a].x, pts[a].y)
+                    .partial_cmp(&(pts[b].x, pts[b].y))
+                    .unwrap_or(std::cmp::Ordering::Equal)
+            })
+            .unwrap_or(0);
+        pts.rotate_left(start);
+        if let Some(first) = pts.first().copied() {
+            pts.push(first);
+        }
+        geo::LineString(pts)
+    }
+    let key = |r: &geo::LineString<f64>| r.0.first().map_or((0.0, 0.0), |c| (c.x, c.y));
+    let mut polys: Vec<geo::Polygon<f64>> =
+        mp.0.iter()
+            .map(|p| {
+                let mut holes: Vec<_> = p.interiors().iter().map(ring).collect();
+                holes.sort_by(|a, b| {
+                    key(a)
+                        .partial_cmp(&key(b))
+                        .unwrap_or(std::cmp::Ordering::Equal)
+                });
+                geo::Polygon::new(ring(p.exterior()), holes)
+            })
+            .collect();
+    polys.sort_by(|a, b| {
+        key(a.exterior())
+            .partial_cmp(&key(b.exterior()))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    MultiPolygon(polys)
 }
 
 fn round2(v: f64) -> f64 {

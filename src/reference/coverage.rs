@@ -11,25 +11,35 @@ pub enum Coverage {
     Lads(BTreeSet<String>),
 }
 
+/// Greater Manchester's ten local authorities (the area of TfGM's NaPTAN and the pharmacy list).
+pub const GM_LADS: [&str; 10] = [
+    "E08000001",
+    "E08000002",
+    "E08000003",
+    "E08000004",
+    "E08000005",
+    "E08000006",
+    "E08000007",
+    "E08000008",
+    "E08000009",
+    "E08000010",
+];
+/// The West Midlands metropolitan county (NaPTAN admin area 430).
+pub const WM_LADS: [&str; 7] = [
+    "E08000025",
+    "E08000026",
+    "E08000027",
+    "E08000028",
+    "E08000029",
+    "E08000030",
+    "E08000031",
+];
+
 /// The metropolitan counties by their districts' codes (the same in LAD 2019 and LAD 2024), so
 /// that a layer covering all ten Greater Manchester districts is said to cover Greater
 /// Manchester rather than listing them.
 const COUNTIES: [(&str, &[&str]); 6] = [
-    (
-        "Greater Manchester",
-        &[
-            "E08000001",
-            "E08000002",
-            "E08000003",
-            "E08000004",
-            "E08000005",
-            "E08000006",
-            "E08000007",
-            "E08000008",
-            "E08000009",
-            "E08000010",
-        ],
-    ),
+    ("Greater Manchester", &GM_LADS),
     (
         "Merseyside",
         &[
@@ -54,18 +64,7 @@ const COUNTIES: [(&str, &[&str]); 6] = [
             "E08000037",
         ],
     ),
-    (
-        "the West Midlands",
-        &[
-            "E08000025",
-            "E08000026",
-            "E08000027",
-            "E08000028",
-            "E08000029",
-            "E08000030",
-            "E08000031",
-        ],
-    ),
+    ("the West Midlands", &WM_LADS),
     (
         "West Yorkshire",
         &[
