@@ -547,7 +547,7 @@ impl Engine {
             m.insert(
                 "left_out_unsuitable".into(),
                 json!(format!(
-                    "{} units that cannot hold a clinic (include_unsuitable ranks them): {}",
+                    "{} units that cannot hold a clinic (include_unsuitable keeps them): {}",
                     ranking.unsuitable.len(),
                     list.collect::<Vec<_>>().join("; ")
                 )),
@@ -675,7 +675,7 @@ impl Engine {
             weights,
             settings,
             filtered_out: vec![],
-            unsuitable: vec![],
+            unsuitable: report.unsuitable.clone(),
             rank_column: "order",
         }
     }
@@ -742,6 +742,16 @@ impl Engine {
                 q.fixed.0.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ")
             }
         );
+        if !report.unsuitable.is_empty() {
+            let list = report.unsuitable.iter();
+            let list = list.map(|(i, why)| format!("{} ({why})", units[*i].id));
+            let _ = writeln!(
+                text,
+                "left out {} units that cannot hold a clinic (include_unsuitable considers them): {}",
+                report.unsuitable.len(),
+                list.collect::<Vec<_>>().join("; ")
+            );
+        }
         let _ = writeln!(text, "data coverage: {}", self.atlas.coverage_in_words());
         for u in &report.fixed {
             let _ = writeln!(text, "fixed {}", u.sentence());
@@ -866,6 +876,9 @@ impl Engine {
             "objective": h.objective,
             "exact": exact,
             "candidates": report.candidate_units.len(),
+            "include_unsuitable": q.include_unsuitable,
+            "left_out_unsuitable": report.unsuitable.len(),
+            "unsuitable": self.unsuitable_json(&chosen),
             "demand_lsoas": report.demand_lsoas.len(),
             "fixed_sites": report.fixed_sites,
             "fixed": fixed,

@@ -86,7 +86,7 @@ pub async fn rank(
 pub async fn optimise(State(s): State<Shared>, body: Bytes) -> Result<Response, ApiError> {
     let q: OptimiseQuery = json_body(
         &body,
-        "with k, radius_m, model, fixed, pcn, lad, weighting, exact, compare",
+        "with k, radius_m, model, fixed, pcn, lad, weighting, exact, compare, include_unsuitable",
     )?;
     let state = s.clone();
     // The solve is CPU work: keep it off the async workers.
