@@ -947,3 +947,18 @@ fn optimise_leaves_out_the_market_hall_cafes_unless_include_unsuitable() {
         stderr(&o)
     );
 }
+
+/// Every rank output names the areas each layer covers, like optimise's.
+#[test]
+fn rank_geojson_names_each_layers_coverage() {
+    let o = sitefinder(&["rank", "--top", "3", "--format", "geojson"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["coverage"]["pharmacies"], "Greater Manchester");
+    assert_eq!(
+        v["coverage"]["stops"],
+        "Greater Manchester and the West Midlands"
+    );
+    assert_eq!(v["coverage"]["practices"], "all England");
+    assert_eq!(v["coverage"]["vaccination-sites"], "all England");
+}

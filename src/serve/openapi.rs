@@ -65,7 +65,7 @@ pub fn document() -> Value {
         "enum": ["units", "lsoa", "practices", "catchments", "stops", "vaccination-sites", "pharmacies"]}});
     let mut errs = errors();
     errs["200"] =
-        geojson_ok("The ranked candidates, best first, with a score breakdown per criterion");
+        geojson_ok("The ranked candidates, best first, with a score breakdown per criterion; the units left out as unable to hold a clinic (`unsuitable`) and where every layer has data (`coverage`)");
     json!({
         "openapi": "3.0.3",
         "info": {
