@@ -4,7 +4,8 @@
 //! unit's breakdown opens, and that a shared link restores the view; then it uploads a council
 //! plan overlay (refused without the token, drawn once the token is given, named in the
 //! breakdown), builds a shortlist with a note and downloads it as Excel, which this test reads
-//! back. It saves a screenshot to `target/e2e/map.png` as a test artifact.
+//! back; and makes a shortlist of the top 5 places, whose stored "made from" query this test
+//! reads back from the state database (`one_per_site=true`, five units of five sites). It saves a screenshot to `target/e2e/map.png` as a test artifact.
 
 mod common;
 
@@ -49,7 +50,8 @@ fn the_map_works_in_headless_chromium() {
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
     let addr = listener.local_addr().unwrap();
-    rt.spawn(async move { axum::serve(listener, app(state)).await.unwrap() });
+    let served = state.clone();
+    rt.spawn(async move { axum::serve(listener, app(served)).await.unwrap() });
 
     let shots = root.join("target/e2e");
     std::fs::create_dir_all(&shots).unwrap();
@@ -117,5 +119,31 @@ fn the_map_works_in_headless_chromium() {
         notes.contains(&"Corner unit, ask the agent".to_string()),
         "{notes:?}"
     );
+    // The top-5 shortlist the map made: its query as stored, with one_per_site.
+    let top = state
+        .store()
+        .unwrap()
+        .shortlist("E2E top five")
+        .expect("the map made the top-5 shortlist");
+    let made: Vec<(String, String)> = serde_urlencoded::from_str(&top.query).unwrap();
+    let made = |k: &str| {
+        made.iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
+    };
+    assert_eq!(made("one_per_site"), Some("true"), "{}", top.query);
+    assert_eq!(made("top"), Some("5"), "{}", top.query);
+    assert_eq!(made("catchments"), Some("huff"), "{}", top.query);
+    assert!(made("weights").is_some(), "{}", top.query);
+    assert_eq!(top.sites.len(), 5);
+    let sites: std::collections::HashSet<&str> = top
+        .sites
+        .iter()
+        .map(|s| {
+            let i = state.engine.unit(&s.unit_id).unwrap();
+            state.engine.units[i].site_id.as_str()
+        })
+        .collect();
+    assert_eq!(sites.len(), 5, "five places, one unit each");
     rt.shutdown_background();
 }

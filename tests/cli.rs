@@ -862,3 +862,101 @@ fn imd_2019_stays_available_to_compare_editions() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("--imd"), "{}", stderr(&o));
 }
+
+/// `optimise` leaves out the Market Hall cafés like `rank` does, and says so in the report,
+/// the GeoJSON and the workbook's query sheet; `--include-unsuitable` makes them candidates
+/// (with k = 100 both are chosen).
+#[test]
+fn optimise_leaves_out_the_market_hall_cafes_unless_include_unsuitable() {
+    let cafes = ["rochdale-133498000400X5", "rochdale-1334980005007B"];
+    let dir = tempfile::tempdir().unwrap();
+    let geojson = dir.path().join("chosen.geojson");
+    let xlsx = dir.path().join("chosen.xlsx");
+    let ids = |path: &Path| -> Vec<String> {
+        let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        v["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["properties"]["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let o = sitefinder(&["optimise", "--k", "100", "--out", p(&geojson)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        text.contains("105 candidate units")
+            && text.contains("left out 2 units that cannot hold a clinic")
+            && text.contains("rochdale-133498000400X5 (unit inside a market hall)"),
+        "{text}"
+    );
+    let chosen = ids(&geojson);
+    assert_eq!(chosen.len(), 100);
+    assert!(cafes.iter().all(|c| !chosen.iter().any(|x| x == c)));
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&geojson).unwrap()).unwrap();
+    assert_eq!(v["left_out_unsuitable"], 2);
+    assert_eq!(v["unsuitable"][0]["reason"], "unit inside a market hall");
+
+    let o = sitefinder(&["optimise", "--k", "3", "--out", p(&xlsx)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    use calamine::Reader;
+    let mut wb: calamine::Xlsx<_> = calamine::open_workbook(&xlsx).unwrap();
+    let query = wb.worksheet_range("query").unwrap();
+    let row = |key: &str| -> String {
+        query
+            .rows()
+            .find(|r| r[0] == key)
+            .map(|r| r[1].to_string())
+            .unwrap_or_else(|| panic!("no `{key}` row on the query sheet"))
+    };
+    assert!(
+        row("left_out_unsuitable").starts_with("2 units that cannot hold a clinic"),
+        "{}",
+        row("left_out_unsuitable")
+    );
+    assert_eq!(row("include_unsuitable"), "false");
+    assert!(row("coverage").contains("stops: Greater Manchester and the West Midlands"));
+
+    let o = sitefinder(&[
+        "optimise",
+        "--k",
+        "100",
+        "--include-unsuitable",
+        "--out",
+        p(&geojson),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        text.contains("107 candidate units") && !text.contains("left out"),
+        "{text}"
+    );
+    let chosen = ids(&geojson);
+    assert!(
+        cafes.iter().all(|c| chosen.iter().any(|x| x == c)),
+        "{chosen:?}"
+    );
+
+    let o = sitefinder(&["optimise", "--include-unsuitable", "perhaps"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--include-unsuitable"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// Every rank output names the areas each layer covers, like optimise's.
+#[test]
+fn rank_geojson_names_each_layers_coverage() {
+    let o = sitefinder(&["rank", "--top", "3", "--format", "geojson"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["coverage"]["pharmacies"], "Greater Manchester");
+    assert_eq!(
+        v["coverage"]["stops"],
+        "Greater Manchester and the West Midlands"
+    );
+    assert_eq!(v["coverage"]["practices"], "all England");
+    assert_eq!(v["coverage"]["vaccination-sites"], "all England");
+}

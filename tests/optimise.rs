@@ -402,3 +402,167 @@ fn a_study_area_partly_covered_fixes_sites_only_for_the_covered_part() {
         "{s}"
     );
 }
+
+/// The two cafés inside Rochdale's Market Hall: the only Rochdale units that cannot hold a
+/// clinic.
+const MARKET_HALL_CAFES: [&str; 2] = ["rochdale-133498000400X5", "rochdale-1334980005007B"];
+
+fn chosen_ids(
+    e: &sitefinder::engine::Engine,
+    r: &sitefinder::analysis::optimise::Report,
+) -> Vec<String> {
+    r.heuristic
+        .chosen
+        .iter()
+        .map(|&j| e.units[r.candidate_units[j]].id.clone())
+        .collect()
+}
+
+/// Like `rank`, `optimise` leaves out units that cannot hold a clinic: Rochdale's Market Hall
+/// cafés are never candidates, whatever the model and k, and are reported with their reason;
+/// `include_unsuitable` makes them candidates again (with k = 100 they are chosen). The demand
+/// is the same either way.
+#[test]
+fn market_hall_cafes_are_never_chosen_unless_include_unsuitable() {
+    let e = engine();
+    let mut flagged: Vec<(&str, &str)> = e
+        .units
+        .iter()
+        .filter_map(|u| u.unsuitable.map(|why| (u.id.as_str(), why)))
+        .collect();
+    flagged.sort();
+    assert_eq!(
+        flagged,
+        MARKET_HALL_CAFES.map(|id| (id, "unit inside a market hall"))
+    );
+    for model in [Model::Mclp, Model::PMedian, Model::Lscp] {
+        for k in [5, 100] {
+            let q = OptimiseQuery {
+                k,
+                model,
+                ..OptimiseQuery::default()
+            };
+            let r = e.optimise(&q).unwrap();
+            let left_out: Vec<&str> = r
+                .unsuitable
+                .iter()
+                .map(|(i, _)| e.units[*i].id.as_str())
+                .collect();
+            assert_eq!(left_out, MARKET_HALL_CAFES, "{} k={k}", model.name());
+            assert_eq!(r.candidate_units.len(), e.units.len() - 2);
+            assert!(r
+                .candidate_units
+                .iter()
+                .all(|&i| e.units[i].unsuitable.is_none()));
+            let chosen = chosen_ids(&e, &r);
+            assert!(
+                MARKET_HALL_CAFES
+                    .iter()
+                    .all(|c| !chosen.iter().any(|x| x == c)),
+                "{} k={k}: {chosen:?}",
+                model.name()
+            );
+        }
+    }
+    let q = OptimiseQuery {
+        k: 100,
+        ..OptimiseQuery::default()
+    };
+    let r = e.optimise(&q).unwrap();
+    let text = e.optimise_text(&q, &r);
+    assert!(
+        text.contains("105 candidate units")
+            && text.contains("left out 2 units that cannot hold a clinic (include_unsuitable considers them): rochdale-133498000400X5 (unit inside a market hall); rochdale-1334980005007B (unit inside a market hall)"),
+        "{text}"
+    );
+    let v = e.optimise_json(&q, &r).unwrap();
+    assert_eq!(v["left_out_unsuitable"], 2);
+    assert_eq!(v["include_unsuitable"], false);
+    assert_eq!(v["unsuitable"][1]["id"], MARKET_HALL_CAFES[1]);
+    assert_eq!(v["unsuitable"][1]["reason"], "unit inside a market hall");
+
+    let all = OptimiseQuery {
+        include_unsuitable: true,
+        ..q.clone()
+    };
+    let with = e.optimise(&all).unwrap();
+    assert!(with.unsuitable.is_empty());
+    assert_eq!(with.candidate_units.len(), e.units.len());
+    assert_eq!(with.demand_lsoas, r.demand_lsoas);
+    let chosen = chosen_ids(&e, &with);
+    assert!(
+        MARKET_HALL_CAFES
+            .iter()
+            .all(|c| chosen.iter().any(|x| x == c)),
+        "{chosen:?}"
+    );
+    assert!(!e.optimise_text(&all, &with).contains("left out"));
+    assert_eq!(
+        e.optimise_json(&all, &with).unwrap()["left_out_unsuitable"],
+        0
+    );
+}
+
+/// The engine over some of Rochdale's real units (rows of the shipped file, by id).
+fn engine_over_rochdale_rows(ids: &[&str]) -> (tempfile::TempDir, sitefinder::engine::Engine) {
+    let text = std::fs::read_to_string(data_dir().join("units/rochdale_vacant_shops.csv")).unwrap();
+    let mut lines = text.lines();
+    let mut csv = format!("{}\n", lines.next().unwrap());
+    for l in lines.filter(|l| ids.iter().any(|id| l.starts_with(&format!("{id},")))) {
+        csv.push_str(l);
+        csv.push('\n');
+    }
+    let (dir, path) = write_temp("units.csv", &csv);
+    let mut cfg = sitefinder::engine::Config::new(&data_dir());
+    cfg.as_of = Some(sitefinder::base::date::Date::from_ymd(2024, 7, 1).unwrap());
+    cfg.units = vec![path];
+    let e = sitefinder::engine::Engine::open(&cfg).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(e.units.len(), ids.len());
+    (dir, e)
+}
+
+/// With only the Market Hall cafés in Rochdale town centre, the option matters: by default
+/// Heywood and Middleton are chosen; with `include_unsuitable` the first café is chosen first,
+/// for the town centre demand only it reaches. With nothing but the cafés, optimise says
+/// that none can hold a clinic and names `include_unsuitable`.
+#[test]
+fn a_market_hall_cafe_is_chosen_for_the_town_centre_only_with_include_unsuitable() {
+    let heywood = "rochdale-31213900030029";
+    let middleton = "rochdale-21483599152886";
+    let (_dir, e) = engine_over_rochdale_rows(&[
+        MARKET_HALL_CAFES[0],
+        MARKET_HALL_CAFES[1],
+        heywood,
+        middleton,
+    ]);
+    let q = OptimiseQuery {
+        k: 3,
+        ..OptimiseQuery::default()
+    };
+    let r = e.optimise(&q).unwrap();
+    assert_eq!(chosen_ids(&e, &r), [heywood, middleton]);
+    assert_eq!(r.unsuitable.len(), 2);
+    let all = OptimiseQuery {
+        include_unsuitable: true,
+        ..q
+    };
+    let with = e.optimise(&all).unwrap();
+    assert_eq!(
+        chosen_ids(&e, &with),
+        [MARKET_HALL_CAFES[0], heywood, middleton]
+    );
+    assert!(with.heuristic.marginal[0] > 0.0);
+    assert!(with.heuristic.objective > r.heuristic.objective);
+
+    let (_dir, e) = engine_over_rochdale_rows(&MARKET_HALL_CAFES);
+    let err = e.optimise(&OptimiseQuery::default()).unwrap_err();
+    assert_eq!(err.param(), "include_unsuitable");
+    assert!(err.to_string().contains("none of the 2 units"), "{err}");
+    let with = e
+        .optimise(&OptimiseQuery {
+            include_unsuitable: true,
+            ..OptimiseQuery::default()
+        })
+        .unwrap();
+    assert_eq!(chosen_ids(&e, &with)[0], MARKET_HALL_CAFES[0]);
+}

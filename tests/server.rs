@@ -571,3 +571,69 @@ fn optimise_errors_name_the_field() {
         );
     }
 }
+
+/// `POST /optimise` leaves out the Market Hall cafés like `/rank` does, lists them with the
+/// reason, and chooses them only with `include_unsuitable` (declared once, so the OpenAPI
+/// document lists it too).
+#[test]
+fn optimise_leaves_out_units_that_cannot_hold_a_clinic_unless_asked() {
+    let cafes = ["rochdale-133498000400X5", "rochdale-1334980005007B"];
+    let ids = |v: &Value| -> Vec<String> {
+        v["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["properties"]["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (s, v) = post("/optimise", r#"{"k": 100}"#);
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["candidates"], 105);
+    assert_eq!(v["left_out_unsuitable"], 2);
+    assert_eq!(v["unsuitable"][0]["id"], cafes[0]);
+    assert_eq!(v["unsuitable"][0]["reason"], "unit inside a market hall");
+    let chosen = ids(&v);
+    assert!(
+        cafes.iter().all(|c| !chosen.iter().any(|x| x == c)),
+        "{chosen:?}"
+    );
+
+    let (s, v) = post("/optimise", r#"{"k": 100, "include_unsuitable": true}"#);
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["candidates"], 107);
+    assert_eq!(v["left_out_unsuitable"], 0);
+    let chosen = ids(&v);
+    assert!(
+        cafes.iter().all(|c| chosen.iter().any(|x| x == c)),
+        "{chosen:?}"
+    );
+
+    let (s, v) = post("/optimise", r#"{"include_unsuitable": "yes"}"#);
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("include_unsuitable"),
+        "{v}"
+    );
+
+    let (_, _, api) = get("/api");
+    let body =
+        &api["paths"]["/optimise"]["post"]["requestBody"]["content"]["application/json"]["schema"];
+    assert!(body.to_string().contains("include_unsuitable"), "{body}");
+}
+
+/// `/rank` names the areas each layer covers.
+#[test]
+fn rank_names_each_layers_coverage() {
+    let (s, _, v) = get("/rank?limit=1");
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["coverage"]["pharmacies"], "Greater Manchester");
+    assert_eq!(
+        v["coverage"]["stops"],
+        "Greater Manchester and the West Midlands"
+    );
+    assert_eq!(v["coverage"]["practices"], "all England");
+    assert_eq!(v["coverage"]["vaccination-sites"], "all England");
+}

@@ -129,6 +129,8 @@ pub enum OptimiseError {
     UnknownPcn(String),
     #[error("no candidate units in the chosen area")]
     NoCandidates,
+    #[error("none of the {0} units in the chosen area can hold a clinic (market stalls, kiosks, units inside a market hall...); include_unsuitable (--include-unsuitable) considers them too")]
+    OnlyUnsuitable(usize),
     #[error("compare: unknown unit id `{0}`")]
     UnknownCompareId(String),
     #[error("the exact solver failed: {0}")]
@@ -149,6 +151,7 @@ impl OptimiseError {
             OptimiseError::BadK(_) => "k",
             OptimiseError::UnknownPcn(_) => "pcn",
             OptimiseError::NoCandidates => "area",
+            OptimiseError::OnlyUnsuitable(_) => "include_unsuitable",
             OptimiseError::UnknownCompareId(_) => "compare",
             OptimiseError::Solver(_) | OptimiseError::TooLarge { .. } => "exact",
         }
@@ -789,6 +792,18 @@ pub struct OptimiseQuery {
     /// Unit ids of a scenario to compare with the choice ("these k sites vs those").
     #[arg(long, value_name = "IDS", value_delimiter = ',')]
     pub compare: Vec<String>,
+    /// Consider units that cannot hold a clinic too (market stalls, kiosks, stands, units
+    /// inside a market hall, advertising rights, car parking...: read from the description,
+    /// name and address). By default they are never chosen, and are listed with the reason.
+    #[arg(
+        long,
+        value_name = "BOOL",
+        num_args = 0..=1,
+        default_missing_value = "true",
+        default_value_t = false,
+        action = clap::ArgAction::Set
+    )]
+    pub include_unsuitable: bool,
 }
 
 impl OptimiseQuery {
@@ -811,6 +826,7 @@ impl OptimiseQuery {
             f("pcn", self.pcn.clone().unwrap_or_default()),
             f("lad", self.lad.clone().unwrap_or_default()),
             f("exact", self.exact.to_string()),
+            f("include_unsuitable", self.include_unsuitable.to_string()),
         ]
     }
 }
@@ -827,6 +843,7 @@ impl Default for OptimiseQuery {
             weighting: Weighting::default(),
             exact: false,
             compare: vec![],
+            include_unsuitable: false,
         }
     }
 }
@@ -870,6 +887,9 @@ pub struct Scenario {
 pub struct Report {
     /// Unit indices of the candidates, in the problem's candidate order.
     pub candidate_units: Vec<usize>,
+    /// Units in the area left out as unable to hold a clinic, with the reason (empty with
+    /// `include_unsuitable`).
+    pub unsuitable: Vec<(usize, &'static str)>,
     pub demand_lsoas: Vec<usize>,
     /// Fixed sites of every layer.
     pub fixed_sites: usize,
@@ -913,8 +933,8 @@ pub fn run(
             Some(v)
         }
     };
-    // Candidates: units passing the area filters.
-    let candidate_units: Vec<usize> = (0..units.len())
+    // Units in the area: those passing the area filters.
+    let in_area: Vec<usize> = (0..units.len())
         .filter(|&i| {
             let l = &atlas.lsoas[contexts[i].lsoa];
             let in_pcn = req.pcn.as_deref().is_none_or(|q| {
@@ -928,11 +948,29 @@ pub fn run(
             lad_ok(&l.lad_code, &l.lad_name) && in_pcn
         })
         .collect();
-    if candidate_units.is_empty() {
+    if in_area.is_empty() {
         return Err(OptimiseError::NoCandidates);
     }
-    // Demand: the PCN's catchment, or the local authority, or the candidates' authorities.
-    let cand_lads: std::collections::BTreeSet<&str> = candidate_units
+    // Candidates: the units in the area that can hold a clinic (all with include_unsuitable);
+    // the others are left out with their reason.
+    let mut unsuitable = vec![];
+    let candidate_units: Vec<usize> = in_area
+        .iter()
+        .copied()
+        .filter(|&i| match units[i].unsuitable {
+            Some(why) if !req.include_unsuitable => {
+                unsuitable.push((i, why));
+                false
+            }
+            _ => true,
+        })
+        .collect();
+    if candidate_units.is_empty() {
+        return Err(OptimiseError::OnlyUnsuitable(in_area.len()));
+    }
+    // Demand: the PCN's catchment, or the local authority, or the authorities of the units in
+    // the area (leaving out units that cannot hold a clinic does not change the demand).
+    let cand_lads: std::collections::BTreeSet<&str> = in_area
         .iter()
         .map(|&i| atlas.lsoas[contexts[i].lsoa].lad_code.as_str())
         .collect();
@@ -1011,6 +1049,7 @@ pub fn run(
     });
     Ok(Report {
         candidate_units,
+        unsuitable,
         demand_lsoas,
         fixed_sites,
         fixed: fixed_uses,

@@ -533,8 +533,21 @@ impl Engine {
             .collect()
     }
 
+    /// Where each layer units are scored with has data, in words: `{"practices": "all England",
+    /// "stops": "Greater Manchester and the West Midlands", ...}` (every ranking's and
+    /// optimisation's metadata).
+    pub fn coverage_json(&self) -> Json {
+        self.atlas
+            .layer_coverage()
+            .into_iter()
+            .map(|(id, _, words)| (id.to_string(), json!(words)))
+            .collect::<Map<String, Json>>()
+            .into()
+    }
+
     /// What an export of `ranking` says about how it was made: version, units files, weights,
-    /// date, catchments, plan overlay and attribution, and `filters` for the query sheet.
+    /// date, catchments, where each layer has data, plan overlay, the units left out as unable
+    /// to hold a clinic and attribution, and `filters` for the query sheet.
     pub fn meta(&self, ranking: &Ranking, filters: Vec<(String, String)>) -> Meta {
         let mut m = Map::new();
         m.insert("sitefinder".into(), json!(env!("CARGO_PKG_VERSION")));
@@ -548,6 +561,7 @@ impl Engine {
         }
         m.insert("deprivation".into(), json!(self.atlas.imd.source()));
         m.insert("gp_list_sizes".into(), json!(LIST_SIZES_NOTE));
+        m.insert("coverage".into(), self.coverage_json());
         if let Some(o) = &ranking.settings.plan {
             m.insert("plan_overlay".into(), json!(o.name));
         }
@@ -557,7 +571,7 @@ impl Engine {
             m.insert(
                 "left_out_unsuitable".into(),
                 json!(format!(
-                    "{} units that cannot hold a clinic (include_unsuitable ranks them): {}",
+                    "{} units that cannot hold a clinic (include_unsuitable keeps them): {}",
                     ranking.unsuitable.len(),
                     list.collect::<Vec<_>>().join("; ")
                 )),
@@ -685,7 +699,7 @@ impl Engine {
             weights,
             settings,
             filtered_out: vec![],
-            unsuitable: vec![],
+            unsuitable: report.unsuitable.clone(),
             rank_column: "order",
         }
     }
@@ -709,24 +723,22 @@ impl Engine {
             return Ok(bytes);
         }
         let chosen = self.chosen(q, report);
+        // The metadata of any ranking (every layer's coverage, the units left out as unable to
+        // hold a clinic), then what each fixed layer fixed.
         let mut meta = self.meta(&chosen, q.pairs());
-        for (k, v) in self.optimise_coverage(report) {
+        for (k, v) in self.optimise_fixed(report) {
             meta.members.insert(k, json!(v));
         }
         self.render(format, &chosen, &meta)
     }
 
-    /// Where the data an optimisation used is complete, in words: `("coverage", every layer's
-    /// areas)`, then `("fixed_<layer>", what was fixed and where the layer has no data)` for
-    /// each fixed layer (an export's query sheet lists them).
-    pub fn optimise_coverage(&self, report: &Report) -> Vec<(String, String)> {
-        std::iter::once(("coverage".to_string(), self.atlas.coverage_in_words()))
-            .chain(
-                report
-                    .fixed
-                    .iter()
-                    .map(|u| (format!("fixed_{}", u.layer.name()), u.sentence())),
-            )
+    /// `("fixed_<layer>", what was fixed and where the layer has no data)` for each fixed layer
+    /// of an optimisation (an export's query sheet lists them).
+    pub fn optimise_fixed(&self, report: &Report) -> Vec<(String, String)> {
+        report
+            .fixed
+            .iter()
+            .map(|u| (format!("fixed_{}", u.layer.name()), u.sentence()))
             .collect()
     }
 
@@ -752,6 +764,16 @@ impl Engine {
                 q.fixed.0.iter().map(|f| f.name()).collect::<Vec<_>>().join(", ")
             }
         );
+        if !report.unsuitable.is_empty() {
+            let list = report.unsuitable.iter();
+            let list = list.map(|(i, why)| format!("{} ({why})", units[*i].id));
+            let _ = writeln!(
+                text,
+                "left out {} units that cannot hold a clinic (include_unsuitable considers them): {}",
+                report.unsuitable.len(),
+                list.collect::<Vec<_>>().join("; ")
+            );
+        }
         let _ = writeln!(text, "data coverage: {}", self.atlas.coverage_in_words());
         for u in &report.fixed {
             let _ = writeln!(text, "fixed {}", u.sentence());
@@ -862,12 +884,6 @@ impl Engine {
                     "note": u.sentence()})
             })
             .collect();
-        let coverage: Map<String, Json> = self
-            .atlas
-            .layer_coverage()
-            .into_iter()
-            .map(|(id, _, words)| (id.to_string(), json!(words)))
-            .collect();
         Ok(json!({
             "type": "FeatureCollection",
             "model": h.model.name(),
@@ -876,10 +892,13 @@ impl Engine {
             "objective": h.objective,
             "exact": exact,
             "candidates": report.candidate_units.len(),
+            "include_unsuitable": q.include_unsuitable,
+            "left_out_unsuitable": report.unsuitable.len(),
+            "unsuitable": self.unsuitable_json(&chosen),
             "demand_lsoas": report.demand_lsoas.len(),
             "fixed_sites": report.fixed_sites,
             "fixed": fixed,
-            "coverage": coverage,
+            "coverage": self.coverage_json(),
             "coverage_text": self.atlas.coverage_in_words(),
             "covered_demand": covered,
             "total_demand": total,

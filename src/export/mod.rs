@@ -122,16 +122,24 @@ pub struct Meta {
 }
 
 impl Meta {
+    /// The settings as rows of text: a member that is an object (`coverage`) as
+    /// `key: value; key: value`.
     fn query_sheet(&self) -> Vec<(String, String)> {
+        fn text(v: &Json) -> String {
+            match v {
+                Json::String(s) => s.clone(),
+                Json::Object(o) => o
+                    .iter()
+                    .map(|(k, v)| format!("{k}: {}", text(v)))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                other => other.to_string(),
+            }
+        }
         self.members
             .iter()
             .filter(|(k, _)| *k != "attribution")
-            .map(|(k, v)| {
-                (
-                    k.clone(),
-                    v.as_str().map_or_else(|| v.to_string(), str::to_string),
-                )
-            })
+            .map(|(k, v)| (k.clone(), text(v)))
             .chain(self.filters.iter().cloned())
             .collect()
     }

@@ -65,7 +65,7 @@ pub fn document() -> Value {
         "enum": ["units", "lsoa", "practices", "catchments", "stops", "vaccination-sites", "pharmacies"]}});
     let mut errs = errors();
     errs["200"] =
-        geojson_ok("The ranked candidates, best first, with a score breakdown per criterion");
+        geojson_ok("The ranked candidates, best first, with a score breakdown per criterion; the units left out as unable to hold a clinic (`unsuitable`) and where every layer has data (`coverage`)");
     json!({
         "openapi": "3.0.3",
         "info": {
@@ -94,7 +94,7 @@ pub fn document() -> Value {
             "/optimise": {"post": {
                 "summary": "Choose the k units that together reach the most deprived demand (location-allocation)",
                 "requestBody": {"required": false, "content": {"application/json": {"schema": schema::<OptimiseQuery>()}}},
-                "responses": errors_with("200", geojson_ok("The chosen units in order of choice with the marginal gain of each, the objective, the exact optimum when asked, equity by IMD decile, each fixed layer's sites and the local authorities it has no data for (`fixed`), and where every layer has data (`coverage`)")),
+                "responses": errors_with("200", geojson_ok("The chosen units in order of choice with the marginal gain of each, the objective, the exact optimum when asked, equity by IMD decile, each fixed layer's sites and the local authorities it has no data for (`fixed`), the units left out as unable to hold a clinic (`unsuitable`, unless `include_unsuitable`), and where every layer has data (`coverage`)")),
             }},
             "/rank": {"get": {
                 "summary": "Rank the candidate units (the same ranking as `sitefinder rank`)",

@@ -56,6 +56,7 @@ pub async fn rank(
     m.insert("weights".into(), json!(ranking.weights.to_list()));
     m.insert("as_of".into(), json!(ranking.settings.as_of_words()));
     m.insert("catchments".into(), json!(e.catchments.describe()));
+    m.insert("coverage".into(), e.coverage_json());
     m.insert(
         "plan_overlay".into(),
         json!(ranking.settings.plan.as_ref().map(|o| o.name.clone())),
@@ -86,7 +87,7 @@ pub async fn rank(
 pub async fn optimise(State(s): State<Shared>, body: Bytes) -> Result<Response, ApiError> {
     let q: OptimiseQuery = json_body(
         &body,
-        "with k, radius_m, model, fixed, pcn, lad, weighting, exact, compare",
+        "with k, radius_m, model, fixed, pcn, lad, weighting, exact, compare, include_unsuitable",
     )?;
     let state = s.clone();
     // The solve is CPU work: keep it off the async workers.

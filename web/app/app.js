@@ -436,7 +436,9 @@ async function showShortlist() {
   dl.hidden = s.sites.length === 0;
   say('sl-msg', `${s.sites.length} site${s.sites.length === 1 ? '' : 's'}; updated ${s.updated.slice(0, 16).replace('T', ' ')} UTC`);
 }
-async function addToShortlist(ids) {
+// A new shortlist records the query it was made from: the ranking's (without its page size),
+// or `madeFrom` when given (the top places' query, with one_per_site and top).
+async function addToShortlist(ids, madeFrom) {
   const name = slName.value.trim();
   if (!name) { say('sl-msg', 'give the shortlist a name first', true); return; }
   const body = JSON.stringify({ ids });
@@ -444,7 +446,7 @@ async function addToShortlist(ids) {
     await write('POST', `shortlists/${encodeURIComponent(name)}/sites`, body);
   } catch (e) {
     if (!/no shortlist/.test(e.message)) { say('sl-msg', e.message, true); return; }
-    const q = rankQuery();
+    const q = madeFrom || rankQuery();
     q.delete('limit');
     try {
       await write('POST', 'shortlists', JSON.stringify({ name, ids, weights: CRITERIA.map((c) => `${c}=${state.weights[c]}`).join(','), query: q.toString() }));
@@ -463,7 +465,9 @@ document.getElementById('sl-top').addEventListener('click', async () => {
   q.set('one_per_site', 'true');
   let fc;
   try { fc = await getJSON(`rank?${q}`); } catch (e) { say('sl-msg', e.message, true); return; }
-  addToShortlist(fc.features.map((f) => f.id));
+  const madeFrom = new URLSearchParams(q);
+  madeFrom.set('top', '5');
+  addToShortlist(fc.features.map((f) => f.id), madeFrom);
 });
 function updateRankDownloads() {
   const q = rankQuery();

@@ -1,7 +1,8 @@
 // End-to-end test of the map in real headless Chromium (Debian's), driven by playwright-core.
 // Usage: node web/e2e/map.e2e.mjs http://127.0.0.1:PORT/ SCREENSHOT.png
 // With E2E_TOKEN (the server's write token), E2E_PLAN (a plan GeoJSON) and E2E_XLSX (where to
-// save the downloaded workbook) it also uploads an overlay, builds a shortlist and downloads it.
+// save the downloaded workbook) it also uploads an overlay, builds a shortlist and downloads it,
+// then makes a shortlist of the top 5 places.
 // Exits 0 when every check passes; otherwise prints what failed and exits 1.
 import { chromium } from 'playwright-core';
 
@@ -112,6 +113,18 @@ try {
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('#sl-dl-xlsx')]);
     await download.saveAs(xlsx);
     check(download.suggestedFilename() === 'E2E-shortlist.xlsx', `the workbook downloads (${download.suggestedFilename()})`);
+
+    // "Add top 5 places" makes a new shortlist of five places, recording the query it was made
+    // from with one_per_site (the test reads the stored query back from the state database).
+    await page.fill('#sl-name', 'E2E top five');
+    await page.press('#sl-name', 'Tab');
+    await page.waitForFunction(() => /new shortlist/.test(document.querySelector('#sl-msg').textContent), null, { timeout: 15000 });
+    await page.click('#sl-top');
+    await page.waitForFunction(() => document.querySelectorAll('#sl-sites li').length === 5, null, { timeout: 15000 });
+    check(true, 'the top 5 places make a shortlist of five');
+    const made = await page.evaluate(async () => (await (await fetch('shortlists/E2E%20top%20five')).json()).query);
+    const madeFrom = new URLSearchParams(made);
+    check(madeFrom.get('one_per_site') === 'true' && madeFrom.get('top') === '5', `the shortlist records one_per_site and top (${made})`);
   }
 
   await page.screenshot({ path: shot });
