@@ -114,13 +114,13 @@ pub fn prepare(raw: &Path, out: &Path) -> Result<()> {
         log: String::new(),
     };
     let pc = read_postcodes(&mut cx)?;
-    boundaries(&mut cx, &BOUNDARIES_2011)?;
+    let shapes11 = boundaries(&mut cx, &BOUNDARIES_2011)?;
     let shapes21 = boundaries(&mut cx, &BOUNDARIES_2021)?;
     let lsoa21 = assign_lsoa21(&mut cx, &pc, &shapes21)?;
     write_postcodes(&mut cx, &pc, &lsoa21)?;
     lsoas_2019(&mut cx)?;
-    lsoas_2025(&mut cx, &pc, &lsoa21, &shapes21)?;
-    drop(shapes21);
+    lsoas_2025(&mut cx, &pc, &lsoa21, &shapes21, &shapes11)?;
+    drop((shapes11, shapes21));
     let postcodes = pc.map();
     practices(&mut cx, &postcodes)?;
     stops(&mut cx)?;
@@ -348,9 +348,14 @@ const LSOA_COLUMNS: [&str; 17] = [
     "centroid_n",
 ];
 
-fn write_lsoa_table(cx: &mut Ctx, file: &str, rows: Vec<Vec<String>>) -> Result<usize> {
+fn write_lsoa_table(
+    cx: &mut Ctx,
+    file: &str,
+    extra: &[&str],
+    rows: Vec<Vec<String>>,
+) -> Result<usize> {
     let mut w = csv::Writer::from_writer(vec![]);
-    w.write_record(LSOA_COLUMNS)?;
+    w.write_record(LSOA_COLUMNS.iter().chain(extra))?;
     for r in &rows {
         w.write_record(r)?;
     }
@@ -397,7 +402,7 @@ fn lsoas_2019(cx: &mut Ctx) -> Result<()> {
         rec.push(n.to_string());
         rows.push(rec);
     }
-    let n = write_lsoa_table(cx, "lsoa11.csv.gz", rows)?;
+    let n = write_lsoa_table(cx, "lsoa11.csv.gz", &[], rows)?;
     cx.note(format!("lsoa11: {n} LSOAs (2011) with IMD 2019"));
     cx.layer(
         "imd2019",
@@ -420,6 +425,7 @@ fn lsoas_2025(
     pc: &Postcodes,
     lsoa21: &[String],
     shapes: &[(String, MultiPolygon<f64>)],
+    shapes11: &[(String, MultiPolygon<f64>)],
 ) -> Result<()> {
     let imd = cx.csv("imd2025/imd2025_lsoa21_england.csv.gz")?;
     let pop: HashMap<String, String> = cx
@@ -439,6 +445,26 @@ fn lsoas_2025(
     }
     let shape: HashMap<&str, &MultiPolygon<f64>> =
         shapes.iter().map(|(c, s)| (c.as_str(), s)).collect();
+    let decile2019: HashMap<String, String> = cx
+        .csv("imd2019/imd2019_lsoa_england_combined.csv")?
+        .into_iter()
+        .map(|r| {
+            (
+                get(&r, "lsoa11cd").to_string(),
+                get(&r, "imd_decile").to_string(),
+            )
+        })
+        .collect();
+    let mut before: HashMap<String, Vec<String>> = HashMap::new();
+    for r in cx.csv("lookups/lsoa11_lsoa21_lad22_lookup_ew.csv.gz")? {
+        before
+            .entry(get(&r, "lsoa21_code").to_string())
+            .or_default()
+            .push(get(&r, "lsoa11_code").to_string());
+    }
+    let old_polys: Vec<MultiPolygon<f64>> = shapes11.iter().map(|(_, s)| s.clone()).collect();
+    let old_index = PolygonIndex::new(&old_polys);
+    let (mut from_one, mut from_centroid, mut no_2019) = (0, 0, 0);
     let mut rows = Vec::with_capacity(imd.len());
     let mut interior = 0;
     for r in &imd {
@@ -480,11 +506,37 @@ fn lsoas_2025(
         rec.push(people.clone());
         rec.push(e.to_string());
         rec.push(n.to_string());
+        // The IMD 2019 decile of the place, to show what changed between editions: the LSOA
+        // 2011 this LSOA came from (unchanged or split), else the one containing its centroid.
+        let from = match before.get(code).map(Vec::as_slice) {
+            Some([one]) => {
+                from_one += 1;
+                Some(one.clone())
+            }
+            _ => {
+                let at = old_index
+                    .containing(&old_polys, [e, n])
+                    .into_iter()
+                    .map(|i| shapes11[i].0.clone())
+                    .min();
+                if at.is_some() {
+                    from_centroid += 1;
+                }
+                at
+            }
+        };
+        match from.and_then(|c| decile2019.get(&c)) {
+            Some(d) => rec.push(d.clone()),
+            None => {
+                no_2019 += 1;
+                rec.push(String::new());
+            }
+        }
         rows.push(rec);
     }
-    let n = write_lsoa_table(cx, "lsoa21.csv.gz", rows)?;
+    let n = write_lsoa_table(cx, "lsoa21.csv.gz", &["imd2019_decile"], rows)?;
     cx.note(format!(
-        "lsoa21: {n} LSOAs (2021) with IoD2025 and Census 2021 residents; centroid = mean of postcode centroids ({interior} without postcodes use the polygon's interior point)"
+        "lsoa21: {n} LSOAs (2021) with IoD2025 and Census 2021 residents; centroid = mean of postcode centroids ({interior} without postcodes use the polygon's interior point); IMD 2019 decile from the one LSOA 2011 each came from for {from_one}, from the LSOA 2011 containing the centroid for {from_centroid} (merged or irregular changes), none for {no_2019}"
     ));
     cx.layer(
         "imd2025",

@@ -37,6 +37,9 @@ struct Known {
     lsoa: &'static str,
     imd_decile: u8,
     pcn: &'static str,
+    /// With IMD 2025: the IMD 2019 decile of the LSOA 2011 the LSOA came from (ONS LSOA 2011 to
+    /// 2021 lookup, IMD 2019 file); two values for a merged LSOA (either of its parts).
+    imd2019: &'static [u8],
 }
 
 /// IoD2025 on LSOA 2021 (the default).
@@ -47,6 +50,7 @@ const PRACTICES: [Known; 7] = [
         lon: -2.239335,
         lsoa: "E01005515",
         imd_decile: 1,
+        imd2019: &[1],
         pcn: "HEYWOOD PCN",
     },
     Known {
@@ -55,6 +59,7 @@ const PRACTICES: [Known; 7] = [
         lon: -2.22788,
         lsoa: "E01005501",
         imd_decile: 1,
+        imd2019: &[1],
         pcn: "HEYWOOD PCN",
     },
     Known {
@@ -63,6 +68,7 @@ const PRACTICES: [Known; 7] = [
         lon: -2.242934,
         lsoa: "E01033658",
         imd_decile: 5,
+        imd2019: &[4],
         pcn: "CITY CENTRE & ANCOATS PCN",
     },
     Known {
@@ -71,6 +77,7 @@ const PRACTICES: [Known; 7] = [
         lon: -2.204544,
         lsoa: "E01034128",
         imd_decile: 4,
+        imd2019: &[2, 6],
         pcn: "GORTON AND LEVENSHULME PCN",
     },
     Known {
@@ -79,6 +86,7 @@ const PRACTICES: [Known; 7] = [
         lon: -1.848418,
         lsoa: "E01009337",
         imd_decile: 1,
+        imd2019: &[1],
         pcn: "SMALL HEATH PCN",
     },
     Known {
@@ -87,6 +95,7 @@ const PRACTICES: [Known; 7] = [
         lon: -1.864605,
         lsoa: "E01034914",
         imd_decile: 2,
+        imd2019: &[1],
         pcn: "KINGSTANDING, ERDINGTON & NECHELLS PCN",
     },
     Known {
@@ -95,6 +104,7 @@ const PRACTICES: [Known; 7] = [
         lon: -1.93806,
         lsoa: "E01008992",
         imd_decile: 10,
+        imd2019: &[7],
         pcn: "HARBORNE PCN",
     },
 ];
@@ -108,6 +118,7 @@ const PRACTICES_2019: [Known; 6] = [
         lon: -2.152215,
         lsoa: "E01005583",
         imd_decile: 1,
+        imd2019: &[],
         pcn: "",
     },
     Known {
@@ -116,6 +127,7 @@ const PRACTICES_2019: [Known; 6] = [
         lon: -2.20616,
         lsoa: "E01005548",
         imd_decile: 2,
+        imd2019: &[],
         pcn: "",
     },
     Known {
@@ -124,6 +136,7 @@ const PRACTICES_2019: [Known; 6] = [
         lon: -2.188671,
         lsoa: "E01005591",
         imd_decile: 5,
+        imd2019: &[],
         pcn: "",
     },
     Known {
@@ -132,6 +145,7 @@ const PRACTICES_2019: [Known; 6] = [
         lon: -2.016646,
         lsoa: "E01033633",
         imd_decile: 1,
+        imd2019: &[],
         pcn: "",
     },
     Known {
@@ -140,6 +154,7 @@ const PRACTICES_2019: [Known; 6] = [
         lon: -1.794472,
         lsoa: "E01009101",
         imd_decile: 1,
+        imd2019: &[],
         pcn: "",
     },
     Known {
@@ -148,6 +163,7 @@ const PRACTICES_2019: [Known; 6] = [
         lon: -1.928196,
         lsoa: "E01009265",
         imd_decile: 2,
+        imd2019: &[],
         pcn: "",
     },
 ];

@@ -343,12 +343,14 @@ fn deprivation(atlas: &Atlas, ctx: &Context, s: &Settings) -> Value {
         raw: Some(raw),
         norm: Some(clamp01(norm)),
         why: say!(s,
-            "LSOA {} ({}) in IMD decile {} ({} score {:.1}); population-weighted IMD score within {} is {:.1}; more deprived than {:.0}% of England's LSOAs",
+            "LSOA {} ({}) in IMD decile {} ({} score {:.1}{}); population-weighted IMD score within {} is {:.1}; more deprived than {:.0}% of England's LSOAs",
             l.code,
             l.name,
             l.imd_decile,
             atlas.imd.label(),
             l.imd_score,
+            l.imd2019_decile
+                .map_or(String::new(), |d| format!("; decile {d} in IMD 2019")),
             distance_words(s.join.reach_radius_m),
             reach_score,
             norm * 100.0

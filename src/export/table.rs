@@ -77,6 +77,9 @@ pub fn properties(
     m.insert("imd_decile".into(), json!(l.imd_decile));
     m.insert("imd_score".into(), round(l.imd_score, 3));
     m.insert("imd_rank".into(), json!(l.imd_rank));
+    if imd == crate::reference::edition::Imd::Iod2025 {
+        m.insert("imd2019_decile".into(), json!(l.imd2019_decile));
+    }
     for (d, v) in DOMAINS.iter().zip(l.domain_deciles) {
         m.insert(format!("{d}_decile"), json!(v));
     }

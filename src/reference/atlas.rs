@@ -55,6 +55,9 @@ pub struct Lsoa {
     pub imd_decile: u8,
     /// Domain deciles in the order of [`DOMAINS`].
     pub domain_deciles: [u8; 7],
+    /// With IMD 2025: the IMD 2019 decile of the place (the LSOA 2011 this LSOA came from,
+    /// or for a merged one the LSOA 2011 containing its centroid), to show what changed.
+    pub imd2019_decile: Option<u8>,
     /// Residents: Census 2021 usual residents (IMD 2025) or mid-2015 (IMD 2019).
     pub population: f64,
     /// Where people live, BNG metres: the mean of the LSOA's postcode centroids (2021) or the
@@ -504,6 +507,11 @@ impl Row<'_> {
             .filter(|v| v.is_finite())
             .ok_or_else(|| format!("column `{col}`: `{s}` is not a number"))
     }
+    /// An optional column: `None` when the column is absent or the cell empty.
+    fn opt_col(&self, col: &str) -> Option<&str> {
+        let i = self.headers.iter().position(|h| h == col)?;
+        self.rec.get(i).map(str::trim).filter(|s| !s.is_empty())
+    }
     fn opt(&self, col: &str) -> Result<Option<String>, String> {
         let s = self.s(col)?;
         Ok((!s.is_empty()).then(|| s.to_string()))
@@ -526,6 +534,10 @@ fn load_lsoas(path: &Path) -> Result<Vec<Lsoa>, DataError> {
             imd_decile: r.f("imd_decile")? as u8,
             domain_deciles,
             population: r.f("population")?,
+            imd2019_decile: r
+                .opt_col("imd2019_decile")
+                .map(|s| s.parse::<u8>().map_err(|_| format!("imd2019_decile `{s}`")))
+                .transpose()?,
             centroid: [r.f("centroid_e")?, r.f("centroid_n")?],
             area_m2: 0.0,
             boundary: String::new(),

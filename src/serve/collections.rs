@@ -233,6 +233,9 @@ fn lsoa_items(atlas: &Atlas) -> Vec<Item> {
             p.insert("imd_score".into(), json!(l.imd_score));
             p.insert("imd_rank".into(), json!(l.imd_rank));
             p.insert("imd_decile".into(), json!(l.imd_decile));
+            if let Some(d) = l.imd2019_decile {
+                p.insert("imd2019_decile".into(), json!(d));
+            }
             for (d, v) in DOMAINS.iter().zip(l.domain_deciles) {
                 p.insert(format!("{d}_decile"), json!(v));
             }
