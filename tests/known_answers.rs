@@ -216,6 +216,13 @@ fn check_practices(csv: &str) {
             "{}: IMD 2025 decile",
             k.practice
         );
+        assert!(
+            l.imd2019_decile.is_some_and(|d| k.imd2019.contains(&d)),
+            "{}: IMD 2019 decile {:?}, expected one of {:?}",
+            k.practice,
+            l.imd2019_decile,
+            k.imd2019
+        );
         let (np, d) = c.nearest_practices[0];
         let np = &atlas.practices[np];
         assert_eq!(
