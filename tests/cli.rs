@@ -8,15 +8,6 @@ use std::process::{Command, Output};
 use common::*;
 use serde_json::Value;
 
-fn sitefinder(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sitefinder"))
-        .args(args)
-        .arg("--data")
-        .arg(data_dir())
-        .output()
-        .expect("runs")
-}
-
 fn sitefinder_no_data(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_sitefinder"))
         .args(args)
@@ -26,10 +17,6 @@ fn sitefinder_no_data(args: &[&str]) -> Output {
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
 }
 
 const REQUIRED: [&str; 10] = [

@@ -19,25 +19,7 @@ fn state() -> Arc<AppState> {
 }
 
 fn get(uri: &str) -> (StatusCode, String, Value) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let resp = app(state())
-            .oneshot(Request::get(uri).body(Body::empty()).unwrap())
-            .await
-            .unwrap();
-        let status = resp.status();
-        let ctype = resp
-            .headers()
-            .get("content-type")
-            .map(|v| v.to_str().unwrap().to_string())
-            .unwrap_or_default();
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        let v = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        (status, ctype, v)
-    })
+    send(state(), Request::get(uri).body(Body::empty()).unwrap())
 }
 
 fn error(uri: &str, status: StatusCode, param: &str) {
@@ -394,27 +376,12 @@ fn a_real_server_on_a_loopback_port() {
 }
 
 fn post(uri: &str, body: &str) -> (StatusCode, Value) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
+    let req = Request::post(uri)
+        .header("content-type", "application/json")
+        .body(Body::from(body.to_string()))
         .unwrap();
-    rt.block_on(async {
-        let resp = app(state())
-            .oneshot(
-                Request::post(uri)
-                    .header("content-type", "application/json")
-                    .body(Body::from(body.to_string()))
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
-        let status = resp.status();
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
-    })
+    let (status, _, v) = send(state(), req);
+    (status, v)
 }
 
 #[test]

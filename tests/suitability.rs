@@ -6,19 +6,15 @@
 mod common;
 
 use std::collections::HashSet;
-use std::path::Path;
-use std::process::{Command, Output};
 use std::sync::{Arc, OnceLock};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use common::*;
-use http_body_util::BodyExt;
 use serde_json::Value;
 use sitefinder::analysis::criteria::Criterion;
 use sitefinder::analysis::rank::Ranking;
 use sitefinder::engine::{Config, Engine, RankQuery};
-use tower::ServiceExt;
 
 /// The engine as `sitefinder rank` opens it with no flags: Rochdale, Huff, no `--as-of`.
 fn default_engine() -> &'static Engine {
@@ -219,22 +215,8 @@ fn rank_json(uri: &str) -> (StatusCode, Value) {
             Arc::new(sitefinder::serve::AppState::new(e))
         })
         .clone();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let resp = sitefinder::serve::app(state)
-            .oneshot(Request::get(uri).body(Body::empty()).unwrap())
-            .await
-            .unwrap();
-        let status = resp.status();
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
-    })
+    let (status, _, v) = send(state, Request::get(uri).body(Body::empty()).unwrap());
+    (status, v)
 }
 
 #[test]
@@ -274,19 +256,6 @@ fn http_rank_lists_the_units_left_out_and_takes_both_options() {
     let (_, api) = rank_json("/api");
     let params = api.to_string();
     assert!(params.contains("include_unsuitable") && params.contains("one_per_site"));
-}
-
-fn sitefinder(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sitefinder"))
-        .args(args)
-        .arg("--data")
-        .arg(data_dir())
-        .output()
-        .expect("runs")
-}
-
-fn p(path: &Path) -> &str {
-    path.to_str().unwrap()
 }
 
 #[test]

@@ -4,7 +4,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 use common::*;
 use sitefinder::engine::{Config, Engine, RankQuery};
@@ -102,17 +101,9 @@ fn bad_units_values_name_the_value_and_what_is_wrong() {
 
 #[test]
 fn the_command_line_takes_folders_and_patterns_for_rank_and_optimise() {
-    let run = |args: &[&str]| -> Output {
-        Command::new(env!("CARGO_BIN_EXE_sitefinder"))
-            .args(args)
-            .arg("--data")
-            .arg(data_dir())
-            .output()
-            .unwrap()
-    };
     let units = data_dir().join("units");
     let pattern = units.join("[ck]*.csv"); // Calderdale and Kirklees
-    let o = run(&["rank", "--units", pattern.to_str().unwrap(), "--limit", "5"]);
+    let o = sitefinder(&["rank", "--units", pattern.to_str().unwrap(), "--limit", "5"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
     assert!(
@@ -124,7 +115,7 @@ fn the_command_line_takes_folders_and_patterns_for_rank_and_optimise() {
         out.lines().next().unwrap().contains("council,source_file"),
         "{out}"
     );
-    let o = run(&[
+    let o = sitefinder(&[
         "optimise",
         "--units",
         units.to_str().unwrap(),
@@ -134,7 +125,7 @@ fn the_command_line_takes_folders_and_patterns_for_rank_and_optimise() {
         "Calderdale",
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let o = run(&["rank", "--units", units.join("*.xlsx").to_str().unwrap()]);
+    let o = sitefinder(&["rank", "--units", units.join("*.xlsx").to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no file matches"));
 }

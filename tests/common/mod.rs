@@ -89,3 +89,44 @@ pub fn engine_with_units(files: &[&str]) -> sitefinder::engine::Engine {
         .collect();
     sitefinder::engine::Engine::open(&cfg).unwrap_or_else(|e| panic!("{e}"))
 }
+
+/// Runs the built `sitefinder` with `args` and `--data` pointing at the repository's data.
+pub fn sitefinder(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_sitefinder"))
+        .args(args)
+        .arg("--data")
+        .arg(data_dir())
+        .output()
+        .expect("runs")
+}
+
+/// A path as a command-line argument.
+pub fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// Sends one request to the app over `state`, in-process: the status, the content type and
+/// the body as JSON (`Null` if it is not JSON).
+pub fn send(
+    state: std::sync::Arc<sitefinder::serve::AppState>,
+    req: axum::http::Request<axum::body::Body>,
+) -> (axum::http::StatusCode, String, serde_json::Value) {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let resp = sitefinder::serve::app(state).oneshot(req).await.unwrap();
+        let status = resp.status();
+        let ctype = resp
+            .headers()
+            .get("content-type")
+            .map(|v| v.to_str().unwrap_or_default().to_string())
+            .unwrap_or_default();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let v = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+        (status, ctype, v)
+    })
+}
