@@ -596,11 +596,5 @@ fn optimise_leaves_out_units_that_cannot_hold_a_clinic_unless_asked() {
 fn rank_names_each_layers_coverage() {
     let (s, _, v) = get("/rank?limit=1");
     assert_eq!(s, StatusCode::OK);
-    assert_eq!(v["coverage"]["pharmacies"], "Greater Manchester");
-    assert_eq!(
-        v["coverage"]["stops"],
-        "Greater Manchester and the West Midlands"
-    );
-    assert_eq!(v["coverage"]["practices"], "all England");
-    assert_eq!(v["coverage"]["vaccination-sites"], "all England");
+    assert_shipped_coverage(&v["coverage"]);
 }

@@ -130,3 +130,14 @@ pub fn send(
         (status, ctype, v)
     })
 }
+
+/// Checks a `coverage` member names where each shipped layer is complete.
+pub fn assert_shipped_coverage(c: &serde_json::Value) {
+    assert_eq!(c["pharmacies"], "Greater Manchester", "{c}");
+    assert_eq!(
+        c["stops"], "Greater Manchester and the West Midlands",
+        "{c}"
+    );
+    assert_eq!(c["practices"], "all England", "{c}");
+    assert_eq!(c["vaccination-sites"], "all England", "{c}");
+}
