@@ -35,6 +35,13 @@ if (params.get('tiles')) L.tileLayer(params.get('tiles'), { maxZoom: 19 }).addTo
 map.attributionControl.setPrefix(false);
 map.attributionControl.addAttribution('Contains public sector information licensed under the Open Government Licence v3.0; OS data © Crown copyright and database right 2025; Royal Mail data © Royal Mail copyright and database right 2025; NHS England data; English Indices of Deprivation (MHCLG)');
 
+// Fixed panes, so that a redraw never puts polygons over points: areas (LSOAs, catchments,
+// plans) at the bottom, existing sites above them, candidate units above those, the suggested
+// sites on top. Leaflet gives each pane its own renderer.
+for (const [pane, z] of [['areas', 350], ['sites', 450], ['units', 620], ['chosen', 640]]) {
+  map.createPane(pane).style.zIndex = z;
+}
+
 const layers = {
   lsoa: L.layerGroup().addTo(map),
   catchments: L.layerGroup(),
@@ -54,13 +61,13 @@ L.control.layers(null, {
   'Pharmacies': layers.pharmacies,
   'Council plan overlays': layers.plans,
   'Candidate units (by score)': layers.units,
-}, { collapsed: false }).addTo(map);
+}, { collapsed: window.matchMedia('(max-width: 700px)').matches }).addTo(map);
 
 const legend = L.control({ position: 'bottomright' });
 legend.onAdd = () => {
   const div = L.DomUtil.create('div', 'legend');
   div.innerHTML = '<b id="imd-title">IMD decile</b><br>' + DECILE_COLOURS.map((c, i) => `<i style="background:${c}"></i>${i + 1}${i === 0 ? ' most deprived' : i === 9 ? ' least' : ''}<br>`).join('')
-    + '<b>Unit score</b><br>' + [0.9, 0.7, 0.5, 0.3].map((s) => `<i style="background:${scoreColour(s)}"></i>${s.toFixed(1)}<br>`).join('')
+    + '<b>Candidate unit score</b><br><span id="score-legend"></span>'
     + '<i style="background:#2e7d32;border-radius:7px"></i>vaccination site<br><i style="background:#6a1b9a;border-radius:7px"></i>pharmacy<br><i style="background:#005eb8;border-radius:7px"></i>GP practice';
   return div;
 };
@@ -70,11 +77,20 @@ getJSON('collections/lsoa').then((c) => {
   document.getElementById('imd-title').textContent = c.title.replace(/^LSOAs with /, '') + ' decile';
 }).catch(() => {});
 
+// The unit colour ramp is fitted to the scores shown (lowest -> pale yellow, highest -> deep
+// indigo), so real scores, which span a few tenths, look different; the legend says the range.
+let scoreRange = [0, 1];
 function scoreColour(s) {
-  // 0 -> pale yellow, 1 -> deep green.
-  const t = Math.max(0, Math.min(1, s));
-  const r = Math.round(255 - t * 230), g = Math.round(235 - t * 120), b = Math.round(150 - t * 120);
+  const [lo, hi] = scoreRange;
+  const t = hi > lo ? Math.max(0, Math.min(1, (s - lo) / (hi - lo))) : 1;
+  const r = Math.round(255 - t * 229), g = Math.round(241 - t * 206), b = Math.round(118 + t * 8);
   return `rgb(${r},${g},${b})`;
+}
+function scoreLegend() {
+  const [lo, hi] = scoreRange;
+  const steps = [hi, lo + (hi - lo) * 2 / 3, lo + (hi - lo) / 3, lo];
+  const el = document.getElementById('score-legend');
+  if (el) el.innerHTML = steps.map((s) => `<i style="background:${scoreColour(s)};border:1px solid #111;border-radius:7px"></i>${s.toFixed(3)}<br>`).join('');
 }
 
 function bboxParam() {
@@ -91,9 +107,9 @@ async function getJSON(url) {
 
 // Layers other than units are fetched for the current view.
 const pointStyles = {
-  stops: { radius: 2, color: '#555', weight: 1, fillOpacity: 0.6 },
-  'vaccination-sites': { radius: 6, color: '#2e7d32', fillColor: '#2e7d32', weight: 1, fillOpacity: 0.8 },
-  pharmacies: { radius: 4, color: '#6a1b9a', fillColor: '#6a1b9a', weight: 1, fillOpacity: 0.8 },
+  stops: { radius: 2, color: '#555', weight: 1, fillOpacity: 0.6, pane: 'sites' },
+  'vaccination-sites': { radius: 6, color: '#2e7d32', fillColor: '#2e7d32', weight: 1, fillOpacity: 0.8, pane: 'sites' },
+  pharmacies: { radius: 4, color: '#6a1b9a', fillColor: '#6a1b9a', weight: 1, fillOpacity: 0.8, pane: 'sites' },
 };
 let viewRequest = 0;
 async function loadView() {
@@ -109,15 +125,15 @@ async function loadView() {
     for (const f of fc.features) {
       const p = f.properties;
       if (name === 'lsoa') {
-        L.geoJSON(f, { style: { className: 'lsoa', color: '#fff', weight: 0.6, fillColor: DECILE_COLOURS[p.imd_decile - 1], fillOpacity: 0.45 } })
+        L.geoJSON(f, { pane: 'areas', style: { className: 'lsoa', color: '#fff', weight: 0.6, fillColor: DECILE_COLOURS[p.imd_decile - 1], fillOpacity: 0.45 } })
           .bindTooltip(`${p.lsoa21nm ?? p.lsoa11nm} (${p.lsoa21cd ?? p.lsoa11cd}): IMD decile ${p.imd_decile}`).addTo(group);
       } else if (name === 'catchments') {
-        L.geoJSON(f, { style: { className: 'catchment', color: '#005eb8', weight: 1, fill: false, dashArray: '3' } })
+        L.geoJSON(f, { pane: 'areas', style: { className: 'catchment', color: '#005eb8', weight: 1, fill: false, dashArray: '3' } })
           .bindTooltip(`${p.practice_code} ${p.name}: ${p.lsoas} LSOAs`).addTo(group);
       } else if (name === 'practices') {
         const [lon, lat] = f.geometry.coordinates;
         const r = 3 + Math.sqrt((p.list_size || 5000) / 1000) * 2;
-        L.circleMarker([lat, lon], { className: 'practice', radius: r, color: '#005eb8', weight: 1, fillOpacity: 0.25 })
+        L.circleMarker([lat, lon], { pane: 'sites', className: 'practice', radius: r, color: '#005eb8', weight: 1, fillOpacity: 0.25 })
           .bindTooltip(`${p.practice_code} ${p.name}<br>${p.pcn_name || 'no PCN'}; ${p.list_size ?? '?'} registered patients`).addTo(group);
       } else {
         const [lon, lat] = f.geometry.coordinates;
@@ -225,6 +241,9 @@ async function refreshRanking() {
   list.innerHTML = '';
   layers.units.clearLayers();
   markers.clear();
+  const scores = ranked.map((f) => f.properties.score);
+  scoreRange = scores.length ? [Math.min(...scores), Math.max(...scores)] : [0, 1];
+  scoreLegend();
   for (const f of ranked) {
     const p = f.properties;
     const li = document.createElement('li');
@@ -234,12 +253,13 @@ async function refreshRanking() {
     list.appendChild(li);
     const [lon, lat] = f.geometry.coordinates;
     const m = L.circleMarker([lat, lon], {
-      className: 'unit-marker', radius: 7, color: '#222', weight: 1, fillColor: scoreColour(p.score), fillOpacity: 0.95,
+      pane: 'units', className: `unit-marker rank-${p.rank}`, radius: 7, color: '#111', weight: 1.5, fillColor: scoreColour(p.score), fillOpacity: 0.95,
     }).bindTooltip(`#${p.rank} ${escapeHTML(p.name)} — score ${p.score.toFixed(3)}`);
     m.on('click', () => select(f.id, false));
-    m.addTo(layers.units);
     markers.set(f.id, m);
   }
+  // The best last, so that where units overlap the best is on top and takes the click.
+  for (const m of [...markers.values()].reverse()) m.addTo(layers.units);
   if (state.selected && ranked.some((f) => f.id === state.selected)) select(state.selected, false);
   else showBreakdown(null);
   updateRankDownloads();
@@ -313,8 +333,8 @@ document.getElementById('o-run').addEventListener('click', async () => {
   suggested.clearLayers();
   for (const f of fc.features) {
     const [lon, lat] = f.geometry.coordinates;
-    L.circle([lat, lon], { className: 'coverage', radius: f.properties.radius_m, color: '#00796b', weight: 2, fillOpacity: 0.08 }).addTo(suggested);
-    L.circleMarker([lat, lon], { className: 'suggested', radius: 9, color: '#00796b', weight: 3, fill: false })
+    L.circle([lat, lon], { pane: 'chosen', className: 'coverage', radius: f.properties.radius_m, color: '#00796b', weight: 2, fillOpacity: 0.08 }).addTo(suggested);
+    L.circleMarker([lat, lon], { pane: 'chosen', className: 'suggested', radius: 9, color: '#00796b', weight: 3, fill: false })
       .bindTooltip(`suggested #${f.properties.order}: ${escapeHTML(f.properties.name)}`).addTo(suggested);
   }
   const pct = fc.total_demand > 0 ? (100 * fc.covered_demand / fc.total_demand).toFixed(1) : '0';
@@ -368,7 +388,7 @@ async function loadOverlays() {
     });
     list.appendChild(li);
     getJSON(`overlays/${o.id}`).then((fc) => {
-      L.geoJSON(fc, { style: { className: 'plan-area', color: PLAN_COLOURS[i % PLAN_COLOURS.length], weight: 2, dashArray: '6 4', fillOpacity: 0.12 } })
+      L.geoJSON(fc, { pane: 'areas', style: { className: 'plan-area', color: PLAN_COLOURS[i % PLAN_COLOURS.length], weight: 2, dashArray: '6 4', fillOpacity: 0.12 } })
         .bindTooltip((l) => `${escapeHTML(o.name)}: ${escapeHTML(l.feature.properties.label)}`).addTo(layers.plans);
     }).catch(() => {});
   });

@@ -49,6 +49,41 @@ try {
   check(after !== before, 'moving a weight slider changes the ranking');
   check(page.url().includes('gap%3A10') || page.url().includes('gap:10'), `weights are in the URL (${page.url()})`);
 
+  // After zooming out and in, the units are still drawn above the LSOA polygons: a click where
+  // the top unit is drawn opens its breakdown (not an LSOA tooltip).
+  await page.click('.leaflet-control-zoom-out');
+  await page.waitForTimeout(800);
+  await page.click('.leaflet-control-zoom-in');
+  await page.waitForTimeout(1500);
+  const topName = await page.$eval('#ranking li:first-child', (e) => e.lastChild.textContent);
+  const panes = await page.evaluate(() => {
+    const z = (n) => Number(getComputedStyle(document.querySelector(`.leaflet-${n}-pane`)).zIndex);
+    return { areas: z('areas'), units: z('units') };
+  });
+  check(panes.units > panes.areas, `the units' pane is above the areas' pane (${JSON.stringify(panes)})`);
+  const rect = await page.$eval('.leaflet-units-pane path.unit-marker.rank-1', (e) => {
+    const r = e.getBoundingClientRect();
+    return { x: r.x + r.width / 2, y: r.y + r.height / 2 };
+  }).catch(() => null);
+  check(rect !== null, 'the top unit is drawn on the map after zooming');
+  if (rect) {
+    await page.mouse.click(rect.x, rect.y);
+    await page.waitForSelector('#breakdown:not([hidden]) .why', { timeout: 10000 });
+    const t = await page.locator('#breakdown').innerText();
+    check(t.includes(topName.trim()), `a click on the top unit after zooming opens its breakdown (${topName.trim()})`);
+  }
+
+  // A phone: the map keeps at least 300 x 300 px and its units are drawn.
+  {
+    const phone = await browser.newPage({ viewport: { width: 390, height: 844 } });
+    await phone.goto(url, { waitUntil: 'load' });
+    await phone.waitForSelector('path.unit-marker', { state: 'attached', timeout: 30000 });
+    const m = await phone.$eval('#map', (e) => e.getBoundingClientRect());
+    check(m.width >= 300 && m.height >= 300, `at 390x844 the map is ${Math.round(m.width)}x${Math.round(m.height)} px`);
+    await phone.screenshot({ path: shot.replace(/\.png$/, '') + '-phone.png' });
+    await phone.close();
+  }
+
   // Open the top site's breakdown from the list.
   await page.click('#ranking li:first-child');
   await page.waitForSelector('#breakdown:not([hidden]) .why', { timeout: 10000 });
