@@ -180,12 +180,18 @@ const inView = document.getElementById('f-view');
 inView.checked = state.inView;
 inView.addEventListener('change', () => { state.inView = inView.checked; scheduleRanking(); });
 
+const MAX_UNITS = 10000;
+// Without a view in the link, the first ranking fits the map to the units served.
+let fitToUnits = !(params.get('lat') && params.get('lon'));
+
 function weightsParam() {
   return CRITERIA.map((c) => `${c}:${state.weights[c]}`).join(',');
 }
 
 function rankQuery() {
-  const q = new URLSearchParams({ weights: weightsParam(), limit: '500' });
+  // Every unit that passes the filters, up to the server's page limit; the count says when a
+  // list is longer than that.
+  const q = new URLSearchParams({ weights: weightsParam(), limit: String(MAX_UNITS) });
   if (state.pcn) q.set('pcn', state.pcn);
   if (state.lad) q.set('lad', state.lad);
   if (state.area) q.set('min_floor_area_m2', state.area);
@@ -236,7 +242,10 @@ async function refreshRanking() {
   if (id !== rankRequest) return;
   err.hidden = true;
   ranked = fc.features;
-  document.getElementById('count').textContent = `(${fc.numberMatched} units; ${fc.filtered_out} filtered out)`;
+  const shown = fc.features.length;
+  document.getElementById('count').textContent = shown < fc.numberMatched
+    ? `(showing the top ${shown} of ${fc.numberMatched} units; ${fc.filtered_out} filtered out)`
+    : `(${fc.numberMatched} units; ${fc.filtered_out} filtered out)`;
   const list = document.getElementById('ranking');
   list.innerHTML = '';
   layers.units.clearLayers();
@@ -260,6 +269,10 @@ async function refreshRanking() {
   }
   // The best last, so that where units overlap the best is on top and takes the click.
   for (const m of [...markers.values()].reverse()) m.addTo(layers.units);
+  if (fitToUnits && markers.size) {
+    fitToUnits = false;
+    map.fitBounds(L.latLngBounds([...markers.values()].map((m) => m.getLatLng())), { padding: [30, 30], maxZoom: 15 });
+  }
   if (state.selected && ranked.some((f) => f.id === state.selected)) select(state.selected, false);
   else showBreakdown(null);
   updateRankDownloads();

@@ -33,6 +33,16 @@ try {
   const units = await page.locator('path.unit-marker').count();
   const lsoas = await page.locator('path.lsoa').count();
   check(units > 50, `candidate units drawn (${units})`);
+  // No view in the link: the first view fits every unit served.
+  await page.waitForTimeout(1000);
+  const inView = await page.$$eval('.leaflet-units-pane path.unit-marker', (els) => {
+    const m = document.getElementById('map').getBoundingClientRect();
+    return els.filter((e) => {
+      const r = e.getBoundingClientRect();
+      return r.width > 0 && r.x >= m.x - 1 && r.right <= m.right + 1 && r.y >= m.y - 1 && r.bottom <= m.bottom + 1;
+    }).length;
+  });
+  check(inView === units, `the first view fits every unit served (${inView} of ${units} in view)`);
   check(lsoas > 20, `LSOA polygons drawn (${lsoas})`);
   check(await page.locator('.leaflet-control-attribution').innerText().then((t) => t.includes('Open Government Licence')), 'OGL attribution on the map');
   check(await page.locator('.legend').count() === 1, 'legend shown');
