@@ -854,13 +854,7 @@ fn optimise_leaves_out_the_market_hall_cafes_unless_include_unsuitable() {
     let geojson = dir.path().join("chosen.geojson");
     let xlsx = dir.path().join("chosen.xlsx");
     let ids = |path: &Path| -> Vec<String> {
-        let v: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-        v["features"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| f["properties"]["id"].as_str().unwrap().to_string())
-            .collect()
+        feature_ids(&serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap())
     };
     let o = sitefinder(&["optimise", "--k", "100", "--out", p(&geojson)]);
     assert!(o.status.success(), "{}", stderr(&o));

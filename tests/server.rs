@@ -545,14 +545,7 @@ fn optimise_errors_name_the_field() {
 #[test]
 fn optimise_leaves_out_units_that_cannot_hold_a_clinic_unless_asked() {
     let cafes = ["rochdale-133498000400X5", "rochdale-1334980005007B"];
-    let ids = |v: &Value| -> Vec<String> {
-        v["features"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| f["properties"]["id"].as_str().unwrap().to_string())
-            .collect()
-    };
+    let ids = feature_ids;
     let (s, v) = post("/optimise", r#"{"k": 100}"#);
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["candidates"], 105);

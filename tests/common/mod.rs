@@ -141,3 +141,13 @@ pub fn assert_shipped_coverage(c: &serde_json::Value) {
     assert_eq!(c["practices"], "all England", "{c}");
     assert_eq!(c["vaccination-sites"], "all England", "{c}");
 }
+
+/// The `id` property of every feature of a GeoJSON FeatureCollection, in order.
+pub fn feature_ids(v: &serde_json::Value) -> Vec<String> {
+    v["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["properties"]["id"].as_str().unwrap().to_string())
+        .collect()
+}
