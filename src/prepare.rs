@@ -6,6 +6,8 @@
 //! The choices made (which rows count as an active practice, a likely-active stop, a vacant
 //! shop) are written in the code below and in `data/README.md`.
 
+pub mod places;
+
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -123,6 +125,7 @@ pub fn prepare(raw: &Path, out: &Path) -> Result<()> {
     drop((shapes11, shapes21));
     let postcodes = pc.map();
     practices(&mut cx, &postcodes)?;
+    places_table(&mut cx)?;
     stops(&mut cx)?;
     pharmacies(&mut cx)?;
     vaccination_sites(&mut cx, &postcodes)?;
@@ -138,6 +141,23 @@ pub fn prepare(raw: &Path, out: &Path) -> Result<()> {
     write_atomic(&out.join("manifest.json"), |w| w.write_all(text.as_bytes()))?;
     let log = cx.log.clone();
     write_atomic(&out.join("prepare.log"), |w| w.write_all(log.as_bytes()))?;
+    Ok(())
+}
+
+/// Wards, local authorities and PCNs to search and label (`places.csv.gz`), built from the LSOA
+/// and practice files just written (see [`places`]).
+fn places_table(cx: &mut Ctx) -> Result<()> {
+    let summary = places::write(&cx.out, &cx.out)?;
+    cx.note(summary.log_line());
+    cx.layer(
+        "places",
+        "places.csv.gz",
+        "Local authorities (LAD 2024) and wards (2024) from the ONS LSOA 2021 to ward 2024 to LAD 2024 lookup (via humaniverse/geographr), with label points, WGS84 bounding boxes and Census 2021 residents from the LSOA 2021 layers; Primary Care Networks from the GP practices (label point, bounding box, practices, January 2021 list sizes)",
+        "wards and LADs 2024; PCNs 2025-10",
+        "OGL v3",
+        summary.local_authorities + summary.wards + summary.pcns,
+        json!("england"),
+    );
     Ok(())
 }
 
@@ -428,6 +448,18 @@ fn lsoas_2025(
     shapes11: &[(String, MultiPolygon<f64>)],
 ) -> Result<()> {
     let imd = cx.csv("imd2025/imd2025_lsoa21_england.csv.gz")?;
+    // Each LSOA's ward (2024) and the local authority the lookup puts it in, to check against
+    // IoD2025's.
+    let wards: HashMap<String, [String; 3]> = cx
+        .csv("lookups/lsoa21_ward24_lad24_lookup_ew.csv.gz")?
+        .into_iter()
+        .map(|r| {
+            (
+                get(&r, "lsoa21_code").to_string(),
+                ["ward24_code", "ward24_name", "ltla24_code"].map(|c| get(&r, c).to_string()),
+            )
+        })
+        .collect();
     let pop: HashMap<String, String> = cx
         .csv("population/census2021_usual_residents_by_age6_lsoa21_ew.csv.gz")?
         .into_iter()
@@ -532,16 +564,32 @@ fn lsoas_2025(
                 rec.push(String::new());
             }
         }
+        let [ward, ward_name, ward_lad] = wards
+            .get(code)
+            .ok_or_else(|| anyhow!("{code} is not in the LSOA 2021 to ward 2024 lookup"))?;
+        if ward_lad != get(r, "ltla24_code") {
+            bail!(
+                "{code}: the ward lookup puts it in {ward_lad}, IoD2025 in {}",
+                get(r, "ltla24_code")
+            );
+        }
+        rec.push(ward.clone());
+        rec.push(ward_name.clone());
         rows.push(rec);
     }
-    let n = write_lsoa_table(cx, "lsoa21.csv.gz", &["imd2019_decile"], rows)?;
+    let n = write_lsoa_table(
+        cx,
+        "lsoa21.csv.gz",
+        &["imd2019_decile", "ward_code", "ward_name"],
+        rows,
+    )?;
     cx.note(format!(
         "lsoa21: {n} LSOAs (2021) with IoD2025 and Census 2021 residents; centroid = mean of postcode centroids ({interior} without postcodes use the polygon's interior point); IMD 2019 decile from the one LSOA 2011 each came from for {from_one}, from the LSOA 2011 containing the centroid for {from_centroid} (merged or irregular changes), none for {no_2019}"
     ));
     cx.layer(
         "imd2025",
         "lsoa21.csv.gz",
-        "English Indices of Deprivation 2025 (IoD2025, MHCLG) on LSOA 2021: IMD and seven domains (File 7 via humaniverse/IMD); Census 2021 usual residents (ONS); centroid = mean of the LSOA's postcode centroids",
+        "English Indices of Deprivation 2025 (IoD2025, MHCLG) on LSOA 2021: IMD and seven domains (File 7 via humaniverse/IMD); Census 2021 usual residents (ONS); centroid = mean of the LSOA's postcode centroids; ward 2024 from the ONS LSOA 2021 to ward 2024 lookup",
         "2025-10-30 (population Census 2021)",
         "OGL v3",
         n,

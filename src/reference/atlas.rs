@@ -4,8 +4,10 @@
 //! Files (all written by `sitefinder prepare-data`, described in `data/README.md`):
 //! `manifest.json`, `lsoa21.csv.gz` and `lsoa21_boundaries.geojson.gz` (IoD2025 on LSOA 2021;
 //! `lsoa11.csv.gz` and `lsoa11_boundaries.geojson.gz` for IMD 2019), `gp_practices.csv.gz`,
-//! `stops.csv.gz`, `pharmacies.csv.gz`, `vaccination_sites.csv.gz`, `postcodes.csv.gz`
-//! (loaded on first use: only units given by postcode need it).
+//! `stops.csv.gz`, `pharmacies.csv.gz`, `vaccination_sites.csv.gz`, `places.csv.gz` (wards,
+//! local authorities and PCNs to search and label; a data directory built before it still
+//! loads, without them), `postcodes.csv.gz` (loaded on first use: only units given by postcode
+//! and postcode searches need it).
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -18,6 +20,7 @@ use crate::base::spatial::{PointIndex, PolygonIndex};
 use crate::base::textio::read_text;
 pub use crate::reference::coverage::Coverage;
 use crate::reference::edition::Imd;
+use crate::reference::places::Places;
 use crate::reference::postcode::{self, Centroid, PostcodeTable};
 
 /// Errors loading `data/`. Each names the file (and line) and what to do.
@@ -162,8 +165,14 @@ pub struct Atlas {
     pub median_list_size: f64,
     /// IMD scores of all English LSOAs, ascending (for percentiles).
     pub imd_scores_sorted: Vec<f64>,
+    /// Wards, local authorities and PCNs (`places.csv.gz`); `None` for a data directory built
+    /// before places were added ([`Atlas::places_note`] says so).
+    pub places: Option<Places>,
     postcodes: OnceLock<Result<PostcodeTable, String>>,
 }
+
+/// What a data directory without `places.csv.gz` cannot do.
+pub const NO_PLACES: &str = "this data directory has no places.csv.gz (it was built before places were added): searches find postcodes and units only, and the map draws no place names; rebuild it with `sitefinder prepare-data`";
 
 impl Atlas {
     /// What `sitefinder about` prints: each layer with its rows, source, vintage, licence and
@@ -191,6 +200,9 @@ impl Atlas {
                 "  {:<18} {:>9} rows  {} [{}; {}; coverage: {cov}]",
                 l.name, l.rows, l.source, l.vintage, l.licence
             );
+        }
+        if let Some(note) = self.places_note() {
+            let _ = writeln!(out, "  note: {note}");
         }
         out.push_str("\nAttribution:\n");
         for a in &self.manifest.attribution {
@@ -280,8 +292,10 @@ impl Atlas {
                 lad_names.insert(l.lad_code.clone(), l.lad_name.clone());
             }
         }
+        let places = load_places(&dir.join("places.csv.gz"))?;
         Ok(Atlas {
             dir: dir.to_path_buf(),
+            places,
             practices_coverage,
             lad_names,
             imd,
@@ -299,6 +313,11 @@ impl Atlas {
             imd_scores_sorted,
             postcodes: OnceLock::new(),
         })
+    }
+
+    /// Why there are no places, if there are none.
+    pub fn places_note(&self) -> Option<&'static str> {
+        self.places.is_none().then_some(NO_PLACES)
     }
 
     /// A local authority's name from its code (from the LSOAs of the loaded edition).
@@ -545,7 +564,8 @@ fn load_lsoas(path: &Path) -> Result<Vec<Lsoa>, DataError> {
     })
 }
 
-fn load_practices(path: &Path) -> Result<Vec<Practice>, DataError> {
+/// Reads `gp_practices.csv.gz` (also what `prepare-data` builds the PCNs from).
+pub fn load_practices(path: &Path) -> Result<Vec<Practice>, DataError> {
     csv_rows(path, |r| {
         Ok(Practice {
             practice_code: r.s("practice_code")?.to_string(),
@@ -574,6 +594,21 @@ fn load_sites(path: &Path) -> Result<Vec<Site>, DataError> {
             pos: [r.f("easting")?, r.f("northing")?],
         })
     })
+}
+
+/// Reads `places.csv.gz` if the data directory has it.
+fn load_places(path: &Path) -> Result<Option<Places>, DataError> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text = read(path)?;
+    Places::parse(&text)
+        .map(Some)
+        .map_err(|(line, reason)| DataError::Parse {
+            file: path.to_path_buf(),
+            line,
+            reason,
+        })
 }
 
 /// Reads `postcodes.csv.gz` (`postcode,easting,northing,lsoa11cd,lsoa21cd`), taking the LSOA
@@ -647,7 +682,9 @@ fn rings_to_polygon(rings: Vec<Vec<[f64; 2]>>) -> Polygon<f64> {
     Polygon::new(ext, it.collect())
 }
 
-fn load_boundaries(path: &Path) -> Result<Vec<(String, String, MultiPolygon<f64>)>, DataError> {
+/// Reads a boundary file of `data/`: `(code, src, polygon)` in file order (also what
+/// `prepare-data` builds the places from).
+pub fn load_boundaries(path: &Path) -> Result<Vec<(String, String, MultiPolygon<f64>)>, DataError> {
     let text = read(path)?;
     let fc: BoundaryCollection = serde_json::from_str(&text).map_err(|e| DataError::Parse {
         file: path.to_path_buf(),
