@@ -8,6 +8,7 @@
 //! [`Engine::settings`].
 
 pub mod query;
+pub mod search;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -364,6 +365,14 @@ impl Engine {
                 files: self.units_file_list(),
             })
         }
+    }
+
+    /// The postcodes, places and units that answer a search, best first ([`search::search`]).
+    pub fn search(
+        &self,
+        q: &search::SearchQuery,
+    ) -> Result<Vec<search::Hit>, search::SearchError> {
+        search::search(&self.atlas, &self.units, &self.contexts, q)
     }
 
     /// The settings every criterion is scored with: the one place they are built.

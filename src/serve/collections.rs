@@ -1,5 +1,6 @@
 //! The layers served as OGC API - Features collections: `units`, `lsoa`, `practices`,
-//! `catchments`, `stops`, `vaccination-sites`, `pharmacies`.
+//! `catchments`, `stops`, `vaccination-sites`, `pharmacies`, and `places` (label points of local
+//! authorities, wards and PCNs, when the data has them).
 //!
 //! Each collection is built once at start-up from the atlas: items sorted by id, their BNG
 //! bounding boxes in an R-tree for `bbox` queries, and their properties. Geometries stay in BNG
@@ -361,7 +362,7 @@ pub fn build_all(
         let join = |h: std::thread::ScopedJoinHandle<'_, Collection>| {
             h.join().expect("collection build panicked")
         };
-        vec![
+        let mut all = vec![
             join(units),
             join(lsoa),
             practices,
@@ -369,8 +370,38 @@ pub fn build_all(
             stops,
             vacc,
             pharm,
-        ]
+        ];
+        if atlas.places.is_some() {
+            all.push(Collection::new(
+                atlas,
+                "places",
+                "Places: local authorities, wards and PCNs",
+                "Local authorities and wards (2024) and Primary Care Networks, each at its label point (inside the area), with its WGS84 bounding box (`bbox`), a description (`detail`) and residents (Census 2021) or practices and list sizes (January 2021); `kind` is local_authority, ward or pcn",
+                place_items(atlas),
+            ));
+        }
+        all
     })
+}
+
+/// Every place at its label point.
+fn place_items(atlas: &Atlas) -> Vec<Item> {
+    let Some(places) = &atlas.places else {
+        return vec![];
+    };
+    places
+        .list
+        .iter()
+        .map(|p| Item {
+            id: p.code.clone(),
+            shape: Shape::Point(p.label),
+            properties: obj(json!({
+                "code": p.code, "name": p.name, "kind": p.kind.as_str(), "detail": p.detail(),
+                "lad_code": p.lad_code, "lad_name": p.lad_name, "population": p.population,
+                "practices": p.practices, "list_size_2021_01": p.list_size, "bbox": p.bbox,
+            })),
+        })
+        .collect()
 }
 
 /// A practice's catchment as the LSOAs it covers (or its own polygons, where given).

@@ -9,6 +9,7 @@ use serde_json::json;
 use crate::analysis::optimise::OptimiseError;
 use crate::analysis::rank::RankError;
 use crate::engine::query::PagingError;
+use crate::engine::search::SearchError;
 use crate::engine::{EngineError, Param};
 use crate::export::table::OutputError;
 use crate::export::ExportError;
@@ -76,6 +77,15 @@ impl From<PagingError> for ApiError {
 impl From<OptimiseError> for ApiError {
     fn from(e: OptimiseError) -> ApiError {
         ApiError::bad(e.param(), e)
+    }
+}
+
+impl From<SearchError> for ApiError {
+    fn from(e: SearchError) -> ApiError {
+        match e {
+            SearchError::Data(_) | SearchError::Crs(_) => ApiError::internal(e),
+            _ => ApiError::bad(e.param(), e),
+        }
     }
 }
 

@@ -34,6 +34,11 @@ pub struct ItemsQuery {
     #[serde(default, deserialize_with = "opt_text")]
     #[param(example = "-2.20,53.60,-2.12,53.64")]
     pub bbox: Option<String>,
+    /// Only features whose `kind` property is this: for `places`, local_authority, ward or pcn;
+    /// for the site layers, their kind of site (e.g. a stop type such as BCT).
+    #[serde(default, deserialize_with = "opt_text")]
+    #[param(example = "ward")]
+    pub kind: Option<String>,
 }
 
 pub async fn conformance() -> Json<Value> {
@@ -166,6 +171,13 @@ pub async fn items(
             c.in_bbox(bbox_to_bng(wgs)?, wgs)
         }
         None => (0..c.items.len()).collect(),
+    };
+    let matching: Vec<usize> = match &q.kind {
+        Some(k) => matching
+            .into_iter()
+            .filter(|&i| c.items[i].properties.get("kind").and_then(Value::as_str) == Some(k))
+            .collect(),
+        None => matching,
     };
     let page: Vec<Value> = matching
         .iter()

@@ -1,6 +1,6 @@
 //! The HTTP API (axum): OGC API - Features (Part 1, core) over every layer, `/rank` for the
-//! ranked candidates, `POST /optimise`, `/health`, the OpenAPI document at `/api`, shortlists
-//! and plan overlays, and the web map.
+//! ranked candidates, `POST /optimise`, `/search` (postcodes, places, units), `/health`, the
+//! OpenAPI document at `/api`, shortlists and plan overlays, `/map-config`, and the web map.
 //!
 //! Handlers are thin adapters: they read a query type of the library (the same one the CLI
 //! flattens into its flags), call the [`Engine`], and render its answer. Every error is one
@@ -8,6 +8,7 @@
 //! deletes, shortlist edits) need `Authorization: Bearer <token>`.
 
 pub mod assets;
+pub mod basemap;
 pub mod collections;
 pub mod error;
 pub mod extract;
@@ -18,6 +19,7 @@ pub mod state;
 pub mod features;
 pub mod overlays;
 pub mod ranking;
+pub mod search;
 pub mod shortlists;
 
 use axum::extract::{DefaultBodyLimit, State};
@@ -67,6 +69,8 @@ pub fn app(state: Shared) -> Router {
         .route("/rank", get(ranking::rank))
         .route("/optimise", post(ranking::optimise))
         .route("/attribution", get(attribution))
+        .route("/search", get(search::search))
+        .route("/map-config", get(basemap::map_config))
         .with_state(state)
         .fallback_service(web)
         .layer(

@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 use utoipa::IntoParams;
 
 use crate::analysis::optimise::OptimiseQuery;
+use crate::engine::search::SearchQuery;
 use crate::engine::{FormatQuery, Paging, RankQuery};
 use crate::serve::features::{FormatF, ItemsQuery};
 use crate::serve::overlays::UploadQuery;
@@ -62,7 +63,7 @@ fn geojson_ok(desc: &str) -> Value {
 /// The document.
 pub fn document() -> Value {
     let collection_id = json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string",
-        "enum": ["units", "lsoa", "practices", "catchments", "stops", "vaccination-sites", "pharmacies"]}});
+        "enum": ["units", "lsoa", "practices", "catchments", "stops", "vaccination-sites", "pharmacies", "places"]}});
     let mut errs = errors();
     errs["200"] =
         geojson_ok("The ranked candidates, best first, with a score breakdown per criterion; the units left out as unable to hold a clinic (`unsuitable`) and where every layer has data (`coverage`)");
@@ -79,6 +80,12 @@ pub fn document() -> Value {
             "/api": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.0"}}}},
             "/conformance": {"get": {"summary": "OGC API conformance classes", "responses": {"200": {"description": "conformsTo"}}}},
             "/attribution": {"get": {"summary": "Data sources and the attribution to show", "responses": {"200": {"description": "attribution"}}}},
+            "/search": {"get": {
+                "summary": "Find postcodes, places (local authorities, wards, PCNs) and units by what was typed, best match first",
+                "parameters": query::<SearchQuery>(),
+                "responses": errors_with("200", geojson_ok("Points with kind (postcode, local_authority, ward, pcn or unit), id, name, detail, match (exact, prefix, word_prefix or substring), lad_code and, for an area, bbox (WGS84 minlon,minlat,maxlon,maxlat)")),
+            }},
+            "/map-config": {"get": {"summary": "What the web map draws: the online base map the server was started with (`base_map`: url template and attribution, or null) and whether the data has place names (`places`)", "responses": {"200": {"description": "map configuration"}}}},
             "/collections": {"get": {"summary": "The layers", "parameters": query::<FormatF>(), "responses": {"200": {"description": "collections"}}}},
             "/collections/{id}": {"get": {"summary": "One layer", "parameters": concat(vec![vec![collection_id.clone()], query::<FormatF>()]), "responses": errors_with("200", json!({"description": "collection"}))}},
             "/collections/{id}/items": {"get": {

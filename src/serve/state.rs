@@ -8,6 +8,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 
 use crate::engine::Engine;
 use crate::ingest::overlay::Overlay;
+use crate::serve::basemap::BaseMap;
 use crate::serve::collections::{self, Collection};
 use crate::serve::error::ApiError;
 use crate::store::{Store, StoreError};
@@ -26,6 +27,8 @@ pub struct AppState {
     pub max_upload_bytes: usize,
     /// Serve the map from this directory instead of the files built into the binary.
     pub web_dir: Option<PathBuf>,
+    /// The online base map the page draws under the data (`--base-map-url`); none by default.
+    pub base_map: Option<BaseMap>,
 }
 
 impl AppState {
@@ -45,6 +48,7 @@ impl AppState {
             token: None,
             max_upload_bytes: crate::ingest::overlay::DEFAULT_MAX_UPLOAD_BYTES,
             web_dir: None,
+            base_map: None,
         }
     }
 

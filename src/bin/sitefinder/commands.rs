@@ -149,6 +149,10 @@ pub fn serve(a: ServeArgs) -> Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let started = std::time::Instant::now();
+    let base_map = sitefinder::serve::basemap::BaseMap::from_flags(
+        a.base_map_url.as_deref(),
+        a.base_map_attribution.as_deref(),
+    )?;
     let store = store(&a.state)?;
     let (token, token_from) = sitefinder::serve::state::write_token(a.token_file.as_deref())?;
     if let Some(w) = &a.web {
@@ -161,7 +165,16 @@ pub fn serve(a: ServeArgs) -> Result<()> {
     let mut state = sitefinder::serve::AppState::new(engine);
     state.max_upload_bytes = a.max_upload_mb.max(1) * 1024 * 1024;
     state.web_dir = a.web.clone();
+    state.base_map = base_map;
     let state = state.with_store(store, Some(token.clone()))?;
+    // The postcode table (1.5M rows) loads on first use: load it now, beside the server, so the
+    // first postcode search does not wait for it.
+    let atlas = state.engine.atlas.clone();
+    std::thread::spawn(move || {
+        if let Err(e) = atlas.postcodes() {
+            tracing::warn!("postcodes: {e}");
+        }
+    });
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(&a.addr)
@@ -177,6 +190,12 @@ pub fn serve(a: ServeArgs) -> Result<()> {
             "sitefinder: shortlists and overlays in {}; write token ({token_from}): {token}",
             db.display()
         );
+        if let Some(note) = state.engine.atlas.places_note() {
+            println!("sitefinder: note: {note}");
+        }
+        if let Some(b) = &state.base_map {
+            println!("sitefinder: base map {} ({})", b.url, b.attribution);
+        }
         std::io::stdout().flush()?;
         axum::serve(listener, sitefinder::serve::app(Arc::new(state)))
             .with_graceful_shutdown(async {

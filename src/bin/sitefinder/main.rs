@@ -144,6 +144,14 @@ struct ServeArgs {
     /// Largest overlay upload accepted, in MB.
     #[arg(long, value_name = "MB", default_value_t = 10)]
     max_upload_mb: usize,
+    /// An online base map for the web map, under the data: a tile URL template with {z}, {x}
+    /// and {y} (e.g. https://tile.example.org/{z}/{x}/{y}.png). Needs --base-map-attribution.
+    /// Off by default: the map then needs no internet and draws place names from the data.
+    #[arg(long, value_name = "TEMPLATE")]
+    base_map_url: Option<String>,
+    /// The attribution the base map's provider asks for, shown on the map (with --base-map-url).
+    #[arg(long, value_name = "TEXT")]
+    base_map_attribution: Option<String>,
 }
 
 #[derive(clap::Args)]
