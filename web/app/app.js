@@ -30,8 +30,7 @@ const map = L.map('map', { preferCanvas: false }).setView(
   [parseFloat(params.get('lat')) || 53.6155, parseFloat(params.get('lon')) || -2.158],
   parseInt(params.get('z'), 10) || 13,
 );
-// A base map is optional: pass ?tiles=https://{s}.example/{z}/{x}/{y}.png to use one.
-if (params.get('tiles')) L.tileLayer(params.get('tiles'), { maxZoom: 19 }).addTo(map);
+// An online base map is optional, chosen when the server starts (places.js draws it).
 map.attributionControl.setPrefix(false);
 map.attributionControl.addAttribution('Contains public sector information licensed under the Open Government Licence v3.0; OS data © Crown copyright and database right 2025; Royal Mail data © Royal Mail copyright and database right 2025; NHS England data; English Indices of Deprivation (MHCLG)');
 
@@ -214,7 +213,6 @@ function syncURL() {
   if (state.selected) q.set('selected', state.selected);
   const shortlistName = document.getElementById('sl-name').value.trim();
   if (shortlistName) q.set('shortlist', shortlistName);
-  if (params.get('tiles')) q.set('tiles', params.get('tiles'));
   history.replaceState(null, '', `?${q}`);
 }
 
