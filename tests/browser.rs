@@ -6,20 +6,26 @@
 //! breakdown), builds a shortlist with a note and downloads it as Excel, which this test reads
 //! back; and makes a shortlist of the top 5 places, whose stored "made from" query this test
 //! reads back from the state database (`one_per_site=true`, five units of five sites). It saves a screenshot to `target/e2e/map.png` as a test artifact.
+//!
+//! A second script (`web/e2e/places.e2e.mjs`) checks orientation without internet: a real
+//! postcode typed into the search box centres the map on its position in the postcode table,
+//! ward names are drawn in Rochdale and take no clicks, a unit and a PCN can be found, the search
+//! box works on a phone, and the base map the server was started with is credited on the map.
+//! Its screenshots are `target/e2e/places-*.png`.
 
 mod common;
 
-use std::path::Path;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 
 use common::*;
-use sitefinder::serve::app;
+use sitefinder::serve::{app, AppState};
 
-#[test]
-fn the_map_works_in_headless_chromium() {
+/// The repository root and the Chromium to drive, after checking the set-up is there.
+fn browser() -> (&'static Path, String) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let script = root.join("web/e2e/map.e2e.mjs");
     assert!(
         root.join("web/node_modules/playwright-core").is_dir()
             && root.join("web/node_modules/leaflet").is_dir(),
@@ -30,6 +36,61 @@ fn the_map_works_in_headless_chromium() {
         Path::new(&chromium).exists(),
         "{chromium} is missing: install Debian's chromium (the README's set-up does)"
     );
+    (root, chromium)
+}
+
+/// Serves the app over `state` on a free loopback port, on its own runtime (kept alive by the
+/// returned value).
+fn serve(state: Arc<AppState>) -> (tokio::runtime::Runtime, SocketAddr) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    rt.spawn(async move { axum::serve(listener, app(state)).await.unwrap() });
+    (rt, addr)
+}
+
+/// The folder the screenshots go to (created).
+fn shots(root: &Path) -> PathBuf {
+    let shots = root.join("target/e2e");
+    std::fs::create_dir_all(&shots).unwrap();
+    shots
+}
+
+/// Runs a browser script with `args` and `env`, and returns its log after checking it passed.
+fn run_script(
+    script: &Path,
+    chromium: &str,
+    args: &[&std::ffi::OsStr],
+    env: &[(&str, &std::ffi::OsStr)],
+) -> String {
+    let out = Command::new("node")
+        .arg(script)
+        .args(args)
+        .env("CHROMIUM", chromium)
+        .envs(env.iter().copied())
+        .output()
+        .expect("node runs (install Node.js)");
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{log}");
+    assert!(out.status.success(), "browser checks failed:\n{log}");
+    assert!(!log.contains("FAILED"), "{log}");
+    log
+}
+
+#[test]
+fn the_map_works_in_headless_chromium() {
+    let (root, chromium) = browser();
+    let script = root.join("web/e2e/map.e2e.mjs");
 
     let state_dir = tempfile::tempdir().unwrap();
     let token = "e2e-token-0123456789";
@@ -41,45 +102,24 @@ fn the_map_works_in_headless_chromium() {
             )
             .unwrap(),
     );
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let listener = rt
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let addr = listener.local_addr().unwrap();
-    let served = state.clone();
-    rt.spawn(async move { axum::serve(listener, app(served)).await.unwrap() });
+    let (rt, addr) = serve(state.clone());
 
-    let shots = root.join("target/e2e");
-    std::fs::create_dir_all(&shots).unwrap();
+    let shots = shots(root);
     let shot = shots.join("map.png");
     let _ = std::fs::remove_file(&shot);
     let xlsx = shots.join("shortlist.xlsx");
     let _ = std::fs::remove_file(&xlsx);
-    let out = Command::new("node")
-        .arg(&script)
-        .arg(format!("http://{addr}/"))
-        .arg(&shot)
-        .env("CHROMIUM", &chromium)
-        .env("E2E_TOKEN", token)
-        .env(
-            "E2E_PLAN",
-            root.join("tests/fixtures/overlays/rochdale_town_centre_SYNTHETIC.geojson"),
-        )
-        .env("E2E_XLSX", &xlsx)
-        .output()
-        .expect("node runs (install Node.js)");
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let plan = root.join("tests/fixtures/overlays/rochdale_town_centre_SYNTHETIC.geojson");
+    run_script(
+        &script,
+        &chromium,
+        &[format!("http://{addr}/").as_ref(), shot.as_ref()],
+        &[
+            ("E2E_TOKEN", token.as_ref()),
+            ("E2E_PLAN", plan.as_ref()),
+            ("E2E_XLSX", xlsx.as_ref()),
+        ],
     );
-    println!("{log}");
-    assert!(out.status.success(), "browser checks failed:\n{log}");
-    assert!(!log.contains("FAILED"), "{log}");
     let png = std::fs::read(&shot).expect("screenshot saved");
     assert!(
         png.starts_with(b"\x89PNG") && png.len() > 10_000,
@@ -145,5 +185,66 @@ fn the_map_works_in_headless_chromium() {
         })
         .collect();
     assert_eq!(sites.len(), 5, "five places, one unit each");
+    rt.shutdown_background();
+}
+
+#[test]
+fn the_map_orients_offline_in_headless_chromium() {
+    let (root, chromium) = browser();
+    // A real postcode and its position as the shipped table gives it (read from the file here).
+    let postcode = "OL12 6RT";
+    let (text, _) =
+        sitefinder::base::textio::read_text(&data_dir().join("postcodes.csv.gz")).unwrap();
+    let row: Vec<&str> = text
+        .lines()
+        .find(|l| l.starts_with("OL12 6RT,"))
+        .expect("OL12 6RT in data/postcodes.csv.gz")
+        .split(',')
+        .collect();
+    let (lon, lat) =
+        sitefinder::base::crs::bng_to_wgs84(row[1].parse().unwrap(), row[2].parse().unwrap())
+            .unwrap();
+    // A base map the page cannot reach (the test has no internet either): the map must work
+    // without its tiles, and credit it.
+    let mut state = app_state();
+    state.base_map = sitefinder::serve::basemap::BaseMap::from_flags(
+        Some("http://127.0.0.1:9/{z}/{x}/{y}.png"),
+        Some("Tiles: E2E test provider"),
+    )
+    .unwrap();
+    let (rt, addr) = serve(Arc::new(state));
+    let shots = shots(root);
+    for old in std::fs::read_dir(&shots).unwrap().flatten() {
+        if old.file_name().to_string_lossy().starts_with("places-") {
+            let _ = std::fs::remove_file(old.path());
+        }
+    }
+    let log = run_script(
+        &root.join("web/e2e/places.e2e.mjs"),
+        &chromium,
+        &[format!("http://{addr}/").as_ref(), shots.as_ref()],
+        &[
+            ("E2E_POSTCODE", postcode.as_ref()),
+            ("E2E_POSTCODE_LAT", lat.to_string().as_ref()),
+            ("E2E_POSTCODE_LON", lon.to_string().as_ref()),
+            ("E2E_ATTRIBUTION", "Tiles: E2E test provider".as_ref()),
+        ],
+    );
+    assert!(log.contains("centres the map on OL12 6RT"), "{log}");
+    for name in [
+        "postcode",
+        "wards",
+        "authorities",
+        "results",
+        "phone",
+        "phone-ward",
+    ] {
+        let png = std::fs::read(shots.join(format!("places-{name}.png")))
+            .unwrap_or_else(|_| panic!("places-{name}.png saved"));
+        assert!(
+            png.starts_with(b"\x89PNG") && png.len() > 10_000,
+            "places-{name}.png"
+        );
+    }
     rt.shutdown_background();
 }

@@ -65,7 +65,8 @@ fn health_collections_conformance_and_openapi() {
             "catchments",
             "stops",
             "vaccination-sites",
-            "pharmacies"
+            "pharmacies",
+            "places"
         ]
     );
     let (s, _, v) = get("/collections/lsoa");
@@ -282,6 +283,155 @@ fn every_error_path_is_json_and_names_the_parameter() {
 }
 
 #[test]
+fn search_answers_postcodes_places_and_units_as_geojson() {
+    // A real postcode in any case and spacing: first, at its table position (in WGS84).
+    let (s, ctype, v) = get("/search?q=ol16%201ja&limit=5");
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(ctype, "application/geo+json");
+    assert_eq!(v["type"], "FeatureCollection");
+    let f = &v["features"][0];
+    assert_eq!(f["properties"]["kind"], "postcode");
+    assert_eq!(f["properties"]["name"], "OL16 1JA");
+    assert_eq!(f["properties"]["detail"], "postcode in Rochdale");
+    assert_eq!(f["properties"]["match"], "exact");
+    let pc = atlas().postcodes().unwrap().lookup("OL16 1JA").unwrap();
+    let (lon, lat) = sitefinder::base::crs::bng_to_wgs84(pc.pos[0], pc.pos[1]).unwrap();
+    let xy = &f["geometry"]["coordinates"];
+    assert_eq!(f["geometry"]["type"], "Point");
+    assert!(
+        (xy[0].as_f64().unwrap() - lon).abs() < 1e-6
+            && (xy[1].as_f64().unwrap() - lat).abs() < 1e-6,
+        "{xy}"
+    );
+    // The unit at that postcode too: a unit of the served list, by its postcode.
+    let unit = v["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["properties"]["kind"] == "unit")
+        .expect("the unit at OL16 1JA");
+    assert_eq!(unit["properties"]["id"], "rochdale-10274200060045");
+    assert!(unit["properties"]["detail"]
+        .as_str()
+        .unwrap()
+        .starts_with("unit in Rochdale"));
+    assert!(unit["properties"]["bbox"].is_null());
+
+    // A ward: its code, its local authority, its box (also the feature's own bbox member).
+    let (_, _, v) = get("/search?q=Spotland");
+    let f = &v["features"][0];
+    assert_eq!(f["id"], "ward:E05014049");
+    assert_eq!(f["properties"]["kind"], "ward");
+    assert_eq!(f["properties"]["lad_code"], "E08000005");
+    assert_eq!(f["properties"]["match"], "prefix");
+    let b: Vec<f64> = serde_json::from_value(f["properties"]["bbox"].clone()).unwrap();
+    assert_eq!(f["bbox"], f["properties"]["bbox"]);
+    let xy = &f["geometry"]["coordinates"];
+    let (x, y) = (xy[0].as_f64().unwrap(), xy[1].as_f64().unwrap());
+    assert!(
+        b[0] <= x && x <= b[2] && b[1] <= y && y <= b[3],
+        "label {xy} in {b:?}"
+    );
+    // Units by name, word by word; the kinds in order.
+    let (_, _, v) = get("/search?q=baillie%20street&limit=50");
+    let units: Vec<&str> = v["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["properties"]["kind"] == "unit")
+        .map(|f| f["properties"]["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        units.contains(&"rochdale-10274200060045") && units.len() >= 3,
+        "{units:?}"
+    );
+    let (_, _, v) = get("/search?q=roch&limit=50");
+    assert_eq!(v["numberReturned"], 50);
+    assert_eq!(v["features"][0]["properties"]["name"], "Rochdale");
+    assert_eq!(v["features"][0]["properties"]["kind"], "local_authority");
+}
+
+#[test]
+fn search_errors_are_json_and_name_the_parameter() {
+    let bad = StatusCode::BAD_REQUEST;
+    let long = format!("/search?q={}", "x".repeat(101));
+    for (uri, param) in [
+        ("/search", "q"),
+        ("/search?q=", "q"),
+        ("/search?q=%20%20", "q"),
+        (long.as_str(), "q"),
+        ("/search?q=roch&limit=0", "limit"),
+        ("/search?q=roch&limit=51", "limit"),
+        ("/search?q=roch&limit=ten", "limit"),
+        ("/search?q=roch&q=bury", "q"),
+        ("/search?q=roch&near=here", "near"),
+    ] {
+        error(uri, bad, param);
+    }
+    let (_, _, v) = get(&long);
+    assert!(
+        v["message"].as_str().unwrap().contains("at most 100"),
+        "{v}"
+    );
+    let (s, _, _) = get(&format!("/search?q={}", "x".repeat(100)));
+    assert_eq!(s, StatusCode::OK, "100 characters are allowed");
+}
+
+#[test]
+fn places_are_a_collection_and_the_map_config_says_what_to_draw() {
+    let (s, _, v) =
+        get("/collections/places/items?bbox=-2.20,53.60,-2.12,53.64&kind=ward&limit=100");
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let feats = v["features"].as_array().unwrap();
+    let ids: Vec<&str> = feats.iter().map(|f| f["id"].as_str().unwrap()).collect();
+    for ward in ["E05014036", "E05014042", "E05014049"] {
+        assert!(ids.contains(&ward), "{ward} not in {ids:?}");
+    }
+    assert!(feats.iter().all(|f| f["properties"]["kind"] == "ward"));
+    let central = feats.iter().find(|f| f["id"] == "E05014036").unwrap();
+    assert_eq!(central["properties"]["name"], "Central Rochdale");
+    assert_eq!(central["properties"]["lad_name"], "Rochdale");
+    let (_, _, v) = get("/collections/places/items?bbox=-2.5,53.4,-1.9,53.7&kind=local_authority");
+    let names: Vec<&str> = v["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["properties"]["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"Rochdale") && names.contains(&"Oldham"),
+        "{names:?}"
+    );
+    let (_, _, v) = get("/collections/places/items/U64487");
+    assert_eq!(v["properties"]["detail"], "PCN in Rochdale, 7 practices");
+    // The kind filter applies to any collection with a `kind` property, and to none without.
+    let (_, _, v) = get("/collections/units/items?kind=ward");
+    assert_eq!(v["numberMatched"], 0);
+
+    let (s, _, v) = get("/map-config");
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v, serde_json::json!({"base_map": null, "places": true}));
+
+    let (_, _, api) = get("/api");
+    let params = api["paths"]["/search"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    let p = |n: &str| params.iter().find(|p| p["name"] == n).unwrap().clone();
+    assert_eq!(p("q")["schema"]["maxLength"], 100);
+    assert_eq!(p("limit")["schema"]["maximum"], 50);
+    assert_eq!(p("limit")["schema"]["minimum"], 1);
+    assert!(api["paths"]["/map-config"]["get"].is_object());
+    let items = api["paths"]["/collections/{id}/items"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    assert!(items.iter().any(|p| p["name"] == "kind"));
+    assert!(items[0]["schema"]["enum"]
+        .as_array()
+        .unwrap()
+        .contains(&"places".into()));
+}
+
+#[test]
 fn odd_query_strings_never_panic() {
     for q in [
         "%",
@@ -302,6 +452,7 @@ fn odd_query_strings_never_panic() {
             "/rank",
             "/collections/lsoa/items",
             "/collections/units/items",
+            "/search",
         ] {
             let (s, _, v) = get(&format!("{path}?{q}"));
             assert!(

@@ -106,6 +106,21 @@
     }).addTo(pin);
   }
 
+  // Padding that keeps a fitted area clear of the search box above it and of tall controls at
+  // its sides (the legend, on a phone).
+  function clearOfControls() {
+    const m = map.getContainer().getBoundingClientRect();
+    let [left, right] = [24, 24];
+    for (const el of map.getContainer().querySelectorAll('.leaflet-control')) {
+      const r = el.getBoundingClientRect();
+      if (r.height < m.height / 3) continue;
+      if (r.left + r.width / 2 > m.left + m.width / 2) right = Math.max(right, m.right - r.left + 8);
+      else left = Math.max(left, r.right - m.left + 8);
+    }
+    const top = Math.max(24, searchBox.getBoundingClientRect().bottom - m.top + 8);
+    return { paddingTopLeft: [left, top], paddingBottomRight: [right, 24] };
+  }
+
   function goTo(f) {
     const p = f.properties;
     const [lon, lat] = f.geometry.coordinates;
@@ -123,9 +138,7 @@
     }
     if (p.bbox) {
       const [w, s, e, n] = p.bbox;
-      // Clear of the search box above it.
-      const top = searchBox.getBoundingClientRect().bottom - map.getContainer().getBoundingClientRect().top;
-      map.fitBounds([[s, w], [n, e]], { paddingTopLeft: [24, Math.max(24, top + 8)], paddingBottomRight: [24, 24], maxZoom: 16 });
+      map.fitBounds([[s, w], [n, e]], { ...clearOfControls(), maxZoom: 16 });
       if (p.kind === 'postcode') dropPin(lat, lon, p.name); else pin.clearLayers();
       drawLabels();
     } else {

@@ -2,7 +2,8 @@
 // driven by playwright-core.
 // Usage: node web/e2e/places.e2e.mjs http://127.0.0.1:PORT/ SCREENSHOT-DIR
 // with E2E_POSTCODE, E2E_POSTCODE_LAT and E2E_POSTCODE_LON: a real postcode and its position
-// as the postcode table gives it.
+// as the postcode table gives it; with E2E_ATTRIBUTION, the attribution of the base map the
+// server was started with, which the map must show.
 // Checks: the postcode typed into the search box and Enter centre the map on it; ward names are
 // drawn in Rochdale at zoom 14 and never take a click (the top unit's marker still opens its
 // breakdown); choosing a unit selects it; the PCN filter zooms to the PCN; at 390x844 the search
@@ -49,6 +50,11 @@ try {
   await page.goto(url, { waitUntil: 'load' });
   await page.waitForSelector('path.unit-marker', { timeout: 30000 });
 
+  if (process.env.E2E_ATTRIBUTION) {
+    await page.waitForFunction((a) => document.querySelector('.leaflet-control-attribution').textContent.includes(a), process.env.E2E_ATTRIBUTION, { timeout: 10000 }).catch(() => {});
+    const credit = await page.locator('.leaflet-control-attribution').innerText();
+    check(credit.includes(process.env.E2E_ATTRIBUTION) && credit.includes('Open Government Licence'), `the base map is credited on the map beside the data (${credit.slice(0, 60)}...)`);
+  }
   // The search box is the first control of the top-left corner.
   check(await page.$eval('.leaflet-top.leaflet-left > :first-child', (e) => e.classList.contains('place-search')), 'the search box is at the top of the map');
 
