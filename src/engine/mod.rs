@@ -368,10 +368,7 @@ impl Engine {
     }
 
     /// The postcodes, places and units that answer a search, best first ([`search::search`]).
-    pub fn search(
-        &self,
-        q: &search::SearchQuery,
-    ) -> Result<Vec<search::Hit>, search::SearchError> {
+    pub fn search(&self, q: &search::SearchQuery) -> Result<Vec<search::Hit>, search::SearchError> {
         search::search(&self.atlas, &self.units, &self.contexts, q)
     }
 

@@ -174,7 +174,9 @@ pub fn search(
     let text_compact = compact(text);
     for (i, u) in units.iter().enumerate() {
         let exact_id = u.id.eq_ignore_ascii_case(text)
-            || u.postcode.as_deref().is_some_and(|p| compact(p) == text_compact);
+            || u.postcode
+                .as_deref()
+                .is_some_and(|p| compact(p) == text_compact);
         let keys = [fold(&u.name), fold(&u.address)];
         let m = if exact_id {
             Some(Match::Exact)
