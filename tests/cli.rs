@@ -348,6 +348,40 @@ fn help_describes_the_commands() {
 }
 
 #[test]
+fn serve_takes_a_base_map_url_and_its_attribution_together() {
+    let o = sitefinder_no_data(&["serve", "--help"]);
+    let help = String::from_utf8(o.stdout).unwrap();
+    assert!(help.contains("--base-map-url") && help.contains("--base-map-attribution"));
+    let state = tempfile::tempdir().unwrap();
+    let url = "https://tile.example.org/{z}/{x}/{y}.png";
+    for (flags, want) in [
+        (vec!["--base-map-url", url], "needs --base-map-attribution"),
+        (
+            vec!["--base-map-attribution", "© Example"],
+            "needs --base-map-url",
+        ),
+        (
+            vec![
+                "--base-map-url",
+                "tile.png",
+                "--base-map-attribution",
+                "© Example",
+            ],
+            "tile URL template",
+        ),
+    ] {
+        // An address that cannot be bound: a server that started anyway would fail otherwise.
+        let mut args = vec!["serve", "--addr", "256.0.0.1:1", "--state", p(state.path())];
+        args.extend(flags);
+        let o = sitefinder(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        let e = stderr(&o);
+        assert_eq!(e.trim().lines().count(), 1, "{e}");
+        assert!(e.contains(want), "{args:?}: {e}");
+    }
+}
+
+#[test]
 fn every_kind_of_bad_input_exits_2_with_one_line_naming_the_place_and_no_output() {
     let cases: &[(&str, &str, &str)] = &[
         ("missing.csv", "id,colour\n1,red\n", "no location columns"),
