@@ -81,9 +81,8 @@ fn members(data: &Path) -> Result<Vec<Member>> {
         let rec = rec?;
         let s = |i: usize| rec.get(i).unwrap_or("").trim().to_string();
         let f = |i: usize| -> Result<f64> {
-            s(i).parse::<f64>().with_context(|| {
-                format!("{}: {} `{}`", path.display(), headers[i].to_string(), s(i))
-            })
+            s(i).parse::<f64>()
+                .with_context(|| format!("{}: {} `{}`", path.display(), &headers[i], s(i)))
         };
         if s(ward).is_empty() {
             bail!("{}: LSOA {} has no ward", path.display(), s(code));
