@@ -1,7 +1,6 @@
 //! The optional online base map, chosen when the server starts (`sitefinder serve
-//! --base-map-url TEMPLATE --base-map-attribution TEXT`), and `GET /map-config`, which tells the
-//! page whether there is one. Off by default: the map then needs no internet, and draws place
-//! names from the shipped data instead.
+//! --base-map-url TEMPLATE --base-map-attribution TEXT`; `GET /map-config` tells the page). Off
+//! by default: the map then needs no internet, and draws place names from the shipped data.
 //!
 //! ```
 //! use sitefinder::serve::basemap::BaseMap;
@@ -10,12 +9,6 @@
 //! assert!(BaseMap::from_flags(None, None).unwrap().is_none());
 //! assert!(BaseMap::from_flags(Some("https://tiles.example.org/{z}/{x}/{y}.png"), None).is_err());
 //! ```
-
-use axum::extract::State;
-use axum::Json;
-use serde_json::{json, Value};
-
-use crate::serve::state::Shared;
 
 /// A tile layer drawn under the data, with the attribution its provider asks for.
 #[derive(Debug, Clone, PartialEq)]
@@ -70,15 +63,6 @@ impl BaseMap {
             }
         }
     }
-}
-
-/// `GET /map-config`: `{"base_map": {"url", "attribution"} | null, "places": bool}`; `places`
-/// says whether the data has place names to draw and search.
-pub async fn map_config(State(s): State<Shared>) -> Json<Value> {
-    Json(json!({
-        "base_map": s.base_map.as_ref().map(|b| json!({"url": b.url, "attribution": b.attribution})),
-        "places": s.engine.atlas.places.is_some(),
-    }))
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ pub mod basemap;
 pub mod collections;
 pub mod error;
 pub mod extract;
+pub mod map_config;
 pub mod openapi;
 pub mod respond;
 pub mod state;
@@ -70,7 +71,7 @@ pub fn app(state: Shared) -> Router {
         .route("/optimise", post(ranking::optimise))
         .route("/attribution", get(attribution))
         .route("/search", get(search::search))
-        .route("/map-config", get(basemap::map_config))
+        .route("/map-config", get(map_config::map_config))
         .with_state(state)
         .fallback_service(web)
         .layer(
