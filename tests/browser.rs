@@ -147,3 +147,49 @@ fn the_map_works_in_headless_chromium() {
     assert_eq!(sites.len(), 5, "five places, one unit each");
     rt.shutdown_background();
 }
+
+/// With all of West Yorkshire's vacant units served (1,221, two in three sharing a spot with
+/// another), every unit can be reached on the map and in the list: `web/e2e/reach.e2e.mjs`.
+#[test]
+fn every_west_yorkshire_unit_can_be_reached_on_the_map() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let engine = engine_with_units(&[
+        "bradford_vacant_shops.csv",
+        "calderdale_vacant_shops.csv",
+        "kirklees_vacant_shops.csv",
+        "wakefield_vacant_shops.csv",
+    ]);
+    assert_eq!(engine.units.len(), 1221);
+    let state = Arc::new(sitefinder::serve::AppState::new(engine));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    rt.spawn(async move { axum::serve(listener, app(state)).await.unwrap() });
+    let shots = root.join("target/e2e");
+    std::fs::create_dir_all(&shots).unwrap();
+    let out = Command::new("node")
+        .arg(root.join("web/e2e/reach.e2e.mjs"))
+        .arg(format!("http://{addr}/"))
+        .arg(shots.join("west-yorkshire.png"))
+        .env(
+            "CHROMIUM",
+            std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
+        )
+        .output()
+        .expect("node runs (install Node.js)");
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{log}");
+    assert!(out.status.success(), "browser checks failed:\n{log}");
+    assert!(log.contains("ok: every unit is on the map"), "{log}");
+    rt.shutdown_background();
+}
