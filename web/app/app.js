@@ -277,6 +277,7 @@ async function refreshRanking() {
   }
   if (id !== rankRequest) return;
   err.hidden = true;
+  showCoverage(fc);
   ranked = fc.features;
   matched = fc.numberMatched;
   const shown = ranked.length;
@@ -301,6 +302,17 @@ async function refreshRanking() {
   else showBreakdown(null);
   updateRankDownloads();
 }
+
+// Which data the ranking used and where each layer has none, in words.
+const LAYER_WORDS = { practices: 'GP practices', stops: 'public transport stops', pharmacies: 'pharmacies', 'vaccination-sites': 'vaccination sites (February 2021)' };
+function showCoverage(fc) {
+  document.getElementById('data-coverage').innerHTML = Object.entries(fc.coverage || {})
+    .map(([k, v]) => `<li>${escapeHTML(LAYER_WORDS[k] || k)}: ${escapeHTML(v)}${v === 'all England' ? '' : ' only'}</li>`).join('')
+    + `<li>GP catchments: ${escapeHTML(fc.catchments)}</li>`;
+}
+getJSON('health').then((h) => {
+  document.getElementById('data-edition').textContent = `Deprivation: ${h.deprivation}.`;
+}).catch(() => {});
 
 // Units at one spot (one address or postcode: an arcade, a market hall) share one marker with
 // their number on it; a click lists them all, so every unit can be reached.
