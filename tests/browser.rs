@@ -248,3 +248,27 @@ fn the_map_orients_offline_in_headless_chromium() {
     }
     rt.shutdown_background();
 }
+
+/// With all of West Yorkshire's vacant units served (1,221, two in three sharing a spot with
+/// another), every unit can be reached on the map and in the list: `web/e2e/reach.e2e.mjs`.
+#[test]
+fn every_west_yorkshire_unit_can_be_reached_on_the_map() {
+    let (root, chromium) = browser();
+    let engine = engine_with_units(&[
+        "bradford_vacant_shops.csv",
+        "calderdale_vacant_shops.csv",
+        "kirklees_vacant_shops.csv",
+        "wakefield_vacant_shops.csv",
+    ]);
+    assert_eq!(engine.units.len(), 1221);
+    let (rt, addr) = serve(Arc::new(AppState::new(engine)));
+    let shot = shots(root).join("west-yorkshire.png");
+    let log = run_script(
+        &root.join("web/e2e/reach.e2e.mjs"),
+        &chromium,
+        &[format!("http://{addr}/").as_ref(), shot.as_ref()],
+        &[],
+    );
+    assert!(log.contains("ok: every unit is on the map"), "{log}");
+    rt.shutdown_background();
+}

@@ -735,6 +735,54 @@ fn optimise_leaves_out_units_that_cannot_hold_a_clinic_unless_asked() {
     assert!(body.to_string().contains("include_unsuitable"), "{body}");
 }
 
+/// The map's suggested sites: the ranking's filters in the query string limit the candidates
+/// to the units the list shows (here IMD decile 1 inside a box), `format` makes the same
+/// answer a download, and a bad filter is named.
+#[test]
+fn optimise_chooses_among_the_units_passing_the_rankings_filters() {
+    let q = "imd_deciles=1&bbox=-2.25,53.55,-2.1,53.66";
+    let (s, _, ranked) = get(&format!("/rank?{q}&limit=500"));
+    assert_eq!(s, StatusCode::OK);
+    let kept = feature_ids(&ranked);
+    let (_, _, all) = get("/rank?limit=500");
+    assert!(
+        kept.len() >= 5 && kept.len() < feature_ids(&all).len(),
+        "{}",
+        kept.len()
+    );
+    let (s, v) = post(&format!("/optimise?{q}"), r#"{"k": 5}"#);
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let chosen = feature_ids(&v);
+    assert_eq!(chosen.len(), 5);
+    assert!(
+        chosen.iter().all(|id| kept.contains(id)),
+        "{chosen:?} not all in {kept:?}"
+    );
+    for f in v["features"].as_array().unwrap() {
+        assert_eq!(f["properties"]["imd_decile"], 1, "{f}");
+    }
+    assert_eq!(v["candidates"].as_u64().unwrap() as usize, kept.len());
+    // Without the filters the choice is among every unit, and differs.
+    let (_, v_all) = post("/optimise", r#"{"k": 5}"#);
+    assert_ne!(feature_ids(&v_all), chosen);
+
+    let req = Request::post(format!("/optimise?{q}&format=xlsx"))
+        .header("content-type", "application/json")
+        .body(Body::from(r#"{"k": 5}"#))
+        .unwrap();
+    let (s, ctype, body) = send(state(), req);
+    assert_eq!(s, StatusCode::OK);
+    assert!(ctype.contains("spreadsheetml"), "{ctype}");
+    assert!(body.is_null(), "a file, not JSON: {body}");
+
+    let (s, v) = post("/optimise?imd_deciles=11", "");
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("imd_deciles"),
+        "{v}"
+    );
+}
+
 /// `/rank` names the areas each layer covers.
 #[test]
 fn rank_names_each_layers_coverage() {

@@ -388,10 +388,14 @@ fn demand(atlas: &Atlas, ctx: &Context, s: &Settings) -> Value {
         };
     }
     let raw = ctx.catchment_patients as f64;
-    let codes: Vec<&str> = ctx
+    // Each practice by code and name, so the sentence reads without a lookup.
+    let codes: Vec<String> = ctx
         .catchment
         .iter()
-        .map(|c| atlas.practices[c.practice].practice_code.as_str())
+        .map(|c| {
+            let p = &atlas.practices[c.practice];
+            format!("{} {}", p.practice_code, p.name)
+        })
         .collect();
     Value {
         criterion: Criterion::Demand,
@@ -404,13 +408,23 @@ fn demand(atlas: &Atlas, ctx: &Context, s: &Settings) -> Value {
             if ctx.catchment.len() == 1 { "" } else { "s" },
             codes.join(", "),
             thousands(raw),
-            s.catchment_kind,
+            catchment_words(s.catchment_kind),
             if ctx.pcns.is_empty() {
                 String::new()
             } else {
                 say!(s, "; PCN: {}", ctx.pcns.join(", "))
             }
         ),
+    }
+}
+
+/// How the catchments were found, in words, for the demand sentence.
+fn catchment_words(kind: &str) -> &'static str {
+    match kind {
+        "huff" => "catchments estimated from list sizes and distance",
+        "registrations" => "catchments from patients registered by LSOA",
+        "polygons" => "catchment polygons supplied",
+        _ => "catchments",
     }
 }
 

@@ -910,6 +910,7 @@ pub fn run(
     contexts: &[crate::analysis::join::Context],
     catchments: &dyn crate::ingest::catchment::CatchmentSource,
     req: &OptimiseQuery,
+    allowed: Option<&[bool]>,
 ) -> Result<Report, OptimiseError> {
     use crate::reference::atlas::pcn_key;
     if !(50.0..=20_000.0).contains(&req.radius_m) || !req.radius_m.is_finite() {
@@ -933,8 +934,10 @@ pub fn run(
             Some(v)
         }
     };
-    // Units in the area: those passing the area filters.
+    // Units in the area: those passing the area filters (and the ranking's filters, when the
+    // caller gives them as `allowed`).
     let in_area: Vec<usize> = (0..units.len())
+        .filter(|&i| allowed.is_none_or(|a| a[i]))
         .filter(|&i| {
             let l = &atlas.lsoas[contexts[i].lsoa];
             let in_pcn = req.pcn.as_deref().is_none_or(|q| {

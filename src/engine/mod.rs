@@ -662,6 +662,43 @@ impl Engine {
             &self.contexts,
             self.catchments.as_ref(),
             q,
+            None,
+        )
+    }
+
+    /// Which units a ranking query keeps (`allowed[i]` for `units[i]`): those passing its
+    /// filters (area, deciles, floor area, box, plan distance), with the units that cannot hold
+    /// a clinic left for [`Engine::optimise_among`] to judge by its own `include_unsuitable`.
+    pub fn kept_by(
+        &self,
+        q: &RankQuery,
+        plan: Option<Arc<Overlay>>,
+    ) -> Result<Vec<bool>, RankError> {
+        let ranking = self.rank(q, plan)?;
+        let mut allowed = vec![false; self.units.len()];
+        for i in ranking.rows.iter().map(|r| r.unit) {
+            allowed[i] = true;
+        }
+        for (i, _) in &ranking.unsuitable {
+            allowed[*i] = true;
+        }
+        Ok(allowed)
+    }
+
+    /// Chooses sites among the `allowed` units only (see [`Engine::kept_by`]), as the map
+    /// does with its active filters; the demand is still the optimise query's area.
+    pub fn optimise_among(
+        &self,
+        q: &OptimiseQuery,
+        allowed: &[bool],
+    ) -> Result<Report, OptimiseError> {
+        optimise::run(
+            &self.atlas,
+            &self.units,
+            &self.contexts,
+            self.catchments.as_ref(),
+            q,
+            Some(allowed),
         )
     }
 

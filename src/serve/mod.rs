@@ -23,7 +23,9 @@ pub mod ranking;
 pub mod search;
 pub mod shortlists;
 
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{header, HeaderMap};
+use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde_json::{json, Value};
@@ -105,9 +107,97 @@ async fn health(State(s): State<Shared>) -> Json<Value> {
     }))
 }
 
-async fn attribution(State(s): State<Shared>) -> Json<Value> {
+/// The sources and attribution: JSON, or a page for people (`f=html`, or a browser's
+/// `Accept: text/html` without `f=json`).
+async fn attribution(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Response {
     let m = &s.engine.atlas.manifest;
-    Json(json!({"attribution": m.attribution, "layers": m.layers}))
+    let wants_html = match q.get("f").map(String::as_str) {
+        Some("html") => true,
+        Some("json") => false,
+        Some(other) => {
+            return ApiError::bad("f", format!("f={other}: give html or json")).into_response()
+        }
+        None => headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/html")),
+    };
+    if !wants_html {
+        return Json(json!({"attribution": m.attribution, "layers": m.layers})).into_response();
+    }
+    Html(attribution_page(&s.engine)).into_response()
+}
+
+fn attribution_page(e: &crate::engine::Engine) -> String {
+    let esc = |t: &str| {
+        t.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    let m = &e.atlas.manifest;
+    let lines: String = m
+        .attribution
+        .iter()
+        .map(|a| format!("<li>{}</li>", esc(a)))
+        .collect();
+    let rows: String = m
+        .layers
+        .iter()
+        .map(|l| {
+            let coverage = match &l.coverage {
+                Value::String(x) if x == "england" => "England".to_string(),
+                Value::Array(v) => format!("{} local authorities", v.len()),
+                other => other.to_string(),
+            };
+            format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&l.name),
+                esc(&l.source),
+                esc(&l.vintage),
+                esc(&l.licence),
+                l.rows,
+                esc(&coverage)
+            )
+        })
+        .collect();
+    // File names only: where the server keeps them is nobody else's business.
+    let units: String = e
+        .units_file_list()
+        .split("; ")
+        .map(|f| {
+            let name = std::path::Path::new(f)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            format!("<li>{}</li>", esc(&name))
+        })
+        .collect();
+    format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>sitefinder — data sources and attribution</title>
+<style>body{{font:15px/1.5 system-ui,sans-serif;max-width:60em;margin:0 auto;padding:12px 18px 40px;color:#1d1d1d}}h1{{color:#005eb8;font-size:24px}}table{{border-collapse:collapse;font-size:13px}}td,th{{border:1px solid #ccc;padding:3px 6px;text-align:left;vertical-align:top}}</style>
+</head><body>
+<p><a href="./">← back to the map</a> · <a href="help.html">how units are scored</a></p>
+<h1>Data sources and attribution</h1>
+<p>Deprivation: <b>{deprivation}</b>. Where a layer has no data: {coverage}</p>
+<h2>Attribution</h2><ul>{lines}</ul>
+<h2>Vacant units served</h2><ul>{units}</ul>
+<h2>Reference layers</h2>
+<table><tr><th>layer</th><th>source</th><th>edition</th><th>licence</th><th>rows</th><th>covers</th></tr>{rows}</table>
+<p>GP list sizes: {list_sizes}</p>
+<p>The same as JSON: <a href="attribution?f=json">attribution?f=json</a>.</p>
+</body></html>
+"#,
+        deprivation = esc(e.atlas.imd.source()),
+        coverage = esc(&e.atlas.coverage_in_words()),
+        list_sizes = esc(crate::reference::atlas::LIST_SIZES_NOTE),
+    )
 }
 
 async fn openapi() -> Json<Value> {

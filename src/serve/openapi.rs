@@ -99,7 +99,8 @@ pub fn document() -> Value {
                 "responses": errors_with("200", json!({"description": "feature", "content": {"application/geo+json": {}}})),
             }},
             "/optimise": {"post": {
-                "summary": "Choose the k units that together reach the most deprived demand (location-allocation)",
+                "summary": "Choose the k units that together reach the most deprived demand (location-allocation); the ranking's filters in the query string limit the candidates to the units passing them, as on the map; `format` makes it a download",
+                "parameters": concat(vec![query::<RankQuery>(), query::<FormatQuery>()]),
                 "requestBody": {"required": false, "content": {"application/json": {"schema": schema::<OptimiseQuery>()}}},
                 "responses": errors_with("200", geojson_ok("The chosen units in order of choice with the marginal gain of each, the objective, the exact optimum when asked, equity by IMD decile, each fixed layer's sites and the local authorities it has no data for (`fixed`), the units left out as unable to hold a clinic (`unsuitable`, unless `include_unsuitable`), and where every layer has data (`coverage`)")),
             }},

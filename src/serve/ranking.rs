@@ -12,7 +12,7 @@ use crate::export::ExportFormat;
 use crate::serve::error::ApiError;
 use crate::serve::extract::{json_body, Params};
 use crate::serve::features::page_links;
-use crate::serve::respond::{download, geojson_response};
+use crate::serve::respond::{attachment, download, geojson_response};
 use crate::serve::state::Shared;
 
 pub async fn rank(
@@ -84,17 +84,49 @@ pub async fn rank(
     ))
 }
 
-pub async fn optimise(State(s): State<Shared>, body: Bytes) -> Result<Response, ApiError> {
+/// The body says how to choose (k, radius, model, fixed layers, the demand's area); the query
+/// string may carry the ranking's filters (`pcn`, `lad`, `bbox`, `imd_deciles`,
+/// `min_floor_area_m2`, `overlay`, `plan_within_m`), and then only units passing them are
+/// candidates, as on the map. `format` (csv, xlsx, geojson, gpkg) makes it a download.
+pub async fn optimise(
+    State(s): State<Shared>,
+    p: Params<(RankQuery, FormatQuery)>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let q: OptimiseQuery = json_body(
         &body,
         "with k, radius_m, model, fixed, pcn, lad, weighting, exact, compare, include_unsuitable",
     )?;
+    let (among, f) = p.value;
+    let filtered = among != RankQuery::default();
+    let allowed = if filtered {
+        let plan = s.chosen_overlay(among.overlay.as_deref())?;
+        Some(s.engine.kept_by(&among, plan)?)
+    } else {
+        None
+    };
+    let format = f.format.unwrap_or(ExportFormat::GeoJson);
     let state = s.clone();
-    // The solve is CPU work: keep it off the async workers.
-    let v = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
-        let report = state.engine.optimise(&q)?;
-        Ok(state.engine.optimise_json(&q, &report)?)
+    // The solve (and a file's rendering) is CPU work: keep it off the async workers.
+    let out = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
+        let e = &state.engine;
+        let report = match &allowed {
+            Some(a) => e.optimise_among(&q, a)?,
+            None => e.optimise(&q)?,
+        };
+        Ok(match format {
+            ExportFormat::GeoJson => Answer::Json(e.optimise_json(&q, &report)?),
+            _ => Answer::File(e.optimise_file(format, &q, &report)?),
+        })
     })
     .await??;
-    Ok(geojson_response(v))
+    Ok(match out {
+        Answer::File(bytes) => attachment(format, bytes, "sitefinder-suggested-sites"),
+        Answer::Json(v) => geojson_response(v),
+    })
+}
+
+enum Answer {
+    Json(serde_json::Value),
+    File(Vec<u8>),
 }

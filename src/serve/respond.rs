@@ -30,6 +30,11 @@ pub async fn download(
 ) -> Result<Response, ApiError> {
     let bytes =
         tokio::task::spawn_blocking(move || engine.render(format, &ranking, &meta)).await??;
+    Ok(attachment(format, bytes, stem))
+}
+
+/// `bytes` as a download named `<stem>.<extension>` (the stem made safe for a file name).
+pub fn attachment(format: ExportFormat, bytes: Vec<u8>, stem: &str) -> Response {
     let safe: String = stem
         .chars()
         .map(|c| {
@@ -40,7 +45,7 @@ pub async fn download(
             }
         })
         .collect();
-    Ok((
+    (
         [
             (header::CONTENT_TYPE, format.content_type().to_string()),
             (
@@ -50,7 +55,7 @@ pub async fn download(
         ],
         bytes,
     )
-        .into_response())
+        .into_response()
 }
 
 pub fn urlencode(s: &str) -> String {

@@ -122,18 +122,19 @@ impl AppState {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
+            .map(str::trim)
+            .filter(|t| !t.is_empty());
         match given {
             None => Err(ApiError {
                 status: StatusCode::UNAUTHORIZED,
                 code: "unauthorized",
-                message: "this is a write: send the header `Authorization: Bearer <token>` with the token the server was started with".into(),
+                message: "changes need this server's write token, and none was given: ask whoever runs the server for it (`sitefinder serve` prints it when it starts). Programs send it as the header `Authorization: Bearer <token>`".into(),
             }),
             Some(t) if same(t.as_bytes(), token.as_bytes()) => Ok(()),
             Some(_) => Err(ApiError {
                 status: StatusCode::FORBIDDEN,
                 code: "forbidden",
-                message: "the bearer token is not the one this server was started with".into(),
+                message: "that write token is not this server's: check it with whoever runs the server (a server started without --token-file makes a new token each time it starts)".into(),
             }),
         }
     }

@@ -4,6 +4,17 @@
 
 const CRITERIA = ['deprivation', 'reach', 'demand', 'gap', 'access', 'suitability', 'plan'];
 // `plan` counts only when a council plan overlay is chosen.
+// Each criterion in a sentence, shown where it is set and where it is shown; help.html#<name>
+// gives its scale.
+const CRITERIA_WORDS = {
+  deprivation: 'How deprived the unit\'s neighbourhood and the people within walking reach are (Index of Multiple Deprivation).',
+  reach: 'How many people live within walking reach (800 m); 10,000 residents scores 0.63.',
+  demand: 'How many registered patients the GP practices serving this place have; 40,000 scores 0.63.',
+  gap: 'How far the nearest existing vaccination site or pharmacy is; 2 km scores 0.63, next door 0.',
+  access: 'Bus, tram and rail stops within 400 m; 10 stops scores 0.63.',
+  suitability: 'Can the unit hold a clinic: floor area, ground floor, and how long it has been empty.',
+  plan: 'Inside or near the council plan area chosen below (0 from 400 m away); counts only with a plan.',
+};
 const DEFAULT_WEIGHTS = { deprivation: 3, reach: 2, demand: 2, gap: 2, access: 1, suitability: 1, plan: 2 };
 // IMD decile 1 (most deprived) to 10: a diverging ramp.
 const DECILE_COLOURS = ['#67001f', '#b2182b', '#d6604d', '#f4a582', '#fddbc7', '#d1e5f0', '#92c5de', '#4393c3', '#2166ac', '#053061'];
@@ -63,11 +74,20 @@ L.control.layers(null, {
 }, { collapsed: window.matchMedia('(max-width: 700px)').matches }).addTo(map);
 
 const legend = L.control({ position: 'bottomright' });
+const narrow = window.matchMedia('(max-width: 700px)');
 legend.onAdd = () => {
-  const div = L.DomUtil.create('div', 'legend');
-  div.innerHTML = '<b id="imd-title">IMD decile</b><br>' + DECILE_COLOURS.map((c, i) => `<i style="background:${c}"></i>${i + 1}${i === 0 ? ' most deprived' : i === 9 ? ' least' : ''}<br>`).join('')
+  // On a phone the legend starts folded to one button, so it does not cover the map.
+  const div = L.DomUtil.create('div', narrow.matches ? 'legend collapsed' : 'legend');
+  L.DomEvent.disableClickPropagation(div);
+  div.innerHTML = '<button type="button" class="legend-toggle" aria-expanded="false">Legend</button><div class="legend-body"><b id="imd-title">IMD decile</b><br>' + DECILE_COLOURS.map((c, i) => `<i style="background:${c}"></i>${i + 1}${i === 0 ? ' most deprived' : i === 9 ? ' least' : ''}<br>`).join('')
     + '<b>Candidate unit score</b><br><span id="score-legend"></span>'
-    + '<i style="background:#2e7d32;border-radius:7px"></i>vaccination site<br><i style="background:#6a1b9a;border-radius:7px"></i>pharmacy<br><i style="background:#005eb8;border-radius:7px"></i>GP practice';
+    + '<i style="background:#fff;border:2px solid #111;border-radius:7px;box-sizing:border-box"></i>ringed with a number: units at one spot<br>'
+    + '<i style="background:#fff;border:3px solid #00796b;border-radius:7px;box-sizing:border-box"></i>suggested site<br>'
+    + '<i style="background:#2e7d32;border-radius:7px"></i>vaccination site<br><i style="background:#6a1b9a;border-radius:7px"></i>pharmacy<br><i style="background:#005eb8;border-radius:7px"></i>GP practice</div>';
+  div.querySelector('.legend-toggle').addEventListener('click', (e) => {
+    const folded = div.classList.toggle('collapsed');
+    e.target.setAttribute('aria-expanded', String(!folded));
+  });
   return div;
 };
 legend.addTo(map);
@@ -151,7 +171,7 @@ const weightsDiv = document.getElementById('weights');
 for (const c of CRITERIA) {
   const row = document.createElement('label');
   row.className = 'weight';
-  row.innerHTML = `<span>${c}</span><input type="range" id="w-${c}" min="0" max="10" step="0.5" value="${state.weights[c]}"><output id="o-${c}">${state.weights[c]}</output>`;
+  row.innerHTML = `<span>${c} <a class="help" href="help.html#${c}" target="_blank" rel="noopener" title="how ${c} is scored">?</a></span><input type="range" id="w-${c}" min="0" max="10" step="0.5" value="${state.weights[c]}" aria-describedby="x-${c}"><output id="o-${c}">${state.weights[c]}</output><small class="explain" id="x-${c}">${CRITERIA_WORDS[c]}</small>`;
   weightsDiv.appendChild(row);
   row.querySelector('input').addEventListener('input', (e) => {
     state.weights[c] = parseFloat(e.target.value);
@@ -179,7 +199,12 @@ const inView = document.getElementById('f-view');
 inView.checked = state.inView;
 inView.addEventListener('change', () => { state.inView = inView.checked; scheduleRanking(); });
 
+// The map draws up to MAX_UNITS units at a time (the server's page limit); a longer ranking is
+// drawn a window at a time, and the list pages through the window, PAGE rows at a time.
 const MAX_UNITS = 10000;
+const PAGE = 100;
+let windowStart = 0;
+let listPage = 0;
 // Without a view in the link, the first ranking fits the map to the units served.
 let fitToUnits = !(params.get('lat') && params.get('lon'));
 
@@ -187,10 +212,9 @@ function weightsParam() {
   return CRITERIA.map((c) => `${c}:${state.weights[c]}`).join(',');
 }
 
-function rankQuery() {
-  // Every unit that passes the filters, up to the server's page limit; the count says when a
-  // list is longer than that.
-  const q = new URLSearchParams({ weights: weightsParam(), limit: String(MAX_UNITS) });
+// The filters alone, as /rank and /optimise take them.
+function filterQuery() {
+  const q = new URLSearchParams();
   if (state.pcn) q.set('pcn', state.pcn);
   if (state.lad) q.set('lad', state.lad);
   if (state.area) q.set('min_floor_area_m2', state.area);
@@ -201,9 +225,17 @@ function rankQuery() {
   return q;
 }
 
+function rankQuery() {
+  const q = new URLSearchParams({ weights: weightsParam(), limit: String(MAX_UNITS) });
+  if (windowStart) q.set('offset', String(windowStart));
+  for (const [k, v] of filterQuery()) q.set(k, v);
+  return q;
+}
+
 function syncURL() {
   const q = rankQuery();
   q.delete('limit');
+  q.delete('offset');
   q.delete('bbox');
   if (state.inView) q.set('in_view', '1');
   const c = map.getCenter();
@@ -219,12 +251,16 @@ function syncURL() {
 let timer = null;
 function scheduleRanking() {
   clearTimeout(timer);
+  windowStart = 0;
   timer = setTimeout(refreshRanking, 150);
 }
 
 let ranked = [];
-const markers = new Map();
+let matched = 0;
+let firstRanking = true;
+const markers = new Map(); // unit id -> the marker drawn for it (shared by units at one spot)
 let rankRequest = 0;
+const fmt = (n) => Number(n).toLocaleString('en-GB');
 async function refreshRanking() {
   const id = ++rankRequest;
   syncURL();
@@ -239,65 +275,171 @@ async function refreshRanking() {
   }
   if (id !== rankRequest) return;
   err.hidden = true;
+  showCoverage(fc);
   ranked = fc.features;
-  const shown = fc.features.length;
-  document.getElementById('count').textContent = shown < fc.numberMatched
-    ? `(showing the top ${shown} of ${fc.numberMatched} units; ${fc.filtered_out} filtered out)`
-    : `(${fc.numberMatched} units; ${fc.filtered_out} filtered out)`;
-  const list = document.getElementById('ranking');
-  list.innerHTML = '';
-  layers.units.clearLayers();
-  markers.clear();
+  matched = fc.numberMatched;
+  const shown = ranked.length;
+  const left = fc.left_out_unsuitable ? `; ${fmt(fc.left_out_unsuitable)} that cannot hold a clinic left out` : '';
+  document.getElementById('count').textContent = shown < matched
+    ? `(${fmt(matched)} units; the map shows ${fmt(windowStart + 1)}–${fmt(windowStart + shown)}; ${fmt(fc.filtered_out)} filtered out${left})`
+    : `(${fmt(matched)} units; ${fmt(fc.filtered_out)} filtered out${left})`;
   const scores = ranked.map((f) => f.properties.score);
   scoreRange = scores.length ? [Math.min(...scores), Math.max(...scores)] : [0, 1];
   scoreLegend();
-  for (const f of ranked) {
-    const p = f.properties;
-    const li = document.createElement('li');
-    li.dataset.id = f.id;
-    li.innerHTML = `<span class="score">${p.score.toFixed(3)}</span>${escapeHTML(p.name || f.id)}`;
-    li.addEventListener('click', () => select(f.id, true));
-    list.appendChild(li);
-    const [lon, lat] = f.geometry.coordinates;
-    const m = L.circleMarker([lat, lon], {
-      pane: 'units', className: `unit-marker rank-${p.rank}`, radius: 7, color: '#111', weight: 1.5, fillColor: scoreColour(p.score), fillOpacity: 0.95,
-    }).bindTooltip(`#${p.rank} ${escapeHTML(p.name)} — score ${p.score.toFixed(3)}`);
-    m.on('click', () => select(f.id, false));
-    markers.set(f.id, m);
-  }
-  // The best last, so that where units overlap the best is on top and takes the click.
-  for (const m of [...markers.values()].reverse()) m.addTo(layers.units);
+  drawUnits();
+  // A new ranking lists from its top; a link naming a unit opens at that unit's page.
+  const at = state.selected ? ranked.findIndex((f) => f.id === state.selected) : -1;
+  listPage = at >= 0 && firstRanking ? Math.floor(at / PAGE) : 0;
+  firstRanking = false;
+  renderList();
   if (fitToUnits && markers.size) {
     fitToUnits = false;
     map.fitBounds(L.latLngBounds([...markers.values()].map((m) => m.getLatLng())), { padding: [30, 30], maxZoom: 15 });
   }
-  if (state.selected && ranked.some((f) => f.id === state.selected)) select(state.selected, false);
+  if (at >= 0) select(state.selected, false, true);
   else showBreakdown(null);
   updateRankDownloads();
+}
+
+// Which data the ranking used and where each layer has none, in words.
+const LAYER_WORDS = { practices: 'GP practices', stops: 'public transport stops', pharmacies: 'pharmacies', 'vaccination-sites': 'vaccination sites (February 2021)' };
+function showCoverage(fc) {
+  document.getElementById('data-coverage').innerHTML = Object.entries(fc.coverage || {})
+    .map(([k, v]) => `<li>${escapeHTML(LAYER_WORDS[k] || k)}: ${escapeHTML(v)}${v === 'all England' ? '' : ' only'}</li>`).join('')
+    + `<li>GP catchments: ${escapeHTML(fc.catchments)}</li>`;
+}
+getJSON('health').then((h) => {
+  document.getElementById('data-edition').textContent = `Deprivation: ${h.deprivation}.`;
+}).catch(() => {});
+
+// Units at one spot (one address or postcode: an arcade, a market hall) share one marker with
+// their number on it; a click lists them all, so every unit can be reached.
+function drawUnits() {
+  layers.units.clearLayers();
+  markers.clear();
+  const spots = new Map();
+  for (const f of ranked) {
+    const [lon, lat] = f.geometry.coordinates;
+    const key = `${lat.toFixed(5)},${lon.toFixed(5)}`;
+    if (!spots.has(key)) spots.set(key, []);
+    spots.get(key).push(f);
+  }
+  // The best last, so that where markers overlap the best is on top and takes the click.
+  const drawn = [...spots.values()].sort((a, b) => b[0].properties.rank - a[0].properties.rank);
+  for (const group of drawn) {
+    const best = group[0];
+    const p = best.properties;
+    const [lon, lat] = best.geometry.coordinates;
+    const many = group.length > 1;
+    const m = L.circleMarker([lat, lon], {
+      pane: 'units', className: `unit-marker rank-${p.rank}${many ? ' unit-group' : ''}`, radius: many ? 9 : 7,
+      color: '#111', weight: many ? 2.5 : 1.5, fillColor: scoreColour(p.score), fillOpacity: 0.95,
+    });
+    if (many) {
+      m.bindTooltip(`${group.length} units here; the best is #${p.rank} ${escapeHTML(p.name)} (${p.score.toFixed(3)}). Click to list them.`);
+      m.on('click', () => listSpot(m, group));
+      L.marker([lat, lon], {
+        pane: 'units', interactive: false, keyboard: false,
+        icon: L.divIcon({ className: 'unit-count', html: String(group.length), iconSize: [18, 18] }),
+      }).addTo(layers.units);
+    } else {
+      m.bindTooltip(`#${p.rank} ${escapeHTML(p.name)} — score ${p.score.toFixed(3)}`);
+      m.on('click', () => select(best.id, false));
+    }
+    m.addTo(layers.units);
+    for (const f of group) markers.set(f.id, m);
+  }
+  // Count labels above the circles.
+  layers.units.eachLayer((l) => { if (l instanceof L.Marker) l.setZIndexOffset(1000); });
+}
+
+function listSpot(marker, group) {
+  const items = group.map((f) => `<li data-id="${escapeHTML(f.id)}"><span class="score">${f.properties.score.toFixed(3)}</span>#${f.properties.rank} ${escapeHTML(f.properties.name)}</li>`).join('');
+  const div = L.DomUtil.create('div', 'spot-list');
+  div.innerHTML = `<b>${group.length} units at ${escapeHTML(group[0].properties.postcode || 'this spot')}</b><ul>${items}</ul>`;
+  div.addEventListener('click', (e) => {
+    const li = e.target.closest('li');
+    if (li) { select(li.dataset.id, false); map.closePopup(); }
+  });
+  L.popup({ maxHeight: 260, minWidth: 240 }).setLatLng(marker.getLatLng()).setContent(div).openOn(map);
+}
+
+function renderList() {
+  const list = document.getElementById('ranking');
+  list.innerHTML = '';
+  const pages = Math.max(1, Math.ceil(ranked.length / PAGE));
+  listPage = Math.min(listPage, pages - 1);
+  const from = listPage * PAGE;
+  const rows = ranked.slice(from, from + PAGE);
+  list.start = windowStart + from + 1;
+  for (const f of rows) {
+    const p = f.properties;
+    const li = document.createElement('li');
+    li.dataset.id = f.id;
+    li.classList.toggle('selected', f.id === state.selected);
+    li.innerHTML = `<span class="score">${p.score.toFixed(3)}</span>${escapeHTML(p.name || f.id)}`;
+    li.addEventListener('click', () => select(f.id, true));
+    list.appendChild(li);
+  }
+  const pager = document.getElementById('pager');
+  const first = windowStart + from + 1;
+  const last = windowStart + from + rows.length;
+  const hasPrev = listPage > 0 || windowStart > 0;
+  const hasNext = listPage < pages - 1 || windowStart + ranked.length < matched;
+  pager.hidden = !(hasPrev || hasNext);
+  document.getElementById('pager-text').textContent = `${fmt(first)}–${fmt(last)} of ${fmt(matched)}`;
+  document.getElementById('pager-prev').disabled = !hasPrev;
+  document.getElementById('pager-next').disabled = !hasNext;
+}
+document.getElementById('pager-prev').addEventListener('click', () => {
+  if (listPage > 0) { listPage--; renderList(); return; }
+  if (windowStart > 0) { windowStart = Math.max(0, windowStart - MAX_UNITS); listPage = Math.ceil(MAX_UNITS / PAGE) - 1; refreshWindow(); }
+});
+document.getElementById('pager-next').addEventListener('click', () => {
+  if ((listPage + 1) * PAGE < ranked.length) { listPage++; renderList(); return; }
+  if (windowStart + ranked.length < matched) { windowStart += MAX_UNITS; listPage = 0; refreshWindow(); }
+});
+// Another window of a ranking longer than the map draws at once.
+async function refreshWindow() {
+  const keep = listPage;
+  await refreshRanking();
+  listPage = keep;
+  renderList();
 }
 
 function escapeHTML(s) {
   return String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
 }
 
-function select(id, pan) {
+// Opens a unit's breakdown; chosen on the map, the list turns to its page. `quiet` is a
+// re-ranking keeping its selection: the list stays where it is and the sheet stays closed.
+function select(id, pan, quiet = false) {
   state.selected = id;
   document.getElementById('sl-add').disabled = false;
-  const f = ranked.find((x) => x.id === id);
+  const at = ranked.findIndex((x) => x.id === id);
+  const f = ranked[at];
+  if (!quiet && at >= 0 && Math.floor(at / PAGE) !== listPage) { listPage = Math.floor(at / PAGE); renderList(); }
   for (const li of document.querySelectorAll('#ranking li')) li.classList.toggle('selected', li.dataset.id === id);
   const m = markers.get(id);
   if (m && pan) map.panTo(m.getLatLng());
-  if (m) m.openTooltip();
+  if (m && !quiet) m.openTooltip();
   showBreakdown(f);
+  if (narrow.matches && !pan && !quiet && f) {
+    openSheet(true);
+    document.getElementById('breakdown').scrollIntoView({ block: 'start' });
+  }
   syncURL();
 }
 
 function summary(p) {
-  // The reasons in words, e.g. "LSOA in IMD decile 1; 4 GP practices, 38,000 patients in
-  // catchment; nearest vaccination site 2.3 km".
-  const parts = [`LSOA ${p.lsoa21cd ?? p.lsoa11cd} in IMD decile ${p.imd_decile}`];
+  // The reasons in words, e.g. "Rochdale 010E (E01005484), IMD 2025 decile 1; 4 GP practices,
+  // 38,000 patients in catchment; nearest vaccination site 2.3 km".
+  const name = p.lsoa21nm ?? p.lsoa11nm;
+  const code = p.lsoa21cd ?? p.lsoa11cd;
+  const parts = [`neighbourhood ${name} (${code}) in IMD decile ${p.imd_decile}`];
   const n = p.catchment_practices ? p.catchment_practices.split(' ').length : 0;
-  if (n) parts.push(`${n} GP practice${n === 1 ? '' : 's'}, ${Number(p.catchment_patients).toLocaleString('en-GB')} patients in catchment`);
+  if (n) parts.push(`${n} GP practice${n === 1 ? '' : 's'}, ${fmt(p.catchment_patients)} patients in catchment`);
+  if (p.nearest_practice_name) parts.push(`nearest practice ${p.nearest_practice_name} (${p.nearest_practice_code}), ${fmt(Math.round(p.nearest_practice_m))} m`);
   const gap = p.breakdown.gap.why.match(/nearest vaccination site [0-9.,]+ k?m/);
   if (gap) parts.push(gap[0]);
   return parts.join('; ');
@@ -310,63 +452,157 @@ function showBreakdown(f) {
   const rows = CRITERIA.map((c) => {
     const b = p.breakdown[c];
     const val = b.no_data ? '<span class="nodata">no data</span>' : b.norm.toFixed(2);
-    return `<tr><td><b>${c}</b><br>w ${b.weight}</td><td>${val}</td><td>${b.contribution.toFixed(3)}</td><td class="why">${escapeHTML(b.why)}</td></tr>`;
+    return `<tr><td><a href="help.html#${c}" target="_blank" rel="noopener" title="${escapeHTML(CRITERIA_WORDS[c])}"><b>${c}</b></a><br><span class="small">weight ${b.weight}</span></td><td>${val}</td><td>${b.contribution.toFixed(3)}</td><td class="why">${escapeHTML(b.why)}</td></tr>`;
   }).join('');
+  const area = p.floor_area_m2 ? `; ${fmt(p.floor_area_m2)} m²` : '';
   el.innerHTML = `<h2>#${p.rank} ${escapeHTML(p.name)}</h2>
-    <p>${escapeHTML(p.address || '')} ${escapeHTML(p.description || '')}</p>
-    <p class="summary"><b>Score ${p.score.toFixed(3)}.</b> ${escapeHTML(summary(p))}.</p>
-    <table><tr><td>criterion</td><td>0..1</td><td>adds</td><td>why</td></tr>${rows}</table>`;
+    <p>${escapeHTML(p.address || '')} ${escapeHTML(p.description || '')}${area}; ${escapeHTML(p.lad24nm ?? p.lad19nm ?? '')}</p>
+    <p class="summary"><b>Score ${p.score.toFixed(3)}</b> (the weighted average of the criteria with data). ${escapeHTML(summary(p))}.</p>
+    <table><tr><th>criterion</th><th title="0 (worst) to 1 (best)">value<br>0–1</th><th title="weight × value ÷ the sum of the weights used">adds to score</th><th>why</th></tr>${rows}</table>
+    <p class="small"><a href="help.html" target="_blank" rel="noopener">How units are scored</a></p>`;
   el.hidden = false;
 }
 
-// --- suggest k sites (location-allocation on the server) ------------------------------------
+// --- suggested sites (location-allocation on the server) ------------------------------------
+// The same defaults as `sitefinder optimise` (k 5, 800 m, MCLP, no existing sites counted as
+// cover), chosen among the units the list shows (the same filters, sent as the query string).
 const suggested = L.layerGroup().addTo(map);
+let suggestion = null;
 document.getElementById('o-run').addEventListener('click', async () => {
   const out = document.getElementById('o-result');
   out.textContent = 'solving…';
-  const body = {
+  const body = JSON.stringify({
     k: Number(document.getElementById('o-k').value),
     radius_m: Number(document.getElementById('o-radius').value),
     model: document.getElementById('o-model').value,
     fixed: [...document.querySelectorAll('#o-fixed input:checked')].map((x) => x.value),
     pcn: state.pcn || null,
     lad: state.lad || null,
-  };
+  });
+  const query = filterQuery();
   let fc;
   try {
-    const r = await fetch('optimise', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const r = await fetch(`optimise?${query}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
     fc = await r.json();
     if (!r.ok) throw new Error(fc.message || r.statusText);
   } catch (e) {
     out.textContent = e.message;
     return;
   }
+  suggestion = { fc, body, query };
+  showSuggestion();
+});
+
+function showSuggestion() {
+  const { fc } = suggestion;
+  const out = document.getElementById('o-result');
   suggested.clearLayers();
   for (const f of fc.features) {
     const [lon, lat] = f.geometry.coordinates;
-    L.circle([lat, lon], { pane: 'chosen', className: 'coverage', radius: f.properties.radius_m, color: '#00796b', weight: 2, fillOpacity: 0.08 }).addTo(suggested);
-    L.circleMarker([lat, lon], { pane: 'chosen', className: 'suggested', radius: 9, color: '#00796b', weight: 3, fill: false })
-      .bindTooltip(`suggested #${f.properties.order}: ${escapeHTML(f.properties.name)}`).addTo(suggested);
+    // The coverage circle is drawn only: clicks go through it to the units under it.
+    L.circle([lat, lon], { pane: 'chosen', className: 'coverage', interactive: false, radius: f.properties.radius_m, color: '#00796b', weight: 2, fillOpacity: 0.08 }).addTo(suggested);
+    L.circleMarker([lat, lon], { pane: 'chosen', className: `suggested order-${f.properties.order}`, radius: 11, color: '#00796b', weight: 3, fill: true, fillOpacity: 0 })
+      .bindTooltip(`suggested site ${f.properties.order}: ${escapeHTML(f.properties.name)}`)
+      .on('click', () => openSuggested(f)).addTo(suggested);
   }
+  const n = fc.features.length;
+  const top = new Set(ranked.slice(0, n).map((f) => f.id));
+  const inTop = fc.features.filter((f) => top.has(f.id)).length;
   const pct = fc.total_demand > 0 ? (100 * fc.covered_demand / fc.total_demand).toFixed(1) : '0';
-  out.innerHTML = `<ol>${fc.features.map((f) => `<li data-id="${escapeHTML(f.id)}">${escapeHTML(f.properties.name)}</li>`).join('')}</ol>`
-    + `<p>${fc.model}: ${pct}% of deprivation-weighted demand in ${fc.demand_lsoas} LSOAs within ${fc.radius_m} m of a site.</p>`
+  const items = fc.features.map((f) => {
+    const r = ranked.find((x) => x.id === f.id);
+    const where = r ? `#${r.properties.rank} in the list` : 'not in the list';
+    return `<li data-id="${escapeHTML(f.id)}"><a href="#" class="o-open">${escapeHTML(f.properties.name)}</a> <span class="small">(${where}; adds ${fmt(Math.round(f.properties.marginal))})</span></li>`;
+  }).join('');
+  out.innerHTML = `<ol>${items}</ol>`
+    + `<p>${fc.model}: ${pct}% of deprivation-weighted demand in ${fc.demand_lsoas} LSOAs within ${fc.radius_m} m of a site; chosen among ${fmt(fc.candidates)} units.</p>`
+    + `<p class="set-vs-top">A set, not a top ${n}: each site is chosen for the people it reaches that the sites before it do not, so neighbouring high scorers are rarely both chosen. ${inTop} of these ${n} are in the ranking's top ${n}. <a href="help.html#suggested" target="_blank" rel="noopener">More</a></p>`
     + `<p>${fc.equity.slice(0, 3).map(escapeHTML).join('<br>')}</p>`
-    + ((fc.fixed || []).length ? `<p class="fixed-notes">${fc.fixed.map((f) => escapeHTML(f.note)).join('<br>')}</p>` : '');
-});
+    + ((fc.fixed || []).length ? `<p class="fixed-notes">${fc.fixed.map((f) => escapeHTML(f.note)).join('<br>')}</p>` : '')
+    + `<p><button type="button" id="o-shortlist">Add these ${n} to the shortlist</button></p>`
+    + `<p class="small">Download: <a href="#" data-format="xlsx">Excel</a> · <a href="#" data-format="csv">CSV</a> · <a href="#" data-format="geojson">GeoJSON</a> · <a href="#" data-format="gpkg">GeoPackage</a></p>`;
+  for (const a of out.querySelectorAll('.o-open')) {
+    a.addEventListener('click', (e) => { e.preventDefault(); openSuggested(fc.features.find((f) => f.id === a.parentElement.dataset.id)); });
+  }
+  document.getElementById('o-shortlist').addEventListener('click', () => addToShortlist(fc.features.map((f) => f.id)));
+  for (const a of out.querySelectorAll('a[data-format]')) {
+    a.addEventListener('click', (e) => { e.preventDefault(); downloadSuggestion(a.dataset.format); });
+  }
+}
+
+// A suggested site opens like a unit of the list: its breakdown, selected for the shortlist.
+function openSuggested(f) {
+  if (ranked.some((x) => x.id === f.id)) { select(f.id, true); return; }
+  state.selected = f.id;
+  document.getElementById('sl-add').disabled = false;
+  map.panTo([f.geometry.coordinates[1], f.geometry.coordinates[0]]);
+  showBreakdown(f);
+}
+
+async function downloadSuggestion(format) {
+  const { body, query } = suggestion;
+  const q = new URLSearchParams(query);
+  q.set('format', format);
+  try {
+    const r = await fetch(`optimise?${q}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+    if (!r.ok) throw new Error((await r.json().catch(() => ({}))).message || r.statusText);
+    const url = URL.createObjectURL(await r.blob());
+    const a = document.createElement('a');
+    a.href = url;
+    a.download = `sitefinder-suggested-sites.${format}`;
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  } catch (e) { document.getElementById('o-result').insertAdjacentText('beforeend', ` ${e.message}`); }
+}
 
 // --- writes: the bearer token ---------------------------------------------------------------
 const tokenInput = document.getElementById('token');
 tokenInput.value = sessionStorage.getItem('sitefinder-token') || '';
 tokenInput.addEventListener('change', () => sessionStorage.setItem('sitefinder-token', tokenInput.value.trim()));
 
+// Asks for the token in a dialog that says why; resolves with it, or null if cancelled.
+function askToken(why) {
+  const dlg = document.getElementById('token-dialog');
+  const input = document.getElementById('token-input');
+  document.getElementById('token-why').textContent = why;
+  input.value = tokenInput.value;
+  dlg.returnValue = '';
+  dlg.showModal();
+  input.focus();
+  return new Promise((resolve) => {
+    dlg.addEventListener('close', () => {
+      const t = input.value.trim();
+      if (dlg.returnValue !== 'ok' || !t) { resolve(null); return; }
+      tokenInput.value = t;
+      sessionStorage.setItem('sitefinder-token', t);
+      resolve(t);
+    }, { once: true });
+  });
+}
+
+// A change on the server (shortlists, notes, plan uploads): asks for the write token the first
+// time, and again once if the server does not accept it.
 async function write(method, url, body, contentType = 'application/json') {
-  const headers = { authorization: `Bearer ${tokenInput.value.trim()}` };
-  if (body !== undefined) headers['content-type'] = contentType;
-  const r = await fetch(url, { method, headers, body });
-  const v = await r.json().catch(() => ({}));
-  if (!r.ok) throw new Error(v.message || r.statusText);
-  return v;
+  if (!tokenInput.value.trim()) {
+    const t = await askToken('Saving changes (shortlists, notes, plan uploads) needs this server\'s write token. Ask whoever runs sitefinder for it: it is shown when the server starts. Looking at the map needs none.');
+    if (!t) throw new Error('Not saved: saving changes needs the write token.');
+  }
+  for (let attempt = 0; ; attempt++) {
+    const headers = { authorization: `Bearer ${tokenInput.value.trim()}` };
+    if (body !== undefined) headers['content-type'] = contentType;
+    const r = await fetch(url, { method, headers, body });
+    const v = await r.json().catch(() => ({}));
+    const refused = r.status === 401 || (r.status === 403 && v.code === 'forbidden');
+    if (refused && attempt === 0) {
+      const t = await askToken(`The server did not accept the token: ${v.message}`);
+      if (!t) throw new Error(`Not saved: ${v.message}`);
+      continue;
+    }
+    if (!r.ok) throw new Error(v.message || r.statusText);
+    return v;
+  }
 }
 
 function say(id, text, isError) {
@@ -503,6 +739,7 @@ document.getElementById('sl-top').addEventListener('click', async () => {
 function updateRankDownloads() {
   const q = rankQuery();
   q.delete('limit');
+  q.delete('offset');
   for (const f of ['xlsx', 'csv']) { q.set('format', f); document.getElementById(`rank-dl-${f}`).href = `rank?${q}`; }
 }
 
@@ -510,6 +747,24 @@ function updateRankDownloads() {
 getJSON('collections/practices/items?bbox=' + bboxParam() + '&limit=2000').then((fc) => {
   const names = [...new Set(fc.features.map((f) => f.properties.pcn_name).filter(Boolean))].sort();
   document.getElementById('pcn-list').innerHTML = names.map((n) => `<option value="${escapeHTML(n)}">`).join('');
+}).catch(() => {});
+
+// Phones: the panel is a bottom sheet; its handle opens and closes it, and a unit chosen on the
+// map opens it at the unit's breakdown.
+const sheetToggle = document.getElementById('sheet-toggle');
+function openSheet(open) {
+  document.body.classList.toggle('sheet-open', open);
+  sheetToggle.setAttribute('aria-expanded', String(open));
+  document.getElementById('sheet-label').textContent = open ? '▾ Show the map' : `▴ Ranking of ${fmt(matched)} units, filters, shortlist`;
+  setTimeout(() => map.invalidateSize(), 250);
+}
+sheetToggle.addEventListener('click', () => openSheet(!document.body.classList.contains('sheet-open')));
+new MutationObserver(() => { if (!document.body.classList.contains('sheet-open')) openSheet(false); })
+  .observe(document.getElementById('count'), { childList: true, characterData: true, subtree: true });
+
+// The attribution as the server's data says it.
+getJSON('attribution?f=json').then((a) => {
+  document.getElementById('attribution-text').textContent = a.attribution.join(' ');
 }).catch(() => {});
 
 loadView();

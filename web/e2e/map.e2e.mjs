@@ -49,14 +49,51 @@ try {
 
   const order = () => page.$$eval('#ranking li', (els) => els.map((e) => e.dataset.id).join(','));
   const before = await order();
-  check(before.split(',').length === units, 'the list and the map show the same units');
-  // Move two sliders: gap to 10, deprivation to 0.
+  // Every unit is on the map: one marker per spot, with the number of units at a shared spot.
+  const matched = Number((await page.locator('#count').innerText()).match(/\(([\d,]+) units/)[1].replace(/,/g, ''));
+  const counts = await page.$$eval('.unit-count', (els) => els.map((e) => Number(e.textContent)));
+  const groups = await page.locator('path.unit-group').count();
+  const drawnUnits = units - groups + counts.reduce((a, b) => a + b, 0);
+  check(groups === counts.length && drawnUnits === matched, `the map holds every unit: ${units} markers, ${groups} of them for ${drawnUnits - units + groups} units at shared spots, ${matched} in all`);
+  // The list pages through them, 100 at a time.
+  check(before.split(',').length === Math.min(100, matched), `the list's first page holds ${before.split(',').length} units`);
+  if (matched > 100) {
+    check((await page.locator('#pager-text').innerText()).startsWith('1–100 of'), 'the pager says which units are listed');
+    await page.click('#pager-next');
+    await page.waitForFunction(() => document.querySelector('#ranking').start === 101, null, { timeout: 5000 });
+    check(await page.locator('#ranking li').count() === matched - 100, `the next page lists the other ${matched - 100}`);
+    await page.click('#pager-prev');
+    await page.waitForFunction(() => document.querySelector('#ranking').start === 1, null, { timeout: 5000 });
+  }
+  // A shared spot lists its units; choosing one opens its breakdown.
+  if (groups) {
+    await page.locator('path.unit-group').first().dispatchEvent('click');
+    await page.waitForSelector('.spot-list li', { timeout: 5000 });
+    const listed = await page.locator('.spot-list li').count();
+    check(listed >= 2, `a marker for several units lists them (${listed})`);
+    const second = (await page.locator('.spot-list li').nth(1).innerText()).replace(/^[\d.]+\s*#\d+\s*/, '').trim();
+    await page.locator('.spot-list li').nth(1).click();
+    await page.waitForSelector('#breakdown:not([hidden]) .why', { timeout: 5000 });
+    check((await page.locator('#breakdown h2').innerText()).includes(second.split('\n')[0].replace(/^[\d.]+/, '').trim()), `choosing a unit of the list opens its breakdown (${second})`);
+  }
+  // Each criterion is explained where it is set, with a link to its scale.
+  check(await page.locator('.weight .explain').count() === 7, 'each weight slider has a sentence');
+  const help = await page.evaluate(async () => (await fetch('help.html')).text());
+  for (const c of ['deprivation', 'reach', 'demand', 'gap', 'access', 'suitability', 'plan', 'suggested']) {
+    check(help.includes(`id="${c}"`), `help.html explains ${c}`);
+  }
+  const sources = await page.evaluate(async () => { const r = await fetch('attribution', { headers: { accept: 'text/html' } }); return [r.headers.get('content-type'), await r.text()]; });
+  check(sources[0].startsWith('text/html') && sources[1].includes('Data sources and attribution') && sources[1].includes('Open Government Licence'), 'the sources page is HTML for a browser');
+
+  // Back to the first page of the list, then move two sliders: gap to 10, deprivation to 0.
+  while (await page.$eval('#ranking', (e) => e.start) !== 1) await page.click('#pager-prev');
+  const firstPage = await order();
   for (const [id, v] of [['#w-gap', '10'], ['#w-deprivation', '0']]) {
     await page.$eval(id, (el, val) => { el.value = val; el.dispatchEvent(new Event('input', { bubbles: true })); }, v);
   }
-  await page.waitForFunction((prev) => [...document.querySelectorAll('#ranking li')].map((e) => e.dataset.id).join(',') !== prev, before, { timeout: 15000 });
+  await page.waitForFunction((prev) => [...document.querySelectorAll('#ranking li')].map((e) => e.dataset.id).join(',') !== prev, firstPage, { timeout: 15000 });
   const after = await order();
-  check(after !== before, 'moving a weight slider changes the ranking');
+  check(after !== firstPage, 'moving a weight slider changes the ranking');
   check(page.url().includes('gap%3A10') || page.url().includes('gap:10'), `weights are in the URL (${page.url()})`);
 
   // After zooming out and in, the units are still drawn above the LSOA polygons: a click where
@@ -85,11 +122,22 @@ try {
 
   // A phone: the map keeps at least 300 x 300 px and its units are drawn.
   {
-    const phone = await browser.newPage({ viewport: { width: 390, height: 844 } });
+    const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, hasTouch: true, isMobile: true });
     await phone.goto(url, { waitUntil: 'load' });
     await phone.waitForSelector('path.unit-marker', { state: 'attached', timeout: 30000 });
     const m = await phone.$eval('#map', (e) => e.getBoundingClientRect());
     check(m.width >= 300 && m.height >= 300, `at 390x844 the map is ${Math.round(m.width)}x${Math.round(m.height)} px`);
+    // The panel is a bottom sheet: its handle opens it over the map, with the ranking first.
+    await phone.tap('#sheet-toggle');
+    await phone.waitForFunction(() => document.querySelector('#panel').getBoundingClientRect().height > 400, null, { timeout: 5000 });
+    const firstItem = await phone.$eval('#ranking li:first-child', (e) => e.getBoundingClientRect().top);
+    check(firstItem < 844, `the opened sheet shows the ranking (first unit at ${Math.round(firstItem)} px)`);
+    await phone.tap('#ranking li:first-child');
+    await phone.waitForSelector('#breakdown:not([hidden]) .why', { timeout: 10000 });
+    check(true, 'a tap on a unit of the list opens its breakdown');
+    await phone.tap('#sheet-toggle');
+    await phone.waitForFunction(() => document.querySelector('#panel').getBoundingClientRect().height < 100, null, { timeout: 5000 });
+    check(true, 'the handle closes the sheet again');
     await phone.screenshot({ path: shot.replace(/\.png$/, '') + '-phone.png' });
     await phone.close();
   }
@@ -118,20 +166,47 @@ try {
   check(await page.locator('path.coverage').count() === 3, 'suggest k sites draws 3 coverage circles');
   check(await page.locator('#o-result li').count() === 3, 'and lists the 3 chosen sites');
   check(/IMD decile 1/.test(await page.locator('#o-result').innerText()), 'with the most deprived decile\'s coverage first');
+  check(/A set, not a top 3/.test(await page.locator('#o-result .set-vs-top').innerText()), 'and says how a set differs from the top 3');
+  check(await page.locator('#o-fixed input:checked').count() === 0, 'no existing sites count as cover by default (as on the command line)');
+  // A suggested site opens its breakdown; the set downloads as Excel.
+  const firstSuggested = (await page.locator('#o-result li:first-child a.o-open').innerText()).trim();
+  await page.click('#o-result li:first-child a.o-open');
+  await page.waitForFunction((n) => document.querySelector('#breakdown h2')?.textContent.includes(n), firstSuggested, { timeout: 10000 });
+  check(true, `a suggested site opens its breakdown (${firstSuggested})`);
+  const [sdl] = await Promise.all([page.waitForEvent('download'), page.click('#o-result a[data-format=xlsx]')]);
+  check(sdl.suggestedFilename() === 'sitefinder-suggested-sites.xlsx', `the suggested sites download as Excel (${sdl.suggestedFilename()})`);
+  // With a filter the sites are chosen among the units listed.
+  await page.check('#f-deciles input[value="1"]');
+  await page.waitForFunction(() => /filtered out/.test(document.querySelector('#count').textContent) && !/ 0 filtered out/.test(document.querySelector('#count').textContent), null, { timeout: 15000 });
+  await page.click('#o-run');
+  await page.waitForFunction(() => /chosen among/.test(document.querySelector('#o-result').textContent), null, { timeout: 30000 });
+  const listedIds = await page.$$eval('#ranking li', (els) => els.map((e) => e.dataset.id));
+  const chosenIds = await page.$$eval('#o-result li', (els) => els.map((e) => e.dataset.id));
+  check(chosenIds.length === 3 && chosenIds.every((id) => listedIds.includes(id)), 'with a filter, the suggested sites are among the units listed');
+  await page.uncheck('#f-deciles input[value="1"]');
+  await page.waitForFunction(() => / 0 filtered out/.test(document.querySelector('#count').textContent), null, { timeout: 15000 });
 
   const { E2E_TOKEN: token, E2E_PLAN: plan, E2E_XLSX: xlsx } = process.env;
   if (token && plan && xlsx) {
-    // Without the token the upload is refused, with the server's message, and nothing is drawn.
+    // The first change asks for the token in plain words; cancelled, nothing is saved or drawn.
     await page.fill('#ov-name', 'Town centre plan');
     await page.setInputFiles('#ov-file', plan);
     await page.click('#ov-upload');
-    await page.waitForFunction(() => /Bearer/.test(document.querySelector('#ov-msg').textContent), null, { timeout: 15000 });
-    check(await page.locator('#ov-msg.error').count() === 1, 'an upload without the token is refused with a message');
+    await page.waitForSelector('#token-dialog[open]', { timeout: 10000 });
+    check(/write token/.test(await page.locator('#token-why').innerText()), 'the first change asks for the write token, saying why');
+    await page.click('#token-dialog button[value=cancel]');
+    await page.waitForFunction(() => /Not saved/.test(document.querySelector('#ov-msg').textContent), null, { timeout: 10000 });
+    check(await page.locator('#ov-msg.error').count() === 1, 'cancelled, the upload says it was not saved');
     check(await page.locator('path.plan-area').count() === 0, 'and nothing is drawn');
-
-    await page.fill('#token', token);
-    await page.press('#token', 'Tab');
+    // A wrong token: the server's refusal is shown in the dialog, in plain words.
     await page.click('#ov-upload');
+    await page.waitForSelector('#token-dialog[open]', { timeout: 10000 });
+    await page.fill('#token-input', 'not-the-token');
+    await page.click('#token-dialog button[value=ok]');
+    await page.waitForFunction(() => document.querySelector('#token-dialog').open && /not this server/.test(document.querySelector('#token-why').textContent), null, { timeout: 10000 });
+    check(true, 'a wrong token is refused in words a person understands');
+    await page.fill('#token-input', token);
+    await page.click('#token-dialog button[value=ok]');
     await page.waitForSelector('path.plan-area', { timeout: 20000 });
     check(await page.locator('path.plan-area').count() === 2, 'the uploaded plan\'s 2 areas are drawn on the map');
     check(/added Town centre plan: 2 areas/.test(await page.locator('#ov-msg').innerText()), 'the upload is confirmed');
@@ -170,6 +245,18 @@ try {
     const made = await page.evaluate(async () => (await (await fetch('shortlists/E2E%20top%20five')).json()).query);
     const madeFrom = new URLSearchParams(made);
     check(madeFrom.get('one_per_site') === 'true' && madeFrom.get('top') === '5', `the shortlist records one_per_site and top (${made})`);
+
+    // The suggested sites go to a shortlist in one click.
+    await page.fill('#sl-name', 'E2E suggested');
+    await page.press('#sl-name', 'Tab');
+    await page.waitForFunction(() => /new shortlist/.test(document.querySelector('#sl-msg').textContent), null, { timeout: 15000 });
+    await page.click('#o-run');
+    await page.waitForSelector('#o-shortlist', { timeout: 30000 });
+    const suggestedIds = await page.$$eval('#o-result li', (els) => els.map((e) => e.dataset.id));
+    await page.click('#o-shortlist');
+    await page.waitForFunction((n) => document.querySelectorAll('#sl-sites li').length === n, suggestedIds.length, { timeout: 15000 });
+    const slIds = await page.$$eval('#sl-sites li', (els) => els.map((e) => e.dataset.id));
+    check(suggestedIds.length === 3 && suggestedIds.every((id) => slIds.includes(id)), `the suggested sites are added to a shortlist (${slIds.join(', ')})`);
   }
 
   await page.screenshot({ path: shot });
