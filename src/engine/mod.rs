@@ -21,7 +21,7 @@ use crate::analysis::join::{attach, Context, JoinParams};
 use crate::analysis::optimise::{self, Model, OptimiseError, Report};
 use crate::analysis::rank::{self, RankError, Ranked, Ranking};
 use crate::base::date::Date;
-use crate::export::{ExportError, ExportFormat, Meta};
+use crate::export::{ExportError, ExportFormat, Meta, ShortlistFormat};
 use crate::ingest::catchment::{CatchmentError, CatchmentSource, Huff, Polygons, Registrations};
 use crate::ingest::files::{self, FilesError};
 use crate::ingest::overlay::Overlay;
@@ -626,6 +626,34 @@ impl Engine {
             &full,
             meta,
         )
+    }
+
+    /// The PDF site report of a shortlist's ranking ([`Engine::shortlist_ranking`]), every row
+    /// in words, with the export's metadata ([`Engine::shortlist_meta`]); made today.
+    pub fn report(&self, ranking: &Ranking, meta: &Meta) -> Vec<u8> {
+        let full = self.explained(ranking);
+        crate::export::report::pdf(&crate::export::report::Report {
+            atlas: &self.atlas,
+            units: &self.units,
+            contexts: &self.contexts,
+            ranking: &full,
+            members: &meta.members,
+            filters: &meta.filters,
+            made: Date::today(),
+        })
+    }
+
+    /// A shortlist's file: a table export ([`Engine::render`]) or the PDF site report.
+    pub fn shortlist_file(
+        &self,
+        format: ShortlistFormat,
+        ranking: &Ranking,
+        meta: &Meta,
+    ) -> Result<Vec<u8>, ExportError> {
+        match format {
+            ShortlistFormat::Table(f) => self.render(f, ranking, meta),
+            ShortlistFormat::Pdf => Ok(self.report(ranking, meta)),
+        }
     }
 
     /// Writes an export file atomically.

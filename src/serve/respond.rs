@@ -30,6 +30,17 @@ pub async fn download(
 ) -> Result<Response, ApiError> {
     let bytes =
         tokio::task::spawn_blocking(move || engine.render(format, &ranking, &meta)).await??;
+    Ok(attachment(
+        bytes,
+        format.content_type(),
+        stem,
+        format.extension(),
+    ))
+}
+
+/// A file download: `stem.extension`, with the characters a file name should not have
+/// replaced by `-`.
+pub fn attachment(bytes: Vec<u8>, content_type: &str, stem: &str, extension: &str) -> Response {
     let safe: String = stem
         .chars()
         .map(|c| {
@@ -40,17 +51,17 @@ pub async fn download(
             }
         })
         .collect();
-    Ok((
+    (
         [
-            (header::CONTENT_TYPE, format.content_type().to_string()),
+            (header::CONTENT_TYPE, content_type.to_string()),
             (
                 header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{safe}.{}\"", format.extension()),
+                format!("attachment; filename=\"{safe}.{extension}\""),
             ),
         ],
         bytes,
     )
-        .into_response())
+        .into_response()
 }
 
 pub fn urlencode(s: &str) -> String {

@@ -8,7 +8,7 @@ use anyhow::{bail, Context as _, Result};
 
 use sitefinder::base::textio::write_atomic;
 use sitefinder::engine::{query_value, Catchments, Config, Engine, RankQuery};
-use sitefinder::export::ExportFormat;
+use sitefinder::export::{ExportFormat, ShortlistFormat};
 use sitefinder::ingest::overlay::{Overlay, UploadFormat, UploadOptions};
 use sitefinder::reference::atlas::Atlas;
 use sitefinder::store::{default_dir, Shortlist, Store, StoreError};
@@ -190,10 +190,10 @@ pub fn serve(a: ServeArgs) -> Result<()> {
 pub fn export(a: ExportArgs) -> Result<()> {
     let out = a.out.display().to_string();
     let format = match &a.format {
-        Some(f) => ExportFormat::parse(f)
-            .with_context(|| format!("--format `{f}`: use csv, xlsx, geojson or gpkg"))?,
-        None => ExportFormat::from_path(&out).with_context(|| {
-            format!("--out {out}: give --format csv|xlsx|geojson|gpkg or a file ending .csv, .xlsx, .geojson or .gpkg")
+        Some(f) => ShortlistFormat::parse(f)
+            .with_context(|| format!("--format `{f}`: use csv, xlsx, geojson, gpkg or pdf"))?,
+        None => ShortlistFormat::from_path(&out).with_context(|| {
+            format!("--out {out}: give --format csv|xlsx|geojson|gpkg|pdf or a file ending .csv, .xlsx, .geojson, .gpkg or .pdf")
         })?,
     };
     let store = store(&a.state)?;
@@ -230,12 +230,15 @@ pub fn export(a: ExportArgs) -> Result<()> {
     };
     let engine = open(cfg)?;
     let ranking = engine.shortlist_ranking(&sl, plan, a.as_of)?;
-    engine.write(
-        &a.out,
-        format,
-        &ranking,
-        &engine.shortlist_meta(&sl, &ranking),
-    )?;
+    let meta = engine.shortlist_meta(&sl, &ranking);
+    match format {
+        ShortlistFormat::Table(f) => engine.write(&a.out, f, &ranking, &meta)?,
+        ShortlistFormat::Pdf => {
+            let bytes = engine.report(&ranking, &meta);
+            write_atomic(&a.out, |w| w.write_all(&bytes))
+                .with_context(|| format!("writing {out}"))?;
+        }
+    }
     eprintln!(
         "sitefinder: wrote shortlist `{}` ({} sites) to {out}",
         sl.name,

@@ -32,7 +32,7 @@ enum Cmd {
     Optimise(Box<OptimiseArgs>),
     /// Serve the ranking, every layer (OGC API - Features) and the web map over HTTP.
     Serve(Box<ServeArgs>),
-    /// Export a named shortlist as CSV, XLSX, GeoJSON or GeoPackage.
+    /// Export a named shortlist as CSV, XLSX, GeoJSON, GeoPackage or a PDF site report.
     Export(Box<ExportArgs>),
     /// Named shortlists of units, kept in the state database: list, show, add, note, remove, delete.
     Shortlist {
@@ -151,7 +151,8 @@ struct ExportArgs {
     /// The shortlist's name.
     #[arg(long, value_name = "NAME")]
     shortlist: String,
-    /// csv (UTF-8 with BOM, for Excel), xlsx, geojson or gpkg (default: from --out's extension).
+    /// csv (UTF-8 with BOM, for Excel), xlsx, geojson, gpkg or pdf (the site report: a cover
+    /// page, then one page per site with its map; default: from --out's extension).
     #[arg(long, value_name = "FORMAT")]
     format: Option<String>,
     /// The file to write.
