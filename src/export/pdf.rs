@@ -200,6 +200,15 @@ pub fn fit(s: &str, max: f32, size: f32, bold: bool) -> String {
     format!("{}...", out.trim_end())
 }
 
+/// `s` cut to at most `max` characters, the last three "..." if cut.
+pub fn fit_chars(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let kept: String = s.chars().take(max.saturating_sub(3)).collect();
+    format!("{}...", kept.trim_end())
+}
+
 /// One page being drawn.
 pub struct Page {
     content: Content,

@@ -198,37 +198,7 @@ pub fn export(a: ExportArgs) -> Result<()> {
     };
     let store = store(&a.state)?;
     let sl = store.shortlist(&a.shortlist)?;
-    let units = if a.units.is_empty() {
-        let files: Vec<PathBuf> = sl.units_file.split("; ").map(PathBuf::from).collect();
-        if let Some(gone) = files.iter().find(|p| !p.is_file()) {
-            bail!(
-                "shortlist `{}` was made from units file {}, which is not there; pass --units FILE",
-                sl.name,
-                gone.display()
-            );
-        }
-        files
-    } else {
-        a.units.clone()
-    };
-    // The shortlist is ranked as it was made: its catchment source, date and plan overlay.
-    let mut cfg = Config::new(&data_dir(a.data)?);
-    cfg.units = units;
-    cfg.skip_invalid = true;
-    if let Some(c) = query_value(&sl.query, "catchments").and_then(|c| Catchments::parse_spec(&c)) {
-        cfg.set_catchments(c);
-    }
-    let plan = match query_value(&sl.query, "overlay") {
-        Some(k) => match store.overlay(&k) {
-            Ok(o) => Some(Arc::new(o)),
-            Err(_) => {
-                eprintln!("sitefinder: the shortlist was made with plan overlay `{k}`, which is gone; exporting without it");
-                None
-            }
-        },
-        None => None,
-    };
-    let engine = open(cfg)?;
+    let (engine, plan) = shortlist_engine(&store, &sl, &a.units, a.data)?;
     let ranking = engine.shortlist_ranking(&sl, plan, a.as_of)?;
     let meta = engine.shortlist_meta(&sl, &ranking);
     match format {
@@ -247,7 +217,47 @@ pub fn export(a: ExportArgs) -> Result<()> {
     Ok(())
 }
 
-/// A shortlist as `shortlist show` prints it.
+/// The engine a shortlist is ranked with, as it was made: its units files (unless `units` are
+/// given), its catchment source and its plan overlay (if still there).
+fn shortlist_engine(
+    store: &Store,
+    sl: &Shortlist,
+    units: &[PathBuf],
+    data: Option<PathBuf>,
+) -> Result<(Engine, Option<Arc<Overlay>>)> {
+    let units = if units.is_empty() {
+        let files: Vec<PathBuf> = sl.units_file.split("; ").map(PathBuf::from).collect();
+        if let Some(gone) = files.iter().find(|p| !p.is_file()) {
+            bail!(
+                "shortlist `{}` was made from units file {}, which is not there; pass --units FILE",
+                sl.name,
+                gone.display()
+            );
+        }
+        files
+    } else {
+        units.to_vec()
+    };
+    let mut cfg = Config::new(&data_dir(data)?);
+    cfg.units = units;
+    cfg.skip_invalid = true;
+    if let Some(c) = query_value(&sl.query, "catchments").and_then(|c| Catchments::parse_spec(&c)) {
+        cfg.set_catchments(c);
+    }
+    let plan = match query_value(&sl.query, "overlay") {
+        Some(k) => match store.overlay(&k) {
+            Ok(o) => Some(Arc::new(o)),
+            Err(_) => {
+                eprintln!("sitefinder: the shortlist was made with plan overlay `{k}`, which is gone; ranking without it");
+                None
+            }
+        },
+        None => None,
+    };
+    Ok((open(cfg)?, plan))
+}
+
+/// A shortlist as `shortlist note`, `remove` and `add` print it.
 fn show(sl: &Shortlist) {
     print!("{}", sl.to_text());
 }
@@ -259,12 +269,20 @@ pub fn shortlist(cmd: ShortlistCmd, state: State) -> Result<()> {
             let all = store.list_shortlists()?;
             if all.is_empty() {
                 println!("no shortlists in {}", store.path().display());
-            }
-            for (name, created, updated, n) in all {
-                println!("{name}\t{n} sites\tcreated {created}\tupdated {updated}");
+            } else {
+                print!("{}", sitefinder::store::shortlists_table(&all));
             }
         }
-        ShortlistCmd::Show { name } => show(&store.shortlist(&name)?),
+        ShortlistCmd::Show {
+            name,
+            units,
+            data,
+            as_of,
+        } => {
+            let sl = store.shortlist(&name)?;
+            let (engine, plan) = shortlist_engine(&store, &sl, &units, data)?;
+            print!("{}", engine.shortlist_table(&sl, plan, as_of)?);
+        }
         ShortlistCmd::Note { name, id, note } => show(&store.set_note(&name, &id, &note)?),
         ShortlistCmd::Remove { name, id } => show(&store.remove_site(&name, &id)?),
         ShortlistCmd::Delete { name } => {
