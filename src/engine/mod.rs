@@ -520,7 +520,7 @@ impl Engine {
             .collect();
         let n = sl.sites.len();
         let mut out = format!(
-            "{}: {n} site{}; made {}, changed {}\nweights {}{}\nscore and rank: ranked now as the shortlist was made, among the {} units of {}\n\n",
+            "{}: {n} site{}; made {}, changed {}\nweights {}{}\nscore and rank: ranked now with the shortlist's weights and date, as its exports are, among all {} units of {}\n\n",
             sl.name,
             if n == 1 { "" } else { "s" },
             short_time(&sl.created),
