@@ -102,7 +102,7 @@ fn the_map_works_in_headless_chromium() {
     let cells: Vec<String> = sites
         .rows()
         .skip(1)
-        .map(|r| r[col("plan_why")].to_string())
+        .map(|r| r[col("Council plan: why")].to_string())
         .collect();
     assert!(
         cells
