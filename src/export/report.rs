@@ -682,7 +682,7 @@ fn beside_map(p: &mut Page, r: &Report, row: &Ranked, x: f32, top: f32) {
             a.imd.lsoa_label()
         ),
     );
-    for d in 0..10 {
+    for (d, colour) in DECILE_COLOURS.iter().enumerate() {
         let (col, rw) = (d / 5, d % 5);
         let (sx, sy) = (x + col as f32 * 100.0, y + 4.0 + rw as f32 * 10.0);
         p.rect(
@@ -690,7 +690,7 @@ fn beside_map(p: &mut Page, r: &Report, row: &Ranked, x: f32, top: f32) {
             sy,
             12.0,
             7.5,
-            Some(on_white(hex(DECILE_COLOURS[d]), 0.55)),
+            Some(on_white(hex(*colour), 0.55)),
             Some((GREY, 0.3)),
         );
         let words = match d {
