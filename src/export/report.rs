@@ -1080,7 +1080,9 @@ mod tests {
         assert_eq!(thousands(12345.4), "12,345");
         assert_eq!(thousands(999.0), "999");
         assert_eq!(thousands(-1234.0), "-1,234");
-        assert_eq!(score_text(0.61249), "0.612");
+        assert_eq!(score_text(0.61234), "0.612");
+        // The four-decimal value /rank returns, to three decimals, as the map shows it.
+        assert_eq!(score_text(0.61249), format!("{:.3}", 0.6125));
         assert_eq!(score_text(0.5), "0.500");
     }
 }
