@@ -98,7 +98,11 @@ fn the_map_works_in_headless_chromium() {
         .iter()
         .map(|c| c.to_string())
         .collect();
-    let col = |name: &str| head.iter().position(|h| h == name).unwrap();
+    let col = |name: &str| {
+        head.iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("no column `{name}` in {head:?}"))
+    };
     let cells: Vec<String> = sites
         .rows()
         .skip(1)

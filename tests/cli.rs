@@ -675,7 +675,7 @@ fn overlay_shortlist_and_export_from_the_command_line() {
         }
     }
     // Unknown shortlist and a format that cannot be guessed: clear one-line errors, no file.
-    let f = dir.path().join("x.pdf");
+    let f = dir.path().join("x.docx");
     let o = sitefinder(&[
         "export",
         "--shortlist",

@@ -15,6 +15,7 @@ use crate::analysis::join::{reach_parts, Context};
 use crate::analysis::rank::{Ranked, Ranking};
 use crate::base::date::Date;
 use crate::base::spatial::circle;
+use crate::base::table::short_time;
 use crate::export::columns::criterion_words;
 use crate::export::pdf::{
     document, fit, hex, on_white, width, wrap, Page, Rgb, BLACK, GREY, PAGE_H, PAGE_W, WHITE,
@@ -333,8 +334,11 @@ fn cover(r: &Report, total: usize) -> Page {
         .map(|(_, v)| v.clone())
         .unwrap_or_default();
     let mut facts = vec![
-        ("Shortlist made", r.member("shortlist_created")),
-        ("Shortlist last changed", r.member("shortlist_updated")),
+        ("Shortlist made", short_time(&r.member("shortlist_created"))),
+        (
+            "Shortlist last changed",
+            short_time(&r.member("shortlist_updated")),
+        ),
         ("Report made", r.made.to_string()),
         ("Weights", weights),
         (
