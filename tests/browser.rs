@@ -117,7 +117,7 @@ fn the_map_works_in_headless_chromium() {
     let notes: Vec<String> = sites
         .rows()
         .skip(1)
-        .map(|r| r[col("note")].to_string())
+        .map(|r| r[col("Note")].to_string())
         .collect();
     assert!(
         notes.contains(&"Corner unit, ask the agent".to_string()),
