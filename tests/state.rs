@@ -688,7 +688,14 @@ fn shortlists_survive_a_restart_and_export_in_every_format() {
 
     // Deleting the shortlist; a bad format and an unknown name are clear errors.
     assert_eq!(
-        call(&s, Method::GET, &format!("{base}?format=docx"), None, vec![]).status,
+        call(
+            &s,
+            Method::GET,
+            &format!("{base}?format=docx"),
+            None,
+            vec![]
+        )
+        .status,
         StatusCode::BAD_REQUEST
     );
     let r = call(
