@@ -126,6 +126,32 @@ impl Shortlist {
     }
 }
 
+/// Every shortlist as `sitefinder shortlist list` prints it: an aligned table of name, sites,
+/// when made and when last changed (from [`Store::list_shortlists`]).
+pub fn shortlists_table(all: &[(String, String, String, usize)]) -> String {
+    use crate::base::table::{aligned, left, right, short_time};
+    let rows: Vec<Vec<String>> = all
+        .iter()
+        .map(|(name, created, updated, n)| {
+            vec![
+                name.clone(),
+                n.to_string(),
+                short_time(created),
+                short_time(updated),
+            ]
+        })
+        .collect();
+    aligned(
+        &[
+            left("Shortlist"),
+            right("Sites"),
+            left("Made"),
+            left("Changed"),
+        ],
+        &rows,
+    )
+}
+
 /// An overlay's row: id, name, created, source, format, crs, repaired (JSON), features (JSON).
 type OverlayRow = (i64, String, String, String, String, String, String, String);
 

@@ -138,11 +138,15 @@ fn the_map_works_in_headless_chromium() {
         .iter()
         .map(|c| c.to_string())
         .collect();
-    let col = |name: &str| head.iter().position(|h| h == name).unwrap();
+    let col = |name: &str| {
+        head.iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("no column `{name}` in {head:?}"))
+    };
     let cells: Vec<String> = sites
         .rows()
         .skip(1)
-        .map(|r| r[col("plan_why")].to_string())
+        .map(|r| r[col("Council plan: why")].to_string())
         .collect();
     assert!(
         cells
@@ -153,7 +157,7 @@ fn the_map_works_in_headless_chromium() {
     let notes: Vec<String> = sites
         .rows()
         .skip(1)
-        .map(|r| r[col("note")].to_string())
+        .map(|r| r[col("Note")].to_string())
         .collect();
     assert!(
         notes.contains(&"Corner unit, ask the agent".to_string()),

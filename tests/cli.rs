@@ -709,7 +709,7 @@ fn overlay_shortlist_and_export_from_the_command_line() {
         }
     }
     // Unknown shortlist and a format that cannot be guessed: clear one-line errors, no file.
-    let f = dir.path().join("x.pdf");
+    let f = dir.path().join("x.docx");
     let o = sitefinder(&[
         "export",
         "--shortlist",
@@ -720,7 +720,7 @@ fn overlay_shortlist_and_export_from_the_command_line() {
         st,
     ]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("--format csv|xlsx|geojson|gpkg"));
+    assert!(stderr(&o).contains("--format csv|xlsx|geojson|gpkg|pdf"));
     let o = sitefinder(&[
         "export",
         "--shortlist",
@@ -759,10 +759,23 @@ fn optimise_writes_xlsx_and_geopackage_with_addresses() {
         .iter()
         .map(|c| c.to_string())
         .collect();
-    assert_eq!(&header[..4], ["order", "id", "name", "marginal"]);
+    assert_eq!(
+        &header[..9],
+        [
+            "Order chosen",
+            "Unit id",
+            "Name",
+            "Address",
+            "Postcode",
+            "Score",
+            "Marginal gain",
+            "Radius (m)",
+            "Model"
+        ]
+    );
     let address = header
         .iter()
-        .position(|h| h == "address")
+        .position(|h| h == "Address")
         .expect("an address column");
     let rows: Vec<_> = sites.rows().skip(1).collect();
     assert_eq!(rows.len(), 3);

@@ -1,5 +1,7 @@
-//! Exports read back by independent readers: XLSX with calamine, GeoPackage with GDAL's ogrinfo
-//! (Debian's gdal-bin, installed by the set-up).
+//! Exports read back by independent readers: XLSX with calamine (and its XML read from the zip
+//! for the frozen header and the number formats), GeoPackage with GDAL's ogrinfo (Debian's
+//! gdal-bin, installed by the set-up). The table of column names in `docs/exports.md` is
+//! checked against the code's.
 
 mod common;
 
@@ -44,24 +46,24 @@ fn xlsx_has_sites_with_breakdown_the_query_and_the_sources() {
         .map(|c| c.to_string())
         .collect();
     for k in [
-        "rank",
-        "id",
-        "score",
-        "lsoa21cd",
-        "imd_decile",
-        "nearest_practice_pcn",
-        "deprivation_norm",
-        "deprivation_why",
-        "gap_why",
-        "why",
+        "Rank",
+        "Unit id",
+        "Score",
+        "LSOA 2021 code",
+        "IMD 2025 decile (1 = most deprived)",
+        "Nearest practice's PCN",
+        "Deprivation: scaled 0-1",
+        "Deprivation: why",
+        "Gap to existing sites: why",
+        "Reasons, strongest first",
     ] {
         assert!(header.iter().any(|h| h == k), "missing column {k}");
     }
     let col = |k: &str| header.iter().position(|h| h == k).unwrap();
     let first = sites.rows().nth(1).unwrap();
-    assert_eq!(first[col("rank")], Data::Float(1.0));
-    assert!(matches!(first[col("score")], Data::Float(s) if (0.0..=1.0).contains(&s)));
-    assert!(first[col("deprivation_why")]
+    assert_eq!(first[col("Rank")], Data::Float(1.0));
+    assert!(matches!(first[col("Score")], Data::Float(s) if (0.0..=1.0).contains(&s)));
+    assert!(first[col("Deprivation: why")]
         .to_string()
         .contains("IMD decile 1 (IMD 2025 score"));
     let query = wb.worksheet_range("query").unwrap();
@@ -247,5 +249,210 @@ fn geopackage_columns_are_typed_from_every_row() {
     assert!(
         s.contains("rateable_value (Real) = 2850") && s.contains("rateable_value (Real) = 9100"),
         "{s}"
+    );
+}
+
+/// The XML of one part of an XLSX file.
+fn xlsx_part(path: &std::path::Path, part: &str) -> String {
+    use std::io::Read;
+    let mut zip = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
+    let mut f = zip.by_name(part).unwrap();
+    let mut s = String::new();
+    f.read_to_string(&mut s).unwrap();
+    s
+}
+
+/// The value of `attr="..."` in an XML element's text.
+fn attr<'a>(element: &'a str, attr: &str) -> Option<&'a str> {
+    let at = element.find(&format!(" {attr}=\""))? + attr.len() + 3;
+    element[at..].split('"').next()
+}
+
+/// The number format of a cell (`F2`) of the first sheet: its style's format code (built-in
+/// ones by their id: 0 General, 1 `0`, 2 `0.00`, 3 `#,##0`).
+fn number_format(path: &std::path::Path, cell: &str) -> String {
+    let sheet = xlsx_part(path, "xl/worksheets/sheet1.xml");
+    let at = sheet
+        .find(&format!("<c r=\"{cell}\""))
+        .unwrap_or_else(|| panic!("no cell {cell}"));
+    let element = &sheet[at..at + sheet[at..].find('>').unwrap()];
+    let style: usize = attr(element, "s").map_or(0, |s| s.parse().unwrap());
+    let styles = xlsx_part(path, "xl/styles.xml");
+    let xfs = &styles[styles.find("<cellXfs").unwrap()..];
+    let xf = xfs.split("<xf ").nth(style + 1).unwrap();
+    let id = attr(&format!(" {xf}"), "numFmtId")
+        .unwrap_or("0")
+        .to_string();
+    match id.as_str() {
+        "0" => "General".into(),
+        "1" => "0".into(),
+        "2" => "0.00".into(),
+        "3" => "#,##0".into(),
+        _ => {
+            let at = styles
+                .find(&format!("<numFmt numFmtId=\"{id}\""))
+                .unwrap_or_else(|| panic!("no numFmt {id}"));
+            attr(&styles[at..], "formatCode")
+                .unwrap()
+                .replace("&amp;", "&")
+        }
+    }
+}
+
+/// The letters of a column (0 = A).
+fn column_letters(mut i: usize) -> String {
+    let mut s = String::new();
+    loop {
+        s.insert(0, (b'A' + (i % 26) as u8) as char);
+        if i < 26 {
+            return s;
+        }
+        i = i / 26 - 1;
+    }
+}
+
+/// The XLSX sites sheet is for a board paper: headers in words, who and where first, the score,
+/// the reasons, the details; a bold frozen header with a filter; number formats; and the
+/// position in degrees and in British National Grid metres, agreeing with the GeoJSON export
+/// and with the units' own coordinates.
+#[test]
+fn xlsx_is_board_ready_with_coordinates() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("board.xlsx");
+    rank_to(&out);
+    let geo = dir.path().join("board.geojson");
+    rank_to(&geo);
+    let mut wb: Xlsx<_> = open_workbook(&out).unwrap();
+    let sites = wb.worksheet_range("sites").unwrap();
+    let header: Vec<String> = sites
+        .rows()
+        .next()
+        .unwrap()
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    assert_eq!(
+        header[..6],
+        ["Rank", "Unit id", "Name", "Address", "Postcode", "Score"],
+        "{header:?}"
+    );
+    assert_eq!(header[6], "Reasons, strongest first", "{header:?}");
+    assert_eq!(header[7], "Deprivation: why", "{header:?}");
+    assert_eq!(
+        header[header.len() - 4..],
+        [
+            "Latitude",
+            "Longitude",
+            "Easting (EPSG:27700)",
+            "Northing (EPSG:27700)"
+        ]
+    );
+    for h in [
+        "IMD 2025 decile (1 = most deprived)",
+        "LSOA 2021 code",
+        "Floor area (m²)",
+        "Rateable value (£)",
+        "Registered patients in catchment",
+    ] {
+        assert!(header.iter().any(|x| x == h), "missing {h}: {header:?}");
+    }
+    assert!(
+        !header.iter().any(|h| h.contains('_')),
+        "a machine name is left: {header:?}"
+    );
+    let col = |k: &str| header.iter().position(|h| h == k).unwrap();
+
+    // Degrees as in the GeoJSON, metres as the units hold them.
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&geo).unwrap()).unwrap();
+    let e = engine();
+    let mut checked = 0;
+    for row in sites.rows().skip(1) {
+        let id = row[col("Unit id")].to_string();
+        let num = |k: &str| match row[col(k)] {
+            Data::Float(f) => f,
+            ref other => panic!("{k} of {id} is {other:?}"),
+        };
+        let (lat, lon) = (num("Latitude"), num("Longitude"));
+        assert!(
+            (53.3..55.9).contains(&lat) && (-3.3..-1.3).contains(&lon),
+            "{id}: {lat}, {lon}"
+        );
+        let f = v["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["id"] == id.as_str())
+            .unwrap_or_else(|| panic!("{id} is not in the GeoJSON"));
+        let c = &f["geometry"]["coordinates"];
+        assert!((c[0].as_f64().unwrap() - lon).abs() <= 1e-6, "{id}");
+        assert!((c[1].as_f64().unwrap() - lat).abs() <= 1e-6, "{id}");
+        let u = &e.units[e.unit(&id).unwrap()];
+        assert!(
+            (num("Easting (EPSG:27700)") - u.pos[0]).abs() <= 0.005,
+            "{id}"
+        );
+        assert!(
+            (num("Northing (EPSG:27700)") - u.pos[1]).abs() <= 0.005,
+            "{id}"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 105);
+
+    // A frozen header (and rank, id, name) with a filter over the whole table.
+    let sheet = xlsx_part(&out, "xl/worksheets/sheet1.xml");
+    assert!(sheet.contains("state=\"frozen\""), "no frozen pane");
+    assert!(sheet.contains("ySplit=\"1\"") && sheet.contains("xSplit=\"3\""));
+    let last = column_letters(header.len() - 1);
+    assert!(
+        sheet.contains(&format!("<autoFilter ref=\"A1:{last}106\"")),
+        "no filter over A1:{last}106"
+    );
+    assert!(sheet.contains("customWidth=\"1\""), "no column widths");
+    let styles = xlsx_part(&out, "xl/styles.xml");
+    assert!(styles.contains("<b/>"), "no bold font");
+    // Number formats, cell by cell on the first site's row.
+    let fmt = |k: &str| number_format(&out, &format!("{}2", column_letters(col(k))));
+    assert_eq!(fmt("Score"), "0.000");
+    assert_eq!(fmt("Deprivation: contribution to score"), "0.000");
+    assert_eq!(fmt("Registered patients in catchment"), "#,##0");
+    assert_eq!(fmt("Distance to nearest GP practice (m)"), "#,##0");
+    assert_eq!(fmt("Latitude"), "0.000000");
+    assert_eq!(fmt("Easting (EPSG:27700)"), "0");
+    assert_eq!(fmt("IMD 2025 score"), "0.0");
+}
+
+/// `docs/exports.md` lists every XLSX column with its machine name, from the code's own table.
+#[test]
+fn the_column_table_in_the_docs_is_the_codes() {
+    use sitefinder::engine::{OptimiseQuery, RankQuery};
+    use sitefinder::export::{columns, xlsx_keys};
+    let e = engine();
+    let mut ranking = e.rank(&RankQuery::default(), None).unwrap();
+    ranking.rows.truncate(2);
+    ranking.rows[0].note = Some("a note".into());
+    let report = e.optimise(&OptimiseQuery::default()).unwrap();
+    let chosen = e.chosen(&OptimiseQuery::default(), &report);
+    let mut keys = xlsx_keys(&e.atlas, &e.units, &e.contexts, &ranking);
+    for k in xlsx_keys(&e.atlas, &e.units, &e.contexts, &chosen) {
+        if !keys.contains(&k) {
+            keys.push(k);
+        }
+    }
+    let keys = columns::xlsx_order(keys.iter().map(String::as_str));
+    assert!(keys.contains(&"note") && keys.contains(&"radius_m") && keys.contains(&"order"));
+    let table = columns::markdown(&keys, e.atlas.imd);
+    let docs = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/exports.md"),
+    )
+    .unwrap();
+    let block = docs
+        .split("<!-- columns: generated -->\n")
+        .nth(1)
+        .and_then(|b| b.split("<!-- /columns -->").next())
+        .expect("docs/exports.md has the columns block");
+    assert!(
+        block == table,
+        "docs/exports.md's column table is out of date; put this between its markers:\n{table}"
     );
 }

@@ -617,7 +617,10 @@ fn shortlists_survive_a_restart_and_export_in_every_format() {
         .iter()
         .map(|c| c.to_string())
         .collect();
-    assert!(head.contains(&"note".to_string()) && head.contains(&"plan_why".to_string()));
+    assert!(
+        head.contains(&"Note".to_string()) && head.contains(&"Council plan: why".to_string()),
+        "{head:?}"
+    );
     let q = wb.worksheet_range("query").unwrap();
     let qtext: Vec<String> = q.rows().map(|r| format!("{}={}", r[0], r[1])).collect();
     assert!(
@@ -685,7 +688,14 @@ fn shortlists_survive_a_restart_and_export_in_every_format() {
 
     // Deleting the shortlist; a bad format and an unknown name are clear errors.
     assert_eq!(
-        call(&s, Method::GET, &format!("{base}?format=pdf"), None, vec![]).status,
+        call(
+            &s,
+            Method::GET,
+            &format!("{base}?format=docx"),
+            None,
+            vec![]
+        )
+        .status,
         StatusCode::BAD_REQUEST
     );
     let r = call(

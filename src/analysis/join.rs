@@ -179,10 +179,29 @@ fn attach_one(
     }
 }
 
-/// Population and population-weighted IMD score within `radius_m` of `at`.
+/// Population and population-weighted IMD score within `radius_m` of `at`: the sum of
+/// [`reach_parts`].
 pub fn reach(atlas: &Atlas, at: [f64; 2], radius_m: f64) -> Reach {
-    let clip = circle(at, radius_m, 64);
     let (mut pop, mut weighted, mut n) = (0.0, 0.0, 0);
+    for (i, p) in reach_parts(atlas, at, radius_m) {
+        pop += p;
+        weighted += p * atlas.lsoas[i].imd_score;
+        n += 1;
+    }
+    Reach {
+        population: pop,
+        imd_score: (pop > 0.0).then(|| weighted / pop),
+        lsoas: n,
+    }
+}
+
+/// The residents of each LSOA the reach circle of `radius_m` around `at` touches, by areal
+/// interpolation (the LSOA's population in proportion to the part of its polygon inside the
+/// circle): `(LSOA index, residents)`, each with some residents inside. The one reach
+/// computation: [`reach`] sums it, the site report splits it by IMD decile.
+pub fn reach_parts(atlas: &Atlas, at: [f64; 2], radius_m: f64) -> Vec<(usize, f64)> {
+    let clip = circle(at, radius_m, 64);
+    let mut out = vec![];
     for i in atlas.lsoa_index.candidates_near(at, radius_m * 1.01) {
         let l = &atlas.lsoas[i];
         if l.area_m2 <= 0.0 {
@@ -192,14 +211,7 @@ pub fn reach(atlas: &Atlas, at: [f64; 2], radius_m: f64) -> Reach {
         if inside <= 0.0 {
             continue;
         }
-        let p = l.population * (inside / l.area_m2).min(1.0);
-        pop += p;
-        weighted += p * l.imd_score;
-        n += 1;
+        out.push((i, l.population * (inside / l.area_m2).min(1.0)));
     }
-    Reach {
-        population: pop,
-        imd_score: (pop > 0.0).then(|| weighted / pop),
-        lsoas: n,
-    }
+    out
 }

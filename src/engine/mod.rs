@@ -22,7 +22,7 @@ use crate::analysis::join::{attach, Context, JoinParams};
 use crate::analysis::optimise::{self, Model, OptimiseError, Report};
 use crate::analysis::rank::{self, RankError, Ranked, Ranking};
 use crate::base::date::Date;
-use crate::export::{ExportError, ExportFormat, Meta};
+use crate::export::{ExportError, ExportFormat, Meta, ShortlistFormat};
 use crate::ingest::catchment::{CatchmentError, CatchmentSource, Huff, Polygons, Registrations};
 use crate::ingest::files::{self, FilesError};
 use crate::ingest::overlay::Overlay;
@@ -445,20 +445,15 @@ impl Engine {
             .collect()
     }
 
-    /// A shortlist as a ranking: every unit ranked with the shortlist's weights and date (no
-    /// filters), then only the shortlist's sites kept, in score order, each with its note.
-    /// The date is `as_of` if given, else the shortlist's own, else the engine's.
-    pub fn shortlist_ranking(
+    /// Every unit ranked as the shortlist was made: its weights and date (`as_of` if given, else
+    /// the shortlist's own, else the engine's), no filters, units that cannot hold a clinic
+    /// kept. An error names the shortlist's units that this engine does not have.
+    fn shortlist_full(
         &self,
         sl: &Shortlist,
         plan: Option<Arc<Overlay>>,
         as_of: Option<Date>,
     ) -> Result<Ranking, ExportError> {
-        let bad_weights = |reason: String| ExportError::BadWeights {
-            name: sl.name.clone(),
-            weights: sl.weights.clone(),
-            reason,
-        };
         let q = RankQuery {
             weights: Some(sl.weights.clone()).filter(|w| !w.trim().is_empty()),
             // The shortlist's sites are kept whatever they are.
@@ -466,11 +461,6 @@ impl Engine {
             as_of: as_of.or_else(|| query_value(&sl.query, "as_of").and_then(|d| Date::parse(&d))),
             ..RankQuery::default()
         };
-        let notes: HashMap<&str, &str> = sl
-            .sites
-            .iter()
-            .map(|s| (s.unit_id.as_str(), s.note.as_str()))
-            .collect();
         let missing: Vec<&str> = sl
             .sites
             .iter()
@@ -484,9 +474,28 @@ impl Engine {
                 ids: missing.join(", "),
             });
         }
-        let mut ranking = self
-            .rank(&q, plan)
-            .map_err(|e| bad_weights(e.to_string()))?;
+        self.rank(&q, plan).map_err(|e| ExportError::BadWeights {
+            name: sl.name.clone(),
+            weights: sl.weights.clone(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// A shortlist as a ranking: every unit ranked with the shortlist's weights and date (no
+    /// filters), then only the shortlist's sites kept, in score order, each with its note.
+    /// The date is `as_of` if given, else the shortlist's own, else the engine's.
+    pub fn shortlist_ranking(
+        &self,
+        sl: &Shortlist,
+        plan: Option<Arc<Overlay>>,
+        as_of: Option<Date>,
+    ) -> Result<Ranking, ExportError> {
+        let notes: HashMap<&str, &str> = sl
+            .sites
+            .iter()
+            .map(|s| (s.unit_id.as_str(), s.note.as_str()))
+            .collect();
+        let mut ranking = self.shortlist_full(sl, plan, as_of)?;
         ranking
             .rows
             .retain(|r| notes.contains_key(self.units[r.unit].id.as_str()));
@@ -496,6 +505,80 @@ impl Engine {
         }
         ranking.filtered_out.clear();
         Ok(ranking)
+    }
+
+    /// A shortlist as `sitefinder shortlist show` prints it: a header (name, times, weights,
+    /// the query it was made from) and its sites in the order they were added as an aligned
+    /// table: unit id, name and address, score and rank among all the units (ranked now as the
+    /// shortlist was made, as its exports are), IMD decile and note.
+    pub fn shortlist_table(
+        &self,
+        sl: &Shortlist,
+        plan: Option<Arc<Overlay>>,
+        as_of: Option<Date>,
+    ) -> Result<String, ExportError> {
+        use crate::base::table::{aligned, left, right, short_time};
+        let full = self.shortlist_full(sl, plan, as_of)?;
+        let standing: HashMap<usize, (usize, f64)> = full
+            .rows
+            .iter()
+            .map(|r| (r.unit, (r.rank, r.score)))
+            .collect();
+        let n = sl.sites.len();
+        let mut out = format!(
+            "{}: {n} site{}; made {}, changed {}\nweights {}{}\nscore and rank: ranked now with the shortlist's weights and date, as its exports are, among all {} units of {}\n\n",
+            sl.name,
+            if n == 1 { "" } else { "s" },
+            short_time(&sl.created),
+            short_time(&sl.updated),
+            sl.weights,
+            if sl.query.is_empty() {
+                String::new()
+            } else {
+                format!("; made from {}", sl.query)
+            },
+            full.rows.len(),
+            self.units_file_list()
+        );
+        let rows: Vec<Vec<String>> = sl
+            .sites
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let ui = self.unit(&s.unit_id).expect("checked by shortlist_full");
+                let u = &self.units[ui];
+                let (rank, score) = standing[&ui];
+                let words = if u.address.starts_with(&u.name) || u.name.is_empty() {
+                    u.address.clone()
+                } else {
+                    format!("{}, {}", u.name, u.address)
+                };
+                vec![
+                    (i + 1).to_string(),
+                    u.id.clone(),
+                    crate::export::pdf::fit_chars(&words, 60),
+                    crate::export::report::score_text(score),
+                    format!("{rank} of {}", full.rows.len()),
+                    self.atlas.lsoas[self.contexts[ui].lsoa]
+                        .imd_decile
+                        .to_string(),
+                    s.note.clone(),
+                ]
+            })
+            .collect();
+        out.push_str(&aligned(
+            &[
+                right("#"),
+                left("Unit id"),
+                left("Name / address"),
+                right("Score"),
+                right("Rank"),
+                right(&format!("{} decile", self.atlas.imd.label())),
+                left("Note"),
+            ],
+            &rows,
+        ));
+        Ok(out)
     }
 
     /// The ids of the top `n` units of a ranking, for a shortlist, and the query it was made
@@ -632,6 +715,34 @@ impl Engine {
             &full,
             meta,
         )
+    }
+
+    /// The PDF site report of a shortlist's ranking ([`Engine::shortlist_ranking`]), every row
+    /// in words, with the export's metadata ([`Engine::shortlist_meta`]); made today.
+    pub fn report(&self, ranking: &Ranking, meta: &Meta) -> Vec<u8> {
+        let full = self.explained(ranking);
+        crate::export::report::pdf(&crate::export::report::Report {
+            atlas: &self.atlas,
+            units: &self.units,
+            contexts: &self.contexts,
+            ranking: &full,
+            members: &meta.members,
+            filters: &meta.filters,
+            made: Date::today(),
+        })
+    }
+
+    /// A shortlist's file: a table export ([`Engine::render`]) or the PDF site report.
+    pub fn shortlist_file(
+        &self,
+        format: ShortlistFormat,
+        ranking: &Ranking,
+        meta: &Meta,
+    ) -> Result<Vec<u8>, ExportError> {
+        match format {
+            ShortlistFormat::Table(f) => self.render(f, ranking, meta),
+            ShortlistFormat::Pdf => Ok(self.report(ranking, meta)),
+        }
     }
 
     /// Writes an export file atomically.

@@ -256,7 +256,8 @@ impl Paging {
 pub struct FormatQuery {
     /// geojson, csv (UTF-8 with a byte-order mark, for Excel), xlsx or gpkg (GeoPackage,
     /// EPSG:27700 points). `/rank` pages GeoJSON by default; any other format downloads every
-    /// matched unit.
+    /// matched unit. (The PDF site report is a shortlist's: `format=pdf` here is a 400 that
+    /// says so.)
     #[serde(default, deserialize_with = "opt_from_str")]
     #[param(value_type = Option<String>, pattern = "^(geojson|csv|xlsx|gpkg)$")]
     pub format: Option<ExportFormat>,

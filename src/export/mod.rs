@@ -1,21 +1,26 @@
-//! Estates exports of a ranking or a shortlist, in four formats from one [`render`]:
+//! Estates exports of a ranking or a shortlist, in four formats from one [`render`] (and, for a
+//! shortlist only, the PDF site report of [`report`]):
 //! CSV (UTF-8 with a byte-order mark so Excel opens it cleanly, one column per criterion),
 //! XLSX (a sheet of sites with the score breakdown, a sheet with the weights and filters used,
 //! a sheet with the data sources and attribution), RFC 7946 GeoJSON, and GeoPackage (points in
 //! EPSG:27700, readable by QGIS and GDAL). Files are written atomically.
 
+pub mod columns;
+pub mod pdf;
+pub mod report;
 pub mod table;
 
 use std::path::Path;
 
 use rust_xlsxwriter::{Format, Workbook};
-use serde_json::{Map, Value as Json};
+use serde_json::{json, Map, Value as Json};
 
 use crate::analysis::criteria::CRITERIA;
 use crate::analysis::join::Context;
 use crate::analysis::rank::Ranking;
+use crate::base::crs::round6;
 use crate::base::textio::write_atomic_path;
-use crate::export::table::{explain, properties};
+use crate::export::table::{explain, lonlat, properties};
 use crate::ingest::units::Unit;
 use crate::reference::atlas::Atlas;
 
@@ -50,9 +55,63 @@ pub enum ExportFormat {
 impl std::str::FromStr for ExportFormat {
     type Err = String;
     fn from_str(s: &str) -> Result<ExportFormat, String> {
+        if ShortlistFormat::parse(s) == Some(ShortlistFormat::Pdf) {
+            return Err(PDF_IS_FOR_SHORTLISTS.into());
+        }
         ExportFormat::parse(s).ok_or_else(|| {
             format!(
                 "unknown format `{}`; use csv, xlsx, geojson or gpkg",
+                s.trim()
+            )
+        })
+    }
+}
+
+/// Why a ranking has no PDF: the report is of a shortlist's sites, one page each.
+pub const PDF_IS_FOR_SHORTLISTS: &str = "pdf is the site report of a shortlist (one page per site): add the units to a shortlist and export that with format=pdf (GET /shortlists/{name}/export?format=pdf, or sitefinder export --shortlist NAME --out report.pdf); a ranking exports as csv, xlsx, geojson or gpkg";
+
+/// What a shortlist exports as: any table format, or the PDF site report
+/// ([`report::pdf`]), which only a shortlist has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShortlistFormat {
+    Table(ExportFormat),
+    Pdf,
+}
+
+impl ShortlistFormat {
+    pub fn parse(s: &str) -> Option<ShortlistFormat> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "pdf" => Some(ShortlistFormat::Pdf),
+            other => ExportFormat::parse(other).map(ShortlistFormat::Table),
+        }
+    }
+
+    /// From a file name's extension.
+    pub fn from_path(p: &str) -> Option<ShortlistFormat> {
+        ShortlistFormat::parse(p.rsplit_once('.')?.1)
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            ShortlistFormat::Table(f) => f.extension(),
+            ShortlistFormat::Pdf => "pdf",
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ShortlistFormat::Table(f) => f.content_type(),
+            ShortlistFormat::Pdf => "application/pdf",
+        }
+    }
+}
+
+impl std::str::FromStr for ShortlistFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<ShortlistFormat, String> {
+        ShortlistFormat::parse(s).ok_or_else(|| {
+            format!(
+                "unknown format `{}`; use xlsx, csv, geojson, gpkg or pdf",
                 s.trim()
             )
         })
@@ -217,7 +276,9 @@ fn err(path: &Path, e: impl std::fmt::Display) -> ExportError {
     }
 }
 
-/// The rows of an export: the flat properties plus one `<criterion>_why` column per criterion.
+/// The rows of an export: the flat properties, one `<criterion>_why` column per criterion,
+/// and the unit's position in degrees (`latitude`, `longitude`: WGS84, six decimals as in the
+/// GeoJSON) and in metres (`easting`, `northing`: EPSG:27700, to the centimetre).
 fn rows(
     atlas: &Atlas,
     units: &[Unit],
@@ -237,12 +298,46 @@ fn rows(
                 );
             }
             p.insert("why".into(), Json::String(explain(r)));
+            let u = &units[r.unit];
+            let ll = lonlat(u, &contexts[r.unit]).ok();
+            p.insert("latitude".into(), json!(ll.map(|(_, lat)| round6(lat))));
+            p.insert("longitude".into(), json!(ll.map(|(lon, _)| round6(lon))));
+            let cm = |v: f64| (v * 100.0).round() / 100.0;
+            p.insert("easting".into(), json!(cm(u.pos[0])));
+            p.insert("northing".into(), json!(cm(u.pos[1])));
             p
         })
         .collect()
 }
 
-/// The XLSX workbook's bytes. `query` lists the weights, filters and settings used.
+/// The machine names of the XLSX sites sheet, in its order (see [`columns::xlsx_order`]); the
+/// headers in words are [`columns::column`]'s. Empty for an empty ranking.
+pub fn xlsx_keys(
+    atlas: &Atlas,
+    units: &[Unit],
+    contexts: &[Context],
+    ranking: &Ranking,
+) -> Vec<String> {
+    let rows = rows(atlas, units, contexts, &first_row(ranking));
+    match rows.first() {
+        Some(r) => columns::xlsx_order(r.keys().map(String::as_str))
+            .into_iter()
+            .map(str::to_string)
+            .collect(),
+        None => vec![],
+    }
+}
+
+/// The ranking with its first row only (the keys of every row are the same).
+fn first_row(ranking: &Ranking) -> Ranking {
+    let mut one = ranking.clone();
+    one.rows.truncate(1);
+    one
+}
+
+/// The XLSX workbook's bytes: a sites sheet for a board paper (headers in words, bold and
+/// frozen with a filter, each column with its number format and a width that fits), the
+/// query sheet (`query`: the weights, filters and settings used) and the sources sheet.
 fn xlsx_bytes(
     atlas: &Atlas,
     units: &[Unit],
@@ -250,33 +345,82 @@ fn xlsx_bytes(
     ranking: &Ranking,
     query: &[(String, String)],
 ) -> Result<Vec<u8>, ExportError> {
+    use rust_xlsxwriter::{FormatAlign, FormatBorder};
     let path = Path::new("workbook.xlsx");
     let rows = rows(atlas, units, contexts, ranking);
     let mut wb = Workbook::new();
     let bold = Format::new().set_bold();
+    let head = Format::new()
+        .set_bold()
+        .set_text_wrap()
+        .set_align(FormatAlign::Top)
+        .set_background_color(0xDDE7F0)
+        .set_border_bottom(FormatBorder::Thin);
     let sites = wb
         .add_worksheet()
         .set_name("sites")
         .map_err(|e| err(path, e))?;
-    if let Some(first) = rows.first() {
-        for (c, k) in first.keys().enumerate() {
-            sites
-                .write_string_with_format(0, c as u16, k, &bold)
-                .map_err(|e| err(path, e))?;
-        }
-    }
-    for (r, row) in rows.iter().enumerate() {
-        for (c, v) in row.values().enumerate() {
-            let (r, c) = (r as u32 + 1, c as u16);
-            match v {
-                Json::Number(n) => sites.write_number(r, c, n.as_f64().unwrap_or(f64::NAN)),
-                Json::String(s) => sites.write_string(r, c, s),
-                Json::Bool(b) => sites.write_boolean(r, c, *b),
-                Json::Null => continue,
-                other => sites.write_string(r, c, other.to_string()),
+    let keys: Vec<&str> = match rows.first() {
+        Some(first) => columns::xlsx_order(first.keys().map(String::as_str)),
+        None => vec![],
+    };
+    let mut header_lines = 1;
+    for (c, k) in keys.iter().enumerate() {
+        let column = columns::column(k, atlas.imd);
+        let c = c as u16;
+        sites
+            .write_string_with_format(0, c, &column.header, &head)
+            .map_err(|e| err(path, e))?;
+        // Wide enough for the values (text up to 40 characters), at least the kind's own.
+        let longest = rows
+            .iter()
+            .filter_map(|r| r.get(*k))
+            .map(|v| match v {
+                Json::String(s) => s.chars().count(),
+                Json::Null => 0,
+                other => other.to_string().len() + 2,
+            })
+            .max()
+            .unwrap_or(0) as f64;
+        let width = match column.kind {
+            columns::Kind::Words => column.kind.width(),
+            _ => longest.clamp(column.kind.width(), 40.0),
+        };
+        sites.set_column_width(c, width).map_err(|e| err(path, e))?;
+        let lines = (column.header.chars().count() as f64 / width).ceil() as u32;
+        header_lines = header_lines.max(lines.min(4));
+        let format = column
+            .kind
+            .num_format()
+            .map(|f| Format::new().set_num_format(f));
+        for (r, row) in rows.iter().enumerate() {
+            let r = r as u32 + 1;
+            match (row.get(*k), &format) {
+                (Some(Json::Number(n)), Some(f)) => {
+                    sites.write_number_with_format(r, c, n.as_f64().unwrap_or(f64::NAN), f)
+                }
+                (Some(Json::Number(n)), None) => {
+                    sites.write_number(r, c, n.as_f64().unwrap_or(f64::NAN))
+                }
+                (Some(Json::String(s)), _) => sites.write_string(r, c, s),
+                (Some(Json::Bool(b)), _) => sites.write_boolean(r, c, *b),
+                (Some(Json::Null) | None, _) => continue,
+                (Some(other), _) => sites.write_string(r, c, other.to_string()),
             }
             .map_err(|e| err(path, e))?;
         }
+    }
+    if !keys.is_empty() {
+        sites
+            .set_row_height(0, 15.0 * header_lines as f64)
+            .map_err(|e| err(path, e))?;
+        // The header stays in view, and so do rank, id and name when scrolling sideways.
+        sites
+            .set_freeze_panes(1, 3.min(keys.len() as u16))
+            .map_err(|e| err(path, e))?;
+        sites
+            .autofilter(0, 0, rows.len() as u32, keys.len() as u16 - 1)
+            .map_err(|e| err(path, e))?;
     }
     let q = wb
         .add_worksheet()
@@ -286,6 +430,9 @@ fn xlsx_bytes(
         .map_err(|e| err(path, e))?;
     q.write_string_with_format(0, 1, "value", &bold)
         .map_err(|e| err(path, e))?;
+    q.set_column_width(0, 24).map_err(|e| err(path, e))?;
+    q.set_column_width(1, 100).map_err(|e| err(path, e))?;
+    q.set_freeze_panes(1, 0).map_err(|e| err(path, e))?;
     for (i, (k, v)) in query.iter().enumerate() {
         q.write_string(i as u32 + 1, 0, k)
             .map_err(|e| err(path, e))?;
@@ -296,13 +443,21 @@ fn xlsx_bytes(
         .add_worksheet()
         .set_name("sources")
         .map_err(|e| err(path, e))?;
-    for (c, h) in ["layer", "source", "vintage", "licence", "rows"]
-        .iter()
-        .enumerate()
+    for (c, (h, w)) in [
+        ("layer", 20),
+        ("source", 60),
+        ("vintage", 24),
+        ("licence", 40),
+        ("rows", 10),
+    ]
+    .iter()
+    .enumerate()
     {
         s.write_string_with_format(0, c as u16, *h, &bold)
             .map_err(|e| err(path, e))?;
+        s.set_column_width(c as u16, *w).map_err(|e| err(path, e))?;
     }
+    let count = Format::new().set_num_format("#,##0");
     let mut r = 1;
     for l in &atlas.manifest.layers {
         for (c, v) in [&l.name, &l.source, &l.vintage, &l.licence]
@@ -312,7 +467,7 @@ fn xlsx_bytes(
             s.write_string(r, c as u16, v.as_str())
                 .map_err(|e| err(path, e))?;
         }
-        s.write_number(r, 4, l.rows as f64)
+        s.write_number_with_format(r, 4, l.rows as f64, &count)
             .map_err(|e| err(path, e))?;
         r += 1;
     }
@@ -464,7 +619,6 @@ fn write_gpkg(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn columns_are_typed_from_every_row() {

@@ -222,6 +222,15 @@ pub fn write_csv(
     Ok(())
 }
 
+/// A unit's WGS84 longitude and latitude: the one computed at the join, else from its BNG
+/// position now. Every output that gives degrees (GeoJSON, XLSX, the PDF report) takes them here.
+pub fn lonlat(u: &Unit, c: &Context) -> Result<(f64, f64), crs::CrsError> {
+    match c.lonlat {
+        Some([lon, lat]) => Ok((lon, lat)),
+        None => crs::bng_to_wgs84(u.pos[0], u.pos[1]),
+    }
+}
+
 /// One ranked unit as an RFC 7946 feature: a WGS84 point, the flat properties, and the
 /// `breakdown` object (raw, normalised, weight, contribution and sentence per criterion).
 pub fn feature(
@@ -233,10 +242,7 @@ pub fn feature(
 ) -> Result<Feature, OutputError> {
     let u = &units[r.unit];
     let weights = &ranking.weights;
-    let (lon, lat) = match contexts[r.unit].lonlat {
-        Some([lon, lat]) => (lon, lat),
-        None => crs::bng_to_wgs84(u.pos[0], u.pos[1])?,
-    };
+    let (lon, lat) = lonlat(u, &contexts[r.unit])?;
     let mut props = properties(atlas, units, contexts, ranking.rank_column, r);
     let breakdown: Map<String, Json> = CRITERIA
         .iter()

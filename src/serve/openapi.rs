@@ -128,7 +128,7 @@ pub fn document() -> Value {
                     "responses": errors_with("200", json!({"description": "the shortlist"}))},
                 "delete": {"summary": "Remove a site (write: bearer token)", "security": [{"bearer": []}], "parameters": [path_param("name"), path_param("id")], "responses": errors_with("200", json!({"description": "the shortlist"}))},
             },
-            "/shortlists/{name}/export": {"get": {"summary": "Download a shortlist ranked with its weights, with notes", "parameters": concat(vec![vec![path_param("name")], query::<ExportQuery>()]),
+            "/shortlists/{name}/export": {"get": {"summary": "Download a shortlist ranked with its weights, with notes: a table (xlsx, csv, geojson, gpkg) or the PDF site report (pdf)", "parameters": concat(vec![vec![path_param("name")], query::<ExportQuery>()]),
                 "responses": errors_with("200", json!({"description": "the file"}))}},
             "/overlays": {
                 "get": {"summary": "Every council plan overlay (no geometry)", "responses": errors_with("200", json!({"description": "overlays"}))},

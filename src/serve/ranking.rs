@@ -121,7 +121,12 @@ pub async fn optimise(
     })
     .await??;
     Ok(match out {
-        Answer::File(bytes) => attachment(format, bytes, "sitefinder-suggested-sites"),
+        Answer::File(bytes) => attachment(
+            bytes,
+            format.content_type(),
+            "sitefinder-suggested-sites",
+            format.extension(),
+        ),
         Answer::Json(v) => geojson_response(v),
     })
 }

@@ -30,11 +30,17 @@ pub async fn download(
 ) -> Result<Response, ApiError> {
     let bytes =
         tokio::task::spawn_blocking(move || engine.render(format, &ranking, &meta)).await??;
-    Ok(attachment(format, bytes, stem))
+    Ok(attachment(
+        bytes,
+        format.content_type(),
+        stem,
+        format.extension(),
+    ))
 }
 
-/// `bytes` as a download named `<stem>.<extension>` (the stem made safe for a file name).
-pub fn attachment(format: ExportFormat, bytes: Vec<u8>, stem: &str) -> Response {
+/// A file download: `stem.extension`, with the characters a file name should not have
+/// replaced by `-`.
+pub fn attachment(bytes: Vec<u8>, content_type: &str, stem: &str, extension: &str) -> Response {
     let safe: String = stem
         .chars()
         .map(|c| {
@@ -47,10 +53,10 @@ pub fn attachment(format: ExportFormat, bytes: Vec<u8>, stem: &str) -> Response 
         .collect();
     (
         [
-            (header::CONTENT_TYPE, format.content_type().to_string()),
+            (header::CONTENT_TYPE, content_type.to_string()),
             (
                 header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{safe}.{}\"", format.extension()),
+                format!("attachment; filename=\"{safe}.{extension}\""),
             ),
         ],
         bytes,

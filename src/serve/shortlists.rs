@@ -13,10 +13,10 @@ use utoipa::{IntoParams, ToSchema};
 use crate::analysis::rank::Weights;
 use crate::base::params::opt_from_str;
 use crate::engine::{query_value, Catchments};
-use crate::export::ExportFormat;
+use crate::export::{ExportFormat, ShortlistFormat};
 use crate::serve::error::ApiError;
 use crate::serve::extract::{json_body, Params};
-use crate::serve::respond::{created, download, urlencode};
+use crate::serve::respond::{attachment, created, urlencode};
 use crate::serve::state::Shared;
 
 pub async fn list(State(s): State<Shared>) -> Result<Json<Value>, ApiError> {
@@ -136,26 +136,33 @@ pub async fn remove_site(
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ExportQuery {
-    /// xlsx (default), csv (UTF-8 with BOM), geojson or gpkg (EPSG:27700 points).
+    /// xlsx (default), csv (UTF-8 with BOM), geojson, gpkg (EPSG:27700 points) or pdf (the
+    /// site report: a cover page, then one page per site with its map).
     #[serde(default, deserialize_with = "opt_from_str")]
-    #[param(value_type = Option<String>, pattern = "^(xlsx|csv|geojson|gpkg)$")]
-    pub format: Option<ExportFormat>,
+    #[param(value_type = Option<String>, pattern = "^(xlsx|csv|geojson|gpkg|pdf)$")]
+    pub format: Option<ShortlistFormat>,
 }
 
 /// A shortlist ranked as it was made: its weights, its date, its catchment source and its plan
-/// overlay, with each site's note.
+/// overlay, with each site's note; as a table, or as the PDF site report.
 pub async fn export(
     State(s): State<Shared>,
     Path(name): Path<String>,
     p: Params<(ExportQuery,)>,
 ) -> Result<Response, ApiError> {
-    let format = p.value.0.format.unwrap_or(ExportFormat::Xlsx);
+    let format = p
+        .value
+        .0
+        .format
+        .unwrap_or(ShortlistFormat::Table(ExportFormat::Xlsx));
     let sl = s.store()?.shortlist(&name)?;
     let plan = query_value(&sl.query, "overlay").and_then(|k| s.overlay(&k));
     let choice = query_value(&sl.query, "catchments").and_then(|c| Catchments::parse_spec(&c));
     let state = s.clone();
     // A shortlist made with other catchments than this server's is joined again with its own.
-    let (ranking, meta, engine) = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
+    // Ranking and rendering (XLSX, GeoPackage, the PDF's maps) are CPU and file work: off the
+    // async workers.
+    let bytes = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
         let e = match choice {
             Some(c) if c != state.engine.catchment_choice => {
                 std::sync::Arc::new(state.engine.with_catchments(&c)?)
@@ -164,8 +171,13 @@ pub async fn export(
         };
         let ranking = e.shortlist_ranking(&sl, plan, None)?;
         let meta = e.shortlist_meta(&sl, &ranking);
-        Ok((ranking, meta, e))
+        Ok(e.shortlist_file(format, &ranking, &meta)?)
     })
     .await??;
-    download(engine, format, ranking, meta, &name).await
+    Ok(attachment(
+        bytes,
+        format.content_type(),
+        &name,
+        format.extension(),
+    ))
 }

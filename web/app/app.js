@@ -697,7 +697,7 @@ async function showShortlist() {
     });
     ol.appendChild(li);
   }
-  for (const f of ['xlsx', 'csv', 'geojson', 'gpkg']) {
+  for (const f of ['xlsx', 'csv', 'geojson', 'gpkg', 'pdf']) {
     document.getElementById(`sl-dl-${f}`).href = `shortlists/${encodeURIComponent(name)}/export?format=${f}`;
   }
   dl.hidden = s.sites.length === 0;

@@ -8,7 +8,7 @@ use anyhow::{bail, Context as _, Result};
 
 use sitefinder::base::textio::write_atomic;
 use sitefinder::engine::{query_value, Catchments, Config, Engine, RankQuery};
-use sitefinder::export::ExportFormat;
+use sitefinder::export::{ExportFormat, ShortlistFormat};
 use sitefinder::ingest::overlay::{Overlay, UploadFormat, UploadOptions};
 use sitefinder::reference::atlas::Atlas;
 use sitefinder::store::{default_dir, Shortlist, Store, StoreError};
@@ -209,15 +209,42 @@ pub fn serve(a: ServeArgs) -> Result<()> {
 pub fn export(a: ExportArgs) -> Result<()> {
     let out = a.out.display().to_string();
     let format = match &a.format {
-        Some(f) => ExportFormat::parse(f)
-            .with_context(|| format!("--format `{f}`: use csv, xlsx, geojson or gpkg"))?,
-        None => ExportFormat::from_path(&out).with_context(|| {
-            format!("--out {out}: give --format csv|xlsx|geojson|gpkg or a file ending .csv, .xlsx, .geojson or .gpkg")
+        Some(f) => ShortlistFormat::parse(f)
+            .with_context(|| format!("--format `{f}`: use csv, xlsx, geojson, gpkg or pdf"))?,
+        None => ShortlistFormat::from_path(&out).with_context(|| {
+            format!("--out {out}: give --format csv|xlsx|geojson|gpkg|pdf or a file ending .csv, .xlsx, .geojson, .gpkg or .pdf")
         })?,
     };
     let store = store(&a.state)?;
     let sl = store.shortlist(&a.shortlist)?;
-    let units = if a.units.is_empty() {
+    let (engine, plan) = shortlist_engine(&store, &sl, &a.units, a.data)?;
+    let ranking = engine.shortlist_ranking(&sl, plan, a.as_of)?;
+    let meta = engine.shortlist_meta(&sl, &ranking);
+    match format {
+        ShortlistFormat::Table(f) => engine.write(&a.out, f, &ranking, &meta)?,
+        ShortlistFormat::Pdf => {
+            let bytes = engine.report(&ranking, &meta);
+            write_atomic(&a.out, |w| w.write_all(&bytes))
+                .with_context(|| format!("writing {out}"))?;
+        }
+    }
+    eprintln!(
+        "sitefinder: wrote shortlist `{}` ({} sites) to {out}",
+        sl.name,
+        ranking.rows.len()
+    );
+    Ok(())
+}
+
+/// The engine a shortlist is ranked with, as it was made: its units files (unless `units` are
+/// given), its catchment source and its plan overlay (if still there).
+fn shortlist_engine(
+    store: &Store,
+    sl: &Shortlist,
+    units: &[PathBuf],
+    data: Option<PathBuf>,
+) -> Result<(Engine, Option<Arc<Overlay>>)> {
+    let units = if units.is_empty() {
         let files: Vec<PathBuf> = sl.units_file.split("; ").map(PathBuf::from).collect();
         if let Some(gone) = files.iter().find(|p| !p.is_file()) {
             bail!(
@@ -228,10 +255,9 @@ pub fn export(a: ExportArgs) -> Result<()> {
         }
         files
     } else {
-        a.units.clone()
+        units.to_vec()
     };
-    // The shortlist is ranked as it was made: its catchment source, date and plan overlay.
-    let mut cfg = Config::new(&data_dir(a.data)?);
+    let mut cfg = Config::new(&data_dir(data)?);
     cfg.units = units;
     cfg.skip_invalid = true;
     if let Some(c) = query_value(&sl.query, "catchments").and_then(|c| Catchments::parse_spec(&c)) {
@@ -241,29 +267,16 @@ pub fn export(a: ExportArgs) -> Result<()> {
         Some(k) => match store.overlay(&k) {
             Ok(o) => Some(Arc::new(o)),
             Err(_) => {
-                eprintln!("sitefinder: the shortlist was made with plan overlay `{k}`, which is gone; exporting without it");
+                eprintln!("sitefinder: the shortlist was made with plan overlay `{k}`, which is gone; ranking without it");
                 None
             }
         },
         None => None,
     };
-    let engine = open(cfg)?;
-    let ranking = engine.shortlist_ranking(&sl, plan, a.as_of)?;
-    engine.write(
-        &a.out,
-        format,
-        &ranking,
-        &engine.shortlist_meta(&sl, &ranking),
-    )?;
-    eprintln!(
-        "sitefinder: wrote shortlist `{}` ({} sites) to {out}",
-        sl.name,
-        ranking.rows.len()
-    );
-    Ok(())
+    Ok((open(cfg)?, plan))
 }
 
-/// A shortlist as `shortlist show` prints it.
+/// A shortlist as `shortlist note`, `remove` and `add` print it.
 fn show(sl: &Shortlist) {
     print!("{}", sl.to_text());
 }
@@ -275,12 +288,20 @@ pub fn shortlist(cmd: ShortlistCmd, state: State) -> Result<()> {
             let all = store.list_shortlists()?;
             if all.is_empty() {
                 println!("no shortlists in {}", store.path().display());
-            }
-            for (name, created, updated, n) in all {
-                println!("{name}\t{n} sites\tcreated {created}\tupdated {updated}");
+            } else {
+                print!("{}", sitefinder::store::shortlists_table(&all));
             }
         }
-        ShortlistCmd::Show { name } => show(&store.shortlist(&name)?),
+        ShortlistCmd::Show {
+            name,
+            units,
+            data,
+            as_of,
+        } => {
+            let sl = store.shortlist(&name)?;
+            let (engine, plan) = shortlist_engine(&store, &sl, &units, data)?;
+            print!("{}", engine.shortlist_table(&sl, plan, as_of)?);
+        }
         ShortlistCmd::Note { name, id, note } => show(&store.set_note(&name, &id, &note)?),
         ShortlistCmd::Remove { name, id } => show(&store.remove_site(&name, &id)?),
         ShortlistCmd::Delete { name } => {

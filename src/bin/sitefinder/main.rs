@@ -32,7 +32,7 @@ enum Cmd {
     Optimise(Box<OptimiseArgs>),
     /// Serve the ranking, every layer (OGC API - Features) and the web map over HTTP.
     Serve(Box<ServeArgs>),
-    /// Export a named shortlist as CSV, XLSX, GeoJSON or GeoPackage.
+    /// Export a named shortlist as CSV, XLSX, GeoJSON, GeoPackage or a PDF site report.
     Export(Box<ExportArgs>),
     /// Named shortlists of units, kept in the state database: list, show, add, note, remove, delete.
     Shortlist {
@@ -159,7 +159,8 @@ struct ExportArgs {
     /// The shortlist's name.
     #[arg(long, value_name = "NAME")]
     shortlist: String,
-    /// csv (UTF-8 with BOM, for Excel), xlsx, geojson or gpkg (default: from --out's extension).
+    /// csv (UTF-8 with BOM, for Excel), xlsx, geojson, gpkg or pdf (the site report: a cover
+    /// page, then one page per site with its map; default: from --out's extension).
     #[arg(long, value_name = "FORMAT")]
     format: Option<String>,
     /// The file to write.
@@ -182,8 +183,20 @@ struct ExportArgs {
 enum ShortlistCmd {
     /// Every shortlist with its number of sites and times.
     List,
-    /// One shortlist's sites and notes.
-    Show { name: String },
+    /// One shortlist's sites as a table: unit, name and address, score and rank (ranked as the
+    /// shortlist was made, as its exports are), IMD decile, note.
+    Show {
+        name: String,
+        /// Units file (default: the ones the shortlist was made from).
+        #[arg(long, value_name = "FILE")]
+        units: Vec<PathBuf>,
+        /// Data directory (default: $SITEFINDER_DATA, else the data built into sitefinder).
+        #[arg(long, value_name = "DIR")]
+        data: Option<PathBuf>,
+        /// Date vacancy age is measured at (YYYY-MM-DD; default: the shortlist's own date).
+        #[arg(long, value_name = "DATE")]
+        as_of: Option<sitefinder::base::date::Date>,
+    },
     /// Add units (by id, or the top N of a ranking) to a shortlist, creating it if needed.
     Add(Box<ShortlistAddArgs>),
     /// Set the note of one site.
