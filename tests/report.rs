@@ -157,6 +157,19 @@ fn the_pdf_report_reads_back_from_the_server_and_the_command_line() {
     );
     assert_eq!(r.status, StatusCode::OK);
 
+    // A long note runs on to another page rather than being cut.
+    let long_note: String = (1..=60)
+        .map(|k| format!("Point {k}: check access, lease and the landlord's terms."))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let r = call(
+        &s,
+        Method::PUT,
+        &format!("{path}/sites/{}", ids[2]),
+        Some(json!({"note": long_note})),
+    );
+    assert_eq!(r.status, StatusCode::OK);
+
     let r = call(&s, Method::GET, &format!("{path}/export?format=pdf"), None);
     assert_eq!(
         r.status,
@@ -188,13 +201,28 @@ fn the_pdf_report_reads_back_from_the_server_and_the_command_line() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 
     for pdf in [&served, &written] {
-        assert_eq!(
-            pdf_page_count(pdf),
-            ids.len() + 1,
-            "a cover and one page per site"
-        );
         let pages = pdf_pages_text(pdf);
-        assert_eq!(pages.len(), ids.len() + 1);
+        assert_eq!(pdf_page_count(pdf), pages.len());
+        // A cover, then each site from a new page, going on to another page ("(continued)")
+        // when its text is long: nothing is cut.
+        let starts: Vec<usize> = (1..=ids.len())
+            .map(|k| {
+                pages
+                    .iter()
+                    .position(|t| {
+                        t.trim_start()
+                            .starts_with(&format!("Site {k} of {}", ids.len()))
+                    })
+                    .unwrap_or_else(|| panic!("no page for site {k}"))
+            })
+            .collect();
+        assert_eq!(starts[0], 1, "the sites follow a one-page cover");
+        assert!(starts.windows(2).all(|w| w[0] < w[1]), "{starts:?}");
+        let site_text = |k: usize| -> String {
+            let end = starts.get(k + 1).copied().unwrap_or(pages.len());
+            squeeze(&pages[starts[k]..end].concat())
+        };
+        let total = pages.len();
         let cover = squeeze(&pages[0]);
         assert!(cover.contains(name), "{cover}");
         assert!(
@@ -212,45 +240,67 @@ fn the_pdf_report_reads_back_from_the_server_and_the_command_line() {
         // The sites in score order, as /rank has them, one page each.
         for (k, f) in picked.iter().enumerate() {
             let props = &f["properties"];
-            let page = squeeze(&pages[k + 1]);
+            let page = site_text(k);
             let address = props["address"].as_str().unwrap();
             assert!(
                 page.contains(address),
-                "page {}: no address {address}:\n{page}",
-                k + 2
+                "site {}: no address {address}:\n{page}",
+                k + 1
             );
             let score = props["score"].as_f64().unwrap();
             assert!(
                 page.contains(&format!("Score {score:.3}")),
-                "page {}: no score {score:.3}:\n{page}",
-                k + 2
+                "site {}: no score {score:.3}:\n{page}",
+                k + 1
             );
             let decile = props["imd_decile"].as_i64().unwrap();
             assert!(
                 page.contains(&format!("IMD 2025 decile {decile} (1 = most deprived)")),
-                "page {}:\n{page}",
-                k + 2
+                "site {}:\n{page}",
+                k + 1
             );
             let practice = props["nearest_practice_name"].as_str().unwrap();
             let code = props["nearest_practice_code"].as_str().unwrap();
             assert!(
                 page.contains(&format!("1 {practice} {code}")),
-                "page {}: nearest practice {practice} ({code}) not listed first:\n{page}",
-                k + 2
+                "site {}: nearest practice {practice} ({code}) not listed first:\n{page}",
+                k + 1
             );
             // Each criterion's sentence, as /rank explains it (wrapped in the PDF).
             let reach_why = props["breakdown"]["reach"]["why"].as_str().unwrap();
-            assert!(page.contains(reach_why), "page {}:\n{page}", k + 2);
-            assert!(page.contains(&format!("page {} of {}", k + 2, ids.len() + 1)));
+            assert!(page.contains(reach_why), "site {}:\n{page}", k + 1);
+            assert!(page.contains(&format!("page {} of {total}", starts[k] + 1)));
         }
         // The top unit is MEDICINE TAP on the Esplanade, whose nearest practice is The Dawes
         // Family Practice (known from the data).
-        let first = squeeze(&pages[1]);
+        let first = site_text(0);
         assert!(first.contains("MEDICINE TAP, 2 THE ESPLANADE"), "{first}");
         assert!(first.contains("THE DAWES FAMILY PRACTICE"), "{first}");
         // The note, with its en dash, square metres, pound and quotes intact.
         assert!(first.contains(NOTE), "{first}");
-        assert!(squeeze(&pages[2]).contains("No note."));
+        assert!(site_text(1).contains("No note."));
+        let third = site_text(2);
+        assert!(third.contains("(continued)"), "{third}");
+        for k in [1, 30, 60] {
+            assert!(
+                third.contains(&format!("Point {k}: check access")),
+                "point {k} cut:\n{third}"
+            );
+        }
+        // The cover names the page each site starts on.
+        for (k, f) in picked.iter().enumerate() {
+            let props = &f["properties"];
+            let row_end = format!(
+                "{:.3} {} {}",
+                props["score"].as_f64().unwrap(),
+                props["imd_decile"],
+                starts[k] + 1
+            );
+            assert!(
+                cover.contains(&row_end),
+                "no `{row_end}` on the cover:\n{cover}"
+            );
+        }
         assert!(
             !pages.concat().contains('\u{FFFD}'),
             "no replacement characters"

@@ -84,28 +84,93 @@ impl Report<'_> {
 
 /// The report's bytes: the cover, then one page per row of the ranking.
 pub fn pdf(r: &Report) -> Vec<u8> {
-    let total = r.ranking.rows.len() + 1;
-    let mut pages = vec![cover(r, total)];
-    for (i, row) in r.ranking.rows.iter().enumerate() {
-        pages.push(site_page(r, i, row, total));
+    // Each site from a new page, going on to more pages when its text is long; the cover lists
+    // the page each site starts on, so it is laid out once the sites are (twice if it runs to
+    // a second page itself).
+    let sites: Vec<Vec<Page>> = r
+        .ranking
+        .rows
+        .iter()
+        .enumerate()
+        .map(|(i, row)| site_pages(r, i, row))
+        .collect();
+    let starts = |cover_pages: usize| -> Vec<usize> {
+        let mut next = cover_pages + 1;
+        sites
+            .iter()
+            .map(|s| {
+                let at = next;
+                next += s.len();
+                at
+            })
+            .collect()
+    };
+    let mut front = cover(r, &starts(1));
+    if front.len() > 1 {
+        front = cover(r, &starts(front.len()));
+    }
+    let mut pages: Vec<Page> = front
+        .into_iter()
+        .chain(sites.into_iter().flatten())
+        .collect();
+    let total = pages.len();
+    for (k, p) in pages.iter_mut().enumerate() {
+        footer(p, r, k + 1, total);
     }
     document(&format!("Site report: {}", r.name()), pages)
 }
 
-/// A running column of text that stops writing at the bottom of the page.
+/// A running column of text; at the bottom of a page it goes on to a new page headed `cont`
+/// (the full pages are kept in `done`), so nothing is cut.
 struct Flow {
     y: f32,
+    cont: String,
+    done: Vec<Page>,
 }
 
+/// Where text starts on a page that continues another.
+const CONT_TOP: f32 = 58.0;
+
 impl Flow {
-    /// Room for `h` more points?
-    fn room(&self, h: f32) -> bool {
-        self.y + h <= BOTTOM
+    fn new(y: f32, cont: String) -> Flow {
+        Flow {
+            y,
+            cont,
+            done: vec![],
+        }
     }
 
-    /// A section heading with a rule under it.
+    /// Room for `h` more points: on this page, or else on a new one (`p` becomes it). False
+    /// only for a block taller than a page.
+    fn room(&mut self, p: &mut Page, h: f32) -> bool {
+        if self.y + h <= BOTTOM {
+            return true;
+        }
+        if CONT_TOP + h > BOTTOM {
+            return false;
+        }
+        self.done.push(std::mem::replace(p, Page::new()));
+        p.text(
+            MARGIN,
+            40.0,
+            8.0,
+            false,
+            GREY,
+            &fit(&self.cont, CONTENT_W, 8.0, false),
+        );
+        self.y = CONT_TOP;
+        true
+    }
+
+    /// The pages, the last being `p`.
+    fn finish(mut self, p: Page) -> Vec<Page> {
+        self.done.push(p);
+        self.done
+    }
+
+    /// A section heading with a rule under it, kept with the first lines that follow it.
     fn heading(&mut self, p: &mut Page, s: &str) -> bool {
-        if !self.room(30.0) {
+        if !self.room(p, 45.0) {
             return false;
         }
         self.y += 16.0;
@@ -137,7 +202,7 @@ impl Flow {
         let lines = wrap(s, w, size, bold);
         let n = lines.len();
         for (i, l) in lines.into_iter().enumerate() {
-            if !self.room(lead) {
+            if !self.room(p, lead) {
                 return;
             }
             self.y += lead;
@@ -180,7 +245,7 @@ fn table(
     size: f32,
 ) {
     let lead = size * 1.25;
-    if !f.room(lead * 2.0) {
+    if !f.room(p, lead * 2.0) {
         return;
     }
     f.y += lead;
@@ -214,7 +279,7 @@ fn table(
             })
             .collect();
         let height = lines.iter().map(Vec::len).max().unwrap_or(1);
-        if !f.room(lead * height as f32 + 2.0) {
+        if !f.room(p, lead * height as f32 + 2.0) {
             return;
         }
         f.y += 2.0;
@@ -297,10 +362,12 @@ fn footer(p: &mut Page, r: &Report, page: usize, total: usize) {
     );
 }
 
-fn cover(r: &Report, total: usize) -> Page {
+/// The cover: what the report is, how it was made, the sites with the page each starts on
+/// (`starts`), the data and the attribution.
+fn cover(r: &Report, starts: &[usize]) -> Vec<Page> {
     let mut p = Page::new();
     let a = r.atlas;
-    let mut f = Flow { y: 50.0 };
+    let mut f = Flow::new(50.0, format!("Site report \"{}\" (continued)", r.name()));
     p.text(MARGIN, f.y, 11.0, false, GREY, "sitefinder site report");
     f.y += 8.0;
     f.para(&mut p, MARGIN, CONTENT_W, 20.0, true, BLACK, &r.name(), 2);
@@ -314,7 +381,7 @@ fn cover(r: &Report, total: usize) -> Page {
         false,
         BLACK,
         &format!(
-            "{n} site{} from the shortlist, one page each from page 2, in score order: ranked with the weights, date and GP catchments the shortlist was made with.",
+            "{n} site{} from the shortlist, each from a new page (listed below), in score order: ranked with the weights, date and GP catchments the shortlist was made with.",
             if n == 1 { "" } else { "s" }
         ),
         3,
@@ -378,8 +445,9 @@ fn cover(r: &Report, total: usize) -> Page {
     }
 
     f.heading(&mut p, "Sites");
-    let shown = n.min(20);
-    let rows: Vec<Vec<String>> = r.ranking.rows[..shown]
+    let rows: Vec<Vec<String>> = r
+        .ranking
+        .rows
         .iter()
         .enumerate()
         .map(|(i, row)| {
@@ -391,7 +459,7 @@ fn cover(r: &Report, total: usize) -> Page {
                 u.address.clone(),
                 score_text(row.score),
                 l.imd_decile.to_string(),
-                (i + 2).to_string(),
+                starts[i].to_string(),
             ]
         })
         .collect();
@@ -404,18 +472,6 @@ fn cover(r: &Report, total: usize) -> Page {
         c("Page", 35.0, true),
     ];
     table(&mut p, &mut f, MARGIN, &cols, &rows, None, 8.0);
-    if shown < n {
-        f.para(
-            &mut p,
-            MARGIN,
-            CONTENT_W,
-            8.0,
-            false,
-            GREY,
-            &format!("and {} more, each on its own page", n - shown),
-            1,
-        );
-    }
 
     f.heading(&mut p, "Data");
     let imd = a.imd;
@@ -464,8 +520,7 @@ fn cover(r: &Report, total: usize) -> Page {
         "Each criterion is scaled 0 to 1 on a fixed, documented scale (1 = a better site); a criterion whose layer has no data for the place is left out rather than counted as 0. The score is the weighted mean of the scaled values, so it runs from 0 to 1, and each criterion's contribution is its share of it. Distances are straight lines. The map shows 3 km by 3 km around the site, north up, drawn from the data shipped with sitefinder.",
         6,
     );
-    footer(&mut p, r, 1, total);
-    p
+    f.finish(p)
 }
 
 /// Draws a marker of `kind` centred on `at` (page points).
@@ -837,14 +892,23 @@ fn beside_map(p: &mut Page, r: &Report, row: &Ranked, x: f32, top: f32) {
     }
 }
 
-fn site_page(r: &Report, i: usize, row: &Ranked, total: usize) -> Page {
+/// A site's page (and more pages when its text runs on).
+fn site_pages(r: &Report, i: usize, row: &Ranked) -> Vec<Page> {
     let mut p = Page::new();
     let a = r.atlas;
     let u = &r.units[row.unit];
     let ctx = &r.contexts[row.unit];
     let l = &a.lsoas[ctx.lsoa];
     let n = r.ranking.rows.len();
-    let mut f = Flow { y: 40.0 };
+    let mut f = Flow::new(
+        40.0,
+        format!(
+            "Site {} of {n} (continued) - {} - shortlist \"{}\"",
+            i + 1,
+            u.name.trim(),
+            r.name()
+        ),
+    );
     p.text(
         MARGIN,
         f.y,
@@ -971,7 +1035,7 @@ fn site_page(r: &Report, i: usize, row: &Ranked, total: usize) -> Page {
         c("Why", 287.0, false),
     ];
     table(&mut p, &mut f, MARGIN, &cols, &rows, Some(4), 7.5);
-    if f.room(12.0) {
+    if f.room(&mut p, 12.0) {
         f.y += 11.0;
         p.text(
             MARGIN,
@@ -1027,7 +1091,7 @@ fn site_page(r: &Report, i: usize, row: &Ranked, total: usize) -> Page {
         (&a.pharmacies, "Pharmacy"),
     ] {
         if layer.coverage.covers(lad) {
-            let near = layer.index.nearest_k(u.pos, 3);
+            let near = layer.index.nearest_k(u.pos, 2);
             if near.is_empty() {
                 rows.push(vec![
                     what.into(),
@@ -1068,11 +1132,10 @@ fn site_page(r: &Report, i: usize, row: &Ranked, total: usize) -> Page {
 
     f.heading(&mut p, "Note");
     match row.note.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        Some(note) => f.para(&mut p, MARGIN, CONTENT_W, 9.0, false, BLACK, note, 5),
+        Some(note) => f.para(&mut p, MARGIN, CONTENT_W, 9.0, false, BLACK, note, 60),
         None => f.para(&mut p, MARGIN, CONTENT_W, 9.0, false, GREY, "No note.", 1),
     }
-    footer(&mut p, r, i + 2, total);
-    p
+    f.finish(p)
 }
 
 #[cfg(test)]
