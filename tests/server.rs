@@ -98,6 +98,85 @@ fn health_collections_conformance_and_openapi() {
         .contains("Open Government Licence"));
 }
 
+/// `/attribution` is a page for a browser (`Accept: text/html`, or `f=html`) naming every
+/// source and the edition, and JSON otherwise; an unknown `f` is a 400 naming it.
+#[test]
+fn attribution_is_a_page_for_people_and_json_for_programs() {
+    let req = Request::get("/attribution")
+        .header("accept", "text/html,application/xhtml+xml")
+        .body(Body::empty())
+        .unwrap();
+    let resp = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let r = app(state()).oneshot(req).await.unwrap();
+        let ctype = r.headers()["content-type"].to_str().unwrap().to_string();
+        let body = r.into_body().collect().await.unwrap().to_bytes();
+        (ctype, String::from_utf8(body.to_vec()).unwrap())
+    });
+    assert!(resp.0.starts_with("text/html"), "{}", resp.0);
+    let page = resp.1;
+    assert!(page.contains("Data sources and attribution"), "{page}");
+    assert!(
+        page.contains("English Indices of Deprivation 2025"),
+        "{page}"
+    );
+    for l in &state().engine.atlas.manifest.layers {
+        assert!(
+            page.contains(&l.source.replace('&', "&amp;")),
+            "no {} on the page",
+            l.name
+        );
+    }
+    // File names only, never where the server keeps them.
+    assert!(page.contains("rochdale_vacant_shops.csv"));
+    assert!(
+        !page.contains(env!("CARGO_MANIFEST_DIR")),
+        "a server path leaked"
+    );
+    let (s, ctype, v) = get("/attribution?f=json");
+    assert_eq!(s, StatusCode::OK);
+    assert!(ctype.starts_with("application/json"), "{ctype}");
+    assert!(v["layers"].is_array());
+    error("/attribution?f=xml", StatusCode::BAD_REQUEST, "f");
+}
+
+/// The help page served with the map gives each scale as the code has it, so the words on the
+/// map cannot drift from the scoring.
+#[test]
+fn the_help_page_states_the_scales_the_scores_use() {
+    let help = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("web/app/help.html"),
+    )
+    .unwrap();
+    let sc = sitefinder::analysis::criteria::Scales::default();
+    let j = sitefinder::analysis::join::JoinParams::default();
+    let n = |x: f64| {
+        let s = format!("{x:.0}");
+        if s.len() > 3 {
+            format!("{},{}", &s[..s.len() - 3], &s[s.len() - 3..])
+        } else {
+            s
+        }
+    };
+    for want in [
+        format!("<b>{} residents</b>", n(sc.reach_scale_residents)),
+        format!("<b>{}\npatients</b>", n(sc.demand_scale_patients)),
+        format!("<b>{} km</b>", sc.gap_scale_m / 1000.0),
+        format!("<b>{} stops</b>", sc.access_scale_stops),
+        format!("{} m² or less", sc.floor_min_m2),
+        format!("{} m² or more", sc.floor_full_m2),
+        format!("£{}/m²", sc.rv_per_m2),
+        format!("{} months or more", sc.vacancy_full_months),
+        format!("<b>{} m</b>", sc.plan_near_m),
+        format!("within walking reach ({} m)", j.reach_radius_m),
+        format!("within {} m", j.stop_radius_m),
+    ] {
+        assert!(help.contains(&want), "help.html does not say `{want}`");
+    }
+    let (s, ctype, _) = get("/help.html");
+    assert_eq!(s, StatusCode::OK);
+    assert!(ctype.starts_with("text/html"), "{ctype}");
+}
+
 #[test]
 fn items_with_bbox_limit_offset_and_paging_links() {
     // Rochdale town centre.

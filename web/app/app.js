@@ -353,6 +353,8 @@ function drawUnits() {
   layers.units.eachLayer((l) => { if (l instanceof L.Marker) l.setZIndexOffset(1000); });
 }
 
+const selectedRing = L.circleMarker([0, 0], { pane: 'chosen', className: 'selected-ring', interactive: false, radius: 14, color: '#ff6f00', weight: 3.5, fill: false });
+
 function listSpot(marker, group) {
   const items = group.map((f) => `<li data-id="${escapeHTML(f.id)}"><span class="score">${f.properties.score.toFixed(3)}</span>#${f.properties.rank} ${escapeHTML(f.properties.name)}</li>`).join('');
   const div = L.DomUtil.create('div', 'spot-list');
@@ -423,6 +425,9 @@ function select(id, pan, quiet = false) {
   const m = markers.get(id);
   if (m && pan) map.panTo(m.getLatLng());
   if (m && !quiet) m.openTooltip();
+  // The chosen unit is ringed above everything else.
+  if (m) selectedRing.setLatLng(m.getLatLng()).addTo(map);
+  else selectedRing.remove();
   showBreakdown(f);
   if (narrow.matches && !pan && !quiet && f) {
     openSheet(true);
@@ -436,7 +441,7 @@ function summary(p) {
   // 38,000 patients in catchment; nearest vaccination site 2.3 km".
   const name = p.lsoa21nm ?? p.lsoa11nm;
   const code = p.lsoa21cd ?? p.lsoa11cd;
-  const parts = [`neighbourhood ${name} (${code}) in IMD decile ${p.imd_decile}`];
+  const parts = [`Neighbourhood ${name} (${code}) in IMD decile ${p.imd_decile}`];
   const n = p.catchment_practices ? p.catchment_practices.split(' ').length : 0;
   if (n) parts.push(`${n} GP practice${n === 1 ? '' : 's'}, ${fmt(p.catchment_patients)} patients in catchment`);
   if (p.nearest_practice_name) parts.push(`nearest practice ${p.nearest_practice_name} (${p.nearest_practice_code}), ${fmt(Math.round(p.nearest_practice_m))} m`);
@@ -456,7 +461,7 @@ function showBreakdown(f) {
   }).join('');
   const area = p.floor_area_m2 ? `; ${fmt(p.floor_area_m2)} m²` : '';
   el.innerHTML = `<h2>#${p.rank} ${escapeHTML(p.name)}</h2>
-    <p>${escapeHTML(p.address || '')} ${escapeHTML(p.description || '')}${area}; ${escapeHTML(p.lad24nm ?? p.lad19nm ?? '')}</p>
+    <p>${escapeHTML(p.address || '')}<br><span class="small">${escapeHTML(p.description || '')}${area}; ${escapeHTML(p.lad24nm ?? p.lad19nm ?? '')}</span></p>
     <p class="summary"><b>Score ${p.score.toFixed(3)}</b> (the weighted average of the criteria with data). ${escapeHTML(summary(p))}.</p>
     <table><tr><th>criterion</th><th title="0 (worst) to 1 (best)">value<br>0–1</th><th title="weight × value ÷ the sum of the weights used">adds to score</th><th>why</th></tr>${rows}</table>
     <p class="small"><a href="help.html" target="_blank" rel="noopener">How units are scored</a></p>`;
@@ -614,6 +619,7 @@ function say(id, text, isError) {
 // --- council plan overlays -------------------------------------------------------------------
 const PLAN_COLOURS = ['#e65100', '#6a1b9a', '#00838f', '#ad1457', '#558b2f'];
 let overlays = [];
+const planLayers = new Map(); // overlay id -> its drawn areas
 async function loadOverlays() {
   let v;
   try { v = await getJSON('overlays'); } catch (e) { say('ov-msg', e.message, true); return; }
@@ -628,15 +634,22 @@ async function loadOverlays() {
     li.innerHTML = `<label><input type="radio" name="ov-use" value="${o.id}" ${String(o.id) === state.overlay ? 'checked' : ''}> use in ranking: <b>${escapeHTML(o.name)}</b></label>`
       + `<span class="small">${o.features} area${o.features === 1 ? '' : 's'}, ${escapeHTML(o.crs)}${o.repaired.length ? `, ${o.repaired.length} repaired` : ''}</span>`
       + `<button type="button" class="ov-delete">delete</button>`;
-    li.querySelector('input').addEventListener('change', () => { state.overlay = String(o.id); scheduleRanking(); });
+    li.querySelector('input').addEventListener('change', () => {
+      state.overlay = String(o.id);
+      scheduleRanking();
+      // Choosing a plan zooms to its areas.
+      const drawn = planLayers.get(String(o.id));
+      if (drawn && drawn.getBounds().isValid()) map.fitBounds(drawn.getBounds(), { padding: [30, 30], maxZoom: 16 });
+    });
     li.querySelector('.ov-delete').addEventListener('click', async () => {
       try { await write('DELETE', `overlays/${o.id}`); say('ov-msg', `deleted ${o.name}`); } catch (e) { say('ov-msg', e.message, true); return; }
       loadOverlays();
     });
     list.appendChild(li);
     getJSON(`overlays/${o.id}`).then((fc) => {
-      L.geoJSON(fc, { pane: 'areas', style: { className: 'plan-area', color: PLAN_COLOURS[i % PLAN_COLOURS.length], weight: 2, dashArray: '6 4', fillOpacity: 0.12 } })
+      const drawn = L.geoJSON(fc, { pane: 'areas', style: { className: 'plan-area', color: PLAN_COLOURS[i % PLAN_COLOURS.length], weight: 2, dashArray: '6 4', fillOpacity: 0.12 } })
         .bindTooltip((l) => `${escapeHTML(o.name)}: ${escapeHTML(l.feature.properties.label)}`).addTo(layers.plans);
+      planLayers.set(String(o.id), drawn);
     }).catch(() => {});
   });
   if (overlays.length) {

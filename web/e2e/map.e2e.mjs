@@ -118,6 +118,8 @@ try {
     await page.waitForSelector('#breakdown:not([hidden]) .why', { timeout: 10000 });
     const t = await page.locator('#breakdown').innerText();
     check(t.includes(topName.trim()), `a click on the top unit after zooming opens its breakdown (${topName.trim()})`);
+    const ring = await page.$eval('.leaflet-chosen-pane path.selected-ring', (e) => { const r = e.getBoundingClientRect(); return { x: r.x + r.width / 2, y: r.y + r.height / 2 }; }).catch(() => null);
+    check(ring && Math.hypot(ring.x - rect.x, ring.y - rect.y) < 3, 'the chosen unit is ringed, above everything');
   }
 
   // A phone: the map keeps at least 300 x 300 px and its units are drawn.
@@ -217,6 +219,17 @@ try {
     const bd = await page.locator('#breakdown').innerText();
     check(/SYNTHETIC plan area\)" \(feature \d\)/.test(bd), 'the breakdown names the plan overlay and the feature that matched');
     check(page.url().includes('overlay='), 'the chosen plan is in the URL');
+    // Choosing a plan zooms to its areas.
+    await page.check('#ov-list input[name=ov-use][value=""]');
+    await page.evaluate(() => map.setView([53.45, -2.4], 9, { animate: false }));
+    await page.check('#ov-list input[name=ov-use]:not([value=""])');
+    await page.waitForTimeout(1000);
+    const planView = await page.evaluate(() => {
+      let inside = true;
+      for (const l of planLayers.values()) inside = inside && map.getBounds().contains(l.getBounds());
+      return { z: map.getZoom(), inside };
+    });
+    check(planView.z >= 13 && planView.inside, `choosing a plan zooms to its areas (zoom ${planView.z})`);
 
     // Build a shortlist of two units and download it as Excel.
     await page.fill('#sl-name', 'E2E shortlist');

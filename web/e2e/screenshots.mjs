@@ -12,9 +12,9 @@ const browser = await chromium.launch({
   executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
   args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
 });
-const shot = (page, name) => page.screenshot({ path: `${dir}/${name}.jpg`, type: 'jpeg', quality: 80 });
+const shot = (page, name) => page.screenshot({ path: `${dir}/${name}.png` });
 try {
-  const page = await browser.newPage({ viewport: { width: 1400, height: 860 } });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   await page.goto(url, { waitUntil: 'load' });
   await page.waitForSelector('path.unit-marker', { timeout: 60000 });
   await page.waitForTimeout(2000);
@@ -22,7 +22,8 @@ try {
 
   // The top unit's breakdown, zoomed in on it.
   await page.click('#ranking li:first-child');
-  await page.evaluate(() => map.setZoom(15));
+  await page.waitForTimeout(1000);
+  await page.evaluate(() => map.setView(markers.get(state.selected).getLatLng(), 15, { animate: false }));
   await page.waitForTimeout(2000);
   await page.$eval('#breakdown', (e) => e.scrollIntoView({ block: 'start' }));
   await shot(page, 'breakdown');
