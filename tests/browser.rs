@@ -109,6 +109,8 @@ fn the_map_works_in_headless_chromium() {
     let _ = std::fs::remove_file(&shot);
     let xlsx = shots.join("shortlist.xlsx");
     let _ = std::fs::remove_file(&xlsx);
+    let pdf = shots.join("shortlist.pdf");
+    let _ = std::fs::remove_file(&pdf);
     let plan = root.join("tests/fixtures/overlays/rochdale_town_centre_SYNTHETIC.geojson");
     run_script(
         &script,
@@ -118,8 +120,36 @@ fn the_map_works_in_headless_chromium() {
             ("E2E_TOKEN", token.as_ref()),
             ("E2E_PLAN", plan.as_ref()),
             ("E2E_XLSX", xlsx.as_ref()),
+            ("E2E_PDF", pdf.as_ref()),
         ],
     );
+    // The PDF site report the map downloaded, read back by poppler's pdftotext: the
+    // shortlist's name, its first site's note and the attribution.
+    let text = Command::new("pdftotext")
+        .args(["-layout"])
+        .arg(&pdf)
+        .arg("-")
+        .output()
+        .expect("pdftotext runs (poppler-utils: run .ci/setup)");
+    assert!(
+        text.status.success(),
+        "pdftotext failed on {}",
+        pdf.display()
+    );
+    let text = String::from_utf8_lossy(&text.stdout)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for want in [
+        "E2E shortlist",
+        "Corner unit, ask the agent",
+        "Open Government Licence",
+    ] {
+        assert!(
+            text.contains(want),
+            "the downloaded PDF report has no `{want}`:\n{text}"
+        );
+    }
     let png = std::fs::read(&shot).expect("screenshot saved");
     assert!(
         png.starts_with(b"\x89PNG") && png.len() > 10_000,

@@ -246,6 +246,11 @@ try {
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('#sl-dl-xlsx')]);
     await download.saveAs(xlsx);
     check(download.suggestedFilename() === 'E2E-shortlist.xlsx', `the workbook downloads (${download.suggestedFilename()})`);
+    if (process.env.E2E_PDF) {
+      const [report] = await Promise.all([page.waitForEvent('download'), page.click('#sl-dl-pdf')]);
+      await report.saveAs(process.env.E2E_PDF);
+      check(report.suggestedFilename() === 'E2E-shortlist.pdf', `the PDF site report downloads (${report.suggestedFilename()})`);
+    }
 
     // "Add top 5 places" makes a new shortlist of five places, recording the query it was made
     // from with one_per_site (the test reads the stored query back from the state database).
