@@ -4,24 +4,16 @@
 // save the downloaded workbook) it also uploads an overlay, builds a shortlist and downloads it,
 // then makes a shortlist of the top 5 places.
 // Exits 0 when every check passes; otherwise prints what failed and exits 1.
-import { chromium } from 'playwright-core';
+import { launch, checks } from './harness.mjs';
 
 const [url, shot] = process.argv.slice(2);
 if (!url || !shot) {
   console.error('usage: node map.e2e.mjs URL SCREENSHOT.png');
   process.exit(2);
 }
-const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
-const browser = await chromium.launch({
-  executablePath,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
-    '--no-first-run', '--disable-component-update', '--disable-sync'],
-});
-let failed = false;
-const check = (ok, what) => {
-  console.log(`${ok ? 'ok' : 'FAILED'}: ${what}`);
-  if (!ok) failed = true;
-};
+const browser = await launch();
+const t = checks();
+const { check } = t;
 try {
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   const errors = [];
@@ -281,8 +273,8 @@ try {
   check(errors.length === 0, `no script errors (${errors.join('; ')})`);
 } catch (e) {
   console.error(`FAILED: ${e.message}`);
-  failed = true;
+  t.failed = true;
 } finally {
   await browser.close();
 }
-process.exit(failed ? 1 : 0);
+process.exit(t.failed ? 1 : 0);

@@ -9,7 +9,7 @@
 // breakdown); choosing a unit selects it; the PCN filter zooms to the PCN; at 390x844 the search
 // box is visible and works by keyboard. Saves places-*.png screenshots in SCREENSHOT-DIR.
 // Exits 0 when every check passes; otherwise prints what failed and exits 1.
-import { chromium } from 'playwright-core';
+import { launch, checks } from './harness.mjs';
 
 const [url, dir] = process.argv.slice(2);
 const { E2E_POSTCODE: postcode, E2E_POSTCODE_LAT: plat, E2E_POSTCODE_LON: plon } = process.env;
@@ -17,17 +17,9 @@ if (!url || !dir || !postcode || !plat || !plon) {
   console.error('usage: E2E_POSTCODE=.. E2E_POSTCODE_LAT=.. E2E_POSTCODE_LON=.. node places.e2e.mjs URL SCREENSHOT-DIR');
   process.exit(2);
 }
-const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
-const browser = await chromium.launch({
-  executablePath,
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
-    '--no-first-run', '--disable-component-update', '--disable-sync'],
-});
-let failed = false;
-const check = (ok, what) => {
-  console.log(`${ok ? 'ok' : 'FAILED'}: ${what}`);
-  if (!ok) failed = true;
-};
+const browser = await launch();
+const t = checks();
+const { check } = t;
 // Metres between two WGS84 points.
 const metres = (a, b) => {
   const r = Math.PI / 180;
@@ -170,8 +162,8 @@ try {
   check(errors.length === 0, `no script errors (${errors.join('; ')})`);
 } catch (e) {
   console.error(`FAILED: ${e.message}`);
-  failed = true;
+  t.failed = true;
 } finally {
   await browser.close();
 }
-process.exit(failed ? 1 : 0);
+process.exit(t.failed ? 1 : 0);

@@ -3,22 +3,16 @@
 // units at one spot) and in the list (page by page).
 // Usage: node web/e2e/reach.e2e.mjs http://127.0.0.1:PORT/ SCREENSHOT.png
 // Exits 0 when every check passes; otherwise prints what failed and exits 1.
-import { chromium } from 'playwright-core';
+import { launch, checks } from './harness.mjs';
 
 const [url, shot] = process.argv.slice(2);
 if (!url || !shot) {
   console.error('usage: node reach.e2e.mjs URL SCREENSHOT.png');
   process.exit(2);
 }
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
-});
-let failed = false;
-const check = (ok, what) => {
-  console.log(`${ok ? 'ok' : 'FAILED'}: ${what}`);
-  if (!ok) failed = true;
-};
+const browser = await launch();
+const t = checks();
+const { check } = t;
 try {
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   const errors = [];
@@ -81,8 +75,8 @@ try {
   check(errors.length === 0, `no script errors (${errors.join('; ')})`);
 } catch (e) {
   console.error(`FAILED: ${e.message}`);
-  failed = true;
+  t.failed = true;
 } finally {
   await browser.close();
 }
-process.exit(failed ? 1 : 0);
+process.exit(t.failed ? 1 : 0);

@@ -1,17 +1,14 @@
 // Takes the screenshots of the main views shown in the README (docs/img/), from a running
 // `sitefinder serve` on the default data: `node web/e2e/screenshots.mjs http://127.0.0.1:PORT/ docs/img`.
 // Headless Debian Chromium (CHROMIUM to override), as the browser tests use.
-import { chromium } from 'playwright-core';
+import { launch } from './harness.mjs';
 
 const [url, dir] = process.argv.slice(2);
 if (!url || !dir) {
   console.error('usage: node screenshots.mjs URL DIR');
   process.exit(2);
 }
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--no-first-run'],
-});
+const browser = await launch();
 const shot = (page, name) => page.screenshot({ path: `${dir}/${name}.png` });
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
