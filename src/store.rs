@@ -52,6 +52,20 @@ pub enum StoreError {
     OverlayExists(String),
     #[error("overlay `{name}` in the database is unreadable: {reason}")]
     Corrupt { name: String, reason: String },
+    #[error("note: {chars} characters; a note holds at most {max} (an Excel cell holds 32,767; a site report page about 10,000)", max = NOTE_MAX_CHARS)]
+    NoteTooLong { chars: usize },
+}
+
+/// The longest note a site may have, in characters: it must fit an Excel cell (32,767) and a
+/// site report, which prints every note whole.
+pub const NOTE_MAX_CHARS: usize = 10_000;
+
+fn check_note(note: &str) -> Result<(), StoreError> {
+    let chars = note.chars().count();
+    if chars > NOTE_MAX_CHARS {
+        return Err(StoreError::NoteTooLong { chars });
+    }
+    Ok(())
 }
 
 fn sql(e: rusqlite::Error) -> StoreError {
@@ -330,6 +344,7 @@ impl Store {
         note: &str,
     ) -> Result<Shortlist, StoreError> {
         let name = check_name(name)?;
+        check_note(note)?;
         {
             let mut db = self.db();
             let tx = db.transaction().map_err(sql)?;
@@ -355,6 +370,7 @@ impl Store {
         ids: &[String],
         note: &str,
     ) -> Result<Shortlist, StoreError> {
+        check_note(note)?;
         {
             let mut db = self.db();
             let tx = db.transaction().map_err(sql)?;
@@ -368,6 +384,7 @@ impl Store {
 
     /// Sets one site's note.
     pub fn set_note(&self, name: &str, unit_id: &str, note: &str) -> Result<Shortlist, StoreError> {
+        check_note(note)?;
         self.change_site(name, unit_id, |tx, id| {
             tx.execute(
                 &format!("UPDATE shortlist_sites SET note = ?3, updated = {NOW} WHERE shortlist_id = ?1 AND unit_id = ?2"),
@@ -671,6 +688,37 @@ mod tests {
     use super::*;
     use crate::ingest::overlay::UploadFormat;
     use geo::{MapCoords, Validation};
+
+    /// A note longer than an Excel cell or a report page takes is refused whole, however it is
+    /// given, and the shortlist is unchanged.
+    #[test]
+    fn notes_over_the_limit_are_refused_and_change_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        let ids = vec!["a".to_string()];
+        let long = "x".repeat(NOTE_MAX_CHARS + 1);
+        let at_limit = "é".repeat(NOTE_MAX_CHARS);
+        assert!(matches!(
+            s.create_shortlist("L", "u.csv", "", "", &ids, &long),
+            Err(StoreError::NoteTooLong { chars }) if chars == NOTE_MAX_CHARS + 1
+        ));
+        assert!(s.list_shortlists().unwrap().is_empty());
+        s.create_shortlist("L", "u.csv", "", "", &ids, "ok")
+            .unwrap();
+        let e = s.set_note("L", "a", &long).unwrap_err();
+        assert!(e.to_string().contains("at most 10000"), "{e}");
+        assert!(matches!(
+            s.add_sites("L", &["b".into()], &long),
+            Err(StoreError::NoteTooLong { .. })
+        ));
+        let sl = s.shortlist("L").unwrap();
+        assert_eq!((sl.sites.len(), sl.sites[0].note.as_str()), (1, "ok"));
+        // Characters, not bytes: 10,000 two-byte letters fit.
+        assert_eq!(
+            s.set_note("L", "a", &at_limit).unwrap().sites[0].note,
+            at_limit
+        );
+    }
 
     fn parsed(features: Vec<PlanFeature>) -> Parsed {
         Parsed {

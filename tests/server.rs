@@ -137,6 +137,11 @@ fn attribution_is_a_page_for_people_and_json_for_programs() {
     assert!(ctype.starts_with("application/json"), "{ctype}");
     assert!(v["layers"].is_array());
     error("/attribution?f=xml", StatusCode::BAD_REQUEST, "f");
+    error(
+        "/attribution?format=html",
+        StatusCode::BAD_REQUEST,
+        "format",
+    );
 }
 
 /// The help page served with the map gives each scale as the code has it, so the words on the
@@ -853,6 +858,16 @@ fn optimise_chooses_among_the_units_passing_the_rankings_filters() {
     assert_eq!(s, StatusCode::OK);
     assert!(ctype.contains("spreadsheetml"), "{ctype}");
     assert!(body.is_null(), "a file, not JSON: {body}");
+
+    // A downloaded set says which filters chose its candidates.
+    let (s, v) = post(&format!("/optimise?{q}&format=geojson"), r#"{"k": 5}"#);
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["candidates_among"]["imd_deciles"], "1", "{v}");
+    assert_eq!(
+        v["candidates_among"]["bbox"], "-2.25,53.55,-2.1,53.66",
+        "{v}"
+    );
+    assert_eq!(feature_ids(&v), chosen);
 
     let (s, v) = post("/optimise?imd_deciles=11", "");
     assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");

@@ -741,6 +741,11 @@ impl Engine {
     ) -> Result<Vec<u8>, ExportError> {
         match format {
             ShortlistFormat::Table(f) => self.render(f, ranking, meta),
+            ShortlistFormat::Pdf if ranking.rows.len() > crate::export::report::MAX_SITES => {
+                Err(ExportError::TooManySites {
+                    sites: ranking.rows.len(),
+                })
+            }
             ShortlistFormat::Pdf => Ok(self.report(ranking, meta)),
         }
     }
@@ -860,18 +865,27 @@ impl Engine {
 
     /// The chosen sites as a file: GeoJSON with the report, else the rendered export of
     /// [`Engine::chosen`] (CSV, XLSX, GeoPackage) with the query on its query sheet.
+    /// `among`: the ranking filters that chose the candidates (`(name, value)`, the blank ones
+    /// left out), recorded in the file so it says how it was made.
     pub fn optimise_file(
         &self,
         format: ExportFormat,
         q: &OptimiseQuery,
         report: &Report,
+        among: &[(String, String)],
     ) -> Result<Vec<u8>, ExportError> {
         let write_err = |e: &dyn std::fmt::Display| ExportError::Write {
             file: "optimise".into(),
             reason: e.to_string(),
         };
+        let among: Vec<(String, String)> = among
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .cloned()
+            .collect();
         if format == ExportFormat::GeoJson {
-            let v = self.optimise_json(q, report).map_err(|e| write_err(&e))?;
+            let mut v = self.optimise_json(q, report).map_err(|e| write_err(&e))?;
+            record_among(&mut v, &among);
             let mut bytes = serde_json::to_vec(&v).map_err(|e| write_err(&e))?;
             bytes.push(b'\n');
             return Ok(bytes);
@@ -879,7 +893,13 @@ impl Engine {
         let chosen = self.chosen(q, report);
         // The metadata of any ranking (every layer's coverage, the units left out as unable to
         // hold a clinic), then what each fixed layer fixed.
-        let mut meta = self.meta(&chosen, q.pairs());
+        let mut pairs = q.pairs();
+        pairs.extend(
+            among
+                .iter()
+                .map(|(k, v)| (format!("candidates: {k}"), v.clone())),
+        );
+        let mut meta = self.meta(&chosen, pairs);
         for (k, v) in self.optimise_fixed(report) {
             meta.members.insert(k, json!(v));
         }
@@ -1063,6 +1083,19 @@ impl Engine {
             "attribution": self.atlas.manifest.attribution,
             "features": features,
         }))
+    }
+}
+
+/// Records in an optimise answer the ranking filters that chose its candidates
+/// (`candidates_among`: name to value; blank ones left out; nothing when none).
+pub fn record_among(v: &mut Json, among: &[(String, String)]) {
+    let among: Map<String, Json> = among
+        .iter()
+        .filter(|(_, x)| !x.is_empty())
+        .map(|(k, x)| (k.clone(), json!(x)))
+        .collect();
+    if !among.is_empty() {
+        v["candidates_among"] = Json::Object(among);
     }
 }
 

@@ -41,6 +41,8 @@ pub enum ExportError {
         weights: String,
         reason: String,
     },
+    #[error("format=pdf: the site report is for at most {max} sites and this shortlist has {sites}; make a shorter shortlist for the report, or export it as xlsx, csv, geojson or gpkg", max = crate::export::report::MAX_SITES)]
+    TooManySites { sites: usize },
 }
 
 /// The export formats.

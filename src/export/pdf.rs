@@ -150,38 +150,42 @@ pub fn width(s: &str, size: f32, bold: bool) -> f32 {
 }
 
 /// `s` broken into lines no wider than `max` points (at spaces; a word longer than a line is
-/// cut).
+/// cut). Widths add up character by character, so the work grows with the text, not its square.
 pub fn wrap(s: &str, max: f32, size: f32, bold: bool) -> Vec<String> {
+    let space = width(" ", size, bold);
     let mut lines = vec![];
     for para in s.split('\n') {
         let mut line = String::new();
+        let mut line_w = 0.0f32;
         for word in para.split_whitespace() {
-            let candidate = if line.is_empty() {
-                word.to_string()
+            let word_w = width(word, size, bold);
+            let with = if line.is_empty() {
+                word_w
             } else {
-                format!("{line} {word}")
+                line_w + space + word_w
             };
-            if width(&candidate, size, bold) <= max {
-                line = candidate;
+            if with <= max {
+                if !line.is_empty() {
+                    line.push(' ');
+                }
+                line.push_str(word);
+                line_w = with;
                 continue;
             }
             if !line.is_empty() {
                 lines.push(std::mem::take(&mut line));
             }
-            // A word wider than the line on its own: cut it.
-            let mut rest = word.to_string();
-            while width(&rest, size, bold) > max {
-                let mut cut = String::new();
-                for ch in rest.chars() {
-                    if width(&format!("{cut}{ch}"), size, bold) > max && !cut.is_empty() {
-                        break;
-                    }
-                    cut.push(ch);
+            // A word wider than the line on its own: cut it, character by character.
+            line_w = 0.0;
+            for ch in word.chars() {
+                let ch_w = width(ch.encode_utf8(&mut [0u8; 4]), size, bold);
+                if line_w + ch_w > max && !line.is_empty() {
+                    lines.push(std::mem::take(&mut line));
+                    line_w = 0.0;
                 }
-                rest = rest[cut.len()..].to_string();
-                lines.push(cut);
+                line.push(ch);
+                line_w += ch_w;
             }
-            line = rest;
         }
         lines.push(line);
     }
@@ -384,7 +388,21 @@ pub fn document(title: &str, pages: Vec<Page>) -> Vec<u8> {
             .pair(Name(b"F1"), regular)
             .pair(Name(b"F2"), bold);
         p.finish();
-        pdf.stream(content_id, &page.content.finish());
+        // Page contents deflated: a page's map is thousands of vertices.
+        let raw = page.content.finish();
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        let packed = std::io::Write::write_all(&mut z, &raw)
+            .and_then(|()| z.finish())
+            .ok();
+        match packed {
+            Some(bytes) => {
+                pdf.stream(content_id, &bytes)
+                    .filter(pdf_writer::Filter::FlateDecode);
+            }
+            None => {
+                pdf.stream(content_id, &raw);
+            }
+        }
     }
     pdf.finish()
 }
@@ -412,6 +430,11 @@ mod tests {
         assert_eq!(wrap("", 100.0, 8.0, false), [""]);
         let long = wrap("abcdefghijklmnopqrstuvwxyz", 30.0, 8.0, true);
         assert!(long.len() > 1 && long.concat() == "abcdefghijklmnopqrstuvwxyz");
+        assert!(long.iter().all(|l| width(l, 8.0, true) <= 30.0), "{long:?}");
+        // A 10,000-character word (a pasted link, say) wraps quickly and whole.
+        let word = "x".repeat(10_000);
+        let cut = wrap(&word, 200.0, 9.0, false);
+        assert_eq!(cut.concat(), word);
         assert!(fit(s, 100.0, 8.0, false).ends_with("..."));
         assert!(width(&fit(s, 100.0, 8.0, false), 8.0, false) <= 100.0);
     }
@@ -424,6 +447,7 @@ mod tests {
         assert!(bytes.starts_with(b"%PDF-"));
         let text = String::from_utf8_lossy(&bytes);
         assert!(text.contains("/Count 2"), "{text}");
+        assert!(text.contains("/FlateDecode"), "page contents are deflated");
         assert!(text.contains("/WinAnsiEncoding"));
     }
 }

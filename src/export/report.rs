@@ -83,6 +83,18 @@ impl Report<'_> {
 }
 
 /// The report's bytes: the cover, then one page per row of the ranking.
+/// A stored query (`k=v&...`, URL-encoded) as a reader would write it: `k v; k v`.
+fn query_words(q: &str) -> String {
+    form_urlencoded::parse(q.as_bytes())
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// The most sites a report takes (a page or two each): a board paper, not a national list.
+pub const MAX_SITES: usize = 200;
+
 pub fn pdf(r: &Report) -> Vec<u8> {
     // Each site from a new page, going on to more pages when its text is long; the cover lists
     // the page each site starts on, so it is laid out once the sites are (twice if it runs to
@@ -149,7 +161,7 @@ impl Flow {
         if CONT_TOP + h > BOTTOM {
             return false;
         }
-        self.done.push(std::mem::replace(p, Page::new()));
+        self.done.push(std::mem::take(p));
         p.text(
             MARGIN,
             40.0,
@@ -413,7 +425,7 @@ fn cover(r: &Report, starts: &[usize]) -> Vec<Page> {
             if made_from.is_empty() {
                 "(units added by id)".into()
             } else {
-                made_from
+                query_words(&made_from)
             },
         ),
         ("Vacancy measured at", r.member("as_of")),
@@ -426,7 +438,18 @@ fn cover(r: &Report, starts: &[usize]) -> Vec<Page> {
     if let Some(o) = &r.ranking.settings.plan {
         facts.push(("Council plan overlay", o.name.clone()));
     }
-    facts.push(("Units file", r.member("units_file")));
+    // File names only: where the server keeps them is not for a board paper.
+    let files = r
+        .member("units_file")
+        .split("; ")
+        .map(|f| {
+            std::path::Path::new(f)
+                .file_name()
+                .map_or_else(|| f.to_string(), |n| n.to_string_lossy().into_owned())
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    facts.push(("Units file", files));
     facts.push(("sitefinder", r.member("sitefinder")));
     for (k, v) in facts {
         let top = f.y;
@@ -439,7 +462,7 @@ fn cover(r: &Report, starts: &[usize]) -> Vec<Page> {
             false,
             BLACK,
             &v,
-            3,
+            8,
         );
         f.y = f.y.max(top + 10.6);
     }
@@ -720,7 +743,8 @@ fn map(p: &mut Page, r: &Report, row: &Ranked, mx: f32, my: f32) {
 }
 
 /// The legend and the residents within reach by decile, in the column right of the map.
-fn beside_map(p: &mut Page, r: &Report, row: &Ranked, x: f32, top: f32) {
+/// The legend and residents by decile beside the map; returns where the column ends.
+fn beside_map(p: &mut Page, r: &Report, row: &Ranked, x: f32, top: f32) -> f32 {
     let a = r.atlas;
     let u = &r.units[row.unit];
     let ctx = &r.contexts[row.unit];
@@ -890,6 +914,7 @@ fn beside_map(p: &mut Page, r: &Report, row: &Ranked, x: f32, top: f32) {
         p.text(x, y, 6.5, false, GREY, &l);
         y += 8.0;
     }
+    y
 }
 
 /// A site's page (and more pages when its text runs on).
@@ -997,15 +1022,18 @@ fn site_pages(r: &Report, i: usize, row: &Ranked) -> Vec<Page> {
     );
     let map_top = f.y + 10.0;
     map(&mut p, r, row, MARGIN, map_top);
-    beside_map(&mut p, r, row, MARGIN + MAP_SIDE + 14.0, map_top);
-    f.y = map_top + MAP_SIDE + 9.0;
-    p.text(
+    let column_end = beside_map(&mut p, r, row, MARGIN + MAP_SIDE + 14.0, map_top);
+    // The caption under the map, and under the column beside it when that runs longer.
+    f.y = (map_top + MAP_SIDE).max(column_end - 6.0);
+    f.para(
+        &mut p,
         MARGIN,
-        f.y,
+        CONTENT_W,
         6.5,
         false,
         GREY,
         "Map drawn from the data shipped with sitefinder (no web map tiles); 3 km by 3 km, north up. Boundaries: ONS; contains OS data (Crown copyright).",
+        2,
     );
 
     f.heading(&mut p, "Why it scores as it does");
@@ -1132,7 +1160,17 @@ fn site_pages(r: &Report, i: usize, row: &Ranked) -> Vec<Page> {
 
     f.heading(&mut p, "Note");
     match row.note.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        Some(note) => f.para(&mut p, MARGIN, CONTENT_W, 9.0, false, BLACK, note, 60),
+        // Every line of the note (at most 10,000 characters), on as many pages as it takes.
+        Some(note) => f.para(
+            &mut p,
+            MARGIN,
+            CONTENT_W,
+            9.0,
+            false,
+            BLACK,
+            note,
+            usize::MAX,
+        ),
         None => f.para(&mut p, MARGIN, CONTENT_W, 9.0, false, GREY, "No note.", 1),
     }
     f.finish(p)

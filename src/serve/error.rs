@@ -107,6 +107,7 @@ impl From<ExportError> for ApiError {
                 message: e.to_string(),
             },
             ExportError::Write { .. } => ApiError::internal(e),
+            ExportError::TooManySites { .. } => ApiError::bad("format", e),
         }
     }
 }
@@ -141,7 +142,9 @@ impl From<StoreError> for ApiError {
             StoreError::ShortlistExists(_) | StoreError::OverlayExists(_) => {
                 (StatusCode::CONFLICT, "conflict")
             }
-            StoreError::BadName(_) => (StatusCode::BAD_REQUEST, "bad_parameter"),
+            StoreError::BadName(_) | StoreError::NoteTooLong { .. } => {
+                (StatusCode::BAD_REQUEST, "bad_parameter")
+            }
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         ApiError {

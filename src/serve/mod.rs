@@ -115,6 +115,13 @@ async fn attribution(
     Query(q): Query<std::collections::HashMap<String, String>>,
 ) -> Response {
     let m = &s.engine.atlas.manifest;
+    if let Some(k) = q.keys().find(|k| k.as_str() != "f") {
+        return ApiError::bad(
+            k,
+            format!("unknown parameter `{k}`: /attribution takes only f=html|json"),
+        )
+        .into_response();
+    }
     let wants_html = match q.get("f").map(String::as_str) {
         Some("html") => true,
         Some("json") => false,

@@ -98,25 +98,27 @@ pub async fn optimise(
         "with k, radius_m, model, fixed, pcn, lad, weighting, exact, compare, include_unsuitable",
     )?;
     let (among, f) = p.value;
-    let filtered = among != RankQuery::default();
-    let allowed = if filtered {
-        let plan = s.chosen_overlay(among.overlay.as_deref())?;
-        Some(s.engine.kept_by(&among, plan)?)
+    let plan = if among != RankQuery::default() {
+        Some(s.chosen_overlay(among.overlay.as_deref())?)
     } else {
         None
     };
     let format = f.format.unwrap_or(ExportFormat::GeoJson);
     let state = s.clone();
-    // The solve (and a file's rendering) is CPU work: keep it off the async workers.
+    // The filtering, the solve and a file's rendering are CPU work: off the async workers.
     let out = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
         let e = &state.engine;
-        let report = match &allowed {
-            Some(a) => e.optimise_among(&q, a)?,
+        let report = match plan {
+            Some(plan) => e.optimise_among(&q, &e.kept_by(&among, plan)?)?,
             None => e.optimise(&q)?,
         };
         Ok(match format {
-            ExportFormat::GeoJson => Answer::Json(e.optimise_json(&q, &report)?),
-            _ => Answer::File(e.optimise_file(format, &q, &report)?),
+            ExportFormat::GeoJson => {
+                let mut v = e.optimise_json(&q, &report)?;
+                crate::engine::record_among(&mut v, &among.filter_pairs());
+                Answer::Json(v)
+            }
+            _ => Answer::File(e.optimise_file(format, &q, &report, &among.filter_pairs())?),
         })
     })
     .await??;

@@ -161,7 +161,12 @@ async function loadView() {
     }
   });
   await Promise.allSettled(jobs);
-  if (state.inView) refreshRanking();
+  if (state.inView) {
+    // Units in a new box: from the first window, the list at the chosen unit's page.
+    windowStart = 0;
+    keepSelectedPage = true;
+    refreshRanking();
+  }
 }
 map.on('moveend', () => { syncURL(); loadView(); });
 map.on('overlayadd', loadView);
@@ -258,6 +263,7 @@ function scheduleRanking() {
 let ranked = [];
 let matched = 0;
 let firstRanking = true;
+let keepSelectedPage = false;
 const markers = new Map(); // unit id -> the marker drawn for it (shared by units at one spot)
 let rankRequest = 0;
 const fmt = (n) => Number(n).toLocaleString('en-GB');
@@ -269,11 +275,12 @@ async function refreshRanking() {
   try {
     fc = await getJSON(`rank?${rankQuery()}`);
   } catch (e) {
+    if (id !== rankRequest) return false;
     err.textContent = e.message;
     err.hidden = false;
-    return;
+    return false;
   }
-  if (id !== rankRequest) return;
+  if (id !== rankRequest) return false;
   err.hidden = true;
   showCoverage(fc);
   ranked = fc.features;
@@ -289,16 +296,26 @@ async function refreshRanking() {
   drawUnits();
   // A new ranking lists from its top; a link naming a unit opens at that unit's page.
   const at = state.selected ? ranked.findIndex((f) => f.id === state.selected) : -1;
-  listPage = at >= 0 && firstRanking ? Math.floor(at / PAGE) : 0;
+  listPage = at >= 0 && (firstRanking || keepSelectedPage) ? Math.floor(at / PAGE) : 0;
   firstRanking = false;
+  keepSelectedPage = false;
   renderList();
   if (fitToUnits && markers.size) {
     fitToUnits = false;
     map.fitBounds(L.latLngBounds([...markers.values()].map((m) => m.getLatLng())), { padding: [30, 30], maxZoom: 15 });
   }
   if (at >= 0) select(state.selected, false, true);
-  else showBreakdown(null);
+  else {
+    // The chosen unit is not in this ranking (a filter leaves it out): nothing stays chosen.
+    state.selected = null;
+    selectedRing.remove();
+    document.getElementById('sl-add').disabled = true;
+    showBreakdown(null);
+    syncURL();
+  }
+  markSuggestionStale();
   updateRankDownloads();
+  return true;
 }
 
 // Which data the ranking used and where each layer has none, in words.
@@ -395,18 +412,33 @@ function renderList() {
 }
 document.getElementById('pager-prev').addEventListener('click', () => {
   if (listPage > 0) { listPage--; renderList(); return; }
-  if (windowStart > 0) { windowStart = Math.max(0, windowStart - MAX_UNITS); listPage = Math.ceil(MAX_UNITS / PAGE) - 1; refreshWindow(); }
+  if (windowStart > 0) {
+    const previous = { start: windowStart, page: listPage };
+    windowStart = Math.max(0, windowStart - MAX_UNITS);
+    listPage = Math.ceil(MAX_UNITS / PAGE) - 1;
+    refreshWindow(previous);
+  }
 });
 document.getElementById('pager-next').addEventListener('click', () => {
   if ((listPage + 1) * PAGE < ranked.length) { listPage++; renderList(); return; }
-  if (windowStart + ranked.length < matched) { windowStart += MAX_UNITS; listPage = 0; refreshWindow(); }
+  if (windowStart + ranked.length < matched) {
+    const previous = { start: windowStart, page: listPage };
+    windowStart += MAX_UNITS;
+    listPage = 0;
+    refreshWindow(previous);
+  }
 });
-// Another window of a ranking longer than the map draws at once.
-async function refreshWindow() {
+// Another window of a ranking longer than the map draws at once; if it cannot be shown (an
+// error, or a newer ranking asked for meanwhile), the window and page stay as they were.
+async function refreshWindow(previous) {
   const keep = listPage;
-  await refreshRanking();
-  listPage = keep;
-  renderList();
+  if (await refreshRanking()) {
+    listPage = keep;
+    renderList();
+  } else if (windowStart !== previous.start) {
+    windowStart = previous.start;
+    listPage = previous.page;
+  }
 }
 
 function escapeHTML(s) {
@@ -460,7 +492,8 @@ function showBreakdown(f) {
     return `<tr><td><a href="help.html#${c}" target="_blank" rel="noopener" title="${escapeHTML(CRITERIA_WORDS[c])}"><b>${c}</b></a><br><span class="small">weight ${b.weight}</span></td><td>${val}</td><td>${b.contribution.toFixed(3)}</td><td class="why">${escapeHTML(b.why)}</td></tr>`;
   }).join('');
   const area = p.floor_area_m2 ? `; ${fmt(p.floor_area_m2)} m²` : '';
-  el.innerHTML = `<h2>#${p.rank} ${escapeHTML(p.name)}</h2>
+  const place = p.rank !== undefined ? `#${p.rank}` : `suggested site ${p.order}`;
+  el.innerHTML = `<h2>${place} ${escapeHTML(p.name)}</h2>
     <p>${escapeHTML(p.address || '')}<br><span class="small">${escapeHTML(p.description || '')}${area}; ${escapeHTML(p.lad24nm ?? p.lad19nm ?? '')}</span></p>
     <p class="summary"><b>Score ${p.score.toFixed(3)}</b> (the weighted average of the criteria with data). ${escapeHTML(summary(p))}.</p>
     <table><tr><th>criterion</th><th title="0 (worst) to 1 (best)">value<br>0–1</th><th title="weight × value ÷ the sum of the weights used">adds to score</th><th>why</th></tr>${rows}</table>
@@ -473,7 +506,9 @@ function showBreakdown(f) {
 // cover), chosen among the units the list shows (the same filters, sent as the query string).
 const suggested = L.layerGroup().addTo(map);
 let suggestion = null;
+let suggestRequest = 0;
 document.getElementById('o-run').addEventListener('click', async () => {
+  const id = ++suggestRequest;
   const out = document.getElementById('o-result');
   out.textContent = 'solving…';
   const body = JSON.stringify({
@@ -491,12 +526,21 @@ document.getElementById('o-run').addEventListener('click', async () => {
     fc = await r.json();
     if (!r.ok) throw new Error(fc.message || r.statusText);
   } catch (e) {
-    out.textContent = e.message;
+    if (id === suggestRequest) out.textContent = e.message;
     return;
   }
+  // Only the latest request's answer is shown.
+  if (id !== suggestRequest) return;
   suggestion = { fc, body, query };
   showSuggestion();
 });
+
+// Suggestions made with other filters than the list's now are marked as such.
+function markSuggestionStale() {
+  const note = document.getElementById('o-stale');
+  if (!suggestion || !note) return;
+  note.hidden = suggestion.query.toString() === filterQuery().toString();
+}
 
 function showSuggestion() {
   const { fc } = suggestion;
@@ -506,12 +550,15 @@ function showSuggestion() {
     const [lon, lat] = f.geometry.coordinates;
     // The coverage circle is drawn only: clicks go through it to the units under it.
     L.circle([lat, lon], { pane: 'chosen', className: 'coverage', interactive: false, radius: f.properties.radius_m, color: '#00796b', weight: 2, fillOpacity: 0.08 }).addTo(suggested);
-    L.circleMarker([lat, lon], { pane: 'chosen', className: `suggested order-${f.properties.order}`, radius: 11, color: '#00796b', weight: 3, fill: true, fillOpacity: 0 })
+    // Only the ring takes a click, so the unit (or the list of units at its spot) under it can
+    // still be opened.
+    L.circleMarker([lat, lon], { pane: 'chosen', className: `suggested order-${f.properties.order}`, radius: 11, color: '#00796b', weight: 3, fill: false })
       .bindTooltip(`suggested site ${f.properties.order}: ${escapeHTML(f.properties.name)}`)
       .on('click', () => openSuggested(f)).addTo(suggested);
   }
   const n = fc.features.length;
-  const top = new Set(ranked.slice(0, n).map((f) => f.id));
+  // The ranking's top n, when the map shows the top of the ranking.
+  const top = new Set(windowStart === 0 ? ranked.slice(0, n).map((f) => f.id) : []);
   const inTop = fc.features.filter((f) => top.has(f.id)).length;
   const pct = fc.total_demand > 0 ? (100 * fc.covered_demand / fc.total_demand).toFixed(1) : '0';
   const items = fc.features.map((f) => {
@@ -519,9 +566,9 @@ function showSuggestion() {
     const where = r ? `#${r.properties.rank} in the list` : 'not in the list';
     return `<li data-id="${escapeHTML(f.id)}"><a href="#" class="o-open">${escapeHTML(f.properties.name)}</a> <span class="small">(${where}; adds ${fmt(Math.round(f.properties.marginal))})</span></li>`;
   }).join('');
-  out.innerHTML = `<ol>${items}</ol>`
+  out.innerHTML = `<p id="o-stale" class="error" hidden>The filters have changed since these were chosen: suggest again to choose among the units listed now.</p><ol>${items}</ol>`
     + `<p>${fc.model}: ${pct}% of deprivation-weighted demand in ${fc.demand_lsoas} LSOAs within ${fc.radius_m} m of a site; chosen among ${fmt(fc.candidates)} units.</p>`
-    + `<p class="set-vs-top">A set, not a top ${n}: each site is chosen for the people it reaches that the sites before it do not, so neighbouring high scorers are rarely both chosen. ${inTop} of these ${n} are in the ranking's top ${n}. <a href="help.html#suggested" target="_blank" rel="noopener">More</a></p>`
+    + `<p class="set-vs-top">A set, not a top ${n}: each site is chosen for the people it reaches that the sites before it do not, so neighbouring high scorers are rarely both chosen.${windowStart === 0 ? ` ${inTop} of these ${n} are in the ranking's top ${n}.` : ''} <a href="help.html#suggested" target="_blank" rel="noopener">More</a></p>`
     + `<p>${fc.equity.slice(0, 3).map(escapeHTML).join('<br>')}</p>`
     + ((fc.fixed || []).length ? `<p class="fixed-notes">${fc.fixed.map((f) => escapeHTML(f.note)).join('<br>')}</p>` : '')
     + `<p><button type="button" id="o-shortlist">Add these ${n} to the shortlist</button></p>`
@@ -538,10 +585,15 @@ function showSuggestion() {
 // A suggested site opens like a unit of the list: its breakdown, selected for the shortlist.
 function openSuggested(f) {
   if (ranked.some((x) => x.id === f.id)) { select(f.id, true); return; }
+  // Not in the list now (the filters changed): its breakdown as the suggestion gave it.
   state.selected = f.id;
   document.getElementById('sl-add').disabled = false;
-  map.panTo([f.geometry.coordinates[1], f.geometry.coordinates[0]]);
+  for (const li of document.querySelectorAll('#ranking li')) li.classList.remove('selected');
+  const at = [f.geometry.coordinates[1], f.geometry.coordinates[0]];
+  selectedRing.setLatLng(at).addTo(map);
+  map.panTo(at);
   showBreakdown(f);
+  syncURL();
 }
 
 async function downloadSuggestion(format) {
@@ -687,15 +739,24 @@ async function loadShortlistNames() {
     document.getElementById('sl-names').innerHTML = v.shortlists.map((s) => `<option value="${escapeHTML(s.name)}">`).join('');
   } catch (e) { /* a server without state: the section says so on use */ }
 }
+let shortlistRequest = 0;
 async function showShortlist() {
+  const id = ++shortlistRequest;
   const name = slName.value.trim();
   const ol = document.getElementById('sl-sites');
   const dl = document.getElementById('sl-downloads');
-  ol.innerHTML = '';
-  dl.hidden = true;
-  if (!name) return;
+  if (!name) { ol.innerHTML = ''; dl.hidden = true; return; }
   let s;
-  try { s = await getJSON(`shortlists/${encodeURIComponent(name)}`); } catch (e) { say('sl-msg', 'new shortlist: add units to create it'); return; }
+  try { s = await getJSON(`shortlists/${encodeURIComponent(name)}`); } catch (e) {
+    if (id !== shortlistRequest) return;
+    ol.innerHTML = '';
+    dl.hidden = true;
+    say('sl-msg', 'new shortlist: add units to create it');
+    return;
+  }
+  // Only the latest answer is drawn, so two shortlists chosen quickly never mix.
+  if (id !== shortlistRequest) return;
+  ol.innerHTML = '';
   for (const site of s.sites) {
     const li = document.createElement('li');
     li.dataset.id = site.id;
@@ -728,6 +789,7 @@ async function addToShortlist(ids, madeFrom) {
     if (!/no shortlist/.test(e.message)) { say('sl-msg', e.message, true); return; }
     const q = madeFrom || rankQuery();
     q.delete('limit');
+    q.delete('offset');
     try {
       await write('POST', 'shortlists', JSON.stringify({ name, ids, weights: CRITERIA.map((c) => `${c}=${state.weights[c]}`).join(','), query: q.toString() }));
     } catch (e2) { say('sl-msg', e2.message, true); return; }
@@ -740,7 +802,9 @@ document.getElementById('sl-add').addEventListener('click', () => { if (state.se
 // The top five places: the server keeps the best unit of each site (one_per_site), so five
 // units of one arcade count once.
 document.getElementById('sl-top').addEventListener('click', async () => {
+  // The top of the whole ranking, whichever window of it the map shows.
   const q = rankQuery();
+  q.delete('offset');
   q.set('limit', '5');
   q.set('one_per_site', 'true');
   let fc;

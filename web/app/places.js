@@ -127,7 +127,8 @@
     chosen = ['local_authority', 'ward', 'pcn'].includes(p.kind) ? { kind: p.kind, code: p.id, name: p.name, lat, lon } : null;
     if (p.kind === 'unit') {
       map.setView([lat, lon], Math.max(map.getZoom(), 17));
-      const listed = [...document.querySelectorAll('#ranking li')].some((li) => li.dataset.id === p.id);
+      // In the ranking (on any page of the list): select() turns the list to it.
+      const listed = typeof ranked !== 'undefined' && ranked.some((u) => u.id === p.id);
       if (listed && typeof select === 'function') {
         pin.clearLayers();
         select(p.id, true);

@@ -122,6 +122,18 @@ try {
   const selected = await page.$eval('#ranking li.selected', (e) => e.textContent).catch(() => '');
   check(selected.includes(unitName), `choosing a unit selects it in the ranking (${unitName})`);
   check((await view(page)).z >= 17, 'and zooms to it');
+  // A unit beyond the list's first page: found by its id, selected, the list turned to it.
+  const last = await page.evaluate(() => ({ id: ranked[ranked.length - 1].id, name: ranked[ranked.length - 1].properties.name, n: ranked.length }));
+  if (last.n > 100) {
+    await page.fill('#place-search', '');
+    await page.click('#place-search');
+    await page.keyboard.type(last.id);
+    await page.waitForSelector(`#place-results li[data-kind=unit]`, { timeout: 10000 });
+    await page.keyboard.press('Enter');
+    await page.waitForFunction((n) => document.querySelector('#breakdown h2')?.textContent.includes(n), last.name, { timeout: 10000 });
+    const onPage = await page.$eval('#ranking li.selected', (e) => e.dataset.id).catch(() => '');
+    check(onPage === last.id, `a unit on the list's last page is selected from the search, the list turned to it (#${last.n})`);
+  }
 
   // The PCN filter zooms to the PCN named.
   const pcn = await page.evaluate(async () => (await (await fetch('search?q=Rochdale%20North%20PCN')).json()).features.find((f) => f.properties.kind === 'pcn'));

@@ -117,9 +117,9 @@ pub fn optimise(a: OptimiseArgs) -> Result<()> {
     let (out, format) = output(&a.output)?;
     if out == "-" {
         eprint!("{text}");
-        return write_stdout(&engine.optimise_file(format, &q, &report)?);
+        return write_stdout(&engine.optimise_file(format, &q, &report, &[])?);
     }
-    let bytes = engine.optimise_file(format, &q, &report)?;
+    let bytes = engine.optimise_file(format, &q, &report, &[])?;
     // A CSV of chosen sites is plain UTF-8, as on standard output.
     let bytes = bytes.strip_prefix(BOM).unwrap_or(&bytes);
     write_atomic(Path::new(&out), |w| w.write_all(bytes))
@@ -299,8 +299,15 @@ pub fn shortlist(cmd: ShortlistCmd, state: State) -> Result<()> {
             as_of,
         } => {
             let sl = store.shortlist(&name)?;
-            let (engine, plan) = shortlist_engine(&store, &sl, &units, data)?;
-            print!("{}", engine.shortlist_table(&sl, plan, as_of)?);
+            // Scores need the units and the data; without them the stored sites and notes
+            // still show, with the reason.
+            match shortlist_engine(&store, &sl, &units, data) {
+                Ok((engine, plan)) => print!("{}", engine.shortlist_table(&sl, plan, as_of)?),
+                Err(e) => {
+                    show(&sl);
+                    eprintln!("sitefinder: no scores: {e:#}");
+                }
+            }
         }
         ShortlistCmd::Note { name, id, note } => show(&store.set_note(&name, &id, &note)?),
         ShortlistCmd::Remove { name, id } => show(&store.remove_site(&name, &id)?),
