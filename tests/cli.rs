@@ -347,6 +347,25 @@ fn help_describes_the_commands() {
     assert!(stderr(&o).contains("manifest.json"), "{}", stderr(&o));
 }
 
+/// `serve --cors-origin` takes origins as browsers send them and refuses anything else with the
+/// flag named.
+#[test]
+fn serve_refuses_a_cors_origin_that_is_not_one() {
+    for bad in [
+        "maps.example.org",
+        "https://maps.example.org/path",
+        "https://",
+    ] {
+        let o = sitefinder_no_data(&["serve", "--addr", "256.0.0.1:1", "--cors-origin", bad]);
+        assert_eq!(o.status.code(), Some(2), "{bad}");
+        let e = stderr(&o);
+        assert!(
+            e.contains("--cors-origin") && e.contains("is not an origin"),
+            "{bad}: {e}"
+        );
+    }
+}
+
 #[test]
 fn serve_takes_a_base_map_url_and_its_attribution_together() {
     let o = sitefinder_no_data(&["serve", "--help"]);

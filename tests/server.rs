@@ -98,6 +98,106 @@ fn health_collections_conformance_and_openapi() {
         .contains("Open Government Licence"));
 }
 
+/// Answers are compressed for clients that accept it (a page of LSOA polygons shrinks several
+/// times and decodes to the same JSON), and any web page may read them (CORS for GET and HEAD,
+/// preflights answered); a write's preflight from another origin gets no CORS headers.
+#[test]
+fn answers_are_compressed_and_readable_from_other_origins() {
+    let uri = "/collections/lsoa/items?limit=1000";
+    let fetch = |req: Request<Body>| {
+        tokio::runtime::Runtime::new().unwrap().block_on(async {
+            let r = app(state()).oneshot(req).await.unwrap();
+            let status = r.status();
+            let headers = r.headers().clone();
+            let body = r.into_body().collect().await.unwrap().to_bytes().to_vec();
+            (status, headers, body)
+        })
+    };
+    let (_, plain_h, plain) = fetch(Request::get(uri).body(Body::empty()).unwrap());
+    assert!(plain_h.get("content-encoding").is_none());
+    let (s, h, gz) = fetch(
+        Request::get(uri)
+            .header("accept-encoding", "gzip")
+            .body(Body::empty())
+            .unwrap(),
+    );
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(h["content-encoding"], "gzip");
+    assert!(
+        gz.len() * 4 < plain.len(),
+        "gzip {} bytes vs {} plain",
+        gz.len(),
+        plain.len()
+    );
+    let mut unzipped = vec![];
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(gz.as_slice()),
+        &mut unzipped,
+    )
+    .unwrap();
+    assert_eq!(unzipped, plain);
+
+    let (_, h, _) = fetch(
+        Request::get("/rank?limit=1")
+            .header("origin", "https://maps.example.org")
+            .body(Body::empty())
+            .unwrap(),
+    );
+    assert_eq!(h["access-control-allow-origin"], "*");
+    let (s, h, _) = fetch(
+        Request::options("/collections/units/items")
+            .header("origin", "https://maps.example.org")
+            .header("access-control-request-method", "GET")
+            .body(Body::empty())
+            .unwrap(),
+    );
+    assert!(s.is_success(), "{s}");
+    assert!(h["access-control-allow-methods"]
+        .to_str()
+        .unwrap()
+        .contains("GET"));
+    let (_, h, _) = fetch(
+        Request::options("/shortlists")
+            .header("origin", "https://evil.example.org")
+            .header("access-control-request-method", "POST")
+            .body(Body::empty())
+            .unwrap(),
+    );
+    assert!(
+        !h.get("access-control-allow-methods")
+            .is_some_and(|m| m.to_str().unwrap().contains("POST")),
+        "{h:?}"
+    );
+
+    // With origins configured (`serve --cors-origin`), only those may read.
+    let mut only = app_state();
+    only.cors_origins = vec!["https://maps.example.org".into()];
+    let only = Arc::new(only);
+    let origin_answer = |origin: &str| {
+        let req = Request::get("/health")
+            .header("origin", origin)
+            .body(Body::empty())
+            .unwrap();
+        let only = only.clone();
+        tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(async move {
+                app(only)
+                    .oneshot(req)
+                    .await
+                    .unwrap()
+                    .headers()
+                    .get("access-control-allow-origin")
+                    .cloned()
+            })
+    };
+    assert_eq!(
+        origin_answer("https://maps.example.org").unwrap(),
+        "https://maps.example.org"
+    );
+    assert!(origin_answer("https://other.example.org").is_none());
+}
+
 /// `/attribution` is a page for a browser (`Accept: text/html`, or `f=html`) naming every
 /// source and the edition, and JSON otherwise; an unknown `f` is a 400 naming it.
 #[test]

@@ -37,6 +37,7 @@ pub use state::{AppState, Shared};
 pub fn app(state: Shared) -> Router {
     let limit = state.max_upload_bytes;
     let web = assets::router(state.web_dir.clone());
+    let cors = cors(&state.cors_origins);
     Router::new()
         .route(
             "/shortlists",
@@ -76,6 +77,10 @@ pub fn app(state: Shared) -> Router {
         .route("/map-config", get(map_config::map_config))
         .with_state(state)
         .fallback_service(web)
+        // Answers compressed (gzip or brotli) when the client accepts it; GeoJSON pages of
+        // polygons shrink about eightfold.
+        .layer(tower_http::compression::CompressionLayer::new())
+        .layer(cors)
         .layer(
             tower_http::trace::TraceLayer::new_for_http()
                 .make_span_with(
@@ -85,6 +90,30 @@ pub fn app(state: Shared) -> Router {
                     tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO),
                 ),
         )
+}
+
+/// CORS for reads: GET and HEAD (and their preflights) from the configured origins, or any
+/// origin when none is configured (every read is open, and no cookies are used). Writes are not
+/// allowed from another origin's page: their preflight gets no CORS headers.
+fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
+    use axum::http::{HeaderValue, Method};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let allow = if origins.is_empty() {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            origins
+                .iter()
+                .filter_map(|o| HeaderValue::from_str(o).ok())
+                .collect::<Vec<_>>(),
+        )
+    };
+    CorsLayer::new()
+        .allow_origin(allow)
+        .allow_methods([Method::GET, Method::HEAD])
+        .allow_headers([header::ACCEPT, header::CONTENT_TYPE, header::IF_NONE_MATCH])
+        .expose_headers([header::CONTENT_DISPOSITION, header::ETAG])
+        .max_age(std::time::Duration::from_secs(3600))
 }
 
 async fn health(State(s): State<Shared>) -> Json<Value> {

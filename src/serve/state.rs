@@ -29,6 +29,9 @@ pub struct AppState {
     pub web_dir: Option<PathBuf>,
     /// The online base map the page draws under the data (`--base-map-url`); none by default.
     pub base_map: Option<BaseMap>,
+    /// The web origins whose pages may read this server's answers (`--cors-origin`); empty =
+    /// any origin, since every read is open. Writes are never allowed across origins.
+    pub cors_origins: Vec<String>,
 }
 
 impl AppState {
@@ -49,6 +52,7 @@ impl AppState {
             max_upload_bytes: crate::ingest::overlay::DEFAULT_MAX_UPLOAD_BYTES,
             web_dir: None,
             base_map: None,
+            cors_origins: vec![],
         }
     }
 

@@ -166,6 +166,7 @@ pub fn serve(a: ServeArgs) -> Result<()> {
     state.max_upload_bytes = a.max_upload_mb.max(1) * 1024 * 1024;
     state.web_dir = a.web.clone();
     state.base_map = base_map;
+    state.cors_origins = a.cors_origins.clone();
     let state = state.with_store(store, Some(token.clone()))?;
     // The postcode table (1.5M rows) loads on first use: load it now, beside the server, so the
     // first postcode search does not wait for it.

@@ -152,6 +152,31 @@ struct ServeArgs {
     /// The attribution the base map's provider asks for, shown on the map (with --base-map-url).
     #[arg(long, value_name = "TEXT")]
     base_map_attribution: Option<String>,
+    /// A web origin (e.g. https://maps.example.org) whose pages may read this server's answers;
+    /// repeat for more. Default: any origin may read (every read is open). Writes are never
+    /// allowed from another origin.
+    #[arg(long = "cors-origin", value_name = "ORIGIN", value_parser = cors_origin)]
+    cors_origins: Vec<String>,
+}
+
+/// An origin as browsers send it: scheme://host[:port], nothing after.
+fn cors_origin(s: &str) -> Result<String, String> {
+    let o = s.strip_suffix('/').unwrap_or(s);
+    let host = o
+        .strip_prefix("https://")
+        .or_else(|| o.strip_prefix("http://"));
+    match host {
+        Some(h)
+            if !h.is_empty()
+                && !h.contains('/')
+                && axum::http::HeaderValue::from_str(o).is_ok() =>
+        {
+            Ok(o.to_string())
+        }
+        _ => Err(format!(
+            "`{s}` is not an origin: give scheme://host[:port], e.g. https://maps.example.org"
+        )),
+    }
 }
 
 #[derive(clap::Args)]
