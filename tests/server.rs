@@ -198,6 +198,89 @@ fn answers_are_compressed_and_readable_from_other_origins() {
     assert!(origin_answer("https://other.example.org").is_none());
 }
 
+/// `/` is the map for a browser and the OGC API landing page for a program (`f=json` or an
+/// `Accept` asking for JSON), with absolute links built from the request's host (a proxy's
+/// `X-Forwarded-*` first); a shared link's parameters still open the map.
+#[test]
+fn the_landing_page_is_json_for_programs_and_the_map_for_browsers() {
+    let fetch = |uri: &str, headers: &[(&str, &str)]| {
+        let mut req = Request::get(uri);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        send(state(), req.body(Body::empty()).unwrap())
+    };
+    for (uri, headers) in [
+        ("/?f=json", vec![("host", "sitefinder.example:8080")]),
+        (
+            "/",
+            vec![
+                ("host", "sitefinder.example:8080"),
+                ("accept", "application/json"),
+            ],
+        ),
+    ] {
+        let (s, ctype, v) = fetch(uri, &headers);
+        assert_eq!(s, StatusCode::OK, "{uri}");
+        assert!(ctype.starts_with("application/json"), "{uri}: {ctype}");
+        let rels: std::collections::HashMap<&str, &Value> = v["links"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| (l["rel"].as_str().unwrap(), l))
+            .collect();
+        for rel in [
+            "self",
+            "alternate",
+            "service-desc",
+            "service-doc",
+            "conformance",
+            "data",
+        ] {
+            let href = rels[rel]["href"].as_str().unwrap();
+            assert!(
+                href.starts_with("http://sitefinder.example:8080/"),
+                "{rel}: {href}"
+            );
+        }
+        assert_eq!(
+            rels["service-desc"]["type"],
+            "application/vnd.oai.openapi+json;version=3.0"
+        );
+        assert_eq!(
+            rels["data"]["href"],
+            "http://sitefinder.example:8080/collections"
+        );
+    }
+    // Behind a proxy.
+    let (_, _, v) = fetch(
+        "/?f=json",
+        &[
+            ("host", "127.0.0.1:8080"),
+            ("x-forwarded-host", "maps.example.org"),
+            ("x-forwarded-proto", "https"),
+        ],
+    );
+    assert_eq!(v["links"][0]["href"], "https://maps.example.org/?f=json");
+    // A browser, and a shared link, get the map.
+    for (uri, accept) in [
+        (
+            "/",
+            "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+        ),
+        (
+            "/?lat=53.6&lon=-2.15&z=14&weights=deprivation:3",
+            "text/html",
+        ),
+        ("/?f=html", "application/json"),
+    ] {
+        let (s, ctype, _) = fetch(uri, &[("accept", accept)]);
+        assert_eq!(s, StatusCode::OK, "{uri}");
+        assert!(ctype.starts_with("text/html"), "{uri}: {ctype}");
+    }
+    error("/?f=xml", StatusCode::BAD_REQUEST, "f");
+}
+
 /// `/attribution` is a page for a browser (`Accept: text/html`, or `f=html`) naming every
 /// source and the edition, and JSON otherwise; an unknown `f` is a 400 naming it.
 #[test]

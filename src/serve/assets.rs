@@ -29,7 +29,8 @@ pub fn router(web_dir: Option<PathBuf>) -> Router {
     }))
 }
 
-async fn serve(web_dir: Option<&Path>, uri: &Uri, headers: &HeaderMap) -> Response {
+/// One file of the map (`/` is index.html), or the API's 404.
+pub async fn serve(web_dir: Option<&Path>, uri: &Uri, headers: &HeaderMap) -> Response {
     let Some(rel) = file_path(uri.path()) else {
         return not_found();
     };

@@ -63,6 +63,7 @@ pub fn app(state: Shared) -> Router {
             "/overlays/{id}",
             get(overlays::one).delete(overlays::delete),
         )
+        .route("/", get(landing))
         .route("/health", get(health))
         .route("/api", get(openapi))
         .route("/conformance", get(features::conformance))
@@ -134,6 +135,68 @@ async fn health(State(s): State<Shared>) -> Json<Value> {
         "deprivation": e.atlas.imd.source(),
         "data": layers,
     }))
+}
+
+/// `/`: the map for a browser; the OGC API landing page (JSON, with links to the API document,
+/// conformance and the collections) for a program: `f=json`, or an `Accept` header that asks for
+/// JSON and not HTML. Link hrefs are absolute, built from the request's `Host` (or
+/// `X-Forwarded-Host` and `X-Forwarded-Proto` behind a proxy).
+async fn landing(
+    State(s): State<Shared>,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    // Other parameters are the map's own (a shared link's view, weights and filters).
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let json = match q.get("f").map(String::as_str) {
+        Some("json") => true,
+        Some("html") => false,
+        Some(other) => {
+            return ApiError::bad("f", format!("f={other}: give html or json")).into_response()
+        }
+        None => accept.contains("json") && !accept.contains("text/html"),
+    };
+    if !json {
+        return assets::serve(s.web_dir.as_deref(), &uri, &headers).await;
+    }
+    let base = base_url(&headers);
+    let link = |path: &str, rel: &str, kind: &str, title: &str| json!({"href": format!("{base}{path}"), "rel": rel, "type": kind, "title": title});
+    Json(json!({
+        "title": "sitefinder",
+        "description": "Vacant high-street units in England ranked as community vaccination and health sites, with the reference layers they are ranked on (deprivation, GP practices and catchments, stops, existing sites).",
+        "links": [
+            link("/?f=json", "self", "application/json", "This document"),
+            link("/?f=html", "alternate", "text/html", "The map"),
+            link("/api", "service-desc", "application/vnd.oai.openapi+json;version=3.0", "The API definition"),
+            link("/help.html", "service-doc", "text/html", "How units are scored"),
+            link("/conformance", "conformance", "application/json", "OGC API conformance classes"),
+            link("/collections", "data", "application/json", "The layers"),
+        ],
+    }))
+    .into_response()
+}
+
+/// `scheme://host` of the request as the client sent it (a proxy's `X-Forwarded-*` first).
+fn base_url(headers: &HeaderMap) -> String {
+    let get = |h: &str| {
+        headers
+            .get(h)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(',').next().unwrap_or("").trim().to_string())
+            .filter(|v| !v.is_empty() && !v.contains(['/', ' ', '"', '<', '>']))
+    };
+    let host = get("x-forwarded-host")
+        .or_else(|| get("host"))
+        .unwrap_or_else(|| "localhost".into());
+    let proto = match get("x-forwarded-proto").as_deref() {
+        Some("https") => "https",
+        _ => "http",
+    };
+    format!("{proto}://{host}")
 }
 
 /// The sources and attribution: JSON, or a page for people (`f=html`, or a browser's

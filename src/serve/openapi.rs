@@ -76,6 +76,7 @@ pub fn document() -> Value {
             "license": {"name": "Data: Open Government Licence v3.0", "url": "https://www.nationalarchives.gov.uk/doc/open-government-licence/version/3/"},
         },
         "paths": {
+            "/": {"get": {"summary": "The landing page: the map for a browser; with f=json (or Accept: application/json) the OGC API landing page, links absolute", "parameters": [{"name": "f", "in": "query", "required": false, "schema": {"type": "string", "enum": ["html", "json"]}}], "responses": errors_with("200", json!({"description": "the map (text/html) or the landing page (application/json)"}))}},
             "/health": {"get": {"summary": "Liveness, with data versions", "responses": {"200": {"description": "ok"}}}},
             "/api": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.0"}}}},
             "/conformance": {"get": {"summary": "OGC API conformance classes", "responses": {"200": {"description": "conformsTo"}}}},
