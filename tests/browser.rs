@@ -161,13 +161,7 @@ fn the_map_works_in_headless_chromium() {
     let mut wb: calamine::Xlsx<_> = calamine::open_workbook(&xlsx).expect("shortlist.xlsx saved");
     let sites = wb.worksheet_range("sites").unwrap();
     assert_eq!(sites.height(), 3, "a header and two sites");
-    let head: Vec<String> = sites
-        .rows()
-        .next()
-        .unwrap()
-        .iter()
-        .map(|c| c.to_string())
-        .collect();
+    let head = header_row(&sites);
     let col = |name: &str| {
         head.iter()
             .position(|h| h == name)

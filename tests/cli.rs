@@ -771,13 +771,7 @@ fn optimise_writes_xlsx_and_geopackage_with_addresses() {
     let mut wb: calamine::Xlsx<_> = calamine::open_workbook(&xlsx).unwrap();
     use calamine::Reader;
     let sites = wb.worksheet_range("sites").unwrap();
-    let header: Vec<String> = sites
-        .rows()
-        .next()
-        .unwrap()
-        .iter()
-        .map(|c| c.to_string())
-        .collect();
+    let header = header_row(&sites);
     assert_eq!(
         &header[..9],
         [

@@ -38,13 +38,7 @@ fn xlsx_has_sites_with_breakdown_the_query_and_the_sources() {
     let sites = wb.worksheet_range("sites").unwrap();
     // The two Market Hall cafés cannot hold a clinic and are left out.
     assert_eq!(sites.height(), 106, "header + 105 units");
-    let header: Vec<String> = sites
-        .rows()
-        .next()
-        .unwrap()
-        .iter()
-        .map(|c| c.to_string())
-        .collect();
+    let header = header_row(&sites);
     for k in [
         "Rank",
         "Unit id",
@@ -324,13 +318,7 @@ fn xlsx_is_board_ready_with_coordinates() {
     rank_to(&geo);
     let mut wb: Xlsx<_> = open_workbook(&out).unwrap();
     let sites = wb.worksheet_range("sites").unwrap();
-    let header: Vec<String> = sites
-        .rows()
-        .next()
-        .unwrap()
-        .iter()
-        .map(|c| c.to_string())
-        .collect();
+    let header = header_row(&sites);
     assert_eq!(
         header[..6],
         ["Rank", "Unit id", "Name", "Address", "Postcode", "Score"],

@@ -104,15 +104,7 @@ fn health_collections_conformance_and_openapi() {
 #[test]
 fn answers_are_compressed_and_readable_from_other_origins() {
     let uri = "/collections/lsoa/items?limit=1000";
-    let fetch = |req: Request<Body>| {
-        tokio::runtime::Runtime::new().unwrap().block_on(async {
-            let r = app(state()).oneshot(req).await.unwrap();
-            let status = r.status();
-            let headers = r.headers().clone();
-            let body = r.into_body().collect().await.unwrap().to_bytes().to_vec();
-            (status, headers, body)
-        })
-    };
+    let fetch = |req: Request<Body>| send_raw(state(), req);
     let (_, plain_h, plain) = fetch(Request::get(uri).body(Body::empty()).unwrap());
     assert!(plain_h.get("content-encoding").is_none());
     let (s, h, gz) = fetch(
@@ -178,18 +170,10 @@ fn answers_are_compressed_and_readable_from_other_origins() {
             .header("origin", origin)
             .body(Body::empty())
             .unwrap();
-        let only = only.clone();
-        tokio::runtime::Runtime::new()
-            .unwrap()
-            .block_on(async move {
-                app(only)
-                    .oneshot(req)
-                    .await
-                    .unwrap()
-                    .headers()
-                    .get("access-control-allow-origin")
-                    .cloned()
-            })
+        send_raw(only.clone(), req)
+            .1
+            .get("access-control-allow-origin")
+            .cloned()
     };
     assert_eq!(
         origin_answer("https://maps.example.org").unwrap(),
@@ -289,14 +273,10 @@ fn attribution_is_a_page_for_people_and_json_for_programs() {
         .header("accept", "text/html,application/xhtml+xml")
         .body(Body::empty())
         .unwrap();
-    let resp = tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let r = app(state()).oneshot(req).await.unwrap();
-        let ctype = r.headers()["content-type"].to_str().unwrap().to_string();
-        let body = r.into_body().collect().await.unwrap().to_bytes();
-        (ctype, String::from_utf8(body.to_vec()).unwrap())
-    });
-    assert!(resp.0.starts_with("text/html"), "{}", resp.0);
-    let page = resp.1;
+    let (_, headers, body) = send_raw(state(), req);
+    let ctype = headers["content-type"].to_str().unwrap();
+    assert!(ctype.starts_with("text/html"), "{ctype}");
+    let page = String::from_utf8(body).unwrap();
     assert!(page.contains("Data sources and attribution"), "{page}");
     assert!(
         page.contains("English Indices of Deprivation 2025"),

@@ -610,13 +610,7 @@ fn shortlists_survive_a_restart_and_export_in_every_format() {
     assert_eq!(wb.sheet_names(), vec!["sites", "query", "sources"]);
     let sites = wb.worksheet_range("sites").unwrap();
     assert_eq!(sites.height(), 4);
-    let head: Vec<String> = sites
-        .rows()
-        .next()
-        .unwrap()
-        .iter()
-        .map(|c| c.to_string())
-        .collect();
+    let head = header_row(&sites);
     assert!(
         head.contains(&"Note".to_string()) && head.contains(&"Council plan: why".to_string()),
         "{head:?}"

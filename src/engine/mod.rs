@@ -342,6 +342,20 @@ impl Engine {
             .join("; ")
     }
 
+    /// The units files' names without their folders: what is said to anyone but the person
+    /// who runs sitefinder (a report, the sources page).
+    pub fn units_file_names(&self) -> Vec<String> {
+        self.units_files
+            .iter()
+            .map(|p| {
+                p.file_name().map_or_else(
+                    || p.display().to_string(),
+                    |n| n.to_string_lossy().into_owned(),
+                )
+            })
+            .collect()
+    }
+
     /// The index of the unit with this id.
     pub fn unit(&self, id: &str) -> Option<usize> {
         self.ids.get(id).copied()
@@ -728,6 +742,7 @@ impl Engine {
             ranking: &full,
             members: &meta.members,
             filters: &meta.filters,
+            units_files: self.units_file_names(),
             made: Date::today(),
         })
     }
@@ -878,14 +893,9 @@ impl Engine {
             file: "optimise".into(),
             reason: e.to_string(),
         };
-        let among: Vec<(String, String)> = among
-            .iter()
-            .filter(|(_, v)| !v.is_empty())
-            .cloned()
-            .collect();
         if format == ExportFormat::GeoJson {
             let mut v = self.optimise_json(q, report).map_err(|e| write_err(&e))?;
-            record_among(&mut v, &among);
+            record_among(&mut v, among);
             let mut bytes = serde_json::to_vec(&v).map_err(|e| write_err(&e))?;
             bytes.push(b'\n');
             return Ok(bytes);
@@ -897,6 +907,7 @@ impl Engine {
         pairs.extend(
             among
                 .iter()
+                .filter(|(_, v)| !v.is_empty())
                 .map(|(k, v)| (format!("candidates: {k}"), v.clone())),
         );
         let mut meta = self.meta(&chosen, pairs);

@@ -55,6 +55,8 @@ pub struct Report<'a> {
     pub ranking: &'a Ranking,
     pub members: &'a Map<String, Json>,
     pub filters: &'a [(String, String)],
+    /// The units files ranked, by name (no folders).
+    pub units_files: Vec<String>,
     /// The day the report is made.
     pub made: Date,
 }
@@ -438,18 +440,7 @@ fn cover(r: &Report, starts: &[usize]) -> Vec<Page> {
     if let Some(o) = &r.ranking.settings.plan {
         facts.push(("Council plan overlay", o.name.clone()));
     }
-    // File names only: where the server keeps them is not for a board paper.
-    let files = r
-        .member("units_file")
-        .split("; ")
-        .map(|f| {
-            std::path::Path::new(f)
-                .file_name()
-                .map_or_else(|| f.to_string(), |n| n.to_string_lossy().into_owned())
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
-    facts.push(("Units file", files));
+    facts.push(("Units file", r.units_files.join(", ")));
     facts.push(("sitefinder", r.member("sitefinder")));
     for (k, v) in facts {
         let top = f.y;

@@ -148,17 +148,13 @@ async fn landing(
     Query(q): Query<std::collections::HashMap<String, String>>,
 ) -> Response {
     // Other parameters are the map's own (a shared link's view, weights and filters).
-    let accept = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let json = match q.get("f").map(String::as_str) {
-        Some("json") => true,
-        Some("html") => false,
-        Some(other) => {
-            return ApiError::bad("f", format!("f={other}: give html or json")).into_response()
+    let json = match f_param(&q) {
+        Ok(Some(html)) => !html,
+        Ok(None) => {
+            let accept = accept(&headers);
+            accept.contains("json") && !accept.contains("text/html")
         }
-        None => accept.contains("json") && !accept.contains("text/html"),
+        Err(e) => return e.into_response(),
     };
     if !json {
         return assets::serve(s.web_dir.as_deref(), &uri, &headers).await;
@@ -178,6 +174,23 @@ async fn landing(
         ],
     }))
     .into_response()
+}
+
+/// `f=html` (true) or `f=json` (false) if asked for; another value is a 400 naming `f`.
+fn f_param(q: &std::collections::HashMap<String, String>) -> Result<Option<bool>, ApiError> {
+    match q.get("f").map(String::as_str) {
+        None => Ok(None),
+        Some("html") => Ok(Some(true)),
+        Some("json") => Ok(Some(false)),
+        Some(other) => Err(ApiError::bad("f", format!("f={other}: give html or json"))),
+    }
+}
+
+fn accept(headers: &HeaderMap) -> &str {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
 }
 
 /// `scheme://host` of the request as the client sent it (a proxy's `X-Forwarded-*` first).
@@ -214,16 +227,10 @@ async fn attribution(
         )
         .into_response();
     }
-    let wants_html = match q.get("f").map(String::as_str) {
-        Some("html") => true,
-        Some("json") => false,
-        Some(other) => {
-            return ApiError::bad("f", format!("f={other}: give html or json")).into_response()
-        }
-        None => headers
-            .get(header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|a| a.contains("text/html")),
+    let wants_html = match f_param(&q) {
+        Ok(Some(html)) => html,
+        Ok(None) => accept(&headers).contains("text/html"),
+        Err(e) => return e.into_response(),
     };
     if !wants_html {
         return Json(json!({"attribution": m.attribution, "layers": m.layers})).into_response();
@@ -264,17 +271,10 @@ fn attribution_page(e: &crate::engine::Engine) -> String {
             )
         })
         .collect();
-    // File names only: where the server keeps them is nobody else's business.
     let units: String = e
-        .units_file_list()
-        .split("; ")
-        .map(|f| {
-            let name = std::path::Path::new(f)
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            format!("<li>{}</li>", esc(&name))
-        })
+        .units_file_names()
+        .iter()
+        .map(|name| format!("<li>{}</li>", esc(name)))
         .collect();
     format!(
         r#"<!doctype html>

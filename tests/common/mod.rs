@@ -105,12 +105,12 @@ pub fn p(path: &Path) -> &str {
     path.to_str().unwrap()
 }
 
-/// Sends one request to the app over `state`, in-process: the status, the content type and
-/// the body as JSON (`Null` if it is not JSON).
-pub fn send(
+/// Sends one request to the app over `state`, in-process: the status, the headers and the
+/// body's bytes.
+pub fn send_raw(
     state: std::sync::Arc<sitefinder::serve::AppState>,
     req: axum::http::Request<axum::body::Body>,
-) -> (axum::http::StatusCode, String, serde_json::Value) {
+) -> (axum::http::StatusCode, axum::http::HeaderMap, Vec<u8>) {
     use http_body_util::BodyExt;
     use tower::ServiceExt;
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -120,15 +120,34 @@ pub fn send(
     rt.block_on(async {
         let resp = sitefinder::serve::app(state).oneshot(req).await.unwrap();
         let status = resp.status();
-        let ctype = resp
-            .headers()
-            .get("content-type")
-            .map(|v| v.to_str().unwrap_or_default().to_string())
-            .unwrap_or_default();
+        let headers = resp.headers().clone();
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        let v = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
-        (status, ctype, v)
+        (status, headers, bytes.to_vec())
     })
+}
+
+/// Sends one request to the app over `state`, in-process: the status, the content type and
+/// the body as JSON (`Null` if it is not JSON).
+pub fn send(
+    state: std::sync::Arc<sitefinder::serve::AppState>,
+    req: axum::http::Request<axum::body::Body>,
+) -> (axum::http::StatusCode, String, serde_json::Value) {
+    let (status, headers, bytes) = send_raw(state, req);
+    let ctype = headers
+        .get("content-type")
+        .map(|v| v.to_str().unwrap_or_default().to_string())
+        .unwrap_or_default();
+    let v = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+    (status, ctype, v)
+}
+
+/// The first row of a worksheet (an export's column headers), as text.
+pub fn header_row(sheet: &calamine::Range<calamine::Data>) -> Vec<String> {
+    sheet
+        .rows()
+        .next()
+        .map(|r| r.iter().map(|c| c.to_string()).collect())
+        .unwrap_or_default()
 }
 
 /// Checks a `coverage` member names where each shipped layer is complete.

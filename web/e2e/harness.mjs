@@ -1,6 +1,6 @@
 // What every browser script shares: Debian's Chromium, headless (CHROMIUM names another
-// binary; no browser is ever downloaded), and checks that print `ok: ...` or `FAILED: ...` and
-// decide the exit code.
+// binary; no browser is ever downloaded), checks that print `ok: ...` or `FAILED: ...`, and a
+// run that closes the browser and exits 1 if any check failed or the script threw.
 import { chromium } from 'playwright-core';
 
 export function launch() {
@@ -11,12 +11,23 @@ export function launch() {
   });
 }
 
-// `t.check(ok, what)` prints the outcome; `t.failed` is set by any failed check (or by hand).
-export function checks() {
-  const t = { failed: false };
-  t.check = (ok, what) => {
-    console.log(`${ok ? 'ok' : 'FAILED'}: ${what}`);
-    if (!ok) t.failed = true;
-  };
-  return t;
+let failed = false;
+
+export function check(ok, what) {
+  console.log(`${ok ? 'ok' : 'FAILED'}: ${what}`);
+  if (!ok) failed = true;
+}
+
+// Runs `body(browser)`; exits 0 when every check passed, else 1.
+export async function run(body) {
+  const browser = await launch();
+  try {
+    await body(browser);
+  } catch (e) {
+    console.error(`FAILED: ${e.message}`);
+    failed = true;
+  } finally {
+    await browser.close();
+  }
+  process.exit(failed ? 1 : 0);
 }

@@ -4,17 +4,14 @@
 // save the downloaded workbook) it also uploads an overlay, builds a shortlist and downloads it,
 // then makes a shortlist of the top 5 places.
 // Exits 0 when every check passes; otherwise prints what failed and exits 1.
-import { launch, checks } from './harness.mjs';
+import { run, check } from './harness.mjs';
 
 const [url, shot] = process.argv.slice(2);
 if (!url || !shot) {
   console.error('usage: node map.e2e.mjs URL SCREENSHOT.png');
   process.exit(2);
 }
-const browser = await launch();
-const t = checks();
-const { check } = t;
-try {
+await run(async (browser) => {
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
@@ -271,10 +268,4 @@ try {
 
   await page.screenshot({ path: shot });
   check(errors.length === 0, `no script errors (${errors.join('; ')})`);
-} catch (e) {
-  console.error(`FAILED: ${e.message}`);
-  t.failed = true;
-} finally {
-  await browser.close();
-}
-process.exit(t.failed ? 1 : 0);
+});

@@ -9,7 +9,7 @@
 // breakdown); choosing a unit selects it; the PCN filter zooms to the PCN; at 390x844 the search
 // box is visible and works by keyboard. Saves places-*.png screenshots in SCREENSHOT-DIR.
 // Exits 0 when every check passes; otherwise prints what failed and exits 1.
-import { launch, checks } from './harness.mjs';
+import { run, check } from './harness.mjs';
 
 const [url, dir] = process.argv.slice(2);
 const { E2E_POSTCODE: postcode, E2E_POSTCODE_LAT: plat, E2E_POSTCODE_LON: plon } = process.env;
@@ -17,9 +17,6 @@ if (!url || !dir || !postcode || !plat || !plon) {
   console.error('usage: E2E_POSTCODE=.. E2E_POSTCODE_LAT=.. E2E_POSTCODE_LON=.. node places.e2e.mjs URL SCREENSHOT-DIR');
   process.exit(2);
 }
-const browser = await launch();
-const t = checks();
-const { check } = t;
 // Metres between two WGS84 points.
 const metres = (a, b) => {
   const r = Math.PI / 180;
@@ -36,7 +33,7 @@ const settle = (page) => page.evaluate(() => new Promise((done) => {
 }));
 const errors = [];
 
-try {
+await run(async (browser) => {
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   page.on('pageerror', (e) => errors.push(String(e)));
   await page.goto(url, { waitUntil: 'load' });
@@ -172,10 +169,4 @@ try {
   await phone.close();
 
   check(errors.length === 0, `no script errors (${errors.join('; ')})`);
-} catch (e) {
-  console.error(`FAILED: ${e.message}`);
-  t.failed = true;
-} finally {
-  await browser.close();
-}
-process.exit(t.failed ? 1 : 0);
+});

@@ -3,17 +3,14 @@
 // units at one spot) and in the list (page by page).
 // Usage: node web/e2e/reach.e2e.mjs http://127.0.0.1:PORT/ SCREENSHOT.png
 // Exits 0 when every check passes; otherwise prints what failed and exits 1.
-import { launch, checks } from './harness.mjs';
+import { run, check } from './harness.mjs';
 
 const [url, shot] = process.argv.slice(2);
 if (!url || !shot) {
   console.error('usage: node reach.e2e.mjs URL SCREENSHOT.png');
   process.exit(2);
 }
-const browser = await launch();
-const t = checks();
-const { check } = t;
-try {
+await run(async (browser) => {
   const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
@@ -73,10 +70,4 @@ try {
   }
   check(ids.size === matched, `the list reaches every unit: ${ids.size} in ${pages} pages`);
   check(errors.length === 0, `no script errors (${errors.join('; ')})`);
-} catch (e) {
-  console.error(`FAILED: ${e.message}`);
-  t.failed = true;
-} finally {
-  await browser.close();
-}
-process.exit(t.failed ? 1 : 0);
+});
