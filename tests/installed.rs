@@ -345,7 +345,7 @@ fn serve_serves_the_built_in_map_and_everything_it_loads() {
         }
     };
 
-    let (status, headers, body) = http_get(&addr, "/");
+    let (status, headers, body) = http_get(&addr, "/?f=html");
     assert_eq!(status, 200, "{}", text(&body));
     assert!(
         headers["content-type"].starts_with("text/html"),

@@ -203,6 +203,12 @@ fn the_landing_page_is_json_for_programs_and_the_map_for_browsers() {
                 ("accept", "application/json"),
             ],
         ),
+        // A program that states no preference (curl, httpx) gets JSON too.
+        ("/", vec![("host", "sitefinder.example:8080")]),
+        (
+            "/",
+            vec![("host", "sitefinder.example:8080"), ("accept", "*/*")],
+        ),
     ] {
         let (s, ctype, v) = fetch(uri, &headers);
         assert_eq!(s, StatusCode::OK, "{uri}");
@@ -721,7 +727,12 @@ fn the_map_page_is_served() {
         .unwrap();
     rt.block_on(async {
         let resp = app(state())
-            .oneshot(Request::get("/").body(Body::empty()).unwrap())
+            .oneshot(
+                Request::get("/")
+                    .header("accept", "text/html,*/*;q=0.8")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
             .await
             .unwrap();
         assert_eq!(resp.status(), StatusCode::OK);

@@ -14,11 +14,11 @@ use rstar::{RTree, AABB};
 use serde_json::{json, Map, Value as Json};
 
 use crate::analysis::join::Context;
-use crate::base::crs::round6;
-use crate::base::crs::{self, CrsError};
+use crate::base::crs::CrsError;
 use crate::ingest::catchment::CatchmentSource;
 use crate::ingest::units::Unit;
 use crate::reference::atlas::{Atlas, Layer, DOMAINS};
+use crate::serve::ogc::{Bbox, Crs, Queryables};
 
 /// Where an item's geometry lives.
 #[derive(Debug, Clone)]
@@ -51,6 +51,8 @@ pub struct Collection {
     index: RTree<GeomWithData<Rectangle<[f64; 2]>, u32>>,
     /// BNG extent [minx, miny, maxx, maxy].
     pub extent_bng: Option<[f64; 4]>,
+    /// What `filter` and `sortby` can name.
+    pub queryables: Queryables,
 }
 
 fn bbox_of(atlas: &Atlas, shape: &Shape) -> Option<[f64; 4]> {
@@ -111,6 +113,11 @@ impl Collection {
                 ))
             })
             .collect();
+        let geometry = match items.first().map(|i| &i.shape) {
+            Some(Shape::Point(_)) => "geometry-point",
+            _ => "geometry-multipolygon",
+        };
+        let queryables = Queryables::from_rows(items.iter().map(|i| &i.properties), Some(geometry));
         Collection {
             id,
             title: title.into(),
@@ -119,6 +126,7 @@ impl Collection {
             by_id,
             index: RTree::bulk_load(entries),
             extent_bng: extent,
+            queryables,
         }
     }
 
@@ -126,74 +134,90 @@ impl Collection {
         self.by_id.get(id).map(|&i| &self.items[i])
     }
 
-    /// Indexes of the items that meet a WGS84 box (`bng` is an envelope containing its image),
-    /// in id order: points exactly, polygons by their bounding boxes.
-    pub fn in_bbox(&self, bng: [f64; 4], wgs84: [f64; 4]) -> Vec<usize> {
-        let env = AABB::from_corners([bng[0], bng[1]], [bng[2], bng[3]]);
-        let mut v: Vec<usize> = self
-            .index
-            .locate_in_envelope_intersecting(&env)
-            .map(|e| e.data as usize)
-            .filter(|&i| match self.items[i].shape {
-                Shape::Point([x, y]) => crs::bng_to_wgs84(x, y).is_ok_and(|(lon, lat)| {
-                    (wgs84[0]..=wgs84[2]).contains(&lon) && (wgs84[1]..=wgs84[3]).contains(&lat)
-                }),
-                _ => true,
+    /// Indexes of the items whose geometry meets the box, in id order: points exactly,
+    /// polygons by their shapes (not their bounding boxes).
+    pub fn in_bbox(&self, atlas: &Atlas, b: &Bbox) -> Vec<usize> {
+        use geo::Intersects;
+        let mut v: Vec<usize> = b
+            .envelopes
+            .iter()
+            .flat_map(|e| {
+                let env = AABB::from_corners([e[0], e[1]], [e[2], e[3]]);
+                self.index
+                    .locate_in_envelope_intersecting(&env)
+                    .map(|e| e.data as usize)
+            })
+            .filter(|&i| match &self.items[i].shape {
+                Shape::Point(p) => b.has_point(*p),
+                Shape::Lsoa(l) => atlas.lsoa_shapes[*l].intersects(&b.area),
+                Shape::Lsoas(v) => v.iter().any(|l| atlas.lsoa_shapes[*l].intersects(&b.area)),
+                Shape::Polygon(mp) => mp.intersects(&b.area),
             })
             .collect();
         v.sort_unstable();
+        v.dedup();
         v
     }
 }
 
-fn ring_to_wgs84(ring: &geo::LineString<f64>) -> Result<Vec<Vec<f64>>, CrsError> {
-    ring.0
-        .iter()
-        .map(|c| crs::bng_to_wgs84(c.x, c.y).map(|(lon, lat)| vec![round6(lon), round6(lat)]))
-        .collect()
+fn ring_in(ring: &geo::LineString<f64>, crs: Crs) -> Result<Vec<[f64; 2]>, CrsError> {
+    ring.0.iter().map(|c| crs.from_bng(c.x, c.y)).collect()
 }
 
-fn multipolygon_to_wgs84(mp: &MultiPolygon<f64>) -> Result<Vec<Vec<Vec<Vec<f64>>>>, CrsError> {
+fn multipolygon_in(mp: &MultiPolygon<f64>, crs: Crs) -> Result<Vec<Vec<Vec<[f64; 2]>>>, CrsError> {
     mp.0.iter()
         .map(|p| {
             std::iter::once(p.exterior())
                 .chain(p.interiors())
-                .map(ring_to_wgs84)
+                .map(|r| ring_in(r, crs))
                 .collect()
         })
         .collect()
 }
 
-/// An item's geometry as RFC 7946 GeoJSON (WGS84).
-pub fn geometry(atlas: &Atlas, shape: &Shape) -> Result<Json, CrsError> {
+/// An item's geometry as GeoJSON in `crs` (RFC 7946 WGS84 by default; British National Grid
+/// eastings and northings on request).
+pub fn geometry(atlas: &Atlas, shape: &Shape, crs: Crs) -> Result<Json, CrsError> {
     Ok(match shape {
         Shape::Point([x, y]) => {
-            let (lon, lat) = crs::bng_to_wgs84(*x, *y)?;
-            json!({"type": "Point", "coordinates": [round6(lon), round6(lat)]})
+            json!({"type": "Point", "coordinates": crs.from_bng(*x, *y)?})
         }
         Shape::Lsoa(i) => {
-            json!({"type": "MultiPolygon", "coordinates": multipolygon_to_wgs84(&atlas.lsoa_shapes[*i])?})
+            json!({"type": "MultiPolygon", "coordinates": multipolygon_in(&atlas.lsoa_shapes[*i], crs)?})
         }
         Shape::Lsoas(v) => {
             let mut all = vec![];
             for i in v {
-                all.extend(multipolygon_to_wgs84(&atlas.lsoa_shapes[*i])?);
+                all.extend(multipolygon_in(&atlas.lsoa_shapes[*i], crs)?);
             }
             json!({"type": "MultiPolygon", "coordinates": all})
         }
         Shape::Polygon(mp) => {
-            json!({"type": "MultiPolygon", "coordinates": multipolygon_to_wgs84(mp)?})
+            json!({"type": "MultiPolygon", "coordinates": multipolygon_in(mp, crs)?})
         }
     })
 }
 
-/// An item as an RFC 7946 feature.
-pub fn feature(atlas: &Atlas, item: &Item) -> Result<Json, CrsError> {
+/// An item as a GeoJSON feature in `crs`, with only the `properties` named, if any are.
+pub fn feature(
+    atlas: &Atlas,
+    item: &Item,
+    crs: Crs,
+    properties: Option<&[String]>,
+) -> Result<Json, CrsError> {
+    let props = match properties {
+        Some(names) => {
+            let mut p = item.properties.clone();
+            crate::serve::ogc::select(&mut p, names);
+            p
+        }
+        None => item.properties.clone(),
+    };
     Ok(json!({
         "type": "Feature",
         "id": item.id,
-        "geometry": geometry(atlas, &item.shape)?,
-        "properties": item.properties,
+        "geometry": geometry(atlas, &item.shape, crs)?,
+        "properties": props,
     }))
 }
 

@@ -76,6 +76,7 @@ macro_rules! query_set {
 query_set!(A);
 query_set!(A, B);
 query_set!(A, B, C);
+query_set!(A, B, C, D);
 
 /// Checks that every parameter is allowed and given once.
 pub fn check_names(raw: &str, allowed: &[String]) -> Result<(), ApiError> {
@@ -144,4 +145,22 @@ pub fn json_body<T: DeserializeOwned>(body: &[u8], expected: &str) -> Result<T, 
             )
         }
     })
+}
+
+/// Path segments, as axum's `Path`, but a segment that does not decode (bad percent-encoding,
+/// not UTF-8) is the API's JSON 400 naming the path, not a plain-text answer.
+pub struct Path<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(Path(v)),
+            Err(e) => Err(ApiError::bad(
+                "path",
+                format!("`{}`: {}", parts.uri.path(), e.body_text()),
+            )),
+        }
+    }
 }

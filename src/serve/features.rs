@@ -1,39 +1,101 @@
-//! OGC API - Features (Part 1, core): the collections, their items (paged, `bbox`), one item.
+//! OGC API - Features over every layer: Part 1 (core: the collections, their items paged with
+//! `bbox`, `datetime` and `limit`, one item), Part 2 (`crs` and `bbox-crs`: WGS84 or British
+//! National Grid) and Part 3 (queryables, `filter` in CQL2 text or JSON, with `sortby` and
+//! `properties`). Every link is absolute.
 
-use axum::extract::{Path, State};
-use axum::response::Response;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::IntoParams;
 
-use crate::analysis::rank::Filters;
 use crate::base::crs;
 use crate::base::params::opt_text;
 use crate::engine::{Paging, DEFAULT_LIMIT, MAX_LIMIT};
 use crate::serve::collections::{self, Collection};
 use crate::serve::error::ApiError;
-use crate::serve::extract::Params;
-use crate::serve::respond::geojson_response;
+use crate::serve::extract::{Params, Path};
+use crate::serve::ogc::{self, Bbox, Crs, Datetime, Filter, SortBy, CRS84, EPSG_27700};
+use crate::serve::respond::base_url;
 use crate::serve::state::{AppState, Shared};
 
-/// `f`, the OGC output-format parameter; JSON is the only format, so any value gives JSON.
+/// The relation of a link to a collection's queryables.
+pub const REL_QUERYABLES: &str = "http://www.opengis.net/def/rel/ogc/1.0/queryables";
+
+/// `f`, the OGC output-format parameter.
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct FormatF {
-    /// Output format (JSON only; accepted for OGC clients).
-    #[serde(default)]
+    /// Output format: json (GeoJSON for features; the default). There is no HTML view of the
+    /// layers (the map at `/` is it): `f=html` is a 406.
+    #[serde(default, deserialize_with = "opt_text")]
+    #[param(example = "json")]
     pub f: Option<String>,
 }
 
-/// The items of a collection that meet a box.
+impl FormatF {
+    /// Refuses what cannot be served: `html` with 406, anything else but JSON with 400.
+    pub fn check(&self) -> Result<(), ApiError> {
+        match self.f.as_deref() {
+            None | Some("json" | "geojson" | "application/json" | "application/geo+json") => Ok(()),
+            Some("html" | "text/html") => Err(ApiError {
+                status: StatusCode::NOT_ACCEPTABLE,
+                code: "not_acceptable",
+                message:
+                    "f: there is no HTML view of this resource; give f=json, or open the map at /"
+                        .into(),
+            }),
+            Some(other) => Err(ApiError::bad("f", format!("`{other}`: give json"))),
+        }
+    }
+}
+
+/// The items of a collection: which (bbox, datetime, kind, filter), in what order (sortby),
+/// with what (properties), in what coordinates (crs).
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ItemsQuery {
-    /// WGS84 box minlon,minlat,maxlon,maxlat; features that meet it.
+    /// Features whose geometry meets this box: minx,miny,maxx,maxy (or six numbers, with
+    /// heights, which are ignored), in `bbox-crs` (default: WGS84 longitude, latitude).
     #[serde(default, deserialize_with = "opt_text")]
-    #[param(example = "-2.20,53.60,-2.12,53.64")]
+    #[param(value_type = Option<Vec<f64>>, example = json!([-2.20, 53.60, -2.12, 53.64]))]
     pub bbox: Option<String>,
+    /// The CRS of `bbox`: http://www.opengis.net/def/crs/OGC/1.3/CRS84 (the default) or
+    /// http://www.opengis.net/def/crs/EPSG/0/27700 (British National Grid, metres).
+    #[serde(rename = "bbox-crs", default, deserialize_with = "opt_text")]
+    pub bbox_crs: Option<String>,
+    /// A date or date-time (RFC 3339) or an interval (`2024-01-01/2024-06-30`, `../2024-06-30`,
+    /// `2024-01-01/..`): units by the day they became vacant (`vacant_since`); units without
+    /// that date, and the features of the other layers, have no time and always match.
+    #[serde(default, deserialize_with = "opt_text")]
+    #[param(example = "2024-01-01/..")]
+    pub datetime: Option<String>,
+    /// The CRS of the geometries answered: CRS84 (the default) or EPSG 27700 (see `bbox-crs`);
+    /// the `Content-Crs` header says which.
+    #[serde(default, deserialize_with = "opt_text")]
+    pub crs: Option<String>,
+    /// A CQL2 condition on the collection's queryables (`/collections/{id}/queryables`), e.g.
+    /// `imd_decile <= 2 AND floor_area_m2 >= 80`.
+    #[serde(default, deserialize_with = "opt_text")]
+    #[param(example = "imd_decile <= 2")]
+    pub filter: Option<String>,
+    /// The language of `filter`: cql2-text (the default) or cql2-json.
+    #[serde(rename = "filter-lang", default, deserialize_with = "opt_text")]
+    pub filter_lang: Option<String>,
+    /// The CRS of geometries in `filter` (CRS84, the default, or EPSG 27700).
+    #[serde(rename = "filter-crs", default, deserialize_with = "opt_text")]
+    pub filter_crs: Option<String>,
+    /// Order by these queryables, comma-separated, `-` before a name for descending (ties by
+    /// id), e.g. `imd_decile,-population`.
+    #[serde(default, deserialize_with = "opt_text")]
+    #[param(example = "imd_decile,-population")]
+    pub sortby: Option<String>,
+    /// Only these properties in each feature, comma-separated.
+    #[serde(default, deserialize_with = "opt_text")]
+    #[param(example = "imd_decile,population")]
+    pub properties: Option<String>,
     /// Only features whose `kind` property is this: for `places`, local_authority, ward or pcn;
     /// for the site layers, their kind of site (e.g. a stop type such as BCT).
     #[serde(default, deserialize_with = "opt_text")]
@@ -41,19 +103,72 @@ pub struct ItemsQuery {
     pub kind: Option<String>,
 }
 
-pub async fn conformance() -> Json<Value> {
-    Json(json!({"conformsTo": [
-        "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
-        "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
-        "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
-    ]}))
+/// The coordinate reference systems of one item.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ItemQuery {
+    /// The CRS of the geometry answered: CRS84 (the default) or
+    /// http://www.opengis.net/def/crs/EPSG/0/27700.
+    #[serde(default, deserialize_with = "opt_text")]
+    pub crs: Option<String>,
+    /// Only these properties, comma-separated.
+    #[serde(default, deserialize_with = "opt_text")]
+    pub properties: Option<String>,
 }
 
-fn collection_json(c: &Collection) -> Value {
-    let extent = c.extent_bng.and_then(|e| {
-        let (a, b) = (crs::bng_to_wgs84(e[0], e[1]).ok()?, crs::bng_to_wgs84(e[2], e[3]).ok()?);
-        Some(json!({"spatial": {"bbox": [[a.0, a.1, b.0, b.1]], "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"}}))
+/// The conformance classes: Part 1 core with GeoJSON and OpenAPI 3.0, Part 2 CRS by reference,
+/// Part 3 queryables and filter with CQL2 (text and JSON, basic, advanced comparison and basic
+/// spatial operators).
+pub const CONFORMS_TO: &[&str] = &[
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
+    "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
+    "http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
+];
+
+pub async fn conformance(_: Params<(FormatF,)>) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({ "conformsTo": CONFORMS_TO })))
+}
+
+/// The days a collection's items became vacant, if it has them (`units`).
+fn temporal(c: &Collection) -> Option<(String, String)> {
+    let mut days = c
+        .items
+        .iter()
+        .filter_map(|i| i.properties.get("vacant_since").and_then(Value::as_str));
+    let first = days.next()?.to_string();
+    let (lo, hi) = days.fold((first.clone(), first), |(lo, hi), d| {
+        (lo.min(d.to_string()), hi.max(d.to_string()))
     });
+    Some((lo, hi))
+}
+
+fn collection_json(c: &Collection, base: &str) -> Value {
+    let mut extent = serde_json::Map::new();
+    if let Some(e) = c.extent_bng {
+        if let (Ok(a), Ok(b)) = (crs::bng_to_wgs84(e[0], e[1]), crs::bng_to_wgs84(e[2], e[3])) {
+            extent.insert(
+                "spatial".into(),
+                json!({"bbox": [[a.0, a.1, b.0, b.1]], "crs": CRS84}),
+            );
+        }
+    }
+    if let Some((lo, hi)) = temporal(c) {
+        extent.insert(
+            "temporal".into(),
+            json!({"interval": [[lo, hi]], "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"}),
+        );
+    }
+    let href = format!("{base}/collections/{}", c.id);
     json!({
         "id": c.id,
         "title": c.title,
@@ -61,9 +176,13 @@ fn collection_json(c: &Collection) -> Value {
         "itemType": "feature",
         "numberOfItems": c.items.len(),
         "extent": extent,
+        "crs": [CRS84, EPSG_27700],
+        "storageCrs": EPSG_27700,
         "links": [
-            {"href": format!("/collections/{}", c.id), "rel": "self", "type": "application/json"},
-            {"href": format!("/collections/{}/items", c.id), "rel": "items", "type": "application/geo+json"},
+            {"href": href, "rel": "self", "type": "application/json", "title": "This layer"},
+            {"href": format!("{href}/items"), "rel": "items", "type": "application/geo+json", "title": "Its features"},
+            {"href": format!("{href}/queryables"), "rel": REL_QUERYABLES, "type": "application/schema+json", "title": "What its features can be filtered and sorted on"},
+            {"href": format!("{base}/attribution"), "rel": "license", "type": "application/json", "title": "Sources and licences"},
         ],
     })
 }
@@ -81,25 +200,63 @@ fn find<'a>(s: &'a AppState, id: &str) -> Result<&'a Collection, ApiError> {
     })
 }
 
-pub async fn list_collections(State(s): State<Shared>, _: Params<(FormatF,)>) -> Json<Value> {
-    let cs: Vec<Value> = s.collections.iter().map(collection_json).collect();
-    Json(json!({
+pub async fn list_collections(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    p: Params<(FormatF,)>,
+) -> Result<Json<Value>, ApiError> {
+    p.value.0.check()?;
+    let base = base_url(&s, &headers);
+    let cs: Vec<Value> = s
+        .collections
+        .iter()
+        .map(|c| collection_json(c, &base))
+        .collect();
+    Ok(Json(json!({
         "collections": cs,
-        "links": [{"href": "/collections", "rel": "self", "type": "application/json"}],
-    }))
+        "crs": [CRS84, EPSG_27700],
+        "links": [
+            {"href": format!("{base}/collections"), "rel": "self", "type": "application/json", "title": "The layers"},
+            {"href": format!("{base}/"), "rel": "parent", "type": "application/json", "title": "The landing page"},
+        ],
+    })))
 }
 
 pub async fn one_collection(
     State(s): State<Shared>,
     Path(id): Path<String>,
-    _: Params<(FormatF,)>,
+    headers: HeaderMap,
+    p: Params<(FormatF,)>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(collection_json(find(&s, &id)?)))
+    p.value.0.check()?;
+    Ok(Json(collection_json(
+        find(&s, &id)?,
+        &base_url(&s, &headers),
+    )))
+}
+
+/// `/collections/{id}/queryables`: a JSON Schema of the properties `filter` and `sortby` can
+/// name.
+pub async fn queryables(
+    State(s): State<Shared>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    p: Params<(FormatF,)>,
+) -> Result<Response, ApiError> {
+    p.value.0.check()?;
+    let c = find(&s, &id)?;
+    let url = format!("{}/collections/{id}/queryables", base_url(&s, &headers));
+    let doc = c.queryables.schema(&url, &c.title);
+    Ok((
+        [(header::CONTENT_TYPE, "application/schema+json")],
+        Json(doc),
+    )
+        .into_response())
 }
 
 /// Links to this page and the next and previous ones, keeping the other parameters.
 pub fn page_links(
-    path: &str,
+    url: &str,
     pairs: &[(String, String)],
     offset: usize,
     limit: usize,
@@ -115,99 +272,216 @@ pub fn page_links(
         q.push(("limit".into(), limit.to_string()));
         q.push(("offset".into(), off.to_string()));
         format!(
-            "{path}?{}",
+            "{url}?{}",
             serde_urlencoded::to_string(&q).unwrap_or_default()
         )
     };
-    let mut links =
-        vec![json!({"href": href(offset), "rel": "self", "type": "application/geo+json"})];
+    let mut links = vec![
+        json!({"href": href(offset), "rel": "self", "type": "application/geo+json", "title": "This page"}),
+    ];
     if offset + limit < matched {
-        links.push(
-            json!({"href": href(offset + limit), "rel": "next", "type": "application/geo+json"}),
-        );
+        links.push(json!({"href": href(offset + limit), "rel": "next", "type": "application/geo+json", "title": "The next page"}));
     }
     if offset > 0 {
-        links.push(json!({"href": href(offset.saturating_sub(limit)), "rel": "prev", "type": "application/geo+json"}));
+        links.push(json!({"href": href(offset.saturating_sub(limit)), "rel": "prev", "type": "application/geo+json", "title": "The previous page"}));
     }
     links
 }
 
-/// A BNG envelope containing the image of a WGS84 box.
-pub fn bbox_to_bng(b: [f64; 4]) -> Result<[f64; 4], ApiError> {
-    let [x0, y0, x1, y1] = b;
-    // Clamp to a box around Great Britain (BNG is meaningless far from it), then transform the
-    // corners and edge midpoints; the envelope of those contains the lon/lat box's image.
-    let cx = |x: f64| x.clamp(-10.0, 4.0);
-    let cy = |y: f64| y.clamp(48.0, 62.0);
-    let (x0, x1, y0, y1) = (cx(x0), cx(x1), cy(y0), cy(y1));
-    let mut env = [
-        f64::INFINITY,
-        f64::INFINITY,
-        f64::NEG_INFINITY,
-        f64::NEG_INFINITY,
-    ];
-    for i in 0..=4 {
-        for j in 0..=4 {
-            let lon = x0 + (x1 - x0) * i as f64 / 4.0;
-            let lat = y0 + (y1 - y0) * j as f64 / 4.0;
-            let (e, n) = crs::wgs84_to_bng(lon, lat).map_err(|e| ApiError::bad("bbox", e))?;
-            env = [env[0].min(e), env[1].min(n), env[2].max(e), env[3].max(n)];
-        }
+/// The `Link` header of a response: its links, as RFC 8288 has them.
+pub fn link_header(links: &[Value]) -> Option<HeaderValue> {
+    let v: Vec<String> = links
+        .iter()
+        .filter_map(|l| {
+            Some(format!(
+                "<{}>; rel=\"{}\"; type=\"{}\"",
+                l["href"].as_str()?,
+                l["rel"].as_str()?,
+                l["type"].as_str().unwrap_or("application/json")
+            ))
+        })
+        .collect();
+    HeaderValue::from_str(&v.join(", ")).ok()
+}
+
+/// GeoJSON with the CRS it is in (`Content-Crs`) and its links in a `Link` header. A page of
+/// features (a `FeatureCollection`) gets its `timeStamp`, the time it was made, and so a weak
+/// ETag: of the page without it (the same features, whenever asked for, are the same page).
+pub fn geojson_in(mut v: Value, crs: Crs, links: &[Value]) -> Response {
+    let mut etag = None;
+    if v["type"] == "FeatureCollection" {
+        let bytes = serde_json::to_vec(&v).unwrap_or_default();
+        etag = Some(crate::serve::etag::weak_tag_of(&bytes));
+        v["timeStamp"] = json!(crate::serve::respond::now_rfc3339());
     }
-    Ok(env)
+    let mut r = ([(header::CONTENT_TYPE, "application/geo+json")], Json(v)).into_response();
+    let h = r.headers_mut();
+    if let Some(t) = etag {
+        h.insert(header::ETAG, t);
+    }
+    h.insert(
+        "content-crs",
+        HeaderValue::from_str(&format!("<{}>", crs.uri())).unwrap_or(HeaderValue::from_static("")),
+    );
+    if let Some(l) = link_header(links) {
+        h.insert(header::LINK, l);
+    }
+    r
+}
+
+/// The limit a page holds: the default if not given, the maximum if more is asked for (as the
+/// standard has it: a larger limit is not an error).
+pub fn clamped(paging: &Paging) -> Result<(usize, usize), ApiError> {
+    let p = Paging {
+        limit: paging.limit.map(|l| l.min(MAX_LIMIT)),
+        offset: paging.offset,
+    };
+    Ok(p.bounds(DEFAULT_LIMIT, MAX_LIMIT)?)
 }
 
 pub async fn items(
     State(s): State<Shared>,
     Path(id): Path<String>,
+    headers: HeaderMap,
     p: Params<(ItemsQuery, Paging, FormatF)>,
 ) -> Result<Response, ApiError> {
     let c = find(&s, &id)?;
-    let (q, paging, _) = &p.value;
-    let (offset, limit) = paging.bounds(DEFAULT_LIMIT, MAX_LIMIT)?;
-    let matching: Vec<usize> = match &q.bbox {
+    let (q, paging, f) = &p.value;
+    f.check()?;
+    let (offset, limit) = clamped(paging)?;
+    let out_crs = Crs::from_param("crs", q.crs.as_deref())?;
+    let atlas = &s.engine.atlas;
+    let bbox = match &q.bbox {
         Some(b) => {
-            let wgs = Filters::parse_bbox(b)?;
-            c.in_bbox(bbox_to_bng(wgs)?, wgs)
+            let bcrs = Crs::from_param("bbox-crs", q.bbox_crs.as_deref())?;
+            Some(Bbox::parse("bbox", b, bcrs)?)
         }
+        None if q.bbox_crs.is_some() => {
+            return Err(ApiError::bad("bbox-crs", "is only meaningful with bbox"))
+        }
+        None => None,
+    };
+    let datetime = q.datetime.as_deref().map(Datetime::parse).transpose()?;
+    let filter = match &q.filter {
+        Some(text) => Some(Filter::parse(
+            text,
+            q.filter_lang.as_deref(),
+            q.filter_crs.as_deref(),
+            &c.queryables,
+        )?),
+        None => {
+            for (name, v) in [
+                ("filter-lang", &q.filter_lang),
+                ("filter-crs", &q.filter_crs),
+            ] {
+                if v.is_some() {
+                    return Err(ApiError::bad(name, "is only meaningful with filter"));
+                }
+            }
+            None
+        }
+    };
+    let sortby = q
+        .sortby
+        .as_deref()
+        .map(|t| SortBy::parse(t, &c.queryables))
+        .transpose()?;
+    let properties = q
+        .properties
+        .as_deref()
+        .map(|t| ogc::parse_properties(t, &c.queryables))
+        .transpose()?;
+
+    let mut matching: Vec<usize> = match &bbox {
+        Some(b) => c.in_bbox(atlas, b),
         None => (0..c.items.len()).collect(),
     };
-    let matching: Vec<usize> = match &q.kind {
-        Some(k) => matching
-            .into_iter()
-            .filter(|&i| c.items[i].properties.get("kind").and_then(Value::as_str) == Some(k))
-            .collect(),
-        None => matching,
-    };
+    if let Some(dt) = datetime {
+        matching.retain(|&i| {
+            match c.items[i]
+                .properties
+                .get("vacant_since")
+                .and_then(Value::as_str)
+                .and_then(crate::base::date::Date::parse)
+            {
+                Some(d) => dt.contains(d),
+                None => true,
+            }
+        });
+    }
+    if let Some(k) = &q.kind {
+        matching.retain(|&i| c.items[i].properties.get("kind").and_then(Value::as_str) == Some(k));
+    }
+    if let Some(f) = &filter {
+        let mut kept = Vec::with_capacity(matching.len());
+        for i in matching {
+            let it = &c.items[i];
+            let geometry = if f.spatial {
+                Some(collections::geometry(atlas, &it.shape, f.crs).map_err(ApiError::internal)?)
+            } else {
+                None
+            };
+            if f.matches(&it.properties, geometry)? {
+                kept.push(i);
+            }
+        }
+        matching = kept;
+    }
+    if let Some(sb) = &sortby {
+        // Stable: ties stay in id order.
+        matching.sort_by(|&a, &b| sb.compare(&c.items[a].properties, &c.items[b].properties));
+    }
     let page: Vec<Value> = matching
         .iter()
         .skip(offset)
         .take(limit)
-        .map(|&i| collections::feature(&s.engine.atlas, &c.items[i]))
+        .map(|&i| collections::feature(atlas, &c.items[i], out_crs, properties.as_deref()))
         .collect::<Result<_, _>>()
         .map_err(ApiError::internal)?;
-    Ok(geojson_response(json!({
-        "type": "FeatureCollection",
-        "numberMatched": matching.len(),
-        "numberReturned": page.len(),
-        "links": page_links(&format!("/collections/{id}/items"), &p.pairs, offset, limit, matching.len()),
-        "features": page,
-    })))
+    let base = base_url(&s, &headers);
+    let url = format!("{base}/collections/{id}/items");
+    let mut links = page_links(&url, &p.pairs, offset, limit, matching.len());
+    links.push(json!({"href": format!("{base}/collections/{id}"), "rel": "collection", "type": "application/json", "title": "The layer"}));
+    links.push(json!({"href": format!("{base}/collections/{id}/queryables"), "rel": REL_QUERYABLES, "type": "application/schema+json", "title": "What can be filtered and sorted on"}));
+    Ok(geojson_in(
+        json!({
+            "type": "FeatureCollection",
+            "numberMatched": matching.len(),
+            "numberReturned": page.len(),
+            "links": links,
+            "features": page,
+        }),
+        out_crs,
+        &links,
+    ))
 }
 
 pub async fn item(
     State(s): State<Shared>,
     Path((id, fid)): Path<(String, String)>,
-    _: Params<(FormatF,)>,
+    headers: HeaderMap,
+    p: Params<(ItemQuery, FormatF)>,
 ) -> Result<Response, ApiError> {
     let c = find(&s, &id)?;
+    let (q, f) = &p.value;
+    f.check()?;
+    let out_crs = Crs::from_param("crs", q.crs.as_deref())?;
+    let properties = q
+        .properties
+        .as_deref()
+        .map(|t| ogc::parse_properties(t, &c.queryables))
+        .transpose()?;
     let it = c
         .get(&fid)
         .ok_or_else(|| ApiError::not_found(format!("no feature `{fid}` in collection `{id}`")))?;
-    let mut f = collections::feature(&s.engine.atlas, it).map_err(ApiError::internal)?;
-    f["links"] = json!([
-        {"href": format!("/collections/{id}/items/{fid}"), "rel": "self", "type": "application/geo+json"},
-        {"href": format!("/collections/{id}"), "rel": "collection", "type": "application/json"},
+    let mut feature = collections::feature(&s.engine.atlas, it, out_crs, properties.as_deref())
+        .map_err(ApiError::internal)?;
+    let base = base_url(&s, &headers);
+    let links = json!([
+        {"href": format!("{base}/collections/{id}/items/{}", crate::serve::respond::urlencode(&fid)), "rel": "self", "type": "application/geo+json", "title": "This feature"},
+        {"href": format!("{base}/collections/{id}"), "rel": "collection", "type": "application/json", "title": "The layer"},
     ]);
-    Ok(geojson_response(f))
+    let list = links.as_array().cloned().unwrap_or_default();
+    feature["links"] = links;
+    Ok(geojson_in(feature, out_crs, &list))
 }

@@ -11,8 +11,10 @@ pub mod assets;
 pub mod basemap;
 pub mod collections;
 pub mod error;
+pub mod etag;
 pub mod extract;
 pub mod map_config;
+pub mod ogc;
 pub mod openapi;
 pub mod respond;
 pub mod state;
@@ -38,7 +40,7 @@ pub fn app(state: Shared) -> Router {
     let limit = state.max_upload_bytes;
     let web = assets::router(state.web_dir.clone());
     let cors = cors(&state.cors_origins);
-    Router::new()
+    let api = Router::new()
         .route(
             "/shortlists",
             get(shortlists::list).post(shortlists::create),
@@ -71,6 +73,7 @@ pub fn app(state: Shared) -> Router {
         .route("/collections/{id}", get(features::one_collection))
         .route("/collections/{id}/items", get(features::items))
         .route("/collections/{id}/items/{fid}", get(features::item))
+        .route("/collections/{id}/queryables", get(features::queryables))
         .route("/rank", get(ranking::rank))
         .route("/optimise", post(ranking::optimise))
         .route("/attribution", get(attribution))
@@ -78,9 +81,20 @@ pub fn app(state: Shared) -> Router {
         .route("/map-config", get(map_config::map_config))
         .with_state(state)
         .fallback_service(web)
+        .method_not_allowed_fallback(method_not_allowed);
+    // Paths are tidied before routing: `//collections//units/items/` is `/collections/units/items`
+    // (GDAL asks for `//collections` when given a URL ending in a slash).
+    let tidy = tower::ServiceBuilder::new()
+        .map_request(tidy_path)
+        .service(api);
+    Router::new()
+        .fallback_service(tidy)
         // Answers compressed (gzip or brotli) when the client accepts it; GeoJSON pages of
         // polygons shrink about eightfold.
         .layer(tower_http::compression::CompressionLayer::new())
+        // Strong ETags on the API's JSON answers (a 304 for a matching If-None-Match), over
+        // the bytes sent, so each content encoding has its own.
+        .layer(axum::middleware::from_fn(etag::etag))
         .layer(cors)
         .layer(
             tower_http::trace::TraceLayer::new_for_http()
@@ -91,6 +105,44 @@ pub fn app(state: Shared) -> Router {
                     tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO),
                 ),
         )
+}
+
+/// A 405 as the API's JSON error (axum keeps the `Allow` header).
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError {
+        status: axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        code: "method_not_allowed",
+        message: format!("{method} is not allowed on {}", uri.path()),
+    }
+}
+
+/// Repeated slashes in a path made one, and a trailing slash dropped (not from `/` itself).
+fn tidy_path(mut req: axum::extract::Request) -> axum::extract::Request {
+    let path = req.uri().path();
+    if !path.contains("//") && (path.len() <= 1 || !path.ends_with('/')) {
+        return req;
+    }
+    let mut tidy = String::with_capacity(path.len());
+    for c in path.chars() {
+        if !(c == '/' && tidy.ends_with('/')) {
+            tidy.push(c);
+        }
+    }
+    while tidy.len() > 1 && tidy.ends_with('/') {
+        tidy.pop();
+    }
+    let pq = match req.uri().query() {
+        Some(q) => format!("{tidy}?{q}"),
+        None => tidy,
+    };
+    let mut parts = req.uri().clone().into_parts();
+    if let Ok(p) = pq.parse() {
+        parts.path_and_query = Some(p);
+        if let Ok(u) = axum::http::Uri::from_parts(parts) {
+            *req.uri_mut() = u;
+        }
+    }
+    req
 }
 
 /// CORS for reads: GET and HEAD (and their preflights) from the configured origins, or any
@@ -137,9 +189,9 @@ async fn health(State(s): State<Shared>) -> Json<Value> {
     }))
 }
 
-/// `/`: the map for a browser; the OGC API landing page (JSON, with links to the API document,
-/// conformance and the collections) for a program: `f=json`, or an `Accept` header that asks for
-/// JSON and not HTML. Link hrefs are absolute, built from the request's `Host` (or
+/// `/`: the map for a browser (`f=html`, or an `Accept` header naming `text/html`, as browsers
+/// send); the OGC API landing page (JSON, with links to the API document, conformance and the
+/// collections) for everything else (`f=json`, a JSON `Accept`, `*/*` or none). Link hrefs are absolute, built from the request's `Host` (or
 /// `X-Forwarded-Host` and `X-Forwarded-Proto` behind a proxy).
 async fn landing(
     State(s): State<Shared>,
@@ -150,16 +202,13 @@ async fn landing(
     // Other parameters are the map's own (a shared link's view, weights and filters).
     let json = match f_param(&q) {
         Ok(Some(html)) => !html,
-        Ok(None) => {
-            let accept = accept(&headers);
-            accept.contains("json") && !accept.contains("text/html")
-        }
+        Ok(None) => !accept(&headers).contains("text/html"),
         Err(e) => return e.into_response(),
     };
     if !json {
         return assets::serve(s.web_dir.as_deref(), &uri, &headers).await;
     }
-    let base = base_url(&headers);
+    let base = respond::base_url(&s, &headers);
     let link = |path: &str, rel: &str, kind: &str, title: &str| json!({"href": format!("{base}{path}"), "rel": rel, "type": kind, "title": title});
     Json(json!({
         "title": "sitefinder",
@@ -191,25 +240,6 @@ fn accept(headers: &HeaderMap) -> &str {
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
-}
-
-/// `scheme://host` of the request as the client sent it (a proxy's `X-Forwarded-*` first).
-fn base_url(headers: &HeaderMap) -> String {
-    let get = |h: &str| {
-        headers
-            .get(h)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.split(',').next().unwrap_or("").trim().to_string())
-            .filter(|v| !v.is_empty() && !v.contains(['/', ' ', '"', '<', '>']))
-    };
-    let host = get("x-forwarded-host")
-        .or_else(|| get("host"))
-        .unwrap_or_else(|| "localhost".into());
-    let proto = match get("x-forwarded-proto").as_deref() {
-        Some("https") => "https",
-        _ => "http",
-    };
-    format!("{proto}://{host}")
 }
 
 /// The sources and attribution: JSON, or a page for people (`f=html`, or a browser's

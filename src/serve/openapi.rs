@@ -8,17 +8,75 @@ use utoipa::IntoParams;
 use crate::analysis::optimise::OptimiseQuery;
 use crate::engine::search::SearchQuery;
 use crate::engine::{FormatQuery, Paging, RankQuery};
-use crate::serve::features::{FormatF, ItemsQuery};
+use crate::serve::features::{FormatF, ItemQuery, ItemsQuery};
 use crate::serve::overlays::UploadQuery;
+use crate::serve::ranking::RankOgc;
 use crate::serve::shortlists::{ExportQuery, NewShortlist, NewSites, Note};
 
 /// A type's query parameters as OpenAPI 3.0 JSON.
 fn query<T: IntoParams>() -> Vec<Value> {
     crate::serve::extract::params::<T>()
         .iter()
-        .map(|p| to_oas30(serde_json::to_value(p).unwrap_or(Value::Null)))
+        .map(|p| ogc_encoding(to_oas30(serde_json::to_value(p).unwrap_or(Value::Null))))
         .collect()
 }
+
+/// The encoding OGC API - Features gives its parameters: `bbox` an array of 4 or 6 numbers,
+/// and `bbox`, `limit` and `datetime` in form style, not exploded (`bbox=1,2,3,4`).
+fn ogc_encoding(mut p: Value) -> Value {
+    let name = p["name"].as_str().unwrap_or("").to_string();
+    if name == "bbox" && p["schema"]["type"] == "array" {
+        p["schema"]["minItems"] = json!(4);
+        p["schema"]["maxItems"] = json!(6);
+        p["schema"]["items"] = json!({"type": "number"});
+    }
+    if matches!(name.as_str(), "bbox" | "limit" | "datetime") {
+        p["style"] = json!("form");
+        p["explode"] = json!(false);
+    }
+    p
+}
+
+/// Each collection's own paths (`/collections/units/items`, ...), copied from the generic
+/// ones without their `{id}` parameter, as OGC clients and test suites look them up.
+fn per_collection(paths: &mut serde_json::Map<String, Value>) {
+    for id in COLLECTIONS {
+        for (generic, suffix) in [
+            ("/collections/{id}", ""),
+            ("/collections/{id}/items", "/items"),
+            ("/collections/{id}/items/{featureId}", "/items/{featureId}"),
+            ("/collections/{id}/queryables", "/queryables"),
+        ] {
+            let Some(mut op) = paths.get(generic).cloned() else {
+                continue;
+            };
+            if let Some(params) = op["get"]["parameters"].as_array_mut() {
+                params.retain(|p| p["name"] != "id");
+            }
+            if let Some(summary) = op["get"]["summary"].as_str() {
+                op["get"]["summary"] = json!(format!("{summary}: {id}"));
+            }
+            op["get"]["operationId"] = json!(format!(
+                "{}{}",
+                id.replace('-', "_"),
+                suffix.replace("/{featureId}", "_item").replace('/', "_")
+            ));
+            paths.insert(format!("/collections/{id}{suffix}"), op);
+        }
+    }
+}
+
+/// The collection ids.
+const COLLECTIONS: [&str; 8] = [
+    "units",
+    "lsoa",
+    "practices",
+    "catchments",
+    "stops",
+    "vaccination-sites",
+    "pharmacies",
+    "places",
+];
 
 /// A type's JSON schema as OpenAPI 3.0 JSON.
 fn schema<T: utoipa::PartialSchema>() -> Value {
@@ -62,8 +120,16 @@ fn geojson_ok(desc: &str) -> Value {
 
 /// The document.
 pub fn document() -> Value {
+    let mut doc = generic();
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        per_collection(paths);
+    }
+    doc
+}
+
+fn generic() -> Value {
     let collection_id = json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string",
-        "enum": ["units", "lsoa", "practices", "catchments", "stops", "vaccination-sites", "pharmacies", "places"]}});
+        "enum": COLLECTIONS}});
     let mut errs = errors();
     errs["200"] =
         geojson_ok("The ranked candidates, best first, with a score breakdown per criterion; the units left out as unable to hold a clinic (`unsuitable`) and where every layer has data (`coverage`)");
@@ -72,14 +138,14 @@ pub fn document() -> Value {
         "info": {
             "title": "sitefinder",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Vacant high-street units in England ranked as community vaccination and health sites. OGC API - Features (Part 1, core) over every layer, and /rank. All GeoJSON is RFC 7946 (WGS84 lon/lat). Unknown query parameters are a 400. Contains public sector information licensed under the Open Government Licence v3.0.",
+            "description": "Vacant high-street units in England ranked as community vaccination and health sites. OGC API - Features over every layer (Part 1 core, Part 2 CRS: WGS84 or British National Grid, Part 3 queryables and CQL2 filters), and /rank with the same filter, sortby, properties and crs. GeoJSON is RFC 7946 (WGS84 lon/lat) unless crs asks for EPSG 27700; the Content-Crs header says which. Link hrefs are absolute. Unknown query parameters are a 400; every error is JSON {code, message}. Contains public sector information licensed under the Open Government Licence v3.0.",
             "license": {"name": "Data: Open Government Licence v3.0", "url": "https://www.nationalarchives.gov.uk/doc/open-government-licence/version/3/"},
         },
         "paths": {
-            "/": {"get": {"summary": "The landing page: the map for a browser; with f=json (or Accept: application/json) the OGC API landing page, links absolute", "parameters": [{"name": "f", "in": "query", "required": false, "schema": {"type": "string", "enum": ["html", "json"]}}], "responses": errors_with("200", json!({"description": "the map (text/html) or the landing page (application/json)"}))}},
+            "/": {"get": {"summary": "The landing page: the map for a browser (f=html, or an Accept naming text/html); the OGC API landing page (JSON, links absolute) otherwise", "parameters": [{"name": "f", "in": "query", "required": false, "schema": {"type": "string", "enum": ["html", "json"]}}], "responses": errors_with("200", json!({"description": "the map (text/html) or the landing page (application/json)"}))}},
             "/health": {"get": {"summary": "Liveness, with data versions", "responses": {"200": {"description": "ok"}}}},
             "/api": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.0"}}}},
-            "/conformance": {"get": {"summary": "OGC API conformance classes", "responses": {"200": {"description": "conformsTo"}}}},
+            "/conformance": {"get": {"summary": "OGC API conformance classes", "parameters": query::<FormatF>(), "responses": {"200": {"description": "conformsTo"}}}},
             "/attribution": {"get": {"summary": "Data sources and the attribution to show", "responses": {"200": {"description": "attribution"}}}},
             "/search": {"get": {
                 "summary": "Find postcodes, places (local authorities, wards, PCNs) and units by what was typed, best match first",
@@ -90,13 +156,18 @@ pub fn document() -> Value {
             "/collections": {"get": {"summary": "The layers", "parameters": query::<FormatF>(), "responses": {"200": {"description": "collections"}}}},
             "/collections/{id}": {"get": {"summary": "One layer", "parameters": concat(vec![vec![collection_id.clone()], query::<FormatF>()]), "responses": errors_with("200", json!({"description": "collection"}))}},
             "/collections/{id}/items": {"get": {
-                "summary": "Features of a layer, paged",
+                "summary": "Features of a layer, paged (limit over 10000 is taken as 10000)",
                 "parameters": concat(vec![vec![collection_id.clone()], query::<ItemsQuery>(), query::<Paging>(), query::<FormatF>()]),
-                "responses": errors_with("200", geojson_ok("Features with numberMatched, numberReturned and next/prev links")),
+                "responses": errors_with("200", geojson_ok("Features with numberMatched, numberReturned, timeStamp (when the served data was loaded) and self/next/prev/collection links")),
+            }},
+            "/collections/{id}/queryables": {"get": {
+                "summary": "What the layer's features can be filtered (filter) and sorted (sortby) on, as a JSON Schema",
+                "parameters": concat(vec![vec![collection_id.clone()], query::<FormatF>()]),
+                "responses": errors_with("200", json!({"description": "queryables", "content": {"application/schema+json": {}}})),
             }},
             "/collections/{id}/items/{featureId}": {"get": {
                 "summary": "One feature",
-                "parameters": concat(vec![vec![collection_id, json!({"name": "featureId", "in": "path", "required": true, "schema": {"type": "string"}})], query::<FormatF>()]),
+                "parameters": concat(vec![vec![collection_id, json!({"name": "featureId", "in": "path", "required": true, "schema": {"type": "string"}})], query::<ItemQuery>(), query::<FormatF>()]),
                 "responses": errors_with("200", json!({"description": "feature", "content": {"application/geo+json": {}}})),
             }},
             "/optimise": {"post": {
@@ -107,7 +178,7 @@ pub fn document() -> Value {
             }},
             "/rank": {"get": {
                 "summary": "Rank the candidate units (the same ranking as `sitefinder rank`)",
-                "parameters": concat(vec![query::<RankQuery>(), query::<Paging>(), query::<FormatQuery>()]),
+                "parameters": concat(vec![query::<RankQuery>(), query::<Paging>(), query::<FormatQuery>(), query::<RankOgc>()]),
                 "responses": errs,
             }},
             "/shortlists": {

@@ -1,7 +1,7 @@
 //! Council plan overlays: upload (checked whole, then stored in one transaction), list, read
 //! as GeoJSON, delete. Writes need the bearer token, checked before the body is read.
 
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Json;
@@ -12,7 +12,7 @@ use utoipa::IntoParams;
 use crate::base::params::{opt_from_str, opt_text};
 use crate::ingest::overlay::{OverlayError, UploadFormat, UploadOptions};
 use crate::serve::error::ApiError;
-use crate::serve::extract::parse_query;
+use crate::serve::extract::{parse_query, Path};
 use crate::serve::respond::{created, geojson_response};
 use crate::serve::state::Shared;
 use crate::store::StoreError;

@@ -2,24 +2,60 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::Response;
-use serde_json::{json, Map};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use utoipa::IntoParams;
 
 use crate::analysis::optimise::OptimiseQuery;
+use crate::base::params::opt_text;
 use crate::engine::{FormatQuery, Paging, RankQuery, DEFAULT_LIMIT, MAX_LIMIT};
 use crate::export::table::collection;
 use crate::export::ExportFormat;
 use crate::serve::error::ApiError;
 use crate::serve::extract::{json_body, Params};
-use crate::serve::features::page_links;
-use crate::serve::respond::{attachment, download, geojson_response};
+use crate::serve::features::{geojson_in, page_links};
+use crate::serve::ogc::{self, Crs, Filter, Queryables, SortBy};
+use crate::serve::respond::{attachment, base_url, download, geojson_response};
 use crate::serve::state::Shared;
+
+/// The OGC API parameters `/rank` shares with the collections' items: a CQL2 `filter` and
+/// `sortby` on its features' properties, `properties` to return and the `crs` of its points.
+#[derive(Debug, Clone, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RankOgc {
+    /// A CQL2 condition on the properties of the ranked features (score, rank, imd_decile,
+    /// floor_area_m2, nearest_practice_m, ...), e.g. `score >= 0.6 AND imd_decile <= 3`; applied
+    /// after ranking, so ranks stay those of the whole ranking.
+    #[serde(default, deserialize_with = "opt_text")]
+    #[param(example = "score >= 0.5")]
+    pub filter: Option<String>,
+    /// The language of `filter`: cql2-text (the default) or cql2-json.
+    #[serde(rename = "filter-lang", default, deserialize_with = "opt_text")]
+    pub filter_lang: Option<String>,
+    /// Order by these properties instead of the rank, comma-separated, `-` before a name for
+    /// descending (ties stay in rank order).
+    #[serde(default, deserialize_with = "opt_text")]
+    #[param(example = "-floor_area_m2")]
+    pub sortby: Option<String>,
+    /// Only these properties in each feature (and `breakdown` only if named), comma-separated.
+    #[serde(default, deserialize_with = "opt_text")]
+    #[param(example = "rank,score,name")]
+    pub properties: Option<String>,
+    /// The CRS of the points: http://www.opengis.net/def/crs/OGC/1.3/CRS84 (the default) or
+    /// http://www.opengis.net/def/crs/EPSG/0/27700 (British National Grid).
+    #[serde(default, deserialize_with = "opt_text")]
+    pub crs: Option<String>,
+}
 
 pub async fn rank(
     State(s): State<Shared>,
-    p: Params<(RankQuery, Paging, FormatQuery)>,
+    headers: HeaderMap,
+    p: Params<(RankQuery, Paging, FormatQuery, RankOgc)>,
 ) -> Result<Response, ApiError> {
-    let (q, paging, f) = &p.value;
+    let (q, paging, f, o) = &p.value;
+    let out_crs = Crs::from_param("crs", o.crs.as_deref())?;
     let format = f.format.unwrap_or(ExportFormat::GeoJson);
     // A download holds every matched unit unless a limit is given; a page holds 100.
     let download_all = f.format.is_some() && format != ExportFormat::GeoJson;
@@ -32,11 +68,72 @@ pub async fn rank(
     let plan = s.chosen_overlay(q.overlay.as_deref())?;
     let e = &s.engine;
     let mut ranking = e.rank(q, plan)?;
+    let properties = if o.filter.is_some() || o.sortby.is_some() || o.properties.is_some() {
+        let props: Vec<Map<String, Value>> = ranking
+            .rows
+            .iter()
+            .map(|r| {
+                crate::export::table::properties(
+                    &e.atlas,
+                    &e.units,
+                    &e.contexts,
+                    ranking.rank_column,
+                    r,
+                )
+            })
+            .collect();
+        let mut queryables = Queryables::from_rows(props.iter(), None);
+        queryables.properties.push(("breakdown".into(), "object"));
+        let filter = match &o.filter {
+            Some(t) => Some(Filter::parse(
+                t,
+                o.filter_lang.as_deref(),
+                None,
+                &queryables,
+            )?),
+            None if o.filter_lang.is_some() => {
+                return Err(ApiError::bad(
+                    "filter-lang",
+                    "is only meaningful with filter",
+                ))
+            }
+            None => None,
+        };
+        let sortby = o
+            .sortby
+            .as_deref()
+            .map(|t| SortBy::parse(t, &queryables))
+            .transpose()?;
+        let selected = o
+            .properties
+            .as_deref()
+            .map(|t| ogc::parse_properties(t, &queryables))
+            .transpose()?;
+        let mut kept: Vec<(crate::analysis::rank::Ranked, Map<String, Value>)> = vec![];
+        for (r, pr) in std::mem::take(&mut ranking.rows).into_iter().zip(props) {
+            if match &filter {
+                Some(f) => f.matches(&pr, None)?,
+                None => true,
+            } {
+                kept.push((r, pr));
+            }
+        }
+        if let Some(sb) = &sortby {
+            kept.sort_by(|a, b| sb.compare(&a.1, &b.1));
+        }
+        ranking.rows = kept.into_iter().map(|(r, _)| r).collect();
+        selected
+    } else {
+        None
+    };
     if download_all {
         ranking.rows = ranking.rows.into_iter().skip(offset).take(limit).collect();
         let mut filters = q.filter_pairs();
         for (k, v) in [("limit", paging.limit), ("offset", paging.offset)] {
             filters.push((k.into(), v.map(|x| x.to_string()).unwrap_or_default()));
+        }
+        for (k, v) in [("filter", &o.filter), ("sortby", &o.sortby)] {
+            filters.push((k.into(), v.clone().unwrap_or_default()));
         }
         let meta = e.meta(&ranking, filters);
         return download(
@@ -49,7 +146,17 @@ pub async fn rank(
         .await;
     }
     // Every unit is scored; only the page is put into words.
-    let features = e.features(&ranking, offset, limit)?;
+    let mut features = e.features(&ranking, offset, limit)?;
+    for (feature, r) in features.iter_mut().zip(ranking.rows.iter().skip(offset)) {
+        if out_crs == Crs::Bng {
+            let [x, y] = e.units[r.unit].pos;
+            let xy = out_crs.from_bng(x, y).map_err(ApiError::internal)?;
+            feature.geometry = Some(geojson::Geometry::new(geojson::Value::Point(xy.to_vec())));
+        }
+        if let (Some(names), Some(props)) = (&properties, feature.properties.as_mut()) {
+            ogc::select(props, names);
+        }
+    }
     let mut m = Map::new();
     m.insert("numberMatched".into(), json!(ranking.rows.len()));
     m.insert("numberReturned".into(), json!(features.len()));
@@ -67,20 +174,20 @@ pub async fn rank(
         json!(ranking.unsuitable.len()),
     );
     m.insert("unsuitable".into(), e.unsuitable_json(&ranking));
-    m.insert(
-        "links".into(),
-        json!(page_links(
-            "/rank",
-            &p.pairs,
-            offset,
-            limit,
-            ranking.rows.len()
-        )),
+    let links = page_links(
+        &format!("{}/rank", base_url(&s, &headers)),
+        &p.pairs,
+        offset,
+        limit,
+        ranking.rows.len(),
     );
+    m.insert("links".into(), json!(links));
     m.insert("attribution".into(), json!(e.atlas.manifest.attribution));
     let fc = collection(features, &m);
-    Ok(geojson_response(
+    Ok(geojson_in(
         serde_json::to_value(fc).map_err(ApiError::internal)?,
+        out_crs,
+        &links,
     ))
 }
 

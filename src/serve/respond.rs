@@ -69,3 +69,41 @@ pub fn urlencode(s: &str) -> String {
         .map(|x| x.trim_start_matches('=').replace('+', "%20"))
         .unwrap_or_default()
 }
+
+/// Where the client reached this server, for absolute links: `--public-url` if set, else
+/// `scheme://host` of the request as the client sent it (a proxy's `X-Forwarded-Host` and
+/// `X-Forwarded-Proto` first).
+pub fn base_url(state: &crate::serve::AppState, headers: &axum::http::HeaderMap) -> String {
+    if let Some(u) = &state.public_url {
+        return u.clone();
+    }
+    let get = |h: &str| {
+        headers
+            .get(h)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(',').next().unwrap_or("").trim().to_string())
+            .filter(|v| !v.is_empty() && !v.contains(['/', ' ', '"', '<', '>']))
+    };
+    let host = get("x-forwarded-host")
+        .or_else(|| get("host"))
+        .unwrap_or_else(|| "localhost".into());
+    let proto = match get("x-forwarded-proto").as_deref() {
+        Some("https") => "https",
+        _ => "http",
+    };
+    format!("{proto}://{host}")
+}
+
+/// The time now, as RFC 3339 UTC to the second (`timeStamp` of a page of features).
+pub fn now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let day = crate::base::date::Date::from_ymd(1970, 1, 1)
+        .map(|d| d.add_days((secs / 86_400) as i32))
+        .map(|d| d.to_string())
+        .unwrap_or_default();
+    let t = secs % 86_400;
+    format!("{day}T{:02}:{:02}:{:02}Z", t / 3600, t / 60 % 60, t % 60)
+}

@@ -2,7 +2,7 @@
 //! the bearer token; ids are checked against the engine's units before anything is written.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::Json;
@@ -15,7 +15,7 @@ use crate::base::params::opt_from_str;
 use crate::engine::{query_value, Catchments};
 use crate::export::{ExportFormat, ShortlistFormat};
 use crate::serve::error::ApiError;
-use crate::serve::extract::{json_body, Params};
+use crate::serve::extract::{json_body, Params, Path};
 use crate::serve::respond::{attachment, created, urlencode};
 use crate::serve::state::Shared;
 

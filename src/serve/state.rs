@@ -32,6 +32,9 @@ pub struct AppState {
     /// The web origins whose pages may read this server's answers (`--cors-origin`); empty =
     /// any origin, since every read is open. Writes are never allowed across origins.
     pub cors_origins: Vec<String>,
+    /// Where clients reach the server (`--public-url`, no trailing slash): links start with it.
+    /// `None` = the scheme and host of each request.
+    pub public_url: Option<String>,
 }
 
 impl AppState {
@@ -53,6 +56,7 @@ impl AppState {
             web_dir: None,
             base_map: None,
             cors_origins: vec![],
+            public_url: None,
         }
     }
 

@@ -167,6 +167,7 @@ pub fn serve(a: ServeArgs) -> Result<()> {
     state.web_dir = a.web.clone();
     state.base_map = base_map;
     state.cors_origins = a.cors_origins.clone();
+    state.public_url = a.public_url.clone();
     let state = state.with_store(store, Some(token.clone()))?;
     // The postcode table (1.5M rows) loads on first use: load it now, beside the server, so the
     // first postcode search does not wait for it.

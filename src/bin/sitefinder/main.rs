@@ -157,6 +157,31 @@ struct ServeArgs {
     /// allowed from another origin.
     #[arg(long = "cors-origin", value_name = "ORIGIN", value_parser = cors_origin)]
     cors_origins: Vec<String>,
+    /// The address people and GIS clients reach this server at, behind a proxy that does not
+    /// send X-Forwarded-Host (e.g. https://maps.example.org/sitefinder): the API's links start
+    /// with it. Default: the scheme and host each request came with.
+    #[arg(long, value_name = "URL", value_parser = public_url)]
+    public_url: Option<String>,
+}
+
+/// http(s)://host[:port][/path], kept without a trailing slash.
+fn public_url(s: &str) -> Result<String, String> {
+    let u = s.trim_end_matches('/');
+    let rest = u
+        .strip_prefix("https://")
+        .or_else(|| u.strip_prefix("http://"));
+    match rest {
+        Some(r)
+            if !r.is_empty()
+                && !r.starts_with('/')
+                && !r.contains(['?', '#', ' ', '"', '<', '>']) =>
+        {
+            Ok(u.to_string())
+        }
+        _ => Err(format!(
+            "`{s}` is not a public address: give http(s)://host[:port][/path], e.g. https://maps.example.org/sitefinder"
+        )),
+    }
 }
 
 /// An origin as browsers send it: scheme://host[:port], nothing after.

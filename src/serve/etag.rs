@@ -1,0 +1,136 @@
+//! Strong ETags and `Cache-Control` for the API's JSON answers, and `304 Not Modified` when the
+//! client already has them (`If-None-Match`).
+//!
+//! The tag is a hash of the bytes sent (after compression, so each encoding has its own), so
+//! it changes exactly when the answer does (pages of features, which carry the time they were
+//! made, are tagged weakly by their handler over the rest): after a restart with other data, a new overlay or
+//! a shortlist edit. `Cache-Control: no-cache` lets clients keep answers but ask each time;
+//! the 304 then costs no body.
+
+use std::hash::{Hash, Hasher};
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+/// Largest answer tagged (bigger ones are passed through untouched, unbuffered).
+const MAX_TAGGED_BYTES: usize = 64 * 1024 * 1024;
+
+/// Whether an answer of this type is tagged: the API's JSON, GeoJSON and JSON Schema (not
+/// downloads, pages or the map's files).
+fn tagged(ctype: &str) -> bool {
+    let t = ctype.split(';').next().unwrap_or("").trim();
+    matches!(
+        t,
+        "application/json" | "application/geo+json" | "application/schema+json"
+    )
+}
+
+/// The middleware.
+pub async fn etag(req: Request, next: Next) -> Response {
+    let read = matches!(*req.method(), Method::GET | Method::HEAD);
+    let if_none_match = req.headers().get(header::IF_NONE_MATCH).cloned();
+    let resp = next.run(req).await;
+    if !read
+        || resp.status() != StatusCode::OK
+        || resp.headers().contains_key(header::CONTENT_DISPOSITION)
+        || !resp
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(tagged)
+    {
+        return resp;
+    }
+    if let Some(tag) = resp.headers().get(header::ETAG).cloned() {
+        // The handler tagged it itself (a page of features, weakly: see `geojson_in`).
+        let (mut parts, body) = resp.into_parts();
+        parts
+            .headers
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        if if_none_match.is_some_and(|v| matches(&v, &tag)) {
+            parts.status = StatusCode::NOT_MODIFIED;
+            parts.headers.remove(header::CONTENT_LENGTH);
+            return Response::from_parts(parts, Body::empty());
+        }
+        return Response::from_parts(parts, body);
+    }
+    let (mut parts, body) = resp.into_parts();
+    let bytes = match axum::body::to_bytes(body, MAX_TAGGED_BYTES).await {
+        Ok(b) => b,
+        Err(e) => {
+            return crate::serve::ApiError::internal(format!("answer not read: {e}"))
+                .into_response()
+        }
+    };
+    let tag = tag_of(&bytes);
+    parts.headers.insert(header::ETAG, tag.clone());
+    parts
+        .headers
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if if_none_match.is_some_and(|v| matches(&v, &tag)) {
+        parts.status = StatusCode::NOT_MODIFIED;
+        parts.headers.remove(header::CONTENT_LENGTH);
+        return Response::from_parts(parts, Body::empty());
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+/// `W/"<hash of the bytes>-<length>"`: for answers that differ only in when they were made.
+pub fn weak_tag_of(bytes: &[u8]) -> HeaderValue {
+    let strong = tag_of(bytes);
+    HeaderValue::from_str(&format!("W/{}", strong.to_str().unwrap_or("\"\""))).unwrap_or(strong)
+}
+
+/// `"<hash of the bytes>-<length>"`.
+fn tag_of(bytes: &[u8]) -> HeaderValue {
+    // SipHash with fixed keys: the same bytes give the same tag in every run of this build.
+    let mut a = std::hash::DefaultHasher::new();
+    bytes.hash(&mut a);
+    let mut b = std::hash::DefaultHasher::new();
+    (bytes.len(), bytes).hash(&mut b);
+    HeaderValue::from_str(&format!(
+        "\"{:016x}{:016x}-{}\"",
+        a.finish(),
+        b.finish(),
+        bytes.len()
+    ))
+    .unwrap_or(HeaderValue::from_static("\"\""))
+}
+
+/// Whether `If-None-Match` names the tag (or is `*`); weak comparison, as RFC 9110 asks for it.
+fn matches(if_none_match: &HeaderValue, tag: &HeaderValue) -> bool {
+    let Ok(v) = if_none_match.to_str() else {
+        return false;
+    };
+    let weak = |t: &str| t.strip_prefix("W/").unwrap_or(t).to_string();
+    let tag = weak(tag.to_str().unwrap_or(""));
+    v.split(',')
+        .map(str::trim)
+        .any(|t| t == "*" || weak(t) == tag)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_follow_the_bytes() {
+        assert_eq!(tag_of(b"abc"), tag_of(b"abc"));
+        assert_ne!(tag_of(b"abc"), tag_of(b"abd"));
+        let t = tag_of(b"abc");
+        let s = t.to_str().unwrap().to_string();
+        assert!(matches(&HeaderValue::from_str(&s).unwrap(), &t));
+        assert!(matches(
+            &HeaderValue::from_str(&format!("\"x\", W/{s}")).unwrap(),
+            &t
+        ));
+        assert!(matches(&HeaderValue::from_static("*"), &t));
+        assert!(!matches(&HeaderValue::from_static("\"x\""), &t));
+        let w = weak_tag_of(b"abc");
+        assert!(w.to_str().unwrap().starts_with("W/\""));
+        assert!(matches(&HeaderValue::from_str(&s).unwrap(), &w));
+    }
+}
