@@ -135,7 +135,8 @@ pub const CONFORMS_TO: &[&str] = &[
     "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
 ];
 
-pub async fn conformance(_: Params<(FormatF,)>) -> Result<Json<Value>, ApiError> {
+pub async fn conformance(p: Params<(FormatF,)>) -> Result<Json<Value>, ApiError> {
+    p.value.0.check()?;
     Ok(Json(json!({ "conformsTo": CONFORMS_TO })))
 }
 

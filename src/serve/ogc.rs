@@ -478,10 +478,13 @@ impl Filter {
         geometry: Option<Value>,
     ) -> Result<bool, ApiError> {
         let item = json!({"properties": properties, "geometry": geometry});
-        self.expr
-            .clone()
-            .matches(Some(&item))
-            .map_err(|e| ApiError::bad("filter", format!("cannot be applied: {e}")))
+        match self.expr.clone().matches(Some(&item)) {
+            Ok(m) => Ok(m),
+            // Undecided for this feature (a property it names is null here): not a match, as
+            // the cql2 crate's own `filter` has it.
+            Err(cql2::Error::NonReduced()) => Ok(false),
+            Err(e) => Err(ApiError::bad("filter", format!("cannot be applied: {e}"))),
+        }
     }
 }
 

@@ -1,0 +1,624 @@
+//! OGC API - Features as the standards define it, in-process on the shipped data (Rochdale's
+//! vacant units, IoD2025 LSOAs): Part 2 CRS, Part 3 queryables and CQL2 filters, sortby,
+//! properties, bbox and datetime semantics, ETags, JSON errors for every status, tidy paths,
+//! absolute links. The third-party clients (the OGC test suite, OWSLib, GDAL) are in
+//! `tests/clients.rs`.
+
+mod common;
+
+use std::sync::{Arc, OnceLock};
+
+use axum::body::Body;
+use axum::http::{HeaderMap, Request, StatusCode};
+use common::*;
+use geo::{Intersects, LineString, MultiPolygon, Polygon};
+use serde_json::Value;
+use sitefinder::serve::AppState;
+
+const BNG: &str = "http://www.opengis.net/def/crs/EPSG/0/27700";
+const CRS84: &str = "http://www.opengis.net/def/crs/OGC/1.3/CRS84";
+
+fn state() -> Arc<AppState> {
+    static STATE: OnceLock<Arc<AppState>> = OnceLock::new();
+    STATE.get_or_init(|| Arc::new(app_state())).clone()
+}
+
+fn get_with(uri: &str, headers: &[(&str, &str)]) -> (StatusCode, HeaderMap, Vec<u8>) {
+    let mut req = Request::get(uri);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    send_raw(state(), req.body(Body::empty()).unwrap())
+}
+
+fn get(uri: &str) -> (StatusCode, HeaderMap, Value) {
+    let (s, h, b) = get_with(uri, &[]);
+    let v = serde_json::from_slice(&b).unwrap_or(Value::Null);
+    (s, h, v)
+}
+
+fn ok(uri: &str) -> Value {
+    let (s, _, v) = get(uri);
+    assert_eq!(s, StatusCode::OK, "{uri}: {v}");
+    v
+}
+
+/// A JSON error with this status whose message starts with (or names) `param`.
+fn refused(uri: &str, status: StatusCode, param: &str) -> String {
+    let (s, h, v) = get(uri);
+    assert_eq!(s, status, "{uri}: {v}");
+    assert!(
+        h["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json"),
+        "{uri}"
+    );
+    let m = v["message"].as_str().unwrap().to_string();
+    assert!(v["code"].is_string() && m.contains(param), "{uri}: {m}");
+    m
+}
+
+fn ids(v: &Value) -> Vec<String> {
+    feature_ids(v)
+}
+
+fn enc(s: &str) -> String {
+    sitefinder::serve::respond::urlencode(s)
+}
+
+#[test]
+fn conformance_declares_crs_and_filtering() {
+    let v = ok("/conformance");
+    let c: Vec<&str> = v["conformsTo"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap())
+        .collect();
+    for want in [
+        "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
+        "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+        "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+        "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
+        "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
+        "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json",
+    ] {
+        assert!(c.contains(&want), "{want}");
+    }
+    let col = ok("/collections/units");
+    assert_eq!(col["storageCrs"], BNG);
+    assert_eq!(col["crs"][0], CRS84);
+    assert_eq!(col["crs"][1], BNG);
+    // Units have a time (the day each became vacant): the collection says over which days.
+    let t = &col["extent"]["temporal"]["interval"][0];
+    assert_eq!(t[0], "2010-01-26", "{col}");
+    assert!(col["extent"]["temporal"]["interval"][0][1]
+        .as_str()
+        .unwrap()
+        .starts_with("2024-"));
+}
+
+/// Items in British National Grid on request: a unit's point is its easting and northing as
+/// PROJ gives them for its WGS84 point, to the centimetre, and `Content-Crs` says so.
+#[test]
+fn items_in_british_national_grid() {
+    let (s, h, wgs) = get("/collections/units/items?limit=5");
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(h["content-crs"], format!("<{CRS84}>").as_str());
+    let (s, h, bng) = get(&format!(
+        "/collections/units/items?limit=5&crs={}",
+        enc(BNG)
+    ));
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(h["content-crs"], format!("<{BNG}>").as_str());
+    for (a, b) in wgs["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(bng["features"].as_array().unwrap())
+    {
+        assert_eq!(a["id"], b["id"]);
+        let c = &a["geometry"]["coordinates"];
+        let (e, n) =
+            sitefinder::base::crs::wgs84_to_bng(c[0].as_f64().unwrap(), c[1].as_f64().unwrap())
+                .unwrap();
+        let d = &b["geometry"]["coordinates"];
+        // WGS84 is given to 6 decimals (about 0.1 m).
+        assert!((d[0].as_f64().unwrap() - e).abs() < 0.2, "{a} {b}");
+        assert!((d[1].as_f64().unwrap() - n).abs() < 0.2, "{a} {b}");
+        // Rochdale: about 389,000 E, 413,000 N.
+        assert!((380_000.0..400_000.0).contains(&e) && (405_000.0..420_000.0).contains(&n));
+    }
+    // One item too; and an LSOA's polygon.
+    let id = wgs["features"][0]["id"].as_str().unwrap();
+    let (_, h, one) = get(&format!(
+        "/collections/units/items/{id}?crs={}",
+        enc("[EPSG:27700]")
+    ));
+    assert_eq!(h["content-crs"], format!("<{BNG}>").as_str());
+    assert_eq!(
+        one["geometry"]["coordinates"],
+        bng["features"][0]["geometry"]["coordinates"]
+    );
+    let lsoa = ok(&format!(
+        "/collections/lsoa/items/E01005482?crs={}",
+        enc(BNG)
+    ));
+    let x = lsoa["geometry"]["coordinates"][0][0][0][0]
+        .as_f64()
+        .unwrap();
+    assert!((380_000.0..400_000.0).contains(&x), "{lsoa}");
+    refused(
+        "/collections/units/items?crs=http://www.opengis.net/def/crs/EPSG/0/4326",
+        StatusCode::BAD_REQUEST,
+        "crs",
+    );
+}
+
+/// `bbox` in BNG (`bbox-crs`) finds what the same area in WGS84 finds; polygons meet the box by
+/// their shape, not their bounding box; six numbers are read as a box with heights.
+#[test]
+fn bbox_by_crs_and_by_shape() {
+    let wgs = ok("/collections/units/items?bbox=-2.16,53.61,-2.15,53.62&limit=1000");
+    let n = wgs["numberMatched"].as_u64().unwrap();
+    assert!(n > 10, "{n}");
+    // The same box's corners in BNG make an envelope at least as large: every unit found in
+    // WGS84 is found in it.
+    let (e0, n0) = sitefinder::base::crs::wgs84_to_bng(-2.16, 53.61).unwrap();
+    let (e1, n1) = sitefinder::base::crs::wgs84_to_bng(-2.15, 53.62).unwrap();
+    let bng = ok(&format!(
+        "/collections/units/items?bbox={},{},{},{}&bbox-crs={}&limit=1000",
+        e0 - 50.0,
+        n0 - 50.0,
+        e1 + 50.0,
+        n1 + 50.0,
+        enc(BNG)
+    ));
+    let in_bng = ids(&bng);
+    for id in ids(&wgs) {
+        assert!(in_bng.contains(&id), "{id}");
+    }
+    let six = ok("/collections/units/items?bbox=-2.16,53.61,0,-2.15,53.62,100&limit=1000");
+    assert_eq!(ids(&six), ids(&wgs));
+
+    // Every LSOA returned meets the box by its shape.
+    let lsoa = ok("/collections/lsoa/items?bbox=-2.16,53.61,-2.15,53.62&limit=1000");
+    let bx = Polygon::new(
+        LineString::from(vec![
+            (-2.16, 53.61),
+            (-2.15, 53.61),
+            (-2.15, 53.62),
+            (-2.16, 53.62),
+            (-2.16, 53.61),
+        ]),
+        vec![],
+    );
+    let feats = lsoa["features"].as_array().unwrap();
+    assert!(feats.len() >= 3);
+    for f in feats {
+        let g: geojson::Geometry = serde_json::from_value(f["geometry"].clone()).unwrap();
+        let mp: MultiPolygon<f64> = g.try_into().unwrap();
+        assert!(mp.intersects(&bx), "{} does not meet the box", f["id"]);
+    }
+    // A first longitude east of the second crosses the antimeridian: the box is the rest of
+    // the world's longitudes, so it and the narrow box share nothing and together hold every
+    // unit of the latitude band.
+    let rest = ok("/collections/units/items?bbox=-2.15,53.61,-2.16,53.62&limit=1000");
+    let band = ok("/collections/units/items?bbox=-180,53.61,180,53.62&limit=1000");
+    let mut both = ids(&rest);
+    both.extend(ids(&wgs));
+    both.sort();
+    let mut band = ids(&band);
+    band.sort();
+    assert_eq!(both, band);
+    assert!(!ids(&rest).is_empty());
+    refused(
+        "/collections/units/items?bbox=1,2,3",
+        StatusCode::BAD_REQUEST,
+        "bbox",
+    );
+    refused(
+        "/collections/units/items?bbox=-2.16,53.62,-2.15,53.61",
+        StatusCode::BAD_REQUEST,
+        "bbox",
+    );
+    refused(
+        "/collections/units/items?bbox-crs=EPSG:27700",
+        StatusCode::BAD_REQUEST,
+        "bbox-crs",
+    );
+}
+
+/// `datetime` selects units by the day they became vacant; layers without a time ignore it.
+#[test]
+fn datetime_selects_units_by_vacancy() {
+    let all = ok("/collections/units/items?limit=1000");
+    let days: Vec<String> = all["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            f["properties"]["vacant_since"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let want = |lo: &str, hi: &str| {
+        days.iter()
+            .filter(|d| d.as_str() >= lo && d.as_str() <= hi)
+            .count()
+    };
+    let since = ok("/collections/units/items?datetime=2020-01-01/..&limit=1000");
+    assert_eq!(
+        since["numberMatched"].as_u64().unwrap() as usize,
+        want("2020-01-01", "9999")
+    );
+    let before = ok("/collections/units/items?datetime=../2015-12-31T23:59:59Z&limit=1000");
+    assert_eq!(
+        before["numberMatched"].as_u64().unwrap() as usize,
+        want("0000", "2015-12-31")
+    );
+    let one = ok("/collections/units/items?datetime=2010-01-26&limit=1000");
+    assert_eq!(
+        one["numberMatched"].as_u64().unwrap() as usize,
+        want("2010-01-26", "2010-01-26")
+    );
+    assert!(want("2020-01-01", "9999") > 0 && want("0000", "2015-12-31") > 0);
+    // Practices have no time: all of them match.
+    let p = ok("/collections/practices/items?limit=1");
+    let pt = ok("/collections/practices/items?limit=1&datetime=2020-01-01");
+    assert_eq!(p["numberMatched"], pt["numberMatched"]);
+    refused(
+        "/collections/units/items?datetime=last%20week",
+        StatusCode::BAD_REQUEST,
+        "datetime",
+    );
+}
+
+#[test]
+fn queryables_are_a_json_schema_with_absolute_id() {
+    let (s, h, b) = get_with(
+        "/collections/units/queryables",
+        &[("host", "gis.example.org:8080")],
+    );
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(h["content-type"], "application/schema+json");
+    let v: Value = serde_json::from_slice(&b).unwrap();
+    assert_eq!(
+        v["$id"],
+        "http://gis.example.org:8080/collections/units/queryables"
+    );
+    assert_eq!(v["type"], "object");
+    assert_eq!(v["properties"]["imd_decile"]["type"], "integer");
+    assert_eq!(v["properties"]["name"]["type"], "string");
+    assert_eq!(v["properties"]["geometry"]["format"], "geometry-point");
+    let l = ok("/collections/lsoa/queryables");
+    assert_eq!(l["properties"]["imd_score"]["type"], "number");
+    assert_eq!(
+        l["properties"]["geometry"]["format"],
+        "geometry-multipolygon"
+    );
+    // The items page links to it, in the body and in the Link header.
+    let (_, h, v) = get("/collections/units/items?limit=1");
+    assert!(v["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|l| l["rel"] == "http://www.opengis.net/def/rel/ogc/1.0/queryables"));
+    assert!(h["link"].to_str().unwrap().contains(
+        "/collections/units/queryables>; rel=\"http://www.opengis.net/def/rel/ogc/1.0/queryables\""
+    ));
+}
+
+/// CQL2 text and JSON filters give the same answer as filtering by hand; a name that is not a
+/// queryable, bad syntax or an unknown language are 400s naming the parameter.
+#[test]
+fn cql2_filters_on_items() {
+    let all = ok("/collections/units/items?limit=1000");
+    let by_hand: Vec<String> = all["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| {
+            f["properties"]["imd_decile"].as_u64().unwrap() >= 2
+                && f["properties"]["vacant_since"].as_str().unwrap() < "2020-01-01"
+        })
+        .map(|f| f["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!by_hand.is_empty());
+    let text = ok(&format!(
+        "/collections/units/items?limit=1000&filter={}",
+        enc("imd_decile >= 2 AND vacant_since < '2020-01-01'")
+    ));
+    assert_eq!(ids(&text), by_hand);
+    let json = ok(&format!(
+        "/collections/units/items?limit=1000&filter-lang=cql2-json&filter={}",
+        enc(
+            r#"{"op": "and", "args": [{"op": ">=", "args": [{"property": "imd_decile"}, 2]}, {"op": "<", "args": [{"property": "vacant_since"}, "2020-01-01"]}]}"#
+        )
+    ));
+    assert_eq!(ids(&json), by_hand);
+    // LIKE and IN (advanced comparison).
+    let like = ok(&format!(
+        "/collections/practices/items?limit=10000&filter={}",
+        enc("pcn_name LIKE '%ROCHDALE%' AND icb_code IN ('QOP')")
+    ));
+    let n = like["numberMatched"].as_u64().unwrap();
+    assert!(n > 5, "{n}");
+    for f in like["features"].as_array().unwrap() {
+        assert!(f["properties"]["pcn_name"]
+            .as_str()
+            .unwrap()
+            .contains("ROCHDALE"));
+    }
+    // A spatial filter finds what the same box finds.
+    let bbox = ok("/collections/units/items?bbox=-2.16,53.61,-2.15,53.62&limit=1000");
+    let spatial = ok(&format!(
+        "/collections/units/items?limit=1000&filter={}",
+        enc("S_INTERSECTS(geometry, POLYGON((-2.16 53.61, -2.15 53.61, -2.15 53.62, -2.16 53.62, -2.16 53.61)))")
+    ));
+    assert_eq!(ids(&spatial), ids(&bbox));
+    // Filter and paging together: numberMatched counts the filtered features.
+    let paged = ok(&format!(
+        "/collections/units/items?limit=2&filter={}",
+        enc("imd_decile >= 2 AND vacant_since < '2020-01-01'")
+    ));
+    assert_eq!(
+        paged["numberMatched"].as_u64().unwrap() as usize,
+        by_hand.len()
+    );
+
+    let m = refused(
+        "/collections/units/items?filter=ooga%3D'booga'",
+        StatusCode::BAD_REQUEST,
+        "filter",
+    );
+    assert!(m.contains("`ooga`") && m.contains("imd_decile"), "{m}");
+    refused(
+        "/collections/units/items?filter=imd_decile%20%3C%3D",
+        StatusCode::BAD_REQUEST,
+        "filter",
+    );
+    refused(
+        "/collections/units/items?filter=this_is_not_a_queryable",
+        StatusCode::BAD_REQUEST,
+        "filter",
+    );
+    refused(
+        "/collections/units/items?filter=imd_decile%3D1&filter-lang=sql",
+        StatusCode::BAD_REQUEST,
+        "filter-lang",
+    );
+}
+
+#[test]
+fn sortby_and_properties() {
+    let v = ok("/collections/lsoa/items?bbox=-2.17,53.60,-2.13,53.63&sortby=-imd_score&properties=imd_score,lsoa21nm&limit=1000");
+    let scores: Vec<f64> = v["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["properties"]["imd_score"].as_f64().unwrap())
+        .collect();
+    assert!(scores.len() > 5);
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
+    for f in v["features"].as_array().unwrap() {
+        let mut keys: Vec<&str> = f["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort();
+        assert_eq!(keys, ["imd_score", "lsoa21nm"]);
+    }
+    let asc =
+        ok("/collections/lsoa/items?bbox=-2.17,53.60,-2.13,53.63&sortby=%2Bimd_score&limit=1000");
+    let first = asc["features"][0]["properties"]["imd_score"]
+        .as_f64()
+        .unwrap();
+    assert_eq!(first, *scores.last().unwrap());
+    refused(
+        "/collections/lsoa/items?sortby=nope",
+        StatusCode::BAD_REQUEST,
+        "sortby",
+    );
+    refused(
+        "/collections/lsoa/items?properties=imd_score,nope",
+        StatusCode::BAD_REQUEST,
+        "properties",
+    );
+}
+
+/// `/rank` takes the same filter, sortby, properties and crs; ranks stay those of the whole
+/// ranking.
+#[test]
+fn rank_with_filter_sortby_properties_and_crs() {
+    let all = ok("/rank?limit=1000");
+    let want: Vec<String> = all["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["properties"]["imd_decile"].as_u64().unwrap() >= 2)
+        .map(|f| f["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!want.is_empty());
+    let v = ok(&format!(
+        "/rank?limit=1000&filter={}",
+        enc("imd_decile >= 2")
+    ));
+    assert_eq!(ids(&v), want);
+    assert_eq!(v["numberMatched"].as_u64().unwrap() as usize, want.len());
+    let by_score = ok(&format!(
+        "/rank?limit=5&filter={}&properties=rank,score",
+        enc("score >= 0.3")
+    ));
+    for f in by_score["features"].as_array().unwrap() {
+        assert!(f["properties"]["score"].as_f64().unwrap() >= 0.3);
+        assert_eq!(f["properties"].as_object().unwrap().len(), 2, "{f}");
+    }
+    let sorted = ok("/rank?limit=1000&sortby=-nearest_practice_m&properties=nearest_practice_m");
+    let m: Vec<f64> = sorted["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["properties"]["nearest_practice_m"].as_f64())
+        .collect();
+    assert!(m.len() > 10 && m.windows(2).all(|w| w[0] >= w[1]));
+    let (_, h, bng) = get(&format!("/rank?limit=1&crs={}", enc(BNG)));
+    assert_eq!(h["content-crs"], format!("<{BNG}>").as_str());
+    let x = bng["features"][0]["geometry"]["coordinates"][0]
+        .as_f64()
+        .unwrap();
+    assert!((380_000.0..400_000.0).contains(&x));
+    refused("/rank?filter=nope%3D1", StatusCode::BAD_REQUEST, "filter");
+    refused("/rank?sortby=nope", StatusCode::BAD_REQUEST, "sortby");
+}
+
+/// Strong ETags on JSON answers, weak ones on pages of features (which carry the time they
+/// were made); a matching If-None-Match is a 304 with no body.
+#[test]
+fn etags_and_not_modified() {
+    for uri in [
+        "/collections",
+        "/collections/lsoa/items?limit=3",
+        "/conformance",
+    ] {
+        let (s, h, body) = get_with(uri, &[]);
+        assert_eq!(s, StatusCode::OK);
+        let tag = h["etag"].to_str().unwrap().to_string();
+        assert_eq!(h["cache-control"], "no-cache");
+        let (_, h2, _) = get_with(uri, &[]);
+        assert_eq!(
+            h2["etag"].to_str().unwrap(),
+            tag,
+            "{uri}: same answer, same tag"
+        );
+        let (s, _, b) = get_with(uri, &[("if-none-match", &tag)]);
+        assert_eq!(s, StatusCode::NOT_MODIFIED, "{uri}");
+        assert!(b.is_empty());
+        let (s, _, b) = get_with(uri, &[("if-none-match", "\"something-else\"")]);
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(b.len(), body.len());
+        if uri.contains("items") {
+            assert!(tag.starts_with("W/\""), "{tag}");
+        } else {
+            assert!(tag.starts_with('"'), "{tag}");
+        }
+    }
+    let (_, a, _) = get_with("/collections/lsoa/items?limit=3", &[]);
+    let (_, b, _) = get_with("/collections/lsoa/items?limit=4", &[]);
+    assert_ne!(a["etag"], b["etag"]);
+    // Gzipped, the bytes differ, and so does the tag.
+    let (_, gz, _) = get_with("/collections", &[("accept-encoding", "gzip")]);
+    let (_, plain, _) = get_with("/collections", &[]);
+    assert_eq!(gz["content-encoding"], "gzip");
+    assert_ne!(gz["etag"], plain["etag"]);
+}
+
+/// Paths as clients send them: repeated and trailing slashes; every error JSON.
+#[test]
+fn tidy_paths_and_json_errors() {
+    for uri in [
+        "//collections//units/items/?limit=1",
+        "/collections/",
+        "//conformance",
+    ] {
+        ok(uri);
+    }
+    let (s, h, v) = send_raw(
+        state(),
+        Request::delete("/collections").body(Body::empty()).unwrap(),
+    );
+    assert_eq!(s, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(h["allow"], "GET,HEAD");
+    let v: Value = serde_json::from_slice(&v).unwrap();
+    assert_eq!(v["code"], "method_not_allowed");
+    refused("/collections/%FF/items", StatusCode::BAD_REQUEST, "path");
+    refused("/collections?f=html", StatusCode::NOT_ACCEPTABLE, "f");
+    refused(
+        "/collections/units/items?f=xml",
+        StatusCode::BAD_REQUEST,
+        "f",
+    );
+    refused("/conformance?f=csv", StatusCode::BAD_REQUEST, "f");
+    // A limit over the maximum is the maximum, as the standard has it.
+    let v = ok("/collections/lsoa/items?limit=20000&properties=imd_decile");
+    assert_eq!(v["numberReturned"], 10_000);
+    assert_eq!(v["numberMatched"], 33_755);
+}
+
+/// Links are absolute: from the request's host, a proxy's X-Forwarded-*, or --public-url.
+#[test]
+fn absolute_links() {
+    let (_, _, b) = get_with(
+        "/collections/units/items?limit=1",
+        &[
+            ("host", "127.0.0.1:9"),
+            ("x-forwarded-host", "maps.example.org"),
+            ("x-forwarded-proto", "https"),
+        ],
+    );
+    let v: Value = serde_json::from_slice(&b).unwrap();
+    for l in v["links"].as_array().unwrap() {
+        assert!(
+            l["href"]
+                .as_str()
+                .unwrap()
+                .starts_with("https://maps.example.org/"),
+            "{l}"
+        );
+    }
+    let mut st = app_state();
+    st.public_url = Some("https://nhs.example.org/sitefinder".into());
+    let (_, _, b) = send_raw(
+        Arc::new(st),
+        Request::get("/collections").body(Body::empty()).unwrap(),
+    );
+    let v: Value = serde_json::from_slice(&b).unwrap();
+    assert_eq!(
+        v["links"][0]["href"],
+        "https://nhs.example.org/sitefinder/collections"
+    );
+    assert_eq!(
+        v["collections"][0]["links"][1]["href"],
+        "https://nhs.example.org/sitefinder/collections/units/items"
+    );
+}
+
+/// The OpenAPI document gives bbox, limit and datetime the encoding the standard defines, on
+/// each collection's own path.
+#[test]
+fn openapi_declares_ogc_parameters_per_collection() {
+    let api = ok("/api");
+    for id in ["units", "lsoa", "places"] {
+        let params = api["paths"][format!("/collections/{id}/items")]["get"]["parameters"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{id}"));
+        let by = |n: &str| params.iter().find(|p| p["name"] == n).unwrap().clone();
+        let bbox = by("bbox");
+        assert_eq!(bbox["schema"]["type"], "array");
+        assert_eq!(bbox["schema"]["minItems"], 4);
+        assert_eq!(bbox["schema"]["maxItems"], 6);
+        assert_eq!(bbox["schema"]["items"]["type"], "number");
+        for n in ["bbox", "limit", "datetime"] {
+            let p = by(n);
+            assert_eq!(p["style"], "form", "{n}");
+            assert_eq!(p["explode"], false, "{n}");
+        }
+        assert_eq!(by("datetime")["schema"]["type"], "string");
+        assert!(params.iter().all(|p| p["name"] != "id"));
+        assert!(api["paths"][format!("/collections/{id}/queryables")].is_object());
+    }
+    let rank: Vec<&str> = api["paths"]["/rank"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    for n in ["filter", "filter-lang", "sortby", "properties", "crs"] {
+        assert!(rank.contains(&n), "{n}");
+    }
+}
