@@ -343,9 +343,7 @@ impl Queryables {
                 };
                 match props.iter_mut().find(|(n, _)| n == k) {
                     Some((_, t)) => {
-                        if *t == Some("integer") && kind == Some("number") {
-                            *t = kind;
-                        } else if t.is_none() {
+                        if t.is_none() || (*t == Some("integer") && kind == Some("number")) {
                             *t = kind;
                         }
                     }
