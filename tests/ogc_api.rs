@@ -609,7 +609,7 @@ fn openapi_declares_ogc_parameters_per_collection() {
             assert_eq!(p["explode"], false, "{n}");
         }
         assert_eq!(by("datetime")["schema"]["type"], "string");
-        assert!(params.iter().all(|p| p["name"] != "id"));
+        assert!(params.iter().all(|p| p["in"] != "path"));
         assert!(api["paths"][format!("/collections/{id}/queryables")].is_object());
     }
     let rank: Vec<&str> = api["paths"]["/rank"]["get"]["parameters"]
@@ -621,4 +621,39 @@ fn openapi_declares_ogc_parameters_per_collection() {
     for n in ["filter", "filter-lang", "sortby", "properties", "crs"] {
         assert!(rank.contains(&n), "{n}");
     }
+}
+
+/// Part 1's filters on properties: a queryable as a parameter, equal to its value; declared
+/// per collection in the OpenAPI document (GDAL reads them from there).
+#[test]
+fn properties_as_parameters() {
+    let v = ok("/collections/units/items?imd_decile=2&limit=1000");
+    let n = v["numberMatched"].as_u64().unwrap();
+    let f = ok(&format!(
+        "/collections/units/items?limit=1000&filter={}",
+        enc("imd_decile = 2")
+    ));
+    assert_eq!(ids(&v), ids(&f));
+    assert!(n > 0);
+    let la = ok("/collections/places/items?kind=local_authority&name=Rochdale");
+    assert_eq!(la["numberMatched"], 1);
+    assert_eq!(la["features"][0]["properties"]["code"], "E08000005");
+    refused(
+        "/collections/units/items?imd_decile=high",
+        StatusCode::BAD_REQUEST,
+        "imd_decile",
+    );
+    refused(
+        "/collections/units/items?no_such=1",
+        StatusCode::BAD_REQUEST,
+        "no_such",
+    );
+    let api = ok("/api");
+    let params = api["paths"]["/collections/units/items"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    let decile = params.iter().find(|p| p["name"] == "imd_decile").unwrap();
+    assert_eq!(decile["schema"]["type"], "integer");
+    let lang = params.iter().find(|p| p["name"] == "filter-lang").unwrap();
+    assert_eq!(lang["schema"]["enum"][0], "cql2-text");
 }

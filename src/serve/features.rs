@@ -3,7 +3,7 @@
 //! National Grid) and Part 3 (queryables, `filter` in CQL2 text or JSON, with `sortby` and
 //! `properties`). Every link is absolute.
 
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -16,7 +16,7 @@ use crate::base::params::opt_text;
 use crate::engine::{Paging, DEFAULT_LIMIT, MAX_LIMIT};
 use crate::serve::collections::{self, Collection};
 use crate::serve::error::ApiError;
-use crate::serve::extract::{Params, Path};
+use crate::serve::extract::{check_names, Params, Path, QuerySet};
 use crate::serve::ogc::{self, Bbox, Crs, Datetime, Filter, SortBy, CRS84, EPSG_27700};
 use crate::serve::respond::base_url;
 use crate::serve::state::{AppState, Shared};
@@ -81,8 +81,10 @@ pub struct ItemsQuery {
     #[serde(default, deserialize_with = "opt_text")]
     #[param(example = "imd_decile <= 2")]
     pub filter: Option<String>,
-    /// The language of `filter`: cql2-text (the default) or cql2-json.
+    /// The language of `filter`: cql2-text (the default) or cql2-json (cql-text, the draft's
+    /// name that GDAL 3.6 sends, is read as cql2-text).
     #[serde(rename = "filter-lang", default, deserialize_with = "opt_text")]
+    #[param(value_type = Option<String>, pattern = "^(cql2-text|cql2-json|cql-text)$")]
     pub filter_lang: Option<String>,
     /// The CRS of geometries in `filter` (CRS84, the default, or EPSG 27700).
     #[serde(rename = "filter-crs", default, deserialize_with = "opt_text")]
@@ -340,15 +342,69 @@ pub fn clamped(paging: &Paging) -> Result<(usize, usize), ApiError> {
     Ok(p.bounds(DEFAULT_LIMIT, MAX_LIMIT)?)
 }
 
+/// The items' query: the declared parameters, and any queryable as `name=value` (OGC API -
+/// Features Part 1's filters on properties: equal to the value).
+fn items_query(
+    c: &Collection,
+    raw: &str,
+) -> Result<(ItemsQuery, Paging, FormatF, Vec<(String, String)>), ApiError> {
+    type Declared = (ItemsQuery, Paging, FormatF);
+    let declared = <Declared as QuerySet>::allowed();
+    let mut allowed = declared.clone();
+    allowed.extend(
+        c.queryables
+            .properties
+            .iter()
+            .map(|(n, _)| n.clone())
+            .filter(|n| !declared.contains(n)),
+    );
+    check_names(raw, &allowed)?;
+    let (q, paging, f) = <Declared as QuerySet>::read(raw)?;
+    let by_property = form_urlencoded::parse(raw.as_bytes())
+        .filter(|(k, _)| !declared.iter().any(|d| d == k))
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    Ok((q, paging, f, by_property))
+}
+
+/// Whether a property's value is the text given for it (numbers compared as numbers).
+fn equals(v: Option<&Value>, text: &str) -> bool {
+    match v {
+        Some(Value::String(s)) => s == text,
+        Some(Value::Number(n)) => text
+            .trim()
+            .parse::<f64>()
+            .is_ok_and(|t| n.as_f64() == Some(t)),
+        Some(Value::Bool(b)) => text.trim() == b.to_string(),
+        _ => false,
+    }
+}
+
 pub async fn items(
     State(s): State<Shared>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    p: Params<(ItemsQuery, Paging, FormatF)>,
+    RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let c = find(&s, &id)?;
-    let (q, paging, f) = &p.value;
+    let raw = raw.unwrap_or_default();
+    let (q, paging, f, by_property) = items_query(c, &raw)?;
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(raw.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let (q, paging, f) = (&q, &paging, &f);
     f.check()?;
+    for (name, text) in &by_property {
+        let kind = c
+            .queryables
+            .properties
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, t)| *t);
+        if matches!(kind, Some("integer" | "number")) && text.trim().parse::<f64>().is_err() {
+            return Err(ApiError::bad(name, format!("`{text}` is not a number")));
+        }
+    }
     let (offset, limit) = clamped(paging)?;
     let out_crs = Crs::from_param("crs", q.crs.as_deref())?;
     let atlas = &s.engine.atlas;
@@ -413,6 +469,9 @@ pub async fn items(
     if let Some(k) = &q.kind {
         matching.retain(|&i| c.items[i].properties.get("kind").and_then(Value::as_str) == Some(k));
     }
+    for (name, text) in &by_property {
+        matching.retain(|&i| equals(c.items[i].properties.get(name), text));
+    }
     if let Some(f) = &filter {
         let mut kept = Vec::with_capacity(matching.len());
         for i in matching {
@@ -441,7 +500,7 @@ pub async fn items(
         .map_err(ApiError::internal)?;
     let base = base_url(&s, &headers);
     let url = format!("{base}/collections/{id}/items");
-    let mut links = page_links(&url, &p.pairs, offset, limit, matching.len());
+    let mut links = page_links(&url, &pairs, offset, limit, matching.len());
     links.push(json!({"href": format!("{base}/collections/{id}"), "rel": "collection", "type": "application/json", "title": "The layer"}));
     links.push(json!({"href": format!("{base}/collections/{id}/queryables"), "rel": REL_QUERYABLES, "type": "application/schema+json", "title": "What can be filtered and sorted on"}));
     Ok(geojson_in(

@@ -329,6 +329,6 @@ fn attribution_page(e: &crate::engine::Engine) -> String {
     )
 }
 
-async fn openapi() -> Json<Value> {
-    Json(openapi::document())
+async fn openapi(State(s): State<Shared>) -> Json<Value> {
+    Json(openapi::document(&s.collections))
 }

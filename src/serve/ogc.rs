@@ -420,7 +420,7 @@ impl Filter {
         queryables: &Queryables,
     ) -> Result<Filter, ApiError> {
         let expr = match lang.map(str::trim) {
-            None | Some("cql2-text") => cql2::parse_text(filter)
+            None | Some("cql2-text" | "cql-text") => cql2::parse_text(filter)
                 .map_err(|e| ApiError::bad("filter", format!("not CQL2 text: {e}")))?,
             Some("cql2-json") => cql2::parse_json(filter)
                 .map_err(|e| ApiError::bad("filter", format!("not CQL2 JSON: {e}")))?,

@@ -8,6 +8,7 @@ use utoipa::IntoParams;
 use crate::analysis::optimise::OptimiseQuery;
 use crate::engine::search::SearchQuery;
 use crate::engine::{FormatQuery, Paging, RankQuery};
+use crate::serve::collections::Collection;
 use crate::serve::features::{FormatF, ItemQuery, ItemsQuery};
 use crate::serve::overlays::UploadQuery;
 use crate::serve::ranking::RankOgc;
@@ -30,6 +31,11 @@ fn ogc_encoding(mut p: Value) -> Value {
         p["schema"]["maxItems"] = json!(6);
         p["schema"]["items"] = json!({"type": "number"});
     }
+    if name == "filter-lang" {
+        // An enumeration, as clients read it (GDAL 3.6 sends `filter` to the server only when
+        // it finds the draft's `cql-text` here).
+        p["schema"] = json!({"type": "string", "enum": ["cql2-text", "cql2-json", "cql-text"], "default": "cql2-text"});
+    }
     if matches!(name.as_str(), "bbox" | "limit" | "datetime") {
         p["style"] = json!("form");
         p["explode"] = json!(false);
@@ -38,9 +44,11 @@ fn ogc_encoding(mut p: Value) -> Value {
 }
 
 /// Each collection's own paths (`/collections/units/items`, ...), copied from the generic
-/// ones without their `{id}` parameter, as OGC clients and test suites look them up.
-fn per_collection(paths: &mut serde_json::Map<String, Value>) {
-    for id in COLLECTIONS {
+/// ones without their `{id}` parameter, as OGC clients and test suites look them up; its items
+/// also take each of its queryables as a parameter (`?imd_decile=1`: equal to the value).
+fn per_collection(paths: &mut serde_json::Map<String, Value>, collections: &[Collection]) {
+    for c in collections {
+        let id = c.id;
         for (generic, suffix) in [
             ("/collections/{id}", ""),
             ("/collections/{id}/items", "/items"),
@@ -61,6 +69,18 @@ fn per_collection(paths: &mut serde_json::Map<String, Value>) {
                 id.replace('-', "_"),
                 suffix.replace("/{featureId}", "_item").replace('/', "_")
             ));
+            if suffix == "/items" {
+                if let Some(params) = op["get"]["parameters"].as_array_mut() {
+                    for (name, kind) in &c.queryables.properties {
+                        if params.iter().any(|p| p["name"] == name.as_str()) {
+                            continue;
+                        }
+                        params.push(json!({"name": name, "in": "query", "required": false,
+                            "description": format!("Only features whose `{name}` is this"),
+                            "schema": {"type": kind}, "style": "form", "explode": false}));
+                    }
+                }
+            }
             paths.insert(format!("/collections/{id}{suffix}"), op);
         }
     }
@@ -118,11 +138,11 @@ fn geojson_ok(desc: &str) -> Value {
     json!({"description": desc, "content": {"application/geo+json": {"schema": {"$ref": "#/components/schemas/FeatureCollection"}}}})
 }
 
-/// The document.
-pub fn document() -> Value {
+/// The document, with each served collection's own paths.
+pub fn document(collections: &[Collection]) -> Value {
     let mut doc = generic();
     if let Some(paths) = doc["paths"].as_object_mut() {
-        per_collection(paths);
+        per_collection(paths, collections);
     }
     doc
 }
