@@ -342,12 +342,12 @@ pub fn clamped(paging: &Paging) -> Result<(usize, usize), ApiError> {
     Ok(p.bounds(DEFAULT_LIMIT, MAX_LIMIT)?)
 }
 
+/// An items query: the declared parameters, and the properties asked for by value.
+type ItemsParams = (ItemsQuery, Paging, FormatF, Vec<(String, String)>);
+
 /// The items' query: the declared parameters, and any queryable as `name=value` (OGC API -
 /// Features Part 1's filters on properties: equal to the value).
-fn items_query(
-    c: &Collection,
-    raw: &str,
-) -> Result<(ItemsQuery, Paging, FormatF, Vec<(String, String)>), ApiError> {
+fn items_query(c: &Collection, raw: &str) -> Result<ItemsParams, ApiError> {
     type Declared = (ItemsQuery, Paging, FormatF);
     let declared = <Declared as QuerySet>::allowed();
     let mut allowed = declared.clone();
