@@ -36,6 +36,14 @@ fn ogc_encoding(mut p: Value) -> Value {
         // it finds the draft's `cql-text` here).
         p["schema"] = json!({"type": "string", "enum": ["cql2-text", "cql2-json", "cql-text"], "default": "cql2-text"});
     }
+    if name == "f" && p["schema"]["enum"].is_null() {
+        p["schema"] = json!({"type": "string", "enum": ["json"]});
+    }
+    if matches!(name.as_str(), "crs" | "bbox-crs" | "filter-crs") {
+        p["schema"] = json!({"type": "string", "format": "uri",
+            "enum": [crate::serve::ogc::CRS84, crate::serve::ogc::EPSG_27700],
+            "default": crate::serve::ogc::CRS84});
+    }
     if matches!(name.as_str(), "bbox" | "limit" | "datetime") {
         p["style"] = json!("form");
         p["explode"] = json!(false);
@@ -71,6 +79,7 @@ fn per_collection(paths: &mut serde_json::Map<String, Value>, collections: &[Col
             ));
             if suffix == "/items" {
                 if let Some(params) = op["get"]["parameters"].as_array_mut() {
+                    examples_for(c, params);
                     for (name, kind) in &c.queryables.properties {
                         if params.iter().any(|p| p["name"] == name.as_str()) {
                             continue;
@@ -82,6 +91,46 @@ fn per_collection(paths: &mut serde_json::Map<String, Value>, collections: &[Col
                 }
             }
             paths.insert(format!("/collections/{id}{suffix}"), op);
+        }
+    }
+}
+
+/// Examples that fit the collection: its own queryables in `filter`, `sortby` and
+/// `properties`, `kind` only where features have one.
+fn examples_for(c: &Collection, params: &mut [Value]) {
+    let q = &c.queryables.properties;
+    let num = q
+        .iter()
+        .find(|(n, t)| matches!(*t, "integer" | "number") && n != "id")
+        .map(|(n, _)| n.as_str());
+    let text = q
+        .iter()
+        .find(|(n, t)| *t == "string" && n != "id")
+        .map(|(n, _)| n.as_str());
+    let filter = match (num, text) {
+        (Some(n), _) => Some(format!("{n} >= 1")),
+        (None, Some(t)) => Some(format!("{t} LIKE 'A%'")),
+        _ => None,
+    };
+    let sortby = num.or(text).map(|n| format!("-{n}"));
+    let props: Vec<&str> = q.iter().take(2).map(|(n, _)| n.as_str()).collect();
+    for p in params.iter_mut() {
+        let example = match p["name"].as_str().unwrap_or("") {
+            "filter" => filter.clone(),
+            "sortby" => sortby.clone(),
+            "properties" => Some(props.join(",")),
+            "kind" if c.id == "places" => Some("ward".into()),
+            "kind" => None,
+            _ => continue,
+        };
+        match (example, p.as_object_mut()) {
+            (Some(e), Some(o)) => {
+                o.insert("example".into(), json!(e));
+            }
+            (None, Some(o)) => {
+                o.remove("example");
+            }
+            _ => {}
         }
     }
 }
@@ -130,6 +179,7 @@ fn concat(parts: Vec<Vec<Value>>) -> Value {
 fn errors() -> Value {
     json!({
         "400": {"description": "A bad parameter; `message` names it", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+        "406": {"description": "A format (`f`) this resource has not", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
         "404": {"description": "Unknown collection or feature", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
     })
 }
@@ -165,7 +215,7 @@ fn generic() -> Value {
             "/": {"get": {"summary": "The landing page: the map for a browser (f=html, or an Accept naming text/html); the OGC API landing page (JSON, links absolute) otherwise", "parameters": [{"name": "f", "in": "query", "required": false, "schema": {"type": "string", "enum": ["html", "json"]}}], "responses": errors_with("200", json!({"description": "the map (text/html) or the landing page (application/json)"}))}},
             "/health": {"get": {"summary": "Liveness, with data versions", "responses": {"200": {"description": "ok"}}}},
             "/api": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.0"}}}},
-            "/conformance": {"get": {"summary": "OGC API conformance classes", "parameters": query::<FormatF>(), "responses": {"200": {"description": "conformsTo"}}}},
+            "/conformance": {"get": {"summary": "OGC API conformance classes", "parameters": query::<FormatF>(), "responses": errors_with("200", json!({"description": "conformsTo"}))}},
             "/attribution": {"get": {"summary": "Data sources and the attribution to show", "responses": {"200": {"description": "attribution"}}}},
             "/search": {"get": {
                 "summary": "Find postcodes, places (local authorities, wards, PCNs) and units by what was typed, best match first",
@@ -173,7 +223,7 @@ fn generic() -> Value {
                 "responses": errors_with("200", geojson_ok("Points with kind (postcode, local_authority, ward, pcn or unit), id, name, detail, match (exact, prefix, word_prefix or substring), lad_code and, for an area, bbox (WGS84 minlon,minlat,maxlon,maxlat)")),
             }},
             "/map-config": {"get": {"summary": "What the web map draws: the online base map the server was started with (`base_map`: url template and attribution, or null) and whether the data has place names (`places`)", "responses": {"200": {"description": "map configuration"}}}},
-            "/collections": {"get": {"summary": "The layers", "parameters": query::<FormatF>(), "responses": {"200": {"description": "collections"}}}},
+            "/collections": {"get": {"summary": "The layers", "parameters": query::<FormatF>(), "responses": errors_with("200", json!({"description": "collections"}))}},
             "/collections/{id}": {"get": {"summary": "One layer", "parameters": concat(vec![vec![collection_id.clone()], query::<FormatF>()]), "responses": errors_with("200", json!({"description": "collection"}))}},
             "/collections/{id}/items": {"get": {
                 "summary": "Features of a layer, paged (limit over 10000 is taken as 10000)",
