@@ -1,9 +1,10 @@
 //! Strong ETags and `Cache-Control` for the API's JSON answers, and `304 Not Modified` when the
 //! client already has them (`If-None-Match`).
 //!
-//! The tag is a hash of the bytes sent (after compression, so each encoding has its own), so
-//! it changes exactly when the answer does (pages of features, which carry the time they were
-//! made, are tagged weakly by their handler over the rest): after a restart with other data, a new overlay or
+//! The tag is a hash of the answer's bytes before compression, so it changes exactly when the
+//! answer does (pages of features, which carry the time they were made, are tagged weakly by
+//! their handler over the rest); a compressed answer's tag is made weak, as the same content in
+//! other bytes: after a restart with other data, a new overlay or
 //! a shortlist edit. `Cache-Control: no-cache` lets clients keep answers but ask each time;
 //! the 304 then costs no body.
 
@@ -57,11 +58,21 @@ pub async fn etag(req: Request, next: Next) -> Response {
         }
         return Response::from_parts(parts, body);
     }
+    // Only whole answers of known size are read (JSON always is); anything else passes as it is.
+    use axum::body::HttpBody as _;
+    if resp
+        .body()
+        .size_hint()
+        .exact()
+        .is_none_or(|n| n > MAX_TAGGED_BYTES as u64)
+    {
+        return resp;
+    }
     let (mut parts, body) = resp.into_parts();
     let bytes = match axum::body::to_bytes(body, MAX_TAGGED_BYTES).await {
         Ok(b) => b,
         Err(e) => {
-            return crate::serve::ApiError::internal(format!("answer not read: {e}"))
+            return crate::serve::error::ApiError::internal(format!("answer not read: {e}"))
                 .into_response()
         }
     };
@@ -76,6 +87,27 @@ pub async fn etag(req: Request, next: Next) -> Response {
         return Response::from_parts(parts, Body::empty());
     }
     Response::from_parts(parts, Body::from(bytes))
+}
+
+/// A compressed answer's ETag made weak (`W/`): a strong tag names exact bytes, and gzip and
+/// brotli give other bytes of the same content. `If-None-Match` compares weakly, so either form
+/// a client kept still gets its 304.
+pub async fn weaken_when_encoded(req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    if resp.headers().contains_key(header::CONTENT_ENCODING) {
+        if let Some(t) = resp
+            .headers()
+            .get(header::ETAG)
+            .and_then(|t| t.to_str().ok())
+        {
+            if !t.starts_with("W/") {
+                if let Ok(w) = HeaderValue::from_str(&format!("W/{t}")) {
+                    resp.headers_mut().insert(header::ETAG, w);
+                }
+            }
+        }
+    }
+    resp
 }
 
 /// `W/"<hash of the bytes>-<length>"`: for answers that differ only in when they were made.

@@ -89,12 +89,14 @@ pub fn app(state: Shared) -> Router {
         .service(api);
     Router::new()
         .fallback_service(tidy)
-        // Answers compressed (gzip or brotli) when the client accepts it; GeoJSON pages of
-        // polygons shrink about eightfold.
-        .layer(tower_http::compression::CompressionLayer::new())
-        // Strong ETags on the API's JSON answers (a 304 for a matching If-None-Match), over
-        // the bytes sent, so each content encoding has its own.
+        // ETags on the API's JSON answers (a 304 for a matching If-None-Match), over the
+        // uncompressed bytes.
         .layer(axum::middleware::from_fn(etag::etag))
+        // Answers compressed (gzip or brotli) when the client accepts it; GeoJSON pages of
+        // polygons shrink about eightfold. A compressed answer's ETag is made weak: the same
+        // content, other bytes.
+        .layer(tower_http::compression::CompressionLayer::new())
+        .layer(axum::middleware::from_fn(etag::weaken_when_encoded))
         .layer(cors)
         .layer(
             tower_http::trace::TraceLayer::new_for_http()

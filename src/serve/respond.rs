@@ -73,7 +73,7 @@ pub fn urlencode(s: &str) -> String {
 /// Where the client reached this server, for absolute links: `--public-url` if set, else
 /// `scheme://host` of the request as the client sent it (a proxy's `X-Forwarded-Host` and
 /// `X-Forwarded-Proto` first).
-pub fn base_url(state: &crate::serve::AppState, headers: &axum::http::HeaderMap) -> String {
+pub fn base_url(state: &crate::serve::state::AppState, headers: &axum::http::HeaderMap) -> String {
     if let Some(u) = &state.public_url {
         return u.clone();
     }
