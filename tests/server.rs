@@ -534,7 +534,7 @@ fn every_error_path_is_json_and_names_the_parameter() {
         ("/rank?imd_deciles=1-11", bad, "imd_deciles"),
         ("/rank?min_floor_area_m2=big", bad, "min_floor_area_m2"),
         ("/rank?min_floor_area_m2=NaN", bad, "min_floor_area_m2"),
-        ("/rank?sortby=score", bad, "sortby"),
+        ("/rank?sort_by=score", bad, "sort_by"),
         ("/rank?limit=1e9", bad, "limit"),
         ("/rank?limit=10001", bad, "limit"),
     ];
