@@ -301,17 +301,17 @@ fn rfc3339(t: &str) -> Option<Date> {
     {
         return None;
     }
-    let rest = time.get(8..)?;
-    let rest = match rest.strip_prefix('.') {
-        Some(r) => r.trim_start_matches(|c: char| c.is_ascii_digit()),
-        None => rest,
+    let rest = time.get(8..)?.as_bytes();
+    let rest = match rest.split_first() {
+        Some((b'.', r)) => {
+            let digits = r.iter().take_while(|c| c.is_ascii_digit()).count();
+            &r[digits..]
+        }
+        _ => rest,
     };
-    let zone_ok = matches!(rest, "Z" | "z")
-        || (rest.len() == 6
-            && matches!(rest.as_bytes()[0], b'+' | b'-')
-            && rest[1..3].bytes().all(|c| c.is_ascii_digit())
-            && rest.as_bytes()[3] == b':'
-            && rest[4..6].bytes().all(|c| c.is_ascii_digit()));
+    let zone_ok = matches!(rest, b"Z" | b"z")
+        || matches!(rest, [b'+' | b'-', h1, h2, b':', m1, m2]
+            if [h1, h2, m1, m2].iter().all(|c| c.is_ascii_digit()));
     zone_ok.then_some(date)
 }
 
