@@ -55,7 +55,10 @@ fn refused(uri: &str, status: StatusCode, param: &str) -> String {
         "{uri}"
     );
     let m = v["message"].as_str().unwrap().to_string();
-    assert!(v["code"].is_string() && m.contains(param), "{uri}: {m}");
+    assert!(
+        v["code"].is_string() && m.starts_with(&format!("{param}:")),
+        "{uri}: `{m}` should start with `{param}:`"
+    );
     m
 }
 
@@ -525,6 +528,27 @@ fn etags_and_not_modified() {
         &[("accept-encoding", "gzip"), ("if-none-match", g)],
     );
     assert_eq!(s, StatusCode::NOT_MODIFIED);
+    // The 304 has the tag and Vary the compressed 200 has.
+    let (s, h, _) = get_with(
+        "/collections",
+        &[("accept-encoding", "gzip"), ("if-none-match", p)],
+    );
+    assert_eq!(s, StatusCode::NOT_MODIFIED);
+    assert_eq!(h["etag"].to_str().unwrap(), g);
+    assert!(h
+        .get_all("vary")
+        .iter()
+        .any(|v| v.to_str().unwrap().contains("accept-encoding")));
+    // HEAD is not tagged (its body is not there to hash): never a wrong 304.
+    let (s, h, _) = send_raw(
+        state(),
+        Request::head("/collections")
+            .header("if-none-match", p)
+            .body(Body::empty())
+            .unwrap(),
+    );
+    assert_eq!(s, StatusCode::OK);
+    assert!(h.get("etag").is_none());
 }
 
 /// Paths as clients send them: repeated and trailing slashes; every error JSON.

@@ -31,8 +31,15 @@ fn tagged(ctype: &str) -> bool {
 
 /// The middleware.
 pub async fn etag(req: Request, next: Next) -> Response {
-    let read = matches!(*req.method(), Method::GET | Method::HEAD);
+    // Not HEAD: its body is dropped before it gets here, and a tag of no bytes is not the GET's.
+    let read = *req.method() == Method::GET;
     let if_none_match = req.headers().get(header::IF_NONE_MATCH).cloned();
+    // A 304 carries the tag and `Vary` the 200 would have: weak where it would be compressed.
+    let compressed = req
+        .headers()
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("gzip") || v.contains("br"));
     let resp = next.run(req).await;
     if !read
         || resp.status() != StatusCode::OK
@@ -52,9 +59,7 @@ pub async fn etag(req: Request, next: Next) -> Response {
             .headers
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         if if_none_match.is_some_and(|v| matches(&v, &tag)) {
-            parts.status = StatusCode::NOT_MODIFIED;
-            parts.headers.remove(header::CONTENT_LENGTH);
-            return Response::from_parts(parts, Body::empty());
+            return not_modified(parts, compressed);
         }
         return Response::from_parts(parts, body);
     }
@@ -82,11 +87,33 @@ pub async fn etag(req: Request, next: Next) -> Response {
         .headers
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     if if_none_match.is_some_and(|v| matches(&v, &tag)) {
-        parts.status = StatusCode::NOT_MODIFIED;
-        parts.headers.remove(header::CONTENT_LENGTH);
-        return Response::from_parts(parts, Body::empty());
+        return not_modified(parts, compressed);
     }
     Response::from_parts(parts, Body::from(bytes))
+}
+
+/// The 304 for an answer the client has: its headers but no body, the tag as the compressed
+/// 200 would have it, and `Vary: Accept-Encoding`.
+fn not_modified(mut parts: axum::http::response::Parts, compressed: bool) -> Response {
+    parts.status = StatusCode::NOT_MODIFIED;
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts
+        .headers
+        .append(header::VARY, HeaderValue::from_static("accept-encoding"));
+    if compressed {
+        if let Some(t) = parts
+            .headers
+            .get(header::ETAG)
+            .and_then(|t| t.to_str().ok())
+        {
+            if !t.starts_with("W/") {
+                if let Ok(w) = HeaderValue::from_str(&format!("W/{t}")) {
+                    parts.headers.insert(header::ETAG, w);
+                }
+            }
+        }
+    }
+    Response::from_parts(parts, Body::empty())
 }
 
 /// A compressed answer's ETag made weak (`W/`): a strong tag names exact bytes, and gzip and

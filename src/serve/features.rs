@@ -380,15 +380,26 @@ fn equals(v: Option<&Value>, text: &str) -> bool {
     }
 }
 
+/// A page of a collection's items. Filtering, sorting and writing a page of polygons is CPU
+/// work: off the async workers.
 pub async fn items(
     State(s): State<Shared>,
     Path(id): Path<String>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
-    let c = find(&s, &id)?;
     let raw = raw.unwrap_or_default();
-    let (q, paging, f, by_property) = items_query(c, &raw)?;
+    tokio::task::spawn_blocking(move || items_page(&s, &id, &headers, &raw)).await?
+}
+
+fn items_page(
+    s: &AppState,
+    id: &str,
+    headers: &HeaderMap,
+    raw: &str,
+) -> Result<Response, ApiError> {
+    let c = find(s, id)?;
+    let (q, paging, f, by_property) = items_query(c, raw)?;
     let pairs: Vec<(String, String)> = form_urlencoded::parse(raw.as_bytes())
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
@@ -498,7 +509,7 @@ pub async fn items(
         .map(|&i| collections::feature(atlas, &c.items[i], out_crs, properties.as_deref()))
         .collect::<Result<_, _>>()
         .map_err(ApiError::internal)?;
-    let base = base_url(&s, &headers);
+    let base = base_url(s, headers);
     let url = format!("{base}/collections/{id}/items");
     let mut links = page_links(&url, &pairs, offset, limit, matching.len());
     links.push(json!({"href": format!("{base}/collections/{id}"), "rel": "collection", "type": "application/json", "title": "The layer"}));

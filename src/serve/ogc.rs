@@ -301,17 +301,28 @@ fn rfc3339(t: &str) -> Option<Date> {
     {
         return None;
     }
+    let two = |i: usize| (b[i] - b'0') * 10 + (b[i + 1] - b'0');
+    if two(11) > 23 || two(14) > 59 || two(17) > 60 {
+        return None;
+    }
     let rest = time.get(8..)?.as_bytes();
     let rest = match rest.split_first() {
         Some((b'.', r)) => {
             let digits = r.iter().take_while(|c| c.is_ascii_digit()).count();
+            if digits == 0 {
+                return None;
+            }
             &r[digits..]
         }
         _ => rest,
     };
+    let in_range = |h: &[u8], m: &[u8]| {
+        h.iter().chain(m).all(u8::is_ascii_digit)
+            && (h[0] - b'0') * 10 + (h[1] - b'0') <= 23
+            && (m[0] - b'0') * 10 + (m[1] - b'0') <= 59
+    };
     let zone_ok = matches!(rest, b"Z" | b"z")
-        || matches!(rest, [b'+' | b'-', h1, h2, b':', m1, m2]
-            if [h1, h2, m1, m2].iter().all(|c| c.is_ascii_digit()));
+        || matches!(rest, [b'+' | b'-', h1, h2, b':', m1, m2] if in_range(&[*h1, *h2], &[*m1, *m2]));
     zone_ok.then_some(date)
 }
 
@@ -419,6 +430,15 @@ impl Filter {
         filter_crs: Option<&str>,
         queryables: &Queryables,
     ) -> Result<Filter, ApiError> {
+        if filter.len() > MAX_FILTER_CHARS {
+            return Err(ApiError::bad(
+                "filter",
+                format!(
+                    "is {} characters; at most {MAX_FILTER_CHARS} are read",
+                    filter.len()
+                ),
+            ));
+        }
         let expr = match lang.map(str::trim) {
             None | Some("cql2-text" | "cql-text") => cql2::parse_text(filter)
                 .map_err(|e| ApiError::bad("filter", format!("not CQL2 text: {e}")))?,
@@ -462,6 +482,7 @@ impl Filter {
                 ));
             }
         }
+        check_types(&tree, queryables)?;
         Ok(Filter {
             expr,
             spatial: spatial || names.iter().any(|n| n == "geometry"),
@@ -483,6 +504,72 @@ impl Filter {
             Err(cql2::Error::NonReduced()) => Ok(false),
             Err(e) => Err(ApiError::bad("filter", format!("cannot be applied: {e}"))),
         }
+    }
+}
+
+/// The longest `filter` read (a condition on a few properties, or a polygon of some hundreds of
+/// points, fits many times over).
+pub const MAX_FILTER_CHARS: usize = 20_000;
+
+/// The most names `sortby` or `properties` may give.
+pub const MAX_NAMES: usize = 100;
+
+/// A comparison of a property with a literal of another type (`imd_decile = '2'`, `name > 5`)
+/// is a mistake that would otherwise match nothing: a 400 that says so.
+fn check_types(v: &Value, q: &Queryables) -> Result<(), ApiError> {
+    const COMPARISONS: [&str; 7] = ["=", "<>", "!=", "<", ">", "<=", ">="];
+    match v {
+        Value::Object(o) => {
+            let op = o.get("op").and_then(Value::as_str).unwrap_or("");
+            let args = o.get("args").and_then(Value::as_array);
+            if let (true, Some([a, b])) = (COMPARISONS.contains(&op), args.map(Vec::as_slice)) {
+                for (p, lit) in [(a, b), (b, a)] {
+                    let Some(name) = p.get("property").and_then(Value::as_str) else {
+                        continue;
+                    };
+                    let Some(kind) = q
+                        .properties
+                        .iter()
+                        .find(|(n, _)| n == name)
+                        .map(|(_, t)| *t)
+                    else {
+                        continue;
+                    };
+                    let fits = match lit {
+                        Value::Number(_) => matches!(kind, "integer" | "number"),
+                        Value::String(_) => kind == "string",
+                        Value::Bool(_) => kind == "boolean",
+                        _ => true,
+                    };
+                    if !fits {
+                        return Err(ApiError::bad(
+                            "filter",
+                            format!(
+                                "`{name}` is {} and is compared with {lit}: give {}",
+                                a_kind(kind),
+                                match kind {
+                                    "integer" | "number" => "a number, without quotes",
+                                    "string" => "text in single quotes",
+                                    _ => "true or false",
+                                }
+                            ),
+                        ));
+                    }
+                }
+            }
+            o.values().try_for_each(|x| check_types(x, q))
+        }
+        Value::Array(a) => a.iter().try_for_each(|x| check_types(x, q)),
+        _ => Ok(()),
+    }
+}
+
+fn a_kind(kind: &str) -> &'static str {
+    match kind {
+        "integer" => "a whole number",
+        "number" => "a number",
+        "string" => "text",
+        _ => "true or false",
     }
 }
 
@@ -513,7 +600,7 @@ pub struct SortBy(pub Vec<(String, bool)>);
 
 impl SortBy {
     pub fn parse(s: &str, queryables: &Queryables) -> Result<SortBy, ApiError> {
-        let mut keys = vec![];
+        let mut keys: Vec<(String, bool)> = vec![];
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (name, desc) = match part.as_bytes()[0] {
                 b'-' => (&part[1..], true),
@@ -530,7 +617,16 @@ impl SortBy {
                     ),
                 ));
             }
-            keys.push((name.to_string(), desc));
+            // A name given again adds nothing: the first says the order.
+            if !keys.iter().any(|(k, _)| k == name) {
+                keys.push((name.to_string(), desc));
+            }
+            if keys.len() > MAX_NAMES {
+                return Err(ApiError::bad(
+                    "sortby",
+                    format!("at most {MAX_NAMES} names"),
+                ));
+            }
         }
         Ok(SortBy(keys))
     }
@@ -572,20 +668,25 @@ impl SortBy {
 
 /// `properties`: the names to return, comma-separated; each must be a property here.
 pub fn parse_properties(s: &str, known: &Queryables) -> Result<Vec<String>, ApiError> {
-    s.split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            if known.properties.iter().any(|(n, _)| n == p) {
-                Ok(p.to_string())
-            } else {
-                Err(ApiError::bad(
-                    "properties",
-                    format!("`{p}` is not a property here; these are: {}", known.names()),
-                ))
-            }
-        })
-        .collect()
+    let mut names: Vec<String> = vec![];
+    for p in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        if !known.properties.iter().any(|(n, _)| n == p) {
+            return Err(ApiError::bad(
+                "properties",
+                format!("`{p}` is not a property here; these are: {}", known.names()),
+            ));
+        }
+        if !names.iter().any(|n| n == p) {
+            names.push(p.to_string());
+        }
+        if names.len() > MAX_NAMES {
+            return Err(ApiError::bad(
+                "properties",
+                format!("at most {MAX_NAMES} names"),
+            ));
+        }
+    }
+    Ok(names)
 }
 
 /// Keeps only the named properties of a feature's properties.
@@ -650,6 +751,8 @@ mod tests {
             std::cmp::Ordering::Greater
         );
         assert!(SortBy::parse("c", &q).unwrap_err().message.contains("`c`"));
+        assert_eq!(SortBy::parse("a,-a,a", &q).unwrap().0.len(), 1);
+        assert_eq!(parse_properties("a,a,b,a", &q).unwrap(), ["a", "b"]);
     }
 
     #[test]
@@ -670,6 +773,14 @@ mod tests {
         assert!(e.message.contains("`ooga`"), "{}", e.message);
         assert!(Filter::parse("imd_decile <=", None, None, &q).is_err());
         assert!(Filter::parse("imd_decile", None, None, &q).is_err());
+        let e = Filter::parse("imd_decile = '2'", None, None, &q).unwrap_err();
+        assert!(
+            e.message.contains("a number, without quotes"),
+            "{}",
+            e.message
+        );
+        assert!(Filter::parse("name > 5", None, None, &q).is_err());
+        assert!(Filter::parse(&"x".repeat(MAX_FILTER_CHARS + 1), None, None, &q).is_err());
         let j = r#"{"op": "=", "args": [{"property": "imd_decile"}, 1]}"#;
         assert!(Filter::parse(j, Some("cql2-json"), None, &q).is_ok());
         assert!(Filter::parse(j, Some("sql"), None, &q)

@@ -228,7 +228,7 @@ fn generic() -> Value {
             "/collections/{id}/items": {"get": {
                 "summary": "Features of a layer, paged (limit over 10000 is taken as 10000)",
                 "parameters": concat(vec![vec![collection_id.clone()], query::<ItemsQuery>(), query::<Paging>(), query::<FormatF>()]),
-                "responses": errors_with("200", geojson_ok("Features with numberMatched, numberReturned, timeStamp (when the served data was loaded) and self/next/prev/collection links")),
+                "responses": errors_with("200", geojson_ok("Features with numberMatched, numberReturned, timeStamp (when the page was made) and self/next/prev/collection links")),
             }},
             "/collections/{id}/queryables": {"get": {
                 "summary": "What the layer's features can be filtered (filter) and sorted (sortby) on, as a JSON Schema",

@@ -82,7 +82,29 @@ pub async fn rank(
                 )
             })
             .collect();
-        let mut queryables = Queryables::from_rows(props.iter(), None);
+        // What can be named is what a ranked feature has: from these rows, or, when the
+        // filters left none, from the unfiltered ranking's (so a bad name is still a 400 and a
+        // good one an empty answer).
+        let mut queryables = if props.is_empty() {
+            let all = e.rank(&RankQuery::default(), None)?;
+            let sample: Vec<Map<String, Value>> = all
+                .rows
+                .iter()
+                .take(1000)
+                .map(|r| {
+                    crate::export::table::properties(
+                        &e.atlas,
+                        &e.units,
+                        &e.contexts,
+                        all.rank_column,
+                        r,
+                    )
+                })
+                .collect();
+            Queryables::from_rows(sample.iter(), None)
+        } else {
+            Queryables::from_rows(props.iter(), None)
+        };
         queryables.properties.push(("breakdown".into(), "object"));
         let filter = match &o.filter {
             Some(t) => Some(Filter::parse(

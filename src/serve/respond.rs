@@ -82,7 +82,14 @@ pub fn base_url(state: &crate::serve::state::AppState, headers: &axum::http::Hea
             .get(h)
             .and_then(|v| v.to_str().ok())
             .map(|v| v.split(',').next().unwrap_or("").trim().to_string())
-            .filter(|v| !v.is_empty() && !v.contains(['/', ' ', '"', '<', '>']))
+            // host[:port] only: letters, digits, `.`, `-`, `:` and the brackets of an IPv6
+            // address, so a header cannot point links at another path or userinfo.
+            .filter(|v| {
+                !v.is_empty()
+                    && v.len() <= 255
+                    && v.bytes()
+                        .all(|c| c.is_ascii_alphanumeric() || b".-:[]".contains(&c))
+            })
     };
     let host = get("x-forwarded-host")
         .or_else(|| get("host"))
