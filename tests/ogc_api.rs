@@ -690,3 +690,17 @@ fn properties_as_parameters() {
     let lang = params.iter().find(|p| p["name"] == "filter-lang").unwrap();
     assert_eq!(lang["schema"]["enum"][0], "cql2-text");
 }
+
+/// The README's notebook example: a property no unit has a value for (the Rochdale list gives
+/// no floor areas) is still a number to filter and sort on.
+#[test]
+fn readme_filter_on_an_empty_number_property() {
+    let v = ok(&format!(
+        "/collections/units/items?limit=100&sortby=-floor_area_m2&filter={}",
+        enc("imd_decile <= 2 AND floor_area_m2 >= 80")
+    ));
+    assert_eq!(v["numberMatched"], 0);
+    let q = ok("/collections/units/queryables");
+    assert_eq!(q["properties"]["floor_area_m2"]["type"], "number");
+    assert_eq!(q["properties"]["ground_floor"]["type"], "boolean");
+}

@@ -335,6 +335,33 @@ pub struct Queryables {
     pub geometry: Option<&'static str>,
 }
 
+/// The type of a property no feature has a value for (the shipped Rochdale list gives no floor
+/// areas), from its name: a unit suffix (`_m`, `_m2`, ...) or a score's is a number, a yes/no
+/// field a boolean, anything else text.
+fn type_by_name(name: &str) -> &'static str {
+    const NUMBERS: [&str; 11] = [
+        "_m",
+        "_m2",
+        "_raw",
+        "_norm",
+        "_value",
+        "_decile",
+        "_score",
+        "_rank",
+        "_patients",
+        "_size",
+        "_units",
+    ];
+    if NUMBERS.iter().any(|s| name.ends_with(s)) || matches!(name, "score" | "rank" | "population")
+    {
+        "number"
+    } else if name == "ground_floor" || name.starts_with("is_") {
+        "boolean"
+    } else {
+        "string"
+    }
+}
+
 impl Queryables {
     /// The scalar properties found in `rows` (the first non-null value of each gives its type).
     pub fn from_rows<'a>(
@@ -368,7 +395,10 @@ impl Queryables {
                 .filter_map(|(k, t)| match t {
                     Some("object") => None,
                     Some(t) => Some((k, t)),
-                    None => Some((k, "string")),
+                    None => {
+                        let t = type_by_name(&k);
+                        Some((k, t))
+                    }
                 })
                 .collect(),
             geometry,
