@@ -366,6 +366,25 @@ fn serve_refuses_a_cors_origin_that_is_not_one() {
     }
 }
 
+/// `serve --public-url` takes http(s)://host[:port][/path] and refuses anything else.
+#[test]
+fn serve_refuses_a_public_url_that_is_not_one() {
+    for bad in [
+        "maps.example.org",
+        "ftp://maps.example.org",
+        "https://",
+        "https://x/?a=1",
+    ] {
+        let o = sitefinder_no_data(&["serve", "--addr", "256.0.0.1:1", "--public-url", bad]);
+        assert_eq!(o.status.code(), Some(2), "{bad}");
+        let e = stderr(&o);
+        assert!(
+            e.contains("--public-url") && e.contains("is not a public address"),
+            "{bad}: {e}"
+        );
+    }
+}
+
 #[test]
 fn serve_takes_a_base_map_url_and_its_attribution_together() {
     let o = sitefinder_no_data(&["serve", "--help"]);

@@ -164,13 +164,16 @@ struct ServeArgs {
     public_url: Option<String>,
 }
 
+/// What follows `https://` or `http://`, if the text starts with either.
+fn after_scheme(u: &str) -> Option<&str> {
+    u.strip_prefix("https://")
+        .or_else(|| u.strip_prefix("http://"))
+}
+
 /// http(s)://host[:port][/path], kept without a trailing slash.
 fn public_url(s: &str) -> Result<String, String> {
     let u = s.trim_end_matches('/');
-    let rest = u
-        .strip_prefix("https://")
-        .or_else(|| u.strip_prefix("http://"));
-    match rest {
+    match after_scheme(u) {
         Some(r)
             if !r.is_empty()
                 && !r.starts_with('/')
@@ -187,10 +190,7 @@ fn public_url(s: &str) -> Result<String, String> {
 /// An origin as browsers send it: scheme://host[:port], nothing after.
 fn cors_origin(s: &str) -> Result<String, String> {
     let o = s.strip_suffix('/').unwrap_or(s);
-    let host = o
-        .strip_prefix("https://")
-        .or_else(|| o.strip_prefix("http://"));
-    match host {
+    match after_scheme(o) {
         Some(h)
             if !h.is_empty()
                 && !h.contains('/')
