@@ -1008,3 +1008,92 @@ fn rank_geojson_names_each_layers_coverage() {
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_shipped_coverage(&v["coverage"]);
 }
+
+/// Text a spreadsheet would run as a formula (a name or address starting with `=`, `+`, `-` or
+/// `@` in a council's list) is written to CSV with a leading `'`, so Excel shows it as text;
+/// coordinates and other numbers stay numbers.
+#[test]
+fn csv_cells_never_run_as_formulas() {
+    let dir = tempfile::tempdir().unwrap();
+    let units = dir.path().join("units.csv");
+    std::fs::write(
+        &units,
+        "id,name,address,lat,lon\n\
+         a,\"=HYPERLINK(\"\"http://evil.example\"\",\"\"x\"\")\",@SUM(1+1),53.612645,-2.151008\n\
+         b,+44 shop,-12 High Street,53.6130,-2.1520\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out.csv");
+    let o = sitefinder(&["rank", "--units", p(&units), "--out", p(&out)]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut rdr = csv::Reader::from_path(&out).unwrap();
+    let h: Vec<String> = rdr.headers().unwrap().iter().map(String::from).collect();
+    let col = |n: &str| h.iter().position(|x| x == n).unwrap();
+    let rows: Vec<csv::StringRecord> = rdr.records().map(Result::unwrap).collect();
+    let by_id = |id: &str| rows.iter().find(|r| &r[col("id")] == id).unwrap().clone();
+    let a = by_id("a");
+    assert_eq!(
+        &a[col("name")],
+        "'=HYPERLINK(\"http://evil.example\",\"x\")"
+    );
+    assert_eq!(&a[col("address")], "'@SUM(1+1)");
+    let b = by_id("b");
+    assert_eq!(&b[col("name")], "'+44 shop");
+    assert_eq!(&b[col("address")], "'-12 High Street");
+    for r in &rows {
+        for c in r {
+            assert!(!c.starts_with(['=', '+', '@']), "{c}");
+        }
+    }
+    assert!(rows.iter().any(|r| r[col("score")].parse::<f64>().is_ok()));
+}
+
+/// `serve` prints a token it made, never one read from `--token-file` (it would end up in logs).
+#[test]
+fn serve_does_not_print_a_token_read_from_a_file() {
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "s3cret-token-from-a-file\n").unwrap();
+    let mut child = Kill(
+        std::process::Command::new(env!("CARGO_BIN_EXE_sitefinder"))
+            .args(["serve", "--addr", "127.0.0.1:0", "--state"])
+            .arg(dir.path().join("state"))
+            .arg("--token-file")
+            .arg(&token_file)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let out = child.0.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let line = loop {
+        let l = rx
+            .recv_timeout(std::time::Duration::from_secs(300))
+            .expect("no write token line");
+        if l.contains("write token") {
+            break l;
+        }
+    };
+    assert!(!line.contains("s3cret-token-from-a-file"), "{line}");
+    assert!(
+        line.contains("not printed") && line.contains("token"),
+        "{line}"
+    );
+    drop(child);
+}

@@ -1072,3 +1072,34 @@ fn rank_names_each_layers_coverage() {
     assert_eq!(s, StatusCode::OK);
     assert_shipped_coverage(&v["coverage"]);
 }
+
+/// Every answer carries the security headers (the page holds the write token); `/health`,
+/// open to anyone, names the units file without its folders.
+#[test]
+fn security_headers_and_no_paths_in_health() {
+    for (uri, accept) in [
+        ("/", "text/html"),
+        ("/collections", "application/json"),
+        ("/no/such/file.js", "*/*"),
+        ("/rank?bad=1", "*/*"),
+    ] {
+        let (_, h, _) = send_raw(
+            state(),
+            Request::get(uri)
+                .header("accept", accept)
+                .body(Body::empty())
+                .unwrap(),
+        );
+        assert_eq!(h["x-content-type-options"], "nosniff", "{uri}");
+        assert_eq!(h["x-frame-options"], "DENY", "{uri}");
+        assert_eq!(h["referrer-policy"], "no-referrer", "{uri}");
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+            "{uri}: {csp}"
+        );
+    }
+    let (_, _, v) = get("/health");
+    let f = v["units_file"].as_str().unwrap();
+    assert!(!f.is_empty() && !f.contains('/'), "{f}");
+}

@@ -171,9 +171,22 @@ pub fn explain(r: &Ranked) -> String {
         .join(" | ")
 }
 
-fn csv_cell(v: &Json) -> String {
+/// A value as a CSV cell. Text that a spreadsheet would run as a formula (starting with `=`,
+/// `+`, `-`, `@`, a tab or a carriage return: a council's list can hold anything) is written
+/// with a leading `'`, as OWASP recommends, so Excel shows it as text; numbers stay numbers.
+///
+/// ```
+/// use serde_json::json;
+/// use sitefinder::export::table::csv_cell;
+/// assert_eq!(csv_cell(&json!("=HYPERLINK(\"http://x\")")), "'=HYPERLINK(\"http://x\")");
+/// assert_eq!(csv_cell(&json!("@SUM(A1)")), "'@SUM(A1)");
+/// assert_eq!(csv_cell(&json!(-2.15)), "-2.15");
+/// assert_eq!(csv_cell(&json!("12 High Street")), "12 High Street");
+/// ```
+pub fn csv_cell(v: &Json) -> String {
     match v {
         Json::Null => String::new(),
+        Json::String(s) if s.starts_with(['=', '+', '-', '@', '\t', '\r']) => format!("'{s}"),
         Json::String(s) => s.clone(),
         other => other.to_string(),
     }

@@ -97,6 +97,7 @@ pub fn app(state: Shared) -> Router {
         // content, other bytes.
         .layer(tower_http::compression::CompressionLayer::new())
         .layer(axum::middleware::from_fn(etag::weaken_when_encoded))
+        .layer(axum::middleware::from_fn(security_headers))
         .layer(cors)
         .layer(
             tower_http::trace::TraceLayer::new_for_http()
@@ -107,6 +108,32 @@ pub fn app(state: Shared) -> Router {
                     tower_http::trace::DefaultOnResponse::new().level(tracing::Level::INFO),
                 ),
         )
+}
+
+/// Headers every answer carries: no sniffing of types, no framing by other sites, no referrer
+/// sent on, and a content security policy that lets the page load only its own scripts, its
+/// own styles (and style attributes, which Leaflet sets), images from itself, `data:` and
+/// `https:` (an online base map's tiles) and talk only to this server.
+async fn security_headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use axum::http::HeaderValue;
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob: https: http:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
+        ),
+    );
+    resp
 }
 
 /// A 405 as the API's JSON error (axum keeps the `Allow` header).
@@ -184,7 +211,8 @@ async fn health(State(s): State<Shared>) -> Json<Value> {
         "status": "ok",
         "sitefinder": env!("CARGO_PKG_VERSION"),
         "units": e.units.len(),
-        "units_file": e.units_file_list(),
+        // Names, not paths: /health is open to anyone who can reach the server.
+        "units_file": e.units_file_names().join("; "),
         "catchments": e.catchments.kind(),
         "deprivation": e.atlas.imd.source(),
         "data": layers,

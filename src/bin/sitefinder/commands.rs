@@ -188,8 +188,15 @@ pub fn serve(a: ServeArgs) -> Result<()> {
             state.engine.units.len(),
             started.elapsed().as_millis()
         );
+        // A token made for this run is printed (whoever runs the server hands it on); one read
+        // from a file or the environment is already known and stays out of logs.
+        let shown = if token_from.starts_with("generated") {
+            format!("write token ({token_from}): {token}")
+        } else {
+            format!("write token {token_from} (not printed)")
+        };
         println!(
-            "sitefinder: shortlists and overlays in {}; write token ({token_from}): {token}",
+            "sitefinder: shortlists and overlays in {}; {shown}",
             db.display()
         );
         if let Some(note) = state.engine.atlas.places_note() {
