@@ -42,12 +42,12 @@ pub enum StoreError {
     NoShortlist { name: String, hint: String },
     #[error("a shortlist `{0}` exists already; choose another name or add sites to it")]
     ShortlistExists(String),
-    #[error("shortlist name `{0}`: give 1 to 80 characters, not all spaces")]
-    BadName(String),
+    #[error("{what} name `{name}`: give 1 to 80 characters, not all spaces")]
+    BadName { what: &'static str, name: String },
     #[error("unit `{id}` is not in shortlist `{name}`")]
     NoSite { name: String, id: String },
-    #[error("no overlay `{0}`; GET /overlays or `sitefinder overlay list` shows them")]
-    NoOverlay(String),
+    #[error("no overlay `{key}`{hint}")]
+    NoOverlay { key: String, hint: String },
     #[error("an overlay `{0}` exists already; delete it first or choose another name")]
     OverlayExists(String),
     #[error("overlay `{name}` in the database is unreadable: {reason}")]
@@ -269,6 +269,7 @@ impl Store {
     }
 
     fn shortlist_id(db: &Connection, name: &str) -> Result<i64, StoreError> {
+        let name = name.trim();
         let id: Option<i64> = db
             .query_row("SELECT id FROM shortlists WHERE name = ?1", [name], |r| {
                 r.get(0)
@@ -343,7 +344,7 @@ impl Store {
         ids: &[String],
         note: &str,
     ) -> Result<Shortlist, StoreError> {
-        let name = check_name(name)?;
+        let name = check_name("shortlist", name)?;
         check_note(note)?;
         {
             let mut db = self.db();
@@ -441,7 +442,7 @@ impl Store {
 
     /// Stores a checked upload as a new overlay.
     pub fn add_overlay(&self, name: &str, source: &str, p: &Parsed) -> Result<Overlay, StoreError> {
-        let name = check_name(name)?;
+        let name = check_name("overlay", name)?;
         // Labels and properties as JSON; each shape exactly as it was checked, as WKB.
         let features = Json::Array(
             p.features
@@ -490,7 +491,7 @@ impl Store {
         self.overlays()?
             .into_iter()
             .find(|o| o.id == id)
-            .ok_or_else(|| StoreError::NoOverlay(id.to_string()))
+            .ok_or_else(|| no_overlay(&id.to_string(), None))
     }
 
     /// Every overlay, by id.
@@ -559,14 +560,11 @@ impl Store {
             .collect()
     }
 
-    /// One overlay by id or by name (names match without regard to case).
+    /// One overlay by id or by name, exactly ([`pick_overlay`]).
     pub fn overlay(&self, key: &str) -> Result<Overlay, StoreError> {
-        let k = key.trim();
         let all = self.overlays()?;
-        let by_id = k.parse::<i64>().ok();
-        all.into_iter()
-            .find(|o| Some(o.id) == by_id || o.name.eq_ignore_ascii_case(k))
-            .ok_or_else(|| StoreError::NoOverlay(k.to_string()))
+        let i = pick_overlay(&all, key, |o| (o.id, o.name.as_str()))?;
+        Ok(all.into_iter().nth(i).expect("index from pick_overlay"))
     }
 
     /// Deletes an overlay by id.
@@ -576,9 +574,57 @@ impl Store {
             .execute("DELETE FROM overlays WHERE id = ?1", [id])
             .map_err(sql)?;
         if n == 0 {
-            return Err(StoreError::NoOverlay(id.to_string()));
+            return Err(no_overlay(&id.to_string(), None));
         }
         Ok(())
+    }
+}
+
+/// The overlay a key names, exactly: an id first (a name that looks like a number never
+/// shadows an id), then a name as stored (trimmed, case kept). A name that matches only when
+/// case is ignored is offered in the error, never taken: deleting "PLAN A" must not delete
+/// "Plan A".
+///
+/// ```
+/// use sitefinder::store::pick_overlay;
+/// let all = [(12, "Plan A"), (3, "12")];
+/// fn key<'a>(o: &'a (i64, &'static str)) -> (i64, &'a str) {
+///     (o.0, o.1)
+/// }
+/// assert_eq!(pick_overlay(&all, "12", key).unwrap(), 0); // the id, not the name "12"
+/// assert_eq!(pick_overlay(&all, " Plan A ", key).unwrap(), 0);
+/// let e = pick_overlay(&all, "PLAN A", key).unwrap_err().to_string();
+/// assert!(e.contains("did you mean `Plan A` (id 12)"), "{e}");
+/// assert_eq!(pick_overlay(&[(3, "12")], "12", key).unwrap(), 0); // no id 12: the name
+/// ```
+pub fn pick_overlay<T>(
+    all: &[T],
+    key: &str,
+    id_and_name: impl Fn(&T) -> (i64, &str),
+) -> Result<usize, StoreError> {
+    let k = key.trim();
+    if let Ok(id) = k.parse::<i64>() {
+        if let Some(i) = all.iter().position(|o| id_and_name(o).0 == id) {
+            return Ok(i);
+        }
+    }
+    if let Some(i) = all.iter().position(|o| id_and_name(o).1 == k) {
+        return Ok(i);
+    }
+    let hint = all
+        .iter()
+        .map(&id_and_name)
+        .find(|(_, n)| n.to_lowercase() == k.to_lowercase())
+        .map(|(id, n)| format!("; did you mean `{n}` (id {id})?"));
+    Err(no_overlay(k, hint))
+}
+
+/// The error for an overlay not found, with a suggestion or where to look.
+fn no_overlay(key: &str, hint: Option<String>) -> StoreError {
+    StoreError::NoOverlay {
+        key: key.to_string(),
+        hint: hint
+            .unwrap_or_else(|| "; GET /overlays or `sitefinder overlay list` shows them".into()),
     }
 }
 
@@ -592,10 +638,15 @@ fn name_taken(tx: &Connection, table: &str, name: &str) -> Result<bool, StoreErr
     .map_err(sql)
 }
 
-fn check_name(name: &str) -> Result<String, StoreError> {
+/// A name as stored: trimmed, 1 to 80 characters, no control characters. Lookups trim the
+/// same way, so a name is found as it was written.
+fn check_name(what: &'static str, name: &str) -> Result<String, StoreError> {
     let n = name.trim();
     if n.is_empty() || n.chars().count() > 80 || n.chars().any(char::is_control) {
-        return Err(StoreError::BadName(name.into()));
+        return Err(StoreError::BadName {
+            what,
+            name: name.into(),
+        });
     }
     Ok(n.to_string())
 }

@@ -710,3 +710,96 @@ fn shortlists_survive_a_restart_and_export_in_every_format() {
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert!(r.message().contains("no shortlists yet"), "{}", r.message());
 }
+
+/// Overlays are found exactly: an id before a name that looks like one, a name with its case
+/// (a name differing only in case is a suggestion in the error, never deleted); shortlist and
+/// overlay names are trimmed alike on write and read, and a bad overlay name says "overlay".
+#[test]
+fn ids_and_names_resolve_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = state_in(dir.path(), 1 << 20);
+    let add = |name: &str| {
+        let r = call(
+            &s,
+            Method::POST,
+            &format!("/overlays?name={name}"),
+            Some(TOKEN),
+            plan_fixture(),
+        );
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.message());
+        r.json()["id"].as_i64().unwrap()
+    };
+    let first = add("Plan%20A");
+    let second = add("1");
+    assert_eq!(
+        first, 1,
+        "the name \"1\" must be another overlay's id for this test"
+    );
+    assert_ne!(first, second);
+    // `1` is the first overlay's id, not the overlay named "1".
+    let r = call(&s, Method::GET, &format!("/overlays/{first}"), None, vec![]);
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        String::from_utf8_lossy(&r.body).contains("\"Plan A\""),
+        "GET /overlays/{first} should be Plan A"
+    );
+    // A different case is not a match: a 404 that suggests the real name, and nothing deleted.
+    let r = call(
+        &s,
+        Method::DELETE,
+        "/overlays/PLAN%20A",
+        Some(TOKEN),
+        vec![],
+    );
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.message());
+    assert!(
+        r.message().contains("did you mean `Plan A`"),
+        "{}",
+        r.message()
+    );
+    let list = call(&s, Method::GET, "/overlays", None, vec![]).json();
+    assert_eq!(list["overlays"].as_array().unwrap().len(), 2);
+    // Deleting by the exact name deletes that one only.
+    let r = call(
+        &s,
+        Method::DELETE,
+        "/overlays/Plan%20A",
+        Some(TOKEN),
+        vec![],
+    );
+    assert_eq!(r.status, StatusCode::OK, "{}", r.message());
+    let list = call(&s, Method::GET, "/overlays", None, vec![]).json();
+    let names: Vec<&str> = list["overlays"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["1"]);
+    // A bad overlay name is called an overlay name.
+    let r = call(
+        &s,
+        Method::POST,
+        &format!("/overlays?name={}", "x".repeat(81)),
+        Some(TOKEN),
+        plan_fixture(),
+    );
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert!(r.message().contains("overlay name"), "{}", r.message());
+    // A shortlist made as " Town centre " is found as "Town centre" and as " Town centre ".
+    let ids = unit_ids(&s, 1);
+    let r = call(
+        &s,
+        Method::POST,
+        "/shortlists",
+        Some(TOKEN),
+        json!({"name": " Town centre ", "ids": ids})
+            .to_string()
+            .into_bytes(),
+    );
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.message());
+    for key in ["Town%20centre", "%20Town%20centre%20"] {
+        let r = call(&s, Method::GET, &format!("/shortlists/{key}"), None, vec![]);
+        assert_eq!(r.status, StatusCode::OK, "{key}: {}", r.message());
+    }
+}

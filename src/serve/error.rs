@@ -138,11 +138,11 @@ impl From<StoreError> for ApiError {
         let (status, code) = match &e {
             StoreError::NoShortlist { .. }
             | StoreError::NoSite { .. }
-            | StoreError::NoOverlay(_) => (StatusCode::NOT_FOUND, "not_found"),
+            | StoreError::NoOverlay { .. } => (StatusCode::NOT_FOUND, "not_found"),
             StoreError::ShortlistExists(_) | StoreError::OverlayExists(_) => {
                 (StatusCode::CONFLICT, "conflict")
             }
-            StoreError::BadName(_) | StoreError::NoteTooLong { .. } => {
+            StoreError::BadName { .. } | StoreError::NoteTooLong { .. } => {
                 (StatusCode::BAD_REQUEST, "bad_parameter")
             }
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),

@@ -15,7 +15,6 @@ use crate::serve::error::ApiError;
 use crate::serve::extract::{parse_query, Path};
 use crate::serve::respond::{created, geojson_response};
 use crate::serve::state::Shared;
-use crate::store::StoreError;
 
 pub async fn list(State(s): State<Shared>) -> Result<Json<Value>, ApiError> {
     s.store()?;
@@ -37,9 +36,7 @@ pub async fn list(State(s): State<Shared>) -> Result<Json<Value>, ApiError> {
 
 pub async fn one(State(s): State<Shared>, Path(id): Path<String>) -> Result<Response, ApiError> {
     s.store()?;
-    let o = s
-        .overlay(&id)
-        .ok_or_else(|| ApiError::from(StoreError::NoOverlay(id.clone())))?;
+    let o = s.overlay(&id).map_err(ApiError::from)?;
     let mut v = o.to_geojson().map_err(ApiError::internal)?;
     v["overlay"] = o.summary();
     Ok(geojson_response(v))
@@ -51,9 +48,7 @@ pub async fn delete(
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     s.authorise(&headers)?;
-    let o = s
-        .overlay(&id)
-        .ok_or_else(|| ApiError::from(StoreError::NoOverlay(id.clone())))?;
+    let o = s.overlay(&id).map_err(ApiError::from)?;
     s.store()?.delete_overlay(o.id)?;
     s.reload_overlays()?;
     Ok(Json(json!({"deleted": o.id, "name": o.name})))

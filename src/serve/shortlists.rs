@@ -156,7 +156,7 @@ pub async fn export(
         .format
         .unwrap_or(ShortlistFormat::Table(ExportFormat::Xlsx));
     let sl = s.store()?.shortlist(&name)?;
-    let plan = query_value(&sl.query, "overlay").and_then(|k| s.overlay(&k));
+    let plan = query_value(&sl.query, "overlay").and_then(|k| s.overlay(&k).ok());
     let choice = query_value(&sl.query, "catchments").and_then(|c| Catchments::parse_spec(&c));
     let state = s.clone();
     // A shortlist made with other catchments than this server's is joined again with its own.

@@ -73,28 +73,21 @@ impl AppState {
         Ok(self)
     }
 
-    /// The overlay with this id or name.
-    pub fn overlay(&self, key: &str) -> Option<Arc<Overlay>> {
-        let k = key.trim();
-        let id = k.parse::<i64>().ok();
-        self.overlays
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .iter()
-            .find(|o| Some(o.id) == id || o.name.eq_ignore_ascii_case(k))
-            .cloned()
+    /// The overlay with this id or name, exactly (`store::pick_overlay`).
+    pub fn overlay(&self, key: &str) -> Result<Arc<Overlay>, crate::store::StoreError> {
+        let all = self.overlays.read().unwrap_or_else(|p| p.into_inner());
+        let i = crate::store::pick_overlay(&all, key, |o| (o.id, o.name.as_str()))?;
+        Ok(all[i].clone())
     }
 
     /// The overlay a query names, or a 400 naming `overlay`.
     pub fn chosen_overlay(&self, key: Option<&str>) -> Result<Option<Arc<Overlay>>, ApiError> {
         match key {
             None => Ok(None),
-            Some(k) => self.overlay(k).map(Some).ok_or_else(|| {
-                ApiError::bad(
-                    "overlay",
-                    format!("no overlay `{k}`; GET /overlays lists them"),
-                )
-            }),
+            Some(k) => self
+                .overlay(k)
+                .map(Some)
+                .map_err(|e| ApiError::bad("overlay", e)),
         }
     }
 
