@@ -1097,3 +1097,107 @@ fn serve_does_not_print_a_token_read_from_a_file() {
     );
     drop(child);
 }
+
+/// SIGTERM (a service manager's stop) stops `serve` gracefully: a request under way is
+/// answered in full, then the server exits 0 saying so.
+#[cfg(unix)]
+#[test]
+fn serve_stops_gracefully_on_sigterm() {
+    use std::io::{BufRead, Read, Write};
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Kill(
+        std::process::Command::new(env!("CARGO_BIN_EXE_sitefinder"))
+            .args(["serve", "--addr", "127.0.0.1:0", "--state"])
+            .arg(dir.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let out = child.0.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let wait_for = |what: &str| loop {
+        let l = rx
+            .recv_timeout(std::time::Duration::from_secs(300))
+            .unwrap_or_else(|_| panic!("no line with `{what}`"));
+        if l.contains(what) {
+            break l;
+        }
+    };
+    let line = wait_for("serving");
+    let addr = line
+        .split(" at http://")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    // A big page (10,000 LSOA polygons) under way when the signal comes.
+    let mut s = std::net::TcpStream::connect(&addr).unwrap();
+    write!(
+        s,
+        "GET /collections/lsoa/items?limit=10000 HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let pid = child.0.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let mut body = vec![];
+    s.read_to_end(&mut body).unwrap();
+    let text = String::from_utf8_lossy(&body);
+    assert!(
+        text.starts_with("HTTP/1.1 200"),
+        "{}",
+        &text[..text.len().min(300)]
+    );
+    assert!(
+        text.contains("\"numberReturned\":10000"),
+        "the page was cut short"
+    );
+    wait_for("stopping");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let status = loop {
+        if let Some(st) = child.0.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still running 60 s after SIGTERM"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert!(status.success(), "{status}");
+}
+
+/// `--max-upload-mb` is 1 to 1024: 0 and values that would overflow are refused, named.
+#[test]
+fn serve_refuses_an_upload_limit_out_of_range() {
+    for bad in ["0", "1025", "99999999999999999999", "-1"] {
+        let o = sitefinder_no_data(&["serve", "--addr", "256.0.0.1:1", "--max-upload-mb", bad]);
+        assert_eq!(o.status.code(), Some(2), "{bad}");
+        assert!(
+            stderr(&o).contains("--max-upload-mb"),
+            "{bad}: {}",
+            stderr(&o)
+        );
+    }
+}

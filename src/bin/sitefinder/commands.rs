@@ -163,7 +163,7 @@ pub fn serve(a: ServeArgs) -> Result<()> {
     let engine = open(a.config)?;
     let db = store.path().to_path_buf();
     let mut state = sitefinder::serve::AppState::new(engine);
-    state.max_upload_bytes = a.max_upload_mb.max(1) * 1024 * 1024;
+    state.max_upload_bytes = usize::from(a.max_upload_mb) * 1024 * 1024;
     state.web_dir = a.web.clone();
     state.base_map = base_map;
     state.cors_origins = a.cors_origins.clone();
@@ -206,13 +206,60 @@ pub fn serve(a: ServeArgs) -> Result<()> {
             println!("sitefinder: base map {} ({})", b.url, b.attribution);
         }
         std::io::stdout().flush()?;
-        axum::serve(listener, sitefinder::serve::app(Arc::new(state)))
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await?;
+        // SIGINT (Ctrl-C) or SIGTERM (a service manager's stop): take no new connections and
+        // finish the requests under way, for at most SHUTDOWN_GRACE; then stop regardless.
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            stop_signal().await;
+            println!(
+                "sitefinder: stopping: finishing the requests under way (at most {} s)",
+                SHUTDOWN_GRACE.as_secs()
+            );
+            let _ = std::io::stdout().flush();
+            let _ = stop_tx.send(true);
+        });
+        let mut graceful = stop_rx.clone();
+        let server = axum::serve(listener, sitefinder::serve::app(Arc::new(state)))
+            .with_graceful_shutdown(async move {
+                let _ = graceful.wait_for(|s| *s).await;
+            });
+        let mut deadline = stop_rx;
+        tokio::select! {
+            r = server => r?,
+            _ = async {
+                let _ = deadline.wait_for(|s| *s).await;
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+            } => eprintln!("sitefinder: stopped with requests unfinished after {} s", SHUTDOWN_GRACE.as_secs()),
+        }
+        println!("sitefinder: stopped");
         Ok(())
     })
+}
+
+/// How long a stopping server lets requests under way finish.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// SIGINT or, on Unix, SIGTERM.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 pub fn export(a: ExportArgs) -> Result<()> {

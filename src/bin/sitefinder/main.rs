@@ -141,9 +141,9 @@ struct ServeArgs {
     /// Default: $SITEFINDER_TOKEN, else a random token printed at start-up.
     #[arg(long, value_name = "FILE")]
     token_file: Option<PathBuf>,
-    /// Largest overlay upload accepted, in MB.
-    #[arg(long, value_name = "MB", default_value_t = 10)]
-    max_upload_mb: usize,
+    /// Largest overlay upload accepted, in MB (1 to 1024).
+    #[arg(long, value_name = "MB", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    max_upload_mb: u16,
     /// An online base map for the web map, under the data: a tile URL template with {z}, {x}
     /// and {y} (e.g. https://tile.example.org/{z}/{x}/{y}.png). Needs --base-map-attribution.
     /// Off by default: the map then needs no internet and draws place names from the data.
