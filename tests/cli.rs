@@ -1051,51 +1051,16 @@ fn csv_cells_never_run_as_formulas() {
 /// `serve` prints a token it made, never one read from `--token-file` (it would end up in logs).
 #[test]
 fn serve_does_not_print_a_token_read_from_a_file() {
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
     let dir = tempfile::tempdir().unwrap();
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, "s3cret-token-from-a-file\n").unwrap();
-    let mut child = Kill(
-        std::process::Command::new(env!("CARGO_BIN_EXE_sitefinder"))
-            .args(["serve", "--addr", "127.0.0.1:0", "--state"])
-            .arg(dir.path().join("state"))
-            .arg("--token-file")
-            .arg(&token_file)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let out = child.0.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let line = loop {
-        let l = rx
-            .recv_timeout(std::time::Duration::from_secs(300))
-            .expect("no write token line");
-        if l.contains("write token") {
-            break l;
-        }
-    };
+    let server = Serving::start(&dir.path().join("state"), &["--token-file", p(&token_file)]);
+    let line = server.wait_for("write token");
     assert!(!line.contains("s3cret-token-from-a-file"), "{line}");
     assert!(
         line.contains("not printed") && line.contains("token"),
         "{line}"
     );
-    drop(child);
 }
 
 /// SIGTERM (a service manager's stop) stops `serve` gracefully: a request under way is
@@ -1103,50 +1068,10 @@ fn serve_does_not_print_a_token_read_from_a_file() {
 #[cfg(unix)]
 #[test]
 fn serve_stops_gracefully_on_sigterm() {
-    use std::io::{BufRead, Read, Write};
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
+    use std::io::{Read, Write};
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Kill(
-        std::process::Command::new(env!("CARGO_BIN_EXE_sitefinder"))
-            .args(["serve", "--addr", "127.0.0.1:0", "--state"])
-            .arg(dir.path())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let out = child.0.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let wait_for = |what: &str| loop {
-        let l = rx
-            .recv_timeout(std::time::Duration::from_secs(300))
-            .unwrap_or_else(|_| panic!("no line with `{what}`"));
-        if l.contains(what) {
-            break l;
-        }
-    };
-    let line = wait_for("serving");
-    let addr = line
-        .split(" at http://")
-        .nth(1)
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap()
-        .to_string();
+    let mut server = Serving::start(dir.path(), &[]);
+    let addr = server.addr.clone();
     // A big page (10,000 LSOA polygons) under way when the signal comes.
     let mut s = std::net::TcpStream::connect(&addr).unwrap();
     write!(
@@ -1155,7 +1080,7 @@ fn serve_stops_gracefully_on_sigterm() {
     )
     .unwrap();
     std::thread::sleep(std::time::Duration::from_millis(200));
-    let pid = child.0.id().to_string();
+    let pid = server.child.id().to_string();
     assert!(Command::new("kill")
         .args(["-TERM", &pid])
         .status()
@@ -1173,10 +1098,10 @@ fn serve_stops_gracefully_on_sigterm() {
         text.contains("\"numberReturned\":10000"),
         "the page was cut short"
     );
-    wait_for("stopping");
+    server.wait_for("stopping");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let status = loop {
-        if let Some(st) = child.0.try_wait().unwrap() {
+        if let Some(st) = server.child.try_wait().unwrap() {
             break st;
         }
         assert!(
@@ -1186,6 +1111,36 @@ fn serve_stops_gracefully_on_sigterm() {
         std::thread::sleep(std::time::Duration::from_millis(100));
     };
     assert!(status.success(), "{status}");
+}
+
+/// A write's token is checked before its body is read: an upload without it, announcing 10 MB
+/// and sending none, is refused at once (a server that read first would wait for the body).
+#[test]
+fn serve_refuses_a_write_without_the_token_before_reading_its_body() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "a-token-of-some-length").unwrap();
+    let server = Serving::start(&dir.path().join("state"), &["--token-file", p(&token_file)]);
+    for (method, path) in [
+        ("POST", "/overlays?name=Plan"),
+        ("POST", "/shortlists"),
+        ("DELETE", "/overlays/1"),
+    ] {
+        let mut s = std::net::TcpStream::connect(&server.addr).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .unwrap();
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: 10000000\r\nConnection: close\r\n\r\n",
+            server.addr
+        )
+        .unwrap();
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head)
+            .unwrap_or_else(|e| panic!("{method} {path}: no answer without the body ({e})"));
+        assert_eq!(&head, b"HTTP/1.1 401", "{method} {path}");
+    }
 }
 
 /// `--max-upload-mb` is 1 to 1024: 0 and values that would overflow are refused, named.
@@ -1199,5 +1154,70 @@ fn serve_refuses_an_upload_limit_out_of_range() {
             "{bad}: {}",
             stderr(&o)
         );
+    }
+}
+
+/// A `sitefinder serve` on a free loopback port, killed when dropped, with its stdout lines.
+struct Serving {
+    child: std::process::Child,
+    addr: String,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Serving {
+    fn start(state: &Path, extra: &[&str]) -> Serving {
+        use std::io::BufRead;
+        let child = Command::new(env!("CARGO_BIN_EXE_sitefinder"))
+            .args(["serve", "--addr", "127.0.0.1:0", "--state"])
+            .arg(state)
+            .args(extra)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        let mut s = Serving {
+            child,
+            addr: String::new(),
+            lines,
+        };
+        let out = s.child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let line = s.wait_for("serving");
+        s.addr = line
+            .split(" at http://")
+            .nth(1)
+            .unwrap()
+            .split('/')
+            .next()
+            .unwrap()
+            .to_string();
+        s
+    }
+
+    /// The next stdout line containing `what` (at most 5 minutes away).
+    fn wait_for(&self, what: &str) -> String {
+        loop {
+            let l = self
+                .lines
+                .recv_timeout(std::time::Duration::from_secs(300))
+                .unwrap_or_else(|_| panic!("no line with `{what}`"));
+            if l.contains(what) {
+                return l;
+            }
+        }
     }
 }

@@ -40,7 +40,9 @@ pub fn app(state: Shared) -> Router {
     let limit = state.max_upload_bytes;
     let web = assets::router(state.web_dir.clone());
     let cors = cors(&state.cors_origins);
-    let api = Router::new()
+    // Shortlists and overlays: their writes need the token, checked before anything reads
+    // the body (an unauthorised upload costs the server nothing but its headers).
+    let stores = Router::new()
         .route(
             "/shortlists",
             get(shortlists::list).post(shortlists::create),
@@ -65,6 +67,12 @@ pub fn app(state: Shared) -> Router {
             "/overlays/{id}",
             get(overlays::one).delete(overlays::delete),
         )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            token_first,
+        ));
+    let api = Router::new()
+        .merge(stores)
         .route("/", get(landing))
         .route("/health", get(health))
         .route("/api", get(openapi))
@@ -134,6 +142,21 @@ async fn security_headers(req: axum::extract::Request, next: axum::middleware::N
         ),
     );
     resp
+}
+
+/// A write's token, checked before its handler (and so before its body is read); reads pass.
+async fn token_first(
+    State(s): State<Shared>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use axum::http::Method;
+    if !matches!(*req.method(), Method::GET | Method::HEAD) {
+        if let Err(e) = s.authorise(req.headers()) {
+            return e.into_response();
+        }
+    }
+    next.run(req).await
 }
 
 /// A 405 as the API's JSON error (axum keeps the `Allow` header).

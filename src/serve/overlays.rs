@@ -77,28 +77,35 @@ pub async fn upload(
     State(s): State<Shared>,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
-    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+    body: axum::body::Body,
 ) -> Result<Response, ApiError> {
-    // The token first: an unauthorised upload learns nothing about its file.
+    // The token first (also checked by the router before this runs): an unauthorised upload
+    // learns nothing about its file, and its body is never read.
     s.authorise(&headers)?;
     s.store()?;
     let (q,): (UploadQuery,) = parse_query(raw.as_deref())?;
-    let body = body.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError {
-                status: StatusCode::PAYLOAD_TOO_LARGE,
-                code: "too_large",
-                message: OverlayError::TooLarge {
-                    size: s.max_upload_bytes + 1,
-                    limit: s.max_upload_bytes,
+    // Read only now, and never more than the limit.
+    let body = axum::body::to_bytes(body, s.max_upload_bytes)
+        .await
+        .map_err(|e| {
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|c| c.to_string().contains("length limit"))
+                || e.to_string().contains("length limit");
+            if too_large {
+                ApiError {
+                    status: StatusCode::PAYLOAD_TOO_LARGE,
+                    code: "too_large",
+                    message: OverlayError::TooLarge {
+                        size: s.max_upload_bytes + 1,
+                        limit: s.max_upload_bytes,
+                    }
+                    .to_string()
+                    .replace(&format!("is {} bytes", s.max_upload_bytes + 1), "is"),
                 }
-                .to_string()
-                .replace(&format!("is {} bytes", s.max_upload_bytes + 1), "is"),
+            } else {
+                ApiError::bad("body", format!("the upload could not be read: {e}"))
             }
-        } else {
-            ApiError::bad("body", e.body_text())
-        }
-    })?;
+        })?;
     let name = q.name.ok_or_else(|| {
         ApiError::bad(
             "name",
