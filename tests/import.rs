@@ -301,3 +301,19 @@ fn degenerate_and_self_intersecting_polygons_do_not_panic() {
         );
     }
 }
+
+/// A units GeoJSON in another CRS (here Web Mercator, as web tools export) is refused, naming
+/// the file and its `crs`, instead of being read as degrees and put nowhere near England.
+#[test]
+fn a_units_geojson_in_web_mercator_is_refused() {
+    let (_dir, path) = write_temp(
+        "units.geojson",
+        r#"{"type": "FeatureCollection",
+            "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::3857"}},
+            "features": [{"type": "Feature", "properties": {"id": "a"},
+                          "geometry": {"type": "Point", "coordinates": [-239368.0, 7096655.0]}}]}"#,
+    );
+    let e = import_err(&path);
+    assert!(e.contains("units.geojson"), "{e}");
+    assert!(e.contains("EPSG::3857") && e.contains("reproject"), "{e}");
+}

@@ -198,3 +198,45 @@ pub fn plausibly_england_bng(e: f64, n: f64) -> bool {
 pub fn round6(v: f64) -> f64 {
     (v * 1e6).round() / 1e6
 }
+
+/// What a GeoJSON file's old-style `crs` member says: `Ok(false)` for WGS84 (no `crs`, or
+/// CRS84 / EPSG:4326 by any of their usual names), `Ok(true)` for British National Grid
+/// (EPSG:27700), and an error saying what to do for anything else (a Web Mercator file read
+/// as degrees would put every point off the map, silently).
+///
+/// ```
+/// use serde_json::json;
+/// use sitefinder::base::crs::geojson_crs;
+/// assert_eq!(geojson_crs(&json!({"type": "FeatureCollection"})), Ok(false));
+/// let bng = json!({"crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::27700"}}});
+/// assert_eq!(geojson_crs(&bng), Ok(true));
+/// let wgs = json!({"crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:OGC:1.3:CRS84"}}});
+/// assert_eq!(geojson_crs(&wgs), Ok(false));
+/// let merc = json!({"crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::3857"}}});
+/// assert!(geojson_crs(&merc).unwrap_err().contains("EPSG::3857"));
+/// ```
+pub fn geojson_crs(v: &serde_json::Value) -> Result<bool, String> {
+    let Some(crs) = v.get("crs").filter(|c| !c.is_null()) else {
+        return Ok(false);
+    };
+    let name = crs["properties"]["name"].as_str().unwrap_or("");
+    let upper = name.to_ascii_uppercase();
+    let code = upper
+        .rsplit([':', '/'])
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    match code.as_str() {
+        "27700" => Ok(true),
+        "4326" | "CRS84" | "4258" => Ok(false),
+        _ => Err(format!(
+            "the file's `crs` is {}: sitefinder reads GeoJSON in WGS84 (no `crs`, or CRS84 / EPSG:4326) or British National Grid (EPSG:27700); reproject it first, e.g. `ogr2ogr -t_srs EPSG:4326 out.geojson in.geojson`",
+            if name.is_empty() {
+                crs.to_string()
+            } else {
+                format!("`{name}`")
+            }
+        )),
+    }
+}

@@ -504,9 +504,7 @@ impl Polygons {
                 e.column()
             ))
         })?;
-        let bng = v["crs"]["properties"]["name"]
-            .as_str()
-            .is_some_and(|n| n.contains("27700"));
+        let bng = crate::base::crs::geojson_crs(&v).map_err(layout)?;
         let features = v["features"]
             .as_array()
             .ok_or_else(|| layout("expected a FeatureCollection with `features`".into()))?;

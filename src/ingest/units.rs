@@ -510,9 +510,7 @@ fn geojson_records(file: &Path, text: &str) -> Result<(Records, bool), ImportErr
             e.column()
         ))
     })?;
-    let bng = v["crs"]["properties"]["name"]
-        .as_str()
-        .is_some_and(|n| n.contains("27700"));
+    let bng = crate::base::crs::geojson_crs(&v).map_err(layout)?;
     let features: Vec<&Value> = match v["type"].as_str() {
         Some("FeatureCollection") => v["features"]
             .as_array()
