@@ -317,3 +317,28 @@ fn a_units_geojson_in_web_mercator_is_refused() {
     assert!(e.contains("units.geojson"), "{e}");
     assert!(e.contains("EPSG::3857") && e.contains("reproject"), "{e}");
 }
+
+/// A `.csv.gz` of units that unpacks past the limit (a gzip of a few MB holding 500+ MB) is
+/// refused, naming the file and the limit, after unpacking no more than it.
+#[test]
+fn a_gzip_bomb_of_units_is_refused_at_the_limit() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("units.csv.gz");
+    let f = std::fs::File::create(&path).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
+    gz.write_all(b"id,lat,lon\n").unwrap();
+    let row = b"a,53.6,-2.1\n".repeat(1 << 16);
+    let mut written = 0u64;
+    while written <= sitefinder::ingest::units::MAX_UNITS_FILE_BYTES {
+        gz.write_all(&row).unwrap();
+        written += row.len() as u64;
+    }
+    gz.finish().unwrap();
+    assert!(std::fs::metadata(&path).unwrap().len() < 20_000_000);
+    let e = import_err(&path);
+    assert!(
+        e.contains("units.csv.gz") && e.contains("at most 500 MB"),
+        "{e}"
+    );
+}

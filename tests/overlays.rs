@@ -382,3 +382,28 @@ fn bad_files_get_clear_errors() {
     let m = msg(b"SQLite format 3\0garbage", &opts());
     assert!(m.contains("not a GeoPackage"), "{m}");
 }
+
+/// A zipped Shapefile whose parts unpack to more than the limit (a 200+ MB `.prj` of spaces in
+/// a zip of a few hundred KB) is refused, naming the limit, after reading no more than it.
+#[test]
+fn a_zip_bomb_is_refused_at_the_limit() {
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let zopts = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .compression_level(Some(1));
+    zip.start_file("plan.shp", zopts).unwrap();
+    zip.write_all(&[0u8; 100]).unwrap();
+    zip.start_file("plan.prj", zopts).unwrap();
+    let chunk = vec![b' '; 1 << 20];
+    let over = sitefinder::ingest::overlay::MAX_UNZIPPED_BYTES as usize / chunk.len() + 2;
+    for _ in 0..over {
+        zip.write_all(&chunk).unwrap();
+    }
+    let bytes = zip.finish().unwrap().into_inner();
+    assert!(bytes.len() < 2_000_000, "{} bytes", bytes.len());
+    let e = parse(&bytes, &opts()).unwrap_err().to_string();
+    assert!(
+        e.contains("plan.prj") && e.contains("at most 200 MB"),
+        "{e}"
+    );
+}

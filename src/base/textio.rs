@@ -15,10 +15,34 @@ pub enum Encoding {
 /// Reads a whole file as text: gunzips `*.gz`, strips a UTF-8 BOM, and decodes bytes that are
 /// not valid UTF-8 as Windows-1252 (what Excel's "CSV" and most council exports write).
 pub fn read_text(path: &Path) -> std::io::Result<(String, Encoding)> {
+    read_text_max(path, u64::MAX)
+}
+
+/// [`read_text`], refusing a file (or what a `*.gz` unpacks to) over `max_bytes`: a small
+/// gzip can unpack to gigabytes.
+pub fn read_text_max(path: &Path, max_bytes: u64) -> std::io::Result<(String, Encoding)> {
+    let too_big = |what: &str| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "{what} more than {} MB; at most {} MB is read",
+                max_bytes / 1_000_000,
+                max_bytes / 1_000_000
+            ),
+        )
+    };
+    if std::fs::metadata(path)?.len() > max_bytes {
+        return Err(too_big("the file is"));
+    }
     let raw = std::fs::read(path)?;
     let bytes = if path.extension().is_some_and(|e| e == "gz") {
-        let mut out = Vec::with_capacity(raw.len() * 4);
-        flate2::read::MultiGzDecoder::new(&raw[..]).read_to_end(&mut out)?;
+        let mut out = Vec::with_capacity(raw.len().saturating_mul(4).min(1 << 30));
+        flate2::read::MultiGzDecoder::new(&raw[..])
+            .take(max_bytes.saturating_add(1))
+            .read_to_end(&mut out)?;
+        if out.len() as u64 > max_bytes {
+            return Err(too_big("it unpacks to"));
+        }
         out
     } else {
         raw

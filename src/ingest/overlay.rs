@@ -667,9 +667,22 @@ fn json_geometry(g: &Json) -> Result<MultiPolygon<f64>, String> {
 
 // ---- Shapefile (zipped) ----
 
+/// The most a zipped Shapefile's parts may unpack to, together (a council's plan areas are a
+/// few MB; the whole of England's LSOAs about 60 MB).
+pub const MAX_UNZIPPED_BYTES: u64 = 200_000_000;
+
+/// The most entries a zip may list.
+pub const MAX_ZIP_ENTRIES: usize = 1_000;
+
 fn read_shapefile_zip(bytes: &[u8]) -> Result<(Crs, Vec<RawFeature>), OverlayError> {
     let mut zip =
         zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| OverlayError::Zip(e.to_string()))?;
+    if zip.len() > MAX_ZIP_ENTRIES {
+        return Err(OverlayError::Zip(format!(
+            "the zip lists {} files; at most {MAX_ZIP_ENTRIES} are read (a Shapefile needs 3 to 6)",
+            zip.len()
+        )));
+    }
     let names: Vec<String> = zip.file_names().map(str::to_string).collect();
     let shps: Vec<&String> = names
         .iter()
@@ -698,13 +711,26 @@ fn read_shapefile_zip(bytes: &[u8]) -> Result<(Crs, Vec<RawFeature>), OverlayErr
             })
             .cloned()
     };
+    // What the parts unpack to is bounded, whatever the zip says of itself (a 1 MB zip can
+    // hold a .prj of a gigabyte).
+    let mut unpacked: u64 = 0;
     let mut read = |name: &str| -> Result<Vec<u8>, OverlayError> {
-        let mut f = zip
+        let f = zip
             .by_name(name)
             .map_err(|e| OverlayError::Zip(format!("{name}: {e}")))?;
+        let room = MAX_UNZIPPED_BYTES - unpacked;
         let mut buf = vec![];
-        f.read_to_end(&mut buf)
+        f.take(room + 1)
+            .read_to_end(&mut buf)
             .map_err(|e| OverlayError::Zip(format!("{name}: {e}")))?;
+        if buf.len() as u64 > room {
+            return Err(OverlayError::Zip(format!(
+                "{name}: the Shapefile's parts unpack to more than {} MB; at most {} MB is read",
+                MAX_UNZIPPED_BYTES / 1_000_000,
+                MAX_UNZIPPED_BYTES / 1_000_000
+            )));
+        }
+        unpacked += buf.len() as u64;
         Ok(buf)
     };
     let prj_name = sibling(".prj").ok_or_else(|| OverlayError::NoPrj(shp.clone()))?;

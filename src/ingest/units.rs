@@ -17,7 +17,7 @@ use serde_json::Value;
 use crate::base::crs::{self, plausibly_england_bng, plausibly_england_lonlat};
 use crate::base::date::Date;
 use crate::base::geometry;
-use crate::base::textio::{read_text, Encoding};
+use crate::base::textio::{read_text_max, Encoding};
 use crate::ingest::premises;
 use crate::reference::atlas::{Atlas, DataError};
 use crate::reference::postcode::normalise;
@@ -311,10 +311,11 @@ pub fn read_units(
     opts: &ImportOptions,
 ) -> Result<Imported, ImportError> {
     let file = path.to_path_buf();
-    let (text, encoding) = read_text(path).map_err(|source| ImportError::Read {
-        file: file.clone(),
-        source,
-    })?;
+    let (text, encoding) =
+        read_text_max(path, MAX_UNITS_FILE_BYTES).map_err(|source| ImportError::Read {
+            file: file.clone(),
+            source,
+        })?;
     if text.trim().is_empty() {
         return Err(ImportError::Empty { file });
     }
@@ -497,6 +498,10 @@ fn is_vacant(r: &Record) -> bool {
 }
 
 pub use crate::ingest::premises::floor_from_words;
+
+/// The largest units file read, unpacked (a million units of a business-rates list is about
+/// 150 MB).
+pub const MAX_UNITS_FILE_BYTES: u64 = 500_000_000;
 
 fn geojson_records(file: &Path, text: &str) -> Result<(Records, bool), ImportError> {
     let layout = |reason: String| ImportError::Layout {
