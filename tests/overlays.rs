@@ -407,3 +407,39 @@ fn a_zip_bomb_is_refused_at_the_limit() {
         "{e}"
     );
 }
+
+/// A GeoPackage whose layer is a view over a recursive query (it would run forever) is
+/// refused: only tables are read.
+#[test]
+fn a_geopackage_layer_that_is_a_view_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("plan.geojson");
+    std::fs::write(&src, rochdale()).unwrap();
+    let gpkg = dir.path().join("plan.gpkg");
+    ogr2ogr(&[
+        "-f",
+        "GPKG",
+        "-nln",
+        "plan",
+        gpkg.to_str().unwrap(),
+        src.to_str().unwrap(),
+    ]);
+    {
+        let db = rusqlite::Connection::open(&gpkg).unwrap();
+        db.execute_batch(
+            "PRAGMA foreign_keys = OFF;
+             CREATE VIEW forever AS
+               WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n)
+               SELECT i AS fid, (SELECT geom FROM plan LIMIT 1) AS geom FROM n;
+             UPDATE gpkg_geometry_columns SET table_name = 'forever';
+             UPDATE gpkg_contents SET table_name = 'forever';",
+        )
+        .unwrap();
+    }
+    let bytes = std::fs::read(&gpkg).unwrap();
+    let e = parse(&bytes, &opts()).unwrap_err().to_string();
+    assert!(
+        e.contains("forever") && e.contains("view") && e.contains("only tables"),
+        "{e}"
+    );
+}

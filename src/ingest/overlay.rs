@@ -805,6 +805,9 @@ fn shape_geometry(s: shapefile::Shape) -> Result<MultiPolygon<f64>, String> {
 
 // ---- GeoPackage ----
 
+/// The longest reading a GeoPackage upload may take.
+pub const GEOPACKAGE_TIME_BUDGET: std::time::Duration = std::time::Duration::from_secs(10);
+
 fn read_geopackage(bytes: &[u8]) -> Result<(Crs, Vec<RawFeature>), OverlayError> {
     use std::io::Write;
     // SQLite reads files, not buffers: copy to a private temporary file, removed on return.
@@ -821,12 +824,29 @@ fn read_geopackage(bytes: &[u8]) -> Result<(Crs, Vec<RawFeature>), OverlayError>
 
 fn read_geopackage_file(path: &std::path::Path) -> Result<(Crs, Vec<RawFeature>), OverlayError> {
     use rusqlite::types::ValueRef;
+    use rusqlite::OptionalExtension;
     let bad = |e: rusqlite::Error| OverlayError::GeoPackage(e.to_string());
     let db = rusqlite::Connection::open_with_flags(
         path,
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(bad)?;
+    // A time budget for everything read from it: SQLite stops a statement once it is spent.
+    let started = std::time::Instant::now();
+    db.progress_handler(
+        10_000,
+        Some(move || started.elapsed() > GEOPACKAGE_TIME_BUDGET),
+    );
+    let bad = |e: rusqlite::Error| {
+        if started.elapsed() > GEOPACKAGE_TIME_BUDGET {
+            OverlayError::GeoPackage(format!(
+                "reading it took more than {} s, the most an upload may take; save the layer anew as a plain table (e.g. with ogr2ogr) and upload that",
+                GEOPACKAGE_TIME_BUDGET.as_secs()
+            ))
+        } else {
+            bad(e)
+        }
+    };
     let layers: Vec<(String, String, i64)> = db
         .prepare(
             "SELECT table_name, column_name, srs_id FROM gpkg_geometry_columns ORDER BY table_name",
@@ -870,6 +890,29 @@ fn read_geopackage_file(path: &std::path::Path) -> Result<(Crs, Vec<RawFeature>)
     } else {
         Crs::Other(def)
     };
+    // Only tables are read: a view is a query, which can run forever (a recursive one) or
+    // build gigabytes.
+    let kind: Option<String> = db
+        .query_row(
+            "SELECT type FROM sqlite_master WHERE name = ?1",
+            [&table],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(bad)?;
+    match kind.as_deref() {
+        Some("table") => {}
+        Some(other) => {
+            return Err(OverlayError::GeoPackage(format!(
+                "layer {table} is a {other}, not a table; only tables are read: save the layer as a table (e.g. `ogr2ogr -f GPKG out.gpkg in.gpkg {table}`) and upload that"
+            )))
+        }
+        None => {
+            return Err(OverlayError::GeoPackage(format!(
+                "layer {table} is listed but not in the file"
+            )))
+        }
+    }
     let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
     let mut stmt = db
         .prepare(&format!("SELECT * FROM {}", q(&table)))
