@@ -704,3 +704,17 @@ fn readme_filter_on_an_empty_number_property() {
     assert_eq!(q["properties"]["floor_area_m2"]["type"], "number");
     assert_eq!(q["properties"]["ground_floor"]["type"], "boolean");
 }
+
+/// Catchments (each many LSOA polygons) come at most 1,000 a page, whatever the limit; the
+/// next link goes on from there.
+#[test]
+fn catchment_pages_are_bounded() {
+    let v = ok("/collections/catchments/items?limit=10000&properties=practice_code");
+    assert_eq!(v["numberReturned"], 1000);
+    assert!(v["numberMatched"].as_u64().unwrap() > 5000);
+    assert!(v["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|l| l["rel"] == "next" && l["href"].as_str().unwrap().contains("offset=1000")));
+}

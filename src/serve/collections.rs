@@ -53,6 +53,8 @@ pub struct Collection {
     pub extent_bng: Option<[f64; 4]>,
     /// What `filter` and `sortby` can name.
     pub queryables: Queryables,
+    /// The most features a page holds (a larger `limit` is taken as this).
+    pub max_limit: usize,
 }
 
 fn bbox_of(atlas: &Atlas, shape: &Shape) -> Option<[f64; 4]> {
@@ -127,7 +129,14 @@ impl Collection {
             index: RTree::bulk_load(entries),
             extent_bng: extent,
             queryables,
+            max_limit: crate::engine::MAX_LIMIT,
         }
+    }
+
+    /// The same collection, with pages of at most `n` features.
+    pub fn with_max_limit(mut self, n: usize) -> Self {
+        self.max_limit = n;
+        self
     }
 
     pub fn get(&self, id: &str) -> Option<&Item> {
@@ -275,6 +284,9 @@ fn lsoa_items(atlas: &Atlas) -> Vec<Item> {
         .collect()
 }
 
+/// The most catchments a page holds.
+pub const CATCHMENTS_PAGE: usize = 1_000;
+
 /// Every collection, built from the atlas, the served units and the catchment source.
 pub fn build_all(
     atlas: &Atlas,
@@ -347,13 +359,19 @@ pub fn build_all(
             )
         });
         let catch = scope.spawn(|| {
+            // A catchment is many LSOA polygons: 1,000 a page is about 4 MB of GeoJSON, and
+            // the whole layer in one page would be 25 MB built for anyone who asks.
             Collection::new(
                 atlas,
                 "catchments",
                 "GP catchments",
-                &format!("GP practice catchments: {}", catchments.describe()),
+                &format!(
+                    "GP practice catchments: {}. At most {CATCHMENTS_PAGE} a page",
+                    catchments.describe()
+                ),
                 catchment_items(atlas, catchments),
             )
+            .with_max_limit(CATCHMENTS_PAGE)
         });
         let practices = Collection::new(
             atlas,

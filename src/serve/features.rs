@@ -334,12 +334,13 @@ pub fn geojson_in(mut v: Value, crs: Crs, links: &[Value]) -> Response {
 
 /// The limit a page holds: the default if not given, the maximum if more is asked for (as the
 /// standard has it: a larger limit is not an error).
-pub fn clamped(paging: &Paging) -> Result<(usize, usize), ApiError> {
+pub fn clamped(paging: &Paging, max: usize) -> Result<(usize, usize), ApiError> {
+    let max = max.min(MAX_LIMIT);
     let p = Paging {
-        limit: paging.limit.map(|l| l.min(MAX_LIMIT)),
+        limit: paging.limit.map(|l| l.min(max)),
         offset: paging.offset,
     };
-    Ok(p.bounds(DEFAULT_LIMIT, MAX_LIMIT)?)
+    Ok(p.bounds(DEFAULT_LIMIT.min(max), max)?)
 }
 
 /// An items query: the declared parameters, and the properties asked for by value.
@@ -416,7 +417,7 @@ fn items_page(
             return Err(ApiError::bad(name, format!("`{text}` is not a number")));
         }
     }
-    let (offset, limit) = clamped(paging)?;
+    let (offset, limit) = clamped(paging, c.max_limit)?;
     let out_crs = Crs::from_param("crs", q.crs.as_deref())?;
     let atlas = &s.engine.atlas;
     let bbox = match &q.bbox {
