@@ -98,10 +98,58 @@ fn temp_beside(path: &Path) -> std::io::Result<tempfile::NamedTempFile> {
 /// Writes `path` atomically: the bytes go to a temporary file beside it, which is renamed over
 /// `path` only once `write` has succeeded and the data is flushed. On any error nothing is left
 /// behind, and an earlier file at `path` is untouched.
+/// Where a write to a path goes.
+enum Destination {
+    /// A file, replaced atomically: the path itself, or a symbolic link's target (the link
+    /// stays a link).
+    File(std::path::PathBuf),
+    /// A named pipe, terminal, device or socket: written to directly (there is nothing to
+    /// rename over, and replacing `/dev/null` with a file would break the machine).
+    Stream(std::path::PathBuf),
+}
+
+fn destination(path: &Path) -> Destination {
+    let mut p = path.to_path_buf();
+    // Links to links are followed, but not forever.
+    for _ in 0..40 {
+        let Ok(m) = std::fs::symlink_metadata(&p) else {
+            return Destination::File(p);
+        };
+        let t = m.file_type();
+        if t.is_symlink() {
+            match std::fs::read_link(&p) {
+                Ok(target) if target.is_absolute() => p = target,
+                Ok(target) => p = parent_dir(&p).join(target),
+                Err(_) => return Destination::File(p),
+            }
+            continue;
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::FileTypeExt;
+            if t.is_fifo() || t.is_char_device() || t.is_block_device() || t.is_socket() {
+                return Destination::Stream(p);
+            }
+        }
+        return Destination::File(p);
+    }
+    Destination::File(p)
+}
+
 pub fn write_atomic(
     path: &Path,
     write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
+    let path = match destination(path) {
+        Destination::File(p) => p,
+        Destination::Stream(p) => {
+            let f = std::fs::OpenOptions::new().write(true).open(&p)?;
+            let mut w = std::io::BufWriter::new(f);
+            write(&mut w)?;
+            return w.flush();
+        }
+    };
+    let path = path.as_path();
     // Dropping the temporary file on an early return deletes it.
     let tmp = temp_beside(path)?;
     let mut buf = std::io::BufWriter::new(tmp);
@@ -118,10 +166,25 @@ pub fn write_atomic_path(
     path: &Path,
     write: impl FnOnce(&Path) -> Result<(), String>,
 ) -> Result<(), String> {
-    // Dropping the temporary file on an early return deletes it.
-    let tmp = temp_beside(path).map_err(|e| e.to_string())?;
-    write(tmp.path())?;
-    tmp.persist(path).map_err(|e| e.error.to_string())?;
+    match destination(path) {
+        Destination::File(p) => {
+            // Dropping the temporary file on an early return deletes it.
+            let tmp = temp_beside(&p).map_err(|e| e.to_string())?;
+            write(tmp.path())?;
+            tmp.persist(&p).map_err(|e| e.error.to_string())?;
+        }
+        Destination::Stream(p) => {
+            // The writer needs a file: make it in the temporary folder, then send it on.
+            let tmp = tempfile::NamedTempFile::new().map_err(|e| e.to_string())?;
+            write(tmp.path())?;
+            let mut from = std::fs::File::open(tmp.path()).map_err(|e| e.to_string())?;
+            let mut to = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&p)
+                .map_err(|e| e.to_string())?;
+            std::io::copy(&mut from, &mut to).map_err(|e| e.to_string())?;
+        }
+    }
     Ok(())
 }
 
@@ -138,6 +201,48 @@ pub fn write_gz_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `--out` a symbolic link: its target gets the file and the link stays; a named pipe
+    /// is written to (and stays a pipe) instead of being replaced by a file.
+    #[cfg(unix)]
+    #[test]
+    fn writes_follow_links_and_stream_to_pipes() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("real.csv");
+        std::fs::write(&target, "old").unwrap();
+        let link = dir.path().join("link.csv");
+        std::os::unix::fs::symlink("real.csv", &link).unwrap();
+        write_atomic(&link, |w| w.write_all(b"new")).unwrap();
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "new");
+        write_atomic_path(&link, |p| {
+            std::fs::write(p, "by path").map_err(|e| e.to_string())
+        })
+        .unwrap();
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "by path");
+
+        let fifo = dir.path().join("pipe");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::read_to_string(fifo).unwrap())
+        };
+        write_atomic(&fifo, |w| w.write_all(b"through the pipe")).unwrap();
+        assert_eq!(reader.join().unwrap(), "through the pipe");
+        use std::os::unix::fs::FileTypeExt;
+        assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+    }
 
     #[test]
     fn failed_atomic_write_leaves_nothing_and_keeps_old_file() {
