@@ -443,3 +443,182 @@ fn a_geopackage_layer_that_is_a_view_is_refused() {
         "{e}"
     );
 }
+
+/// A GeoJSON layer in British National Grid metres with one polygon per ring list.
+fn bng_layer(polygons: &[Vec<Vec<[f64; 2]>>]) -> Vec<u8> {
+    let features: Vec<serde_json::Value> = polygons
+        .iter()
+        .enumerate()
+        .map(|(i, rings)| {
+            serde_json::json!({"type": "Feature", "properties": {"name": format!("area {i}")},
+                "geometry": {"type": "Polygon", "coordinates": rings}})
+        })
+        .collect();
+    serde_json::to_vec(&serde_json::json!({"type": "FeatureCollection",
+        "crs": {"type": "name", "properties": {"name": "EPSG:27700"}},
+        "features": features}))
+    .unwrap()
+}
+
+/// A closed ring of `n` points around (389_000, 413_000) (Rochdale), radius `r` metres.
+fn circle(n: usize, r: f64) -> Vec<[f64; 2]> {
+    (0..=n)
+        .map(|i| {
+            let t = std::f64::consts::TAU * (i % n) as f64 / n as f64;
+            [389_000.0 + r * t.cos(), 413_000.0 + r * t.sin()]
+        })
+        .collect()
+}
+
+/// The upload bounds of issue 14: a valid 100,000-vertex circle (82 s with `geo`'s quadratic
+/// check) is accepted; an 800-vertex scribble (over a minute in `geo`'s make-valid) is refused
+/// with what to do, and repaired on request; a star whose every edge crosses most others is
+/// refused as too intricate or too tangled, never left running; and the feature, vertex and
+/// ring limits each name the limit and the value.
+#[test]
+fn big_and_tangled_shapes_are_checked_within_bounds() {
+    use sitefinder::ingest::overlay::UploadLimits;
+    let big = bng_layer(&[vec![circle(100_000, 1_000.0)]]);
+    let p = parse(&big, &opts()).unwrap();
+    assert_eq!(p.features.len(), 1);
+    assert!(p.repaired.is_empty());
+
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % 1_000_000) as f64 / 1_000.0
+    };
+    let mut scribble: Vec<[f64; 2]> = (0..800)
+        .map(|_| [389_000.0 + next(), 413_000.0 + next()])
+        .collect();
+    scribble.push(scribble[0]);
+    let layer = bng_layer(&[vec![scribble]]);
+    let m = parse(&layer, &opts()).unwrap_err().to_string();
+    assert!(
+        m.starts_with("feature 0 (\"area 0\"): the polygon is not valid (the outer ring of polygon 0 crosses itself at (")
+            && m.ends_with("fix it in your GIS, or upload again with repair=true to repair it"),
+        "{m}"
+    );
+    let fixed = parse(
+        &layer,
+        &UploadOptions {
+            repair: true,
+            ..opts()
+        },
+    )
+    .unwrap();
+    assert_eq!(fixed.repaired, vec![0]);
+    assert!(sitefinder::base::valid::check(&fixed.features[0].shape, &Default::default()).is_ok());
+
+    // 2,001 points joined every 1,000th: over 2 million crossings.
+    let n = 2_001;
+    let star: Vec<[f64; 2]> = (0..=n)
+        .map(|i| {
+            let t = std::f64::consts::TAU * ((i * 1_000) % n) as f64 / n as f64;
+            [389_000.0 + 1_000.0 * t.cos(), 413_000.0 + 1_000.0 * t.sin()]
+        })
+        .collect();
+    let layer = bng_layer(&[vec![star]]);
+    let m = parse(
+        &layer,
+        &UploadOptions {
+            repair: true,
+            ..opts()
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        m.contains("could not be repaired (too tangled to repair: more than 100000 crossings")
+            && m.ends_with("fix it in your GIS"),
+        "{m}"
+    );
+    let tight = UploadLimits {
+        validity: sitefinder::base::valid::Budget {
+            pairs: 1_000,
+            pairs_per_edge: 0,
+            crossings: 100_000,
+        },
+        ..Default::default()
+    };
+    let m = parse(
+        &layer,
+        &UploadOptions {
+            repair: true,
+            limits: tight,
+            ..opts()
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        m.contains("too intricate to check: more than 1000 pairs of edges")
+            && !m.contains("repair=true"),
+        "{m}"
+    );
+
+    // The limits, each named with the value found.
+    let squares: Vec<Vec<Vec<[f64; 2]>>> = (0..5)
+        .map(|i| {
+            let x = 389_000.0 + 100.0 * i as f64;
+            vec![vec![
+                [x, 413_000.0],
+                [x + 50.0, 413_000.0],
+                [x + 50.0, 413_050.0],
+                [x, 413_050.0],
+                [x, 413_000.0],
+            ]]
+        })
+        .collect();
+    let five = bng_layer(&squares);
+    let limited = |limits: UploadLimits| {
+        parse(&five, &UploadOptions { limits, ..opts() })
+            .map(|p| p.features.len())
+            .map_err(|e| e.to_string())
+    };
+    assert_eq!(limited(UploadLimits::default()), Ok(5));
+    assert_eq!(
+        limited(UploadLimits {
+            max_features: 4,
+            ..Default::default()
+        }),
+        Err("the layer has 5 features, over the limit of 4; split the layer, or keep only the areas you plan with".into())
+    );
+    assert_eq!(
+        limited(UploadLimits {
+            max_vertices: 24,
+            ..Default::default()
+        }),
+        Err("the layer has 25 vertices, over the limit of 24; simplify the layer (e.g. QGIS: Vector > Geometry Tools > Simplify) or split it".into())
+    );
+    let holed = bng_layer(&[vec![
+        circle(8, 500.0),
+        circle(4, 10.0)
+            .iter()
+            .map(|[x, y]| [x - 100.0, *y])
+            .collect(),
+        circle(4, 10.0)
+            .iter()
+            .map(|[x, y]| [x + 100.0, *y])
+            .collect(),
+    ]]);
+    let m = parse(
+        &holed,
+        &UploadOptions {
+            limits: UploadLimits {
+                max_rings_per_feature: 2,
+                ..Default::default()
+            },
+            ..opts()
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        m.starts_with("the layer has 3 rings in feature 0 (\"area 0\"), over the limit of 2"),
+        "{m}"
+    );
+    assert_eq!(parse(&holed, &opts()).unwrap().features.len(), 1);
+}

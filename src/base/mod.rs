@@ -8,3 +8,4 @@ pub mod params;
 pub mod spatial;
 pub mod table;
 pub mod textio;
+pub mod valid;

@@ -27,12 +27,13 @@
 use std::io::{Cursor, Read};
 
 use geo::{
-    BoundingRect, Contains, Coord, Distance, Euclidean, LineString, MakeValid, MultiPolygon, Point,
-    Polygon, Rect, Validation,
+    BoundingRect, Contains, Coord, Distance, Euclidean, LineString, MultiPolygon, Point, Polygon,
+    Rect,
 };
 use serde_json::{json, Map, Value as Json};
 
 use crate::base::crs::{self, CrsError};
+use crate::base::valid::{self, Invalid};
 use shapefile::dbase;
 
 /// Uploads larger than this are refused unless the server is started with another limit.
@@ -89,9 +90,11 @@ impl UploadFormat {
 pub struct UploadOptions {
     /// `None`: guess from the bytes.
     pub format: Option<UploadFormat>,
-    /// Repair invalid polygons with make-valid instead of refusing them.
+    /// Repair invalid polygons (a boolean union under the even-odd rule) instead of refusing
+    /// them.
     pub repair: bool,
     pub max_bytes: usize,
+    pub limits: UploadLimits,
 }
 
 impl Default for UploadOptions {
@@ -100,7 +103,85 @@ impl Default for UploadOptions {
             format: None,
             repair: false,
             max_bytes: DEFAULT_MAX_UPLOAD_BYTES,
+            limits: UploadLimits::default(),
         }
+    }
+}
+
+/// How much one upload may hold, so that checking and ranking with it stay quick. The
+/// `overlay add` and `serve` flags.
+#[derive(Debug, Clone, Copy, PartialEq, clap::Args)]
+pub struct UploadLimits {
+    /// Most features a plan layer may hold.
+    #[arg(long = "max-features", value_name = "N", default_value_t = 100_000)]
+    pub max_features: usize,
+    /// Most vertices a plan layer may hold, over all its features.
+    #[arg(long = "max-vertices", value_name = "N", default_value_t = 2_000_000)]
+    pub max_vertices: usize,
+    /// Most rings (outer rings and holes) one feature of a plan layer may have.
+    #[arg(long = "max-rings", value_name = "N", default_value_t = 10_000)]
+    pub max_rings_per_feature: usize,
+    /// Work the validity check and repair of one feature may do.
+    #[command(flatten)]
+    pub validity: valid::Budget,
+}
+
+impl Default for UploadLimits {
+    /// The flags' defaults: 100,000 features, 2,000,000 vertices, 10,000 rings a feature.
+    fn default() -> Self {
+        #[derive(clap::Parser)]
+        struct Flags {
+            #[command(flatten)]
+            limits: UploadLimits,
+        }
+        <Flags as clap::Parser>::parse_from(["limits"]).limits
+    }
+}
+
+impl UploadLimits {
+    fn check(&self, raw: &[RawFeature]) -> Result<(), OverlayError> {
+        const SIMPLIFY: &str =
+            "simplify the layer (e.g. QGIS: Vector > Geometry Tools > Simplify) or split it";
+        if raw.len() > self.max_features {
+            return Err(OverlayError::OverLimit {
+                what: "features".into(),
+                found: raw.len(),
+                limit: self.max_features,
+                fix: "split the layer, or keep only the areas you plan with",
+            });
+        }
+        let mut vertices = 0usize;
+        for (index, f) in raw.iter().enumerate() {
+            let Ok(shape) = &f.geometry else { continue };
+            let rings: usize = shape.0.iter().map(|p| 1 + p.interiors().len()).sum();
+            if rings > self.max_rings_per_feature {
+                return Err(OverlayError::OverLimit {
+                    what: format!(
+                        "rings in feature {index}{}",
+                        named(&label_of(&f.properties, index))
+                    ),
+                    found: rings,
+                    limit: self.max_rings_per_feature,
+                    fix: SIMPLIFY,
+                });
+            }
+            vertices += shape
+                .0
+                .iter()
+                .map(|p| {
+                    p.exterior().0.len() + p.interiors().iter().map(|r| r.0.len()).sum::<usize>()
+                })
+                .sum::<usize>();
+        }
+        if vertices > self.max_vertices {
+            return Err(OverlayError::OverLimit {
+                what: "vertices".into(),
+                found: vertices,
+                limit: self.max_vertices,
+                fix: SIMPLIFY,
+            });
+        }
+        Ok(())
     }
 }
 
@@ -144,7 +225,7 @@ pub struct Parsed {
     /// The CRS the upload was read in, as declared (EPSG code or the `.prj`'s name).
     pub crs: String,
     pub features: Vec<PlanFeature>,
-    /// Indexes of features repaired with make-valid.
+    /// Indexes of features repaired (see `valid::repair`).
     pub repaired: Vec<usize>,
 }
 
@@ -209,7 +290,7 @@ impl Overlay {
             String::new()
         } else {
             let list: Vec<String> = self.repaired.iter().map(|i| i.to_string()).collect();
-            format!("; repaired with make-valid: feature {}", list.join(", "))
+            format!("; repaired (even-odd union): feature {}", list.join(", "))
         };
         format!(
             "added overlay {} `{}`: {} read as {}{repaired}",
@@ -292,11 +373,27 @@ pub enum OverlayError {
         label: String,
         reason: String,
     },
-    #[error("feature {index}{label}: the polygon is not valid ({reason}); fix it in your GIS, or upload again with repair=true to repair it with make-valid")]
+    #[error("feature {index}{label}: the polygon is not valid ({reason}); fix it in your GIS{}", if *repairable { ", or upload again with repair=true to repair it" } else { "" })]
     Invalid {
         index: usize,
         label: String,
         reason: String,
+        /// Whether `repair=true` could help (not when the shape is too intricate to check).
+        repairable: bool,
+    },
+    #[error("feature {index}{label}: the polygon is not valid ({reason}) and could not be repaired ({repair}); fix it in your GIS")]
+    Unrepairable {
+        index: usize,
+        label: String,
+        reason: String,
+        repair: String,
+    },
+    #[error("the layer has {found} {what}, over the limit of {limit}; {fix}")]
+    OverLimit {
+        what: String,
+        found: usize,
+        limit: usize,
+        fix: &'static str,
     },
     #[error("feature {index}{label}: coordinates ({x}, {y}) are not longitude/latitude, so this is the wrong CRS for {declared}; if they are British National Grid metres, declare EPSG:27700 (GeoJSON: \"crs\": {{\"type\": \"name\", \"properties\": {{\"name\": \"EPSG:27700\"}}}})")]
     NotLonLat {
@@ -422,6 +519,7 @@ pub fn parse(bytes: &[u8], opts: &UploadOptions) -> Result<Parsed, OverlayError>
     if raw.is_empty() {
         return Err(OverlayError::Empty);
     }
+    opts.limits.check(&raw)?;
     let mut features = Vec::with_capacity(raw.len());
     let mut repaired = vec![];
     for (index, f) in raw.into_iter().enumerate() {
@@ -450,34 +548,31 @@ pub fn parse(bytes: &[u8], opts: &UploadOptions) -> Result<Parsed, OverlayError>
                 crs: crs.describe(),
             });
         }
-        if !shape.is_valid() {
-            let reason = shape
-                .validation_errors()
-                .iter()
-                .take(2)
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-                .join("; ");
-            if !opts.repair {
+        if let Err(why) = valid::check(&shape, &opts.limits.validity) {
+            if matches!(why, Invalid::TooIntricate { .. }) || !opts.repair {
                 return Err(OverlayError::Invalid {
                     index,
                     label: named(&label),
-                    reason,
+                    reason: why.to_string(),
+                    repairable: !matches!(why, Invalid::TooIntricate { .. }),
                 });
             }
-            let fixed = shape.make_valid().map_err(|e| OverlayError::Invalid {
-                index,
-                label: named(&label),
-                reason: format!("{reason}; make-valid could not repair it ({e:?})"),
+            shape = valid::repair(&shape, &opts.limits.validity).map_err(|e| {
+                OverlayError::Unrepairable {
+                    index,
+                    label: named(&label),
+                    reason: why.to_string(),
+                    repair: e.to_string(),
+                }
             })?;
-            if fixed.0.is_empty() || !fixed.is_valid() {
-                return Err(OverlayError::Invalid {
+            if shape.0.is_empty() {
+                return Err(OverlayError::Unrepairable {
                     index,
                     label: named(&label),
-                    reason: format!("{reason}; make-valid could not repair it"),
+                    reason: why.to_string(),
+                    repair: "nothing is left: its parts cancel out".into(),
                 });
             }
-            shape = fixed;
             repaired.push(index);
         }
         features.push(PlanFeature::new(label, f.properties, shape));

@@ -65,7 +65,7 @@ pub struct UploadQuery {
     #[serde(default, deserialize_with = "opt_from_str")]
     #[param(value_type = Option<String>, pattern = "^(geojson|shapefile|gpkg)$")]
     pub format: Option<UploadFormat>,
-    /// true: repair invalid polygons with make-valid instead of refusing them.
+    /// true: repair invalid polygons (a boolean union under the even-odd rule) instead of refusing them.
     #[serde(default, deserialize_with = "opt_from_str")]
     pub repair: Option<bool>,
     /// The uploaded file's name, kept with the overlay.
@@ -116,6 +116,7 @@ pub async fn upload(
         format: q.format,
         repair: q.repair.unwrap_or(false),
         max_bytes: s.max_upload_bytes,
+        limits: s.upload_limits,
     };
     let parsed =
         tokio::task::spawn_blocking(move || crate::ingest::overlay::parse(&body, &opts)).await??;

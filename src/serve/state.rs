@@ -25,6 +25,8 @@ pub struct AppState {
     /// The bearer token writes need; `None` = writes are refused.
     pub token: Option<String>,
     pub max_upload_bytes: usize,
+    /// Features, vertices, rings and validity work one upload may hold.
+    pub upload_limits: crate::ingest::overlay::UploadLimits,
     /// Serve the map from this directory instead of the files built into the binary.
     pub web_dir: Option<PathBuf>,
     /// The online base map the page draws under the data (`--base-map-url`); none by default.
@@ -53,6 +55,7 @@ impl AppState {
             overlays: RwLock::new(vec![]),
             token: None,
             max_upload_bytes: crate::ingest::overlay::DEFAULT_MAX_UPLOAD_BYTES,
+            upload_limits: Default::default(),
             web_dir: None,
             base_map: None,
             cors_origins: vec![],

@@ -164,6 +164,7 @@ pub fn serve(a: ServeArgs) -> Result<()> {
     let db = store.path().to_path_buf();
     let mut state = sitefinder::serve::AppState::new(engine);
     state.max_upload_bytes = usize::from(a.max_upload_mb) * 1024 * 1024;
+    state.upload_limits = a.upload_limits;
     state.web_dir = a.web.clone();
     state.base_map = base_map;
     state.cors_origins = a.cors_origins.clone();
@@ -430,6 +431,7 @@ pub fn overlay(cmd: OverlayCmd, state: State) -> Result<()> {
             name,
             repair,
             format,
+            limits,
         } => {
             let format =
                 match &format {
@@ -438,13 +440,28 @@ pub fn overlay(cmd: OverlayCmd, state: State) -> Result<()> {
                     })?),
                     None => None,
                 };
-            let bytes =
-                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let opts = UploadOptions {
                 format,
                 repair,
+                limits,
                 ..UploadOptions::default()
             };
+            // Refused before it is read, as over HTTP.
+            let size = std::fs::metadata(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?
+                .len();
+            if size > opts.max_bytes as u64 {
+                bail!(
+                    "{}: {}",
+                    file.display(),
+                    sitefinder::ingest::overlay::OverlayError::TooLarge {
+                        size: size as usize,
+                        limit: opts.max_bytes,
+                    }
+                );
+            }
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
             let parsed = sitefinder::ingest::overlay::parse(&bytes, &opts)
                 .with_context(|| format!("{}", file.display()))?;
             let source = file

@@ -144,6 +144,9 @@ struct ServeArgs {
     /// Largest overlay upload accepted, in MB (1 to 1024).
     #[arg(long, value_name = "MB", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=1024))]
     max_upload_mb: u16,
+    /// Features, vertices, rings and validity work one overlay upload may hold.
+    #[command(flatten)]
+    upload_limits: sitefinder::ingest::overlay::UploadLimits,
     /// An online base map for the web map, under the data: a tile URL template with {z}, {x}
     /// and {y} (e.g. https://tile.example.org/{z}/{x}/{y}.png). Needs --base-map-attribution.
     /// Off by default: the map then needs no internet and draws place names from the data.
@@ -284,12 +287,15 @@ enum OverlayCmd {
         /// The overlay's name, e.g. "Rochdale Future High Streets".
         #[arg(long)]
         name: String,
-        /// Repair invalid polygons with make-valid instead of refusing them.
+        /// Repair invalid polygons (a boolean union under the even-odd rule: a bow tie becomes
+        /// two triangles) instead of refusing them.
         #[arg(long)]
         repair: bool,
         /// geojson, shapefile or gpkg (default: guessed from the file).
         #[arg(long)]
         format: Option<String>,
+        #[command(flatten)]
+        limits: sitefinder::ingest::overlay::UploadLimits,
     },
     /// Every overlay with its id, features and CRS.
     List,
