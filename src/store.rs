@@ -52,6 +52,8 @@ pub enum StoreError {
     OverlayExists(String),
     #[error("overlay `{name}` in the database is unreadable: {reason}")]
     Corrupt { name: String, reason: String },
+    #[error("the state database is busy: another program (another sitefinder, or a tool with it open) has held its lock for over {seconds} s; try again in a moment")]
+    Busy { seconds: u64 },
     #[error("note: {chars} characters; a note holds at most {max} (an Excel cell holds 32,767; a site report page about 10,000)", max = NOTE_MAX_CHARS)]
     NoteTooLong { chars: usize },
 }
@@ -69,8 +71,25 @@ fn check_note(note: &str) -> Result<(), StoreError> {
 }
 
 fn sql(e: rusqlite::Error) -> StoreError {
-    StoreError::Sql(e.to_string())
+    use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
+    match e.sqlite_error_code() {
+        Some(DatabaseBusy | DatabaseLocked) => StoreError::Busy {
+            seconds: BUSY_TIMEOUT.as_secs(),
+        },
+        _ => StoreError::Sql(e.to_string()),
+    }
 }
+
+/// A write transaction, its lock taken at the start (waiting up to [`BUSY_TIMEOUT`] for
+/// another writer): a transaction that read first and then wanted to write would be refused at
+/// once in WAL mode.
+fn write(db: &mut Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+    db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+}
+
+/// How long a statement waits for another connection's lock before it is refused as busy.
+/// Reads never wait for a writer (the database is in WAL mode); writes wait at most this.
+pub const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// One site of a shortlist.
 #[derive(Debug, Clone, PartialEq)]
@@ -169,9 +188,11 @@ pub fn shortlists_table(all: &[(String, String, String, usize)]) -> String {
 /// An overlay's row: id, name, created, source, format, crs, repaired (JSON), features (JSON).
 type OverlayRow = (i64, String, String, String, String, String, String, String);
 
-/// The database. Safe to share between threads (one connection behind a mutex: writes are few).
+/// The database. Safe to share between threads: one connection for writes and one for reads,
+/// each behind a mutex, so a write waiting for another program's lock never holds up a read.
 pub struct Store {
     conn: Mutex<Connection>,
+    reader: Mutex<Connection>,
     path: PathBuf,
 }
 
@@ -202,8 +223,19 @@ impl Store {
         };
         std::fs::create_dir_all(dir).map_err(|e| open_err(e.to_string()))?;
         let conn = Connection::open(&path).map_err(|e| open_err(e.to_string()))?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
+        conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(|e| open_err(e.to_string()))?;
+        // Write-ahead logging: readers (the server's lists and exports) never wait for a
+        // writer, and a writer waits only for another writer. Kept in the file once set.
+        let wal = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0))
+            .map_err(|e| match sql(e) {
+                busy @ StoreError::Busy { .. } => busy,
+                other => open_err(format!("{other} (is it a sitefinder state database?)")),
+            })?;
+        if !wal.eq_ignore_ascii_case("wal") {
+            tracing::debug!("state database in {wal} mode, not WAL");
+        }
         conn.execute_batch(
             "PRAGMA foreign_keys = ON;
              CREATE TABLE IF NOT EXISTS shortlists (
@@ -224,9 +256,20 @@ impl Store {
                 feature INTEGER NOT NULL, wkb BLOB NOT NULL,
                 PRIMARY KEY (overlay_id, feature));",
         )
-        .map_err(|e| open_err(format!("{e} (is it a sitefinder state database?)")))?;
+        .map_err(|e| match sql(e) {
+            busy @ StoreError::Busy { .. } => busy,
+            other => open_err(format!("{other} (is it a sitefinder state database?)")),
+        })?;
+        let reader = Connection::open(&path).map_err(|e| open_err(e.to_string()))?;
+        reader
+            .busy_timeout(BUSY_TIMEOUT)
+            .map_err(|e| open_err(e.to_string()))?;
+        reader
+            .execute_batch("PRAGMA foreign_keys = ON;")
+            .map_err(|e| open_err(e.to_string()))?;
         Ok(Store {
             conn: Mutex::new(conn),
+            reader: Mutex::new(reader),
             path,
         })
     }
@@ -236,17 +279,32 @@ impl Store {
         &self.path
     }
 
+    /// A number that changes when another connection (another process, or another `Store`)
+    /// commits a change, and not for this one's own: SQLite's `data_version`.
+    pub fn data_version(&self) -> Result<i64, StoreError> {
+        self.reads()
+            .query_row("PRAGMA data_version", [], |r| r.get(0))
+            .map_err(sql)
+    }
+
+    /// The connection for writes.
     fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave SQLite half-written (transactions roll
         // back), so a poisoned lock is safe to take over.
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The connection for reads: in WAL mode it reads the last committed state while a writer
+    /// (this process's or another's) holds the write lock.
+    fn reads(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.reader.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     // ---- shortlists ----
 
     /// Name, created, updated and number of sites of every shortlist, by name.
     pub fn list_shortlists(&self) -> Result<Vec<(String, String, String, usize)>, StoreError> {
-        let db = self.db();
+        let db = self.reads();
         let mut st = db
             .prepare(
                 "SELECT s.name, s.created, s.updated, COUNT(x.unit_id) FROM shortlists s
@@ -297,7 +355,9 @@ impl Store {
 
     /// One shortlist with its sites in the order they were added.
     pub fn shortlist(&self, name: &str) -> Result<Shortlist, StoreError> {
-        let db = self.db();
+        let mut conn = self.reads();
+        // One snapshot, whatever other processes write meanwhile.
+        let db = conn.transaction().map_err(sql)?;
         let id = Self::shortlist_id(&db, name)?;
         let mut s = db
             .query_row(
@@ -348,7 +408,7 @@ impl Store {
         check_note(note)?;
         {
             let mut db = self.db();
-            let tx = db.transaction().map_err(sql)?;
+            let tx = write(&mut db).map_err(sql)?;
             if name_taken(&tx, "shortlists", &name)? {
                 return Err(StoreError::ShortlistExists(name));
             }
@@ -374,7 +434,7 @@ impl Store {
         check_note(note)?;
         {
             let mut db = self.db();
-            let tx = db.transaction().map_err(sql)?;
+            let tx = write(&mut db).map_err(sql)?;
             let id = Self::shortlist_id(&tx, name)?;
             insert_sites(&tx, id, ids, note)?;
             touch(&tx, id)?;
@@ -414,7 +474,7 @@ impl Store {
     ) -> Result<Shortlist, StoreError> {
         {
             let mut db = self.db();
-            let tx = db.transaction().map_err(sql)?;
+            let tx = write(&mut db).map_err(sql)?;
             let id = Self::shortlist_id(&tx, name)?;
             if change(&tx, id).map_err(sql)? == 0 {
                 return Err(StoreError::NoSite {
@@ -431,7 +491,7 @@ impl Store {
     /// Deletes a shortlist and its sites.
     pub fn delete_shortlist(&self, name: &str) -> Result<(), StoreError> {
         let mut db = self.db();
-        let tx = db.transaction().map_err(sql)?;
+        let tx = write(&mut db).map_err(sql)?;
         let id = Self::shortlist_id(&tx, name)?;
         tx.execute("DELETE FROM shortlists WHERE id = ?1", [id])
             .map_err(sql)?;
@@ -457,7 +517,7 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()?;
         let id = {
             let mut db = self.db();
-            let tx = db.transaction().map_err(sql)?;
+            let tx = write(&mut db).map_err(sql)?;
             if name_taken(&tx, "overlays", &name)? {
                 return Err(StoreError::OverlayExists(name));
             }
@@ -496,7 +556,9 @@ impl Store {
 
     /// Every overlay, by id.
     pub fn overlays(&self) -> Result<Vec<Overlay>, StoreError> {
-        let db = self.db();
+        let mut conn = self.reads();
+        // Both tables read from one snapshot, whatever other processes write meanwhile.
+        let db = conn.transaction().map_err(sql)?;
         let mut st = db
             .prepare("SELECT id, name, created, source, format, crs, repaired, features FROM overlays ORDER BY id")
             .map_err(sql)?;

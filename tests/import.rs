@@ -155,6 +155,30 @@ fn bad_input_errors_name_the_place_and_the_fix() {
             "id,postcode\na,hello\n",
             &["line 2", "not a UK postcode"],
         ),
+        // Rochdale town hall's lat/lon with easting/northing 400 m away, and with a Leeds
+        // postcode (44 km away): a row that contradicts itself.
+        (
+            "lonlat_bng.csv",
+            "id,lat,lon,easting,northing\na,53.6158,-2.1553,389500,413500\n",
+            &[
+                "line 2",
+                "lat 53.6158, lon -2.1553 and easting 389500, northing 413500 are 0.4 km apart (more than 100 m)",
+            ],
+        ),
+        (
+            "lonlat_postcode.csv",
+            "id,lat,lon,postcode\na,53.6158,-2.1553,LS1 4AP\n",
+            &[
+                "line 2",
+                "lat 53.6158, lon -2.1553 is 44.3 km from postcode LS1 4AP (more than 2 km)",
+                "leave the postcode out",
+            ],
+        ),
+        (
+            "bng_postcode.csv",
+            "id,easting,northing,postcode\na,389700,413200,LS1 4AP\n",
+            &["line 2", "easting 389700, northing 413200 is 4", "from postcode LS1 4AP"],
+        ),
         (
             "dup.csv",
             "id,lat,lon\na,53.61,-2.15\nb,53.61,-2.15\na,53.62,-2.15\n",
@@ -207,6 +231,22 @@ fn bad_input_errors_name_the_place_and_the_fix() {
         for w in *wants {
             assert!(e.contains(w), "{name}: `{e}` should mention `{w}`");
         }
+    }
+}
+
+/// Positions that agree (the same place as lat/lon, easting/northing and its own postcode) are
+/// read, at the coordinates given.
+#[test]
+fn agreeing_positions_are_read() {
+    let (_d, p) = write_temp(
+        "agree.csv",
+        "id,lat,lon,easting,northing,postcode\na,53.6158,-2.1553,389776,413182,OL16 1AB\nb,53.6158,-2.1553,,,OL16 1AA\n",
+    );
+    let units = import(&p).units;
+    assert_eq!(units.len(), 2);
+    let (e, n) = sitefinder::base::crs::wgs84_to_bng(-2.1553, 53.6158).unwrap();
+    for u in &units {
+        assert!((u.pos[0] - e).abs() < 0.01 && (u.pos[1] - n).abs() < 0.01);
     }
 }
 

@@ -498,7 +498,7 @@ fn big_and_tangled_shapes_are_checked_within_bounds() {
     let m = parse(&layer, &opts()).unwrap_err().to_string();
     assert!(
         m.starts_with("feature 0 (\"area 0\"): the polygon is not valid (the outer ring of polygon 0 crosses itself at (")
-            && m.ends_with("fix it in your GIS, or upload again with repair=true to repair it"),
+            && m.ends_with("fix it in your GIS, or ask for it to be repaired (repair=true when uploading; overlay add --repair)"),
         "{m}"
     );
     let fixed = parse(

@@ -82,17 +82,53 @@ fn parent_dir(path: &Path) -> &Path {
     }
 }
 
-/// A new temporary file beside `path`, deleted when dropped unless persisted. It gets the mode
-/// `File::create` would give (0666 less the umask), not the owner-only mode of temporary files,
-/// since it becomes the output file.
+/// A new temporary file beside `path`, deleted when dropped unless persisted: named
+/// `.<file name>.<random>.part` (so one a killed run left behind says what it was), created
+/// exclusively (a link planted at its name is never followed) and readable by its owner only
+/// while it is being written.
 fn temp_beside(path: &Path) -> std::io::Result<tempfile::NamedTempFile> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_else(|| "sitefinder".into());
+    let prefix = format!(".{name}.");
     let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".part");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        builder.permissions(std::fs::Permissions::from_mode(0o666));
+        builder.permissions(std::fs::Permissions::from_mode(0o600));
     }
     builder.tempfile_in(parent_dir(path))
+}
+
+/// Gives a finished temporary file the mode a new file would have (0666 less the umask), or
+/// the mode of the file it replaces, just before it is renamed into place.
+fn finish_mode(tmp: &Path, replacing: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = match std::fs::metadata(replacing) {
+            Ok(m) if m.is_file() => m.permissions().mode() & 0o7777,
+            _ => 0o666 & !umask(),
+        };
+        std::fs::set_permissions(tmp, std::fs::Permissions::from_mode(mode))?;
+    }
+    let _ = (tmp, replacing);
+    Ok(())
+}
+
+/// The process's umask, read without changing it (Linux: `/proc/self/status`); 022 elsewhere.
+#[cfg(unix)]
+fn umask() -> u32 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Umask:"))
+                .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
+        })
+        .unwrap_or(0o022)
 }
 
 /// Writes `path` atomically: the bytes go to a temporary file beside it, which is renamed over
@@ -156,6 +192,7 @@ pub fn write_atomic(
     write(&mut buf)?;
     let tmp = buf.into_inner().map_err(|e| e.into_error())?;
     tmp.as_file().sync_all()?;
+    finish_mode(tmp.path(), path)?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }
@@ -171,6 +208,7 @@ pub fn write_atomic_path(
             // Dropping the temporary file on an early return deletes it.
             let tmp = temp_beside(&p).map_err(|e| e.to_string())?;
             write(tmp.path())?;
+            finish_mode(tmp.path(), &p).map_err(|e| e.to_string())?;
             tmp.persist(&p).map_err(|e| e.error.to_string())?;
         }
         Destination::Stream(p) => {
@@ -326,5 +364,35 @@ mod tests {
         write_atomic(&atomic, |w| w.write_all(b"x")).unwrap();
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&atomic), mode(&plain));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_file_being_written_is_private_and_named_for_its_target() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("shortlist.csv");
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let d = dir.path().to_path_buf();
+        write_atomic(&out, |w| {
+            let part: Vec<_> = std::fs::read_dir(&d)
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            assert_eq!(part.len(), 1, "{part:?}");
+            let name = part[0].file_name().unwrap().to_string_lossy().to_string();
+            assert!(
+                name.starts_with(".shortlist.csv.") && name.ends_with(".part"),
+                "{name}"
+            );
+            assert_eq!(mode(&part[0]), 0o600);
+            w.write_all(b"x")
+        })
+        .unwrap();
+        // A file replaced keeps its mode.
+        std::fs::set_permissions(&out, std::fs::Permissions::from_mode(0o640)).unwrap();
+        write_atomic(&out, |w| w.write_all(b"y")).unwrap();
+        assert_eq!(mode(&out), 0o640);
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), "y");
     }
 }

@@ -373,7 +373,7 @@ pub enum OverlayError {
         label: String,
         reason: String,
     },
-    #[error("feature {index}{label}: the polygon is not valid ({reason}); fix it in your GIS{}", if *repairable { ", or upload again with repair=true to repair it" } else { "" })]
+    #[error("feature {index}{label}: the polygon is not valid ({reason}); fix it in your GIS{}", if *repairable { ", or ask for it to be repaired (repair=true when uploading; overlay add --repair)" } else { "" })]
     Invalid {
         index: usize,
         label: String,
@@ -524,10 +524,22 @@ pub fn parse(bytes: &[u8], opts: &UploadOptions) -> Result<Parsed, OverlayError>
     let mut repaired = vec![];
     for (index, f) in raw.into_iter().enumerate() {
         let label = label_of(&f.properties, index);
-        let mut shape = f.geometry.map_err(|found| OverlayError::NotPolygon {
-            index,
-            label: named(&label),
-            found,
+        let mut shape = f.geometry.map_err(|found| match found.strip_prefix(MALFORMED) {
+            Some(what) => OverlayError::BadGeometry {
+                index,
+                label: named(&label),
+                reason: match what.split_once(": ") {
+                    Some((t, e)) => {
+                        format!("the {t}'s coordinates are malformed ({e}); fix them in your GIS")
+                    }
+                    None => format!("the {what}; fix it in your GIS"),
+                },
+            },
+            None => OverlayError::NotPolygon {
+                index,
+                label: named(&label),
+                found,
+            },
         })?;
         if shape.0.is_empty() {
             return Err(OverlayError::BadGeometry {
@@ -738,27 +750,32 @@ fn json_polygon(v: &Json) -> Result<Polygon<f64>, String> {
 fn json_geometry(g: &Json) -> Result<MultiPolygon<f64>, String> {
     let t = g["type"].as_str().unwrap_or("missing");
     let c = &g["coordinates"];
-    match t {
-        "Polygon" => Ok(MultiPolygon(vec![json_polygon(c)?])),
-        "MultiPolygon" => Ok(MultiPolygon(
-            c.as_array()
-                .ok_or("MultiPolygon coordinates must be an array of polygons")?
-                .iter()
-                .map(json_polygon)
-                .collect::<Result<_, _>>()?,
-        )),
-        _ if g.is_null() => Err("a null".into()),
-        other => Err(format!("a {other}")),
-    }
-    .map_err(|e: String| {
+    let read = || -> Result<MultiPolygon<f64>, String> {
+        match t {
+            "Polygon" => Ok(MultiPolygon(vec![json_polygon(c)?])),
+            "MultiPolygon" => Ok(MultiPolygon(
+                c.as_array()
+                    .ok_or("MultiPolygon coordinates must be an array of polygons")?
+                    .iter()
+                    .map(json_polygon)
+                    .collect::<Result<_, _>>()?,
+            )),
+            _ if g.is_null() => Err("a null".into()),
+            other => Err(format!("a {other}")),
+        }
+    };
+    read().map_err(|e: String| {
         // A geometry of the right type with bad coordinates is a different mistake.
-        if e.starts_with("a ") && !e.contains("ring") && !e.contains("position") {
-            e
+        if matches!(t, "Polygon" | "MultiPolygon") {
+            format!("{MALFORMED}{t}: {e}")
         } else {
-            format!("a malformed {t} ({e})")
+            e
         }
     })
 }
+
+/// How a geometry error of the right type but bad coordinates starts.
+const MALFORMED: &str = "malformed ";
 
 // ---- Shapefile (zipped) ----
 

@@ -26,6 +26,16 @@ use crate::reference::postcode::normalise;
 /// super-generalised boundaries cut off parts of seafronts and estuaries.
 pub const COAST_SNAP_M: f64 = 1_000.0;
 
+/// Most a row's lat/lon and easting/northing may differ, in metres, before the row is refused
+/// as contradicting itself (PROJ's Helmert transformation is within 4 m; a rounded or
+/// differently geocoded pair within a few tens).
+pub const COORDINATES_AGREE_M: f64 = 100.0;
+
+/// Most a row's coordinates may be from its postcode's position (Code-Point Open), in metres,
+/// before the row is refused: a postcode covers a street or a few, but in the countryside one
+/// can cover more than a kilometre, so only a postcode of another place is caught.
+pub const POSTCODE_AGREES_M: f64 = 2_000.0;
+
 /// Where in the input a unit came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Place {
@@ -290,7 +300,7 @@ struct Record {
     values: HashMap<Field, String>,
     /// A position given by geometry (GeoJSON), in the file's CRS.
     geometry: Option<(f64, f64)>,
-    /// Why the feature's geometry could not give a position.
+    /// Why the feature's geometry could not give a position, or the row cannot be read.
     geometry_error: Option<String>,
 }
 
@@ -466,6 +476,16 @@ fn csv_records(file: &Path, text: &str) -> Result<(Records, Format, usize), Impo
             if let Some(Some(f)) = cols.get(i) {
                 r.values.entry(*f).or_insert_with(|| v.to_string());
             }
+        }
+        // Fewer fields than the header are empty ones left off the end (councils' files do
+        // this); more, with values in them, mean the values have shifted.
+        if rec.len() > headers.len() && rec.iter().skip(headers.len()).any(|v| !v.trim().is_empty())
+        {
+            r.geometry_error = Some(format!(
+                "{} fields where the header has {}: the values have shifted, probably at a comma inside a value that is not in double quotes; put such values in quotes",
+                rec.len(),
+                headers.len()
+            ));
         }
         if rates && !is_vacant(&r) {
             occupied += 1;
@@ -720,33 +740,59 @@ fn locate(
         }
         .map(|p| (p, LocatedBy::Coordinates, None));
     }
-    match (coord(Field::Lat, "lat")?, coord(Field::Lon, "lon")?) {
-        (Some(lat), Some(lon)) => {
-            return in_england_lonlat(atlas, lon, lat).map(|p| (p, LocatedBy::Coordinates, None))
-        }
+    let lat_lon = match (coord(Field::Lat, "lat")?, coord(Field::Lon, "lon")?) {
+        (Some(lat), Some(lon)) => Some((lat, lon, in_england_lonlat(atlas, lon, lat)?)),
         (Some(_), None) => return Err("`lat` is given but `lon` is empty".into()),
         (None, Some(_)) => return Err("`lon` is given but `lat` is empty".into()),
-        (None, None) => {}
-    }
-    match (
+        (None, None) => None,
+    };
+    let east_north = match (
         coord(Field::Easting, "easting")?,
         coord(Field::Northing, "northing")?,
     ) {
-        (Some(e), Some(n)) => {
-            return in_england_bng(atlas, e, n).map(|p| (p, LocatedBy::Coordinates, None))
-        }
+        (Some(e), Some(n)) => Some(in_england_bng(atlas, e, n)?),
         (Some(_), None) => return Err("`easting` is given but `northing` is empty".into()),
         (None, Some(_)) => return Err("`northing` is given but `easting` is empty".into()),
-        (None, None) => {}
+        (None, None) => None,
+    };
+    let km = |a: [f64; 2], b: [f64; 2]| ((a[0] - b[0]).hypot(a[1] - b[1])) / 1_000.0;
+    if let (Some((lat, lon, a)), Some(b)) = (lat_lon, east_north) {
+        if km(a, b) * 1_000.0 > COORDINATES_AGREE_M {
+            return Err(format!(
+                "lat {lat}, lon {lon} and easting {}, northing {} are {:.1} km apart (more than {COORDINATES_AGREE_M} m): one of them is wrong; correct it, or leave one pair out",
+                b[0], b[1], km(a, b)
+            ));
+        }
     }
+    let given = lat_lon
+        .map(|(lat, lon, p)| (format!("lat {lat}, lon {lon}"), p))
+        .or(east_north.map(|p| (format!("easting {}, northing {}", p[0], p[1]), p)));
     let Some(pc) = postcode else {
-        return Err("no location: give lat/lon, easting/northing or a postcode".into());
+        return match given {
+            Some((_, p)) => Ok((p, LocatedBy::Coordinates, None)),
+            None => Err("no location: give lat/lon, easting/northing or a postcode".into()),
+        };
     };
     let table = atlas.postcodes().map_err(|e| e.to_string())?;
-    let c = table.lookup(pc).ok_or_else(|| {
-        format!("unknown postcode `{pc}` (not in the OS Code-Point Open 2025 table of English postcodes; give coordinates instead)")
-    })?;
-    Ok((c.pos, LocatedBy::Postcode, c.lsoa.map(|i| i as usize)))
+    let found = table.lookup(pc);
+    match (given, found) {
+        (Some((what, p)), Some(c)) => {
+            if km(p, c.pos) * 1_000.0 > POSTCODE_AGREES_M {
+                return Err(format!(
+                    "{what} is {:.1} km from postcode {pc} (more than {} km): one of them is wrong; correct it, or leave the postcode out",
+                    km(p, c.pos),
+                    POSTCODE_AGREES_M / 1_000.0
+                ));
+            }
+            Ok((p, LocatedBy::Coordinates, None))
+        }
+        // A postcode the table does not have (new, or not English) is only a label here.
+        (Some((_, p)), None) => Ok((p, LocatedBy::Coordinates, None)),
+        (None, Some(c)) => Ok((c.pos, LocatedBy::Postcode, c.lsoa.map(|i| i as usize))),
+        (None, None) => Err(format!(
+            "unknown postcode `{pc}` (not in the OS Code-Point Open 2025 table of English postcodes; give coordinates instead)"
+        )),
+    }
 }
 
 fn in_lsoa(atlas: &Atlas, p: [f64; 2]) -> bool {

@@ -145,6 +145,7 @@ impl From<StoreError> for ApiError {
             StoreError::BadName { .. } | StoreError::NoteTooLong { .. } => {
                 (StatusCode::BAD_REQUEST, "bad_parameter")
             }
+            StoreError::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         };
         ApiError {

@@ -20,6 +20,8 @@ pub mod respond;
 pub mod state;
 
 pub mod features;
+pub mod guard;
+pub mod listen;
 pub mod overlays;
 pub mod ranking;
 pub mod search;
@@ -38,6 +40,7 @@ pub use state::{AppState, Shared};
 /// The router, apart from `main` so tests can drive it in-process.
 pub fn app(state: Shared) -> Router {
     let limit = state.max_upload_bytes;
+    let body_timeout = state.body_timeout;
     let web = assets::router(state.web_dir.clone());
     let cors = cors(&state.cors_origins);
     // Shortlists and overlays: their writes need the token, checked before anything reads
@@ -105,6 +108,13 @@ pub fn app(state: Shared) -> Router {
         // content, other bytes.
         .layer(tower_http::compression::CompressionLayer::new())
         .layer(axum::middleware::from_fn(etag::weaken_when_encoded))
+        // Errors made by the layers below a handler (axum's body limit, a body that timed out)
+        // get the API's JSON shape too.
+        .layer(axum::middleware::from_fn(guard::json_errors))
+        .layer(axum::middleware::from_fn_with_state(
+            body_timeout,
+            guard::body_deadline,
+        ))
         .layer(axum::middleware::from_fn(security_headers))
         .layer(cors)
         .layer(

@@ -19,9 +19,8 @@ use crate::serve::state::Shared;
 pub async fn list(State(s): State<Shared>) -> Result<Json<Value>, ApiError> {
     s.store()?;
     let all: Vec<Value> = s
-        .overlays
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
+        .current_overlays()
+        .await?
         .iter()
         .map(|o| {
             let mut v = o.summary();
@@ -36,7 +35,7 @@ pub async fn list(State(s): State<Shared>) -> Result<Json<Value>, ApiError> {
 
 pub async fn one(State(s): State<Shared>, Path(id): Path<String>) -> Result<Response, ApiError> {
     s.store()?;
-    let o = s.overlay(&id).map_err(ApiError::from)?;
+    let o = s.overlay(&id).await?;
     let mut v = o.to_geojson().map_err(ApiError::internal)?;
     v["overlay"] = o.summary();
     Ok(geojson_response(v))
@@ -48,9 +47,14 @@ pub async fn delete(
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     s.authorise(&headers)?;
-    let o = s.overlay(&id).map_err(ApiError::from)?;
-    s.store()?.delete_overlay(o.id)?;
-    s.reload_overlays()?;
+    s.store()?;
+    let o = s.overlay(&id).await?;
+    let id = o.id;
+    s.db(move |s, store| {
+        store.delete_overlay(id)?;
+        s.reload_overlays()
+    })
+    .await?;
     Ok(Json(json!({"deleted": o.id, "name": o.name})))
 }
 
@@ -91,7 +95,13 @@ pub async fn upload(
             let too_large = std::error::Error::source(&e)
                 .is_some_and(|c| c.to_string().contains("length limit"))
                 || e.to_string().contains("length limit");
-            if too_large {
+            if let Some(seconds) = crate::serve::guard::timed_out(&e) {
+                ApiError {
+                    status: StatusCode::REQUEST_TIMEOUT,
+                    code: "timeout",
+                    message: crate::serve::guard::BodyTimeout { seconds }.to_string(),
+                }
+            } else if too_large {
                 ApiError {
                     status: StatusCode::PAYLOAD_TOO_LARGE,
                     code: "too_large",
@@ -121,8 +131,13 @@ pub async fn upload(
     let parsed =
         tokio::task::spawn_blocking(move || crate::ingest::overlay::parse(&body, &opts)).await??;
     let source = q.filename.unwrap_or_default();
-    let o = s.store()?.add_overlay(&name, &source, &parsed)?;
-    s.reload_overlays()?;
+    let o = s
+        .db(move |s, store| {
+            let o = store.add_overlay(&name, &source, &parsed)?;
+            s.reload_overlays()?;
+            Ok(o)
+        })
+        .await?;
     let mut v = o.summary();
     v["links"] = json!([{"href": format!("/overlays/{}", o.id), "rel": "item", "type": "application/geo+json"}]);
     Ok(created(v))

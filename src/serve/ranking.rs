@@ -65,7 +65,7 @@ pub async fn rank(
         DEFAULT_LIMIT
     };
     let (offset, limit) = paging.bounds(default_limit, MAX_LIMIT)?;
-    let plan = s.chosen_overlay(q.overlay.as_deref())?;
+    let plan = s.chosen_overlay(q.overlay.as_deref()).await?;
     let e = &s.engine;
     let mut ranking = e.rank(q, plan)?;
     let properties = if o.filter.is_some() || o.sortby.is_some() || o.properties.is_some() {
@@ -228,7 +228,7 @@ pub async fn optimise(
     )?;
     let (among, f) = p.value;
     let plan = if among != RankQuery::default() {
-        Some(s.chosen_overlay(among.overlay.as_deref())?)
+        Some(s.chosen_overlay(among.overlay.as_deref()).await?)
     } else {
         None
     };

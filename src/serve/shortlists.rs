@@ -20,7 +20,7 @@ use crate::serve::respond::{attachment, created, urlencode};
 use crate::serve::state::Shared;
 
 pub async fn list(State(s): State<Shared>) -> Result<Json<Value>, ApiError> {
-    let all = s.store()?.list_shortlists()?;
+    let all = s.db(|_, store| Ok(store.list_shortlists()?)).await?;
     Ok(Json(
         json!({"shortlists": all.into_iter().map(|(name, created, updated, n)| json!({
         "name": name, "created": created, "updated": updated, "sites": n,
@@ -56,14 +56,20 @@ pub async fn create(
     if !b.ids.is_empty() {
         s.engine.check_ids(&b.ids)?;
     }
-    let sl = s.store()?.create_shortlist(
-        &b.name,
-        &s.engine.units_file_list(),
-        &weights.to_list(),
-        &s.engine.shortlist_origin(&b.query, None),
-        &b.ids,
-        &b.note,
-    )?;
+    let units_file = s.engine.units_file_list();
+    let origin = s.engine.shortlist_origin(&b.query, None);
+    let sl = s
+        .db(move |_, store| {
+            Ok(store.create_shortlist(
+                &b.name,
+                &units_file,
+                &weights.to_list(),
+                &origin,
+                &b.ids,
+                &b.note,
+            )?)
+        })
+        .await?;
     Ok(created(sl.to_json()))
 }
 
@@ -71,7 +77,11 @@ pub async fn one(
     State(s): State<Shared>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(s.store()?.shortlist(&name)?.to_json()))
+    Ok(Json(
+        s.db(move |_, store| Ok(store.shortlist(&name)?))
+            .await?
+            .to_json(),
+    ))
 }
 
 pub async fn delete(
@@ -80,7 +90,9 @@ pub async fn delete(
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     s.authorise(&headers)?;
-    s.store()?.delete_shortlist(&name)?;
+    let n = name.clone();
+    s.db(move |_, store| Ok(store.delete_shortlist(&n)?))
+        .await?;
     Ok(Json(json!({"deleted": name})))
 }
 
@@ -102,7 +114,9 @@ pub async fn add_sites(
     let b: NewSites = json_body(&body, "{ids: [...], note}")?;
     s.engine.check_ids(&b.ids)?;
     Ok(Json(
-        s.store()?.add_sites(&name, &b.ids, &b.note)?.to_json(),
+        s.db(move |_, store| Ok(store.add_sites(&name, &b.ids, &b.note)?))
+            .await?
+            .to_json(),
     ))
 }
 
@@ -120,7 +134,11 @@ pub async fn set_note(
 ) -> Result<Json<Value>, ApiError> {
     s.authorise(&headers)?;
     let b: Note = json_body(&body, "{note}")?;
-    Ok(Json(s.store()?.set_note(&name, &id, &b.note)?.to_json()))
+    Ok(Json(
+        s.db(move |_, store| Ok(store.set_note(&name, &id, &b.note)?))
+            .await?
+            .to_json(),
+    ))
 }
 
 pub async fn remove_site(
@@ -129,7 +147,11 @@ pub async fn remove_site(
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     s.authorise(&headers)?;
-    Ok(Json(s.store()?.remove_site(&name, &id)?.to_json()))
+    Ok(Json(
+        s.db(move |_, store| Ok(store.remove_site(&name, &id)?))
+            .await?
+            .to_json(),
+    ))
 }
 
 /// `GET /shortlists/{name}/export?format=`.
@@ -155,8 +177,12 @@ pub async fn export(
         .0
         .format
         .unwrap_or(ShortlistFormat::Table(ExportFormat::Xlsx));
-    let sl = s.store()?.shortlist(&name)?;
-    let plan = query_value(&sl.query, "overlay").and_then(|k| s.overlay(&k).ok());
+    let n = name.clone();
+    let sl = s.db(move |_, store| Ok(store.shortlist(&n)?)).await?;
+    let plan = match query_value(&sl.query, "overlay") {
+        Some(k) => s.overlay(&k).await.ok(),
+        None => None,
+    };
     let choice = query_value(&sl.query, "catchments").and_then(|c| Catchments::parse_spec(&c));
     let state = s.clone();
     // A shortlist made with other catchments than this server's is joined again with its own.

@@ -22,9 +22,14 @@ pub struct AppState {
     /// Shortlists and overlays; `None` = those routes answer 503.
     pub store: Option<Store>,
     pub overlays: RwLock<Vec<Arc<Overlay>>>,
+    /// The database's `data_version` when `overlays` was last read: another process's change
+    /// (the CLI's `overlay add`) moves it, and the list is read again.
+    overlays_seen: std::sync::Mutex<Option<i64>>,
     /// The bearer token writes need; `None` = writes are refused.
     pub token: Option<String>,
     pub max_upload_bytes: usize,
+    /// How long a request's body may take to arrive (`serve --body-timeout-s`).
+    pub body_timeout: std::time::Duration,
     /// Features, vertices, rings and validity work one upload may hold.
     pub upload_limits: crate::ingest::overlay::UploadLimits,
     /// Serve the map from this directory instead of the files built into the binary.
@@ -53,8 +58,12 @@ impl AppState {
             collections,
             store: None,
             overlays: RwLock::new(vec![]),
+            overlays_seen: std::sync::Mutex::new(None),
             token: None,
             max_upload_bytes: crate::ingest::overlay::DEFAULT_MAX_UPLOAD_BYTES,
+            body_timeout: std::time::Duration::from_secs(
+                crate::serve::listen::Limits::default().body_timeout_s,
+            ),
             upload_limits: Default::default(),
             web_dir: None,
             base_map: None,
@@ -69,31 +78,78 @@ impl AppState {
         store: Store,
         token: Option<String>,
     ) -> Result<AppState, StoreError> {
+        let seen = store.data_version()?;
         let overlays = store.overlays()?.into_iter().map(Arc::new).collect();
         self.overlays = RwLock::new(overlays);
+        self.overlays_seen = std::sync::Mutex::new(Some(seen));
         self.store = Some(store);
         self.token = token.filter(|t| !t.trim().is_empty());
         Ok(self)
     }
 
-    /// The overlay with this id or name, exactly (`store::pick_overlay`).
-    pub fn overlay(&self, key: &str) -> Result<Arc<Overlay>, crate::store::StoreError> {
-        let all = self.overlays.read().unwrap_or_else(|p| p.into_inner());
+    /// Runs `f` with the state database on a blocking thread: never on the async workers,
+    /// which a lock held by another process would otherwise stall (every request would wait,
+    /// `/health` too). A lock held past [`crate::store::BUSY_TIMEOUT`] is a 503.
+    pub async fn db<T, F>(self: &Arc<Self>, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&AppState, &Store) -> Result<T, ApiError> + Send + 'static,
+    {
+        let s = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let store = s.store()?;
+            f(&s, store)
+        })
+        .await?
+    }
+
+    /// The overlays as the database holds them now: read again if another process changed
+    /// the database since they were last read. Blocking: call it through [`AppState::db`],
+    /// or use [`AppState::current_overlays`].
+    pub fn sync_overlays(&self) -> Result<Vec<Arc<Overlay>>, ApiError> {
+        if let Some(store) = &self.store {
+            let mut seen = self.overlays_seen.lock().unwrap_or_else(|p| p.into_inner());
+            let now = store.data_version()?;
+            if *seen != Some(now) {
+                self.reload_overlays()?;
+                *seen = Some(now);
+            }
+        }
+        Ok(self
+            .overlays
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone())
+    }
+
+    /// [`AppState::sync_overlays`] on a blocking thread.
+    pub async fn current_overlays(self: &Arc<Self>) -> Result<Vec<Arc<Overlay>>, ApiError> {
+        let s = self.clone();
+        tokio::task::spawn_blocking(move || s.sync_overlays()).await?
+    }
+
+    /// The overlay with this id or name, exactly (`store::pick_overlay`), as the database
+    /// holds it now.
+    pub async fn overlay(self: &Arc<Self>, key: &str) -> Result<Arc<Overlay>, ApiError> {
+        let all = self.current_overlays().await?;
         let i = crate::store::pick_overlay(&all, key, |o| (o.id, o.name.as_str()))?;
         Ok(all[i].clone())
     }
 
     /// The overlay a query names, or a 400 naming `overlay`.
-    pub fn chosen_overlay(&self, key: Option<&str>) -> Result<Option<Arc<Overlay>>, ApiError> {
-        match key {
-            None => Ok(None),
-            Some(k) => self
-                .overlay(k)
-                .map(Some)
-                .map_err(|e| ApiError::bad("overlay", e)),
-        }
+    pub async fn chosen_overlay(
+        self: &Arc<Self>,
+        key: Option<&str>,
+    ) -> Result<Option<Arc<Overlay>>, ApiError> {
+        let Some(k) = key else { return Ok(None) };
+        let all = self.current_overlays().await?;
+        crate::store::pick_overlay(&all, k, |o| (o.id, o.name.as_str()))
+            .map(|i| Some(all[i].clone()))
+            .map_err(|e| ApiError::bad("overlay", e))
     }
 
+    /// Reads every overlay from the database again (after a write of this server's own).
+    /// Blocking.
     pub fn reload_overlays(&self) -> Result<(), ApiError> {
         let fresh: Vec<Arc<Overlay>> = self
             .store()?

@@ -170,3 +170,156 @@ pub fn feature_ids(v: &serde_json::Value) -> Vec<String> {
         .map(|f| f["properties"]["id"].as_str().unwrap().to_string())
         .collect()
 }
+
+/// A `sitefinder serve` on a free loopback port, killed when dropped, with its stdout lines.
+pub struct Serving {
+    pub child: std::process::Child,
+    pub addr: String,
+    pub lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Serving {
+    pub fn start(state: &Path, extra: &[&str]) -> Serving {
+        Serving::start_under(&[], state, extra)
+    }
+
+    /// Started through `wrapper` (e.g. `["prlimit", "--nofile=256", "--"]`).
+    pub fn start_under(wrapper: &[&str], state: &Path, extra: &[&str]) -> Serving {
+        use std::io::BufRead;
+        let bin = env!("CARGO_BIN_EXE_sitefinder");
+        let mut cmd = match wrapper.split_first() {
+            Some((w, rest)) => {
+                let mut c = std::process::Command::new(w);
+                c.args(rest).arg(bin);
+                c
+            }
+            None => std::process::Command::new(bin),
+        };
+        let child = cmd
+            .args(["serve", "--addr", "127.0.0.1:0", "--state"])
+            .arg(state)
+            .args(extra)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        let mut s = Serving {
+            child,
+            addr: String::new(),
+            lines,
+        };
+        let out = s.child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let line = s.wait_for("serving");
+        s.addr = line
+            .split(" at http://")
+            .nth(1)
+            .unwrap()
+            .split('/')
+            .next()
+            .unwrap()
+            .to_string();
+        s
+    }
+
+    /// The next stdout line containing `what` (at most 5 minutes away).
+    pub fn wait_for(&self, what: &str) -> String {
+        loop {
+            let l = self
+                .lines
+                .recv_timeout(std::time::Duration::from_secs(300))
+                .unwrap_or_else(|_| panic!("no line with `{what}`"));
+            if l.contains(what) {
+                return l;
+            }
+        }
+    }
+
+    /// The write token the server printed at start-up (one it made).
+    pub fn token(&self) -> String {
+        self.wait_for("write token")
+            .rsplit(": ")
+            .next()
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+
+    /// Sends `request` as it is on a new connection and reads the answer to its end (the
+    /// server closes it: send `Connection: close`), waiting at most `secs`.
+    pub fn raw(&self, request: &[u8], secs: u64) -> String {
+        http_raw(&self.addr, request, secs)
+    }
+
+    /// One request with a body: the status and the answer's body.
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: &[u8],
+    ) -> (u16, String) {
+        http_call(&self.addr, method, path, token, body)
+    }
+
+    pub fn get(&self, path: &str) -> (u16, String) {
+        self.call("GET", path, None, b"")
+    }
+}
+
+/// Sends `request` as it is to `addr` on a new connection and reads the answer to its end,
+/// waiting at most `secs`.
+pub fn http_raw(addr: &str, request: &[u8], secs: u64) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(secs)))
+        .unwrap();
+    s.write_all(request).unwrap();
+    let mut out = vec![];
+    match s.read_to_end(&mut out) {
+        Ok(_) => {}
+        Err(e) if !out.is_empty() => eprintln!("read after {} bytes: {e}", out.len()),
+        Err(e) => panic!("no answer within {secs} s: {e}"),
+    }
+    String::from_utf8_lossy(&out).to_string()
+}
+
+/// One request with a body to `addr` (`Connection: close`): the status and the answer's body.
+pub fn http_call(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &[u8],
+) -> (u16, String) {
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(body);
+    let text = http_raw(addr, &req, 120);
+    let status = text
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not HTTP: {text:.200}"));
+    let body = text.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("");
+    (status, body.to_string())
+}

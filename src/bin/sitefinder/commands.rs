@@ -165,6 +165,8 @@ pub fn serve(a: ServeArgs) -> Result<()> {
     let mut state = sitefinder::serve::AppState::new(engine);
     state.max_upload_bytes = usize::from(a.max_upload_mb) * 1024 * 1024;
     state.upload_limits = a.upload_limits;
+    state.body_timeout = std::time::Duration::from_secs(a.limits.body_timeout_s);
+    let limits = a.limits;
     state.web_dir = a.web.clone();
     state.base_map = base_map;
     state.cors_origins = a.cors_origins.clone();
@@ -219,18 +221,22 @@ pub fn serve(a: ServeArgs) -> Result<()> {
             let _ = std::io::stdout().flush();
             let _ = stop_tx.send(true);
         });
-        let mut graceful = stop_rx.clone();
-        let server = axum::serve(listener, sitefinder::serve::app(Arc::new(state)))
-            .with_graceful_shutdown(async move {
+        let mut graceful = stop_rx;
+        let stopped = sitefinder::serve::listen::run(
+            listener,
+            sitefinder::serve::app(Arc::new(state)),
+            limits,
+            async move {
                 let _ = graceful.wait_for(|s| *s).await;
-            });
-        let mut deadline = stop_rx;
-        tokio::select! {
-            r = server => r?,
-            _ = async {
-                let _ = deadline.wait_for(|s| *s).await;
-                tokio::time::sleep(SHUTDOWN_GRACE).await;
-            } => eprintln!("sitefinder: stopped with requests unfinished after {} s", SHUTDOWN_GRACE.as_secs()),
+            },
+            SHUTDOWN_GRACE,
+        )
+        .await;
+        if stopped == sitefinder::serve::listen::Stopped::GraceOver {
+            eprintln!(
+                "sitefinder: stopped with requests unfinished after {} s",
+                SHUTDOWN_GRACE.as_secs()
+            );
         }
         println!("sitefinder: stopped");
         Ok(())

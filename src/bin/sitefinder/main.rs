@@ -147,6 +147,9 @@ struct ServeArgs {
     /// Features, vertices, rings and validity work one overlay upload may hold.
     #[command(flatten)]
     upload_limits: sitefinder::ingest::overlay::UploadLimits,
+    /// Connections, and how long a client may take over a request.
+    #[command(flatten)]
+    limits: sitefinder::serve::listen::Limits,
     /// An online base map for the web map, under the data: a tile URL template with {z}, {x}
     /// and {y} (e.g. https://tile.example.org/{z}/{x}/{y}.png). Needs --base-map-attribution.
     /// Off by default: the map then needs no internet and draws place names from the data.
