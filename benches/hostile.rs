@@ -107,6 +107,7 @@ fn main() {
     // Uploads to the server (its default limits: 10 MB, 100,000 features, 2,000,000 vertices).
     for what in [
         "zip_bomb",
+        "shp_bomb",
         "zip_many_entries",
         "geopackage_view",
         "tangled_star",

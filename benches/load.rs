@@ -268,17 +268,19 @@ fn main() {
                     let (method, path, body, ok) = &kinds[k];
                     if conn.is_none() {
                         let s = TcpStream::connect(&addr).unwrap();
+                        s.set_nodelay(true).unwrap();
                         s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
                         let r = BufReader::new(s.try_clone().unwrap());
                         conn = Some((s, r));
                     }
                     let (s, r) = conn.as_mut().unwrap();
                     let t = Instant::now();
-                    let sent = write!(
-                        s,
+                    // One write a request (several small ones would wait on Nagle's algorithm).
+                    let req = format!(
                         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
                         body.len()
                     );
+                    let sent = s.write_all(req.as_bytes());
                     match sent.and_then(|_| read_answer(r)) {
                         Ok((status, n)) if ok.contains(&status) => {
                             latencies[k].push(t.elapsed());

@@ -3,7 +3,8 @@
 //! (`tests/fuzz_regressions.rs`). Each target states what must hold for any input, beyond not
 //! panicking:
 //!
-//! - `units`: a units file (CSV, GeoJSON or gzip, by the first byte) is read or refused;
+//! - `units`: a units file (CSV, GeoJSON or gzip, named as its content suggests) is read or
+//!   refused;
 //! - `overlay`: a plan upload is read or refused, and every polygon it accepts is valid;
 //! - `http_get`: any GET path and query string is answered, never with a 5xx;
 //! - `valid`: the validity check and repair of any small polygon finish, a repair is valid,
@@ -51,17 +52,17 @@ fn state() -> &'static Arc<sitefinder::serve::AppState> {
 }
 
 pub fn units(data: &[u8]) {
-    let Some((&kind, body)) = data.split_first() else {
-        return;
-    };
-    let name = match kind % 3 {
-        0 => "units.csv",
-        1 => "units.geojson",
-        _ => "units.csv.gz",
+    // Named as the content suggests, so real files serve as seeds.
+    let name = if data.starts_with(&[0x1f, 0x8b]) {
+        "units.csv.gz"
+    } else if data.trim_ascii_start().starts_with(b"{") {
+        "units.geojson"
+    } else {
+        "units.csv"
     };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(name);
-    std::fs::write(&path, body).unwrap();
+    std::fs::write(&path, data).unwrap();
     for skip_invalid in [false, true] {
         let opts = sitefinder::ingest::units::ImportOptions {
             skip_invalid,

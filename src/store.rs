@@ -149,7 +149,13 @@ impl Shortlist {
             "name": self.name,
             "created": self.created,
             "updated": self.updated,
-            "units_file": self.units_file,
+            // File names without their folders: the server says this to anyone.
+            "units_file": self
+                .units_file
+                .split("; ")
+                .map(|f| f.rsplit(['/', '\\']).next().unwrap_or(f))
+                .collect::<Vec<_>>()
+                .join("; "),
             "weights": self.weights,
             "query": self.query,
             "sites": self.sites.iter().map(|s| json!({

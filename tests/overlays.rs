@@ -383,27 +383,39 @@ fn bad_files_get_clear_errors() {
     assert!(m.contains("not a GeoPackage"), "{m}");
 }
 
-/// A zipped Shapefile whose parts unpack to more than the limit (a 200+ MB `.prj` of spaces in
-/// a zip of a few hundred KB) is refused, naming the limit, after reading no more than it.
+/// A zipped Shapefile whose parts unpack to more than the limit (100+ MB of zeros as its .shp,
+/// in a zip of about 100 KB) is refused, naming the part and the limit, after reading no more
+/// than it; a .prj is read only to 64 KB.
 #[test]
 fn a_zip_bomb_is_refused_at_the_limit() {
-    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let zopts = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated)
-        .compression_level(Some(1));
-    zip.start_file("plan.shp", zopts).unwrap();
-    zip.write_all(&[0u8; 100]).unwrap();
-    zip.start_file("plan.prj", zopts).unwrap();
-    let chunk = vec![b' '; 1 << 20];
-    let over = sitefinder::ingest::overlay::MAX_UNZIPPED_BYTES as usize / chunk.len() + 2;
-    for _ in 0..over {
-        zip.write_all(&chunk).unwrap();
-    }
-    let bytes = zip.finish().unwrap().into_inner();
-    assert!(bytes.len() < 2_000_000, "{} bytes", bytes.len());
+    let bomb = |part: &str, bytes: usize| {
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let zopts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .compression_level(Some(9));
+        for name in ["plan.prj", "plan.shp"] {
+            zip.start_file(name, zopts).unwrap();
+            if name == part {
+                let chunk = vec![0u8; 1 << 20];
+                for _ in 0..bytes / chunk.len() + 1 {
+                    zip.write_all(&chunk).unwrap();
+                }
+            } else {
+                zip.write_all(b"PROJCS[]").unwrap();
+            }
+        }
+        zip.finish().unwrap().into_inner()
+    };
+    let limit = sitefinder::ingest::overlay::MAX_UNZIPPED_BYTES as usize;
+    let bytes = bomb("plan.shp", limit + 1);
+    assert!(bytes.len() < 1_000_000, "{} bytes", bytes.len());
     let e = parse(&bytes, &opts()).unwrap_err().to_string();
+    assert_eq!(e, "plan.shp unpacks to more than the 100 MB the Shapefile's parts may unpack to together: a zip that unpacks to far more than it holds is refused; zip the layer's .shp, .shx, .dbf and .prj again");
+    let e = parse(&bomb("plan.prj", 70_000), &opts())
+        .unwrap_err()
+        .to_string();
     assert!(
-        e.contains("plan.prj") && e.contains("at most 200 MB"),
+        e.starts_with("plan.prj unpacks to more than 64 KB; a .prj is one line of text"),
         "{e}"
     );
 }

@@ -376,7 +376,8 @@ impl Engine {
         } else {
             Err(EngineError::UnknownIds {
                 ids: missing.join(", "),
-                files: self.units_file_list(),
+                // Names, not paths: the server says this to anyone.
+                files: self.units_file_names().join("; "),
             })
         }
     }
@@ -654,7 +655,11 @@ impl Engine {
     pub fn meta(&self, ranking: &Ranking, filters: Vec<(String, String)>) -> Meta {
         let mut m = Map::new();
         m.insert("sitefinder".into(), json!(env!("CARGO_PKG_VERSION")));
-        m.insert("units_file".into(), json!(self.units_file_list()));
+        // Names, not paths: exports are downloaded from the server by anyone.
+        m.insert(
+            "units_file".into(),
+            json!(self.units_file_names().join("; ")),
+        );
         m.insert("weights".into(), json!(ranking.weights.to_list()));
         m.insert("as_of".into(), json!(ranking.settings.as_of_words()));
         m.insert("catchments".into(), json!(self.catchments.describe()));

@@ -413,6 +413,10 @@ pub enum OverlayError {
     Crs(String),
     #[error("not a complete zip archive ({0}); the upload may be truncated: zip the .shp, .shx, .dbf and .prj again")]
     Zip(String),
+    #[error("{name} unpacks to {what}: a zip that unpacks to far more than it holds is refused; zip the layer's .shp, .shx, .dbf and .prj again")]
+    Unpacked { name: String, what: String },
+    #[error("the zip lists {0} files; at most {MAX_ZIP_ENTRIES} are read (a zipped Shapefile needs 3 to 6: the .shp, .shx, .dbf and .prj)")]
+    ZipEntries(usize),
     #[error("the zip holds no .shp file; a zipped Shapefile needs the .shp, .shx, .dbf and .prj")]
     NoShp,
     #[error("the zip holds more than one Shapefile ({0}); upload one layer per zip")]
@@ -779,9 +783,13 @@ const MALFORMED: &str = "malformed ";
 
 // ---- Shapefile (zipped) ----
 
-/// The most a zipped Shapefile's parts may unpack to, together (a council's plan areas are a
-/// few MB; the whole of England's LSOAs about 60 MB).
-pub const MAX_UNZIPPED_BYTES: u64 = 200_000_000;
+/// The most a zipped Shapefile's parts may unpack to, together: room for the most features and
+/// vertices a layer may have (a council's plan areas are a few MB; the whole of England's
+/// LSOAs at 20 m about 60 MB).
+pub const MAX_UNZIPPED_BYTES: u64 = 100_000_000;
+
+/// The most a `.prj` may unpack to: one line of WKT, a few hundred bytes.
+pub const MAX_PRJ_BYTES: u64 = 64 * 1024;
 
 /// The most entries a zip may list.
 pub const MAX_ZIP_ENTRIES: usize = 1_000;
@@ -790,10 +798,7 @@ fn read_shapefile_zip(bytes: &[u8]) -> Result<(Crs, Vec<RawFeature>), OverlayErr
     let mut zip =
         zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| OverlayError::Zip(e.to_string()))?;
     if zip.len() > MAX_ZIP_ENTRIES {
-        return Err(OverlayError::Zip(format!(
-            "the zip lists {} files; at most {MAX_ZIP_ENTRIES} are read (a Shapefile needs 3 to 6)",
-            zip.len()
-        )));
+        return Err(OverlayError::ZipEntries(zip.len()));
     }
     let names: Vec<String> = zip.file_names().map(str::to_string).collect();
     let shps: Vec<&String> = names
@@ -826,30 +831,36 @@ fn read_shapefile_zip(bytes: &[u8]) -> Result<(Crs, Vec<RawFeature>), OverlayErr
     // What the parts unpack to is bounded, whatever the zip says of itself (a 1 MB zip can
     // hold a .prj of a gigabyte).
     let mut unpacked: u64 = 0;
-    let mut read = |name: &str| -> Result<Vec<u8>, OverlayError> {
+    let mut read = |name: &str, most: u64| -> Result<Vec<u8>, OverlayError> {
         let f = zip
             .by_name(name)
             .map_err(|e| OverlayError::Zip(format!("{name}: {e}")))?;
-        let room = MAX_UNZIPPED_BYTES - unpacked;
+        let room = (MAX_UNZIPPED_BYTES - unpacked).min(most);
         let mut buf = vec![];
         f.take(room + 1)
             .read_to_end(&mut buf)
             .map_err(|e| OverlayError::Zip(format!("{name}: {e}")))?;
         if buf.len() as u64 > room {
-            return Err(OverlayError::Zip(format!(
-                "{name}: the Shapefile's parts unpack to more than {} MB; at most {} MB is read",
-                MAX_UNZIPPED_BYTES / 1_000_000,
-                MAX_UNZIPPED_BYTES / 1_000_000
-            )));
+            return Err(OverlayError::Unpacked {
+                name: name.to_string(),
+                what: if most < MAX_UNZIPPED_BYTES {
+                    format!("more than {} KB; a .prj is one line of text", most / 1024)
+                } else {
+                    format!(
+                        "more than the {} MB the Shapefile's parts may unpack to together",
+                        MAX_UNZIPPED_BYTES / 1_000_000
+                    )
+                },
+            });
         }
         unpacked += buf.len() as u64;
         Ok(buf)
     };
     let prj_name = sibling(".prj").ok_or_else(|| OverlayError::NoPrj(shp.clone()))?;
-    let prj = read(&prj_name)?;
-    let shp_bytes = read(&shp)?;
+    let prj = read(&prj_name, MAX_PRJ_BYTES)?;
+    let shp_bytes = read(&shp, u64::MAX)?;
     let dbf_bytes = match sibling(".dbf") {
-        Some(n) => Some(read(&n)?),
+        Some(n) => Some(read(&n, u64::MAX)?),
         None => None,
     };
     let crs = Crs::from_wkt(&String::from_utf8_lossy(&prj));

@@ -88,6 +88,12 @@ pub async fn upload(
     s.authorise(&headers)?;
     s.store()?;
     let (q,): (UploadQuery,) = parse_query(raw.as_deref())?;
+    // Two uploads at a time at most, so their memory stays bounded together.
+    let _slot = s
+        .upload_slots
+        .acquire()
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
     // Read only now, and never more than the limit.
     let body = axum::body::to_bytes(body, s.max_upload_bytes)
         .await

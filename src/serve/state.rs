@@ -28,6 +28,9 @@ pub struct AppState {
     /// The bearer token writes need; `None` = writes are refused.
     pub token: Option<String>,
     pub max_upload_bytes: usize,
+    /// Uploads checked at once (each may hold its body and what it unpacks to, about 110 MB at
+    /// most); more wait their turn.
+    pub upload_slots: tokio::sync::Semaphore,
     /// How long a request's body may take to arrive (`serve --body-timeout-s`).
     pub body_timeout: std::time::Duration,
     /// Features, vertices, rings and validity work one upload may hold.
@@ -61,6 +64,7 @@ impl AppState {
             overlays_seen: std::sync::Mutex::new(None),
             token: None,
             max_upload_bytes: crate::ingest::overlay::DEFAULT_MAX_UPLOAD_BYTES,
+            upload_slots: tokio::sync::Semaphore::new(2),
             body_timeout: std::time::Duration::from_secs(
                 crate::serve::listen::Limits::default().body_timeout_s,
             ),

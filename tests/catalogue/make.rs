@@ -33,6 +33,7 @@ pub const ALL: &[&str] = &[
     "units_deep_json",
     "zip_bomb",
     "zip_many_entries",
+    "shp_bomb",
     "geopackage_view",
     "tangled_star",
     "many_features",
@@ -84,6 +85,22 @@ pub fn make(what: &str, cx: &Context) -> Made {
             zip.start_file("plan.prj", o).unwrap();
             let chunk = vec![b' '; 1 << 20];
             for _ in 0..202 {
+                zip.write_all(&chunk).unwrap();
+            }
+            file("plan.zip", zip.finish().unwrap().into_inner())
+        }
+        // A zipped Shapefile whose .shp unpacks to over 100 MB of zeros.
+        "shp_bomb" => {
+            let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+            let o = zip::write::SimpleFileOptions::default()
+                .compression_method(zip::CompressionMethod::Deflated)
+                .compression_level(Some(9));
+            zip.start_file("plan.prj", o).unwrap();
+            zip.write_all(b"PROJCS[\"OSGB 1936 / British National Grid\"]")
+                .unwrap();
+            zip.start_file("plan.shp", o).unwrap();
+            let chunk = vec![0u8; 1 << 20];
+            for _ in 0..101 {
                 zip.write_all(&chunk).unwrap();
             }
             file("plan.zip", zip.finish().unwrap().into_inner())
