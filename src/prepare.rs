@@ -7,6 +7,7 @@
 //! shop) are written in the code below and in `data/README.md`.
 
 pub mod places;
+pub mod synthetic;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::base::spatial::{circle, clipped_area};
+use crate::base::spatial::disc_area;
 use crate::ingest::catchment::{CatchmentSource, Cover};
 use crate::ingest::units::{LocatedBy, Unit};
 use crate::reference::atlas::Atlas;
@@ -197,21 +197,27 @@ pub fn reach(atlas: &Atlas, at: [f64; 2], radius_m: f64) -> Reach {
 
 /// The residents of each LSOA the reach circle of `radius_m` around `at` touches, by areal
 /// interpolation (the LSOA's population in proportion to the part of its polygon inside the
-/// circle): `(LSOA index, residents)`, each with some residents inside. The one reach
-/// computation: [`reach`] sums it, the site report splits it by IMD decile.
+/// circle, the true circle): `(LSOA index, residents)`, each with some residents inside, by LSOA
+/// index. The one reach computation: [`reach`] sums it, the site report splits it by IMD decile.
 pub fn reach_parts(atlas: &Atlas, at: [f64; 2], radius_m: f64) -> Vec<(usize, f64)> {
-    let clip = circle(at, radius_m, 64);
+    let r2 = radius_m * radius_m;
+    let within = |x: f64, y: f64| (x - at[0]).powi(2) + (y - at[1]).powi(2) <= r2;
     let mut out = vec![];
-    for i in atlas.lsoa_index.candidates_near(at, radius_m * 1.01) {
+    for (i, [x0, y0, x1, y1]) in atlas.lsoa_index.boxes_near(at, radius_m) {
         let l = &atlas.lsoas[i];
         if l.area_m2 <= 0.0 {
             continue;
         }
-        let inside = clipped_area(&atlas.lsoa_shapes[i], &clip);
-        if inside <= 0.0 {
-            continue;
+        // A polygon whose box is inside the circle is wholly inside it.
+        let share = if within(x0, y0) && within(x1, y0) && within(x0, y1) && within(x1, y1) {
+            1.0
+        } else {
+            (disc_area(&atlas.lsoa_shapes[i], at, radius_m) / l.area_m2).min(1.0)
+        };
+        if share > 0.0 {
+            out.push((i, l.population * share));
         }
-        out.push((i, l.population * (inside / l.area_m2).min(1.0)));
     }
+    out.sort_unstable_by_key(|p| p.0);
     out
 }

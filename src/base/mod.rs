@@ -8,4 +8,5 @@ pub mod params;
 pub mod spatial;
 pub mod table;
 pub mod textio;
+pub mod timing;
 pub mod valid;

@@ -219,7 +219,11 @@ impl Engine {
     /// Loads the atlas and opens the engine over it.
     pub fn open(cfg: &Config) -> Result<Engine, EngineError> {
         let dir = cfg.data.as_deref().ok_or(EngineError::NoData)?;
-        Engine::open_with(Arc::new(Atlas::load_edition(dir, cfg.imd)?), cfg)
+        let atlas = {
+            let _t = crate::base::timing::Phase::start("load the reference data");
+            Atlas::load_edition(dir, cfg.imd)?
+        };
+        Engine::open_with(Arc::new(atlas), cfg)
     }
 
     /// Opens the engine over an atlas already loaded.
@@ -230,6 +234,7 @@ impl Engine {
         let choice = cfg.catchment_choice();
         let catchments = choice.open(&atlas)?;
         let mut imports = vec![];
+        let import = crate::base::timing::Phase::start("import the units");
         for path in cfg.units_files(&atlas.dir)? {
             let imported = read_units(
                 &path,
@@ -241,6 +246,7 @@ impl Engine {
             )?;
             imports.push((std::fs::canonicalize(&path).unwrap_or(path), imported));
         }
+        drop(import);
         let renamed = files::prefix_clashing_ids(&mut imports)?;
         let mut notes = vec![];
         if renamed > 0 {
@@ -292,8 +298,14 @@ impl Engine {
         units_files: Vec<PathBuf>,
     ) -> Engine {
         let mut units = units;
-        crate::analysis::sites::group(&mut units);
-        let contexts = attach(&atlas, &units, catchments.as_ref(), &join);
+        {
+            let _t = crate::base::timing::Phase::start("group units into sites");
+            crate::analysis::sites::group(&mut units);
+        }
+        let contexts = {
+            let _t = crate::base::timing::Phase::start("join");
+            attach(&atlas, &units, catchments.as_ref(), &join)
+        };
         let ids = units
             .iter()
             .enumerate()

@@ -2,6 +2,8 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+
+use sitefinder::base::timing::Phase;
 use std::sync::Arc;
 
 use anyhow::{bail, Context as _, Result};
@@ -77,18 +79,22 @@ pub fn rank(a: RankArgs) -> Result<()> {
     r.query.read_weights_file()?;
     let plan = plan(&r.query, &a.state)?;
     let engine = open(r.config)?;
+    let t = Phase::start("rank");
     let mut ranking = engine.rank(&r.query, plan)?;
+    drop(t);
     for line in engine.unsuitable_lines(&ranking) {
         eprintln!("{line}");
     }
     let ranked = ranking.rows.len();
     ranking.rows = r.paging.apply(ranking.rows);
     let meta = engine.meta(&ranking, r.query.filter_pairs());
+    let t = Phase::start("write");
     if out == "-" {
         write_stdout(&engine.render(format, &ranking, &meta)?)?;
     } else {
         engine.write(Path::new(&out), format, &ranking, &meta)?;
     }
+    drop(t);
     eprintln!(
         "sitefinder: ranked {ranked} of {} units from {} ({} skipped as invalid, {} not vacant, {} left out as unable to hold a clinic, {} left out by filters); wrote {} to {}",
         engine.units.len() + engine.skipped.len(),
@@ -139,15 +145,21 @@ fn write_stdout(bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-pub fn serve(a: ServeArgs) -> Result<()> {
+/// Logs to standard error: `RUST_LOG` sets what (e.g. `sitefinder=info` adds each phase's
+/// time), else `default`.
+pub fn init_logs(default: &str) {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "sitefinder=info,tower_http=info".into()),
+                .unwrap_or_else(|_| default.into()),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+}
+
+pub fn serve(a: ServeArgs) -> Result<()> {
+    init_logs("sitefinder=info,tower_http=info");
     let started = std::time::Instant::now();
     let base_map = sitefinder::serve::basemap::BaseMap::from_flags(
         a.base_map_url.as_deref(),
@@ -489,6 +501,17 @@ pub fn calibrate(registrations: PathBuf, data: Option<PathBuf>) -> Result<()> {
     }
     let c = sitefinder::analysis::calibrate::calibrate(&atlas, &real);
     print!("{}", c.report(&real));
+    Ok(())
+}
+
+pub fn synthetic_units(n: usize, seed: u64, out: &Path, data: Option<PathBuf>) -> Result<()> {
+    let atlas = Atlas::load(&data_dir(data)?)?;
+    sitefinder::prepare::synthetic::write_file(&atlas, n, seed, out)
+        .with_context(|| format!("writing {}", out.display()))?;
+    eprintln!(
+        "sitefinder: wrote {n} SYNTHETIC units (seed {seed}) to {}",
+        out.display()
+    );
     Ok(())
 }
 

@@ -1,0 +1,67 @@
+//! The SYNTHETIC national units (`sitefinder synthetic-units`): the same seed gives the same
+//! file, every unit is labelled SYNTHETIC, lies in England inside the LSOA its address names,
+//! and imports as any units file does; the descriptions follow their stated shares.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn synthetic_units_are_deterministic_labelled_and_inside_their_lsoas() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, c) = (
+        dir.path().join("a.csv"),
+        dir.path().join("b.csv"),
+        dir.path().join("c.csv"),
+    );
+    for (f, seed) in [(&a, "7"), (&b, "7"), (&c, "8")] {
+        let o = sitefinder(&[
+            "synthetic-units",
+            "--n",
+            "5000",
+            "--seed",
+            seed,
+            "--out",
+            p(f),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let (ta, tb, tc) = (
+        std::fs::read_to_string(&a).unwrap(),
+        std::fs::read_to_string(&b).unwrap(),
+        std::fs::read_to_string(&c).unwrap(),
+    );
+    assert_eq!(ta, tb, "the same seed gives the same file");
+    assert_ne!(ta, tc);
+    assert_eq!(ta.lines().count(), 5_001);
+
+    let imported = import(&a);
+    assert_eq!(imported.units.len(), 5_000);
+    let atlas = atlas();
+    let mut stalls = 0;
+    let mut lads = std::collections::BTreeSet::new();
+    for u in &imported.units {
+        assert!(u.id.starts_with("SYNTHETIC-") && u.name.starts_with("SYNTHETIC"));
+        // The address names the LSOA it was placed in: the unit is inside that polygon
+        // (to the 0.1 m its 6 decimals of a degree keep).
+        let named = u.address.trim_start_matches("SYNTHETIC, ");
+        let at = atlas.lsoa_at(u.pos).expect("inside an LSOA");
+        if atlas.lsoas[at].name != named {
+            let l = (0..atlas.lsoas.len())
+                .find(|&i| atlas.lsoas[i].name == named)
+                .unwrap();
+            let d = geo::Distance::distance(
+                &geo::Euclidean,
+                &atlas.lsoa_shapes[l],
+                &geo::Point::new(u.pos[0], u.pos[1]),
+            );
+            assert!(d < 0.2, "{} is {d} m outside {named}", u.id);
+        }
+        lads.insert(atlas.lsoas[at].lad_code.clone());
+        stalls += usize::from(u.description.as_deref() == Some("Market stall"));
+    }
+    // Spread over England: most of its 296 local authorities in 5,000 units.
+    assert!(lads.len() > 250, "{} local authorities", lads.len());
+    // 3% market stalls: 150 expected, well within 100..200.
+    assert!((100..200).contains(&stalls), "{stalls} market stalls");
+}
