@@ -52,7 +52,7 @@ fn synthetic_units(atlas: &Atlas, n: usize) -> Vec<Unit> {
                 postcode: None,
                 pos: l.centroid,
                 located_by: LocatedBy::Coordinates,
-                postcode_lsoa: None,
+                lsoa: None,
                 floor_area_m2: Some(40.0 + (x % 200) as f64),
                 rateable_value: None,
                 ground_floor: Some(x % 3 != 0),

@@ -79,7 +79,7 @@ fn units(specs: &[Spec]) -> Vec<Unit> {
                 postcode: None,
                 pos: [c[0] + s.dx, c[1] + s.dy],
                 located_by: LocatedBy::Coordinates,
-                postcode_lsoa: None,
+                lsoa: None,
                 floor_area_m2: s.floor,
                 rateable_value: None,
                 ground_floor: s.ground,

@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use crate::base::spatial::disc_area;
 use crate::ingest::catchment::{CatchmentSource, Cover};
-use crate::ingest::units::{LocatedBy, Unit};
+use crate::ingest::units::Unit;
 use crate::reference::atlas::Atlas;
 
 /// Distances that define the joins.
@@ -73,34 +73,21 @@ pub fn attach(
     params: &JoinParams,
 ) -> Vec<Context> {
     // Units are independent: split them over the machine's cores, each with its own cache.
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8);
-    let chunk = units.len().div_ceil(threads).max(256);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = units
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    let mut cover_cache: HashMap<usize, Vec<Cover>> = HashMap::new();
-                    part.iter()
-                        .map(|u| attach_one(atlas, u, catchments, params, &mut cover_cache))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("a join thread panicked"))
-            .collect()
+    crate::base::par::map_chunks(units, 256, |part| {
+        let mut cover_cache: HashMap<usize, Vec<Cover>> = HashMap::new();
+        part.iter()
+            .map(|u| attach_one(atlas, u, catchments, params, &mut cover_cache))
+            .collect::<Vec<_>>()
     })
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 fn locate_lsoa(atlas: &Atlas, u: &Unit) -> (usize, Option<f64>) {
-    if u.located_by == LocatedBy::Postcode {
-        if let Some(l) = u.postcode_lsoa {
-            return (l, None);
-        }
+    // Found at import: the postcode's (ONS lookup), or the polygon holding the point.
+    if let Some(l) = u.lsoa {
+        return (l, None);
     }
     if let Some(l) = atlas.lsoa_at(u.pos) {
         return (l, None);

@@ -494,7 +494,7 @@ pub fn explain_rows(
     }
     let mut s = settings.clone();
     s.words = true;
-    for r in rows {
+    crate::base::par::for_each_mut(rows, |r| {
         r.values = evaluate(atlas, &units[r.unit], &contexts[r.unit], &s);
-    }
+    });
 }

@@ -336,7 +336,7 @@ mod tests {
             postcode: address.rsplit(',').next().map(|p| p.trim().to_string()),
             pos,
             located_by: LocatedBy::Postcode,
-            postcode_lsoa: None,
+            lsoa: None,
             floor_area_m2: None,
             rateable_value: None,
             ground_floor: None,

@@ -4,6 +4,7 @@
 pub mod crs;
 pub mod date;
 pub mod geometry;
+pub mod par;
 pub mod params;
 pub mod spatial;
 pub mod table;

@@ -70,8 +70,10 @@ pub struct Unit {
     pub postcode: Option<String>,
     pub pos: [f64; 2],
     pub located_by: LocatedBy,
-    /// The LSOA of the unit's postcode (ONS lookup) when the position came from the postcode.
-    pub postcode_lsoa: Option<usize>,
+    /// The LSOA found at import: the ONS lookup's for a unit placed by its postcode, else the
+    /// polygon containing the point (`None` for a point just off the generalised coastline,
+    /// which the join snaps to the nearest).
+    pub lsoa: Option<usize>,
     pub floor_area_m2: Option<f64>,
     pub rateable_value: Option<f64>,
     pub ground_floor: Option<bool>,
@@ -354,9 +356,14 @@ pub fn read_units(
         || file.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     );
-    for (place, rec) in records {
+    // Rows are independent until their ids are compared: place them on every core.
+    let placed = crate::base::par::map(&records, |(place, rec)| {
         bar.inc(1);
-        let result = to_unit(&rec, place, atlas, crs_bng).and_then(|u| match seen.get(&u.id) {
+        to_unit(rec, *place, atlas, crs_bng)
+    });
+    for ((place, _), result) in records.iter().zip(placed) {
+        let place = *place;
+        let result = result.and_then(|u| match seen.get(&u.id) {
             Some(first) => Err(format!(
                 "duplicate id `{}` (first used on {first}); ids must be unique",
                 u.id
@@ -687,7 +694,7 @@ fn to_unit(r: &Record, place: Place, atlas: &Atlas, crs_bng: bool) -> Result<Uni
             .join(", ")
     });
 
-    let (pos, located_by, postcode_lsoa) = locate(r, atlas, crs_bng, postcode.as_deref())?;
+    let (pos, located_by, lsoa) = locate(r, atlas, crs_bng, postcode.as_deref())?;
     let vacant_since = parse_date(r, Field::VacantSince, "vacant_since")?;
     let list_date = parse_date(r, Field::ListDate, "list_date")?;
     let floor_area_m2 = parse_num(r, Field::FloorArea, "floor_area_m2")?;
@@ -712,7 +719,7 @@ fn to_unit(r: &Record, place: Place, atlas: &Atlas, crs_bng: bool) -> Result<Uni
         postcode,
         pos,
         located_by,
-        postcode_lsoa,
+        lsoa,
         floor_area_m2,
         rateable_value: parse_num(r, Field::RateableValue, "rateable_value")?,
         ground_floor,
@@ -738,7 +745,7 @@ fn locate(
         } else {
             in_england_lonlat(atlas, x, y)
         }
-        .map(|p| (p, LocatedBy::Coordinates, None));
+        .map(|(p, l)| (p, LocatedBy::Coordinates, l));
     }
     let lat_lon = match (coord(Field::Lat, "lat")?, coord(Field::Lon, "lon")?) {
         (Some(lat), Some(lon)) => Some((lat, lon, in_england_lonlat(atlas, lon, lat)?)),
@@ -756,7 +763,7 @@ fn locate(
         (None, None) => None,
     };
     let km = |a: [f64; 2], b: [f64; 2]| ((a[0] - b[0]).hypot(a[1] - b[1])) / 1_000.0;
-    if let (Some((lat, lon, a)), Some(b)) = (lat_lon, east_north) {
+    if let (Some((lat, lon, (a, _))), Some((b, _))) = (lat_lon, east_north) {
         if km(a, b) * 1_000.0 > COORDINATES_AGREE_M {
             return Err(format!(
                 "lat {lat}, lon {lon} and easting {}, northing {} are {:.1} km apart (more than {COORDINATES_AGREE_M} m): one of them is wrong; correct it, or leave one pair out",
@@ -766,17 +773,17 @@ fn locate(
     }
     let given = lat_lon
         .map(|(lat, lon, p)| (format!("lat {lat}, lon {lon}"), p))
-        .or(east_north.map(|p| (format!("easting {}, northing {}", p[0], p[1]), p)));
+        .or(east_north.map(|p| (format!("easting {}, northing {}", p.0[0], p.0[1]), p)));
     let Some(pc) = postcode else {
         return match given {
-            Some((_, p)) => Ok((p, LocatedBy::Coordinates, None)),
+            Some((_, (p, l))) => Ok((p, LocatedBy::Coordinates, l)),
             None => Err("no location: give lat/lon, easting/northing or a postcode".into()),
         };
     };
     let table = atlas.postcodes().map_err(|e| e.to_string())?;
     let found = table.lookup(pc);
     match (given, found) {
-        (Some((what, p)), Some(c)) => {
+        (Some((what, (p, l))), Some(c)) => {
             if km(p, c.pos) * 1_000.0 > POSTCODE_AGREES_M {
                 return Err(format!(
                     "{what} is {:.1} km from postcode {pc} (more than {} km): one of them is wrong; correct it, or leave the postcode out",
@@ -784,10 +791,10 @@ fn locate(
                     POSTCODE_AGREES_M / 1_000.0
                 ));
             }
-            Ok((p, LocatedBy::Coordinates, None))
+            Ok((p, LocatedBy::Coordinates, l))
         }
         // A postcode the table does not have (new, or not English) is only a label here.
-        (Some((_, p)), None) => Ok((p, LocatedBy::Coordinates, None)),
+        (Some((_, (p, l))), None) => Ok((p, LocatedBy::Coordinates, l)),
         (None, Some(c)) => Ok((c.pos, LocatedBy::Postcode, c.lsoa.map(|i| i as usize))),
         (None, None) => Err(format!(
             "unknown postcode `{pc}` (not in the OS Code-Point Open 2025 table of English postcodes; give coordinates instead)"
@@ -795,17 +802,25 @@ fn locate(
     }
 }
 
-fn in_lsoa(atlas: &Atlas, p: [f64; 2]) -> bool {
-    atlas.lsoa_at(p).is_some() || atlas.lsoa_near(p, COAST_SNAP_M).is_some()
+/// A point in England: its LSOA if a polygon holds it (`Some(None)` if it is only within
+/// [`COAST_SNAP_M`] of one, just off the generalised coastline); `None` if it is not in England.
+fn lsoa_of(atlas: &Atlas, p: [f64; 2]) -> Option<Option<usize>> {
+    match atlas.lsoa_at(p) {
+        Some(l) => Some(Some(l)),
+        None => atlas.lsoa_near(p, COAST_SNAP_M).map(|_| None),
+    }
 }
 
-fn in_england_lonlat(atlas: &Atlas, lon: f64, lat: f64) -> Result<[f64; 2], String> {
-    let ok = |lon: f64, lat: f64| -> Option<[f64; 2]> {
+/// A position in BNG with the LSOA it was found in (see [`lsoa_of`]).
+type Placed = ([f64; 2], Option<usize>);
+
+fn in_england_lonlat(atlas: &Atlas, lon: f64, lat: f64) -> Result<Placed, String> {
+    let ok = |lon: f64, lat: f64| -> Option<Placed> {
         if !plausibly_england_lonlat(lon, lat) {
             return None;
         }
         let (e, n) = crs::wgs84_to_bng(lon, lat).ok()?;
-        in_lsoa(atlas, [e, n]).then_some([e, n])
+        lsoa_of(atlas, [e, n]).map(|l| ([e, n], l))
     };
     if let Some(p) = ok(lon, lat) {
         return Ok(p);
@@ -820,12 +835,16 @@ fn in_england_lonlat(atlas: &Atlas, lon: f64, lat: f64) -> Result<[f64; 2], Stri
     ))
 }
 
-fn in_england_bng(atlas: &Atlas, e: f64, n: f64) -> Result<[f64; 2], String> {
-    let ok = |e: f64, n: f64| plausibly_england_bng(e, n) && in_lsoa(atlas, [e, n]);
-    if ok(e, n) {
-        return Ok([e, n]);
+fn in_england_bng(atlas: &Atlas, e: f64, n: f64) -> Result<Placed, String> {
+    let ok = |e: f64, n: f64| {
+        plausibly_england_bng(e, n)
+            .then(|| lsoa_of(atlas, [e, n]))
+            .flatten()
+    };
+    if let Some(l) = ok(e, n) {
+        return Ok(([e, n], l));
     }
-    if ok(n, e) {
+    if ok(n, e).is_some() {
         return Err(format!(
             "easting/northing look swapped (easting {e}, northing {n})"
         ));
