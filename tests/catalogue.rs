@@ -24,6 +24,9 @@ struct Case {
     query: Option<String>,
     body: Option<String>,
     token: Option<String>,
+    /// More command-line arguments (via = "units" or "overlay").
+    #[serde(default)]
+    args: Vec<String>,
     status: Option<u16>,
     message: Vec<String>,
 }
@@ -192,7 +195,7 @@ fn every_bad_input_gets_a_clear_answer_and_changes_nothing() {
                     ])
                     .arg(&path);
                 }
-                let o = cmd.output().unwrap();
+                let o = cmd.args(&case.args).output().unwrap();
                 let text = String::from_utf8_lossy(&o.stderr).to_string();
                 if files_in(run.path()) != [name.clone()] {
                     failures.push(format!(

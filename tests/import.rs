@@ -261,7 +261,7 @@ fn skip_invalid_skips_and_reports_each_bad_row() {
         atlas(),
         &ImportOptions {
             skip_invalid: true,
-            progress: false,
+            ..Default::default()
         },
     )
     .unwrap();
@@ -280,7 +280,7 @@ fn all_rows_invalid_is_still_an_error_with_skip_invalid() {
         atlas(),
         &ImportOptions {
             skip_invalid: true,
-            progress: false,
+            ..Default::default()
         },
     )
     .unwrap_err();
@@ -322,7 +322,7 @@ fn degenerate_and_self_intersecting_polygons_do_not_panic() {
         atlas(),
         &ImportOptions {
             skip_invalid: true,
-            progress: false,
+            ..Default::default()
         },
     )
     .unwrap();

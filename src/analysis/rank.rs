@@ -498,3 +498,21 @@ pub fn explain_rows(
         r.values = evaluate(atlas, &units[r.unit], &contexts[r.unit], &s);
     });
 }
+
+/// One row in words, for a writer that explains rows as it writes them (`settings` are the
+/// ranking's; a row of a ranking made with words is returned as it is).
+pub fn explained_row(
+    atlas: &Atlas,
+    units: &[Unit],
+    contexts: &[Context],
+    settings: &Settings,
+    r: &Ranked,
+) -> Ranked {
+    let mut out = r.clone();
+    if !settings.words {
+        let mut s = settings.clone();
+        s.words = true;
+        out.values = evaluate(atlas, &units[r.unit], &contexts[r.unit], &s);
+    }
+    out
+}

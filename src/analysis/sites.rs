@@ -249,9 +249,14 @@ fn join_buckets<K: std::hash::Hash + Eq>(
 pub fn group(units: &mut [Unit]) {
     let n = units.len();
     let mut parent: Vec<usize> = (0..n).collect();
-    let parsed: Vec<Vec<Vec<String>>> = units.iter().map(parts).collect();
-    let buildings: Vec<Option<String>> = parsed.iter().map(|p| building(p)).collect();
-    let streets: Vec<Option<Street>> = parsed.iter().map(|p| street_and_number(p)).collect();
+    // Reading the addresses is per unit: on every core.
+    let (buildings, streets): (Vec<Option<String>>, Vec<Option<Street>>) =
+        crate::base::par::map(units, |u| {
+            let p = parts(u);
+            (building(&p), street_and_number(&p))
+        })
+        .into_iter()
+        .unzip();
     join_buckets(
         units,
         &mut parent,

@@ -149,6 +149,13 @@ pub fn wgs84_to_bng_in_place(points: &mut [(f64, f64)]) -> Result<(), CrsError> 
 /// Transforms points from any CRS PROJ understands (`EPSG:3857`, a WKT string such as a
 /// shapefile's `.prj`) to BNG in place. Builds a fresh `Proj` (~25 ms): for uploads, not loops.
 pub fn any_to_bng_in_place(crs: &str, points: &mut [(f64, f64)]) -> Result<(), CrsError> {
+    // `Proj::new_known_crs` leaks its PROJ context when it fails: ask PROJ first, cleaning up.
+    if let Err(reason) = creatable(crs, BNG) {
+        return Err(CrsError::Unknown {
+            crs: short(crs),
+            reason,
+        });
+    }
     let p = Proj::new_known_crs(crs, BNG, None).map_err(|e| CrsError::Unknown {
         crs: short(crs),
         reason: e.to_string(),
@@ -171,6 +178,40 @@ pub fn any_to_bng_in_place(crs: &str, points: &mut [(f64, f64)]) -> Result<(), C
         *pt = out;
     }
     Ok(())
+}
+
+/// Whether PROJ can build a transformation from `from` to `to`: tried through the C API with
+/// every object it makes destroyed again, whatever happens.
+fn creatable(from: &str, to: &str) -> Result<(), String> {
+    use proj_sys::*;
+    let (Ok(f), Ok(t)) = (std::ffi::CString::new(from), std::ffi::CString::new(to)) else {
+        return Err("the definition holds a NUL character".into());
+    };
+    // SAFETY: a private context, used and destroyed here; each object made is destroyed
+    // before the context; strings outlive the calls.
+    unsafe {
+        let ctx = proj_context_create();
+        if ctx.is_null() {
+            return Err("PROJ could not start".into());
+        }
+        let pj = proj_create_crs_to_crs(ctx, f.as_ptr(), t.as_ptr(), std::ptr::null_mut());
+        let result = if pj.is_null() {
+            let code = proj_context_errno(ctx);
+            let text = proj_context_errno_string(ctx, code);
+            Err(if text.is_null() {
+                format!("PROJ error {code}")
+            } else {
+                std::ffi::CStr::from_ptr(text)
+                    .to_string_lossy()
+                    .into_owned()
+            })
+        } else {
+            proj_destroy(pj);
+            Ok(())
+        };
+        proj_context_destroy(ctx);
+        result
+    }
 }
 
 /// A CRS definition shortened for messages (WKT can be long).

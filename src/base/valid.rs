@@ -126,6 +126,8 @@ pub enum Invalid {
     TooIntricate { limit: usize, edges: usize },
     #[error("too tangled to repair: more than {limit} crossings; fix the shape in a GIS, or simplify it first")]
     TooTangled { limit: usize },
+    #[error("the repair failed on this shape; fix it in a GIS")]
+    RepairFailed,
 }
 
 /// One edge of a ring (consecutive repeated points dropped).
@@ -661,7 +663,12 @@ pub fn tangle(shape: &MultiPolygon<f64>, budget: &Budget) -> Result<usize, Inval
 pub fn repair(shape: &MultiPolygon<f64>, budget: &Budget) -> Result<MultiPolygon<f64>, Invalid> {
     use geo::algorithm::bool_ops::{BooleanOps, FillRule};
     tangle(shape, budget)?;
-    let fixed = shape.union_with_fill_rule(&MultiPolygon::<f64>::new(vec![]), FillRule::EvenOdd);
+    // The boolean operations (i_overlay) panic on some degenerate shapes (found by fuzzing):
+    // that is a refusal, never a crash.
+    let fixed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        shape.union_with_fill_rule(&MultiPolygon::<f64>::new(vec![]), FillRule::EvenOdd)
+    }))
+    .map_err(|_| Invalid::RepairFailed)?;
     check(&fixed, budget)?;
     Ok(fixed)
 }
@@ -933,6 +940,47 @@ mod tests {
             disagree.len(),
             &disagree[..disagree.len().min(3)]
         );
+    }
+
+    #[test]
+    fn a_shape_the_boolean_operations_panic_on_is_refused() {
+        // Found by the `valid` fuzz target: i_overlay 4.5 indexes out of bounds on it.
+        let pts = [
+            (0, 0),
+            (10, 36),
+            (0, 45),
+            (109, -1),
+            (-1, 21),
+            (18, 5),
+            (0, 0),
+            (9, -11),
+            (0, -11),
+            (0, 0),
+            (-2, 0),
+            (0, -25),
+            (32, 18),
+            (5, 3),
+            (45, 41),
+            (122, -1),
+            (-65, -1),
+            (3, -1),
+            (-1, 21),
+            (18, 41),
+        ];
+        let ring: Vec<Coord> = pts
+            .iter()
+            .map(|&(x, y)| Coord {
+                x: f64::from(x),
+                y: f64::from(y),
+            })
+            .collect();
+        let shape = MultiPolygon::new(vec![Polygon::new(LineString(ring), vec![])]);
+        // A refusal, not a crash (should i_overlay mend this, a repair that checks valid).
+        match repair(&shape, &Budget::default()) {
+            Err(Invalid::RepairFailed) => {}
+            Ok(fixed) => assert!(check(&fixed, &Budget::default()).is_ok()),
+            Err(other) => panic!("{other}"),
+        }
     }
 
     #[test]

@@ -107,6 +107,10 @@ pub struct Config {
     /// Skip bad rows (each is reported) instead of stopping at the first.
     #[arg(long)]
     pub skip_invalid: bool,
+    /// The largest units file read, in MB (what a `.gz` unpacks to); default 500, about three
+    /// million rows of a rates list.
+    #[arg(long, value_name = "MB", value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub max_units_file_mb: Option<u64>,
     /// Deprivation edition: 2025 (IoD2025 on LSOA 2021, the default) or 2019 (IMD 2019 on
     /// LSOA 2011, to compare).
     #[arg(long, value_enum, default_value_t = Imd::Iod2025, value_name = "YEAR")]
@@ -242,6 +246,7 @@ impl Engine {
                 &ImportOptions {
                     skip_invalid: cfg.skip_invalid,
                     progress: true,
+                    max_bytes: cfg.max_units_file_mb.map(|mb| mb.saturating_mul(1_000_000)),
                 },
             )?;
             imports.push((std::fs::canonicalize(&path).unwrap_or(path), imported));
@@ -446,6 +451,8 @@ impl Engine {
     pub fn explained(&self, ranking: &Ranking) -> Ranking {
         let mut full = ranking.clone();
         self.explain(ranking, &mut full.rows);
+        // Its rows have their words now: writers need not make them again.
+        full.settings.words = true;
         full
     }
 
@@ -737,15 +744,15 @@ impl Engine {
         ranking: &Ranking,
         meta: &Meta,
     ) -> Result<Vec<u8>, ExportError> {
-        let full = self.explained(ranking);
-        crate::export::render(
-            format,
-            &self.atlas,
-            &self.units,
-            &self.contexts,
-            &full,
-            meta,
-        )
+        // A CSV puts its rows into words as it writes them.
+        let explained;
+        let full = if format == ExportFormat::Csv {
+            ranking
+        } else {
+            explained = self.explained(ranking);
+            &explained
+        };
+        crate::export::render(format, &self.atlas, &self.units, &self.contexts, full, meta)
     }
 
     /// The PDF site report of a shortlist's ranking ([`Engine::shortlist_ranking`]), every row
@@ -790,14 +797,21 @@ impl Engine {
         ranking: &Ranking,
         meta: &Meta,
     ) -> Result<(), ExportError> {
-        let full = self.explained(ranking);
+        // A CSV puts its rows into words as it writes them.
+        let explained;
+        let full = if format == ExportFormat::Csv {
+            ranking
+        } else {
+            explained = self.explained(ranking);
+            &explained
+        };
         crate::export::write(
             path,
             format,
             &self.atlas,
             &self.units,
             &self.contexts,
-            &full,
+            full,
             meta,
         )
     }

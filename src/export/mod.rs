@@ -267,6 +267,15 @@ pub fn write(
     if format == ExportFormat::Gpkg {
         return write_gpkg(path, atlas, units, contexts, ranking);
     }
+    if format == ExportFormat::Csv {
+        // Streamed to the file: a national ranking's CSV is never held in memory whole.
+        return crate::base::textio::write_atomic(path, |w| {
+            w.write_all(b"\xEF\xBB\xBF")?;
+            crate::export::table::write_csv(w, atlas, units, contexts, ranking)
+                .map_err(std::io::Error::other)
+        })
+        .map_err(|e| err(path, e));
+    }
     let bytes = render(format, atlas, units, contexts, ranking, meta)?;
     crate::base::textio::write_atomic(path, |w| w.write_all(&bytes)).map_err(|e| err(path, e))
 }

@@ -212,7 +212,16 @@ pub fn write_csv(
             let mut part = csv::Writer::from_writer(Vec::new());
             let mut header = None;
             for r in rows {
-                let props = properties(atlas, units, contexts, ranking.rank_column, r);
+                // Put into words here, a run at a time, so a national ranking is never held
+                // in words whole.
+                let r = crate::analysis::rank::explained_row(
+                    atlas,
+                    units,
+                    contexts,
+                    &ranking.settings,
+                    r,
+                );
+                let props = properties(atlas, units, contexts, ranking.rank_column, &r);
                 if header.is_none() {
                     header = Some(props.keys().cloned().collect::<Vec<_>>());
                 }

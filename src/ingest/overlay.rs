@@ -121,6 +121,15 @@ pub struct UploadLimits {
     /// Most rings (outer rings and holes) one feature of a plan layer may have.
     #[arg(long = "max-rings", value_name = "N", default_value_t = 10_000)]
     pub max_rings_per_feature: usize,
+    /// Most a zipped Shapefile's parts may unpack to together, in MB.
+    #[arg(long = "max-unzipped-mb", value_name = "MB", default_value_t = MAX_UNZIPPED_BYTES / 1_000_000)]
+    pub max_unzipped_mb: u64,
+    /// Most files a zip may list.
+    #[arg(long = "max-zip-files", value_name = "N", default_value_t = MAX_ZIP_ENTRIES)]
+    pub max_zip_files: usize,
+    /// Most seconds reading a GeoPackage may take.
+    #[arg(long = "max-geopackage-s", value_name = "S", default_value_t = GEOPACKAGE_TIME_BUDGET.as_secs())]
+    pub max_geopackage_s: u64,
     /// Work the validity check and repair of one feature may do.
     #[command(flatten)]
     pub validity: valid::Budget,
@@ -415,8 +424,8 @@ pub enum OverlayError {
     Zip(String),
     #[error("{name} unpacks to {what}: a zip that unpacks to far more than it holds is refused; zip the layer's .shp, .shx, .dbf and .prj again")]
     Unpacked { name: String, what: String },
-    #[error("the zip lists {0} files; at most {MAX_ZIP_ENTRIES} are read (a zipped Shapefile needs 3 to 6: the .shp, .shx, .dbf and .prj)")]
-    ZipEntries(usize),
+    #[error("the zip lists {found} files; at most {limit} are read (a zipped Shapefile needs 3 to 6: the .shp, .shx, .dbf and .prj)")]
+    ZipEntries { found: usize, limit: usize },
     #[error("the zip holds no .shp file; a zipped Shapefile needs the .shp, .shx, .dbf and .prj")]
     NoShp,
     #[error("the zip holds more than one Shapefile ({0}); upload one layer per zip")]
@@ -517,8 +526,8 @@ pub fn parse(bytes: &[u8], opts: &UploadOptions) -> Result<Parsed, OverlayError>
     let format = opts.format.unwrap_or_else(|| UploadFormat::sniff(bytes));
     let (crs, raw) = match format {
         UploadFormat::GeoJson => read_geojson(bytes)?,
-        UploadFormat::Shapefile => read_shapefile_zip(bytes)?,
-        UploadFormat::GeoPackage => read_geopackage(bytes)?,
+        UploadFormat::Shapefile => read_shapefile_zip(bytes, &opts.limits)?,
+        UploadFormat::GeoPackage => read_geopackage(bytes, &opts.limits)?,
     };
     if raw.is_empty() {
         return Err(OverlayError::Empty);
@@ -783,23 +792,30 @@ const MALFORMED: &str = "malformed ";
 
 // ---- Shapefile (zipped) ----
 
-/// The most a zipped Shapefile's parts may unpack to, together: room for the most features and
-/// vertices a layer may have (a council's plan areas are a few MB; the whole of England's
+/// By default, the most a zipped Shapefile's parts may unpack to, together: room for the most
+/// features and vertices a layer may have (a council's plan areas are a few MB; the whole of England's
 /// LSOAs at 20 m about 60 MB).
 pub const MAX_UNZIPPED_BYTES: u64 = 100_000_000;
 
 /// The most a `.prj` may unpack to: one line of WKT, a few hundred bytes.
 pub const MAX_PRJ_BYTES: u64 = 64 * 1024;
 
-/// The most entries a zip may list.
+/// By default, the most entries a zip may list.
 pub const MAX_ZIP_ENTRIES: usize = 1_000;
 
-fn read_shapefile_zip(bytes: &[u8]) -> Result<(Crs, Vec<RawFeature>), OverlayError> {
+fn read_shapefile_zip(
+    bytes: &[u8],
+    limits: &UploadLimits,
+) -> Result<(Crs, Vec<RawFeature>), OverlayError> {
     let mut zip =
         zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| OverlayError::Zip(e.to_string()))?;
-    if zip.len() > MAX_ZIP_ENTRIES {
-        return Err(OverlayError::ZipEntries(zip.len()));
+    if zip.len() > limits.max_zip_files {
+        return Err(OverlayError::ZipEntries {
+            found: zip.len(),
+            limit: limits.max_zip_files,
+        });
     }
+    let max_unzipped = limits.max_unzipped_mb.saturating_mul(1_000_000);
     let names: Vec<String> = zip.file_names().map(str::to_string).collect();
     let shps: Vec<&String> = names
         .iter()
@@ -835,7 +851,7 @@ fn read_shapefile_zip(bytes: &[u8]) -> Result<(Crs, Vec<RawFeature>), OverlayErr
         let f = zip
             .by_name(name)
             .map_err(|e| OverlayError::Zip(format!("{name}: {e}")))?;
-        let room = (MAX_UNZIPPED_BYTES - unpacked).min(most);
+        let room = max_unzipped.saturating_sub(unpacked).min(most);
         let mut buf = vec![];
         f.take(room + 1)
             .read_to_end(&mut buf)
@@ -843,12 +859,12 @@ fn read_shapefile_zip(bytes: &[u8]) -> Result<(Crs, Vec<RawFeature>), OverlayErr
         if buf.len() as u64 > room {
             return Err(OverlayError::Unpacked {
                 name: name.to_string(),
-                what: if most < MAX_UNZIPPED_BYTES {
+                what: if most < max_unzipped {
                     format!("more than {} KB; a .prj is one line of text", most / 1024)
                 } else {
                     format!(
                         "more than the {} MB the Shapefile's parts may unpack to together",
-                        MAX_UNZIPPED_BYTES / 1_000_000
+                        max_unzipped / 1_000_000
                     )
                 },
             });
@@ -928,10 +944,13 @@ fn shape_geometry(s: shapefile::Shape) -> Result<MultiPolygon<f64>, String> {
 
 // ---- GeoPackage ----
 
-/// The longest reading a GeoPackage upload may take.
+/// By default, the longest reading a GeoPackage upload may take.
 pub const GEOPACKAGE_TIME_BUDGET: std::time::Duration = std::time::Duration::from_secs(10);
 
-fn read_geopackage(bytes: &[u8]) -> Result<(Crs, Vec<RawFeature>), OverlayError> {
+fn read_geopackage(
+    bytes: &[u8],
+    limits: &UploadLimits,
+) -> Result<(Crs, Vec<RawFeature>), OverlayError> {
     use std::io::Write;
     // SQLite reads files, not buffers: copy to a private temporary file, removed on return.
     let io = |e: std::io::Error| OverlayError::GeoPackage(e.to_string());
@@ -942,10 +961,16 @@ fn read_geopackage(bytes: &[u8]) -> Result<(Crs, Vec<RawFeature>), OverlayError>
         .map_err(io)?;
     tmp.write_all(bytes).map_err(io)?;
     tmp.flush().map_err(io)?;
-    read_geopackage_file(tmp.path())
+    read_geopackage_file(
+        tmp.path(),
+        std::time::Duration::from_secs(limits.max_geopackage_s),
+    )
 }
 
-fn read_geopackage_file(path: &std::path::Path) -> Result<(Crs, Vec<RawFeature>), OverlayError> {
+fn read_geopackage_file(
+    path: &std::path::Path,
+    budget: std::time::Duration,
+) -> Result<(Crs, Vec<RawFeature>), OverlayError> {
     use rusqlite::types::ValueRef;
     use rusqlite::OptionalExtension;
     let bad = |e: rusqlite::Error| OverlayError::GeoPackage(e.to_string());
@@ -956,15 +981,12 @@ fn read_geopackage_file(path: &std::path::Path) -> Result<(Crs, Vec<RawFeature>)
     .map_err(bad)?;
     // A time budget for everything read from it: SQLite stops a statement once it is spent.
     let started = std::time::Instant::now();
-    db.progress_handler(
-        10_000,
-        Some(move || started.elapsed() > GEOPACKAGE_TIME_BUDGET),
-    );
+    db.progress_handler(10_000, Some(move || started.elapsed() > budget));
     let bad = |e: rusqlite::Error| {
-        if started.elapsed() > GEOPACKAGE_TIME_BUDGET {
+        if started.elapsed() > budget {
             OverlayError::GeoPackage(format!(
                 "reading it took more than {} s, the most an upload may take; save the layer anew as a plain table (e.g. with ogr2ogr) and upload that",
-                GEOPACKAGE_TIME_BUDGET.as_secs()
+                budget.as_secs()
             ))
         } else {
             bad(e)

@@ -132,6 +132,8 @@ pub struct ImportOptions {
     pub skip_invalid: bool,
     /// Show a progress bar when stderr is a terminal.
     pub progress: bool,
+    /// The largest file read, unpacked (default [`MAX_UNITS_FILE_BYTES`]).
+    pub max_bytes: Option<u64>,
 }
 
 /// Errors importing units. Each names the file and, where it applies, the line or feature.
@@ -323,10 +325,22 @@ pub fn read_units(
     opts: &ImportOptions,
 ) -> Result<Imported, ImportError> {
     let file = path.to_path_buf();
-    let (text, encoding) =
-        read_text_max(path, MAX_UNITS_FILE_BYTES).map_err(|source| ImportError::Read {
-            file: file.clone(),
-            source,
+    let (text, encoding) = read_text_max(path, opts.max_bytes.unwrap_or(MAX_UNITS_FILE_BYTES))
+        .map_err(|source| {
+            let source = if source.kind() == std::io::ErrorKind::InvalidData
+                && source.to_string().contains("is read")
+            {
+                std::io::Error::new(
+                    source.kind(),
+                    format!("{source} (--max-units-file-mb reads more)"),
+                )
+            } else {
+                source
+            };
+            ImportError::Read {
+                file: file.clone(),
+                source,
+            }
         })?;
     if text.trim().is_empty() {
         return Err(ImportError::Empty { file });
@@ -526,8 +540,8 @@ fn is_vacant(r: &Record) -> bool {
 
 pub use crate::ingest::premises::floor_from_words;
 
-/// The largest units file read, unpacked (a million units of a business-rates list is about
-/// 150 MB).
+/// By default, the largest units file read, unpacked (a million units of a business-rates list
+/// is about 150 MB; `--max-units-file-mb`).
 pub const MAX_UNITS_FILE_BYTES: u64 = 500_000_000;
 
 fn geojson_records(file: &Path, text: &str) -> Result<(Records, bool), ImportError> {

@@ -31,6 +31,7 @@ pub struct Context<'a> {
 pub const ALL: &[&str] = &[
     "units_gzip_bomb",
     "units_deep_json",
+    "two_megabytes_of_units",
     "zip_bomb",
     "zip_many_entries",
     "shp_bomb",
@@ -63,6 +64,15 @@ pub fn make(what: &str, cx: &Context) -> Made {
                 written += row.len();
             }
             file("units.csv.gz", gz.finish().unwrap())
+        }
+        "two_megabytes_of_units" => {
+            let mut s = String::from("id,lat,lon\n");
+            let mut k = 0;
+            while s.len() < 2_000_000 {
+                k += 1;
+                s.push_str(&format!("u{k},53.61,-2.15\n"));
+            }
+            file("units.csv", s.into_bytes())
         }
         "units_deep_json" => {
             let depth = 100_000;
