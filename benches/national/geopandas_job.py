@@ -21,7 +21,7 @@ units = pd.read_csv(units_csv)
 pts = gpd.GeoDataFrame(
     units, geometry=gpd.points_from_xy(units["lon"], units["lat"]), crs="EPSG:4326"
 ).to_crs(27700)
-lsoa_poly = gpd.read_file(f"{data}/lsoa21_boundaries.geojson.gz")[["code", "geometry"]]
+lsoa_poly = gpd.read_file(f"/vsigzip/{data}/lsoa21_boundaries.geojson.gz")[["code", "geometry"]]
 lsoa_poly = lsoa_poly.set_crs(27700, allow_override=True)
 lsoa = pd.read_csv(f"{data}/lsoa21.csv.gz")[["lsoa_code", "imd_score", "imd_decile"]]
 practices = pd.read_csv(f"{data}/gp_practices.csv.gz")

@@ -2,7 +2,7 @@
 //! within walking reach, the GP practices whose catchments cover it, the nearest practices,
 //! stops, and existing vaccination sites and pharmacies. All through the atlas's R-trees.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use crate::base::spatial::disc_area;
 use crate::ingest::catchment::{CatchmentSource, Cover};
@@ -74,7 +74,7 @@ pub fn attach(
 ) -> Vec<Context> {
     // Units are independent: split them over the machine's cores, each with its own cache.
     crate::base::par::map_chunks(units, 256, |part| {
-        let mut cover_cache: HashMap<usize, Vec<Cover>> = HashMap::new();
+        let mut cover_cache: Vec<Option<Vec<Cover>>> = vec![None; atlas.lsoas.len()];
         part.iter()
             .map(|u| attach_one(atlas, u, catchments, params, &mut cover_cache))
             .collect::<Vec<_>>()
@@ -109,7 +109,7 @@ fn attach_one(
     u: &Unit,
     catchments: &dyn CatchmentSource,
     params: &JoinParams,
-    cover_cache: &mut HashMap<usize, Vec<Cover>>,
+    cover_cache: &mut [Option<Vec<Cover>>],
 ) -> Context {
     let (lsoa, lsoa_snapped_m) = locate_lsoa(atlas, u);
     let lad = &atlas.lsoas[lsoa].lad_code;
@@ -118,9 +118,8 @@ fn attach_one(
     let catchment = if catchments.kind() == "polygons" {
         catchments.covering(atlas, u.pos, lsoa)
     } else {
-        cover_cache
-            .entry(lsoa)
-            .or_insert_with(|| catchments.covering(atlas, u.pos, lsoa))
+        cover_cache[lsoa]
+            .get_or_insert_with(|| catchments.covering(atlas, u.pos, lsoa))
             .clone()
     };
     let catchment_patients = catchment

@@ -406,6 +406,21 @@ fn filtered_by(
     None
 }
 
+/// Reorders `items` in place so that item `i` becomes what was at `from[i]` (`from` a
+/// permutation), moving each item along its cycle: no second copy of a large vector.
+fn permute<T>(items: &mut [T], mut from: Vec<usize>) {
+    for start in 0..items.len() {
+        let mut cur = start;
+        while from[cur] != start {
+            let next = from[cur];
+            items.swap(cur, next);
+            from[cur] = cur;
+            cur = next;
+        }
+        from[cur] = cur;
+    }
+}
+
 /// Filters, scores and orders the units. `contexts[i]` belongs to `units[i]`.
 pub fn rank(
     atlas: &Atlas,
@@ -428,9 +443,9 @@ pub fn rank(
     if filters.plan_within_m.is_some() && settings.plan.is_none() {
         return Err(RankError::PlanFilterWithoutOverlay);
     }
-    let mut rows = Vec::with_capacity(units.len());
     let mut filtered_out = vec![];
     let mut unsuitable = vec![];
+    let mut kept = Vec::with_capacity(units.len());
     for (i, (u, c)) in units.iter().zip(contexts).enumerate() {
         if let Some(why) = filtered_by(atlas, u, c, filters, settings) {
             filtered_out.push((i, why));
@@ -440,9 +455,13 @@ pub fn rank(
             unsuitable.push((i, why));
             continue;
         }
-        let values = evaluate(atlas, u, c, settings);
+        kept.push(i);
+    }
+    // Every unit is scored on its own: on every core.
+    let scored = crate::base::par::map(&kept, |&i| {
+        let values = evaluate(atlas, &units[i], &contexts[i], settings);
         let (score, contributions) = score(&values, weights);
-        rows.push(Ranked {
+        Ranked {
             rank: 0,
             unit: i,
             score,
@@ -450,13 +469,20 @@ pub fn rank(
             contributions,
             note: None,
             extra: vec![],
-        });
-    }
-    rows.sort_by(|a, b| {
-        b.score
-            .total_cmp(&a.score)
-            .then_with(|| units[a.unit].id.cmp(&units[b.unit].id))
+        }
     });
+    // Ordered by score, ties by id, sorting small keys and then moving each row once.
+    let mut order: Vec<(f64, usize)> = scored
+        .iter()
+        .enumerate()
+        .map(|(k, r)| (r.score, k))
+        .collect();
+    order.sort_unstable_by(|a, b| {
+        b.0.total_cmp(&a.0)
+            .then_with(|| units[scored[a.1].unit].id.cmp(&units[scored[b.1].unit].id))
+    });
+    let mut rows = scored;
+    permute(&mut rows, order.into_iter().map(|(_, k)| k).collect());
     if filters.one_per_site {
         let mut seen = std::collections::HashSet::new();
         rows.retain(|r| {
@@ -515,4 +541,18 @@ pub fn explained_row(
         out.values = evaluate(atlas, &units[r.unit], &contexts[r.unit], &s);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn permute_moves_each_item_to_its_place() {
+        let mut v = vec!['a', 'b', 'c', 'd', 'e'];
+        super::permute(&mut v, vec![2, 0, 1, 4, 3]);
+        assert_eq!(v, ['c', 'a', 'b', 'e', 'd']);
+        let mut w: Vec<usize> = (0..1000).collect();
+        let from: Vec<usize> = (0..1000).map(|i| (i * 7 + 3) % 1000).collect();
+        super::permute(&mut w, from.clone());
+        assert_eq!(w, from);
+    }
 }

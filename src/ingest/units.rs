@@ -301,7 +301,7 @@ fn field_for(header: &str) -> Option<Field> {
 /// One input record, field by field, before it is checked.
 #[derive(Debug, Default)]
 struct Record {
-    values: HashMap<Field, String>,
+    values: Fields,
     /// A position given by geometry (GeoJSON), in the file's CRS.
     geometry: Option<(f64, f64)>,
     /// Why the feature's geometry could not give a position, or the row cannot be read.
@@ -314,6 +314,32 @@ impl Record {
             .get(&f)
             .map(|s| s.trim())
             .filter(|s| !s.is_empty())
+    }
+}
+
+/// A record's values by field: a short list (a dozen fields at most), searched in order;
+/// cheaper than a hash map for a million rows.
+#[derive(Debug, Default)]
+struct Fields(Vec<(Field, String)>);
+
+impl Fields {
+    fn get(&self, f: &Field) -> Option<&String> {
+        self.0.iter().find(|(k, _)| k == f).map(|(_, v)| v)
+    }
+
+    /// Sets `f` unless it has a value already (the first column named for a field wins).
+    fn set_first(&mut self, f: Field, v: impl FnOnce() -> String) {
+        if self.get(&f).is_none() {
+            self.0.push((f, v()));
+        }
+    }
+
+    /// Sets `f`, replacing any value.
+    fn set(&mut self, f: Field, v: String) {
+        match self.0.iter_mut().find(|(k, _)| *k == f) {
+            Some(slot) => slot.1 = v,
+            None => self.0.push((f, v)),
+        }
     }
 }
 
@@ -474,8 +500,8 @@ fn csv_records(file: &Path, text: &str) -> Result<(Records, Format, usize), Impo
         Format::Csv
     };
 
-    let mut out = Vec::new();
-    let mut occupied = 0;
+    // Read the rows (one buffer each), then make them records on every core.
+    let mut rows: Vec<(Place, csv::StringRecord)> = Vec::new();
     for rec in rdr.records() {
         let rec = match rec {
             Ok(r) => r,
@@ -492,27 +518,38 @@ fn csv_records(file: &Path, text: &str) -> Result<(Records, Format, usize), Impo
         if rec.iter().all(|f| f.trim().is_empty()) {
             continue;
         }
+        rows.push((place, rec));
+    }
+    let width = headers.len();
+    let records = crate::base::par::map(&rows, |(place, rec)| {
         let mut r = Record::default();
         for (i, v) in rec.iter().enumerate() {
             if let Some(Some(f)) = cols.get(i) {
-                r.values.entry(*f).or_insert_with(|| v.to_string());
+                r.values.set_first(*f, || v.to_string());
             }
         }
         // Fewer fields than the header are empty ones left off the end (councils' files do
         // this); more, with values in them, mean the values have shifted.
-        if rec.len() > headers.len() && rec.iter().skip(headers.len()).any(|v| !v.trim().is_empty())
-        {
+        if rec.len() > width && rec.iter().skip(width).any(|v| !v.trim().is_empty()) {
             r.geometry_error = Some(format!(
-                "{} fields where the header has {}: the values have shifted, probably at a comma inside a value that is not in double quotes; put such values in quotes",
+                "{} fields where the header has {width}: the values have shifted, probably at a comma inside a value that is not in double quotes; put such values in quotes",
                 rec.len(),
-                headers.len()
             ));
         }
         if rates && !is_vacant(&r) {
-            occupied += 1;
-            continue;
+            None
+        } else {
+            Some((*place, r))
         }
-        out.push((place, r));
+    });
+    drop(rows);
+    let mut out = Vec::with_capacity(records.len());
+    let mut occupied = 0;
+    for r in records {
+        match r {
+            Some(r) => out.push(r),
+            None => occupied += 1,
+        }
     }
     Ok((out, format, occupied))
 }
@@ -589,16 +626,16 @@ fn geojson_records(file: &Path, text: &str) -> Result<(Records, bool), ImportErr
                         Value::Null => String::new(),
                         other => other.to_string(),
                     };
-                    r.values.entry(field).or_insert(s);
+                    r.values.set_first(field, || s);
                 }
             }
         }
         match &f["id"] {
             Value::String(s) => {
-                r.values.insert(Field::Id, s.clone());
+                r.values.set(Field::Id, s.clone());
             }
             Value::Number(n) => {
-                r.values.insert(Field::Id, n.to_string());
+                r.values.set(Field::Id, n.to_string());
             }
             _ => {}
         }
