@@ -73,15 +73,17 @@ pub fn attach(
     params: &JoinParams,
 ) -> Vec<Context> {
     // Units are independent: split them over the machine's cores, each with its own cache.
-    crate::base::par::map_chunks(units, 256, |part| {
+    let parts = crate::base::par::map_chunks(units, 256, |part| {
         let mut cover_cache: Vec<Option<Vec<Cover>>> = vec![None; atlas.lsoas.len()];
         part.iter()
             .map(|u| attach_one(atlas, u, catchments, params, &mut cover_cache))
             .collect::<Vec<_>>()
-    })
-    .into_iter()
-    .flatten()
-    .collect()
+    });
+    let mut out = Vec::with_capacity(units.len());
+    for p in parts {
+        out.extend(p);
+    }
+    out
 }
 
 fn locate_lsoa(atlas: &Atlas, u: &Unit) -> (usize, Option<f64>) {

@@ -31,10 +31,13 @@ pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> 
                 scope.spawn(move || part.iter().map(f).collect::<Vec<R>>())
             })
             .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("a worker thread panicked"))
-            .collect()
+        // Gathered into one vector of the final size (collecting from the chunks would grow
+        // it by doubling, moving a large result several times).
+        let mut out = Vec::with_capacity(items.len());
+        for h in handles {
+            out.extend(h.join().expect("a worker thread panicked"));
+        }
+        out
     })
 }
 

@@ -36,13 +36,18 @@ pub fn read_text_max(path: &Path, max_bytes: u64) -> std::io::Result<(String, En
     }
     let raw = std::fs::read(path)?;
     let bytes = if path.extension().is_some_and(|e| e == "gz") {
-        let mut out = Vec::with_capacity(raw.len().saturating_mul(4).min(1 << 30));
-        flate2::read::MultiGzDecoder::new(&raw[..])
-            .take(max_bytes.saturating_add(1))
-            .read_to_end(&mut out)?;
-        if out.len() as u64 > max_bytes {
+        // Measured first, into nothing: a bomb is refused before anything is held, and a file
+        // within the limit is then unpacked into a buffer of exactly its size (growing one
+        // would hold it about twice over).
+        let size = std::io::copy(
+            &mut flate2::read::MultiGzDecoder::new(&raw[..]).take(max_bytes.saturating_add(1)),
+            &mut std::io::sink(),
+        )?;
+        if size > max_bytes {
             return Err(too_big("it unpacks to"));
         }
+        let mut out = Vec::with_capacity(size as usize);
+        flate2::read::MultiGzDecoder::new(&raw[..]).read_to_end(&mut out)?;
         out
     } else {
         raw

@@ -852,7 +852,8 @@ fn read_shapefile_zip(
             .by_name(name)
             .map_err(|e| OverlayError::Zip(format!("{name}: {e}")))?;
         let room = max_unzipped.saturating_sub(unpacked).min(most);
-        let mut buf = vec![];
+        // Sized as the zip says (a bomb may say less: then it grows, up to the limit).
+        let mut buf = Vec::with_capacity(f.size().min(room.saturating_add(1)) as usize);
         f.take(room + 1)
             .read_to_end(&mut buf)
             .map_err(|e| OverlayError::Zip(format!("{name}: {e}")))?;
