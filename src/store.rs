@@ -293,11 +293,35 @@ impl Store {
             .map_err(sql)
     }
 
-    /// The connection for writes.
-    fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
-        // A panic while holding the lock cannot leave SQLite half-written (transactions roll
-        // back), so a poisoned lock is safe to take over.
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    /// The connection for writes, within [`BUSY_TIMEOUT`] in all: a write queued behind
+    /// another that waits for a lock is refused as busy when the time is up, not after its
+    /// own wait (writes do not queue up for a multiple of the timeout).
+    fn db(&self) -> Result<std::sync::MutexGuard<'_, Connection>, StoreError> {
+        let start = std::time::Instant::now();
+        loop {
+            let guard = match self.conn.try_lock() {
+                Ok(g) => Some(g),
+                // A panic while holding the lock cannot leave SQLite half-written
+                // (transactions roll back), so a poisoned lock is safe to take over.
+                Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+                Err(std::sync::TryLockError::WouldBlock) => None,
+            };
+            let spent = start.elapsed();
+            if let Some(g) = guard {
+                // What is left of the time for SQLite's own wait for another program's lock.
+                let left = BUSY_TIMEOUT
+                    .saturating_sub(spent)
+                    .max(std::time::Duration::from_millis(10));
+                g.busy_timeout(left).map_err(sql)?;
+                return Ok(g);
+            }
+            if spent >= BUSY_TIMEOUT {
+                return Err(StoreError::Busy {
+                    seconds: BUSY_TIMEOUT.as_secs(),
+                });
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
     }
 
     /// The connection for reads: in WAL mode it reads the last committed state while a writer
@@ -413,7 +437,7 @@ impl Store {
         let name = check_name("shortlist", name)?;
         check_note(note)?;
         {
-            let mut db = self.db();
+            let mut db = self.db()?;
             let tx = write(&mut db).map_err(sql)?;
             if name_taken(&tx, "shortlists", &name)? {
                 return Err(StoreError::ShortlistExists(name));
@@ -439,7 +463,7 @@ impl Store {
     ) -> Result<Shortlist, StoreError> {
         check_note(note)?;
         {
-            let mut db = self.db();
+            let mut db = self.db()?;
             let tx = write(&mut db).map_err(sql)?;
             let id = Self::shortlist_id(&tx, name)?;
             insert_sites(&tx, id, ids, note)?;
@@ -479,7 +503,7 @@ impl Store {
         change: impl FnOnce(&Connection, i64) -> rusqlite::Result<usize>,
     ) -> Result<Shortlist, StoreError> {
         {
-            let mut db = self.db();
+            let mut db = self.db()?;
             let tx = write(&mut db).map_err(sql)?;
             let id = Self::shortlist_id(&tx, name)?;
             if change(&tx, id).map_err(sql)? == 0 {
@@ -496,7 +520,7 @@ impl Store {
 
     /// Deletes a shortlist and its sites.
     pub fn delete_shortlist(&self, name: &str) -> Result<(), StoreError> {
-        let mut db = self.db();
+        let mut db = self.db()?;
         let tx = write(&mut db).map_err(sql)?;
         let id = Self::shortlist_id(&tx, name)?;
         tx.execute("DELETE FROM shortlists WHERE id = ?1", [id])
@@ -522,7 +546,7 @@ impl Store {
             .map(|f| shape_wkb(&f.shape))
             .collect::<Result<Vec<_>, _>>()?;
         let id = {
-            let mut db = self.db();
+            let mut db = self.db()?;
             let tx = write(&mut db).map_err(sql)?;
             if name_taken(&tx, "overlays", &name)? {
                 return Err(StoreError::OverlayExists(name));
@@ -638,7 +662,7 @@ impl Store {
     /// Deletes an overlay by id.
     pub fn delete_overlay(&self, id: i64) -> Result<(), StoreError> {
         let n = self
-            .db()
+            .db()?
             .execute("DELETE FROM overlays WHERE id = ?1", [id])
             .map_err(sql)?;
         if n == 0 {
@@ -1028,6 +1052,7 @@ mod tests {
         db.delete_overlay(added.id).unwrap();
         let left: i64 = db
             .db()
+            .unwrap()
             .query_row("SELECT COUNT(*) FROM overlay_shapes", [], |r| r.get(0))
             .unwrap();
         assert_eq!(left, 0);

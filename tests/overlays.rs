@@ -633,4 +633,43 @@ fn big_and_tangled_shapes_are_checked_within_bounds() {
         "{m}"
     );
     assert_eq!(parse(&holed, &opts()).unwrap().features.len(), 1);
+
+    // The work budget is the layer's, not each feature's: ten 300-vertex circles each check
+    // within 1,000 pairs of edges, but not all ten together.
+    let budget = UploadLimits {
+        validity: sitefinder::base::valid::Budget {
+            pairs: 1_000,
+            pairs_per_edge: 0,
+            crossings: 100_000,
+        },
+        ..Default::default()
+    };
+    let circles: Vec<Vec<Vec<[f64; 2]>>> = (0..10)
+        .map(|i| {
+            vec![circle(300, 40.0)
+                .iter()
+                .map(|[x, y]| [x + 100.0 * i as f64, *y])
+                .collect()]
+        })
+        .collect();
+    let one = bng_layer(&circles[..1]);
+    let ten = bng_layer(&circles);
+    let with = |bytes: &[u8]| {
+        parse(
+            bytes,
+            &UploadOptions {
+                limits: budget,
+                ..opts()
+            },
+        )
+        .map(|p| p.features.len())
+        .map_err(|e| e.to_string())
+    };
+    assert_eq!(with(&one), Ok(1));
+    let m = with(&ten).unwrap_err();
+    assert!(
+        m.contains("too intricate to check: more than 1000 pairs"),
+        "{m}"
+    );
+    assert_eq!(parse(&ten, &opts()).unwrap().features.len(), 10);
 }

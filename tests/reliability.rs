@@ -26,6 +26,44 @@ fn cli(args: &[&str]) -> std::process::Output {
 
 const TOKEN: &str = "a-token-of-some-length";
 
+/// An answer as text, its body de-chunked and gunzipped if its head says so (those headers
+/// then dropped from the head).
+fn ungzip(answer: &[u8]) -> String {
+    use std::io::Read;
+    let Some(at) = answer.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return String::from_utf8_lossy(answer).to_string();
+    };
+    let head = String::from_utf8_lossy(&answer[..at]).to_string();
+    let mut body = answer[at + 4..].to_vec();
+    let lower = head.to_ascii_lowercase();
+    if lower.contains("transfer-encoding: chunked") {
+        let mut out = vec![];
+        let mut rest = &body[..];
+        while let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") {
+            let n = usize::from_str_radix(std::str::from_utf8(&rest[..eol]).unwrap().trim(), 16)
+                .unwrap();
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&rest[eol + 2..eol + 2 + n]);
+            rest = &rest[eol + 2 + n + 2..];
+        }
+        body = out;
+    }
+    if lower.contains("content-encoding: gzip") {
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(&body[..])
+            .read_to_string(&mut text)
+            .expect("a gzip body");
+        let head: Vec<&str> = head
+            .split("\r\n")
+            .filter(|l| !l.to_ascii_lowercase().starts_with("content-encoding"))
+            .collect();
+        return format!("{}\r\n\r\n{text}", head.join("\r\n"));
+    }
+    format!("{head}\r\n\r\n{}", String::from_utf8_lossy(&body))
+}
+
 fn json(body: &str) -> serde_json::Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body:.300}"))
 }
@@ -100,7 +138,8 @@ fn trickling_headers_and_idle_connections_are_closed() {
         .expect("the server should close an idle connection");
 }
 
-/// An upload whose body trickles in is answered 408 (JSON) once --body-timeout-s has passed.
+/// An upload, or a shortlist's JSON body, that trickles in is answered 408 (JSON) once
+/// --body-timeout-s has passed since it began to be read.
 #[test]
 fn an_upload_that_trickles_gets_a_408() {
     let dir = tempfile::tempdir().unwrap();
@@ -109,30 +148,34 @@ fn an_upload_that_trickles_gets_a_408() {
         &dir.path().join("state"),
         &["--token-file", p(&tf), "--body-timeout-s", "2"],
     );
-    let mut s = TcpStream::connect(&server.addr).unwrap();
-    write!(
-        s,
-        "POST /overlays?name=Slow HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Length: 100000\r\nConnection: close\r\n\r\n{{\"type\":"
-    )
-    .unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
-    let mut out = vec![];
-    let _ = s.read_to_end(&mut out);
-    let text = String::from_utf8_lossy(&out);
-    assert!(text.starts_with("HTTP/1.1 408"), "{text:.300}");
-    let v = json(text.split_once("\r\n\r\n").unwrap().1);
-    assert_eq!(v["code"], "timeout");
-    assert!(
-        v["message"]
-            .as_str()
-            .unwrap()
-            .contains("did not arrive within 2 s"),
-        "{v}"
-    );
+    for path in ["/overlays?name=Slow", "/shortlists"] {
+        let mut s = TcpStream::connect(&server.addr).unwrap();
+        write!(
+            s,
+            "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 100000\r\nConnection: close\r\n\r\n{{\"type\":"
+        )
+        .unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+        let mut out = vec![];
+        let _ = s.read_to_end(&mut out);
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.starts_with("HTTP/1.1 408"), "{path}: {text:.300}");
+        let v = json(text.split_once("\r\n\r\n").unwrap().1);
+        assert_eq!(v["code"], "timeout", "{path}");
+        assert!(
+            v["message"]
+                .as_str()
+                .unwrap()
+                .contains("did not arrive within 2 s"),
+            "{path}: {v}"
+        );
+    }
     // Nothing was stored.
     let (status, body) = server.get("/overlays");
     assert_eq!(status, 200);
     assert_eq!(json(&body)["overlays"], serde_json::json!([]));
+    let (_, body) = server.get("/shortlists");
+    assert_eq!(json(&body)["shortlists"], serde_json::json!([]));
 }
 
 /// A client that asks for a big answer and never reads it gives up its connection after
@@ -193,9 +236,28 @@ fn every_refusal_is_json() {
             "413",
             "too_large",
         ),
+        // The same for a client that takes compressed answers: JSON (compressed or not),
+        // never axum's text compressed and then wrapped.
+        (
+            {
+                let body = format!(
+                    "{{\"name\":\"Big\",\"ids\":[],\"note\":\"{}\"}}",
+                    "n".repeat(3_000_000)
+                );
+                let mut r = format!(
+                    "POST /shortlists HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nAccept-Encoding: gzip\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                )
+                .into_bytes();
+                r.extend_from_slice(body.as_bytes());
+                r
+            },
+            "413",
+            "too_large",
+        ),
     ];
     for (req, status, code) in cases {
-        let text = server.raw(&req, 60);
+        let text = ungzip(&server.raw_bytes(&req, 60));
         assert!(
             text.starts_with(&format!("HTTP/1.1 {status}")),
             "{status}: {text:.300}"
@@ -362,17 +424,19 @@ fn a_kill_mid_write_never_leaves_half_an_output() {
             p(out).to_string(),
         ]
     };
-    // A whole run, for the rows a whole file has.
+    // A whole run, for the rows a whole file has and how long a run takes here.
     let whole = dir.path().join("whole.csv");
+    let started = std::time::Instant::now();
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_sitefinder"))
         .args(args(&whole))
         .env("SITEFINDER_DATA", data_dir())
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let run = started.elapsed();
     let whole = std::fs::read(&whole).unwrap();
     let (mut old, mut new) = (0, 0);
-    for k in 0..12u64 {
+    for k in 0..12u32 {
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sitefinder"))
             .args(args(&out))
             .env("SITEFINDER_DATA", data_dir())
@@ -380,8 +444,9 @@ fn a_kill_mid_write_never_leaves_half_an_output() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        // Spread over the run, the later ones while it writes.
-        std::thread::sleep(Duration::from_millis(300 + 450 * k));
+        // Spread over a run, from a tenth of the way in to past its end (the last ones while
+        // it writes the file and renames it into place).
+        std::thread::sleep(run * (k + 1) / 10);
         let _ = child.kill();
         let _ = child.wait();
         let now = std::fs::read(&out).unwrap();
@@ -406,6 +471,7 @@ fn a_kill_mid_write_never_leaves_half_an_output() {
     }
     eprintln!("{old} kills left the old file, {new} came after the new one was in place");
     assert!(old > 0, "no kill came before the write finished");
+    assert!(new > 0, "no kill came after the new file was in place");
 }
 
 /// The state database killed mid-write (SIGKILL during `overlay add`): afterwards it passes

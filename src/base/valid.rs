@@ -67,6 +67,40 @@ impl Default for Budget {
     }
 }
 
+/// Work done against a budget's limit of edge pairs: per shape ([`check`]), or shared by every
+/// shape of an upload ([`check_metered`]), so that many shapes each just under the limit cannot
+/// add up to minutes.
+#[derive(Debug, Clone)]
+pub struct Meter {
+    used: usize,
+    limit: usize,
+    edges: usize,
+}
+
+impl Meter {
+    /// The budget's pairs plus its pairs per edge for `edges` edges.
+    pub fn new(budget: &Budget, edges: usize) -> Meter {
+        Meter {
+            used: 0,
+            limit: budget
+                .pairs
+                .saturating_add(budget.pairs_per_edge.saturating_mul(edges)),
+            edges,
+        }
+    }
+
+    fn spend(&mut self, n: usize) -> Result<(), Invalid> {
+        self.used = self.used.saturating_add(n);
+        if self.used > self.limit {
+            return Err(Invalid::TooIntricate {
+                limit: self.limit,
+                edges: self.edges,
+            });
+        }
+        Ok(())
+    }
+}
+
 /// Which ring of a polygon.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Ring {
@@ -254,13 +288,10 @@ fn scan(
     edges: &[Edge],
     tree: &RTree<Boxed>,
     budget: &Budget,
+    meter: &mut Meter,
     count: bool,
     touches: &mut Touches,
 ) -> Result<Scan, Invalid> {
-    let limit = budget
-        .pairs
-        .saturating_add(budget.pairs_per_edge.saturating_mul(edges.len()));
-    let mut pairs = 0usize;
     let mut out = Scan {
         fault: None,
         crossings: 0,
@@ -272,13 +303,7 @@ fn scan(
             if j <= i {
                 continue;
             }
-            pairs += 1;
-            if pairs > limit {
-                return Err(Invalid::TooIntricate {
-                    limit,
-                    edges: edges.len(),
-                });
-            }
+            meter.spend(1)?;
             let o = &edges[j];
             let Some(x) = line_intersection(Line::new(e.a, e.b), Line::new(o.a, o.b)) else {
                 continue;
@@ -516,7 +541,7 @@ fn containment(
     shape: &MultiPolygon<f64>,
     edges: &[Edge],
     touches: &Touches,
-    budget: &Budget,
+    meter: &mut Meter,
 ) -> Result<(), Invalid> {
     // Each ring's run of edges (edges are in polygon, ring order).
     let mut runs: HashMap<(u32, u32), (usize, usize)> = HashMap::new();
@@ -529,21 +554,7 @@ fn containment(
         let (s, e) = runs[&(p as u32, r as u32)];
         &edges[s..e]
     };
-    let limit = budget
-        .pairs
-        .saturating_add(budget.pairs_per_edge.saturating_mul(edges.len()));
-    let mut work = 0usize;
-    let mut spend = |n: usize| {
-        work += n;
-        if work > limit {
-            Err(Invalid::TooIntricate {
-                limit,
-                edges: edges.len(),
-            })
-        } else {
-            Ok(())
-        }
-    };
+    let mut spend = |n: usize| meter.spend(n);
     let bbox = |es: &[Edge]| {
         let mut lo = [f64::INFINITY; 2];
         let mut hi = [f64::NEG_INFINITY; 2];
@@ -635,25 +646,54 @@ fn containment(
 
 /// The first reason `shape` is not valid, within `budget`; `Ok` if it is valid.
 pub fn check(shape: &MultiPolygon<f64>, budget: &Budget) -> Result<(), Invalid> {
+    let mut meter = Meter::new(budget, edge_count(shape));
+    check_metered(shape, budget, &mut meter)
+}
+
+/// [`check`], spending from `meter` (shared by the shapes of one upload).
+pub fn check_metered(
+    shape: &MultiPolygon<f64>,
+    budget: &Budget,
+    meter: &mut Meter,
+) -> Result<(), Invalid> {
     let edges = edges(shape)?;
     let tree = edge_tree(&edges);
     let mut touches = Touches::new();
-    if let Some(f) = scan(&edges, &tree, budget, false, &mut touches)?.fault {
+    if let Some(f) = scan(&edges, &tree, budget, meter, false, &mut touches)?.fault {
         return Err(f);
     }
     if let Some(f) = touches_cross(&edges, &touches) {
         return Err(f);
     }
-    containment(shape, &edges, &touches, budget)
+    containment(shape, &edges, &touches, meter)
+}
+
+/// How many edges `shape` has (its vertices, less one per ring): what a [`Meter`] is sized by.
+pub fn edge_count(shape: &MultiPolygon<f64>) -> usize {
+    shape
+        .0
+        .iter()
+        .flat_map(rings)
+        .map(|r| r.0.len().saturating_sub(1))
+        .sum()
 }
 
 /// How many crossings `shape` has (0 for one that only overlaps without crossing), within
 /// `budget`: an error if checking or the crossings go over it.
 pub fn tangle(shape: &MultiPolygon<f64>, budget: &Budget) -> Result<usize, Invalid> {
+    let mut meter = Meter::new(budget, edge_count(shape));
+    tangle_metered(shape, budget, &mut meter)
+}
+
+fn tangle_metered(
+    shape: &MultiPolygon<f64>,
+    budget: &Budget,
+    meter: &mut Meter,
+) -> Result<usize, Invalid> {
     let edges = edges(shape)?;
     let tree = edge_tree(&edges);
     let mut touches = Touches::new();
-    Ok(scan(&edges, &tree, budget, true, &mut touches)?.crossings)
+    Ok(scan(&edges, &tree, budget, meter, true, &mut touches)?.crossings)
 }
 
 /// A valid shape covering what `shape` covers under the even-odd rule (a bow tie becomes two
@@ -661,15 +701,25 @@ pub fn tangle(shape: &MultiPolygon<f64>, budget: &Budget) -> Result<usize, Inval
 /// checked. An error if the shape is too tangled for the budget, has too few points or
 /// non-finite coordinates, or the result is still not valid.
 pub fn repair(shape: &MultiPolygon<f64>, budget: &Budget) -> Result<MultiPolygon<f64>, Invalid> {
+    let mut meter = Meter::new(budget, edge_count(shape));
+    repair_metered(shape, budget, &mut meter)
+}
+
+/// [`repair`], spending from `meter`.
+pub fn repair_metered(
+    shape: &MultiPolygon<f64>,
+    budget: &Budget,
+    meter: &mut Meter,
+) -> Result<MultiPolygon<f64>, Invalid> {
     use geo::algorithm::bool_ops::{BooleanOps, FillRule};
-    tangle(shape, budget)?;
+    tangle_metered(shape, budget, meter)?;
     // The boolean operations (i_overlay) panic on some degenerate shapes (found by fuzzing):
     // that is a refusal, never a crash.
     let fixed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         shape.union_with_fill_rule(&MultiPolygon::<f64>::new(vec![]), FillRule::EvenOdd)
     }))
     .map_err(|_| Invalid::RepairFailed)?;
-    check(&fixed, budget)?;
+    check_metered(&fixed, budget, meter)?;
     Ok(fixed)
 }
 

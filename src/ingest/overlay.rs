@@ -533,6 +533,14 @@ pub fn parse(bytes: &[u8], opts: &UploadOptions) -> Result<Parsed, OverlayError>
         return Err(OverlayError::Empty);
     }
     opts.limits.check(&raw)?;
+    // One budget for the whole layer: many features each just under a feature's budget must
+    // not add up to minutes.
+    let layer_edges: usize = raw
+        .iter()
+        .filter_map(|f| f.geometry.as_ref().ok())
+        .map(valid::edge_count)
+        .sum();
+    let mut meter = valid::Meter::new(&opts.limits.validity, layer_edges);
     let mut features = Vec::with_capacity(raw.len());
     let mut repaired = vec![];
     for (index, f) in raw.into_iter().enumerate() {
@@ -573,7 +581,7 @@ pub fn parse(bytes: &[u8], opts: &UploadOptions) -> Result<Parsed, OverlayError>
                 crs: crs.describe(),
             });
         }
-        if let Err(why) = valid::check(&shape, &opts.limits.validity) {
+        if let Err(why) = valid::check_metered(&shape, &opts.limits.validity, &mut meter) {
             if matches!(why, Invalid::TooIntricate { .. }) || !opts.repair {
                 return Err(OverlayError::Invalid {
                     index,
@@ -582,14 +590,15 @@ pub fn parse(bytes: &[u8], opts: &UploadOptions) -> Result<Parsed, OverlayError>
                     repairable: !matches!(why, Invalid::TooIntricate { .. }),
                 });
             }
-            shape = valid::repair(&shape, &opts.limits.validity).map_err(|e| {
-                OverlayError::Unrepairable {
-                    index,
-                    label: named(&label),
-                    reason: why.to_string(),
-                    repair: e.to_string(),
-                }
-            })?;
+            shape =
+                valid::repair_metered(&shape, &opts.limits.validity, &mut meter).map_err(|e| {
+                    OverlayError::Unrepairable {
+                        index,
+                        label: named(&label),
+                        reason: why.to_string(),
+                        repair: e.to_string(),
+                    }
+                })?;
             if shape.0.is_empty() {
                 return Err(OverlayError::Unrepairable {
                     index,

@@ -139,10 +139,11 @@ pub struct ImportOptions {
 /// Errors importing units. Each names the file and, where it applies, the line or feature.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
-    #[error("{file}: cannot read: {source}")]
+    // Not a `source` (it is in the message already: a chain would say it twice).
+    #[error("{file}: cannot read: {error}")]
     Read {
         file: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("{file}: the file is empty; expected a CSV header or a GeoJSON FeatureCollection")]
     Empty { file: PathBuf },
@@ -365,11 +366,24 @@ pub fn read_units(
             };
             ImportError::Read {
                 file: file.clone(),
-                source,
+                error: source,
             }
         })?;
     if text.trim().is_empty() {
         return Err(ImportError::Empty { file });
+    }
+    // A spreadsheet, an image or a PDF saved with a .csv name.
+    let start: String = text.chars().take(4_096).collect();
+    if start.starts_with("PK\u{3}\u{4}") || start.contains('\0') {
+        let what = if start.starts_with("PK\u{3}\u{4}") {
+            "a zip archive (an Excel workbook is one): in Excel, save the list with File > Save As > CSV UTF-8"
+        } else {
+            "not text (it holds binary bytes: an image, a PDF or a spreadsheet?): save the list as CSV or GeoJSON"
+        };
+        return Err(ImportError::Layout {
+            file,
+            reason: format!("this is {what}"),
+        });
     }
     let name = path.to_string_lossy().to_lowercase();
     let name = name.trim_end_matches(".gz");

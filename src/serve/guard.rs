@@ -10,13 +10,16 @@ use serde_json::json;
 /// [`BodyTimeout`] (a client sending an upload a byte a second holds nothing for long).
 struct Deadline {
     body: axum::body::Body,
-    by: std::pin::Pin<Box<tokio::time::Sleep>>,
+    /// Set when the body is first read (an upload waiting for its turn is not timed).
+    by: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
     seconds: u64,
 }
 
+const BODY_TIMEOUT_FLAG: &str = "serve --body-timeout-s";
+
 /// A request body that did not arrive in time.
 #[derive(Debug, thiserror::Error)]
-#[error("the request's body did not arrive within {seconds} s (serve --body-timeout-s)")]
+#[error("the request's body did not arrive within {seconds} s ({BODY_TIMEOUT_FLAG})")]
 pub struct BodyTimeout {
     pub seconds: u64,
 }
@@ -30,7 +33,11 @@ impl http_body::Body for Deadline {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
         use std::future::Future;
-        if self.by.as_mut().poll(cx).is_ready() {
+        let seconds = self.seconds;
+        let by = self.by.get_or_insert_with(|| {
+            Box::pin(tokio::time::sleep(std::time::Duration::from_secs(seconds)))
+        });
+        if by.as_mut().poll(cx).is_ready() {
             let seconds = self.seconds;
             return std::task::Poll::Ready(Some(Err(axum::Error::new(BodyTimeout { seconds }))));
         }
@@ -58,7 +65,7 @@ pub async fn body_deadline(
     let req = req.map(|body| {
         axum::body::Body::new(Deadline {
             body,
-            by: Box::pin(tokio::time::sleep(timeout)),
+            by: None,
             seconds: timeout.as_secs(),
         })
     });
@@ -97,6 +104,13 @@ pub async fn json_errors(req: axum::extract::Request, next: axum::middleware::Ne
         .await
         .unwrap_or_default();
     let text = String::from_utf8_lossy(&text);
+    // A body that did not arrive in time, as axum's extractors report it.
+    let (status, text) = if text.contains(BODY_TIMEOUT_FLAG) {
+        (StatusCode::REQUEST_TIMEOUT, text)
+    } else {
+        (status, text)
+    };
+    parts.status = status;
     let code = match status {
         StatusCode::PAYLOAD_TOO_LARGE => "too_large",
         StatusCode::REQUEST_TIMEOUT => "timeout",

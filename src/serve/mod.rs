@@ -100,6 +100,9 @@ pub fn app(state: Shared) -> Router {
         .service(api);
     Router::new()
         .fallback_service(tidy)
+        // Errors made below a handler (axum's body limit, a body that timed out) get the
+        // API's JSON shape too: before anything compresses them.
+        .layer(axum::middleware::from_fn(guard::json_errors))
         // ETags on the API's JSON answers (a 304 for a matching If-None-Match), over the
         // uncompressed bytes.
         .layer(axum::middleware::from_fn(etag::etag))
@@ -108,9 +111,6 @@ pub fn app(state: Shared) -> Router {
         // content, other bytes.
         .layer(tower_http::compression::CompressionLayer::new())
         .layer(axum::middleware::from_fn(etag::weaken_when_encoded))
-        // Errors made by the layers below a handler (axum's body limit, a body that timed out)
-        // get the API's JSON shape too.
-        .layer(axum::middleware::from_fn(guard::json_errors))
         .layer(axum::middleware::from_fn_with_state(
             body_timeout,
             guard::body_deadline,

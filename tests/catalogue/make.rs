@@ -32,6 +32,7 @@ pub const ALL: &[&str] = &[
     "units_gzip_bomb",
     "units_deep_json",
     "two_megabytes_of_units",
+    "xlsx_named_csv",
     "zip_bomb",
     "zip_many_entries",
     "shp_bomb",
@@ -64,6 +65,18 @@ pub fn make(what: &str, cx: &Context) -> Made {
                 written += row.len();
             }
             file("units.csv.gz", gz.finish().unwrap())
+        }
+        // A real workbook (written by rust_xlsxwriter) saved under a .csv name.
+        "xlsx_named_csv" => {
+            let mut book = rust_xlsxwriter::Workbook::new();
+            let sheet = book.add_worksheet();
+            for (c, h) in ["id", "lat", "lon"].iter().enumerate() {
+                sheet.write_string(0, c as u16, *h).unwrap();
+            }
+            sheet.write_string(1, 0, "a").unwrap();
+            sheet.write_number(1, 1, 53.61).unwrap();
+            sheet.write_number(1, 2, -2.15).unwrap();
+            file("units.csv", book.save_to_buffer().unwrap())
         }
         "two_megabytes_of_units" => {
             let mut s = String::from("id,lat,lon\n");

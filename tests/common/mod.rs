@@ -265,6 +265,11 @@ impl Serving {
         http_raw(&self.addr, request, secs)
     }
 
+    /// [`Serving::raw`], the answer as bytes.
+    pub fn raw_bytes(&self, request: &[u8], secs: u64) -> Vec<u8> {
+        http_raw_bytes(&self.addr, request, secs)
+    }
+
     /// One request with a body: the status and the answer's body.
     pub fn call(
         &self,
@@ -284,18 +289,32 @@ impl Serving {
 /// Sends `request` as it is to `addr` on a new connection and reads the answer to its end,
 /// waiting at most `secs`.
 pub fn http_raw(addr: &str, request: &[u8], secs: u64) -> String {
+    String::from_utf8_lossy(&http_raw_bytes(addr, request, secs)).to_string()
+}
+
+/// [`http_raw`], the answer as bytes (for compressed bodies).
+pub fn http_raw_bytes(addr: &str, request: &[u8], secs: u64) -> Vec<u8> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(std::time::Duration::from_secs(secs)))
         .unwrap();
-    s.write_all(request).unwrap();
+    // Written from another thread while this one reads: a server that refuses a request
+    // before reading all of it (a body over the limit, headers too large) answers and closes,
+    // and the rest of the write then fails, which is no error of the test's.
+    let mut w = s.try_clone().unwrap();
+    let request = request.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = w.write_all(&request);
+    });
     let mut out = vec![];
     match s.read_to_end(&mut out) {
         Ok(_) => {}
         Err(e) if !out.is_empty() => eprintln!("read after {} bytes: {e}", out.len()),
         Err(e) => panic!("no answer within {secs} s: {e}"),
     }
-    String::from_utf8_lossy(&out).to_string()
+    let _ = s.shutdown(std::net::Shutdown::Both);
+    let _ = writer.join();
+    out
 }
 
 /// One request with a body to `addr` (`Connection: close`): the status and the answer's body.
