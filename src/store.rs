@@ -242,8 +242,25 @@ impl Store {
         if !wal.eq_ignore_ascii_case("wal") {
             tracing::debug!("state database in {wal} mode, not WAL");
         }
-        conn.execute_batch(
-            "PRAGMA foreign_keys = ON;
+        conn.execute_batch("PRAGMA foreign_keys = ON;")
+            .map_err(|e| open_err(e.to_string()))?;
+        // The schema in one transaction: a process killed while creating it leaves all
+        // of it or none (the next open finishes the job), never half. Only taken when a
+        // table is missing, so opening a complete store never waits for another writer.
+        let have: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name IN \
+                 ('shortlists', 'shortlist_sites', 'overlays', 'overlay_shapes')",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| match sql(e) {
+                busy @ StoreError::Busy { .. } => busy,
+                other => open_err(format!("{other} (is it a sitefinder state database?)")),
+            })?;
+        if have < 4 {
+            conn.execute_batch(
+                "BEGIN IMMEDIATE;
              CREATE TABLE IF NOT EXISTS shortlists (
                 id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,
                 created TEXT NOT NULL, updated TEXT NOT NULL,
@@ -260,12 +277,14 @@ impl Store {
              CREATE TABLE IF NOT EXISTS overlay_shapes (
                 overlay_id INTEGER NOT NULL REFERENCES overlays(id) ON DELETE CASCADE,
                 feature INTEGER NOT NULL, wkb BLOB NOT NULL,
-                PRIMARY KEY (overlay_id, feature));",
-        )
-        .map_err(|e| match sql(e) {
-            busy @ StoreError::Busy { .. } => busy,
-            other => open_err(format!("{other} (is it a sitefinder state database?)")),
-        })?;
+                PRIMARY KEY (overlay_id, feature));
+             COMMIT;",
+            )
+            .map_err(|e| match sql(e) {
+                busy @ StoreError::Busy { .. } => busy,
+                other => open_err(format!("{other} (is it a sitefinder state database?)")),
+            })?;
+        }
         let reader = Connection::open(&path).map_err(|e| open_err(e.to_string()))?;
         reader
             .busy_timeout(BUSY_TIMEOUT)

@@ -509,6 +509,27 @@ fn a_kill_mid_store_leaves_the_database_whole() {
             .query_row("PRAGMA integrity_check", [], |r| r.get(0))
             .unwrap();
         assert_eq!(check, "ok", "kill {k}");
+        // Killed before the schema was committed: none of it is there, never part of it.
+        let tables: Vec<String> = db
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        if tables.is_empty() {
+            continue;
+        }
+        assert_eq!(
+            tables,
+            [
+                "overlay_shapes",
+                "overlays",
+                "shortlist_sites",
+                "shortlists"
+            ],
+            "kill {k}: part of the schema"
+        );
         let shapes: Vec<(String, i64)> = db
             .prepare("SELECT o.name, COUNT(s.feature) FROM overlays o LEFT JOIN overlay_shapes s ON s.overlay_id = o.id GROUP BY o.id")
             .unwrap()
