@@ -486,6 +486,7 @@ fn optimise_prints_the_choice_the_optimum_and_equity_and_writes_the_sites() {
         "  1. rochdale-",
         "proven optimum",
         "heuristic gap",
+        "(Lagrangian bound): this choice ",
         "IMD decile 1:",
     ] {
         assert!(report.contains(w), "report lacks `{w}`:\n{report}");

@@ -4,6 +4,7 @@
 //! ([`fixed`]); [`calibrate`] measures the catchment approximation against real registrations.
 
 pub mod calibrate;
+pub mod cover;
 pub mod criteria;
 pub mod fixed;
 pub mod join;

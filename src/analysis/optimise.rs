@@ -39,6 +39,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer};
 use utoipa::ToSchema;
 
+use crate::analysis::cover::Reduced;
 pub use crate::analysis::fixed::FixedLayer;
 use crate::analysis::fixed::{self, FixedUse};
 use crate::base::params::{from_str, opt_text};
@@ -101,6 +102,9 @@ pub struct Problem {
     near: Vec<Vec<(u32, f32)>>,
     /// Per demand: distance to the nearest fixed site, capped at `cap_m`.
     fixed_dist: Vec<f64>,
+    /// Per demand: whether a fixed site is within `radius_m` (not read from `fixed_dist`,
+    /// whose cap may equal the radius when there is no fixed site at all).
+    fixed_covers: Vec<bool>,
 }
 
 /// A solution: the chosen candidates in order of choice, with what each added.
@@ -116,6 +120,9 @@ pub struct Choice {
     pub objective: f64,
     /// Whether this is a proven optimum (exact solve).
     pub proven_optimal: bool,
+    /// MCLP heuristic: a proven upper bound on the optimum (Lagrangian), so the heuristic's
+    /// gap is at most `(bound - objective) / bound`; `None` for other models.
+    pub bound: Option<f64>,
 }
 
 /// Errors of an optimise query: each names the parameter at fault ([`OptimiseError::param`]).
@@ -161,6 +168,9 @@ impl OptimiseError {
 /// Work allowed per round of p-median swaps (candidates x chosen x demand points).
 pub const SWAP_BUDGET: usize = 400_000_000;
 
+/// Work allowed for the MCLP heuristic's Lagrangian steps (cover pairs visited in all).
+pub const LAGRANGIAN_WORK: usize = 400_000_000;
+
 /// Largest instance the exact solver takes (variables).
 pub const EXACT_MAX_VARIABLES: usize = 20_000;
 
@@ -182,19 +192,19 @@ impl Problem {
                 let mut v: Vec<(u32, f32)> = index
                     .within(*c, cap_m)
                     .into_iter()
-                    .map(|(i, d)| (i as u32, d as f32))
+                    .map(|(i, d)| (i as u32, narrow(d, radius_m)))
                     .collect();
                 v.sort_by_key(|x| x.0);
                 v
             })
             .collect();
         let fixed_index = PointIndex::new(&fixed);
-        let fixed_dist = demand
+        let nearest_fixed: Vec<f64> = demand
             .iter()
             .map(|d| {
                 fixed_index
                     .nearest(d.pos)
-                    .map_or(cap_m, |(_, dist)| dist.min(cap_m))
+                    .map_or(f64::INFINITY, |(_, dist)| dist)
             })
             .collect();
         Problem {
@@ -204,7 +214,8 @@ impl Problem {
             radius_m,
             cap_m,
             near,
-            fixed_dist,
+            fixed_dist: nearest_fixed.iter().map(|d| d.min(cap_m)).collect(),
+            fixed_covers: nearest_fixed.iter().map(|&d| d <= radius_m).collect(),
         }
     }
 
@@ -214,18 +225,20 @@ impl Problem {
     pub fn serve_fixed_only(mut self, serves: impl Fn(usize, usize) -> bool) -> Problem {
         let index = PointIndex::new(&self.fixed);
         for (i, d) in self.demand.iter().enumerate() {
-            self.fixed_dist[i] = index
+            let nearest = index
                 .within(d.pos, self.cap_m)
                 .into_iter()
                 .filter(|&(j, _)| serves(j, i))
                 .map(|(_, dist)| dist)
-                .fold(self.cap_m, f64::min);
+                .fold(f64::INFINITY, f64::min);
+            self.fixed_dist[i] = nearest.min(self.cap_m);
+            self.fixed_covers[i] = nearest <= self.radius_m;
         }
         self
     }
 
     fn covered_by_fixed(&self, i: usize) -> bool {
-        self.fixed_dist[i] <= self.radius_m
+        self.fixed_covers[i]
     }
 
     /// Demand points that some candidate or fixed site covers.
@@ -317,7 +330,105 @@ impl Problem {
     /// Greedy with lazy evaluation (CELF: a gain only falls as sites open, so a stale upper
     /// bound that still tops the heap is the true best), then 1-swap local search.
     /// `k` is ignored by LSCP, which opens sites until all coverable demand is covered.
+    ///
+    /// MCLP then goes further: on the reduced instance ([`Reduced`]) a Lagrangian relaxation
+    /// proposes solutions, each polished by 1-swaps, and proves an upper bound; the better of
+    /// the two solutions is kept, in greedy order.
     pub fn heuristic(&self, model: Model, k: usize) -> Choice {
+        let greedy = self.greedy_swap(model, k);
+        if model != Model::Mclp || greedy.chosen.is_empty() {
+            return greedy;
+        }
+        let reduced = Reduced::new(&self.cover_sets(), &self.weights());
+        let k = k.min(self.candidates.len());
+        let sets = reduced.sets();
+        let work = sets.iter().map(Vec::len).sum::<usize>() + sets.len() + reduced.weights.len();
+        let steps = (LAGRANGIAN_WORK / work.max(1)).clamp(50, 1000);
+        let (found, _, ub) = reduced.lagrangian(k, steps, &[]);
+        let base = self.objective(Model::Mclp, &[]);
+        let mut chosen: Vec<usize> = found
+            .iter()
+            .map(|&p| reduced.candidates[p as usize])
+            .collect();
+        self.pad(&mut chosen, k);
+        let objective = self.objective(Model::Mclp, &chosen);
+        let bound = Some((base + ub).max(greedy.objective.max(objective)));
+        if objective <= greedy.objective + 1e-9 * objective.abs().max(1.0) {
+            return Choice { bound, ..greedy };
+        }
+        let (chosen, marginal) = self.greedy_order(&chosen);
+        Choice {
+            model,
+            objective,
+            chosen,
+            marginal,
+            proven_optimal: false,
+            bound,
+        }
+    }
+
+    /// Each candidate's cover set: demand within `radius_m` not already covered by a fixed site.
+    fn cover_sets(&self) -> Vec<Vec<u32>> {
+        self.near
+            .iter()
+            .map(|nb| {
+                nb.iter()
+                    .filter(|&&(i, d)| {
+                        d as f64 <= self.radius_m && !self.covered_by_fixed(i as usize)
+                    })
+                    .map(|&(i, _)| i)
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn weights(&self) -> Vec<f64> {
+        self.demand.iter().map(|d| d.weight).collect()
+    }
+
+    /// Adds the first unchosen candidates until `k` are chosen (when fewer reach the best
+    /// cover, the rest cannot lower it).
+    fn pad(&self, chosen: &mut Vec<usize>, k: usize) {
+        let mut taken = vec![false; self.candidates.len()];
+        for &j in chosen.iter() {
+            taken[j] = true;
+        }
+        let more: Vec<usize> = (0..self.candidates.len())
+            .filter(|&j| !taken[j])
+            .take(k.saturating_sub(chosen.len()))
+            .collect();
+        chosen.extend(more);
+    }
+
+    /// An MCLP set in greedy order (most new cover first, ties to the first candidate), with
+    /// what each adds.
+    fn greedy_order(&self, set: &[usize]) -> (Vec<usize>, Vec<f64>) {
+        let mut covered: Vec<bool> = (0..self.demand.len())
+            .map(|i| self.covered_by_fixed(i))
+            .collect();
+        let mut left: Vec<usize> = set.to_vec();
+        left.sort_unstable();
+        let (mut order, mut marginal) = (vec![], vec![]);
+        while !left.is_empty() {
+            let (pos, gain) = left
+                .iter()
+                .enumerate()
+                .map(|(pos, &j)| (pos, self.gain(Model::Mclp, j, &covered, &[])))
+                .fold((0, f64::MIN), |b, x| if x.1 > b.1 { x } else { b });
+            let j = left.remove(pos);
+            for &(i, d) in &self.near[j] {
+                if d as f64 <= self.radius_m {
+                    covered[i as usize] = true;
+                }
+            }
+            order.push(j);
+            marginal.push(gain);
+        }
+        (order, marginal)
+    }
+
+    /// Lazy greedy, then 1-swap local search (LSCP: then redundant sites dropped).
+    fn greedy_swap(&self, model: Model, k: usize) -> Choice {
         let n = self.candidates.len();
         let mut covered: Vec<bool> = (0..self.demand.len())
             .map(|i| self.covered_by_fixed(i))
@@ -365,6 +476,7 @@ impl Problem {
             chosen,
             marginal,
             proven_optimal: false,
+            bound: None,
         }
     }
 
@@ -519,6 +631,9 @@ impl Problem {
     pub fn exact(&self, model: Model, k: usize) -> Result<Choice, OptimiseError> {
         let n = self.candidates.len();
         let m = self.demand.len();
+        if model == Model::Mclp {
+            return self.exact_mclp(k);
+        }
         let pairs: usize = self.near.iter().map(|v| v.len()).sum();
         let size = n + if model == Model::PMedian {
             pairs + m
@@ -537,23 +652,7 @@ impl Problem {
         let k = k.min(n);
         let sum_x: Expression = x.iter().copied().map(Expression::from).sum();
         let solved = match model {
-            Model::Mclp => {
-                // y_i in [0, 1]; at an optimum with binary x it is 1 exactly when i is covered.
-                let mut objective = Expression::from(0.0);
-                let mut cons = vec![];
-                let by_demand = self.covering_candidates();
-                for (i, cands) in by_demand.iter().enumerate() {
-                    // Demand a fixed site covers is a constant of the objective: leave it out.
-                    if !self.covered_by_fixed(i) && !cands.is_empty() {
-                        let y = vars.add(variable().min(0.0).max(1.0));
-                        objective += self.demand[i].weight * y;
-                        let cover: Expression = cands.iter().map(|&j| Expression::from(x[j])).sum();
-                        cons.push(constraint!(y <= cover));
-                    }
-                }
-                cons.push(constraint!(sum_x == k as f64));
-                pick(&x, &solve(vars.maximise(objective).using(microlp), cons)?)
-            }
+            Model::Mclp => unreachable!("solved above"),
             Model::PMedian => {
                 // Each demand point is served by an open candidate within the cap, or falls back
                 // to its capped fixed-site distance (u_i).
@@ -605,6 +704,42 @@ impl Problem {
             chosen,
             marginal,
             proven_optimal: true,
+            bound: None,
+        })
+    }
+
+    /// MCLP exactly: the instance reduced ([`Reduced`]: duplicate and dominated candidates
+    /// dropped, demand covered by the same candidates merged), then the MILP over what is left.
+    /// Opens exactly `min(k, n)` sites: when fewer reach the optimum, the rest are the first
+    /// unchosen candidates (they cannot lower it).
+    fn exact_mclp(&self, k: usize) -> Result<Choice, OptimiseError> {
+        let n = self.candidates.len();
+        let k = k.min(n);
+        let reduced = Reduced::new(&self.cover_sets(), &self.weights());
+        let size = reduced.candidates.len() + reduced.weights.len();
+        if size > EXACT_MAX_VARIABLES {
+            return Err(OptimiseError::TooLarge {
+                candidates: n,
+                demand: self.demand.len(),
+                max: EXACT_MAX_VARIABLES,
+            });
+        }
+        let mut chosen = reduced.solve(k).map_err(OptimiseError::Solver)?;
+        self.pad(&mut chosen, k);
+        chosen.sort_unstable();
+        let marginal = (0..chosen.len())
+            .map(|i| {
+                self.objective(Model::Mclp, &chosen[..=i])
+                    - self.objective(Model::Mclp, &chosen[..i])
+            })
+            .collect();
+        Ok(Choice {
+            model: Model::Mclp,
+            objective: self.objective(Model::Mclp, &chosen),
+            chosen,
+            marginal,
+            proven_optimal: true,
+            bound: None,
         })
     }
 
@@ -622,6 +757,22 @@ impl Problem {
         }
         (covered, total)
     }
+}
+
+/// A distance as `f32`, on the same side of `radius_m` as the `f64` it came from (a distance
+/// a hair over the radius must not round onto it).
+fn narrow(d: f64, radius_m: f64) -> f32 {
+    let mut f = d as f32;
+    if d <= radius_m {
+        while f as f64 > radius_m {
+            f = f32::from_bits(f.to_bits() - 1); // f > radius_m >= 0: the next f32 down
+        }
+    } else {
+        while f as f64 <= radius_m {
+            f = f32::from_bits(f.to_bits() + 1); // f >= 0: the next f32 up
+        }
+    }
+    f
 }
 
 /// Adds the constraints and solves.

@@ -995,7 +995,11 @@ impl Engine {
             let _ = writeln!(text, "fixed {}", u.sentence());
         }
         let h = &report.heuristic;
-        let _ = writeln!(text, "chosen (lazy greedy + 1-swap), in order of choice:");
+        let method = match model {
+            Model::Mclp => "lazy greedy + Lagrangian relaxation + 1-swap",
+            _ => "lazy greedy + 1-swap",
+        };
+        let _ = writeln!(text, "chosen ({method}), in order of choice:");
         let what = match model {
             Model::Mclp => "weighted demand newly covered",
             Model::PMedian => "weighted metres saved",
@@ -1022,6 +1026,20 @@ impl Engine {
             100.0 * covered / total.max(1e-9)
         );
         let _ = writeln!(text, "objective ({}): {:.1}", model.name(), h.objective);
+        if let Some(b) = h.bound {
+            let gap = 100.0 * (b - h.objective).max(0.0) / b.abs().max(1e-9);
+            if gap < 1e-7 {
+                let _ = writeln!(
+                    text,
+                    "the optimum is at most {b:.1} (Lagrangian bound): this choice reaches it, so it is optimal"
+                );
+            } else {
+                let _ = writeln!(
+                    text,
+                    "the optimum is at most {b:.1} (Lagrangian bound): this choice is within {gap:.2}% of it"
+                );
+            }
+        }
         match &report.exact {
             Some(Ok(e)) => {
                 let gap = if e.objective.abs() > 0.0 {
@@ -1036,7 +1054,7 @@ impl Engine {
                     .collect();
                 let _ = writeln!(
                     text,
-                    "exact (MILP, microlp): proven optimum {:.1} with {}; heuristic gap {gap:.2}%",
+                    "exact (MILP over the reduced instance, microlp): proven optimum {:.1} with {}; heuristic gap {gap:.2}%",
                     e.objective,
                     ids.join(", ")
                 );
@@ -1106,6 +1124,7 @@ impl Engine {
             "k": q.k,
             "radius_m": q.radius_m,
             "objective": h.objective,
+            "objective_bound": h.bound,
             "exact": exact,
             "candidates": report.candidate_units.len(),
             "include_unsuitable": q.include_unsuitable,

@@ -244,7 +244,7 @@ fn generic() -> Value {
                 "summary": "Choose the k units that together reach the most deprived demand (location-allocation); the ranking's filters in the query string limit the candidates to the units passing them, as on the map; `format` makes it a download",
                 "parameters": concat(vec![query::<RankQuery>(), query::<FormatQuery>()]),
                 "requestBody": {"required": false, "content": {"application/json": {"schema": schema::<OptimiseQuery>()}}},
-                "responses": errors_with("200", geojson_ok("The chosen units in order of choice with the marginal gain of each, the objective, the exact optimum when asked, equity by IMD decile, each fixed layer's sites and the local authorities it has no data for (`fixed`), the units left out as unable to hold a clinic (`unsuitable`, unless `include_unsuitable`), and where every layer has data (`coverage`)")),
+                "responses": errors_with("200", geojson_ok("The chosen units in order of choice with the marginal gain of each, the objective, for MCLP a proven upper bound on the optimum (`objective_bound`, so the gap is known without an exact solve), the exact optimum when asked, equity by IMD decile, each fixed layer's sites and the local authorities it has no data for (`fixed`), the units left out as unable to hold a clinic (`unsuitable`, unless `include_unsuitable`), and where every layer has data (`coverage`)")),
             }},
             "/rank": {"get": {
                 "summary": "Rank the candidate units (the same ranking as `sitefinder rank`)",
