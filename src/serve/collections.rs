@@ -139,8 +139,26 @@ impl Collection {
         self
     }
 
+    /// The index of the item with this id.
+    pub fn index_of(&self, id: &str) -> Option<usize> {
+        self.by_id.get(id).copied()
+    }
+
     pub fn get(&self, id: &str) -> Option<&Item> {
         self.by_id.get(id).map(|&i| &self.items[i])
+    }
+
+    /// Indexes of the items whose bounding box meets BNG `[minx, miny, maxx, maxy]`, in id
+    /// order.
+    pub fn in_envelope(&self, b: [f64; 4]) -> Vec<usize> {
+        let env = AABB::from_corners([b[0], b[1]], [b[2], b[3]]);
+        let mut v: Vec<usize> = self
+            .index
+            .locate_in_envelope_intersecting(&env)
+            .map(|e| e.data as usize)
+            .collect();
+        v.sort_unstable();
+        v
     }
 
     /// Indexes of the items whose geometry meets the box, in id order: points exactly,

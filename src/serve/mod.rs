@@ -22,10 +22,12 @@ pub mod state;
 pub mod features;
 pub mod guard;
 pub mod listen;
+pub mod mvt;
 pub mod overlays;
 pub mod ranking;
 pub mod search;
 pub mod shortlists;
+pub mod tiles;
 
 use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{header, HeaderMap};
@@ -90,6 +92,9 @@ pub fn app(state: Shared) -> Router {
         .route("/attribution", get(attribution))
         .route("/search", get(search::search))
         .route("/map-config", get(map_config::map_config))
+        .route("/tiles", get(tiles::list))
+        .route("/tiles/{file}", get(tiles::tilejson))
+        .route("/tiles/{layer}/{z}/{x}/{y}", get(tiles::tile))
         .with_state(state)
         .fallback_service(web)
         .method_not_allowed_fallback(method_not_allowed);

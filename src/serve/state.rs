@@ -45,6 +45,8 @@ pub struct AppState {
     /// Where clients reach the server (`--public-url`, no trailing slash): links start with it.
     /// `None` = the scheme and host of each request.
     pub public_url: Option<String>,
+    /// Vector tiles built so far (`/tiles`).
+    pub tiles: crate::serve::tiles::Tiles,
 }
 
 impl AppState {
@@ -73,6 +75,7 @@ impl AppState {
             base_map: None,
             cors_origins: vec![],
             public_url: None,
+            tiles: Default::default(),
         }
     }
 

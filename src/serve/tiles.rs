@@ -1,0 +1,349 @@
+//! `GET /tiles`: vector tiles of the national layers, for maps that show all England at once.
+//!
+//! - `/tiles` lists the tilesets; `/tiles/{layer}.json` is each one's TileJSON 3.0 (tile URL,
+//!   zooms, bounds, centre, fields, attribution);
+//! - `/tiles/{layer}/{z}/{x}/{y}.mvt` is one Mapbox Vector Tile (XYZ scheme, Web Mercator).
+//!
+//! Layers: `lsoa` (the deprivation choropleth: each LSOA's IMD decile, rank and population),
+//! `units` (every served unit with its score and rank under the default weights) and
+//! `practices` (GP practices with registered patients and PCN). Tiles are built on a blocking
+//! thread when first asked for and kept (at most [`CACHE_BYTES`]; the oldest go first).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value as Json_};
+
+use crate::reference::atlas::Atlas;
+use crate::serve::error::ApiError;
+use crate::serve::mvt::{self, Fields};
+use crate::serve::respond::base_url;
+use crate::serve::state::Shared;
+
+/// From this zoom, tiles carry every field of their layer; below it, only the first few.
+pub const DETAIL_ZOOM: u8 = 10;
+
+/// Bytes of tiles kept.
+pub const CACHE_BYTES: usize = 64 << 20;
+
+/// The media type of a Mapbox Vector Tile.
+pub const MVT_TYPE: &str = "application/vnd.mapbox-vector-tile";
+
+/// One tileset.
+struct TileLayer {
+    id: &'static str,
+    description: &'static str,
+    /// Properties of the collection's items that go into tiles (`{code}` etc. are the IMD
+    /// edition's column names).
+    fields: &'static [&'static str],
+    /// Of `fields`, those kept below zoom [`DETAIL_ZOOM`] (tiles there hold much of England).
+    low_zoom_fields: usize,
+    /// Whether the units' default score and rank are added.
+    scored: bool,
+    minzoom: u8,
+}
+
+const LAYERS: [TileLayer; 3] = [
+    TileLayer {
+        id: "lsoa",
+        description: "LSOA polygons with their IMD decile (1 = most deprived), rank and population",
+        fields: &[
+            "{code}",
+            "imd_decile",
+            "{name}",
+            "{lad_name}",
+            "imd_rank",
+            "population",
+        ],
+        low_zoom_fields: 2,
+        scored: false,
+        minzoom: 0,
+    },
+    TileLayer {
+        id: "units",
+        description: "Candidate units with their score (0 to 1) and rank under the default weights",
+        fields: &["id", "name", "address", "imd_decile"],
+        low_zoom_fields: 4,
+        scored: true,
+        minzoom: 0,
+    },
+    TileLayer {
+        id: "practices",
+        description: "GP practices with registered patients and PCN",
+        fields: &["practice_code", "name", "list_size", "pcn_name"],
+        low_zoom_fields: 4,
+        scored: false,
+        minzoom: 0,
+    },
+];
+
+fn field_names(atlas: &Atlas, layer: &TileLayer) -> Vec<String> {
+    let imd = atlas.imd;
+    layer
+        .fields
+        .iter()
+        .map(|f| match *f {
+            "{code}" => imd.code_column().to_string(),
+            "{name}" => imd.name_column().to_string(),
+            "{lad_name}" => imd.lad_name_column().to_string(),
+            other => other.to_string(),
+        })
+        .collect()
+}
+
+fn find(layer: &str) -> Result<(usize, &'static TileLayer), ApiError> {
+    LAYERS
+        .iter()
+        .enumerate()
+        .find(|(_, l)| l.id == layer)
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "no tileset `{layer}`: the tilesets are {}",
+                LAYERS.iter().map(|l| l.id).collect::<Vec<_>>().join(", ")
+            ))
+        })
+}
+
+type Key = (usize, u8, u32, u32);
+
+/// Tiles built so far, oldest first out.
+#[derive(Default)]
+pub struct TileCache {
+    tiles: HashMap<Key, Arc<Vec<u8>>>,
+    order: VecDeque<Key>,
+    bytes: usize,
+}
+
+impl TileCache {
+    fn get(&self, k: &Key) -> Option<Arc<Vec<u8>>> {
+        self.tiles.get(k).cloned()
+    }
+
+    fn put(&mut self, k: Key, v: Arc<Vec<u8>>) {
+        if self.tiles.contains_key(&k) {
+            return;
+        }
+        self.bytes += v.len();
+        self.tiles.insert(k, v);
+        self.order.push_back(k);
+        while self.bytes > CACHE_BYTES {
+            let Some(old) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(t) = self.tiles.remove(&old) {
+                self.bytes -= t.len();
+            }
+        }
+    }
+}
+
+/// The units collection's default scores, computed once.
+fn scores(state: &crate::serve::state::AppState) -> Vec<Option<(f64, usize)>> {
+    let units = state.collection("units");
+    let mut out = vec![None; units.map_or(0, |c| c.items.len())];
+    let Some(units) = units else { return out };
+    let Ok(ranking) = state
+        .engine
+        .rank(&crate::engine::RankQuery::default(), None)
+    else {
+        return out;
+    };
+    for r in &ranking.rows {
+        let id = &state.engine.units[r.unit].id;
+        if let Some(i) = units.index_of(id) {
+            out[i] = Some((r.score, r.rank));
+        }
+    }
+    out
+}
+
+/// `GET /tiles`: the tilesets, each with its TileJSON link.
+pub async fn list(State(state): State<Shared>, headers: HeaderMap) -> Json<Json_> {
+    let base = base_url(&state, &headers);
+    Json(json!({
+        "tilesets": LAYERS.iter().map(|l| json!({
+            "id": l.id,
+            "description": l.description,
+            "tilejson": format!("{base}/tiles/{}.json", l.id),
+            "tiles": format!("{base}/tiles/{}/{{z}}/{{x}}/{{y}}.mvt", l.id),
+        })).collect::<Vec<_>>(),
+    }))
+}
+
+/// `GET /tiles/{layer}.json`: TileJSON 3.0.
+pub async fn tilejson(
+    State(state): State<Shared>,
+    Path(file): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Json_>, ApiError> {
+    let name = file.strip_suffix(".json").ok_or_else(|| {
+        ApiError::not_found(format!(
+            "`/tiles/{file}`: a tileset's TileJSON is /tiles/NAME.json"
+        ))
+    })?;
+    let (_, layer) = find(name)?;
+    let atlas = &state.engine.atlas;
+    let base = base_url(&state, &headers);
+    let collection = state
+        .collection(layer.id)
+        .ok_or_else(|| ApiError::not_found(format!("no `{}` layer in this data", layer.id)))?;
+    // Field types from the first item that has each.
+    let mut fields = serde_json::Map::new();
+    for f in field_names(atlas, layer) {
+        let kind = collection
+            .items
+            .iter()
+            .find_map(|i| i.properties.get(&f).filter(|v| !v.is_null()))
+            .map_or("String", |v| match v {
+                Json_::Number(_) => "Number",
+                Json_::Bool(_) => "Boolean",
+                _ => "String",
+            });
+        fields.insert(f, json!(kind));
+    }
+    if layer.scored {
+        fields.insert("score".into(), json!("Number"));
+        fields.insert("rank".into(), json!("Number"));
+    }
+    let bounds = collection
+        .extent_bng
+        .and_then(|e| {
+            let (w, s) = crate::base::crs::bng_to_wgs84(e[0], e[1]).ok()?;
+            let (e_, n) = crate::base::crs::bng_to_wgs84(e[2], e[3]).ok()?;
+            Some([w, s, e_, n])
+        })
+        .unwrap_or([-6.4, 49.8, 1.8, 55.9]);
+    Ok(Json(json!({
+        "tilejson": "3.0.0",
+        "name": layer.id,
+        "description": layer.description,
+        "version": "1.0.0",
+        "attribution": atlas.manifest.attribution.join(" "),
+        "scheme": "xyz",
+        "tiles": [format!("{base}/tiles/{}/{{z}}/{{x}}/{{y}}.mvt", layer.id)],
+        "minzoom": layer.minzoom,
+        "maxzoom": mvt::MAX_ZOOM,
+        "bounds": bounds,
+        "center": [(bounds[0] + bounds[2]) / 2.0, (bounds[1] + bounds[3]) / 2.0, 6],
+        "vector_layers": [{
+            "id": layer.id,
+            "description": if layer.low_zoom_fields < layer.fields.len() {
+                format!(
+                    "{}; below zoom {DETAIL_ZOOM} only {}",
+                    layer.description,
+                    field_names(atlas, layer)[..layer.low_zoom_fields].join(" and ")
+                )
+            } else {
+                layer.description.to_string()
+            },
+            "minzoom": layer.minzoom,
+            "maxzoom": mvt::MAX_ZOOM,
+            "fields": fields,
+        }],
+    })))
+}
+
+/// `GET /tiles/{layer}/{z}/{x}/{y}.mvt`.
+pub async fn tile(
+    State(state): State<Shared>,
+    Path((name, z, x, y)): Path<(String, String, String, String)>,
+) -> Result<Response, ApiError> {
+    let (index, layer) = find(&name)?;
+    let bad = |what: &str, v: &str| {
+        ApiError::bad(
+            what,
+            format!(
+                "`{v}` is not a tile of zoom 0 to {}: /tiles/{name}/{{z}}/{{x}}/{{y}}.mvt",
+                mvt::MAX_ZOOM
+            ),
+        )
+    };
+    let z: u8 = z.parse().map_err(|_| bad("z", &z))?;
+    let x: u32 = x.parse().map_err(|_| bad("x", &x))?;
+    let y_num = y.strip_suffix(".mvt").ok_or_else(|| bad("y", &y))?;
+    let y: u32 = y_num.parse().map_err(|_| bad("y", &y))?;
+    if !mvt::valid_tile(z, x, y) {
+        return Err(ApiError::not_found(format!(
+            "no tile {z}/{x}/{y}: zoom is 0 to {}, and x and y below 2^zoom",
+            mvt::MAX_ZOOM
+        )));
+    }
+    let key = (index, z, x, y);
+    let cached = state
+        .tiles
+        .cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&key);
+    let bytes = match cached {
+        Some(b) => b,
+        None => {
+            let s = state.clone();
+            let built = tokio::task::spawn_blocking(move || build(&s, layer, (z, x, y))).await??;
+            let built = Arc::new(built);
+            s_put(&state, key, built.clone());
+            built
+        }
+    };
+    Ok(([(header::CONTENT_TYPE, MVT_TYPE)], bytes.as_ref().clone()).into_response())
+}
+
+fn s_put(state: &Shared, key: Key, v: Arc<Vec<u8>>) {
+    state
+        .tiles
+        .cache
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .put(key, v);
+}
+
+fn build(
+    state: &crate::serve::state::AppState,
+    layer: &TileLayer,
+    zxy: (u8, u32, u32),
+) -> Result<Vec<u8>, ApiError> {
+    let atlas = &state.engine.atlas;
+    let collection = state
+        .collection(layer.id)
+        .ok_or_else(|| ApiError::not_found(format!("no `{}` layer in this data", layer.id)))?;
+    let mut names = field_names(atlas, layer);
+    if zxy.0 < DETAIL_ZOOM {
+        names.truncate(layer.low_zoom_fields);
+    }
+    let fields = Fields { names: &names };
+    let scores: &[Option<(f64, usize)>] = if layer.scored {
+        state.unit_scores()
+    } else {
+        &[]
+    };
+    let extra = |i: usize, f: &mut ::mvt::Feature| {
+        if let Some(Some((score, rank))) = scores.get(i) {
+            f.add_tag_double("score", (score * 1e4).round() / 1e4);
+            f.add_tag_uint("rank", *rank as u64);
+        }
+    };
+    mvt::encode_tile(atlas, collection, &fields, &extra, zxy).map_err(ApiError::internal)
+}
+
+impl crate::serve::state::AppState {
+    /// The collection with this id.
+    pub fn collection(&self, id: &str) -> Option<&crate::serve::collections::Collection> {
+        self.collections.iter().find(|c| c.id == id)
+    }
+
+    /// Each unit item's default (score, rank), computed on first use.
+    fn unit_scores(&self) -> &[Option<(f64, usize)>] {
+        self.tiles.unit_scores.get_or_init(|| scores(self))
+    }
+}
+
+/// What the server keeps for tiles: the tiles built, and the units' default scores.
+#[derive(Default)]
+pub struct Tiles {
+    cache: Mutex<TileCache>,
+    unit_scores: OnceLock<Vec<Option<(f64, usize)>>>,
+}
