@@ -3,7 +3,8 @@
 //! encoded into a tile, simplified for its zoom.
 //!
 //! Geometries stay in British National Grid until a tile needs them: polygons are simplified
-//! there (Douglas-Peucker, to [`TOLERANCE_UNITS`] on the ground) before their remaining vertices
+//! there (Visvalingam-Whyatt, keeping rings from crossing themselves or each other; triangles
+//! under [`TOLERANCE_UNITS`] squared on the ground go) before their remaining vertices
 //! are projected, so a tile of all England projects a few vertices per LSOA, not every one.
 //! Coordinates are in tile units (4,096 a side, y down), clipped to a 64-unit buffer around
 //! the tile (Sutherland-Hodgman); exterior
@@ -19,7 +20,7 @@
 //! assert!(w <= -2.1540 && -2.1540 <= e && s <= 53.6160 && 53.6160 <= n);
 //! ```
 
-use geo::{LineString, MultiPolygon, Simplify};
+use geo::{LineString, MultiPolygon, SimplifyVwPreserve};
 use mvt::{GeomEncoder, GeomType, Tile};
 use serde_json::Value as Json;
 
@@ -239,7 +240,7 @@ fn encode_polygons(
     let mut enc = GeomEncoder::<f64>::new(GeomType::Polygon);
     let mut any = false;
     for mp in shapes {
-        let simple = mp.simplify(tolerance_m);
+        let simple = mp.simplify_vw_preserve(tolerance_m * tolerance_m);
         for poly in &simple.0 {
             let Some(ext) = to.ring(poly.exterior(), true) else {
                 continue;
