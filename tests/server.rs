@@ -1095,7 +1095,10 @@ fn security_headers_and_no_paths_in_health() {
         assert_eq!(h["referrer-policy"], "no-referrer", "{uri}");
         let csp = h["content-security-policy"].to_str().unwrap();
         assert!(
-            csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"),
+            csp.contains(&format!(
+                "script-src 'self' '{}';",
+                sitefinder::serve::IMPORT_MAP_SHA256
+            )) && csp.contains("frame-ancestors 'none'"),
             "{uri}: {csp}"
         );
     }

@@ -323,6 +323,89 @@ mod tests {
         }
     }
 
+    /// The page's import map (its only inline script) is what the security policy allows:
+    /// its SHA-256, as the policy states it, is [`crate::serve::IMPORT_MAP_SHA256`].
+    #[test]
+    fn the_policy_allows_the_pages_import_map_and_nothing_else_inline() {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let page = std::str::from_utf8(WEB.get_file("index.html").unwrap().contents()).unwrap();
+        let inline: Vec<&str> = page
+            .split("<script")
+            .skip(1)
+            .filter(|s| !s.split('>').next().unwrap().contains("src="))
+            .map(|s| {
+                s.split_once('>')
+                    .unwrap()
+                    .1
+                    .split("</script>")
+                    .next()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(
+            inline.len(),
+            1,
+            "one inline script, the import map: {inline:?}"
+        );
+        assert!(page.contains(&format!(
+            "<script type=\"importmap\">{}</script>",
+            inline[0]
+        )));
+        let hash =
+            base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(inline[0]));
+        assert_eq!(format!("sha256-{hash}"), crate::serve::IMPORT_MAP_SHA256);
+    }
+
+    /// The vendored map decoders (`@mapbox/vector-tile`, `pbf`, `@mapbox/point-geometry`) are
+    /// the versions `web/package.json` names and, where `npm ci` has filled `web/node_modules`,
+    /// byte for byte the packages' files.
+    #[test]
+    fn the_vendored_tile_decoders_are_the_npm_packages() {
+        let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("web");
+        let pkg: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(web.join("package.json")).unwrap())
+                .unwrap();
+        for (name, dir, files) in [
+            (
+                "@mapbox/vector-tile",
+                "vector-tile",
+                ["index.js", "LICENSE.txt"],
+            ),
+            ("pbf", "pbf", ["index.js", "LICENSE"]),
+            (
+                "@mapbox/point-geometry",
+                "point-geometry",
+                ["index.js", "LICENSE"],
+            ),
+        ] {
+            let version = pkg["dependencies"][name].as_str().unwrap();
+            let npm = web.join("node_modules").join(name);
+            for f in files {
+                let ours = WEB
+                    .get_file(format!("vendor/{dir}/{f}"))
+                    .unwrap_or_else(|| panic!("web/app/vendor/{dir}/{f} is missing"))
+                    .contents();
+                assert!(!ours.is_empty());
+                if !npm.is_dir() {
+                    continue;
+                }
+                let npm_pkg: serde_json::Value = serde_json::from_str(
+                    &std::fs::read_to_string(npm.join("package.json")).unwrap(),
+                )
+                .unwrap();
+                assert_eq!(
+                    npm_pkg["version"], version,
+                    "{name}: run `npm ci --prefix web`"
+                );
+                assert!(
+                    ours == std::fs::read(npm.join(f)).unwrap().as_slice(),
+                    "web/app/vendor/{dir}/{f} differs from web/node_modules/{name}/{f}"
+                );
+            }
+        }
+    }
+
     /// The vendored Leaflet is the version `web/package.json` names and, where `npm ci` has
     /// filled `web/node_modules`, byte for byte the package's dist files: updating the package
     /// without copying its files (or the reverse) fails here.

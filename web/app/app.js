@@ -137,7 +137,10 @@ async function loadView() {
   const tooWide = map.getZoom() < 11;
   const jobs = Object.keys(layers).filter((k) => k !== 'units' && k !== 'plans').map(async (name) => {
     const group = layers[name];
-    if (!map.hasLayer(group) || (tooWide && name !== 'vaccination-sites')) { group.clearLayers(); return; }
+    // Zoomed out, only vaccination sites come as points (from zoom 8: below it the 1,500 of
+    // them hide the choropleth, which tiles.js draws from vector tiles).
+    const hidden = tooWide && (name !== 'vaccination-sites' || map.getZoom() < 8);
+    if (!map.hasLayer(group) || hidden) { group.clearLayers(); return; }
     const fc = await getJSON(`collections/${name}/items?bbox=${bbox}&limit=5000`);
     if (id !== viewRequest) return;
     group.clearLayers();

@@ -267,5 +267,34 @@ await run(async (browser) => {
   }
 
   await page.screenshot({ path: shot });
+
+  // All England from the vector tiles: at zoom 7 the LSOA choropleth is drawn from /tiles
+  // (canvas tiles), not fetched as GeoJSON polygons; back at zoom 12 the polygons return.
+  await page.evaluate(() => map.setView([52.9, -1.5], 7, { animate: false }));
+  // Every tile in view drawn (or failed, which is checked below).
+  await page.waitForFunction(() => {
+    const cs = [...document.querySelectorAll('canvas.lsoa-tile')];
+    return cs.length >= 6 && cs.every((c) => c.dataset.features !== undefined || c.dataset.error !== undefined);
+  }, null, { timeout: 120000 });
+  const failedTiles = await page.$$eval('canvas.lsoa-tile[data-error]', (cs) => cs.map((c) => c.dataset.error));
+  check(failedTiles.length === 0, `every tile in view loads (${failedTiles.join('; ')})`);
+  const tiles = await page.$$eval('canvas.lsoa-tile', (cs) => {
+    let features = 0;
+    let coloured = 0;
+    for (const c of cs) {
+      features += Number(c.dataset.features || 0);
+      const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+      for (let i = 3; i < d.length; i += 4 * 97) if (d[i] > 0) coloured++;
+    }
+    return { n: cs.length, features, coloured };
+  });
+  check(tiles.features > 20000, `zoom 7: England's LSOA choropleth from vector tiles (${tiles.n} tiles, ${tiles.features} LSOA shapes)`);
+  check(tiles.coloured > 1000, `the tiles are painted (${tiles.coloured} sampled pixels coloured)`);
+  check(await page.locator('path.lsoa').count() === 0, 'no GeoJSON LSOA polygons at zoom 7');
+  await page.screenshot({ path: shot.replace(/\.png$/, '-england.png') });
+  await page.evaluate(() => map.setView([53.6155, -2.158], 12, { animate: false }));
+  await page.waitForSelector('path.lsoa', { timeout: 30000 });
+  await page.waitForTimeout(500);
+  check(await page.locator('canvas.lsoa-tile').count() === 0, 'zoom 12: LSOA polygons again, no tiles');
   check(errors.length === 0, `no script errors (${errors.join('; ')})`);
 });
