@@ -1097,7 +1097,7 @@ fn security_headers_and_no_paths_in_health() {
         assert!(
             csp.contains(&format!(
                 "script-src 'self' '{}';",
-                sitefinder::serve::IMPORT_MAP_SHA256
+                sitefinder::serve::assets::IMPORT_MAP_SHA256
             )) && csp.contains("frame-ancestors 'none'"),
             "{uri}: {csp}"
         );

@@ -20,6 +20,10 @@ use include_dir::{include_dir, Dir};
 pub static WEB: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/web/app");
 
 /// A router (no state) whose fallback serves the map: the embedded files, or those under
+/// The hash of the page's one inline script, its import map (`web/app/index.html`): the only
+/// inline script the page's security policy lets run. A test recomputes it from the page.
+pub const IMPORT_MAP_SHA256: &str = "sha256-hkz85uNP2DNU4OkV68JeQIIyxm0i6snQw1ARUbxj/OI=";
+
 /// `web_dir` when it is `Some` (read on every request, so edits show on reload).
 pub fn router(web_dir: Option<PathBuf>) -> Router {
     let web_dir = Arc::new(web_dir);
@@ -324,7 +328,7 @@ mod tests {
     }
 
     /// The page's import map (its only inline script) is what the security policy allows:
-    /// its SHA-256, as the policy states it, is [`crate::serve::IMPORT_MAP_SHA256`].
+    /// its SHA-256, as the policy states it, is [`IMPORT_MAP_SHA256`].
     #[test]
     fn the_policy_allows_the_pages_import_map_and_nothing_else_inline() {
         use base64::Engine as _;
@@ -354,7 +358,7 @@ mod tests {
         )));
         let hash =
             base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(inline[0]));
-        assert_eq!(format!("sha256-{hash}"), crate::serve::IMPORT_MAP_SHA256);
+        assert_eq!(format!("sha256-{hash}"), IMPORT_MAP_SHA256);
     }
 
     /// The vendored map decoders (`@mapbox/vector-tile`, `pbf`, `@mapbox/point-geometry`) are

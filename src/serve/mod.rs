@@ -27,6 +27,7 @@ pub mod overlays;
 pub mod ranking;
 pub mod search;
 pub mod shortlists;
+pub mod tile_cache;
 pub mod tiles;
 
 use axum::extract::{DefaultBodyLimit, Query, State};
@@ -137,10 +138,6 @@ pub fn app(state: Shared) -> Router {
 /// sent on, and a content security policy that lets the page load only its own scripts, its
 /// own styles (and style attributes, which Leaflet sets), images from itself, `data:` and
 /// `https:` (an online base map's tiles) and talk only to this server.
-/// The hash of the page's one inline script, its import map (`web/app/index.html`): the only
-/// inline script the page's policy lets run. A test recomputes it from the page.
-pub const IMPORT_MAP_SHA256: &str = "sha256-hkz85uNP2DNU4OkV68JeQIIyxm0i6snQw1ARUbxj/OI=";
-
 async fn security_headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     use axum::http::HeaderValue;
     let mut resp = next.run(req).await;
@@ -154,12 +151,14 @@ async fn security_headers(req: axum::extract::Request, next: axum::middleware::N
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'self'; script-src 'self' 'sha256-hkz85uNP2DNU4OkV68JeQIIyxm0i6snQw1ARUbxj/OI='; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob: https: http:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
-        ),
-    );
+    static CSP: std::sync::LazyLock<HeaderValue> = std::sync::LazyLock::new(|| {
+        HeaderValue::from_str(&format!(
+            "default-src 'self'; script-src 'self' '{}'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob: https: http:; connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
+            assets::IMPORT_MAP_SHA256
+        ))
+        .expect("the policy is ASCII")
+    });
+    h.insert(header::CONTENT_SECURITY_POLICY, CSP.clone());
     resp
 }
 

@@ -46,7 +46,7 @@ pub struct AppState {
     /// `None` = the scheme and host of each request.
     pub public_url: Option<String>,
     /// Vector tiles built so far (`/tiles`).
-    pub tiles: crate::serve::tiles::Tiles,
+    pub tiles: crate::serve::tile_cache::Tiles,
 }
 
 impl AppState {

@@ -7,10 +7,9 @@
 //! Layers: `lsoa` (the deprivation choropleth: each LSOA's IMD decile, rank and population),
 //! `units` (every served unit with its score and rank under the default weights) and
 //! `practices` (GP practices with registered patients and PCN). Tiles are built on a blocking
-//! thread when first asked for and kept (at most [`CACHE_BYTES`]; the oldest go first).
+//! thread when first asked for and kept (`serve::tile_cache`).
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap};
@@ -23,12 +22,10 @@ use crate::serve::error::ApiError;
 use crate::serve::mvt::{self, Fields};
 use crate::serve::respond::base_url;
 use crate::serve::state::Shared;
+use crate::serve::tile_cache::Key;
 
 /// From this zoom, tiles carry every field of their layer; below it, only the first few.
 pub const DETAIL_ZOOM: u8 = 10;
-
-/// Bytes of tiles kept.
-pub const CACHE_BYTES: usize = 64 << 20;
 
 /// The media type of a Mapbox Vector Tile.
 pub const MVT_TYPE: &str = "application/vnd.mapbox-vector-tile";
@@ -106,39 +103,6 @@ fn find(layer: &str) -> Result<(usize, &'static TileLayer), ApiError> {
                 LAYERS.iter().map(|l| l.id).collect::<Vec<_>>().join(", ")
             ))
         })
-}
-
-type Key = (usize, u8, u32, u32);
-
-/// Tiles built so far, oldest first out.
-#[derive(Default)]
-pub struct TileCache {
-    tiles: HashMap<Key, Arc<Vec<u8>>>,
-    order: VecDeque<Key>,
-    bytes: usize,
-}
-
-impl TileCache {
-    fn get(&self, k: &Key) -> Option<Arc<Vec<u8>>> {
-        self.tiles.get(k).cloned()
-    }
-
-    fn put(&mut self, k: Key, v: Arc<Vec<u8>>) {
-        if self.tiles.contains_key(&k) {
-            return;
-        }
-        self.bytes += v.len();
-        self.tiles.insert(k, v);
-        self.order.push_back(k);
-        while self.bytes > CACHE_BYTES {
-            let Some(old) = self.order.pop_front() else {
-                break;
-            };
-            if let Some(t) = self.tiles.remove(&old) {
-                self.bytes -= t.len();
-            }
-        }
-    }
 }
 
 /// The units collection's default scores, computed once.
@@ -339,11 +303,4 @@ impl crate::serve::state::AppState {
     fn unit_scores(&self) -> &[Option<(f64, usize)>] {
         self.tiles.unit_scores.get_or_init(|| scores(self))
     }
-}
-
-/// What the server keeps for tiles: the tiles built, and the units' default scores.
-#[derive(Default)]
-pub struct Tiles {
-    cache: Mutex<TileCache>,
-    unit_scores: OnceLock<Vec<Option<(f64, usize)>>>,
 }

@@ -1,0 +1,49 @@
+//! What the server keeps for vector tiles (`serve::tiles`): the tiles built so far, at most
+//! [`CACHE_BYTES`] of them (the oldest go first), and the units' default scores.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// Bytes of tiles kept.
+pub const CACHE_BYTES: usize = 64 << 20;
+
+/// (tileset, z, x, y).
+pub type Key = (usize, u8, u32, u32);
+
+/// Tiles built so far, oldest first out.
+#[derive(Default)]
+pub struct TileCache {
+    tiles: HashMap<Key, Arc<Vec<u8>>>,
+    order: VecDeque<Key>,
+    bytes: usize,
+}
+
+impl TileCache {
+    pub fn get(&self, k: &Key) -> Option<Arc<Vec<u8>>> {
+        self.tiles.get(k).cloned()
+    }
+
+    pub fn put(&mut self, k: Key, v: Arc<Vec<u8>>) {
+        if self.tiles.contains_key(&k) {
+            return;
+        }
+        self.bytes += v.len();
+        self.tiles.insert(k, v);
+        self.order.push_back(k);
+        while self.bytes > CACHE_BYTES {
+            let Some(old) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(t) = self.tiles.remove(&old) {
+                self.bytes -= t.len();
+            }
+        }
+    }
+}
+
+/// What the server keeps for tiles: the tiles built, and the units' default scores.
+#[derive(Default)]
+pub struct Tiles {
+    pub cache: Mutex<TileCache>,
+    pub unit_scores: OnceLock<Vec<Option<(f64, usize)>>>,
+}
