@@ -407,8 +407,12 @@ impl Atlas {
         let file = self.dir.join("postcodes.csv.gz");
         self.postcodes
             .get_or_init(|| {
-                load_postcodes(&file, &self.lsoa_by_code, self.imd.postcode_column())
-                    .map_err(|e| e.to_string())
+                let col = self.imd.postcode_column();
+                let codes: Vec<String> = self.lsoas.iter().map(|l| l.code.clone()).collect();
+                crate::reference::postcode_cache::load_or_build(&file, &codes, col, || {
+                    load_postcodes(&file, &self.lsoa_by_code, col)
+                })
+                .map_err(|e| e.to_string())
             })
             .as_ref()
             .map_err(|reason| DataError::Invalid {

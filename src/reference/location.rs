@@ -67,6 +67,20 @@ pub fn user_data_home() -> Option<PathBuf> {
     })
 }
 
+/// The per-user cache folder for sitefinder's derived files: `$XDG_CACHE_HOME/sitefinder` when
+/// that is an absolute path, else `$HOME/.cache/sitefinder`; `None` when neither is set.
+pub fn user_cache_dir() -> Option<PathBuf> {
+    let abs = |v: std::ffi::OsString| Some(PathBuf::from(v)).filter(|p| p.is_absolute());
+    std::env::var_os("XDG_CACHE_HOME")
+        .and_then(abs)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .and_then(abs)
+                .map(|h| h.join(".cache"))
+        })
+        .map(|d| d.join("sitefinder"))
+}
+
 /// Files up to this size count in the [`data_key`] with their contents.
 const SMALL_FILE: usize = 1 << 20;
 

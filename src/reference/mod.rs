@@ -8,3 +8,4 @@ pub mod edition;
 pub mod location;
 pub mod places;
 pub mod postcode;
+pub mod postcode_cache;

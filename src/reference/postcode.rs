@@ -58,6 +58,20 @@ impl PostcodeTable {
         PostcodeTable { rows }
     }
 
+    /// A table from rows already in key order (checked: sorted if they are not).
+    pub fn from_sorted(rows: Vec<Centroid>) -> Self {
+        if rows.windows(2).all(|w| w[0].key <= w[1].key) {
+            PostcodeTable { rows }
+        } else {
+            PostcodeTable::new(rows)
+        }
+    }
+
+    /// The rows, in key order.
+    pub fn rows(&self) -> &[Centroid] {
+        &self.rows
+    }
+
     pub fn len(&self) -> usize {
         self.rows.len()
     }

@@ -30,7 +30,9 @@ fn data_dir(given: Option<PathBuf>) -> Result<PathBuf> {
 
 /// Opens the engine, reporting each skipped row on stderr.
 fn open(mut cfg: Config) -> Result<Engine> {
+    let t = sitefinder::base::timing::Phase::start("find the data");
     cfg.data = Some(data_dir(cfg.data.take())?);
+    drop(t);
     let engine = Engine::open(&cfg)?;
     for (file, s) in &engine.skipped {
         eprintln!("skipped {} {}: {}", file.display(), s.place, s.reason);
@@ -174,7 +176,9 @@ pub fn serve(a: ServeArgs) -> Result<()> {
     }
     let engine = open(a.config)?;
     let db = store.path().to_path_buf();
+    let t = sitefinder::base::timing::Phase::start("build the collections");
     let mut state = sitefinder::serve::AppState::new(engine);
+    drop(t);
     state.max_upload_bytes = usize::from(a.max_upload_mb) * 1024 * 1024;
     state.upload_limits = a.upload_limits;
     state.body_timeout = std::time::Duration::from_secs(a.limits.body_timeout_s);
