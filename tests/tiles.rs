@@ -63,6 +63,18 @@ fn decode_python(file: &Path, z: u8, x: u32, y: u32) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// GDAL's open options placing a lone tile file in the grid.
+fn tile_options(z: u8, x: u32, y: u32) -> [String; 6] {
+    [
+        "-oo".into(),
+        format!("X={x}"),
+        "-oo".into(),
+        format!("Y={y}"),
+        "-oo".into(),
+        format!("Z={z}"),
+    ]
+}
+
 /// Decodes with GDAL's MVT driver: the layer as GeoJSON in WGS84.
 fn decode_gdal(file: &Path, z: u8, x: u32, y: u32) -> Value {
     let dir = file.parent().unwrap();
@@ -71,14 +83,7 @@ fn decode_gdal(file: &Path, z: u8, x: u32, y: u32) -> Value {
         .args(["-f", "GeoJSON", "-t_srs", "EPSG:4326"])
         .arg(&out_file)
         .arg(file)
-        .args([
-            "-oo",
-            &format!("X={x}"),
-            "-oo",
-            &format!("Y={y}"),
-            "-oo",
-            &format!("Z={z}"),
-        ])
+        .args(tile_options(z, x, y))
         // Keep the buffer: GDAL clips to the tile by default, dropping shapes only in it.
         .args(["-oo", "CLIP=NO"])
         .output()
@@ -292,14 +297,7 @@ fn low_zoom_tiles_cover_england_with_small_features() {
         let o = Command::new("ogrinfo")
             .args(["-ro", "-al", "-so"])
             .arg(&file)
-            .args([
-                "-oo",
-                &format!("X={x}"),
-                "-oo",
-                &format!("Y={y}"),
-                "-oo",
-                &format!("Z={z}"),
-            ])
+            .args(tile_options(z, x, y))
             .output()
             .unwrap();
         let err = String::from_utf8_lossy(&o.stderr);
