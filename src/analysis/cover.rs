@@ -32,6 +32,9 @@ use good_lp::{
     constraint, microlp, variable, Expression, ProblemVariables, Solution, SolverModel, Variable,
 };
 
+/// Work allowed for finding dominated candidates (set elements compared).
+pub const DOMINANCE_WORK: usize = 200_000_000;
+
 /// An MCLP instance reduced without changing its optimum's value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reduced {
@@ -72,7 +75,9 @@ impl Reduced {
             }
         }
         // A set strictly inside another is dominated. Any superset holds the set's rarest
-        // point, so only the sets holding that point are compared.
+        // point, so only the sets holding that point are compared, within a work budget
+        // (past it, the remaining sets are kept: the instance is then less reduced, still exact).
+        let mut work = 0usize;
         let dominated: Vec<bool> = unique
             .iter()
             .enumerate()
@@ -83,7 +88,11 @@ impl Reduced {
                     .expect("sets are not empty");
                 holding[*rarest as usize].iter().any(|&v| {
                     let t = &unique[v as usize].1;
-                    v as usize != u && t.len() > s.len() && is_subset(s, t)
+                    if work > DOMINANCE_WORK || v as usize == u || t.len() <= s.len() {
+                        return false;
+                    }
+                    work += t.len();
+                    is_subset(s, t)
                 })
             })
             .collect();
@@ -192,7 +201,15 @@ impl Reduced {
     /// whose demand carries the most multiplier, which is also a solution to keep if it is the
     /// best yet. Returns the best solution found (positions), its weight, and an upper bound
     /// on the optimum: the gap between them is proven, not estimated. Deterministic.
-    pub fn lagrangian(&self, k: usize, steps: usize, start: &[u32]) -> (Vec<u32>, f64, f64) {
+    /// `search_work` bounds the local searches in all (see [`Reduced::local_search`]).
+    pub fn lagrangian(
+        &self,
+        k: usize,
+        steps: usize,
+        start: &[u32],
+        search_work: usize,
+    ) -> (Vec<u32>, f64, f64) {
+        let mut budget = search_work;
         let n = self.candidates.len();
         let sets = self.sets();
         let all: Vec<u32> = (0..n as u32).collect();
@@ -269,7 +286,7 @@ impl Reduced {
                 }
             }
             if w > best_w {
-                best_w = self.local_search(&sets, &mut opened);
+                best_w = self.local_search(&sets, &mut opened, &mut budget);
                 best = opened;
             }
             if bound - best_w <= 1e-9 * bound.abs().max(1.0) || pi < 1e-6 {
@@ -300,10 +317,12 @@ impl Reduced {
 
 impl Reduced {
     /// 1-swap local search: while swapping an open candidate for a closed one adds cover,
-    /// make the best such swap for each open one in turn (at most 100 rounds). Returns the
-    /// weight covered.
-    pub fn local_search(&self, sets: &[Vec<u32>], chosen: &mut [u32]) -> f64 {
+    /// make the best such swap for each open one in turn (at most 100 rounds, and while
+    /// `budget` lasts: each open candidate's turn costs every cover pair). Returns the weight
+    /// covered.
+    pub fn local_search(&self, sets: &[Vec<u32>], chosen: &mut [u32], budget: &mut usize) -> f64 {
         let n = self.candidates.len();
+        let turn = sets.iter().map(Vec::len).sum::<usize>() + n;
         let mut count = vec![0u32; self.weights.len()];
         let mut open = vec![false; n];
         for &p in chosen.iter() {
@@ -316,6 +335,10 @@ impl Reduced {
         for _ in 0..100 {
             let mut improved = false;
             for slot in chosen.iter_mut() {
+                if *budget < turn {
+                    break;
+                }
+                *budget -= turn;
                 let s = *slot as usize;
                 for &g in &sets[s] {
                     count[g as usize] -= 1;
@@ -410,7 +433,7 @@ mod tests {
                 let exact = r.solve(k).unwrap();
                 assert!(exact.len() <= k);
                 assert_eq!(covered(&exact), best, "{sets:?} {weights:?} k={k}");
-                let (found, w, bound) = r.lagrangian(k, 200, &[]);
+                let (found, w, bound) = r.lagrangian(k, 200, &[], usize::MAX);
                 let orig: Vec<usize> = found.iter().map(|&p| r.candidates[p as usize]).collect();
                 assert_eq!(covered(&orig), w);
                 assert!(
@@ -420,7 +443,8 @@ mod tests {
                 let sets_r = r.sets();
                 let mut start: Vec<u32> = (0..k.min(r.candidates.len()) as u32).collect();
                 let before = r.covered(&sets_r, &start);
-                let after = r.local_search(&sets_r, &mut start);
+                let mut budget = usize::MAX;
+                let after = r.local_search(&sets_r, &mut start, &mut budget);
                 assert!(after >= before && after <= best + 1e-9);
                 assert_eq!(after, r.covered(&sets_r, &start));
             }

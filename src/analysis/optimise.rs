@@ -168,7 +168,8 @@ impl OptimiseError {
 /// Work allowed per round of p-median swaps (candidates x chosen x demand points).
 pub const SWAP_BUDGET: usize = 400_000_000;
 
-/// Work allowed for the MCLP heuristic's Lagrangian steps (cover pairs visited in all).
+/// Work allowed for the MCLP heuristic's Lagrangian steps (cover pairs visited in all), and as
+/// much again for its local searches.
 pub const LAGRANGIAN_WORK: usize = 400_000_000;
 
 /// Largest instance the exact solver takes (variables).
@@ -343,8 +344,11 @@ impl Problem {
         let k = k.min(self.candidates.len());
         let sets = reduced.sets();
         let work = sets.iter().map(Vec::len).sum::<usize>() + sets.len() + reduced.weights.len();
-        let steps = (LAGRANGIAN_WORK / work.max(1)).clamp(50, 1000);
-        let (found, _, ub) = reduced.lagrangian(k, steps, &[]);
+        let steps = (LAGRANGIAN_WORK / work.max(1)).min(1000);
+        if steps == 0 {
+            return greedy;
+        }
+        let (found, _, ub) = reduced.lagrangian(k, steps, &[], LAGRANGIAN_WORK);
         let base = self.objective(Model::Mclp, &[]);
         let mut chosen: Vec<usize> = found
             .iter()

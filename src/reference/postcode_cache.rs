@@ -5,8 +5,8 @@
 //!
 //! The copy is made the first time the table is read and then used while it still matches:
 //! its header holds a format version, a hash of the CSV file's bytes, a hash of the LSOA codes
-//! in atlas order (the rows point into them) and the postcode column used, the row count, and a
-//! checksum of the rows. Any difference, a short file or a bad checksum, and the CSV is read
+//! in atlas order (the rows point into them) with the release that read them, the postcode
+//! column used, the row count, and a checksum of the rows. Any difference, a short file or a bad checksum, and the CSV is read
 //! again and the copy rewritten (atomically: a private part-file renamed into place). Without a
 //! cache folder, or one that cannot be written to, the CSV is simply read each time.
 //!
@@ -61,12 +61,14 @@ fn hash(parts: &[&[u8]]) -> u64 {
     h.finish()
 }
 
+/// The LSOA codes the rows point into, and the release that parsed the CSV (a release may
+/// read it differently).
 fn codes_hash(codes: &[String]) -> u64 {
     let joined: Vec<u8> = codes
         .iter()
         .flat_map(|c| c.bytes().chain([b'\n']))
         .collect();
-    hash(&[&joined])
+    hash(&[env!("CARGO_PKG_VERSION").as_bytes(), &joined])
 }
 
 /// [`load_or_build_in`] the per-user cache folder.

@@ -32,9 +32,9 @@ use crate::serve::collections::{Collection, Item, Shape};
 pub const EXTENT: u32 = 4096;
 /// Tile units kept around the tile, so that shapes meet without seams.
 pub const BUFFER: i32 = 64;
-/// How far a simplified polygon may stray, in tile units: a quarter of a screen pixel when a
-/// tile is drawn 256 pixels wide (16 units a pixel), so the gaps simplification opens between
-/// neighbours are never seen.
+/// Simplification's scale, in tile units: a vertex goes when the triangle it makes with its
+/// neighbours is under this squared (16 unit², a sixteenth of a screen pixel's area when a tile
+/// is drawn 256 pixels wide, 16 units a pixel). A thin spike can go with it.
 pub const TOLERANCE_UNITS: f64 = 4.0;
 /// The deepest zoom served.
 pub const MAX_ZOOM: u8 = 16;
@@ -239,6 +239,9 @@ fn encode_polygons(
 ) -> Option<mvt::GeomData> {
     let mut enc = GeomEncoder::<f64>::new(GeomType::Polygon);
     let mut any = false;
+    // The encoder drops a ring's MoveTo when its first point repeats the last point written
+    // (the ring would join the one before): such a ring starts one point later instead.
+    let mut last: Option<(i32, i32)> = None;
     for mp in shapes {
         let simple = mp.simplify_vw_preserve(tolerance_m * tolerance_m);
         for poly in &simple.0 {
@@ -248,7 +251,12 @@ fn encode_polygons(
             for ring in std::iter::once(ext)
                 .chain(poly.interiors().iter().filter_map(|r| to.ring(r, false)))
             {
-                for (x, y) in ring {
+                let mut ring = ring;
+                if ring.first() == last.as_ref() {
+                    ring.rotate_left(1);
+                }
+                last = ring.last().copied();
+                for &(x, y) in &ring {
                     enc.add_point(f64::from(x), f64::from(y)).ok()?;
                 }
                 enc.complete_geom().ok()?;
@@ -277,7 +285,9 @@ pub fn encode_tile(
     if let Some(window) = bng_window(z, x, y) {
         let to = ToTile { z, x, y };
         let [_, s, _, n] = tile_bounds_lonlat(z, x, y);
-        let tolerance_m = unit_m(z, (s + n) / 2.0) * TOLERANCE_UNITS;
+        // Ground size at the middle of what the tile holds of England.
+        let mid = (s.max(ENGLAND[1]) + n.min(ENGLAND[3])) / 2.0;
+        let tolerance_m = unit_m(z, mid) * TOLERANCE_UNITS;
         for i in collection.in_envelope(window) {
             let item = &collection.items[i];
             let geom = match &item.shape {

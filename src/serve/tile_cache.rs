@@ -4,8 +4,11 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, OnceLock};
 
-/// Bytes of tiles kept.
+/// Bytes of tiles kept, each tile counted with [`ENTRY_BYTES`] more for its place in the cache
+/// (so a flood of tiny empty tiles is bounded too).
 pub const CACHE_BYTES: usize = 64 << 20;
+/// What keeping one tile costs beyond its bytes (map slot, queue slot, its allocation).
+pub const ENTRY_BYTES: usize = 256;
 
 /// (tileset, z, x, y).
 pub type Key = (usize, u8, u32, u32);
@@ -27,7 +30,7 @@ impl TileCache {
         if self.tiles.contains_key(&k) {
             return;
         }
-        self.bytes += v.len();
+        self.bytes += v.len() + ENTRY_BYTES;
         self.tiles.insert(k, v);
         self.order.push_back(k);
         while self.bytes > CACHE_BYTES {
@@ -35,7 +38,7 @@ impl TileCache {
                 break;
             };
             if let Some(t) = self.tiles.remove(&old) {
-                self.bytes -= t.len();
+                self.bytes -= t.len() + ENTRY_BYTES;
             }
         }
     }

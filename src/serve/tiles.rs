@@ -173,12 +173,24 @@ pub async fn tilejson(
         fields.insert("score".into(), json!("Number"));
         fields.insert("rank".into(), json!("Number"));
     }
+    // The grid is turned against the meridians: the box of the extent's edges, sampled.
     let bounds = collection
         .extent_bng
         .and_then(|e| {
-            let (w, s) = crate::base::crs::bng_to_wgs84(e[0], e[1]).ok()?;
-            let (e_, n) = crate::base::crs::bng_to_wgs84(e[2], e[3]).ok()?;
-            Some([w, s, e_, n])
+            let mut b = [f64::MAX, f64::MAX, f64::MIN, f64::MIN];
+            for i in 0..=8 {
+                let t = f64::from(i) / 8.0;
+                for (x, y) in [
+                    (e[0] + (e[2] - e[0]) * t, e[1]),
+                    (e[0] + (e[2] - e[0]) * t, e[3]),
+                    (e[0], e[1] + (e[3] - e[1]) * t),
+                    (e[2], e[1] + (e[3] - e[1]) * t),
+                ] {
+                    let (lon, lat) = crate::base::crs::bng_to_wgs84(x, y).ok()?;
+                    b = [b[0].min(lon), b[1].min(lat), b[2].max(lon), b[3].max(lat)];
+                }
+            }
+            Some(b)
         })
         .unwrap_or([-6.4, 49.8, 1.8, 55.9]);
     Ok(Json(json!({
