@@ -14,12 +14,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 : "${RAW:?set RAW to the folder of published files (see the header of this script)}"
 venv=target/mclp-venv
-if [ ! -x "$venv/bin/python" ] || ! cmp -s benches/mclp/requirements.txt "$venv/requirements.txt"; then
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r benches/mclp/requirements.txt
-  cp benches/mclp/requirements.txt "$venv/requirements.txt"
-fi
+source benches/venv.sh
+venv "$venv" benches/mclp/requirements.txt
 cargo bench --bench mclp --no-run --quiet
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -13,12 +13,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 N="${N:-1000000}"
 venv=target/bench-venv
-if [ ! -x "$venv/bin/python" ] || ! cmp -s benches/national/requirements.txt "$venv/requirements.txt"; then
-  rm -rf "$venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r benches/national/requirements.txt
-  cp benches/national/requirements.txt "$venv/requirements.txt"
-fi
+source benches/venv.sh
+venv "$venv" benches/national/requirements.txt
 cargo build --release --quiet
 bin=target/release/sitefinder
 tmp=$(mktemp -d)

@@ -737,6 +737,20 @@ impl Engine {
         serde_urlencoded::to_string(&pairs).unwrap_or_default()
     }
 
+    /// The ranking a file of `format` is made from: every row in words, except for a CSV,
+    /// which puts its rows into words as it writes them.
+    fn explained_for<'a>(
+        &self,
+        format: ExportFormat,
+        ranking: &'a Ranking,
+    ) -> std::borrow::Cow<'a, Ranking> {
+        if format == ExportFormat::Csv {
+            std::borrow::Cow::Borrowed(ranking)
+        } else {
+            std::borrow::Cow::Owned(self.explained(ranking))
+        }
+    }
+
     /// The file's bytes: every row explained, then rendered.
     pub fn render(
         &self,
@@ -744,15 +758,15 @@ impl Engine {
         ranking: &Ranking,
         meta: &Meta,
     ) -> Result<Vec<u8>, ExportError> {
-        // A CSV puts its rows into words as it writes them.
-        let explained;
-        let full = if format == ExportFormat::Csv {
-            ranking
-        } else {
-            explained = self.explained(ranking);
-            &explained
-        };
-        crate::export::render(format, &self.atlas, &self.units, &self.contexts, full, meta)
+        let full = self.explained_for(format, ranking);
+        crate::export::render(
+            format,
+            &self.atlas,
+            &self.units,
+            &self.contexts,
+            &full,
+            meta,
+        )
     }
 
     /// The PDF site report of a shortlist's ranking ([`Engine::shortlist_ranking`]), every row
@@ -797,21 +811,14 @@ impl Engine {
         ranking: &Ranking,
         meta: &Meta,
     ) -> Result<(), ExportError> {
-        // A CSV puts its rows into words as it writes them.
-        let explained;
-        let full = if format == ExportFormat::Csv {
-            ranking
-        } else {
-            explained = self.explained(ranking);
-            &explained
-        };
+        let full = self.explained_for(format, ranking);
         crate::export::write(
             path,
             format,
             &self.atlas,
             &self.units,
             &self.contexts,
-            full,
+            &full,
             meta,
         )
     }
