@@ -65,3 +65,35 @@ fn synthetic_units_are_deterministic_labelled_and_inside_their_lsoas() {
     // 3% market stalls: 150 expected, well within 100..200.
     assert!((100..200).contains(&stalls), "{stalls} market stalls");
 }
+
+/// A national file leaves out thousands of stalls and kiosks: the command line names the first
+/// 20, then counts the rest and says how to see them, instead of a line per unit.
+#[test]
+fn rank_names_the_first_units_left_out_and_counts_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let (units, out) = (dir.path().join("u.csv"), dir.path().join("out.csv"));
+    let o = sitefinder(&["synthetic-units", "--n", "2000", "--out", p(&units)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = sitefinder(&["rank", "--units", p(&units), "--out", p(&out)]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let named = err.lines().filter(|l| l.starts_with("left out ")).count();
+    let summary = err.lines().find(|l| l.starts_with("sitefinder: ranked"));
+    let left_out: usize = summary
+        .and_then(|s| s.split(" left out as unable to hold a clinic").next())
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("the summary counts the units left out");
+    assert!(
+        left_out > 40,
+        "{left_out} left out of 2,000 SYNTHETIC units"
+    );
+    assert_eq!(named, 20, "{err}");
+    assert!(
+        err.contains(&format!(
+            "... and {} more units left out as unable to hold a clinic (--include-unsuitable ranks them",
+            left_out - 20
+        )),
+        "{err}"
+    );
+}

@@ -637,13 +637,15 @@ impl Engine {
 
     /// The units a ranking left out as unable to hold a clinic, one line each (as the command
     /// line reports them, like skipped rows).
-    pub fn unsuitable_lines(&self, ranking: &Ranking) -> Vec<String> {
+    pub fn unsuitable_lines<'a>(
+        &'a self,
+        ranking: &'a Ranking,
+    ) -> impl Iterator<Item = String> + 'a {
         let u = |i: usize| &self.units[i];
         ranking
             .unsuitable
             .iter()
-            .map(|(i, why)| format!("left out {} ({}): {why}", u(*i).id, u(*i).name))
-            .collect()
+            .map(move |(i, why)| format!("left out {} ({}): {why}", u(*i).id, u(*i).name))
     }
 
     /// The units a ranking left out as unable to hold a clinic, as JSON (`/rank` metadata).

@@ -28,15 +28,36 @@ fn data_dir(given: Option<PathBuf>) -> Result<PathBuf> {
     Ok(sitefinder::reference::location::data_dir(given, &DATA)?)
 }
 
-/// Opens the engine, reporting each skipped row on stderr.
+/// At most this many lines of one kind on stderr (a national file can skip or leave out tens of
+/// thousands of rows); the rest are counted.
+const MAX_LINES: usize = 20;
+
+/// Says the first [`MAX_LINES`] of `lines` on stderr, then how many more there are (`total` in
+/// all) and what they are.
+fn say_some(lines: impl Iterator<Item = String>, total: usize, what: &str) {
+    for line in lines.take(MAX_LINES) {
+        eprintln!("{line}");
+    }
+    if total > MAX_LINES {
+        eprintln!("... and {} more {what}", total - MAX_LINES);
+    }
+}
+
+/// Opens the engine, reporting the first skipped rows on stderr.
 fn open(mut cfg: Config) -> Result<Engine> {
     let t = sitefinder::base::timing::Phase::start("find the data");
     cfg.data = Some(data_dir(cfg.data.take())?);
     drop(t);
     let engine = Engine::open(&cfg)?;
-    for (file, s) in &engine.skipped {
-        eprintln!("skipped {} {}: {}", file.display(), s.place, s.reason);
-    }
+    let skipped = engine
+        .skipped
+        .iter()
+        .map(|(file, s)| format!("skipped {} {}: {}", file.display(), s.place, s.reason));
+    say_some(
+        skipped,
+        engine.skipped.len(),
+        "rows skipped as invalid (fix the ones above and run again to see the rest)",
+    );
     for note in engine.catchments.notes() {
         eprintln!("catchments: {note}");
     }
@@ -84,9 +105,11 @@ pub fn rank(a: RankArgs) -> Result<()> {
     let t = Phase::start("rank");
     let mut ranking = engine.rank(&r.query, plan)?;
     drop(t);
-    for line in engine.unsuitable_lines(&ranking) {
-        eprintln!("{line}");
-    }
+    say_some(
+        engine.unsuitable_lines(&ranking),
+        ranking.unsuitable.len(),
+        "units left out as unable to hold a clinic (--include-unsuitable ranks them, with the reason in the `unsuitable` column)",
+    );
     let ranked = ranking.rows.len();
     ranking.rows = r.paging.apply(ranking.rows);
     let meta = engine.meta(&ranking, r.query.filter_pairs());
