@@ -444,3 +444,39 @@ fn the_column_table_in_the_docs_is_the_codes() {
         "docs/exports.md's column table is out of date; put this between its markers:\n{table}"
     );
 }
+
+/// The CSV writer puts each cell straight into the file; the JSON properties (GeoJSON, the API)
+/// go through a map. Both come from one list of columns: every cell of every row must read the
+/// same, formula-like text guarded, empty values empty, numbers as JSON writes them.
+#[test]
+fn csv_rows_are_the_json_properties_cell_for_cell() {
+    use sitefinder::engine::query::RankQuery;
+    use sitefinder::export::table::{csv_cell, properties, write_csv};
+    let mut e = engine();
+    e.units[0].name = "=HYPERLINK(\"http://x\")".into();
+    e.units[1].address = "-2 High Street".into();
+    let q = RankQuery {
+        include_unsuitable: Some(true),
+        ..RankQuery::default()
+    };
+    let ranking = e.rank(&q, None).unwrap();
+    let mut bytes = vec![];
+    write_csv(&mut bytes, &e.atlas, &e.units, &e.contexts, &ranking).unwrap();
+    let explained = e.explained(&ranking);
+    let mut rd = csv::Reader::from_reader(&bytes[..]);
+    let header: Vec<String> = rd.headers().unwrap().iter().map(String::from).collect();
+    let rows: Vec<csv::StringRecord> = rd.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), 107);
+    let mut guarded = 0;
+    for (r, row) in explained.rows.iter().zip(&rows) {
+        let p = properties(&e.atlas, &e.units, &e.contexts, "rank", r);
+        assert_eq!(p.keys().cloned().collect::<Vec<_>>(), header);
+        let want: Vec<String> = p.values().map(csv_cell).collect();
+        assert_eq!(row.iter().collect::<Vec<_>>(), want);
+        guarded += row
+            .iter()
+            .filter(|c| c.starts_with("'=") || c.starts_with("'-"))
+            .count();
+    }
+    assert_eq!(guarded, 2, "the two formula-like cells are guarded");
+}

@@ -45,6 +45,138 @@ fn opt(v: Option<f64>, dp: i32) -> Json {
     v.map_or(Json::Null, |x| round(x, dp))
 }
 
+/// Where one ranked unit's columns go, in column order: a JSON object ([`properties`], for
+/// GeoJSON and the API) or a CSV row (written straight into the file's bytes, with no map per
+/// row). One list of columns, [`columns`], feeds both.
+pub trait Cells {
+    /// Text, or no value.
+    fn text(&mut self, name: &str, v: Option<&str>);
+    /// A whole number.
+    fn int(&mut self, name: &str, v: u64);
+    /// A number rounded to `dp` decimals, or no value (also for a NaN or infinite one).
+    fn num(&mut self, name: &str, v: Option<f64>, dp: i32);
+    /// Any JSON value (extra columns such as an optimised site's marginal gain).
+    fn json(&mut self, name: &str, v: &Json);
+}
+
+impl Cells for Map<String, Json> {
+    fn text(&mut self, name: &str, v: Option<&str>) {
+        self.insert(
+            name.into(),
+            v.map_or(Json::Null, |s| Json::String(s.into())),
+        );
+    }
+    fn int(&mut self, name: &str, v: u64) {
+        self.insert(name.into(), json!(v));
+    }
+    fn num(&mut self, name: &str, v: Option<f64>, dp: i32) {
+        self.insert(name.into(), opt(v, dp));
+    }
+    fn json(&mut self, name: &str, v: &Json) {
+        self.insert(name.into(), v.clone());
+    }
+}
+
+/// The column names alone ([`columns`] into this gives the header).
+#[derive(Default)]
+struct Names(Vec<String>);
+
+impl Cells for Names {
+    fn text(&mut self, name: &str, _: Option<&str>) {
+        self.0.push(name.into());
+    }
+    fn int(&mut self, name: &str, _: u64) {
+        self.0.push(name.into());
+    }
+    fn num(&mut self, name: &str, _: Option<f64>, _: i32) {
+        self.0.push(name.into());
+    }
+    fn json(&mut self, name: &str, _: &Json) {
+        self.0.push(name.into());
+    }
+}
+
+/// One CSV row's cells, each written as [`csv_cell`] writes it, into a CSV writer's buffer.
+struct CsvRow<'w> {
+    out: &'w mut csv::Writer<Vec<u8>>,
+    scratch: Vec<u8>,
+    error: Option<csv::Error>,
+}
+
+impl CsvRow<'_> {
+    fn field(&mut self, bytes: &[u8]) {
+        if self.error.is_none() {
+            if let Err(e) = self.out.write_field(bytes) {
+                self.error = Some(e);
+            }
+        }
+    }
+    fn number(&mut self, v: &impl serde::Serialize) {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        // serde_json's own figures, so a CSV cell reads as the JSON value does.
+        let _ = serde_json::to_writer(&mut scratch, v);
+        self.field(&scratch);
+        self.scratch = scratch;
+    }
+    fn end(self) -> Result<(), csv::Error> {
+        match self.error {
+            Some(e) => Err(e),
+            None => self.out.write_record(None::<&[u8]>),
+        }
+    }
+}
+
+impl Cells for CsvRow<'_> {
+    fn text(&mut self, _: &str, v: Option<&str>) {
+        match v {
+            Some(s) if s.starts_with(FORMULA_STARTS) => {
+                let mut scratch = std::mem::take(&mut self.scratch);
+                scratch.clear();
+                scratch.push(b'\'');
+                scratch.extend_from_slice(s.as_bytes());
+                self.field(&scratch);
+                self.scratch = scratch;
+            }
+            Some(s) => self.field(s.as_bytes()),
+            None => self.field(b""),
+        }
+    }
+    fn int(&mut self, _: &str, v: u64) {
+        self.number(&v);
+    }
+    fn num(&mut self, _: &str, v: Option<f64>, dp: i32) {
+        let f = 10f64.powi(dp);
+        match v.map(|x| (x * f).round() / f) {
+            Some(x) if x.is_finite() => self.number(&x),
+            _ => self.field(b""),
+        }
+    }
+    fn json(&mut self, _: &str, v: &Json) {
+        let cell = csv_cell(v);
+        self.field(cell.as_bytes());
+    }
+}
+
+/// Per criterion, its three column names: `{name}_raw`, `{name}_norm`, `{name}_contribution`.
+static CRITERION_COLUMNS: std::sync::LazyLock<Vec<[String; 3]>> = std::sync::LazyLock::new(|| {
+    CRITERIA
+        .iter()
+        .map(|c| {
+            let n = c.name();
+            [
+                format!("{n}_raw"),
+                format!("{n}_norm"),
+                format!("{n}_contribution"),
+            ]
+        })
+        .collect()
+});
+
+/// Per IoD domain, its decile column's name (`income_decile`, ...).
+static DOMAIN_COLUMNS: std::sync::LazyLock<Vec<String>> =
+    std::sync::LazyLock::new(|| DOMAINS.iter().map(|d| format!("{d}_decile")).collect());
+
 /// The flat properties of one ranked unit, in column order.
 pub fn properties(
     atlas: &Atlas,
@@ -53,103 +185,108 @@ pub fn properties(
     rank_column: &str,
     r: &Ranked,
 ) -> Map<String, Json> {
+    let mut m = Map::new();
+    columns(atlas, units, contexts, rank_column, r, &mut m);
+    m
+}
+
+/// Every column of one ranked unit, in order, into `out`.
+pub fn columns(
+    atlas: &Atlas,
+    units: &[Unit],
+    contexts: &[Context],
+    rank_column: &str,
+    r: &Ranked,
+    out: &mut dyn Cells,
+) {
     let u = &units[r.unit];
     let c = &contexts[r.unit];
     let l = &atlas.lsoas[c.lsoa];
     let nearest = c.nearest_practices.first();
     let np = nearest.map(|(i, _)| &atlas.practices[*i]);
-    let mut m = Map::new();
-    m.insert(rank_column.into(), json!(r.rank));
-    m.insert("id".into(), json!(u.id));
-    m.insert("name".into(), json!(u.name));
+    out.int(rank_column, r.rank as u64);
+    out.text("id", Some(&u.id));
+    out.text("name", Some(&u.name));
     for (k, v) in &r.extra {
-        m.insert(k.clone(), v.clone());
+        out.json(k, v);
     }
     if let Some(note) = &r.note {
-        m.insert("note".into(), json!(note));
+        out.text("note", Some(note));
     }
-    m.insert("score".into(), round(r.score, 4));
+    out.num("score", Some(r.score), 4);
     let imd = atlas.imd;
-    m.insert(imd.code_column().into(), json!(l.code));
-    m.insert(imd.name_column().into(), json!(l.name));
-    m.insert(imd.lad_code_column().into(), json!(l.lad_code));
-    m.insert(imd.lad_name_column().into(), json!(l.lad_name));
-    m.insert("imd_decile".into(), json!(l.imd_decile));
-    m.insert("imd_score".into(), round(l.imd_score, 3));
-    m.insert("imd_rank".into(), json!(l.imd_rank));
+    out.text(imd.code_column(), Some(&l.code));
+    out.text(imd.name_column(), Some(&l.name));
+    out.text(imd.lad_code_column(), Some(&l.lad_code));
+    out.text(imd.lad_name_column(), Some(&l.lad_name));
+    out.int("imd_decile", l.imd_decile.into());
+    out.num("imd_score", Some(l.imd_score), 3);
+    out.int("imd_rank", l.imd_rank.into());
     if imd == crate::reference::edition::Imd::Iod2025 {
-        m.insert("imd2019_decile".into(), json!(l.imd2019_decile));
+        match l.imd2019_decile {
+            Some(d) => out.int("imd2019_decile", d.into()),
+            None => out.text("imd2019_decile", None),
+        }
     }
-    for (d, v) in DOMAINS.iter().zip(l.domain_deciles) {
-        m.insert(format!("{d}_decile"), json!(v));
+    for (name, v) in DOMAIN_COLUMNS.iter().zip(l.domain_deciles) {
+        out.int(name, v.into());
     }
-    m.insert(
-        "nearest_practice_code".into(),
-        json!(np.map(|p| p.practice_code.clone())),
+    out.text(
+        "nearest_practice_code",
+        np.map(|p| p.practice_code.as_str()),
     );
-    m.insert(
-        "nearest_practice_name".into(),
-        json!(np.map(|p| p.name.clone())),
-    );
-    m.insert("nearest_practice_m".into(), opt(nearest.map(|n| n.1), 0));
-    m.insert(
-        "nearest_practice_pcn".into(),
-        json!(np.and_then(|p| p.pcn.clone())),
-    );
-    m.insert(
-        "catchment_practices".into(),
-        json!(c
-            .catchment
-            .iter()
-            .map(|cv| atlas.practices[cv.practice].practice_code.as_str())
-            .collect::<Vec<_>>()
-            .join(" ")),
-    );
-    m.insert("catchment_patients".into(), json!(c.catchment_patients));
-    m.insert("catchment_pcns".into(), json!(c.pcns.join("; ")));
-    for (i, crit) in CRITERIA.iter().enumerate() {
+    out.text("nearest_practice_name", np.map(|p| p.name.as_str()));
+    out.num("nearest_practice_m", nearest.map(|n| n.1), 0);
+    out.text("nearest_practice_pcn", np.and_then(|p| p.pcn.as_deref()));
+    let practices = c
+        .catchment
+        .iter()
+        .map(|cv| atlas.practices[cv.practice].practice_code.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    out.text("catchment_practices", Some(&practices));
+    out.int("catchment_patients", c.catchment_patients);
+    out.text("catchment_pcns", Some(&c.pcns.join("; ")));
+    for (i, names) in CRITERION_COLUMNS.iter().enumerate() {
         let v = &r.values[i];
-        m.insert(format!("{}_raw", crit.name()), opt(v.raw, 3));
-        m.insert(format!("{}_norm", crit.name()), opt(v.norm, 4));
-        m.insert(
-            format!("{}_contribution", crit.name()),
-            round(r.contributions[i], 4),
-        );
+        out.num(&names[0], v.raw, 3);
+        out.num(&names[1], v.norm, 4);
+        out.num(&names[2], Some(r.contributions[i]), 4);
     }
-    m.insert("address".into(), json!(u.address));
-    m.insert("postcode".into(), json!(u.postcode));
-    m.insert("description".into(), json!(u.description));
-    m.insert("council".into(), json!(u.council));
-    m.insert("source_file".into(), json!(u.source));
-    m.insert("floor_area_m2".into(), opt(u.floor_area_m2, 1));
-    m.insert("rateable_value".into(), opt(u.rateable_value, 0));
-    m.insert(
-        "vacant_since".into(),
-        json!(u.vacant_since.map(|d| d.to_string())),
+    out.text("address", Some(&u.address));
+    out.text("postcode", u.postcode.as_deref());
+    out.text("description", u.description.as_deref());
+    out.text("council", u.council.as_deref());
+    out.text("source_file", Some(&u.source));
+    out.num("floor_area_m2", u.floor_area_m2, 1);
+    out.num("rateable_value", u.rateable_value, 0);
+    out.text(
+        "vacant_since",
+        u.vacant_since.map(|d| d.to_string()).as_deref(),
     );
-    m.insert(
-        "list_date".into(),
-        json!(u.list_date.map(|d| d.to_string())),
-    );
-    m.insert("unsuitable".into(), json!(u.unsuitable));
-    m.insert("site_id".into(), json!(u.site_id));
-    m.insert("site_units".into(), json!(u.site_units));
-    m.insert(
-        "located_by".into(),
-        json!(match u.located_by {
+    out.text("list_date", u.list_date.map(|d| d.to_string()).as_deref());
+    out.text("unsuitable", u.unsuitable);
+    out.text("site_id", Some(&u.site_id));
+    out.int("site_units", u.site_units as u64);
+    out.text(
+        "located_by",
+        Some(match u.located_by {
             LocatedBy::Coordinates => "coordinates",
             LocatedBy::Postcode => "postcode",
         }),
     );
-    m.insert(
-        "lsoa_note".into(),
-        json!(c.lsoa_snapped_m.map(|d| format!(
-            "outside the generalised LSOA boundaries; nearest LSOA {} away",
-            distance_words(d)
-        ))),
+    out.text(
+        "lsoa_note",
+        c.lsoa_snapped_m
+            .map(|d| {
+                format!(
+                    "outside the generalised LSOA boundaries; nearest LSOA {} away",
+                    distance_words(d)
+                )
+            })
+            .as_deref(),
     );
-    m.insert("why".into(), json!(explain(r)));
-    m
+    out.text("why", Some(&explain(r)));
 }
 
 /// The reasons in words, the criteria with the largest contributions first.
@@ -186,11 +323,14 @@ pub fn explain(r: &Ranked) -> String {
 pub fn csv_cell(v: &Json) -> String {
     match v {
         Json::Null => String::new(),
-        Json::String(s) if s.starts_with(['=', '+', '-', '@', '\t', '\r']) => format!("'{s}"),
+        Json::String(s) if s.starts_with(FORMULA_STARTS) => format!("'{s}"),
         Json::String(s) => s.clone(),
         other => other.to_string(),
     }
 }
+
+/// What a spreadsheet would run as a formula at the start of a cell.
+const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
 
 /// Writes the ranking as CSV (UTF-8, header row, one row per ranked unit).
 pub fn write_csv(
@@ -211,6 +351,7 @@ pub fn write_csv(
         let parts = crate::base::par::map_chunks(run, 1_024, |rows| {
             let mut part = csv::Writer::from_writer(Vec::new());
             let mut header = None;
+            let mut scratch = Vec::new();
             for r in rows {
                 // Put into words here, a run at a time, so a national ranking is never held
                 // in words whole.
@@ -221,11 +362,19 @@ pub fn write_csv(
                     &ranking.settings,
                     r,
                 );
-                let props = properties(atlas, units, contexts, ranking.rank_column, &r);
                 if header.is_none() {
-                    header = Some(props.keys().cloned().collect::<Vec<_>>());
+                    let mut names = Names::default();
+                    columns(atlas, units, contexts, ranking.rank_column, &r, &mut names);
+                    header = Some(names.0);
                 }
-                part.write_record(props.values().map(csv_cell))?;
+                let mut row = CsvRow {
+                    out: &mut part,
+                    scratch: std::mem::take(&mut scratch),
+                    error: None,
+                };
+                columns(atlas, units, contexts, ranking.rank_column, &r, &mut row);
+                scratch = std::mem::take(&mut row.scratch);
+                row.end()?;
             }
             let bytes = part.into_inner().map_err(|e| e.into_error())?;
             Ok::<_, OutputError>((header, bytes))
@@ -255,12 +404,16 @@ pub fn write_csv(
             extra: vec![],
         };
         if !units.is_empty() {
-            let names: Vec<String> =
-                properties(atlas, units, contexts, ranking.rank_column, &empty)
-                    .keys()
-                    .cloned()
-                    .collect();
-            w.write_all(&header_line(&names)?)?;
+            let mut names = Names::default();
+            columns(
+                atlas,
+                units,
+                contexts,
+                ranking.rank_column,
+                &empty,
+                &mut names,
+            );
+            w.write_all(&header_line(&names.0)?)?;
         }
     }
     w.flush()?;
