@@ -338,17 +338,22 @@ fn the_pdf_report_reads_back_from_the_server_and_the_command_line() {
     assert_eq!(o.status.code(), Some(2));
 }
 
-/// The residents the report splits by IMD decile are the join's own reach: for every unit,
-/// the parts add up to the population the reach criterion scores.
+/// The residents the report splits by IMD decile are the join's own reach (the residents'
+/// surface), in the shares of the exact areal interpolation: for every Rochdale unit the exact
+/// parts are near the surface's figure, as `tests/joins.rs` states for all England.
 #[test]
-fn residents_by_decile_add_up_to_the_reach_the_ranking_uses() {
+fn residents_by_decile_are_near_the_reach_the_ranking_uses() {
     let e = engine();
     assert!(e.units.len() > 100);
     for (u, c) in e.units.iter().zip(&e.contexts) {
         let parts = sitefinder::analysis::join::reach_parts(&e.atlas, u.pos, e.join.reach_radius_m);
-        let sum: f64 = parts.iter().map(|(_, p)| p).sum();
-        assert_eq!(sum, c.reach.population, "{}", u.id);
-        assert_eq!(parts.len(), c.reach.lsoas, "{}", u.id);
+        let exact: f64 = parts.iter().map(|(_, p)| p).sum();
+        assert!(
+            (exact - c.reach.population).abs() < 0.02 * exact,
+            "{}: surface {} exact {exact}",
+            u.id,
+            c.reach.population
+        );
         assert!(parts.iter().all(|(_, p)| *p > 0.0));
     }
 }

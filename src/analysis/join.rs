@@ -32,14 +32,13 @@ impl Default for JoinParams {
 
 /// Population and deprivation within walking reach, by areal interpolation: each LSOA's
 /// population is taken as spread evenly over its polygon, and counted in proportion to the part
-/// of the polygon inside the reach circle.
+/// of the polygon inside the reach circle. The join reads it from the residents' 100 m surface
+/// ([`Atlas::residents_within`]); [`reach`] computes it exactly.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reach {
     pub population: f64,
     /// Population-weighted IMD score of the LSOAs within reach.
     pub imd_score: Option<f64>,
-    /// LSOAs touched by the reach circle.
-    pub lsoas: usize,
 }
 
 /// Everything the criteria need to know about one unit.
@@ -146,7 +145,13 @@ fn attach_one(
         catchment,
         catchment_patients,
         pcns: pcns.into_iter().collect(),
-        reach: reach(atlas, u.pos, params.reach_radius_m),
+        reach: {
+            let (population, imd_score) = atlas.residents_within(u.pos, params.reach_radius_m);
+            Reach {
+                population,
+                imd_score,
+            }
+        },
         stops_near: atlas
             .stops
             .coverage
@@ -167,19 +172,17 @@ fn attach_one(
     }
 }
 
-/// Population and population-weighted IMD score within `radius_m` of `at`: the sum of
-/// [`reach_parts`].
+/// Population and population-weighted IMD score within `radius_m` of `at`, exactly: the sum
+/// of [`reach_parts`] (what the residents' surface the join reads is checked against).
 pub fn reach(atlas: &Atlas, at: [f64; 2], radius_m: f64) -> Reach {
-    let (mut pop, mut weighted, mut n) = (0.0, 0.0, 0);
+    let (mut pop, mut weighted) = (0.0, 0.0);
     for (i, p) in reach_parts(atlas, at, radius_m) {
         pop += p;
         weighted += p * atlas.lsoas[i].imd_score;
-        n += 1;
     }
     Reach {
         population: pop,
         imd_score: (pop > 0.0).then(|| weighted / pop),
-        lsoas: n,
     }
 }
 

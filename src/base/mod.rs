@@ -7,6 +7,7 @@ pub mod geometry;
 pub mod par;
 pub mod params;
 pub mod spatial;
+pub mod surface;
 pub mod table;
 pub mod textio;
 pub mod timing;

@@ -138,6 +138,25 @@ impl PolygonIndex {
         })
     }
 
+    /// Indexes of the polygons whose bounding boxes meet `[min_x, min_y, max_x, max_y]`, in no
+    /// particular order.
+    pub fn meeting(&self, bbox: [f64; 4]) -> Vec<usize> {
+        let env = AABB::from_corners([bbox[0], bbox[1]], [bbox[2], bbox[3]]);
+        self.tree
+            .locate_in_envelope_intersecting(&env)
+            .map(|e| e.data as usize)
+            .collect()
+    }
+
+    /// The bounding box of every polygon, `[min_x, min_y, max_x, max_y]` (`None` when empty).
+    pub fn extent(&self) -> Option<[f64; 4]> {
+        (self.tree.size() > 0).then(|| {
+            let e = self.tree.root().envelope();
+            let (lo, hi) = (e.lower(), e.upper());
+            [lo[0], lo[1], hi[0], hi[1]]
+        })
+    }
+
     /// Indexes of the polygons whose bounding boxes meet the square of half-side `r` around `at`.
     pub fn candidates_near(&self, at: [f64; 2], r: f64) -> Vec<usize> {
         let env = AABB::from_corners([at[0] - r, at[1] - r], [at[0] + r, at[1] + r]);

@@ -5,7 +5,7 @@
 //! IMD decile, the walking-reach circle, GP practices, existing vaccination sites and
 //! pharmacies where that layer has data, a scale bar and a north arrow; no web tiles), the
 //! address, the score and each criterion's weight, value and sentence, the residents within
-//! reach by IMD decile (from [`reach_parts`], the join's own reach), the nearest practices,
+//! reach by IMD decile (the join's own reach, split by [`reach_parts`]), the nearest practices,
 //! the existing sites nearby and the user's note.
 
 use serde_json::{Map, Value as Json};
@@ -836,7 +836,7 @@ fn beside_map(p: &mut Page, r: &Report, row: &Ranked, x: f32, top: f32) -> f32 {
         y += 12.0;
     }
 
-    // Residents within reach by IMD decile, from the join's own reach computation.
+    // Residents within reach by IMD decile: the join's own reach.
     y += 12.0;
     p.text(
         x,
@@ -849,12 +849,14 @@ fn beside_map(p: &mut Page, r: &Report, row: &Ranked, x: f32, top: f32) -> f32 {
             distance_words(r.reach_m())
         ),
     );
+    // The ranking's reach (the residents' surface), split in the shares the exact areal
+    // interpolation gives each decile, so the table adds up to the figure the ranking scores.
     let parts = reach_parts(a, u.pos, r.reach_m());
     let mut by = [0.0f64; 10];
-    let mut total = 0.0;
+    let exact: f64 = parts.iter().map(|p| p.1).sum();
+    let total = ctx.reach.population;
     for (i, pop) in &parts {
-        by[(a.lsoas[*i].imd_decile.clamp(1, 10) - 1) as usize] += pop;
-        total += pop;
+        by[(a.lsoas[*i].imd_decile.clamp(1, 10) - 1) as usize] += pop / exact * total;
     }
     y += 12.0;
     let (c1, c2, c3) = (x, x + 120.0, x + w - 2.0);
@@ -894,7 +896,7 @@ fn beside_map(p: &mut Page, r: &Report, row: &Ranked, x: f32, top: f32) -> f32 {
     y += 11.0;
     for l in wrap(
         &format!(
-            "{} ({}), each LSOA's share by the part of its area inside the circle.",
+            "{} ({}), each LSOA's share by the part of its area inside the circle (on a 100 m grid; split by decile exactly).",
             a.imd.population_label(),
             parts.len().to_string() + " LSOAs"
         ),

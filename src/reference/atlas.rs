@@ -17,6 +17,7 @@ use geo::{Area, LineString, MultiPolygon, Polygon};
 use serde::Deserialize;
 
 use crate::base::spatial::{PointIndex, PolygonIndex};
+use crate::base::surface::{Areas, Surface};
 use crate::base::textio::read_text;
 pub use crate::reference::coverage::Coverage;
 use crate::reference::edition::Imd;
@@ -151,6 +152,9 @@ pub struct Atlas {
     pub lsoas: Vec<Lsoa>,
     pub lsoa_shapes: Vec<MultiPolygon<f64>>,
     pub lsoa_index: PolygonIndex,
+    /// The LSOAs' residents (and residents x IMD score) on a 100 m grid, for walking reach:
+    /// [`Atlas::residents_within`].
+    pub residents: Surface,
     lsoa_by_code: HashMap<String, usize>,
     pub practices: Vec<Practice>,
     pub practice_index: PointIndex,
@@ -304,6 +308,7 @@ impl Atlas {
             vaccination_sites: layer("vaccination_sites", "vaccination_sites.csv.gz")?,
             manifest,
             lsoas,
+            residents: Surface::new(lsoa_index.extent().unwrap_or_default()),
             lsoa_shapes,
             lsoa_index,
             lsoa_by_code,
@@ -372,6 +377,14 @@ impl Atlas {
     }
 
     /// The LSOA containing a BNG point (on a shared boundary, the lowest code wins).
+    /// Residents within `radius_m` of `at`, and their population-weighted IMD score (`None`
+    /// with no residents), from the 100 m surface of the LSOAs' populations
+    /// ([`crate::base::surface`]).
+    pub fn residents_within(&self, at: [f64; 2], radius_m: f64) -> (f64, Option<f64>) {
+        let [people, weighted] = self.residents.disc_sum(&LsoaAreas(self), at, radius_m);
+        (people, (people > 0.0).then(|| weighted / people))
+    }
+
     pub fn lsoa_at(&self, at: [f64; 2]) -> Option<usize> {
         self.lsoa_index
             .containing(&self.lsoa_shapes, at)
@@ -708,6 +721,23 @@ pub fn load_boundaries(path: &Path) -> Result<Vec<(String, String, MultiPolygon<
             (f.properties.code, f.properties.src, mp)
         })
         .collect())
+}
+
+/// The LSOAs as the residents' surface reads them: each polygon's residents, and residents x
+/// IMD score (so the surface's two sums give a population-weighted score).
+struct LsoaAreas<'a>(&'a Atlas);
+
+impl Areas for LsoaAreas<'_> {
+    fn meeting(&self, bbox: [f64; 4]) -> Vec<usize> {
+        self.0.lsoa_index.meeting(bbox)
+    }
+    fn shape(&self, i: usize) -> &MultiPolygon<f64> {
+        &self.0.lsoa_shapes[i]
+    }
+    fn totals(&self, i: usize) -> [f64; 2] {
+        let l = &self.0.lsoas[i];
+        [l.population, l.population * l.imd_score]
+    }
 }
 
 #[cfg(test)]
