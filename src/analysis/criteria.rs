@@ -389,14 +389,20 @@ fn demand(atlas: &Atlas, ctx: &Context, s: &Settings) -> Value {
     }
     let raw = ctx.catchment_patients as f64;
     // Each practice by code and name, so the sentence reads without a lookup.
-    let codes: Vec<String> = ctx
-        .catchment
-        .iter()
-        .map(|c| {
-            let p = &atlas.practices[c.practice];
-            format!("{} {}", p.practice_code, p.name)
-        })
-        .collect();
+    let codes = || {
+        ctx.catchment
+            .iter()
+            .map(|c| {
+                let p = &atlas.practices[c.practice];
+                format!("{} {}", p.practice_code, p.name)
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let pcns = || match ctx.pcns(atlas) {
+        p if p.is_empty() => String::new(),
+        p => format!("; PCN: {}", p.join(", ")),
+    };
     Value {
         criterion: Criterion::Demand,
         raw: Some(raw),
@@ -406,14 +412,10 @@ fn demand(atlas: &Atlas, ctx: &Context, s: &Settings) -> Value {
             "{} GP practice{} ({}), {} registered patients in catchment ({}){}",
             ctx.catchment.len(),
             if ctx.catchment.len() == 1 { "" } else { "s" },
-            codes.join(", "),
+            codes(),
             thousands(raw),
             catchment_words(s.catchment_kind),
-            if ctx.pcns.is_empty() {
-                String::new()
-            } else {
-                say!(s, "; PCN: {}", ctx.pcns.join(", "))
-            }
+            pcns()
         ),
     }
 }
@@ -441,7 +443,7 @@ fn gap(atlas: &Atlas, ctx: &Context, s: &Settings) -> Value {
             ));
             best = Some(best.map_or(d, |b: f64| b.min(d)));
         }
-        None => parts.push("vaccination sites: no data for this area".into()),
+        None => parts.push(say!(s, "vaccination sites: no data for this area")),
     }
     match ctx.nearest_pharmacy {
         Some((i, d)) => {
@@ -453,7 +455,7 @@ fn gap(atlas: &Atlas, ctx: &Context, s: &Settings) -> Value {
             ));
             best = Some(best.map_or(d, |b: f64| b.min(d)));
         }
-        None => parts.push("pharmacies: no data for this area".into()),
+        None => parts.push(say!(s, "pharmacies: no data for this area")),
     }
     let Some(raw) = best else {
         return Value {
@@ -467,7 +469,11 @@ fn gap(atlas: &Atlas, ctx: &Context, s: &Settings) -> Value {
         criterion: Criterion::Gap,
         raw: Some(raw),
         norm: Some(diminishing(raw, s.scales.gap_scale_m)),
-        why: parts.join("; "),
+        why: if s.words {
+            parts.join("; ")
+        } else {
+            String::new()
+        },
     }
 }
 
@@ -516,7 +522,7 @@ fn suitability(u: &Unit, s: &Settings) -> Value {
                 sc.rv_per_m2
             ));
         }
-        _ => words.push("floor area unknown".into()),
+        _ => words.push(say!(s, "floor area unknown")),
     }
     match u.ground_floor {
         Some(g) => {
@@ -530,7 +536,7 @@ fn suitability(u: &Unit, s: &Settings) -> Value {
                 .into(),
             );
         }
-        None => words.push("floor level unknown".into()),
+        None => words.push(say!(s, "floor level unknown")),
     }
     match u.vacant_since {
         Some(d) => {
@@ -543,7 +549,7 @@ fn suitability(u: &Unit, s: &Settings) -> Value {
                 "vacant since {d}: {months:.0} months {how}, {at} ({v:.2})"
             ));
         }
-        None => words.push("vacancy date unknown".into()),
+        None => words.push(say!(s, "vacancy date unknown")),
     }
     if parts.is_empty() {
         return Value {
@@ -558,6 +564,10 @@ fn suitability(u: &Unit, s: &Settings) -> Value {
         criterion: Criterion::Suitability,
         raw: Some(v),
         norm: Some(v),
-        why: words.join("; "),
+        why: if s.words {
+            words.join("; ")
+        } else {
+            String::new()
+        },
     }
 }

@@ -2,7 +2,7 @@
 //! within walking reach, the GP practices whose catchments cover it, the nearest practices,
 //! stops, and existing vaccination sites and pharmacies. All through the atlas's R-trees.
 
-use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use crate::base::spatial::disc_area;
 use crate::ingest::catchment::{CatchmentSource, Cover};
@@ -51,17 +51,30 @@ pub struct Context {
     /// outputs never call PROJ per unit again (`None` if PROJ could not transform it).
     pub lonlat: Option<[f64; 2]>,
     pub nearest_practices: Vec<(usize, f64)>,
-    pub catchment: Vec<Cover>,
+    /// Shared by the units of an LSOA where catchments depend only on the LSOA.
+    pub catchment: Arc<[Cover]>,
     /// Registered patients of the practices whose catchments cover the unit.
     pub catchment_patients: u64,
-    /// Distinct PCNs of those practices, sorted.
-    pub pcns: Vec<String>,
     pub reach: Reach,
     /// Stops within the stop radius; `None` where no stop layer covers the unit's area.
     pub stops_near: Option<usize>,
     pub nearest_vaccination_site: Option<(usize, f64)>,
     /// `None` where the pharmacy layer does not cover the unit's area.
     pub nearest_pharmacy: Option<(usize, f64)>,
+}
+
+impl Context {
+    /// The distinct PCNs of the practices whose catchments cover the unit, sorted.
+    pub fn pcns<'a>(&self, atlas: &'a Atlas) -> Vec<&'a str> {
+        let mut pcns: Vec<&str> = self
+            .catchment
+            .iter()
+            .filter_map(|c| atlas.practices[c.practice].pcn.as_deref())
+            .collect();
+        pcns.sort_unstable();
+        pcns.dedup();
+        pcns
+    }
 }
 
 /// Joins every unit (in order; `result[i]` is for `units[i]`).
@@ -73,7 +86,7 @@ pub fn attach(
 ) -> Vec<Context> {
     // Units are independent: split them over the machine's cores, each with its own cache.
     let parts = crate::base::par::map_chunks(units, 256, |part| {
-        let mut cover_cache: Vec<Option<Vec<Cover>>> = vec![None; atlas.lsoas.len()];
+        let mut cover_cache: Vec<Option<Arc<[Cover]>>> = vec![None; atlas.lsoas.len()];
         part.iter()
             .map(|u| attach_one(atlas, u, catchments, params, &mut cover_cache))
             .collect::<Vec<_>>()
@@ -110,17 +123,17 @@ fn attach_one(
     u: &Unit,
     catchments: &dyn CatchmentSource,
     params: &JoinParams,
-    cover_cache: &mut [Option<Vec<Cover>>],
+    cover_cache: &mut [Option<Arc<[Cover]>>],
 ) -> Context {
     let (lsoa, lsoa_snapped_m) = locate_lsoa(atlas, u);
     let lad = &atlas.lsoas[lsoa].lad_code;
 
     // Catchments that depend only on the LSOA are cached per LSOA; polygon ones are not.
-    let catchment = if catchments.kind() == "polygons" {
-        catchments.covering(atlas, u.pos, lsoa)
+    let catchment: Arc<[Cover]> = if catchments.kind() == "polygons" {
+        catchments.covering(atlas, u.pos, lsoa).into()
     } else {
         cover_cache[lsoa]
-            .get_or_insert_with(|| catchments.covering(atlas, u.pos, lsoa))
+            .get_or_insert_with(|| catchments.covering(atlas, u.pos, lsoa).into())
             .clone()
     };
     let catchment_patients = catchment
@@ -128,10 +141,6 @@ fn attach_one(
         .filter_map(|c| catchments.patients(atlas, c.practice))
         .map(u64::from)
         .sum();
-    let pcns: BTreeSet<String> = catchment
-        .iter()
-        .filter_map(|c| atlas.practices[c.practice].pcn.clone())
-        .collect();
 
     Context {
         lsoa,
@@ -144,7 +153,6 @@ fn attach_one(
             .nearest_k(u.pos, params.nearest_practices),
         catchment,
         catchment_patients,
-        pcns: pcns.into_iter().collect(),
         reach: {
             let (population, imd_score) = atlas.residents_within(u.pos, params.reach_radius_m);
             Reach {

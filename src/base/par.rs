@@ -9,36 +9,44 @@
 //! assert_eq!(v[4_999], 5_000);
 //! ```
 
-/// How many threads, and how many items each takes (at least `min_chunk`).
-fn split(len: usize, min_chunk: usize) -> usize {
-    let threads = std::thread::available_parallelism()
+/// How many threads: the machine's cores, at most 8.
+fn threads() -> usize {
+    std::thread::available_parallelism()
         .map_or(1, |n| n.get())
-        .min(8);
-    len.div_ceil(threads).max(min_chunk).max(1)
+        .min(8)
 }
 
-/// `f` of every item, in order.
+/// How many items each thread takes (at least `min_chunk`).
+fn split(len: usize, min_chunk: usize) -> usize {
+    len.div_ceil(threads()).max(min_chunk).max(1)
+}
+
+/// `f` of every item, in order. A large input is done a wave at a time (an eighth of it), each
+/// wave split over the cores, so the results are held at most once and a wave's worth more,
+/// not twice (the threads' parts and the whole).
 pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let chunk = split(items.len(), 1_024);
     if items.len() <= chunk {
         return items.iter().map(&f).collect();
     }
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .chunks(chunk)
-            .map(|part| {
-                let f = &f;
-                scope.spawn(move || part.iter().map(f).collect::<Vec<R>>())
-            })
-            .collect();
-        // Gathered into one vector of the final size (collecting from the chunks would grow
-        // it by doubling, moving a large result several times).
-        let mut out = Vec::with_capacity(items.len());
-        for h in handles {
-            out.extend(h.join().expect("a worker thread panicked"));
-        }
-        out
-    })
+    let wave = items.len().div_ceil(8).max(chunk * threads());
+    let mut out = Vec::with_capacity(items.len());
+    for part in items.chunks(wave) {
+        let chunk = split(part.len(), 1_024);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = part
+                .chunks(chunk)
+                .map(|part| {
+                    let f = &f;
+                    scope.spawn(move || part.iter().map(f).collect::<Vec<R>>())
+                })
+                .collect();
+            for h in handles {
+                out.extend(h.join().expect("a worker thread panicked"));
+            }
+        });
+    }
+    out
 }
 
 /// `f` of each run of items (at least `min_chunk` long), in order: for work with a per-thread

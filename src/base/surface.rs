@@ -83,8 +83,10 @@ pub struct Surface {
     /// Blocks west to east, and strips south to north.
     blocks_x: usize,
     strips: Vec<OnceLock<Strip>>,
-    /// Kernels per radius (by its bits): `STEPS * STEPS` each.
-    kernels: Mutex<Vec<(u64, Arc<Vec<Kernel>>)>>,
+    /// The first radius asked for (by its bits) and its `STEPS * STEPS` kernels, read without
+    /// a lock; any other radius's in `others`.
+    first: OnceLock<(u64, Vec<Kernel>)>,
+    others: Mutex<Vec<(u64, Arc<Vec<Kernel>>)>>,
 }
 
 impl std::fmt::Debug for Surface {
@@ -114,7 +116,8 @@ impl Surface {
             strips: (0..n(origin[1], extent[3]))
                 .map(|_| OnceLock::new())
                 .collect(),
-            kernels: Mutex::new(vec![]),
+            first: OnceLock::new(),
+            others: Mutex::new(vec![]),
         }
     }
 
@@ -124,7 +127,15 @@ impl Surface {
         if !(radius_m > 0.0 && at[0].is_finite() && at[1].is_finite()) {
             return [0.0, 0.0];
         }
-        let kernels = self.kernels(radius_m);
+        let key = radius_m.to_bits();
+        let first = self.first.get_or_init(|| (key, kernels(radius_m)));
+        let other;
+        let kernels = if first.0 == key {
+            &first.1
+        } else {
+            other = self.other_kernels(radius_m);
+            &*other
+        };
         let gx = (at[0] - self.origin[0]) / CELL_M;
         let gy = (at[1] - self.origin[1]) / CELL_M;
         let (cx, cy) = (gx.floor(), gy.floor());
@@ -135,7 +146,7 @@ impl Surface {
             (self.blocks_x * BLOCK) as i64,
             (self.strips.len() * BLOCK) as i64,
         );
-        let mut sum = [0.0f64; 2];
+        let (mut people, mut value) = (0.0f64, 0.0f64);
         for (dy, dx0, weights) in &kernel.rows {
             let row = cy + *dy as i64;
             if row < 0 || row >= height {
@@ -143,20 +154,27 @@ impl Surface {
             }
             let strip = self.strip(areas, row as usize / BLOCK);
             let in_block = (row as usize % BLOCK) * BLOCK;
-            for (k, w) in weights.iter().enumerate() {
-                let col = cx + *dx0 as i64 + k as i64;
-                if col < 0 || col >= width {
-                    continue;
-                }
-                let col = col as usize;
+            // The row's cells inside the grid, a block's run at a time.
+            let first = cx + *dx0 as i64;
+            let skip = (-first).max(0) as usize;
+            let end = (first + weights.len() as i64).min(width);
+            let mut col = (first.max(0)) as usize;
+            let mut k = skip;
+            while (col as i64) < end {
+                let off = col % BLOCK;
+                let n = (BLOCK - off).min((end - col as i64) as usize);
                 if let Some(b) = &strip[col / BLOCK] {
-                    let v = b[in_block + col % BLOCK];
-                    sum[0] += f64::from(*w) * f64::from(v[0]);
-                    sum[1] += f64::from(*w) * f64::from(v[1]);
+                    let cells = &b[in_block + off..in_block + off + n];
+                    for (w, v) in weights[k..k + n].iter().zip(cells) {
+                        people += f64::from(*w) * f64::from(v[0]);
+                        value += f64::from(*w) * f64::from(v[1]);
+                    }
                 }
+                col += n;
+                k += n;
             }
         }
-        sum
+        [people, value]
     }
 
     fn strip(&self, areas: &dyn Areas, s: usize) -> &Strip {
@@ -245,24 +263,25 @@ impl Surface {
             .collect()
     }
 
-    /// The kernels of one radius, built the first time it is asked for.
-    fn kernels(&self, radius_m: f64) -> Arc<Vec<Kernel>> {
+    /// The kernels of a radius other than the first, built the first time it is asked for.
+    fn other_kernels(&self, radius_m: f64) -> Arc<Vec<Kernel>> {
         let key = radius_m.to_bits();
-        let mut cache = self.kernels.lock().unwrap_or_else(|e| e.into_inner());
+        let mut cache = self.others.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((_, k)) = cache.iter().find(|(r, _)| *r == key) {
             return k.clone();
         }
-        let kernels = Arc::new(
-            (0..STEPS * STEPS)
-                .map(|q| {
-                    let step = |i: usize| (i as f64 + 0.5) / STEPS as f64 * CELL_M;
-                    kernel([step(q % STEPS), step(q / STEPS)], radius_m)
-                })
-                .collect::<Vec<_>>(),
-        );
-        cache.push((key, kernels.clone()));
-        kernels
+        let k = Arc::new(kernels(radius_m));
+        cache.push((key, k.clone()));
+        k
     }
+}
+
+/// The `STEPS * STEPS` kernels of one radius, for each place of a point in its cell.
+fn kernels(radius_m: f64) -> Vec<Kernel> {
+    let step = |i: usize| (i as f64 + 0.5) / STEPS as f64 * CELL_M;
+    (0..STEPS * STEPS)
+        .map(|q| kernel([step(q % STEPS), step(q / STEPS)], radius_m))
+        .collect()
 }
 
 /// The share of each cell inside the disc of `radius_m` around a point `at` metres east and

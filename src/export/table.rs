@@ -246,7 +246,7 @@ pub fn columns(
         .join(" ");
     out.text("catchment_practices", Some(&practices));
     out.int("catchment_patients", c.catchment_patients);
-    out.text("catchment_pcns", Some(&c.pcns.join("; ")));
+    out.text("catchment_pcns", Some(&c.pcns(atlas).join("; ")));
     for (i, names) in CRITERION_COLUMNS.iter().enumerate() {
         let v = &r.values[i];
         out.num(&names[0], v.raw, 3);
@@ -349,7 +349,8 @@ pub fn write_csv(
     // Rows are made into CSV on every core, a run at a time, and written in order.
     for run in ranking.rows.chunks(65_536) {
         let parts = crate::base::par::map_chunks(run, 1_024, |rows| {
-            let mut part = csv::Writer::from_writer(Vec::new());
+            // About 1.4 KB a row in words: room for the part at once, not grown by copying.
+            let mut part = csv::Writer::from_writer(Vec::with_capacity(rows.len() * 1_536));
             let mut header = None;
             let mut scratch = Vec::new();
             for r in rows {

@@ -337,7 +337,7 @@ pub fn build_all(
                 "description": u.description, "floor_area_m2": u.floor_area_m2,
                 "rateable_value": u.rateable_value, "ground_floor": u.ground_floor,
                 "vacant_since": u.vacant_since.map(|d| d.to_string()),
-                "imd_decile": l.imd_decile, "catchment_pcns": c.pcns.join("; "),
+                "imd_decile": l.imd_decile, "catchment_pcns": c.pcns(atlas).join("; "),
                 "council": u.council, "source_file": u.source,
             }));
             p.insert(atlas.imd.code_column().into(), json!(l.code));
