@@ -123,9 +123,9 @@ fn words(text: &str) -> Vec<String> {
 
 /// Whether `phrase` (words separated by spaces) occurs in `w`.
 fn has(w: &[String], phrase: &str) -> bool {
-    let p: Vec<&str> = phrase.split(' ').collect();
-    w.windows(p.len())
-        .any(|win| win.iter().zip(&p).all(|(a, b)| a == b))
+    let n = phrase.split(' ').count();
+    w.windows(n)
+        .any(|win| win.iter().map(String::as_str).eq(phrase.split(' ')))
 }
 
 fn has_any(w: &[String], phrases: &[&str]) -> bool {
