@@ -352,6 +352,7 @@ pub fn read_units(
     opts: &ImportOptions,
 ) -> Result<Imported, ImportError> {
     let file = path.to_path_buf();
+    let t = crate::base::timing::Phase::start("import: read the file");
     let (text, encoding) = read_text_max(path, opts.max_bytes.unwrap_or(MAX_UNITS_FILE_BYTES))
         .map_err(|source| {
             let source = if source.kind() == std::io::ErrorKind::InvalidData
@@ -369,6 +370,7 @@ pub fn read_units(
                 error: source,
             }
         })?;
+    drop(t);
     if text.trim().is_empty() {
         return Err(ImportError::Empty { file });
     }
@@ -397,6 +399,7 @@ pub fn read_units(
         (r, f, occ, false)
     };
 
+    let t = crate::base::timing::Phase::start("import: place the units");
     let bar = progress_bar(opts.progress, records.len());
     let mut out = Imported {
         units: Vec::with_capacity(records.len()),
@@ -442,6 +445,7 @@ pub fn read_units(
         }
     }
     bar.finish_and_clear();
+    drop(t);
     if out.units.is_empty() {
         let reason = match (out.skipped.len(), out.occupied) {
             (0, 0) => "the file has a header but no rows".to_string(),
@@ -515,6 +519,7 @@ fn csv_records(file: &Path, text: &str) -> Result<(Records, Format, usize), Impo
     };
 
     // Read the rows (one buffer each), then make them records on every core.
+    let t = crate::base::timing::Phase::start("import: parse the CSV");
     let mut rows: Vec<(Place, csv::StringRecord)> = Vec::new();
     for rec in rdr.records() {
         let rec = match rec {
@@ -534,6 +539,8 @@ fn csv_records(file: &Path, text: &str) -> Result<(Records, Format, usize), Impo
         }
         rows.push((place, rec));
     }
+    drop(t);
+    let t = crate::base::timing::Phase::start("import: fields of each row");
     let width = headers.len();
     let records = crate::base::par::map(&rows, |(place, rec)| {
         let mut r = Record::default();
@@ -557,6 +564,7 @@ fn csv_records(file: &Path, text: &str) -> Result<(Records, Format, usize), Impo
         }
     });
     drop(rows);
+    drop(t);
     let mut out = Vec::with_capacity(records.len());
     let mut occupied = 0;
     for r in records {
