@@ -339,14 +339,26 @@ fn the_pdf_report_reads_back_from_the_server_and_the_command_line() {
 }
 
 /// The residents the report splits by IMD decile are the join's own reach (the residents'
-/// surface), in the shares of the exact areal interpolation: for every Rochdale unit the exact
-/// parts are near the surface's figure, as `tests/joins.rs` states for all England.
+/// surface), in the shares of the exact areal interpolation: for every Rochdale unit the table
+/// adds up to the figure the ranking scores, and the exact parts are near it, as
+/// `tests/joins.rs` states for all England.
 #[test]
-fn residents_by_decile_are_near_the_reach_the_ranking_uses() {
+fn residents_by_decile_add_up_to_the_reach_the_ranking_uses() {
     let e = engine();
     assert!(e.units.len() > 100);
     for (u, c) in e.units.iter().zip(&e.contexts) {
-        let parts = sitefinder::analysis::join::reach_parts(&e.atlas, u.pos, e.join.reach_radius_m);
+        let r = e.join.reach_radius_m;
+        let (by, lsoas) =
+            sitefinder::export::report::residents_by_decile(&e.atlas, u.pos, r, &c.reach);
+        let total: f64 = by.iter().sum();
+        assert!(
+            (total - c.reach.population).abs() < 1e-9 * total.max(1.0),
+            "{}: {total} vs {}",
+            u.id,
+            c.reach.population
+        );
+        let parts = sitefinder::analysis::join::reach_parts(&e.atlas, u.pos, r);
+        assert_eq!(lsoas, parts.len());
         let exact: f64 = parts.iter().map(|(_, p)| p).sum();
         assert!(
             (exact - c.reach.population).abs() < 0.02 * exact,
@@ -354,7 +366,19 @@ fn residents_by_decile_are_near_the_reach_the_ranking_uses() {
             u.id,
             c.reach.population
         );
-        assert!(parts.iter().all(|(_, p)| *p > 0.0));
+        // Each decile keeps its exact share.
+        for d in 1..=10u8 {
+            let exact_d: f64 = parts
+                .iter()
+                .filter(|(i, _)| e.atlas.lsoas[*i].imd_decile == d)
+                .map(|(_, p)| p)
+                .sum();
+            assert!(
+                (by[d as usize - 1] / total - exact_d / exact).abs() < 1e-9,
+                "{} decile {d}",
+                u.id
+            );
+        }
     }
 }
 

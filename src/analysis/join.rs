@@ -33,7 +33,7 @@ impl Default for JoinParams {
 /// Population and deprivation within walking reach, by areal interpolation: each LSOA's
 /// population is taken as spread evenly over its polygon, and counted in proportion to the part
 /// of the polygon inside the reach circle. The join reads it from the residents' 100 m surface
-/// ([`Atlas::residents_within`]); [`reach`] computes it exactly.
+/// ([`reach_of`]); [`reach`] computes it exactly.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reach {
     pub population: f64,
@@ -153,13 +153,7 @@ fn attach_one(
             .nearest_k(u.pos, params.nearest_practices),
         catchment,
         catchment_patients,
-        reach: {
-            let (population, imd_score) = atlas.residents_within(u.pos, params.reach_radius_m);
-            Reach {
-                population,
-                imd_score,
-            }
-        },
+        reach: reach_of(atlas, u.pos, params.reach_radius_m),
         stops_near: atlas
             .stops
             .coverage
@@ -178,6 +172,26 @@ fn attach_one(
             .then(|| atlas.pharmacies.index.nearest(u.pos))
             .flatten(),
     }
+}
+
+/// The walking radiuses the residents' surface answers, with the tolerance `tests/joins.rs`
+/// states; a shorter radius (a disc not much larger than the surface's 100 m cells) or a
+/// longer one is computed exactly.
+pub const SURFACE_RADII_M: std::ops::RangeInclusive<f64> =
+    400.0..=crate::base::surface::MAX_RADIUS_M;
+
+/// Population and population-weighted IMD score within `radius_m` of `at` as the join takes
+/// it: from the residents' surface for [`SURFACE_RADII_M`], else exactly ([`reach`]).
+pub fn reach_of(atlas: &Atlas, at: [f64; 2], radius_m: f64) -> Reach {
+    if SURFACE_RADII_M.contains(&radius_m) {
+        if let Some((population, imd_score)) = atlas.residents_within(at, radius_m) {
+            return Reach {
+                population,
+                imd_score,
+            };
+        }
+    }
+    reach(atlas, at, radius_m)
 }
 
 /// Population and population-weighted IMD score within `radius_m` of `at`, exactly: the sum

@@ -29,7 +29,7 @@ pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> 
     if items.len() <= chunk {
         return items.iter().map(&f).collect();
     }
-    let wave = items.len().div_ceil(8).max(chunk * threads());
+    let wave = items.len().div_ceil(8).max(1_024 * threads());
     let mut out = Vec::with_capacity(items.len());
     for part in items.chunks(wave) {
         let chunk = split(part.len(), 1_024);

@@ -32,13 +32,16 @@
 //! let areas = One(MultiPolygon(vec![square]));
 //! let surface = Surface::new([0.0, 0.0, 4_000.0, 4_000.0]);
 //! // A disc of 500 m inside the square: pi x 0.25 km² x 1,000 per km².
-//! let [people, value] = surface.disc_sum(&areas, [2_000.0, 2_000.0], 500.0);
+//! let [people, value] = surface.disc_sum(&areas, [2_000.0, 2_000.0], 500.0).unwrap();
 //! assert!((people - std::f64::consts::PI * 250.0).abs() < 1.0);
 //! assert!((value / people - 7.0).abs() < 1e-9);
 //! // A disc over the square's corner holds a quarter of that, less a strip of 2.5 m along
 //! // two of its radii: the point is taken to the middle of its 5 m step, (3,002.5, 3,002.5).
-//! let [corner, _] = surface.disc_sum(&areas, [3_000.0, 3_000.0], 500.0);
+//! let [corner, _] = surface.disc_sum(&areas, [3_000.0, 3_000.0], 500.0).unwrap();
 //! assert!((corner - (std::f64::consts::PI * 62.5 - 2.5)).abs() < 0.01);
+//! // Far away, nothing; past the largest radius, no answer (the caller computes it exactly).
+//! assert_eq!(surface.disc_sum(&areas, [1e21, 2_000.0], 500.0), Some([0.0, 0.0]));
+//! assert_eq!(surface.disc_sum(&areas, [2_000.0, 2_000.0], f64::INFINITY), None);
 //! ```
 
 use std::sync::{Arc, Mutex, OnceLock};
@@ -53,6 +56,11 @@ const LINES: usize = 4;
 const BLOCK: usize = 16;
 /// Kernels per cell side: a point's place in its cell to 1/20 of a cell (5 m).
 const STEPS: usize = 20;
+/// The largest radius a surface sums (its kernels grow with the square of the radius: 10 km is
+/// 400 kernels of 203 x 203 cells, 66 MB); [`Surface::disc_sum`] answers `None` beyond it.
+pub const MAX_RADIUS_M: f64 = 10_000.0;
+/// How many radiuses besides the first keep their kernels (the least recently made go first).
+const OTHER_RADII: usize = 4;
 
 /// The polygons a surface spreads, each with two totals.
 pub trait Areas: Sync {
@@ -122,10 +130,23 @@ impl Surface {
     }
 
     /// The two quantities inside the disc of `radius_m` around `at` (see the module's
-    /// documentation for how near to the exact areal interpolation this is).
-    pub fn disc_sum(&self, areas: &dyn Areas, at: [f64; 2], radius_m: f64) -> [f64; 2] {
-        if !(radius_m > 0.0 && at[0].is_finite() && at[1].is_finite()) {
-            return [0.0, 0.0];
+    /// documentation for how near to the exact areal interpolation this is); `None` for a
+    /// radius that is not positive or over [`MAX_RADIUS_M`]. A point farther than the radius
+    /// outside the grid (or not finite) has nothing around it.
+    pub fn disc_sum(&self, areas: &dyn Areas, at: [f64; 2], radius_m: f64) -> Option<[f64; 2]> {
+        if !(radius_m > 0.0 && radius_m <= MAX_RADIUS_M) {
+            return None;
+        }
+        let size = [
+            (self.blocks_x * BLOCK) as f64 * CELL_M,
+            (self.strips.len() * BLOCK) as f64 * CELL_M,
+        ];
+        let outside = |i: usize| {
+            let d = at[i] - self.origin[i];
+            !(d > -radius_m - CELL_M && d < size[i] + radius_m + CELL_M)
+        };
+        if outside(0) || outside(1) {
+            return Some([0.0, 0.0]);
         }
         let key = radius_m.to_bits();
         let first = self.first.get_or_init(|| (key, kernels(radius_m)));
@@ -152,12 +173,15 @@ impl Surface {
             if row < 0 || row >= height {
                 continue;
             }
-            let strip = self.strip(areas, row as usize / BLOCK);
-            let in_block = (row as usize % BLOCK) * BLOCK;
             // The row's cells inside the grid, a block's run at a time.
             let first = cx + *dx0 as i64;
             let skip = (-first).max(0) as usize;
             let end = (first + weights.len() as i64).min(width);
+            if first.max(0) >= end {
+                continue;
+            }
+            let strip = self.strip(areas, row as usize / BLOCK);
+            let in_block = (row as usize % BLOCK) * BLOCK;
             let mut col = (first.max(0)) as usize;
             let mut k = skip;
             while (col as i64) < end {
@@ -174,7 +198,7 @@ impl Surface {
                 k += n;
             }
         }
-        [people, value]
+        Some([people, value])
     }
 
     fn strip(&self, areas: &dyn Areas, s: usize) -> &Strip {
@@ -271,6 +295,9 @@ impl Surface {
             return k.clone();
         }
         let k = Arc::new(kernels(radius_m));
+        if cache.len() == OTHER_RADII {
+            cache.remove(0);
+        }
         cache.push((key, k.clone()));
         k
     }
@@ -311,7 +338,8 @@ fn kernel(at: [f64; 2], radius_m: f64) -> Kernel {
                 crate::base::spatial::disc_area(&MultiPolygon(vec![square]), at, radius_m)
                     / cell_area
             };
-            if w > 0.0 {
+            // (A cell wholly outside has a share of rounding error only.)
+            if w > 1e-9 {
                 first.get_or_insert(dx);
                 let start = first.unwrap_or(dx);
                 weights.resize((dx - start) as usize, 0.0);

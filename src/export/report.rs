@@ -11,7 +11,7 @@
 use serde_json::{Map, Value as Json};
 
 use crate::analysis::criteria::{distance_words, Criterion, CRITERIA};
-use crate::analysis::join::{reach_parts, Context};
+use crate::analysis::join::{reach_parts, Context, Reach};
 use crate::analysis::rank::{Ranked, Ranking};
 use crate::base::date::Date;
 use crate::base::spatial::circle;
@@ -735,6 +735,30 @@ fn map(p: &mut Page, r: &Report, row: &Ranked, mx: f32, my: f32) {
 
 /// The legend and the residents within reach by decile, in the column right of the map.
 /// The legend and residents by decile beside the map; returns where the column ends.
+/// The residents within `radius_m` of `at` by IMD decile (index 0 = decile 1) and how many
+/// LSOAs they live in: the ranking's `reach` (the residents' surface) split in the shares the
+/// exact areal interpolation gives each decile, so the table adds up to the figure the ranking
+/// scores. Where the exact computation finds nobody, its own (zero) parts.
+pub fn residents_by_decile(
+    a: &crate::reference::atlas::Atlas,
+    at: [f64; 2],
+    radius_m: f64,
+    reach: &Reach,
+) -> ([f64; 10], usize) {
+    let parts = reach_parts(a, at, radius_m);
+    let exact: f64 = parts.iter().map(|p| p.1).sum();
+    let scale = if exact > 0.0 {
+        reach.population / exact
+    } else {
+        1.0
+    };
+    let mut by = [0.0f64; 10];
+    for (i, pop) in &parts {
+        by[(a.lsoas[*i].imd_decile.clamp(1, 10) - 1) as usize] += pop * scale;
+    }
+    (by, parts.len())
+}
+
 fn beside_map(p: &mut Page, r: &Report, row: &Ranked, x: f32, top: f32) -> f32 {
     let a = r.atlas;
     let u = &r.units[row.unit];
@@ -849,15 +873,8 @@ fn beside_map(p: &mut Page, r: &Report, row: &Ranked, x: f32, top: f32) -> f32 {
             distance_words(r.reach_m())
         ),
     );
-    // The ranking's reach (the residents' surface), split in the shares the exact areal
-    // interpolation gives each decile, so the table adds up to the figure the ranking scores.
-    let parts = reach_parts(a, u.pos, r.reach_m());
-    let mut by = [0.0f64; 10];
-    let exact: f64 = parts.iter().map(|p| p.1).sum();
-    let total = ctx.reach.population;
-    for (i, pop) in &parts {
-        by[(a.lsoas[*i].imd_decile.clamp(1, 10) - 1) as usize] += pop / exact * total;
-    }
+    let (by, lsoas) = residents_by_decile(a, u.pos, r.reach_m(), &ctx.reach);
+    let total: f64 = by.iter().sum();
     y += 12.0;
     let (c1, c2, c3) = (x, x + 120.0, x + w - 2.0);
     p.text(c1, y, 7.5, true, GREY, "IMD decile");
@@ -898,7 +915,7 @@ fn beside_map(p: &mut Page, r: &Report, row: &Ranked, x: f32, top: f32) -> f32 {
         &format!(
             "{} ({}), each LSOA's share by the part of its area inside the circle (on a 100 m grid; split by decile exactly).",
             a.imd.population_label(),
-            parts.len().to_string() + " LSOAs"
+            lsoas.to_string() + " LSOAs"
         ),
         w,
         6.5,

@@ -376,15 +376,15 @@ impl Atlas {
         self.lsoa_by_code.get(code).copied()
     }
 
-    /// The LSOA containing a BNG point (on a shared boundary, the lowest code wins).
     /// Residents within `radius_m` of `at`, and their population-weighted IMD score (`None`
     /// with no residents), from the 100 m surface of the LSOAs' populations
-    /// ([`crate::base::surface`]).
-    pub fn residents_within(&self, at: [f64; 2], radius_m: f64) -> (f64, Option<f64>) {
-        let [people, weighted] = self.residents.disc_sum(&LsoaAreas(self), at, radius_m);
-        (people, (people > 0.0).then(|| weighted / people))
+    /// ([`crate::base::surface`]); `None` for a radius the surface does not sum.
+    pub fn residents_within(&self, at: [f64; 2], radius_m: f64) -> Option<(f64, Option<f64>)> {
+        let [people, weighted] = self.residents.disc_sum(&LsoaAreas(self), at, radius_m)?;
+        Some((people, (people > 0.0).then(|| weighted / people)))
     }
 
+    /// The LSOA containing a BNG point (on a shared boundary, the lowest code wins).
     pub fn lsoa_at(&self, at: [f64; 2]) -> Option<usize> {
         self.lsoa_index
             .containing(&self.lsoa_shapes, at)
