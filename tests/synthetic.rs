@@ -97,3 +97,21 @@ fn rank_names_the_first_units_left_out_and_counts_the_rest() {
         "{err}"
     );
 }
+
+/// A large CSV is read and placed a batch of rows at a time: ids are still compared across
+/// batches, and a row in a later batch is named by its own line.
+#[test]
+fn ids_are_compared_across_batches_and_lines_named_in_any_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let units = dir.path().join("u.csv");
+    let o = sitefinder(&["synthetic-units", "--n", "70000", "--out", p(&units)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = std::fs::read_to_string(&units).unwrap();
+    let first_row = text.lines().nth(1).unwrap().to_string();
+    std::fs::write(&units, format!("{text}{first_row}\n")).unwrap();
+    let err = import_err(&units);
+    assert!(
+        err.contains("line 70002") && err.contains("duplicate id `SYNTHETIC-0000001` (first used on line 2)"),
+        "{err}"
+    );
+}

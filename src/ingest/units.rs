@@ -391,61 +391,38 @@ pub fn read_units(
     let name = name.trim_end_matches(".gz");
     let is_json =
         name.ends_with(".geojson") || name.ends_with(".json") || text.trim_start().starts_with('{');
-    let (records, format, occupied, crs_bng) = if is_json {
-        let (r, bng) = geojson_records(&file, &text)?;
-        (r, Format::GeoJson, 0, bng)
-    } else {
-        let (r, f, occ) = csv_records(&file, &text)?;
-        (r, f, occ, false)
-    };
-
-    let t = crate::base::timing::Phase::start("import: place the units");
-    let bar = progress_bar(opts.progress, records.len());
-    let mut out = Imported {
-        units: Vec::with_capacity(records.len()),
-        skipped: vec![],
-        occupied,
-        format,
-        encoding,
-    };
-    let mut seen: HashMap<String, Place> = HashMap::new();
     let source = path.file_name().map_or_else(
         || file.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     );
-    // Rows are independent until their ids are compared: place them on every core.
-    let placed = crate::base::par::map(&records, |(place, rec)| {
-        bar.inc(1);
-        to_unit(rec, *place, atlas, crs_bng)
-    });
-    for ((place, _), result) in records.iter().zip(placed) {
-        let place = *place;
-        let result = result.and_then(|u| match seen.get(&u.id) {
-            Some(first) => Err(format!(
-                "duplicate id `{}` (first used on {first}); ids must be unique",
-                u.id
-            )),
-            None => Ok(u),
-        });
-        match result {
-            Ok(mut u) => {
-                seen.insert(u.id.clone(), place);
-                u.source = source.clone();
-                out.units.push(u);
-            }
-            Err(reason) if opts.skip_invalid => out.skipped.push(Skipped { place, reason }),
-            Err(reason) => {
-                bar.finish_and_clear();
-                return Err(ImportError::Row {
-                    file,
-                    place,
-                    reason,
-                });
-            }
-        }
-    }
-    bar.finish_and_clear();
-    drop(t);
+    let mut placer = Placer {
+        atlas,
+        file: &file,
+        skip_invalid: opts.skip_invalid,
+        crs_bng: false,
+        source,
+        seen: HashMap::new(),
+        units: vec![],
+        skipped: vec![],
+        bar: progress_bar(opts.progress, &text),
+    };
+    let (format, occupied) = if is_json {
+        let (records, bng) = geojson_records(&file, &text)?;
+        placer.crs_bng = bng;
+        placer.place(&records)?;
+        (Format::GeoJson, 0)
+    } else {
+        csv_records(&file, &text, &mut |batch| placer.place(batch))?
+    };
+    drop(text);
+    placer.bar.finish_and_clear();
+    let out = Imported {
+        units: placer.units,
+        skipped: placer.skipped,
+        occupied,
+        format,
+        encoding,
+    };
     if out.units.is_empty() {
         let reason = match (out.skipped.len(), out.occupied) {
             (0, 0) => "the file has a header but no rows".to_string(),
@@ -457,9 +434,67 @@ pub fn read_units(
     Ok(out)
 }
 
-fn progress_bar(wanted: bool, len: usize) -> indicatif::ProgressBar {
-    if wanted && std::io::stderr().is_terminal() && len > 2_000 {
-        let bar = indicatif::ProgressBar::new(len as u64);
+/// Places batches of records as units, in order: every core makes units of a batch, then the
+/// ids are compared with those before.
+struct Placer<'a> {
+    atlas: &'a Atlas,
+    file: &'a Path,
+    skip_invalid: bool,
+    /// GeoJSON in BNG (else WGS84).
+    crs_bng: bool,
+    /// The file's name, every unit's `source`.
+    source: String,
+    /// Each id and where it was first used.
+    seen: HashMap<String, Place>,
+    units: Vec<Unit>,
+    skipped: Vec<Skipped>,
+    bar: indicatif::ProgressBar,
+}
+
+impl Placer<'_> {
+    fn place(&mut self, batch: &[(Place, Record)]) -> Result<(), ImportError> {
+        let (atlas, crs_bng, bar) = (self.atlas, self.crs_bng, &self.bar);
+        // Rows are independent until their ids are compared: place them on every core.
+        let placed = crate::base::par::map(batch, |(place, rec)| {
+            bar.inc(1);
+            to_unit(rec, *place, atlas, crs_bng)
+        });
+        self.units.reserve(placed.len());
+        for ((place, _), result) in batch.iter().zip(placed) {
+            let place = *place;
+            let result = result.and_then(|u| match self.seen.get(&u.id) {
+                Some(first) => Err(format!(
+                    "duplicate id `{}` (first used on {first}); ids must be unique",
+                    u.id
+                )),
+                None => Ok(u),
+            });
+            match result {
+                Ok(mut u) => {
+                    self.seen.insert(u.id.clone(), place);
+                    u.source = self.source.clone();
+                    self.units.push(u);
+                }
+                Err(reason) if self.skip_invalid => self.skipped.push(Skipped { place, reason }),
+                Err(reason) => {
+                    self.bar.finish_and_clear();
+                    return Err(ImportError::Row {
+                        file: self.file.to_path_buf(),
+                        place,
+                        reason,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A progress bar over the rows of `text` (its lines, counted only when a bar is shown).
+fn progress_bar(wanted: bool, text: &str) -> indicatif::ProgressBar {
+    let len = || text.bytes().filter(|&b| b == b'\n').count();
+    if wanted && std::io::stderr().is_terminal() && text.len() > 100_000 && len() > 2_000 {
+        let bar = indicatif::ProgressBar::new(len() as u64);
         bar.set_style(
             indicatif::ProgressStyle::with_template("importing {bar:40} {pos}/{len} units ({eta})")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
@@ -472,7 +507,16 @@ fn progress_bar(wanted: bool, len: usize) -> indicatif::ProgressBar {
 
 type Records = Vec<(Place, Record)>;
 
-fn csv_records(file: &Path, text: &str) -> Result<(Records, Format, usize), ImportError> {
+/// Rows read and placed at a time: the file's rows and records are never all held at once.
+const BATCH_ROWS: usize = 65_536;
+
+/// Reads the CSV's rows a batch at a time, makes them records on every core and hands each
+/// batch to `place`; returns the format and how many rows were occupied (not candidates).
+fn csv_records(
+    file: &Path,
+    text: &str,
+    place: &mut dyn FnMut(&[(Place, Record)]) -> Result<(), ImportError>,
+) -> Result<(Format, usize), ImportError> {
     let layout = |reason: String| ImportError::Layout {
         file: file.to_path_buf(),
         reason,
@@ -518,31 +562,9 @@ fn csv_records(file: &Path, text: &str) -> Result<(Records, Format, usize), Impo
         Format::Csv
     };
 
-    // Read the rows (one buffer each), then make them records on every core.
-    let t = crate::base::timing::Phase::start("import: parse the CSV");
-    let mut rows: Vec<(Place, csv::StringRecord)> = Vec::new();
-    for rec in rdr.records() {
-        let rec = match rec {
-            Ok(r) => r,
-            Err(e) => {
-                let line = e.position().map_or(0, |p| p.line() as usize);
-                return Err(ImportError::Row {
-                    file: file.to_path_buf(),
-                    place: Place::Line(line),
-                    reason: format!("not valid CSV: {e}"),
-                });
-            }
-        };
-        let place = Place::Line(rec.position().map_or(0, |p| p.line() as usize));
-        if rec.iter().all(|f| f.trim().is_empty()) {
-            continue;
-        }
-        rows.push((place, rec));
-    }
-    drop(t);
-    let t = crate::base::timing::Phase::start("import: fields of each row");
+    // Read the rows (one buffer each), a batch at a time, then make them records on every core.
     let width = headers.len();
-    let records = crate::base::par::map(&rows, |(place, rec)| {
+    let to_record = |(place, rec): &(Place, csv::StringRecord)| {
         let mut r = Record::default();
         for (i, v) in rec.iter().enumerate() {
             if let Some(Some(f)) = cols.get(i) {
@@ -562,18 +584,46 @@ fn csv_records(file: &Path, text: &str) -> Result<(Records, Format, usize), Impo
         } else {
             Some((*place, r))
         }
-    });
-    drop(rows);
-    drop(t);
-    let mut out = Vec::with_capacity(records.len());
+    };
     let mut occupied = 0;
-    for r in records {
-        match r {
-            Some(r) => out.push(r),
-            None => occupied += 1,
+    let mut rows: Vec<(Place, csv::StringRecord)> = Vec::with_capacity(BATCH_ROWS);
+    let mut records = rdr.records();
+    loop {
+        rows.clear();
+        for rec in records.by_ref() {
+            let rec = match rec {
+                Ok(r) => r,
+                Err(e) => {
+                    let line = e.position().map_or(0, |p| p.line() as usize);
+                    return Err(ImportError::Row {
+                        file: file.to_path_buf(),
+                        place: Place::Line(line),
+                        reason: format!("not valid CSV: {e}"),
+                    });
+                }
+            };
+            let at = Place::Line(rec.position().map_or(0, |p| p.line() as usize));
+            if rec.iter().all(|f| f.trim().is_empty()) {
+                continue;
+            }
+            rows.push((at, rec));
+            if rows.len() == BATCH_ROWS {
+                break;
+            }
         }
+        if rows.is_empty() {
+            break;
+        }
+        let batch: Records = crate::base::par::map(&rows, to_record)
+            .into_iter()
+            .filter_map(|r| {
+                occupied += usize::from(r.is_none());
+                r
+            })
+            .collect();
+        place(&batch)?;
     }
-    Ok((out, format, occupied))
+    Ok((format, occupied))
 }
 
 /// Business-rates occupancy: Rochdale's `Empty Y/N`, the ODI common format's `Occupied`
