@@ -452,7 +452,7 @@ struct Placer<'a> {
 }
 
 impl Placer<'_> {
-    fn place(&mut self, batch: &[(Place, Record)]) -> Result<(), ImportError> {
+    fn place(&mut self, batch: &Records) -> Result<(), ImportError> {
         let (atlas, crs_bng, bar) = (self.atlas, self.crs_bng, &self.bar);
         // Rows are independent until their ids are compared: place them on every core.
         let placed = crate::base::par::map(batch, |(place, rec)| {
@@ -515,7 +515,7 @@ const BATCH_ROWS: usize = 65_536;
 fn csv_records(
     file: &Path,
     text: &str,
-    place: &mut dyn FnMut(&[(Place, Record)]) -> Result<(), ImportError>,
+    place: &mut dyn FnMut(&Records) -> Result<(), ImportError>,
 ) -> Result<(Format, usize), ImportError> {
     let layout = |reason: String| ImportError::Layout {
         file: file.to_path_buf(),
