@@ -111,7 +111,8 @@ fn ids_are_compared_across_batches_and_lines_named_in_any_batch() {
     std::fs::write(&units, format!("{text}{first_row}\n")).unwrap();
     let err = import_err(&units);
     assert!(
-        err.contains("line 70002") && err.contains("duplicate id `SYNTHETIC-0000001` (first used on line 2)"),
+        err.contains("line 70002")
+            && err.contains("duplicate id `SYNTHETIC-0000001` (first used on line 2)"),
         "{err}"
     );
 }

@@ -231,6 +231,14 @@ impl Settings {
     }
 
     /// The same settings with this plan overlay.
+    /// The same settings, asking for every criterion's sentence.
+    pub fn with_words(&self) -> Settings {
+        Settings {
+            words: true,
+            ..self.clone()
+        }
+    }
+
     pub fn with_plan(mut self, plan: Option<Arc<Overlay>>) -> Settings {
         self.plan = plan;
         self

@@ -518,27 +518,25 @@ pub fn explain_rows(
     if settings.words {
         return;
     }
-    let mut s = settings.clone();
-    s.words = true;
+    let s = settings.with_words();
     crate::base::par::for_each_mut(rows, |r| {
         r.values = evaluate(atlas, &units[r.unit], &contexts[r.unit], &s);
     });
 }
 
-/// One row in words, for a writer that explains rows as it writes them (`settings` are the
-/// ranking's; a row of a ranking made with words is returned as it is).
+/// One row in words, for a writer that explains rows as it writes them: `words` is the
+/// ranking's settings with words on ([`Settings::with_words`], made once by the writer), or
+/// `None` for a ranking whose rows have their words already (the row is returned as it is).
 pub fn explained_row(
     atlas: &Atlas,
     units: &[Unit],
     contexts: &[Context],
-    settings: &Settings,
+    words: Option<&Settings>,
     r: &Ranked,
 ) -> Ranked {
     let mut out = r.clone();
-    if !settings.words {
-        let mut s = settings.clone();
-        s.words = true;
-        out.values = evaluate(atlas, &units[r.unit], &contexts[r.unit], &s);
+    if let Some(s) = words {
+        out.values = evaluate(atlas, &units[r.unit], &contexts[r.unit], s);
     }
     out
 }

@@ -302,10 +302,16 @@ pub fn explain(r: &Ranked) -> String {
             .total_cmp(&r.contributions[*a])
             .then(a.cmp(b))
     });
-    idx.iter()
-        .map(|&i| format!("{}: {}", CRITERIA[i].name(), r.values[i].why))
-        .collect::<Vec<_>>()
-        .join(" | ")
+    let mut out = String::with_capacity(1_024);
+    for (k, &i) in idx.iter().enumerate() {
+        if k > 0 {
+            out.push_str(" | ");
+        }
+        out.push_str(CRITERIA[i].name());
+        out.push_str(": ");
+        out.push_str(&r.values[i].why);
+    }
+    out
 }
 
 /// A value as a CSV cell. Text that a spreadsheet would run as a formula (starting with `=`,
@@ -353,16 +359,14 @@ pub fn write_csv(
             let mut part = csv::Writer::from_writer(Vec::with_capacity(rows.len() * 1_536));
             let mut header = None;
             let mut scratch = Vec::new();
+            // The ranking's settings asking for words, made once a run (not once a row); none
+            // when its rows have their words already.
+            let words = (!ranking.settings.words).then(|| ranking.settings.with_words());
             for r in rows {
                 // Put into words here, a run at a time, so a national ranking is never held
                 // in words whole.
-                let r = crate::analysis::rank::explained_row(
-                    atlas,
-                    units,
-                    contexts,
-                    &ranking.settings,
-                    r,
-                );
+                let r =
+                    crate::analysis::rank::explained_row(atlas, units, contexts, words.as_ref(), r);
                 if header.is_none() {
                     let mut names = Names::default();
                     columns(atlas, units, contexts, ranking.rank_column, &r, &mut names);
