@@ -346,18 +346,51 @@ pub fn write_csv(
     contexts: &[Context],
     ranking: &Ranking,
 ) -> Result<(), OutputError> {
-    let header_line = |names: &[String]| -> Result<Vec<u8>, OutputError> {
-        let mut h = csv::Writer::from_writer(Vec::new());
-        h.write_record(names)?;
-        h.into_inner().map_err(|e| OutputError::Io(e.into_error()))
+    // The header: the columns' names, from the first row (an extra column or a note is on
+    // every row or none), or from an empty row when nothing is ranked; no header without units.
+    let empty;
+    let first = match ranking.rows.first() {
+        Some(r) => r,
+        None => {
+            empty = Ranked {
+                rank: 0,
+                unit: 0,
+                score: 0.0,
+                values: CRITERIA.map(|c| crate::analysis::criteria::Value {
+                    criterion: c,
+                    raw: None,
+                    norm: None,
+                    why: String::new(),
+                }),
+                contributions: [0.0; crate::analysis::criteria::N_CRITERIA],
+                note: None,
+                extra: vec![],
+            };
+            &empty
+        }
     };
-    let mut header_written = false;
+    if !units.is_empty() {
+        let mut names = Names::default();
+        columns(
+            atlas,
+            units,
+            contexts,
+            ranking.rank_column,
+            first,
+            &mut names,
+        );
+        let mut h = csv::Writer::from_writer(Vec::new());
+        h.write_record(&names.0)?;
+        w.write_all(
+            &h.into_inner()
+                .map_err(|e| OutputError::Io(e.into_error()))?,
+        )?;
+    }
     // Rows are made into CSV on every core, a run at a time, and written in order.
     for run in ranking.rows.chunks(65_536) {
         let parts = crate::base::par::map_chunks(run, 1_024, |rows| {
             // About 1.4 KB a row in words: room for the part at once, not grown by copying.
             let mut part = csv::Writer::from_writer(Vec::with_capacity(rows.len() * 1_536));
-            let mut header = None;
             let mut scratch = Vec::new();
             // The ranking's settings asking for words, made once a run (not once a row); none
             // when its rows have their words already.
@@ -367,11 +400,6 @@ pub fn write_csv(
                 // in words whole.
                 let r =
                     crate::analysis::rank::explained_row(atlas, units, contexts, words.as_ref(), r);
-                if header.is_none() {
-                    let mut names = Names::default();
-                    columns(atlas, units, contexts, ranking.rank_column, &r, &mut names);
-                    header = Some(names.0);
-                }
                 let mut row = CsvRow {
                     out: &mut part,
                     scratch: std::mem::take(&mut scratch),
@@ -381,44 +409,11 @@ pub fn write_csv(
                 scratch = std::mem::take(&mut row.scratch);
                 row.end()?;
             }
-            let bytes = part.into_inner().map_err(|e| e.into_error())?;
-            Ok::<_, OutputError>((header, bytes))
+            part.into_inner()
+                .map_err(|e| OutputError::Io(e.into_error()))
         });
-        for part in parts {
-            let (header, bytes) = part?;
-            if let (false, Some(h)) = (header_written, header) {
-                w.write_all(&header_line(&h)?)?;
-                header_written = true;
-            }
-            w.write_all(&bytes)?;
-        }
-    }
-    if !header_written {
-        let empty = Ranked {
-            rank: 0,
-            unit: 0,
-            score: 0.0,
-            values: CRITERIA.map(|c| crate::analysis::criteria::Value {
-                criterion: c,
-                raw: None,
-                norm: None,
-                why: String::new(),
-            }),
-            contributions: [0.0; crate::analysis::criteria::N_CRITERIA],
-            note: None,
-            extra: vec![],
-        };
-        if !units.is_empty() {
-            let mut names = Names::default();
-            columns(
-                atlas,
-                units,
-                contexts,
-                ranking.rank_column,
-                &empty,
-                &mut names,
-            );
-            w.write_all(&header_line(&names.0)?)?;
+        for bytes in parts {
+            w.write_all(&bytes?)?;
         }
     }
     w.flush()?;

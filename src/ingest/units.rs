@@ -492,9 +492,14 @@ impl Placer<'_> {
 
 /// A progress bar over the rows of `text` (its lines, counted only when a bar is shown).
 fn progress_bar(wanted: bool, text: &str) -> indicatif::ProgressBar {
-    let len = || text.bytes().filter(|&b| b == b'\n').count();
-    if wanted && std::io::stderr().is_terminal() && text.len() > 100_000 && len() > 2_000 {
-        let bar = indicatif::ProgressBar::new(len() as u64);
+    let shown = wanted && std::io::stderr().is_terminal() && text.len() > 100_000;
+    let len = if shown {
+        text.bytes().filter(|&b| b == b'\n').count()
+    } else {
+        0
+    };
+    if len > 2_000 {
+        let bar = indicatif::ProgressBar::new(len as u64);
         bar.set_style(
             indicatif::ProgressStyle::with_template("importing {bar:40} {pos}/{len} units ({eta})")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
