@@ -180,6 +180,7 @@ fn geopackage_columns_are_typed_from_every_row() {
         &Weights::default(),
         &Filters::default(),
         &settings(),
+        None,
     )
     .unwrap();
     // The unit without a rateable value (and without a floor area, like all three) first.

@@ -389,6 +389,7 @@ fn coverage_gaps_are_no_data_not_zero() {
         &Default::default(),
         &Default::default(),
         &settings(),
+        None,
     )
     .unwrap();
     for r in &ranking.rows {

@@ -104,7 +104,7 @@ fn run(units: &[Unit], w: [f64; 7]) -> Ranking {
     for (c, x) in CRITERIA.iter().zip(w) {
         weights.set(*c, x).unwrap();
     }
-    rank(a, units, &ctx, &weights, &Filters::default(), &settings()).unwrap()
+    rank(a, units, &ctx, &weights, &Filters::default(), &settings(), None).unwrap()
 }
 
 proptest! {

@@ -468,6 +468,7 @@ fn rank_matches_the_cli_ranking_and_filters() {
         &Default::default(),
         &Default::default(),
         &settings,
+        None,
     )
     .unwrap();
     let ids: Vec<&str> = feats.iter().map(|f| f["id"].as_str().unwrap()).collect();

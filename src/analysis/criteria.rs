@@ -43,6 +43,13 @@ pub const CRITERIA: [Criterion; N_CRITERIA] = [
 ];
 
 impl Criterion {
+    /// Whether the criterion's value depends only on the join (the unit's context and the
+    /// reference data), not on a ranking's date or plan overlay, so that it can be computed
+    /// once and re-weighted by every ranking ([`crate::analysis::prepared`]).
+    pub fn settled(self) -> bool {
+        !matches!(self, Criterion::Suitability | Criterion::Plan)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Criterion::Deprivation => "deprivation",
@@ -113,7 +120,7 @@ pub struct Value {
 }
 
 /// The fixed scales that map raw values to 0..1.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Scales {
     /// `reach`, `demand`, `gap` and `access` grow with diminishing returns, `1 − exp(−x / scale)`:
     /// 0.63 at the scale, 0.86 at twice it, 0.95 at three times. More always counts, so the
@@ -230,7 +237,6 @@ impl Settings {
         }
     }
 
-    /// The same settings with this plan overlay.
     /// The same settings, asking for every criterion's sentence.
     pub fn with_words(&self) -> Settings {
         Settings {
@@ -239,6 +245,7 @@ impl Settings {
         }
     }
 
+    /// The same settings with this plan overlay.
     pub fn with_plan(mut self, plan: Option<Arc<Overlay>>) -> Settings {
         self.plan = plan;
         self
@@ -288,7 +295,18 @@ fn thousands(v: f64) -> String {
 
 /// Evaluates every criterion for one unit, in [`CRITERIA`] order.
 pub fn evaluate(atlas: &Atlas, unit: &Unit, ctx: &Context, s: &Settings) -> [Value; N_CRITERIA] {
-    CRITERIA.map(|c| match c {
+    CRITERIA.map(|c| evaluate_one(c, atlas, unit, ctx, s))
+}
+
+/// Evaluates one criterion for one unit.
+pub fn evaluate_one(
+    c: Criterion,
+    atlas: &Atlas,
+    unit: &Unit,
+    ctx: &Context,
+    s: &Settings,
+) -> Value {
+    match c {
         Criterion::Deprivation => deprivation(atlas, ctx, s),
         Criterion::Reach => reach(ctx, s),
         Criterion::Demand => demand(atlas, ctx, s),
@@ -296,7 +314,7 @@ pub fn evaluate(atlas: &Atlas, unit: &Unit, ctx: &Context, s: &Settings) -> [Val
         Criterion::Access => access(ctx, s),
         Criterion::Suitability => suitability(unit, s),
         Criterion::Plan => plan(unit, s),
-    })
+    }
 }
 
 fn plan(u: &Unit, s: &Settings) -> Value {

@@ -10,7 +10,7 @@ use crate::ingest::units::Unit;
 use crate::reference::atlas::Atlas;
 
 /// Distances that define the joins.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct JoinParams {
     /// Walking reach: 800 m, about ten minutes on foot (straight-line; no street network).
     pub reach_radius_m: f64,

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use crate::analysis::criteria::{evaluate, Criterion, Settings, Value, CRITERIA, N_CRITERIA};
 use crate::analysis::join::Context;
+use crate::analysis::prepared::Prepared;
 use crate::ingest::units::Unit;
 use crate::reference::atlas::{pcn_key, Atlas};
 
@@ -274,12 +275,52 @@ pub struct Ranking {
     /// The settings the rows were scored with (date, plan overlay, join distances), so that
     /// rows can be explained in words later ([`explain_rows`]).
     pub settings: Settings,
-    /// Units left out by a filter, with the filter that left them out (`one_per_site` for
-    /// units behind a better one at the same site).
-    pub filtered_out: Vec<(usize, &'static str)>,
+    /// How many units each filter left out (`one_per_site` for units behind a better one at
+    /// the same site).
+    pub filtered_out: LeftOut,
     /// Units left out because they cannot hold a clinic, with the reason (empty when
     /// `include_unsuitable`).
     pub unsuitable: Vec<(usize, &'static str)>,
+}
+
+/// How many units each filter left out, by filter name. The filters are applied in one order
+/// (`bbox` first, so that an index can leave out the units outside the box without looking at
+/// them), and a unit is counted under the first that leaves it out.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LeftOut(Vec<(&'static str, usize)>);
+
+impl LeftOut {
+    /// Counts `n` more units left out by `filter`.
+    pub fn add(&mut self, filter: &'static str, n: usize) {
+        if n == 0 {
+            return;
+        }
+        match self.0.binary_search_by(|(f, _)| (*f).cmp(filter)) {
+            Ok(k) => self.0[k].1 += n,
+            Err(k) => self.0.insert(k, (filter, n)),
+        }
+    }
+
+    /// Units left out by any filter.
+    pub fn len(&self) -> usize {
+        self.0.iter().map(|(_, n)| n).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Units left out by `filter`.
+    pub fn by(&self, filter: &str) -> usize {
+        self.0
+            .iter()
+            .find(|(f, _)| *f == filter)
+            .map_or(0, |(_, n)| *n)
+    }
+
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
 }
 
 /// The weighted score and each criterion's contribution.
@@ -364,6 +405,14 @@ fn filtered_by(
     s: &Settings,
 ) -> Option<&'static str> {
     let l = &atlas.lsoas[c.lsoa];
+    if let Some(b) = f.bbox {
+        let inside = c
+            .lonlat
+            .is_some_and(|[lon, lat]| (b[0]..=b[2]).contains(&lon) && (b[1]..=b[3]).contains(&lat));
+        if !inside {
+            return Some("bbox");
+        }
+    }
     if let Some(q) = &f.pcn {
         let key = pcn_key(q);
         let in_pcn = c.catchment.iter().any(|cv| {
@@ -383,14 +432,6 @@ fn filtered_by(
     if let Some(min) = f.min_floor_area_m2 {
         if u.floor_area_m2.is_none_or(|a| a < min) {
             return Some("min_floor_area_m2");
-        }
-    }
-    if let Some(b) = f.bbox {
-        let inside = c
-            .lonlat
-            .is_some_and(|[lon, lat]| (b[0]..=b[2]).contains(&lon) && (b[1]..=b[3]).contains(&lat));
-        if !inside {
-            return Some("bbox");
         }
     }
     if let Some(d) = &f.imd_deciles {
@@ -421,7 +462,9 @@ fn permute<T>(items: &mut [T], mut from: Vec<usize>) {
     }
 }
 
-/// Filters, scores and orders the units. `contexts[i]` belongs to `units[i]`.
+/// Filters, scores and orders the units. `contexts[i]` belongs to `units[i]`. With
+/// `prepared` (made over these units), a `bbox` looks only at the units in the box and the
+/// settled criteria are read, not evaluated: the same ranking, at the cost of the units kept.
 pub fn rank(
     atlas: &Atlas,
     units: &[Unit],
@@ -429,6 +472,7 @@ pub fn rank(
     weights: &Weights,
     filters: &Filters,
     settings: &Settings,
+    prepared: Option<&Prepared>,
 ) -> Result<Ranking, RankError> {
     weights.check()?;
     // `plan` has data only with an overlay: without one, its weight alone scores nothing.
@@ -443,12 +487,26 @@ pub fn rank(
     if filters.plan_within_m.is_some() && settings.plan.is_none() {
         return Err(RankError::PlanFilterWithoutOverlay);
     }
-    let mut filtered_out = vec![];
+    let prepared = prepared.filter(|p| p.len() == units.len());
+    let mut filtered_out = LeftOut::default();
     let mut unsuitable = vec![];
-    let mut kept = Vec::with_capacity(units.len());
-    for (i, (u, c)) in units.iter().zip(contexts).enumerate() {
+    let in_box = match (prepared, filters.bbox) {
+        (Some(p), Some(b)) => {
+            let inside = p.in_bbox(b);
+            filtered_out.add("bbox", units.len() - inside.len());
+            Some(inside)
+        }
+        _ => None,
+    };
+    let candidates: Box<dyn Iterator<Item = usize>> = match &in_box {
+        Some(v) => Box::new(v.iter().copied()),
+        None => Box::new(0..units.len()),
+    };
+    let mut kept = Vec::with_capacity(in_box.as_ref().map_or(units.len(), Vec::len));
+    for i in candidates {
+        let (u, c) = (&units[i], &contexts[i]);
         if let Some(why) = filtered_by(atlas, u, c, filters, settings) {
-            filtered_out.push((i, why));
+            filtered_out.add(why, 1);
             continue;
         }
         if let (Some(why), false) = (u.unsuitable, filters.include_unsuitable) {
@@ -458,8 +516,12 @@ pub fn rank(
         kept.push(i);
     }
     // Every unit is scored on its own: on every core.
+    let read = prepared.filter(|p| p.fits(settings));
     let scored = crate::base::par::map(&kept, |&i| {
-        let values = evaluate(atlas, &units[i], &contexts[i], settings);
+        let values = match read {
+            Some(p) => p.values(i, atlas, &units[i], &contexts[i], settings),
+            None => evaluate(atlas, &units[i], &contexts[i], settings),
+        };
         let (score, contributions) = score(&values, weights);
         Ranked {
             rank: 0,
@@ -488,7 +550,7 @@ pub fn rank(
         rows.retain(|r| {
             let first = seen.insert(units[r.unit].site_id.as_str());
             if !first {
-                filtered_out.push((r.unit, "one_per_site"));
+                filtered_out.add("one_per_site", 1);
             }
             first
         });

@@ -13,13 +13,14 @@ pub mod search;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde_json::{json, Map, Value as Json};
 
 use crate::analysis::criteria::Settings;
 use crate::analysis::join::{attach, Context, JoinParams};
 use crate::analysis::optimise::{self, Model, OptimiseError, Report};
+use crate::analysis::prepared::Prepared;
 use crate::analysis::rank::{self, RankError, Ranked, Ranking};
 use crate::base::date::Date;
 use crate::export::{ExportError, ExportFormat, Meta, ShortlistFormat};
@@ -217,6 +218,10 @@ pub struct Engine {
     /// What the user should know about the units read (ids renamed to be unique).
     pub notes: Vec<String>,
     ids: HashMap<String, usize>,
+    /// The units indexed by position and their settled criterion values, once
+    /// [`Engine::prepare`] has made them (a server does; one ranking from the CLI does not
+    /// need them).
+    prepared: OnceLock<Prepared>,
 }
 
 impl Engine {
@@ -330,6 +335,7 @@ impl Engine {
             occupied: 0,
             notes: vec![],
             ids,
+            prepared: OnceLock::new(),
         }
     }
 
@@ -418,6 +424,18 @@ impl Engine {
         s
     }
 
+    /// Indexes the units by position and computes their settled criterion values once
+    /// ([`Prepared`]), so that each later ranking costs what it keeps: a server calls this
+    /// before it answers.
+    pub fn prepare(&self) -> &Prepared {
+        self.prepared.get_or_init(|| {
+            let _t =
+                crate::base::timing::Phase::start("index the units and their criterion values");
+            let s = self.settings(None, None);
+            Prepared::new(&self.atlas, &self.units, &self.contexts, &s)
+        })
+    }
+
     /// Ranks every unit for the query, with the plan overlay the query names (resolved by the
     /// caller from the state database). Scores every unit but writes no sentences: the rows
     /// that are written or returned are explained by [`Engine::explain`] (which
@@ -433,6 +451,7 @@ impl Engine {
             &weights,
             &filters,
             &settings,
+            self.prepared.get(),
         )
     }
 
@@ -912,7 +931,7 @@ impl Engine {
             rows,
             weights,
             settings,
-            filtered_out: vec![],
+            filtered_out: Default::default(),
             unsuitable: report.unsuitable.clone(),
             rank_column: "order",
         }

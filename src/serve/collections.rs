@@ -4,9 +4,13 @@
 //!
 //! Each collection is built once at start-up from the atlas: items sorted by id, their BNG
 //! bounding boxes in an R-tree for `bbox` queries, and their properties. Geometries stay in BNG
-//! and are converted to WGS84 only for the items a response returns.
+//! and are converted to WGS84 only for the items a response returns. The units' properties are
+//! made from the engine's units when a response needs them ([`Collection::properties`]), so a
+//! million units are not held a second time as JSON.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use geo::{BoundingRect, MultiPolygon};
 use rstar::primitives::{GeomWithData, Rectangle};
@@ -15,6 +19,7 @@ use serde_json::{json, Map, Value as Json};
 
 use crate::analysis::join::Context;
 use crate::base::crs::CrsError;
+use crate::engine::Engine;
 use crate::ingest::catchment::CatchmentSource;
 use crate::ingest::units::Unit;
 use crate::reference::atlas::{Atlas, Layer, DOMAINS};
@@ -37,8 +42,24 @@ pub enum Shape {
 pub struct Item {
     pub id: String,
     pub shape: Shape,
+    /// Empty for the units, whose properties are made when asked for.
     pub properties: Map<String, Json>,
+    /// The unit's index in the engine (units collection only).
+    pub unit: Option<u32>,
 }
+
+/// The engine whose units a collection's properties are made from.
+struct Units(Arc<Engine>);
+
+impl std::fmt::Debug for Units {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} units", self.0.units.len())
+    }
+}
+
+/// How many units the units collection's queryables are typed from (a property without a
+/// value in any of them is typed by its name).
+const QUERYABLES_SAMPLE: usize = 10_000;
 
 /// A collection: metadata, items, and an index of their bounding boxes.
 #[derive(Debug)]
@@ -55,6 +76,9 @@ pub struct Collection {
     pub queryables: Queryables,
     /// The most features a page holds (a larger `limit` is taken as this).
     pub max_limit: usize,
+    /// The first and last day its items became vacant (`units`), ISO 8601.
+    pub temporal: Option<(String, String)>,
+    units: Option<Units>,
 }
 
 fn bbox_of(atlas: &Atlas, shape: &Shape) -> Option<[f64; 4]> {
@@ -120,6 +144,13 @@ impl Collection {
             _ => "geometry-multipolygon",
         };
         let queryables = Queryables::from_rows(items.iter().map(|i| &i.properties), Some(geometry));
+        let mut days = items
+            .iter()
+            .filter_map(|i| i.properties.get("vacant_since").and_then(Json::as_str));
+        let temporal = days
+            .next()
+            .map(|first| days.fold((first, first), |(lo, hi), d| (lo.min(d), hi.max(d))));
+        let temporal = temporal.map(|(lo, hi)| (lo.to_string(), hi.to_string()));
         Collection {
             id,
             title: title.into(),
@@ -130,6 +161,53 @@ impl Collection {
             extent_bng: extent,
             queryables,
             max_limit: crate::engine::MAX_LIMIT,
+            temporal,
+            units: None,
+        }
+    }
+
+    /// The engine's units as a collection whose properties are made when a response needs
+    /// them (a million units' properties would take gigabytes held as JSON).
+    pub fn units(engine: &Arc<Engine>) -> Self {
+        let items = engine
+            .units
+            .iter()
+            .enumerate()
+            .map(|(i, u)| Item {
+                id: u.id.clone(),
+                shape: Shape::Point(u.pos),
+                properties: Map::new(),
+                unit: Some(i as u32),
+            })
+            .collect();
+        let mut c = Collection::new(
+            &engine.atlas,
+            "units",
+            "Candidate units",
+            "Vacant units being ranked (see /rank for scores)",
+            items,
+        );
+        c.units = Some(Units(engine.clone()));
+        let sample: Vec<Map<String, Json>> = (0..c.items.len().min(QUERYABLES_SAMPLE))
+            .map(|i| c.properties(i).into_owned())
+            .collect();
+        c.queryables = Queryables::from_rows(sample.iter(), Some("geometry-point"));
+        let days = engine.units.iter().filter_map(|u| u.vacant_since);
+        let (lo, hi) = (days.clone().min(), days.max());
+        c.temporal = lo.zip(hi).map(|(lo, hi)| (lo.to_string(), hi.to_string()));
+        c
+    }
+
+    /// Item `i`'s properties: held, or made from the engine's unit.
+    pub fn properties(&self, i: usize) -> Cow<'_, Map<String, Json>> {
+        let it = &self.items[i];
+        match (&self.units, it.unit) {
+            (Some(Units(e)), Some(u)) => Cow::Owned(unit_properties(
+                &e.atlas,
+                &e.units[u as usize],
+                &e.contexts[u as usize],
+            )),
+            _ => Cow::Borrowed(&it.properties),
         }
     }
 
@@ -228,18 +306,16 @@ pub fn geometry(atlas: &Atlas, shape: &Shape, crs: Crs) -> Result<Json, CrsError
 /// An item as a GeoJSON feature in `crs`, with only the `properties` named, if any are.
 pub fn feature(
     atlas: &Atlas,
-    item: &Item,
+    c: &Collection,
+    i: usize,
     crs: Crs,
     properties: Option<&[String]>,
 ) -> Result<Json, CrsError> {
-    let props = match properties {
-        Some(names) => {
-            let mut p = item.properties.clone();
-            crate::serve::ogc::select(&mut p, names);
-            p
-        }
-        None => item.properties.clone(),
-    };
+    let item = &c.items[i];
+    let mut props = c.properties(i).into_owned();
+    if let Some(names) = properties {
+        crate::serve::ogc::select(&mut props, names);
+    }
     Ok(json!({
         "type": "Feature",
         "id": item.id,
@@ -261,6 +337,7 @@ fn site_items(layer: &Layer) -> Vec<Item> {
         .sites
         .iter()
         .map(|s| Item {
+            unit: None,
             id: s.id.clone(),
             shape: Shape::Point(s.pos),
             properties: obj(
@@ -294,6 +371,7 @@ fn lsoa_items(atlas: &Atlas) -> Vec<Item> {
             p.insert("population".into(), json!(l.population));
             p.insert("boundary".into(), json!(l.boundary));
             Item {
+                unit: None,
                 id: l.code.clone(),
                 shape: Shape::Lsoa(i),
                 properties: p,
@@ -306,17 +384,32 @@ fn lsoa_items(atlas: &Atlas) -> Vec<Item> {
 pub const CATCHMENTS_PAGE: usize = 1_000;
 
 /// Every collection, built from the atlas, the served units and the catchment source.
-pub fn build_all(
-    atlas: &Atlas,
-    units: &[Unit],
-    contexts: &[Context],
-    catchments: &dyn CatchmentSource,
-) -> Vec<Collection> {
+/// A unit's properties in the units collection.
+fn unit_properties(atlas: &Atlas, u: &Unit, c: &Context) -> Map<String, Json> {
+    let l = &atlas.lsoas[c.lsoa];
+    let mut p = obj(json!({
+        "id": u.id, "name": u.name, "address": u.address, "postcode": u.postcode,
+        "description": u.description, "floor_area_m2": u.floor_area_m2,
+        "rateable_value": u.rateable_value, "ground_floor": u.ground_floor,
+        "vacant_since": u.vacant_since.map(|d| d.to_string()),
+        "imd_decile": l.imd_decile, "catchment_pcns": c.pcns(atlas).join("; "),
+        "council": u.council, "source_file": u.source,
+    }));
+    p.insert(atlas.imd.code_column().into(), json!(l.code));
+    p.insert(atlas.imd.lad_name_column().into(), json!(l.lad_name));
+    p
+}
+
+/// Every collection over the engine's units and reference layers.
+pub fn build_all(engine: &Arc<Engine>) -> Vec<Collection> {
+    let atlas: &Atlas = &engine.atlas;
+    let catchments = engine.catchments.as_ref();
     let practice_items = atlas
         .practices
         .iter()
         .enumerate()
         .map(|(i, p)| Item {
+            unit: None,
             id: p.practice_code.clone(),
             shape: Shape::Point(p.pos),
             properties: obj(json!({
@@ -327,40 +420,9 @@ pub fn build_all(
         })
         .collect();
 
-    let unit_items = units
-        .iter()
-        .zip(contexts)
-        .map(|(u, c)| {
-            let l = &atlas.lsoas[c.lsoa];
-            let mut p = obj(json!({
-                "id": u.id, "name": u.name, "address": u.address, "postcode": u.postcode,
-                "description": u.description, "floor_area_m2": u.floor_area_m2,
-                "rateable_value": u.rateable_value, "ground_floor": u.ground_floor,
-                "vacant_since": u.vacant_since.map(|d| d.to_string()),
-                "imd_decile": l.imd_decile, "catchment_pcns": c.pcns(atlas).join("; "),
-                "council": u.council, "source_file": u.source,
-            }));
-            p.insert(atlas.imd.code_column().into(), json!(l.code));
-            p.insert(atlas.imd.lad_name_column().into(), json!(l.lad_name));
-            Item {
-                id: u.id.clone(),
-                shape: Shape::Point(u.pos),
-                properties: p,
-            }
-        })
-        .collect();
-
     // Seven independent builds: run them on the machine's cores.
     std::thread::scope(|scope| {
-        let units = scope.spawn(|| {
-            Collection::new(
-                atlas,
-                "units",
-                "Candidate units",
-                "Vacant units being ranked (see /rank for scores)",
-                unit_items,
-            )
-        });
+        let units = scope.spawn(|| Collection::units(engine));
         let lsoa = scope.spawn(|| {
             let imd = atlas.imd;
             Collection::new(
@@ -453,6 +515,7 @@ fn place_items(atlas: &Atlas) -> Vec<Item> {
         .list
         .iter()
         .map(|p| Item {
+            unit: None,
             id: p.code.clone(),
             shape: Shape::Point(p.label),
             properties: obj(json!({
@@ -494,6 +557,7 @@ fn catchment_items(atlas: &Atlas, catchments: &dyn CatchmentSource) -> Vec<Item>
                 _ => None,
             };
             Item {
+                unit: None,
                 id: pr.practice_code.clone(),
                 shape,
                 properties: obj(json!({

@@ -142,19 +142,6 @@ pub async fn conformance(p: Params<(FormatF,)>) -> Result<Json<Value>, ApiError>
     Ok(Json(json!({ "conformsTo": CONFORMS_TO })))
 }
 
-/// The days a collection's items became vacant, if it has them (`units`).
-fn temporal(c: &Collection) -> Option<(String, String)> {
-    let mut days = c
-        .items
-        .iter()
-        .filter_map(|i| i.properties.get("vacant_since").and_then(Value::as_str));
-    let first = days.next()?.to_string();
-    let (lo, hi) = days.fold((first.clone(), first), |(lo, hi), d| {
-        (lo.min(d.to_string()), hi.max(d.to_string()))
-    });
-    Some((lo, hi))
-}
-
 fn collection_json(c: &Collection, base: &str) -> Value {
     let mut extent = serde_json::Map::new();
     if let Some(e) = c.extent_bng {
@@ -165,7 +152,7 @@ fn collection_json(c: &Collection, base: &str) -> Value {
             );
         }
     }
-    if let Some((lo, hi)) = temporal(c) {
+    if let Some((lo, hi)) = &c.temporal {
         extent.insert(
             "temporal".into(),
             json!({"interval": [[lo, hi]], "trs": "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"}),
@@ -467,8 +454,8 @@ fn items_page(
     };
     if let Some(dt) = datetime {
         matching.retain(|&i| {
-            match c.items[i]
-                .properties
+            match c
+                .properties(i)
                 .get("vacant_since")
                 .and_then(Value::as_str)
                 .and_then(crate::base::date::Date::parse)
@@ -479,10 +466,10 @@ fn items_page(
         });
     }
     if let Some(k) = &q.kind {
-        matching.retain(|&i| c.items[i].properties.get("kind").and_then(Value::as_str) == Some(k));
+        matching.retain(|&i| c.properties(i).get("kind").and_then(Value::as_str) == Some(k));
     }
     for (name, text) in &by_property {
-        matching.retain(|&i| equals(c.items[i].properties.get(name), text));
+        matching.retain(|&i| equals(c.properties(i).get(name), text));
     }
     if let Some(f) = &filter {
         let mut kept = Vec::with_capacity(matching.len());
@@ -493,21 +480,23 @@ fn items_page(
             } else {
                 None
             };
-            if f.matches(&it.properties, geometry)? {
+            if f.matches(&c.properties(i), geometry)? {
                 kept.push(i);
             }
         }
         matching = kept;
     }
     if let Some(sb) = &sortby {
-        // Stable: ties stay in id order.
-        matching.sort_by(|&a, &b| sb.compare(&c.items[a].properties, &c.items[b].properties));
+        // Stable: ties stay in id order. Each item's properties are made once.
+        let mut keyed: Vec<_> = matching.iter().map(|&i| (i, c.properties(i))).collect();
+        keyed.sort_by(|a, b| sb.compare(&a.1, &b.1));
+        matching = keyed.into_iter().map(|(i, _)| i).collect();
     }
     let page: Vec<Value> = matching
         .iter()
         .skip(offset)
         .take(limit)
-        .map(|&i| collections::feature(atlas, &c.items[i], out_crs, properties.as_deref()))
+        .map(|&i| collections::feature(atlas, c, i, out_crs, properties.as_deref()))
         .collect::<Result<_, _>>()
         .map_err(ApiError::internal)?;
     let base = base_url(s, headers);
@@ -543,10 +532,10 @@ pub async fn item(
         .as_deref()
         .map(|t| ogc::parse_properties(t, &c.queryables))
         .transpose()?;
-    let it = c
-        .get(&fid)
+    let i = c
+        .index_of(&fid)
         .ok_or_else(|| ApiError::not_found(format!("no feature `{fid}` in collection `{id}`")))?;
-    let mut feature = collections::feature(&s.engine.atlas, it, out_crs, properties.as_deref())
+    let mut feature = collections::feature(&s.engine.atlas, c, i, out_crs, properties.as_deref())
         .map_err(ApiError::internal)?;
     let base = base_url(&s, &headers);
     let links = json!([

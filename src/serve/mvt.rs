@@ -22,11 +22,11 @@
 
 use geo::{LineString, MultiPolygon, SimplifyVwPreserve};
 use mvt::{GeomEncoder, GeomType, Tile};
-use serde_json::Value as Json;
+use serde_json::{Map, Value as Json};
 
 use crate::base::crs;
 use crate::reference::atlas::Atlas;
-use crate::serve::collections::{Collection, Item, Shape};
+use crate::serve::collections::{Collection, Shape};
 
 /// Tile units a side.
 pub const EXTENT: u32 = 4096;
@@ -215,9 +215,9 @@ pub struct Fields<'a> {
     pub names: &'a [String],
 }
 
-fn add_tags(feature: &mut mvt::Feature, item: &Item, fields: &Fields) {
+fn add_tags(feature: &mut mvt::Feature, properties: &Map<String, Json>, fields: &Fields) {
     for name in fields.names {
-        match item.properties.get(name) {
+        match properties.get(name) {
             Some(Json::String(s)) => feature.add_tag_string(name, s),
             Some(Json::Bool(b)) => feature.add_tag_bool(name, *b),
             Some(Json::Number(n)) => {
@@ -309,7 +309,7 @@ pub fn encode_tile(
             let Some(geom) = geom else { continue };
             let mut feature = layer.into_feature(geom);
             feature.set_id(i as u64 + 1);
-            add_tags(&mut feature, item, fields);
+            add_tags(&mut feature, &collection.properties(i), fields);
             extra(i, &mut feature);
             layer = feature.into_layer();
         }

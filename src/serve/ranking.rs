@@ -67,7 +67,11 @@ pub async fn rank(
     let (offset, limit) = paging.bounds(default_limit, MAX_LIMIT)?;
     let plan = s.chosen_overlay(q.overlay.as_deref()).await?;
     let e = &s.engine;
-    let mut ranking = e.rank(q, plan)?;
+    // Ranking a whole country's units is CPU work: off the async workers.
+    let mut ranking = {
+        let (engine, q) = (e.clone(), q.clone());
+        tokio::task::spawn_blocking(move || engine.rank(&q, plan)).await??
+    };
     let properties = if o.filter.is_some() || o.sortby.is_some() || o.properties.is_some() {
         let props: Vec<Map<String, Value>> = ranking
             .rows

@@ -52,14 +52,12 @@ pub struct AppState {
 impl AppState {
     /// Builds every collection over the engine's units.
     pub fn new(engine: Engine) -> AppState {
-        let collections = collections::build_all(
-            &engine.atlas,
-            &engine.units,
-            &engine.contexts,
-            engine.catchments.as_ref(),
-        );
+        // Each ranking then costs what its filters keep, not every unit.
+        engine.prepare();
+        let engine = Arc::new(engine);
+        let collections = collections::build_all(&engine);
         AppState {
-            engine: Arc::new(engine),
+            engine,
             collections,
             store: None,
             overlays: RwLock::new(vec![]),

@@ -158,10 +158,14 @@ pub async fn tilejson(
     // Field types from the first item that has each.
     let mut fields = serde_json::Map::new();
     for f in field_names(atlas, layer) {
-        let kind = collection
-            .items
-            .iter()
-            .find_map(|i| i.properties.get(&f).filter(|v| !v.is_null()))
+        let kind = (0..collection.items.len().min(10_000))
+            .find_map(|i| {
+                collection
+                    .properties(i)
+                    .get(&f)
+                    .filter(|v| !v.is_null())
+                    .cloned()
+            })
             .map_or("String", |v| match v {
                 Json_::Number(_) => "Number",
                 Json_::Bool(_) => "Boolean",
