@@ -184,6 +184,33 @@ fn bbox_by_crs_and_by_shape() {
     }
     let six = ok("/collections/units/items?bbox=-2.16,53.61,0,-2.15,53.62,100&limit=1000");
     assert_eq!(ids(&six), ids(&wgs));
+    // Known answer: the units whose BNG positions (as served) PROJ puts inside the WGS84 box,
+    // and those only, and each unit's WGS84 point is PROJ's to the micro-degree.
+    let all = ok(&format!(
+        "/collections/units/items?limit=10000&crs={}",
+        enc(BNG)
+    ));
+    let wgs_all = ok("/collections/units/items?limit=10000");
+    let mut inside = vec![];
+    for (f, g) in all["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(wgs_all["features"].as_array().unwrap())
+    {
+        assert_eq!(f["id"], g["id"]);
+        let xy = f["geometry"]["coordinates"].as_array().unwrap();
+        let (lon, lat) =
+            sitefinder::base::crs::bng_to_wgs84(xy[0].as_f64().unwrap(), xy[1].as_f64().unwrap())
+                .unwrap();
+        let ll = g["geometry"]["coordinates"].as_array().unwrap();
+        assert!((ll[0].as_f64().unwrap() - lon).abs() < 2e-6, "{}", f["id"]);
+        assert!((ll[1].as_f64().unwrap() - lat).abs() < 2e-6, "{}", f["id"]);
+        if (-2.16..=-2.15).contains(&lon) && (53.61..=53.62).contains(&lat) {
+            inside.push(f["id"].as_str().unwrap().to_string());
+        }
+    }
+    assert_eq!(ids(&wgs), inside);
 
     // Every LSOA returned meets the box by its shape.
     let lsoa = ok("/collections/lsoa/items?bbox=-2.16,53.61,-2.15,53.62&limit=1000");

@@ -104,7 +104,16 @@ fn run(units: &[Unit], w: [f64; 7]) -> Ranking {
     for (c, x) in CRITERIA.iter().zip(w) {
         weights.set(*c, x).unwrap();
     }
-    rank(a, units, &ctx, &weights, &Filters::default(), &settings(), None).unwrap()
+    rank(
+        a,
+        units,
+        &ctx,
+        &weights,
+        &Filters::default(),
+        &settings(),
+        None,
+    )
+    .unwrap()
 }
 
 proptest! {

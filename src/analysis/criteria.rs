@@ -325,7 +325,7 @@ fn plan(u: &Unit, s: &Settings) -> Value {
         why,
     };
     let Some(o) = s.plan.as_deref() else {
-        return none("no data: no plan overlay chosen".into());
+        return none(say!(s, "no data: no plan overlay chosen"));
     };
     let Some((i, d)) = o.nearest(u.pos) else {
         return none(say!(s, "no data: plan overlay \"{}\" has no areas", o.name));
@@ -410,7 +410,7 @@ fn demand(atlas: &Atlas, ctx: &Context, s: &Settings) -> Value {
             criterion: Criterion::Demand,
             raw: None,
             norm: None,
-            why: "no data: no GP practice catchment covers this place".into(),
+            why: say!(s, "no data: no GP practice catchment covers this place"),
         };
     }
     let raw = ctx.catchment_patients as f64;
@@ -519,64 +519,80 @@ fn access(ctx: &Context, s: &Settings) -> Value {
             criterion: Criterion::Access,
             raw: None,
             norm: None,
-            why: "no data: the stop layer (NaPTAN) here covers Greater Manchester and the West Midlands only".into(),
+            why: say!(
+                s,
+                "no data: the stop layer (NaPTAN) here covers Greater Manchester and the West Midlands only"
+            ),
         },
     }
 }
 
 fn suitability(u: &Unit, s: &Settings) -> Value {
     let sc = &s.scales;
-    let mut parts: Vec<f64> = vec![];
+    // At most three parts; no allocation when the settings ask for no words.
+    let mut parts = [0.0; 3];
+    let mut n = 0;
+    let mut push = |v: f64| {
+        parts[n] = v;
+        n += 1;
+    };
     let mut words: Vec<String> = vec![];
+    let mut say = |w: String| {
+        if s.words {
+            words.push(w)
+        }
+    };
     let size = |a: f64| {
         clamp01((a.max(1.0) / sc.floor_min_m2).ln() / (sc.floor_full_m2 / sc.floor_min_m2).ln())
     };
     match (u.floor_area_m2, u.rateable_value) {
         (Some(a), _) => {
             let v = size(a);
-            parts.push(v);
-            words.push(say!(s, "floor area {a:.0} m² ({v:.2})"));
+            push(v);
+            say(say!(s, "floor area {a:.0} m² ({v:.2})"));
         }
         (None, Some(rv)) if rv > 0.0 => {
             let a = rv / sc.rv_per_m2;
             let v = size(a);
-            parts.push(v);
-            words.push(say!(
+            push(v);
+            say(say!(
                 s,
                 "floor area about {a:.0} m², estimated from rateable value (£{} at £{:.0}/m²) ({v:.2})",
                 thousands(rv),
                 sc.rv_per_m2
             ));
         }
-        _ => words.push(say!(s, "floor area unknown")),
+        _ => say(say!(s, "floor area unknown")),
     }
     match u.ground_floor {
         Some(g) => {
-            parts.push(if g { 1.0 } else { 0.0 });
-            words.push(
+            push(if g { 1.0 } else { 0.0 });
+            say(say!(
+                s,
+                "{}",
                 if g {
                     "ground floor / step-free (1)"
                 } else {
                     "not on the ground floor (0)"
                 }
-                .into(),
-            );
+            ));
         }
-        None => words.push(say!(s, "floor level unknown")),
+        None => say(say!(s, "floor level unknown")),
     }
     match u.vacant_since {
         Some(d) => {
             let (at, how) = s.vacancy_date(u);
             let months = (at.days_since(d) as f64 / 30.44).max(0.0);
             let v = clamp01(months / sc.vacancy_full_months);
-            parts.push(v);
-            words.push(say!(
+            push(v);
+            say(say!(
                 s,
                 "vacant since {d}: {months:.0} months {how}, {at} ({v:.2})"
             ));
         }
-        None => words.push(say!(s, "vacancy date unknown")),
+        None => say(say!(s, "vacancy date unknown")),
     }
+    let parts = &parts[..n];
     if parts.is_empty() {
         return Value {
             criterion: Criterion::Suitability,

@@ -18,7 +18,7 @@ use rstar::{RTree, AABB};
 use serde_json::{json, Map, Value as Json};
 
 use crate::analysis::join::Context;
-use crate::base::crs::CrsError;
+use crate::base::crs::{self, CrsError};
 use crate::engine::Engine;
 use crate::ingest::catchment::CatchmentSource;
 use crate::ingest::units::Unit;
@@ -198,6 +198,13 @@ impl Collection {
         c
     }
 
+    /// Item `i`'s WGS84 position when the engine has it (units: transformed once at the
+    /// join, as [`crate::base::crs::bng_to_wgs84`] of its BNG position).
+    pub fn lonlat(&self, i: usize) -> Option<[f64; 2]> {
+        let Units(e) = self.units.as_ref()?;
+        e.contexts[self.items[i].unit? as usize].lonlat
+    }
+
     /// Item `i`'s properties: held, or made from the engine's unit.
     pub fn properties(&self, i: usize) -> Cow<'_, Map<String, Json>> {
         let it = &self.items[i];
@@ -253,7 +260,7 @@ impl Collection {
                     .map(|e| e.data as usize)
             })
             .filter(|&i| match &self.items[i].shape {
-                Shape::Point(p) => b.has_point(*p),
+                Shape::Point(p) => b.has_point_at(*p, self.lonlat(i)),
                 Shape::Lsoa(l) => atlas.lsoa_shapes[*l].intersects(&b.area),
                 Shape::Lsoas(v) => v.iter().any(|l| atlas.lsoa_shapes[*l].intersects(&b.area)),
                 Shape::Polygon(mp) => mp.intersects(&b.area),
@@ -316,10 +323,16 @@ pub fn feature(
     if let Some(names) = properties {
         crate::serve::ogc::select(&mut props, names);
     }
+    let geometry = match (crs, c.lonlat(i)) {
+        (Crs::Crs84, Some([lon, lat])) => {
+            json!({"type": "Point", "coordinates": [crs::round6(lon), crs::round6(lat)]})
+        }
+        _ => geometry(atlas, &item.shape, crs)?,
+    };
     Ok(json!({
         "type": "Feature",
         "id": item.id,
-        "geometry": geometry(atlas, &item.shape, crs)?,
+        "geometry": geometry,
         "properties": props,
     }))
 }

@@ -377,7 +377,7 @@ pub async fn items(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let raw = raw.unwrap_or_default();
-    tokio::task::spawn_blocking(move || items_page(&s, &id, &headers, &raw)).await?
+    s.cpu(move |s| items_page(s, &id, &headers, &raw)).await?
 }
 
 fn items_page(

@@ -153,6 +153,18 @@ impl Bbox {
         }
     }
 
+    /// Whether a point is in the box, given in BNG and, when known, in WGS84 (the same point
+    /// through [`crs::bng_to_wgs84`]: then a WGS84 box needs no transformation).
+    pub fn has_point_at(&self, bng: [f64; 2], lonlat: Option<[f64; 2]>) -> bool {
+        match (self.crs, lonlat) {
+            (Crs::Crs84, Some([lon, lat])) => self
+                .wgs84
+                .iter()
+                .any(|b| (b[0]..=b[2]).contains(&lon) && (b[1]..=b[3]).contains(&lat)),
+            _ => self.has_point(bng),
+        }
+    }
+
     /// Whether a BNG point is in the box (exactly, in the box's own CRS).
     pub fn has_point(&self, [x, y]: [f64; 2]) -> bool {
         match self.crs {

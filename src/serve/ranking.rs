@@ -69,8 +69,8 @@ pub async fn rank(
     let e = &s.engine;
     // Ranking a whole country's units is CPU work: off the async workers.
     let mut ranking = {
-        let (engine, q) = (e.clone(), q.clone());
-        tokio::task::spawn_blocking(move || engine.rank(&q, plan)).await??
+        let q = q.clone();
+        s.cpu(move |s| s.engine.rank(&q, plan)).await??
     };
     let properties = if o.filter.is_some() || o.sortby.is_some() || o.properties.is_some() {
         let props: Vec<Map<String, Value>> = ranking
@@ -237,24 +237,24 @@ pub async fn optimise(
         None
     };
     let format = f.format.unwrap_or(ExportFormat::GeoJson);
-    let state = s.clone();
     // The filtering, the solve and a file's rendering are CPU work: off the async workers.
-    let out = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
-        let e = &state.engine;
-        let report = match plan {
-            Some(plan) => e.optimise_among(&q, &e.kept_by(&among, plan)?)?,
-            None => e.optimise(&q)?,
-        };
-        Ok(match format {
-            ExportFormat::GeoJson => {
-                let mut v = e.optimise_json(&q, &report)?;
-                crate::engine::record_among(&mut v, &among.filter_pairs());
-                Answer::Json(v)
-            }
-            _ => Answer::File(e.optimise_file(format, &q, &report, &among.filter_pairs())?),
+    let out = s
+        .cpu(move |state| -> Result<_, ApiError> {
+            let e = &state.engine;
+            let report = match plan {
+                Some(plan) => e.optimise_among(&q, &e.kept_by(&among, plan)?)?,
+                None => e.optimise(&q)?,
+            };
+            Ok(match format {
+                ExportFormat::GeoJson => {
+                    let mut v = e.optimise_json(&q, &report)?;
+                    crate::engine::record_among(&mut v, &among.filter_pairs());
+                    Answer::Json(v)
+                }
+                _ => Answer::File(e.optimise_file(format, &q, &report, &among.filter_pairs())?),
+            })
         })
-    })
-    .await??;
+        .await??;
     Ok(match out {
         Answer::File(bytes) => attachment(
             bytes,

@@ -42,8 +42,7 @@ pub async fn search(
 ) -> Result<Response, ApiError> {
     let (q,) = p.value;
     q.check()?;
-    let engine = s.engine.clone();
-    let hits = tokio::task::spawn_blocking(move || engine.search(&q)).await??;
+    let hits = s.cpu(move |s| s.engine.search(&q)).await??;
     let features: Vec<Value> = hits
         .iter()
         .map(feature)

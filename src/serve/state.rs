@@ -47,6 +47,8 @@ pub struct AppState {
     pub public_url: Option<String>,
     /// Vector tiles built so far (`/tiles`).
     pub tiles: crate::serve::tile_cache::Tiles,
+    /// One permit per core for the requests' CPU work ([`AppState::cpu`]).
+    cpu_slots: tokio::sync::Semaphore,
 }
 
 impl AppState {
@@ -74,6 +76,9 @@ impl AppState {
             cors_origins: vec![],
             public_url: None,
             tiles: Default::default(),
+            cpu_slots: tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, |n| n.get()),
+            ),
         }
     }
 
@@ -106,6 +111,20 @@ impl AppState {
             f(&s, store)
         })
         .await?
+    }
+
+    /// Runs a request's CPU work (a page of items, a ranking, a tile, a search, a choice of
+    /// sites) off the async workers, at most one piece per core at a time and first come,
+    /// first served: sixteen clients on two cores then queue for a few milliseconds each,
+    /// instead of sixteen threads sharing the cores and some requests waiting a second.
+    pub async fn cpu<T, F>(self: &Arc<Self>, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&AppState) -> T + Send + 'static,
+    {
+        let _permit = self.cpu_slots.acquire().await.map_err(ApiError::internal)?;
+        let s = self.clone();
+        Ok(tokio::task::spawn_blocking(move || f(&s)).await?)
     }
 
     /// The overlays as the database holds them now: read again if another process changed

@@ -262,8 +262,7 @@ pub async fn tile(
     let bytes = match cached {
         Some(b) => b,
         None => {
-            let s = state.clone();
-            let built = tokio::task::spawn_blocking(move || build(&s, layer, (z, x, y))).await??;
+            let built = state.cpu(move |s| build(s, layer, (z, x, y))).await??;
             let built = Arc::new(built);
             s_put(&state, key, built.clone());
             built
