@@ -116,3 +116,32 @@ fn ids_are_compared_across_batches_and_lines_named_in_any_batch() {
         "{err}"
     );
 }
+
+/// A national ranking leaves out thousands of stalls and kiosks: its metadata counts them all
+/// but names only the first hundred (a file's metadata cell, or a `/rank` answer, would
+/// otherwise carry every one).
+#[test]
+fn metadata_names_the_first_hundred_units_left_out_and_counts_them_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let units = dir.path().join("u.csv");
+    let o = sitefinder(&["synthetic-units", "--n", "6000", "--out", p(&units)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut cfg = sitefinder::engine::Config::new(&data_dir());
+    cfg.units = vec![units];
+    let e = sitefinder::engine::Engine::open(&cfg).unwrap();
+    let r = e.rank(&Default::default(), None).unwrap();
+    let n = r.unsuitable.len();
+    assert!(n > 200, "{n} left out of 6,000 SYNTHETIC units");
+    let listed = e.unsuitable_json(&r);
+    let listed = listed.as_array().unwrap();
+    assert_eq!(listed.len(), 100);
+    assert_eq!(listed[0]["id"], e.units[r.unsuitable[0].0].id.as_str());
+    let meta = e.meta(&r, vec![]);
+    let text = meta.members["left_out_unsuitable"].as_str().unwrap();
+    assert!(
+        text.starts_with(&format!("{n} units that cannot hold a clinic")),
+        "{text}"
+    );
+    assert!(text.ends_with(&format!("; and {} more", n - 100)), "{text}");
+    assert_eq!(text.matches(" (").count(), 100 + 1, "{text}");
+}

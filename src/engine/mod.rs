@@ -667,12 +667,14 @@ impl Engine {
             .map(move |(i, why)| format!("left out {} ({}): {why}", u(*i).id, u(*i).name))
     }
 
-    /// The units a ranking left out as unable to hold a clinic, as JSON (`/rank` metadata).
+    /// The first [`UNSUITABLE_LISTED`] units a ranking left out as unable to hold a clinic,
+    /// as JSON (`/rank` metadata; `left_out_unsuitable` counts them all).
     pub fn unsuitable_json(&self, ranking: &Ranking) -> Json {
         let u = |i: usize| &self.units[i];
         ranking
             .unsuitable
             .iter()
+            .take(UNSUITABLE_LISTED)
             .map(|(i, why)| json!({"id": u(*i).id, "name": u(*i).name, "reason": why}))
             .collect()
     }
@@ -714,14 +716,12 @@ impl Engine {
             m.insert("plan_overlay".into(), json!(o.name));
         }
         if !ranking.unsuitable.is_empty() {
-            let list = ranking.unsuitable.iter();
-            let list = list.map(|(i, why)| format!("{} ({why})", self.units[*i].id));
             m.insert(
                 "left_out_unsuitable".into(),
                 json!(format!(
                     "{} units that cannot hold a clinic (include_unsuitable keeps them): {}",
                     ranking.unsuitable.len(),
-                    list.collect::<Vec<_>>().join("; ")
+                    unsuitable_list(&self.units, &ranking.unsuitable)
                 )),
             );
         }
@@ -1009,13 +1009,11 @@ impl Engine {
             }
         );
         if !report.unsuitable.is_empty() {
-            let list = report.unsuitable.iter();
-            let list = list.map(|(i, why)| format!("{} ({why})", units[*i].id));
             let _ = writeln!(
                 text,
                 "left out {} units that cannot hold a clinic (include_unsuitable considers them): {}",
                 report.unsuitable.len(),
-                list.collect::<Vec<_>>().join("; ")
+                unsuitable_list(units, &report.unsuitable)
             );
         }
         let _ = writeln!(text, "data coverage: {}", self.atlas.coverage_in_words());
@@ -1173,6 +1171,24 @@ impl Engine {
             "features": features,
         }))
     }
+}
+
+/// How many units left out as unable to hold a clinic a ranking's metadata names (a national
+/// ranking leaves out tens of thousands; the count is always given).
+pub const UNSUITABLE_LISTED: usize = 100;
+
+/// `id (reason); ...` for the first [`UNSUITABLE_LISTED`] units, then how many more.
+fn unsuitable_list(units: &[Unit], left: &[(usize, &'static str)]) -> String {
+    let mut out = left
+        .iter()
+        .take(UNSUITABLE_LISTED)
+        .map(|(i, why)| format!("{} ({why})", units[*i].id))
+        .collect::<Vec<_>>()
+        .join("; ");
+    if left.len() > UNSUITABLE_LISTED {
+        let _ = write!(out, "; and {} more", left.len() - UNSUITABLE_LISTED);
+    }
+    out
 }
 
 /// Records in an optimise answer the ranking filters that chose its candidates
