@@ -2,6 +2,8 @@
 //! by the set-up) writes the Shapefiles, GeoPackages and reprojected GeoJSON, so the files come
 //! from an independent producer. Known answers use the real CDRC retail-centre polygons.
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -31,16 +33,7 @@ fn opts() -> UploadOptions {
 }
 
 fn as_overlay(p: Parsed) -> Overlay {
-    Overlay {
-        id: 1,
-        name: "test".into(),
-        created: String::new(),
-        source: String::new(),
-        format: p.format.name().into(),
-        crs: p.crs,
-        repaired: p.repaired,
-        features: p.features,
-    }
+    common::overlay(p, "test")
 }
 
 fn bng(lon: f64, lat: f64) -> [f64; 2] {

@@ -3,6 +3,8 @@
 //! the one the CLI makes without them, row for row and bit for bit, on the real units of the
 //! nine councils, for weights, filters, dates and a plan overlay alike.
 
+mod common;
+
 use std::path::Path;
 use std::sync::Arc;
 
@@ -34,16 +36,7 @@ fn plan() -> Arc<Overlay> {
     )
     .unwrap();
     let p = parse(&bytes, &UploadOptions::default()).unwrap();
-    Arc::new(Overlay {
-        id: 1,
-        name: "Rochdale town centre (SYNTHETIC)".into(),
-        created: String::new(),
-        source: String::new(),
-        format: p.format.name().into(),
-        crs: p.crs,
-        repaired: p.repaired,
-        features: p.features,
-    })
+    Arc::new(common::overlay(p, "Rochdale town centre (SYNTHETIC)"))
 }
 
 /// Every row's unit, rank, score and values (bits, so that NaN and -0 would show), and what

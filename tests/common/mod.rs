@@ -342,3 +342,20 @@ pub fn http_call(
     let body = text.split_once("\r\n\r\n").map(|x| x.1).unwrap_or("");
     (status, body.to_string())
 }
+
+/// A parsed overlay as the state database would hold it (id 1, named `name`).
+pub fn overlay(
+    p: sitefinder::ingest::overlay::Parsed,
+    name: &str,
+) -> sitefinder::ingest::overlay::Overlay {
+    sitefinder::ingest::overlay::Overlay {
+        id: 1,
+        name: name.into(),
+        created: String::new(),
+        source: String::new(),
+        format: p.format.name().into(),
+        crs: p.crs,
+        repaired: p.repaired,
+        features: p.features,
+    }
+}
