@@ -154,6 +154,39 @@ fn a_prepared_ranking_is_the_ranking_without_preparation() {
         before[7].rows.iter().any(|r| r.values[6].norm == Some(1.0)),
         "plan scored"
     );
+    // Straight through `rank::rank`: a ranking that writes sentences gets them all (prepared
+    // values have none), and a box whose minimum passes its maximum keeps nothing either way.
+    let words = e.settings(None, None);
+    assert!(words.words);
+    let weights = sitefinder::analysis::rank::Weights::default();
+    let direct = |filters: &sitefinder::analysis::rank::Filters, p| {
+        sitefinder::analysis::rank::rank(
+            &e.atlas,
+            &e.units,
+            &e.contexts,
+            &weights,
+            filters,
+            &words,
+            p,
+        )
+        .unwrap()
+    };
+    let none = sitefinder::analysis::rank::Filters::default();
+    let (a, b) = (direct(&none, None), direct(&none, Some(prepared)));
+    same(&a, &b, "with words");
+    for (x, y) in a.rows.iter().zip(&b.rows) {
+        for (v, w) in x.values.iter().zip(&y.values) {
+            assert!(!w.why.is_empty());
+            assert_eq!(v.why, w.why);
+        }
+    }
+    let reversed = sitefinder::analysis::rank::Filters {
+        bbox: Some([-2.10, 53.66, -2.25, 53.58]),
+        ..Default::default()
+    };
+    let (a, b) = (direct(&reversed, None), direct(&reversed, Some(prepared)));
+    assert!(a.rows.is_empty() && b.rows.is_empty());
+    same(&a, &b, "a reversed box");
     // An explained page reads the same sentences either way (sentences are written afterwards).
     let page = e
         .features(&e.rank(&queries[2].1, None).unwrap(), 0, 5)

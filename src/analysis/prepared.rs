@@ -29,11 +29,13 @@ pub struct Prepared {
     scales: Scales,
     join: JoinParams,
     /// `values[i][c]` for unit `i` and criterion `c` ([`CRITERIA`] order; the unsettled ones
-    /// unused).
+    /// unused). A settled criterion's raw value is never NaN (the criteria check their inputs
+    /// are finite), so NaN can stand for "no data".
     values: Vec<[Pair; N_CRITERIA]>,
 }
 
 fn pair(v: &Value) -> Pair {
+    debug_assert!(!v.raw.is_some_and(f64::is_nan) && !v.norm.is_some_and(f64::is_nan));
     [v.raw.unwrap_or(f64::NAN), v.norm.unwrap_or(f64::NAN)]
 }
 
@@ -86,6 +88,10 @@ impl Prepared {
     /// The units whose WGS84 position is inside `[minlon, minlat, maxlon, maxlat]` (edges
     /// included), in unit order.
     pub fn in_bbox(&self, b: [f64; 4]) -> Vec<usize> {
+        // A box whose minimum passes its maximum holds nothing (as the filter reads it).
+        if !(b[0] <= b[2] && b[1] <= b[3]) {
+            return vec![];
+        }
         let env = AABB::from_corners([b[0], b[1]], [b[2], b[3]]);
         let mut v: Vec<usize> = self
             .lonlat

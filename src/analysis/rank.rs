@@ -516,7 +516,8 @@ pub fn rank(
         kept.push(i);
     }
     // Every unit is scored on its own: on every core.
-    let read = prepared.filter(|p| p.fits(settings));
+    // Prepared values have no sentences: a ranking that writes them evaluates.
+    let read = prepared.filter(|p| p.fits(settings) && !settings.words);
     let scored = crate::base::par::map(&kept, |&i| {
         let values = match read {
             Some(p) => p.values(i, atlas, &units[i], &contexts[i], settings),

@@ -198,6 +198,16 @@ impl Collection {
         c
     }
 
+    /// How many items a property's type may be read from: all of those held, the first
+    /// [`QUERYABLES_SAMPLE`] units (whose properties are made when asked for).
+    pub fn typed_from(&self) -> usize {
+        if self.units.is_some() {
+            QUERYABLES_SAMPLE
+        } else {
+            self.items.len()
+        }
+    }
+
     /// Item `i`'s WGS84 position when the engine has it (units: transformed once at the
     /// join, as [`crate::base::crs::bng_to_wgs84`] of its BNG position).
     pub fn lonlat(&self, i: usize) -> Option<[f64; 2]> {

@@ -487,8 +487,18 @@ fn items_page(
         matching = kept;
     }
     if let Some(sb) = &sortby {
-        // Stable: ties stay in id order. Each item's properties are made once.
-        let mut keyed: Vec<_> = matching.iter().map(|&i| (i, c.properties(i))).collect();
+        // Stable: ties stay in id order. Each item's sort keys are read once (for units, from
+        // properties made and then cut down to those keys, so a million are not held whole).
+        let mut keyed: Vec<_> = matching
+            .iter()
+            .map(|&i| {
+                let mut p = c.properties(i);
+                if let std::borrow::Cow::Owned(m) = &mut p {
+                    m.retain(|k, _| sb.0.iter().any(|(n, _)| n == k));
+                }
+                (i, p)
+            })
+            .collect();
         keyed.sort_by(|a, b| sb.compare(&a.1, &b.1));
         matching = keyed.into_iter().map(|(i, _)| i).collect();
     }

@@ -202,7 +202,7 @@ fn generic() -> Value {
         "enum": COLLECTIONS}});
     let mut errs = errors();
     errs["200"] =
-        geojson_ok("The ranked candidates, best first, with a score breakdown per criterion; the units left out as unable to hold a clinic (`unsuitable`) and where every layer has data (`coverage`)");
+        geojson_ok("The ranked candidates, best first, with a score breakdown per criterion; the first 100 units left out as unable to hold a clinic (`unsuitable`; `left_out_unsuitable` counts them all) and where every layer has data (`coverage`)");
     json!({
         "openapi": "3.0.3",
         "info": {
@@ -247,7 +247,7 @@ fn generic() -> Value {
                 "summary": "Choose the k units that together reach the most deprived demand (location-allocation); the ranking's filters in the query string limit the candidates to the units passing them, as on the map; `format` makes it a download",
                 "parameters": concat(vec![query::<RankQuery>(), query::<FormatQuery>()]),
                 "requestBody": {"required": false, "content": {"application/json": {"schema": schema::<OptimiseQuery>()}}},
-                "responses": errors_with("200", geojson_ok("The chosen units in order of choice with the marginal gain of each, the objective, for MCLP a proven upper bound on the optimum (`objective_bound`, so the gap is known without an exact solve), the exact optimum when asked, equity by IMD decile, each fixed layer's sites and the local authorities it has no data for (`fixed`), the units left out as unable to hold a clinic (`unsuitable`, unless `include_unsuitable`), and where every layer has data (`coverage`)")),
+                "responses": errors_with("200", geojson_ok("The chosen units in order of choice with the marginal gain of each, the objective, for MCLP a proven upper bound on the optimum (`objective_bound`, so the gap is known without an exact solve), the exact optimum when asked, equity by IMD decile, each fixed layer's sites and the local authorities it has no data for (`fixed`), the first 100 units left out as unable to hold a clinic (`unsuitable`, unless `include_unsuitable`; `left_out_unsuitable` counts them all), and where every layer has data (`coverage`)")),
             }},
             "/rank": {"get": {
                 "summary": "Rank the candidate units (the same ranking as `sitefinder rank`)",

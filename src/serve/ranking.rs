@@ -18,7 +18,7 @@ use crate::serve::extract::{json_body, Params};
 use crate::serve::features::{geojson_in, page_links};
 use crate::serve::ogc::{self, Crs, Filter, Queryables, SortBy};
 use crate::serve::respond::{attachment, base_url, download, geojson_response};
-use crate::serve::state::Shared;
+use crate::serve::state::{AppState, Shared};
 
 /// The OGC API parameters `/rank` shares with the collections' items: a CQL2 `filter` and
 /// `sortby` on its features' properties, `properties` to return and the `crs` of its points.
@@ -54,6 +54,34 @@ pub async fn rank(
     headers: HeaderMap,
     p: Params<(RankQuery, Paging, FormatQuery, RankOgc)>,
 ) -> Result<Response, ApiError> {
+    let plan = s.chosen_overlay(p.value.0.overlay.as_deref()).await?;
+    // The ranking, the filter, the page's words and its JSON are CPU work: off the async
+    // workers, one request per core at a time.
+    let engine = s.engine.clone();
+    match s.cpu(move |s| rank_answer(s, &headers, &p, plan)).await?? {
+        RankAnswer::Page(response) => Ok(response),
+        RankAnswer::Download(format, ranking, meta) => {
+            download(engine, format, *ranking, meta, "sitefinder-ranking").await
+        }
+    }
+}
+
+/// What `/rank` answers: a page of GeoJSON, or a file still to be rendered.
+enum RankAnswer {
+    Page(Response),
+    Download(
+        ExportFormat,
+        Box<crate::analysis::rank::Ranking>,
+        crate::export::Meta,
+    ),
+}
+
+fn rank_answer(
+    s: &AppState,
+    headers: &HeaderMap,
+    p: &Params<(RankQuery, Paging, FormatQuery, RankOgc)>,
+    plan: Option<std::sync::Arc<crate::ingest::overlay::Overlay>>,
+) -> Result<RankAnswer, ApiError> {
     let (q, paging, f, o) = &p.value;
     let out_crs = Crs::from_param("crs", o.crs.as_deref())?;
     let format = f.format.unwrap_or(ExportFormat::GeoJson);
@@ -65,13 +93,8 @@ pub async fn rank(
         DEFAULT_LIMIT
     };
     let (offset, limit) = paging.bounds(default_limit, MAX_LIMIT)?;
-    let plan = s.chosen_overlay(q.overlay.as_deref()).await?;
     let e = &s.engine;
-    // Ranking a whole country's units is CPU work: off the async workers.
-    let mut ranking = {
-        let q = q.clone();
-        s.cpu(move |s| s.engine.rank(&q, plan)).await??
-    };
+    let mut ranking = e.rank(q, plan)?;
     let properties = if o.filter.is_some() || o.sortby.is_some() || o.properties.is_some() {
         let props: Vec<Map<String, Value>> = ranking
             .rows
@@ -90,22 +113,7 @@ pub async fn rank(
         // filters left none, from the unfiltered ranking's (so a bad name is still a 400 and a
         // good one an empty answer).
         let mut queryables = if props.is_empty() {
-            let all = e.rank(&RankQuery::default(), None)?;
-            let sample: Vec<Map<String, Value>> = all
-                .rows
-                .iter()
-                .take(1000)
-                .map(|r| {
-                    crate::export::table::properties(
-                        &e.atlas,
-                        &e.units,
-                        &e.contexts,
-                        all.rank_column,
-                        r,
-                    )
-                })
-                .collect();
-            Queryables::from_rows(sample.iter(), None)
+            s.rank_queryables()?
         } else {
             Queryables::from_rows(props.iter(), None)
         };
@@ -162,14 +170,7 @@ pub async fn rank(
             filters.push((k.into(), v.clone().unwrap_or_default()));
         }
         let meta = e.meta(&ranking, filters);
-        return download(
-            s.engine.clone(),
-            format,
-            ranking,
-            meta,
-            "sitefinder-ranking",
-        )
-        .await;
+        return Ok(RankAnswer::Download(format, Box::new(ranking), meta));
     }
     // Every unit is scored; only the page is put into words.
     let mut features = e.features(&ranking, offset, limit)?;
@@ -201,7 +202,7 @@ pub async fn rank(
     );
     m.insert("unsuitable".into(), e.unsuitable_json(&ranking));
     let links = page_links(
-        &format!("{}/rank", base_url(&s, &headers)),
+        &format!("{}/rank", base_url(s, headers)),
         &p.pairs,
         offset,
         limit,
@@ -210,11 +211,11 @@ pub async fn rank(
     m.insert("links".into(), json!(links));
     m.insert("attribution".into(), json!(e.atlas.manifest.attribution));
     let fc = collection(features, &m);
-    Ok(geojson_in(
+    Ok(RankAnswer::Page(geojson_in(
         serde_json::to_value(fc).map_err(ApiError::internal)?,
         out_crs,
         &links,
-    ))
+    )))
 }
 
 /// The body says how to choose (k, radius, model, fixed layers, the demand's area); the query

@@ -48,7 +48,10 @@ pub struct AppState {
     /// Vector tiles built so far (`/tiles`).
     pub tiles: crate::serve::tile_cache::Tiles,
     /// One permit per core for the requests' CPU work ([`AppState::cpu`]).
-    cpu_slots: tokio::sync::Semaphore,
+    cpu_slots: Arc<tokio::sync::Semaphore>,
+    /// What a ranked feature's properties are, from the default ranking, for `/rank`
+    /// filters that keep nothing ([`AppState::rank_queryables`]).
+    rank_queryables: std::sync::OnceLock<crate::serve::ogc::Queryables>,
 }
 
 impl AppState {
@@ -76,9 +79,10 @@ impl AppState {
             cors_origins: vec![],
             public_url: None,
             tiles: Default::default(),
-            cpu_slots: tokio::sync::Semaphore::new(
+            cpu_slots: Arc::new(tokio::sync::Semaphore::new(
                 std::thread::available_parallelism().map_or(2, |n| n.get()),
-            ),
+            )),
+            rank_queryables: Default::default(),
         }
     }
 
@@ -122,9 +126,47 @@ impl AppState {
         T: Send + 'static,
         F: FnOnce(&AppState) -> T + Send + 'static,
     {
-        let _permit = self.cpu_slots.acquire().await.map_err(ApiError::internal)?;
+        // The permit goes with the work: a client that goes away does not free it while the
+        // work still runs.
+        let permit = self
+            .cpu_slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(ApiError::internal)?;
         let s = self.clone();
-        Ok(tokio::task::spawn_blocking(move || f(&s)).await?)
+        Ok(tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            f(&s)
+        })
+        .await?)
+    }
+
+    /// The properties a ranked feature has (from the first 1,000 rows of the default
+    /// ranking), worked out once: what `/rank`'s `filter`, `sortby` and `properties` may name
+    /// when the query's own ranking keeps no rows to read them from.
+    pub fn rank_queryables(&self) -> Result<crate::serve::ogc::Queryables, ApiError> {
+        if let Some(q) = self.rank_queryables.get() {
+            return Ok(q.clone());
+        }
+        let e = &self.engine;
+        let all = e.rank(&crate::engine::RankQuery::default(), None)?;
+        let sample: Vec<serde_json::Map<String, serde_json::Value>> = all
+            .rows
+            .iter()
+            .take(1000)
+            .map(|r| {
+                crate::export::table::properties(
+                    &e.atlas,
+                    &e.units,
+                    &e.contexts,
+                    all.rank_column,
+                    r,
+                )
+            })
+            .collect();
+        let q = crate::serve::ogc::Queryables::from_rows(sample.iter(), None);
+        Ok(self.rank_queryables.get_or_init(|| q).clone())
     }
 
     /// The overlays as the database holds them now: read again if another process changed

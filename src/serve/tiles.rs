@@ -158,7 +158,7 @@ pub async fn tilejson(
     // Field types from the first item that has each.
     let mut fields = serde_json::Map::new();
     for f in field_names(atlas, layer) {
-        let kind = (0..collection.items.len().min(10_000))
+        let kind = (0..collection.items.len().min(collection.typed_from()))
             .find_map(|i| {
                 collection
                     .properties(i)
