@@ -134,12 +134,28 @@ fn a_prepared_ranking_is_the_ranking_without_preparation() {
         .iter()
         .map(|(_, q, p)| e.rank(q, p.then(plan)).unwrap())
         .collect();
+    // The first k rows of a ranking, without holding it whole, are its first k rows, and the
+    // count is its length, before and after preparing.
+    let tops = |e: &Engine| {
+        for ((what, q, p), b) in queries.iter().zip(&before) {
+            for k in [0, 1, 20, 700, 100_000] {
+                let (top, n) = e.rank_top(q, p.then(plan), k).unwrap();
+                assert_eq!(n, b.rows.len(), "{what}: k = {k}");
+                assert_eq!(top.rows.len(), k.min(n), "{what}: k = {k}");
+                let mut prefix = b.clone();
+                prefix.rows.truncate(k);
+                same(&prefix, &top, &format!("{what}: the first {k}"));
+            }
+        }
+    };
+    tops(&e);
     let prepared = e.prepare();
     assert_eq!(prepared.len(), e.units.len());
     for ((what, q, p), b) in queries.iter().zip(&before) {
         let after = e.rank(q, p.then(plan)).unwrap();
         same(b, &after, what);
     }
+    tops(&e);
     // The cases are not vacuous: the boxes keep some units and leave most out.
     let (in_rochdale, empty) = (&before[2], &before[5]);
     assert!(in_rochdale.rows.len() > 50, "{}", in_rochdale.rows.len());

@@ -474,6 +474,135 @@ pub fn rank(
     settings: &Settings,
     prepared: Option<&Prepared>,
 ) -> Result<Ranking, RankError> {
+    let Selection {
+        kept,
+        mut filtered_out,
+        unsuitable,
+        prepared,
+    } = select(atlas, units, contexts, weights, filters, settings, prepared)?;
+    // Every unit is scored on its own: on every core.
+    let scored = crate::base::par::map(&kept, |&i| {
+        row(atlas, units, contexts, weights, settings, prepared, i)
+    });
+    // Ordered by score, ties by id, sorting small keys and then moving each row once.
+    let mut order: Vec<(f64, usize)> = scored
+        .iter()
+        .enumerate()
+        .map(|(k, r)| (r.score, k))
+        .collect();
+    order.sort_unstable_by(|a, b| {
+        b.0.total_cmp(&a.0)
+            .then_with(|| units[scored[a.1].unit].id.cmp(&units[scored[b.1].unit].id))
+    });
+    let mut rows = scored;
+    permute(&mut rows, order.into_iter().map(|(_, k)| k).collect());
+    if filters.one_per_site {
+        let mut seen = std::collections::HashSet::new();
+        rows.retain(|r| {
+            let first = seen.insert(units[r.unit].site_id.as_str());
+            if !first {
+                filtered_out.add("one_per_site", 1);
+            }
+            first
+        });
+    }
+    for (i, r) in rows.iter_mut().enumerate() {
+        r.rank = i + 1;
+    }
+    Ok(Ranking {
+        rows,
+        rank_column: "rank",
+        weights: *weights,
+        settings: settings.clone(),
+        filtered_out,
+        unsuitable,
+    })
+}
+
+/// The first `k` rows of the ranking [`rank`] makes, and how many rows it has in all, holding
+/// a score per unit kept rather than a row (a page of a national ranking: a million rows are
+/// about 0.6 GB). With `one_per_site`, whose rows depend on the order of all of them, it ranks
+/// in full and keeps the first `k`.
+#[allow(clippy::too_many_arguments)]
+pub fn rank_top(
+    atlas: &Atlas,
+    units: &[Unit],
+    contexts: &[Context],
+    weights: &Weights,
+    filters: &Filters,
+    settings: &Settings,
+    prepared: Option<&Prepared>,
+    k: usize,
+) -> Result<(Ranking, usize), RankError> {
+    if filters.one_per_site {
+        let mut r = rank(atlas, units, contexts, weights, filters, settings, prepared)?;
+        let matched = r.rows.len();
+        r.rows.truncate(k);
+        return Ok((r, matched));
+    }
+    let Selection {
+        kept,
+        filtered_out,
+        unsuitable,
+        prepared,
+    } = select(atlas, units, contexts, weights, filters, settings, prepared)?;
+    let mut scores = crate::base::par::map(&kept, |&i| {
+        (
+            row(atlas, units, contexts, weights, settings, prepared, i).score,
+            i,
+        )
+    });
+    drop(kept);
+    let matched = scores.len();
+    // The order of [`rank`]: score, then id (ids are unique, so the order is total).
+    let order = |a: &(f64, usize), b: &(f64, usize)| {
+        b.0.total_cmp(&a.0)
+            .then_with(|| units[a.1].id.cmp(&units[b.1].id))
+    };
+    if k < scores.len() {
+        scores.select_nth_unstable_by(k, order);
+        scores.truncate(k);
+    }
+    scores.sort_unstable_by(order);
+    let mut rows = crate::base::par::map(&scores, |&(_, i)| {
+        row(atlas, units, contexts, weights, settings, prepared, i)
+    });
+    for (i, r) in rows.iter_mut().enumerate() {
+        r.rank = i + 1;
+    }
+    Ok((
+        Ranking {
+            rows,
+            rank_column: "rank",
+            weights: *weights,
+            settings: settings.clone(),
+            filtered_out,
+            unsuitable,
+        },
+        matched,
+    ))
+}
+
+/// The units a ranking scores, and those its filters left out.
+struct Selection<'a> {
+    kept: Vec<usize>,
+    filtered_out: LeftOut,
+    unsuitable: Vec<(usize, &'static str)>,
+    /// The prepared values the scores may read (`None` when they do not fit the settings).
+    prepared: Option<&'a Prepared>,
+}
+
+/// Checks the weights and filters, and applies the filters (through `prepared`'s index for a
+/// `bbox`).
+fn select<'a>(
+    atlas: &Atlas,
+    units: &[Unit],
+    contexts: &[Context],
+    weights: &Weights,
+    filters: &Filters,
+    settings: &Settings,
+    prepared: Option<&'a Prepared>,
+) -> Result<Selection<'a>, RankError> {
     weights.check()?;
     // `plan` has data only with an overlay: without one, its weight alone scores nothing.
     if settings.plan.is_none()
@@ -515,58 +644,39 @@ pub fn rank(
         }
         kept.push(i);
     }
-    // Every unit is scored on its own: on every core.
-    // Prepared values have no sentences: a ranking that writes them evaluates.
-    let read = prepared.filter(|p| p.fits(settings) && !settings.words);
-    let scored = crate::base::par::map(&kept, |&i| {
-        let values = match read {
-            Some(p) => p.values(i, atlas, &units[i], &contexts[i], settings),
-            None => evaluate(atlas, &units[i], &contexts[i], settings),
-        };
-        let (score, contributions) = score(&values, weights);
-        Ranked {
-            rank: 0,
-            unit: i,
-            score,
-            values,
-            contributions,
-            note: None,
-            extra: vec![],
-        }
-    });
-    // Ordered by score, ties by id, sorting small keys and then moving each row once.
-    let mut order: Vec<(f64, usize)> = scored
-        .iter()
-        .enumerate()
-        .map(|(k, r)| (r.score, k))
-        .collect();
-    order.sort_unstable_by(|a, b| {
-        b.0.total_cmp(&a.0)
-            .then_with(|| units[scored[a.1].unit].id.cmp(&units[scored[b.1].unit].id))
-    });
-    let mut rows = scored;
-    permute(&mut rows, order.into_iter().map(|(_, k)| k).collect());
-    if filters.one_per_site {
-        let mut seen = std::collections::HashSet::new();
-        rows.retain(|r| {
-            let first = seen.insert(units[r.unit].site_id.as_str());
-            if !first {
-                filtered_out.add("one_per_site", 1);
-            }
-            first
-        });
-    }
-    for (i, r) in rows.iter_mut().enumerate() {
-        r.rank = i + 1;
-    }
-    Ok(Ranking {
-        rows,
-        rank_column: "rank",
-        weights: *weights,
-        settings: settings.clone(),
+    Ok(Selection {
+        kept,
         filtered_out,
         unsuitable,
+        // Prepared values have no sentences: a ranking that writes them evaluates.
+        prepared: prepared.filter(|p| p.fits(settings) && !settings.words),
     })
+}
+
+/// Unit `i` scored (its rank still 0).
+fn row(
+    atlas: &Atlas,
+    units: &[Unit],
+    contexts: &[Context],
+    weights: &Weights,
+    settings: &Settings,
+    prepared: Option<&Prepared>,
+    i: usize,
+) -> Ranked {
+    let values = match prepared {
+        Some(p) => p.values(i, atlas, &units[i], &contexts[i], settings),
+        None => evaluate(atlas, &units[i], &contexts[i], settings),
+    };
+    let (score, contributions) = score(&values, weights);
+    Ranked {
+        rank: 0,
+        unit: i,
+        score,
+        values,
+        contributions,
+        note: None,
+        extra: vec![],
+    }
 }
 
 /// Writes the sentences of these rows (a ranking made without words scores every unit but

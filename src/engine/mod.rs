@@ -455,6 +455,29 @@ impl Engine {
         )
     }
 
+    /// The first `k` rows of [`Engine::rank`]'s ranking and how many it has in all, without
+    /// holding a row per unit ([`rank::rank_top`]): a page of a national ranking.
+    pub fn rank_top(
+        &self,
+        q: &RankQuery,
+        plan: Option<Arc<Overlay>>,
+        k: usize,
+    ) -> Result<(Ranking, usize), RankError> {
+        let (weights, filters) = q.check(&self.atlas)?;
+        let mut settings = self.settings(q.as_of, plan);
+        settings.words = false;
+        rank::rank_top(
+            &self.atlas,
+            &self.units,
+            &self.contexts,
+            &weights,
+            &filters,
+            &settings,
+            self.prepared.get(),
+            k,
+        )
+    }
+
     /// Writes the sentences of these rows of `ranking`.
     pub fn explain(&self, ranking: &Ranking, rows: &mut [Ranked]) {
         rank::explain_rows(

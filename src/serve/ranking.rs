@@ -94,7 +94,16 @@ fn rank_answer(
     };
     let (offset, limit) = paging.bounds(default_limit, MAX_LIMIT)?;
     let e = &s.engine;
-    let mut ranking = e.rank(q, plan)?;
+    let whole = download_all || o.filter.is_some() || o.sortby.is_some() || o.properties.is_some();
+    // A page needs only the rows up to its end (and how many there are): a national ranking
+    // is not held a row per unit.
+    let (mut ranking, matched) = if whole {
+        let r = e.rank(q, plan)?;
+        let n = r.rows.len();
+        (r, n)
+    } else {
+        e.rank_top(q, plan, offset.saturating_add(limit))?
+    };
     let properties = if o.filter.is_some() || o.sortby.is_some() || o.properties.is_some() {
         let props: Vec<Map<String, Value>> = ranking
             .rows
@@ -160,6 +169,8 @@ fn rank_answer(
     } else {
         None
     };
+    // What the filter kept, when the ranking was held whole.
+    let matched = if whole { ranking.rows.len() } else { matched };
     if download_all {
         ranking.rows = ranking.rows.into_iter().skip(offset).take(limit).collect();
         let mut filters = q.filter_pairs();
@@ -185,7 +196,7 @@ fn rank_answer(
         }
     }
     let mut m = Map::new();
-    m.insert("numberMatched".into(), json!(ranking.rows.len()));
+    m.insert("numberMatched".into(), json!(matched));
     m.insert("numberReturned".into(), json!(features.len()));
     m.insert("weights".into(), json!(ranking.weights.to_list()));
     m.insert("as_of".into(), json!(ranking.settings.as_of_words()));
@@ -206,7 +217,7 @@ fn rank_answer(
         &p.pairs,
         offset,
         limit,
-        ranking.rows.len(),
+        matched,
     );
     m.insert("links".into(), json!(links));
     m.insert("attribution".into(), json!(e.atlas.manifest.attribution));
