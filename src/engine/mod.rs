@@ -436,14 +436,24 @@ impl Engine {
         })
     }
 
+    /// The query checked, and the settings its ranking is scored with (without words).
+    fn ranking_inputs(
+        &self,
+        q: &RankQuery,
+        plan: Option<Arc<Overlay>>,
+    ) -> Result<(rank::Weights, rank::Filters, Settings), RankError> {
+        let (weights, filters) = q.check(&self.atlas)?;
+        let mut settings = self.settings(q.as_of, plan);
+        settings.words = false;
+        Ok((weights, filters, settings))
+    }
+
     /// Ranks every unit for the query, with the plan overlay the query names (resolved by the
     /// caller from the state database). Scores every unit but writes no sentences: the rows
     /// that are written or returned are explained by [`Engine::explain`] (which
     /// [`Engine::render`] and [`Engine::features`] call).
     pub fn rank(&self, q: &RankQuery, plan: Option<Arc<Overlay>>) -> Result<Ranking, RankError> {
-        let (weights, filters) = q.check(&self.atlas)?;
-        let mut settings = self.settings(q.as_of, plan);
-        settings.words = false;
+        let (weights, filters, settings) = self.ranking_inputs(q, plan)?;
         rank::rank(
             &self.atlas,
             &self.units,
@@ -463,9 +473,7 @@ impl Engine {
         plan: Option<Arc<Overlay>>,
         k: usize,
     ) -> Result<(Ranking, usize), RankError> {
-        let (weights, filters) = q.check(&self.atlas)?;
-        let mut settings = self.settings(q.as_of, plan);
-        settings.words = false;
+        let (weights, filters, settings) = self.ranking_inputs(q, plan)?;
         rank::rank_top(
             &self.atlas,
             &self.units,
