@@ -480,10 +480,16 @@ pub fn rank(
         unsuitable,
         prepared,
     } = select(atlas, units, contexts, weights, filters, settings, prepared)?;
+    let scoring = Scoring {
+        atlas,
+        units,
+        contexts,
+        weights,
+        settings,
+        prepared,
+    };
     // Every unit is scored on its own: on every core.
-    let scored = crate::base::par::map(&kept, |&i| {
-        row(atlas, units, contexts, weights, settings, prepared, i)
-    });
+    let scored = crate::base::par::map(&kept, |&i| scoring.row(i));
     // Ordered by score, ties by id, sorting small keys and then moving each row once.
     let mut order: Vec<(f64, usize)> = scored
         .iter()
@@ -546,12 +552,15 @@ pub fn rank_top(
         unsuitable,
         prepared,
     } = select(atlas, units, contexts, weights, filters, settings, prepared)?;
-    let mut scores = crate::base::par::map(&kept, |&i| {
-        (
-            row(atlas, units, contexts, weights, settings, prepared, i).score,
-            i,
-        )
-    });
+    let scoring = Scoring {
+        atlas,
+        units,
+        contexts,
+        weights,
+        settings,
+        prepared,
+    };
+    let mut scores = crate::base::par::map(&kept, |&i| (scoring.row(i).score, i));
     drop(kept);
     let matched = scores.len();
     // The order of [`rank`]: score, then id (ids are unique, so the order is total).
@@ -564,9 +573,7 @@ pub fn rank_top(
         scores.truncate(k);
     }
     scores.sort_unstable_by(order);
-    let mut rows = crate::base::par::map(&scores, |&(_, i)| {
-        row(atlas, units, contexts, weights, settings, prepared, i)
-    });
+    let mut rows = crate::base::par::map(&scores, |&(_, i)| scoring.row(i));
     for (i, r) in rows.iter_mut().enumerate() {
         r.rank = i + 1;
     }
@@ -653,29 +660,35 @@ fn select<'a>(
     })
 }
 
-/// Unit `i` scored (its rank still 0).
-fn row(
-    atlas: &Atlas,
-    units: &[Unit],
-    contexts: &[Context],
-    weights: &Weights,
-    settings: &Settings,
-    prepared: Option<&Prepared>,
-    i: usize,
-) -> Ranked {
-    let values = match prepared {
-        Some(p) => p.values(i, atlas, &units[i], &contexts[i], settings),
-        None => evaluate(atlas, &units[i], &contexts[i], settings),
-    };
-    let (score, contributions) = score(&values, weights);
-    Ranked {
-        rank: 0,
-        unit: i,
-        score,
-        values,
-        contributions,
-        note: None,
-        extra: vec![],
+/// What every unit of a ranking is scored with.
+struct Scoring<'a> {
+    atlas: &'a Atlas,
+    units: &'a [Unit],
+    contexts: &'a [Context],
+    weights: &'a Weights,
+    settings: &'a Settings,
+    /// Settled values to read (`None`: evaluate every criterion).
+    prepared: Option<&'a Prepared>,
+}
+
+impl Scoring<'_> {
+    /// Unit `i` scored (its rank still 0).
+    fn row(&self, i: usize) -> Ranked {
+        let (u, c) = (&self.units[i], &self.contexts[i]);
+        let values = match self.prepared {
+            Some(p) => p.values(i, self.atlas, u, c, self.settings),
+            None => evaluate(self.atlas, u, c, self.settings),
+        };
+        let (score, contributions) = score(&values, self.weights);
+        Ranked {
+            rank: 0,
+            unit: i,
+            score,
+            values,
+            contributions,
+            note: None,
+            extra: vec![],
+        }
     }
 }
 
