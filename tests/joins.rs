@@ -242,3 +242,60 @@ fn residents_surface_is_within_a_stated_tolerance_of_the_exact_reach() {
         );
     }
 }
+
+/// The LSOA grid ([`Atlas::index_lsoa_cells`]) on real geography: gridding changes no answer
+/// (a lattice over all England, real units, LSOA vertices and the midpoints of their edges),
+/// every answer a cell gives alone is the polygons' answer, every vertex is in a cell that
+/// sends it to the polygons, and over 70% of England's land is decided by its cell alone
+/// (77% with 250 m cells; towns, where LSOAs are small, much less).
+#[test]
+fn the_lsoa_grid_gives_the_polygons_answer_everywhere() {
+    use sitefinder::base::cells::{Cell, PolygonCells};
+    use sitefinder::reference::atlas::{Atlas, LSOA_CELL_M};
+    let plain = atlas();
+    let gridded = Atlas::load(&data_dir()).expect("data/ loads");
+    gridded.index_lsoa_cells();
+    let cells = PolygonCells::new(&plain.lsoa_shapes, LSOA_CELL_M, |p| plain.lsoa_at(p));
+    let extent = plain.lsoa_index.extent().expect("LSOAs");
+    let mut lattice = vec![];
+    let (mut e, step) = (extent[0] - 1_000.0, 2_531.0);
+    while e < extent[2] + 1_000.0 {
+        let mut n = extent[1] - 1_000.0;
+        while n < extent[3] + 1_000.0 {
+            lattice.push([e, n]);
+            n += step;
+        }
+        e += step;
+    }
+    let mut boundary = vec![];
+    for shape in plain.lsoa_shapes.iter().step_by(7) {
+        for line in geo::LinesIter::lines_iter(shape) {
+            boundary.push([line.start.x, line.start.y]);
+            boundary.push([
+                (line.start.x + line.end.x) / 2.0,
+                (line.start.y + line.end.y) / 2.0,
+            ]);
+        }
+    }
+    let (mut decided, mut inside) = (0, 0);
+    for (k, p) in lattice.iter().chain(&points()).chain(&boundary).enumerate() {
+        let want = plain.lsoa_at(*p);
+        assert_eq!(gridded.lsoa_at(*p), want, "at {p:?}");
+        match cells.at(*p) {
+            Cell::Inside(i) => assert_eq!(Some(i), want, "at {p:?}"),
+            Cell::Outside => assert_eq!(None, want, "at {p:?}"),
+            Cell::Edge => {}
+        }
+        if k < lattice.len() && want.is_some() {
+            inside += 1;
+            decided += usize::from(cells.at(*p) != Cell::Edge);
+        }
+    }
+    for p in boundary.iter().step_by(2) {
+        assert_eq!(cells.at(*p), Cell::Edge, "vertex {p:?}");
+    }
+    assert!(
+        decided * 10 > inside * 7,
+        "{decided} of {inside} points of a lattice over England decided by their cell alone"
+    );
+}

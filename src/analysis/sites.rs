@@ -263,14 +263,14 @@ pub fn group(units: &mut [Unit]) {
         buildings
             .iter()
             .enumerate()
-            .filter_map(|(i, b)| b.clone().map(|b| (i, b))),
+            .filter_map(|(i, b)| b.as_deref().map(|b| (i, b))),
         |a, b| dist(a, b) <= BUILDING_M,
     );
     join_buckets(
         units,
         &mut parent,
         streets.iter().enumerate().filter_map(|(i, s)| match s {
-            Some((st, Some(num))) => Some((i, (st.clone(), *num))),
+            Some((st, Some(num))) => Some((i, (st.as_str(), *num))),
             _ => None,
         }),
         |a, b| dist(a, b) <= NUMBER_M,
@@ -282,16 +282,12 @@ pub fn group(units: &mut [Unit]) {
             (u.pos[1] / SAME_POSITION_M).floor() as i64,
         )
     };
-    let number_of: HashMap<usize, Option<(u32, u32)>> = streets
-        .iter()
-        .enumerate()
-        .filter_map(|(i, s)| s.as_ref().map(|(_, n)| (i, *n)))
-        .collect();
-    let mut buckets: HashMap<(String, (i64, i64)), Vec<usize>> = HashMap::new();
+    let number_of = |i: usize| streets[i].as_ref().and_then(|(_, n)| *n);
+    let mut buckets: HashMap<(&str, (i64, i64)), Vec<usize>> = HashMap::new();
     for (i, s) in streets.iter().enumerate() {
         if let Some((st, _)) = s {
             buckets
-                .entry((st.clone(), cell(&units[i])))
+                .entry((st.as_str(), cell(&units[i])))
                 .or_default()
                 .push(i);
         }
@@ -299,7 +295,7 @@ pub fn group(units: &mut [Unit]) {
     for members in buckets.values() {
         for (x, &a) in members.iter().enumerate() {
             for &b in &members[x + 1..] {
-                let next_door = match (number_of[&a], number_of[&b]) {
+                let next_door = match (number_of(a), number_of(b)) {
                     (None, None) => true,
                     (Some((a0, a1)), Some((b0, b1))) => a0.max(b0).saturating_sub(a1.min(b1)) <= 2,
                     _ => false,
@@ -310,21 +306,23 @@ pub fn group(units: &mut [Unit]) {
             }
         }
     }
-    let mut members: HashMap<usize, Vec<usize>> = HashMap::new();
-    for i in 0..n {
-        let r = find(&mut parent, i);
-        members.entry(r).or_default().push(i);
-    }
-    for m in members.values() {
-        let id = m
-            .iter()
-            .map(|&i| units[i].id.clone())
-            .min()
-            .unwrap_or_default();
-        for &i in m {
-            units[i].site_id = id.clone();
-            units[i].site_units = m.len();
+    // Each site's size and its unit with the smallest id, by the site's root (a million
+    // units are a million sites of one, so no list per site).
+    let roots: Vec<usize> = (0..n).map(|i| find(&mut parent, i)).collect();
+    let mut size = vec![0usize; n];
+    let mut smallest: Vec<usize> = (0..n).collect();
+    for (i, &r) in roots.iter().enumerate() {
+        size[r] += 1;
+        if units[i].id < units[smallest[r]].id {
+            smallest[r] = i;
         }
+    }
+    for (i, &r) in roots.iter().enumerate() {
+        let first = smallest[r];
+        if units[i].site_id != units[first].id {
+            units[i].site_id = units[first].id.clone();
+        }
+        units[i].site_units = size[r];
     }
 }
 

@@ -112,30 +112,40 @@ pub fn not_a_clinic(description: Option<&str>, name_and_address: &str) -> Option
     kind_from_address(name_and_address)
 }
 
-fn words(text: &str) -> Vec<String> {
-    text.to_uppercase()
-        .replace('&', " AND ")
+/// The text upper-cased with `&` as AND, to be split by [`words`].
+fn upper(text: &str) -> String {
+    text.to_uppercase().replace('&', " AND ")
+}
+
+fn words(upper: &str) -> Vec<&str> {
+    upper
         .split(|c: char| !c.is_ascii_alphanumeric() && c != '\'')
         .filter(|t| !t.is_empty())
-        .map(str::to_string)
         .collect()
 }
 
 /// Whether `phrase` (words separated by spaces) occurs in `w`.
-fn has(w: &[String], phrase: &str) -> bool {
-    let n = phrase.split(' ').count();
-    w.windows(n)
-        .any(|win| win.iter().map(String::as_str).eq(phrase.split(' ')))
+fn has(w: &[&str], phrase: &str) -> bool {
+    let first = phrase.split(' ').next().unwrap_or(phrase);
+    w.iter().enumerate().any(|(i, t)| {
+        *t == first
+            && phrase
+                .split(' ')
+                .skip(1)
+                .enumerate()
+                .all(|(k, p)| w.get(i + 1 + k) == Some(&p))
+    })
 }
 
-fn has_any(w: &[String], phrases: &[&str]) -> bool {
+fn has_any(w: &[&str], phrases: &[&str]) -> bool {
     phrases.iter().any(|p| has(w, p))
 }
 
 /// The kinds a VOA or council description names, in the words the real lists use (including
 /// their abbreviations and misspellings: "MARET STALL", "ADVERTISISNG RIGHT").
 fn kind_from_description(d: &str) -> Option<&'static str> {
-    let w = words(d);
+    let u = upper(d);
+    let w = words(&u);
     const KINDS: &[(&str, &[&str])] = &[
         ("market stall", &["STALL", "STALLS"]),
         ("kiosk", &["KIOSK", "KIOSKS"]),
@@ -209,8 +219,9 @@ const STREET: &[&str] = &[
 ];
 
 fn kind_from_address(text: &str) -> Option<&'static str> {
-    let w = words(text);
-    let word = |i: usize| w.get(i).map(String::as_str).unwrap_or("");
+    let u = upper(text);
+    let w = words(&u);
+    let word = |i: usize| w.get(i).copied().unwrap_or("");
     let street_after = |i: usize| STREET.contains(&word(i + 1));
     let numbered =
         |i: usize| word(i + 1) == "NO" || word(i + 1).starts_with(|c: char| c.is_ascii_digit());

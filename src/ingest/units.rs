@@ -371,6 +371,9 @@ pub fn read_units(
             }
         })?;
     drop(t);
+    if text.len() > GRID_LSOAS_BYTES {
+        atlas.index_lsoa_cells();
+    }
     if text.trim().is_empty() {
         return Err(ImportError::Empty { file });
     }
@@ -433,6 +436,10 @@ pub fn read_units(
     }
     Ok(out)
 }
+
+/// A units file larger than this (about 7,000 rows) has its points' LSOAs found through
+/// [`Atlas::index_lsoa_cells`]'s grid (the same answers, sooner).
+const GRID_LSOAS_BYTES: usize = 1_000_000;
 
 /// Places batches of records as units, in order: every core makes units of a batch, then the
 /// ids are compared with those before.

@@ -16,6 +16,7 @@ use std::sync::OnceLock;
 use geo::{Area, LineString, MultiPolygon, Polygon};
 use serde::Deserialize;
 
+use crate::base::cells::{Cell, PolygonCells};
 use crate::base::spatial::{PointIndex, PolygonIndex};
 use crate::base::surface::{Areas, Surface};
 use crate::base::textio::read_text;
@@ -142,6 +143,11 @@ pub struct LayerInfo {
     pub coverage: serde_json::Value,
 }
 
+/// The side of [`Atlas::index_lsoa_cells`]'s cells. At a million SYNTHETIC units (denser where
+/// LSOAs are small, so mostly in towns) 200 m cells decided 35% of points (100 m: 61%, 400 m:
+/// 14%), in 0.2 s and 37 MB (100 m: 1.3 s and 150 MB).
+pub const LSOA_CELL_M: f64 = 250.0;
+
 /// All reference layers, loaded and indexed.
 #[derive(Debug)]
 pub struct Atlas {
@@ -173,6 +179,9 @@ pub struct Atlas {
     /// before places were added ([`Atlas::places_note`] says so).
     pub places: Option<Places>,
     postcodes: OnceLock<Result<PostcodeTable, String>>,
+    /// A grid that decides the LSOA of points away from boundaries without a polygon test, made by
+    /// [`Atlas::index_lsoa_cells`] for a large import (not for a few points).
+    lsoa_cells: OnceLock<PolygonCells>,
 }
 
 /// What a data directory without `places.csv.gz` cannot do.
@@ -317,6 +326,7 @@ impl Atlas {
             median_list_size,
             imd_scores_sorted,
             postcodes: OnceLock::new(),
+            lsoa_cells: OnceLock::new(),
         })
     }
 
@@ -386,6 +396,25 @@ impl Atlas {
 
     /// The LSOA containing a BNG point (on a shared boundary, the lowest code wins).
     pub fn lsoa_at(&self, at: [f64; 2]) -> Option<usize> {
+        match self.lsoa_cells.get().map(|c| c.at(at)) {
+            Some(Cell::Inside(i)) => Some(i),
+            Some(Cell::Outside) => None,
+            Some(Cell::Edge) | None => self.lsoa_by_polygons(at),
+        }
+    }
+
+    /// Grids the LSOAs in [`LSOA_CELL_M`] cells so that [`Atlas::lsoa_at`] decides points in
+    /// cells no boundary crosses without testing a polygon (the same answers; 0.1-0.2 s and
+    /// 24 MB for England, once).
+    pub fn index_lsoa_cells(&self) {
+        self.lsoa_cells.get_or_init(|| {
+            let _t = crate::base::timing::Phase::start("grid the LSOAs");
+            PolygonCells::new(&self.lsoa_shapes, LSOA_CELL_M, |p| self.lsoa_by_polygons(p))
+        });
+    }
+
+    /// [`Atlas::lsoa_at`] by testing the polygons whose boxes hold the point.
+    fn lsoa_by_polygons(&self, at: [f64; 2]) -> Option<usize> {
         self.lsoa_index
             .containing(&self.lsoa_shapes, at)
             .into_iter()
