@@ -1107,3 +1107,58 @@ fn security_headers_and_no_paths_in_health() {
     let f = v["units_file"].as_str().unwrap();
     assert!(!f.is_empty() && !f.contains('/'), "{f}");
 }
+
+/// Sixteen clients asking at once for a tile no one has asked for get the same bytes from one
+/// build (a map opening on a busy server asks for the same dozen tiles many times over).
+#[test]
+fn a_tile_asked_for_at_once_is_built_once() {
+    use std::sync::atomic::Ordering;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap();
+    // A server of its own: the built count starts at nought.
+    let state = Arc::new(app_state());
+    let bodies = rt.block_on(async {
+        let asks = (0..16).map(|_| {
+            let app = app(state.clone());
+            tokio::spawn(async move {
+                let resp = app
+                    .oneshot(
+                        Request::get("/tiles/units/10/505/330.mvt")
+                            .body(Body::empty())
+                            .unwrap(),
+                    )
+                    .await
+                    .unwrap();
+                assert_eq!(resp.status(), StatusCode::OK);
+                resp.into_body().collect().await.unwrap().to_bytes()
+            })
+        });
+        futures_join(asks).await
+    });
+    assert!(!bodies[0].is_empty(), "Rochdale's units tile has features");
+    assert!(bodies.iter().all(|b| *b == bodies[0]));
+    assert_eq!(state.tiles.built.load(Ordering::Relaxed), 1);
+    assert!(state.tiles.building.lock().unwrap().is_empty());
+    // Another tile is another build; the first again is the cache's.
+    rt.block_on(async {
+        for uri in ["/tiles/units/10/505/331.mvt", "/tiles/units/10/505/330.mvt"] {
+            let resp = app(state.clone())
+                .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), StatusCode::OK);
+        }
+    });
+    assert_eq!(state.tiles.built.load(Ordering::Relaxed), 2);
+}
+
+async fn futures_join<T>(handles: impl Iterator<Item = tokio::task::JoinHandle<T>>) -> Vec<T> {
+    let mut out = vec![];
+    for h in handles.collect::<Vec<_>>() {
+        out.push(h.await.unwrap());
+    }
+    out
+}

@@ -1,7 +1,9 @@
 //! What the server keeps for vector tiles (`serve::tiles`): the tiles built so far, at most
-//! [`CACHE_BYTES`] of them (the oldest go first), and the units' default scores.
+//! [`CACHE_BYTES`] of them (the oldest go first), the tiles being built (so that many clients
+//! asking for one tile at once wait for one build), and the units' default scores.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// Bytes of tiles kept, each tile counted with [`ENTRY_BYTES`] more for its place in the cache
@@ -44,9 +46,17 @@ impl TileCache {
     }
 }
 
-/// What the server keeps for tiles: the tiles built, and the units' default scores.
+/// A tile being built: the first client to ask builds it, the others wait for the same bytes.
+pub type Building = Arc<tokio::sync::OnceCell<Arc<Vec<u8>>>>;
+
+/// What the server keeps for tiles: the tiles built, those being built, and the units'
+/// default scores.
 #[derive(Default)]
 pub struct Tiles {
     pub cache: Mutex<TileCache>,
+    pub building: Mutex<HashMap<Key, Building>>,
+    /// How many tiles have been built since the server started (each once, however many
+    /// clients asked for it at the same time, until the cache lets it go).
+    pub built: AtomicU64,
     pub unit_scores: OnceLock<Vec<Option<(f64, usize)>>>,
 }

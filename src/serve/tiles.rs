@@ -22,7 +22,6 @@ use crate::serve::error::ApiError;
 use crate::serve::mvt::{self, Fields};
 use crate::serve::respond::base_url;
 use crate::serve::state::Shared;
-use crate::serve::tile_cache::Key;
 
 /// From this zoom, tiles carry every field of their layer; below it, only the first few.
 pub const DETAIL_ZOOM: u8 = 10;
@@ -253,8 +252,8 @@ pub async fn tile(
         )));
     }
     let key = (index, z, x, y);
-    let cached = state
-        .tiles
+    let tiles = &state.tiles;
+    let cached = tiles
         .cache
         .lock()
         .unwrap_or_else(|p| p.into_inner())
@@ -262,22 +261,40 @@ pub async fn tile(
     let bytes = match cached {
         Some(b) => b,
         None => {
-            let built = state.cpu(move |s| build(s, layer, (z, x, y))).await??;
-            let built = Arc::new(built);
-            s_put(&state, key, built.clone());
-            built
+            // One build per tile however many clients ask at once: the first builds, the rest
+            // wait for its bytes (if the first goes away, the next waiting builds).
+            let building = tiles
+                .building
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(key)
+                .or_default()
+                .clone();
+            let built = building
+                .get_or_try_init(|| async {
+                    let built = state.cpu(move |s| build(s, layer, (z, x, y))).await??;
+                    let built = Arc::new(built);
+                    tiles
+                        .built
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tiles
+                        .cache
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .put(key, built.clone());
+                    Ok::<_, ApiError>(built)
+                })
+                .await
+                .cloned();
+            // Built (and cached) or failed: later clients look in the cache or try again.
+            let mut b = tiles.building.lock().unwrap_or_else(|p| p.into_inner());
+            if b.get(&key).is_some_and(|c| Arc::ptr_eq(c, &building)) {
+                b.remove(&key);
+            }
+            built?
         }
     };
     Ok(([(header::CONTENT_TYPE, MVT_TYPE)], bytes.as_ref().clone()).into_response())
-}
-
-fn s_put(state: &Shared, key: Key, v: Arc<Vec<u8>>) {
-    state
-        .tiles
-        .cache
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .put(key, v);
 }
 
 fn build(
