@@ -121,6 +121,7 @@ fn a_prepared_ranking_is_the_ranking_without_preparation() {
             }),
             false,
         ),
+        ("one per site", q(&|q| q.one_per_site = Some(true)), false),
         (
             "a plan overlay",
             q(&|q| {
@@ -167,9 +168,18 @@ fn a_prepared_ranking_is_the_ranking_without_preparation() {
         in_rochdale.rows.len() + in_rochdale.unsuitable.len()
     );
     assert!(
-        before[7].rows.iter().any(|r| r.values[6].norm == Some(1.0)),
+        before[queries.len() - 1]
+            .rows
+            .iter()
+            .any(|r| r.values[6].norm == Some(1.0)),
         "plan scored"
     );
+    let per_site = queries
+        .iter()
+        .position(|(what, _, _)| *what == "one per site")
+        .unwrap();
+    let behind = before[per_site].filtered_out.by("one_per_site");
+    assert!(behind > 10, "{behind} left out by one_per_site");
     // Straight through `rank::rank`: a ranking that writes sentences gets them all (prepared
     // values have none), and a box whose minimum passes its maximum keeps nothing either way.
     let words = e.settings(None, None);

@@ -503,14 +503,7 @@ pub fn rank(
     let mut rows = scored;
     permute(&mut rows, order.into_iter().map(|(_, k)| k).collect());
     if filters.one_per_site {
-        let mut seen = std::collections::HashSet::new();
-        rows.retain(|r| {
-            let first = seen.insert(units[r.unit].site_id.as_str());
-            if !first {
-                filtered_out.add("one_per_site", 1);
-            }
-            first
-        });
+        first_of_each_site(&mut rows, |r| r.unit, units, &mut filtered_out);
     }
     for (i, r) in rows.iter_mut().enumerate() {
         r.rank = i + 1;
@@ -527,8 +520,8 @@ pub fn rank(
 
 /// The first `k` rows of the ranking [`rank`] makes, and how many rows it has in all, holding
 /// a score per unit kept rather than a row (a page of a national ranking: a million rows are
-/// about 0.6 GB). With `one_per_site`, whose rows depend on the order of all of them, it ranks
-/// in full and keeps the first `k`.
+/// about 0.6 GB). With `one_per_site`, whose rows depend on the order of all of them, it orders
+/// every score and keeps the first of each site, still without a row for each.
 #[allow(clippy::too_many_arguments)]
 pub fn rank_top(
     atlas: &Atlas,
@@ -540,15 +533,9 @@ pub fn rank_top(
     prepared: Option<&Prepared>,
     k: usize,
 ) -> Result<(Ranking, usize), RankError> {
-    if filters.one_per_site {
-        let mut r = rank(atlas, units, contexts, weights, filters, settings, prepared)?;
-        let matched = r.rows.len();
-        r.rows.truncate(k);
-        return Ok((r, matched));
-    }
     let Selection {
         kept,
-        filtered_out,
+        mut filtered_out,
         unsuitable,
         prepared,
     } = select(atlas, units, contexts, weights, filters, settings, prepared)?;
@@ -562,14 +549,21 @@ pub fn rank_top(
     };
     let mut scores = crate::base::par::map(&kept, |&i| (scoring.row(i).score, i));
     drop(kept);
-    let matched = scores.len();
     // The order of [`rank`]: score, then id (ids are unique, so the order is total).
     let order = |a: &(f64, usize), b: &(f64, usize)| {
         b.0.total_cmp(&a.0)
             .then_with(|| units[a.1].id.cmp(&units[b.1].id))
     };
+    if filters.one_per_site {
+        // As [`rank`] does: every score in order, then the first of each site.
+        scores.sort_unstable_by(order);
+        first_of_each_site(&mut scores, |&(_, i)| i, units, &mut filtered_out);
+    }
+    let matched = scores.len();
     if k < scores.len() {
-        scores.select_nth_unstable_by(k, order);
+        if !filters.one_per_site {
+            scores.select_nth_unstable_by(k, order);
+        }
         scores.truncate(k);
     }
     scores.sort_unstable_by(order);
@@ -588,6 +582,27 @@ pub fn rank_top(
         },
         matched,
     ))
+}
+
+/// Keeps the first of each site's units in `items` (in ranking order), counting the others as
+/// left out by `one_per_site`. A unit alone at its site (`site_units` 1, as
+/// [`crate::analysis::sites::group`] counts them) is its site's first without looking its site
+/// up: a national ranking hashes only the units that share a site.
+fn first_of_each_site<T>(
+    items: &mut Vec<T>,
+    unit_of: impl Fn(&T) -> usize,
+    units: &[Unit],
+    filtered_out: &mut LeftOut,
+) {
+    let mut seen = std::collections::HashSet::new();
+    items.retain(|item| {
+        let u = &units[unit_of(item)];
+        let first = u.site_units <= 1 || seen.insert(u.site_id.as_str());
+        if !first {
+            filtered_out.add("one_per_site", 1);
+        }
+        first
+    });
 }
 
 /// The units a ranking scores, and those its filters left out.
