@@ -144,4 +144,33 @@ fn metadata_names_the_first_hundred_units_left_out_and_counts_them_all() {
     );
     assert!(text.ends_with(&format!("; and {} more", n - 100)), "{text}");
     assert_eq!(text.matches(" (").count(), 100 + 1, "{text}");
+    // The CSV is made a run of rows at a time, the next while one is written: over several
+    // runs its rows are still the ranking's, in order, each once, with their words.
+    let out = dir.path().join("out.csv");
+    e.write(&out, sitefinder::export::ExportFormat::Csv, &r, &meta)
+        .unwrap();
+    let mut rdr = csv::Reader::from_path(&out).unwrap();
+    let h = rdr.headers().unwrap().clone();
+    let col = |name: &str| {
+        h.iter()
+            .position(|c| c.trim_start_matches('\u{feff}') == name)
+            .unwrap()
+    };
+    let (rank, id, why) = (col("rank"), col("id"), col("why"));
+    let rows: Vec<csv::StringRecord> = rdr.records().map(Result::unwrap).collect();
+    assert!(
+        r.rows.len() > 4_096,
+        "{} rows: more than one run",
+        r.rows.len()
+    );
+    assert_eq!(rows.len(), r.rows.len());
+    for (k, (row, ranked)) in rows.iter().zip(&r.rows).enumerate() {
+        assert_eq!(row[rank].parse::<usize>().unwrap(), k + 1);
+        assert_eq!(row[id], e.units[ranked.unit].id, "row {k}");
+        assert!(
+            row[why].contains("deprivation: LSOA "),
+            "row {k}: {}",
+            &row[why]
+        );
+    }
 }

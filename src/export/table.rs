@@ -386,11 +386,21 @@ pub fn write_csv(
                 .map_err(|e| OutputError::Io(e.into_error()))?,
         )?;
     }
-    // Rows are made into CSV on every core, a run at a time, and written in order.
-    for run in ranking.rows.chunks(65_536) {
-        let parts = crate::base::par::map_chunks(run, 1_024, |rows| {
+    // Rows are made into CSV on every core, a run at a time, and written in order: while one
+    // run is written, the next is made. Written buffers are used again, so their memory is not
+    // handed back and zeroed once a run.
+    let pool: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(vec![]);
+    let make = |run: &[Ranked]| -> Vec<Result<Vec<u8>, OutputError>> {
+        crate::base::par::map_chunks(run, 1_024, |rows| {
+            let mut buf = pool
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .pop()
+                .unwrap_or_default();
+            buf.clear();
             // About 1.4 KB a row in words: room for the part at once, not grown by copying.
-            let mut part = csv::Writer::from_writer(Vec::with_capacity(rows.len() * 1_536));
+            buf.reserve(rows.len() * 1_536);
+            let mut part = csv::Writer::from_writer(buf);
             let mut scratch = Vec::new();
             // The ranking's settings asking for words, made once a run (not once a row); none
             // when its rows have their words already.
@@ -411,14 +421,35 @@ pub fn write_csv(
             }
             part.into_inner()
                 .map_err(|e| OutputError::Io(e.into_error()))
-        });
+        })
+    };
+    let mut write = |parts: Vec<Result<Vec<u8>, OutputError>>| -> Result<(), OutputError> {
         for bytes in parts {
-            w.write_all(&bytes?)?;
+            let bytes = bytes?;
+            w.write_all(&bytes)?;
+            pool.lock().unwrap_or_else(|p| p.into_inner()).push(bytes);
         }
+        Ok(())
+    };
+    let mut made: Option<Vec<Result<Vec<u8>, OutputError>>> = None;
+    for run in ranking.rows.chunks(RUN_ROWS) {
+        let (next, written) = std::thread::scope(|s| {
+            let next = s.spawn(|| make(run));
+            let written = made.take().map_or(Ok(()), &mut write);
+            (next.join(), written)
+        });
+        written?;
+        made = Some(next.unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+    }
+    if let Some(parts) = made {
+        write(parts)?;
     }
     w.flush()?;
     Ok(())
 }
+
+/// Rows made into CSV at a time (two runs are held: one being written, the next being made).
+const RUN_ROWS: usize = 4_096;
 
 /// A unit's WGS84 longitude and latitude: the one computed at the join, else from its BNG
 /// position now. Every output that gives degrees (GeoJSON, XLSX, the PDF report) takes them here.
