@@ -352,3 +352,95 @@ fn bad_tile_requests_are_json_errors() {
         );
     }
 }
+
+/// Below zoom 10 a points tileset holds one point per cell of a 128 x 128 grid: for the units,
+/// the best ranked, with `point_count` the units it stands for. Rochdale at zoom 6: fewer
+/// points than units, the counts add up to every unit in the tile, the first-ranked unit is
+/// there, and each of the top ten is drawn or behind a better-ranked point. At zoom 12, no
+/// counts.
+#[test]
+fn low_zoom_point_tiles_keep_the_best_ranked_point_per_cell() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Serving::start(&dir.path().join("state"), &[]);
+    let (status, body) = server.get("/rank?limit=10");
+    assert_eq!(status, 200, "{body}");
+    let top: Value = serde_json::from_str(&body).unwrap();
+    let (lon, lat) = (-2.1540, 53.6160);
+    let features = |z: u8| {
+        let (x, y) = tile_of(lon, lat, z);
+        let (status, _, bytes) = fetch(&server, &format!("/tiles/units/{z}/{x}/{y}.mvt"));
+        assert_eq!(status, 200);
+        let file = dir.path().join(format!("units-{z}.mvt"));
+        std::fs::write(&file, &bytes).unwrap();
+        let gdal = decode_gdal(&file, z, x, y);
+        let py = decode_python(&file, z, x, y);
+        let f = py["units"]["features"].as_array().unwrap().clone();
+        assert_eq!(
+            gdal["features"].as_array().unwrap().len(),
+            f.len(),
+            "GDAL, zoom {z}"
+        );
+        f
+    };
+    let near = features(12);
+    assert!(near.len() > 50, "{} units at zoom 12", near.len());
+    assert!(near
+        .iter()
+        .all(|f| f["properties"].get("point_count").is_none()));
+    // All of Rochdale's units are in its zoom-6 tile.
+    let (status, body) = server.get("/collections/units/items?limit=1");
+    assert_eq!(status, 200, "{body}");
+    let units = serde_json::from_str::<Value>(&body).unwrap()["numberMatched"]
+        .as_u64()
+        .unwrap() as usize;
+    let thin = features(6);
+    assert!(
+        thin.len() * 3 < units,
+        "{} points for {units} units",
+        thin.len()
+    );
+    let counted: u64 = thin
+        .iter()
+        .map(|f| f["properties"]["point_count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(counted as usize, units);
+    let ranks: Vec<u64> = thin
+        .iter()
+        .filter_map(|f| f["properties"]["rank"].as_u64())
+        .collect();
+    assert!(
+        ranks.contains(&1),
+        "the first-ranked unit is drawn: {ranks:?}"
+    );
+    // Each of the top ten is its cell's point, or its cell's point ranks above it.
+    let (z, (x, y)) = (6, tile_of(lon, lat, 6));
+    let cell = |c: &Value| {
+        let (tx, ty) = sitefinder::serve::mvt::lonlat_to_tile(
+            c[0].as_f64().unwrap(),
+            c[1].as_f64().unwrap(),
+            z,
+        );
+        let unit = |t: f64, o: u32| ((t - f64::from(o)) * 4096.0).round() as i64;
+        (unit(tx, x).div_euclid(32), unit(ty, y).div_euclid(32))
+    };
+    for f in top["features"].as_array().unwrap() {
+        let rank = f["properties"]["rank"].as_u64().unwrap();
+        let here = cell(&f["geometry"]["coordinates"]);
+        let point = thin
+            .iter()
+            .find(|t| cell(&t["geometry"]["coordinates"]) == here)
+            .unwrap_or_else(|| panic!("no point in the cell of the unit ranked {rank}"));
+        let best = point["properties"]["rank"].as_u64().unwrap();
+        assert!(
+            best <= rank,
+            "the cell of the unit ranked {rank} shows {best}"
+        );
+        if best == rank {
+            assert_eq!(point["properties"]["id"], f["properties"]["id"]);
+        }
+    }
+    let (status, body) = server.get("/tiles/units.json");
+    assert_eq!(status, 200);
+    let tj: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(tj["vector_layers"][0]["fields"]["point_count"], "Number");
+}

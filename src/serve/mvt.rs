@@ -127,8 +127,18 @@ impl ToTile {
     }
 
     fn point(&self, e: f64, n: f64) -> Option<(i32, i32)> {
-        let (x, y) = self.units(e, n)?;
-        Some((x.round() as i32, y.round() as i32))
+        let (lon, lat) = crs::bng_to_wgs84(e, n).ok()?;
+        self.point_lonlat(lon, lat)
+    }
+
+    /// A WGS84 point in whole tile units.
+    fn point_lonlat(&self, lon: f64, lat: f64) -> Option<(i32, i32)> {
+        let (tx, ty) = lonlat_to_tile(lon, lat, self.z);
+        let (x, y) = (
+            (tx - f64::from(self.x)) * f64::from(EXTENT),
+            (ty - f64::from(self.y)) * f64::from(EXTENT),
+        );
+        (x.is_finite() && y.is_finite()).then(|| (x.round() as i32, y.round() as i32))
     }
 
     fn inside(p: (i32, i32)) -> bool {
@@ -270,14 +280,38 @@ fn encode_polygons(
     enc.encode().ok()
 }
 
+/// Below [`THIN_BELOW_ZOOM`], a tile holds at most one point per cell of a grid this many
+/// cells a side (32 tile units, 4 pixels of a tile drawn 512 wide): the first by `priority`,
+/// tagged [`POINT_COUNT`] with how many points the cell has.
+pub const THIN_CELLS: u32 = 128;
+/// The zoom from which every point is in its tile (a tile there is about 40 km a side).
+pub const THIN_BELOW_ZOOM: u8 = 10;
+/// The tag of a point that stands for others in its cell below [`THIN_BELOW_ZOOM`].
+pub const POINT_COUNT: &str = "point_count";
+
+/// An item to encode: its index, its place when thinning placed it, and the points it stands
+/// for.
+type ToEncode = (usize, Option<(i32, i32)>, u64);
+
+/// The point kept for a cell of a thinned tile: the item, its place, and the points in the cell.
+struct Kept {
+    item: usize,
+    at: (i32, i32),
+    count: u64,
+}
+
 /// Encodes tile `z/x/y` of `collection` as one layer named after it, with `fields` of each
 /// item, and `extra` properties per item (by index) after them. Items are in id order; each
-/// feature's id is its index in the collection plus one.
+/// feature's id is its index in the collection plus one. Points below [`THIN_BELOW_ZOOM`] are
+/// thinned (see [`THIN_CELLS`]), keeping in each cell the point that `priority` puts first
+/// (lowest), ties by item: a national layer's tile holds what can be seen, not every point
+/// under it.
 pub fn encode_tile(
     atlas: &Atlas,
     collection: &Collection,
     fields: &Fields,
     extra: &dyn Fn(usize, &mut mvt::Feature),
+    priority: &dyn Fn(usize) -> usize,
     (z, x, y): (u8, u32, u32),
 ) -> Result<Vec<u8>, String> {
     let mut tile = Tile::new(EXTENT);
@@ -288,10 +322,47 @@ pub fn encode_tile(
         // Ground size at the middle of what the tile holds of England.
         let mid = (s.max(ENGLAND[1]) + n.min(ENGLAND[3])) / 2.0;
         let tolerance_m = unit_m(z, mid) * TOLERANCE_UNITS;
+        // Each point's place in the tile (from the join's WGS84 position when the item has
+        // one), kept by cell when thinning.
+        let thin = z < THIN_BELOW_ZOOM;
+        let place = |i: usize, e: f64, n: f64| match collection.lonlat(i) {
+            Some([lon, lat]) => to.point_lonlat(lon, lat),
+            None => to.point(e, n),
+        };
+        let mut cells: std::collections::HashMap<(i32, i32), Kept> =
+            std::collections::HashMap::new();
+        let mut items = vec![];
         for i in collection.in_envelope(window) {
+            match &collection.items[i].shape {
+                Shape::Point([e, n]) if thin => {
+                    let Some(p) = place(i, *e, *n).filter(|p| ToTile::inside(*p)) else {
+                        continue;
+                    };
+                    let side = (EXTENT / THIN_CELLS) as i32;
+                    let cell = (p.0.div_euclid(side), p.1.div_euclid(side));
+                    let first = cells.entry(cell).or_insert(Kept {
+                        item: i,
+                        at: p,
+                        count: 0,
+                    });
+                    first.count += 1;
+                    if (priority(i), i) < (priority(first.item), first.item) {
+                        (first.item, first.at) = (i, p);
+                    }
+                }
+                _ => items.push((i, None, 0)),
+            }
+        }
+        let mut kept: Vec<ToEncode> = cells
+            .into_values()
+            .map(|k| (k.item, Some(k.at), k.count))
+            .collect();
+        kept.extend(items);
+        kept.sort_unstable_by_key(|k| k.0);
+        for (i, at, count) in kept {
             let item = &collection.items[i];
             let geom = match &item.shape {
-                Shape::Point([e, n]) => match to.point(*e, *n) {
+                Shape::Point([e, n]) => match at.or_else(|| place(i, *e, *n)) {
                     Some(p) if ToTile::inside(p) => GeomEncoder::<f64>::new(GeomType::Point)
                         .point(f64::from(p.0), f64::from(p.1))
                         .and_then(|g| g.encode())
@@ -311,6 +382,9 @@ pub fn encode_tile(
             feature.set_id(i as u64 + 1);
             add_tags(&mut feature, &collection.properties(i), fields);
             extra(i, &mut feature);
+            if at.is_some() {
+                feature.add_tag_uint(POINT_COUNT, count);
+            }
             layer = feature.into_layer();
         }
     }

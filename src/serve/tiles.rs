@@ -40,6 +40,8 @@ struct TileLayer {
     low_zoom_fields: usize,
     /// Whether the units' default score and rank are added.
     scored: bool,
+    /// Whether the items are points, thinned below [`mvt::THIN_BELOW_ZOOM`].
+    points: bool,
     minzoom: u8,
 }
 
@@ -57,6 +59,7 @@ const LAYERS: [TileLayer; 3] = [
         ],
         low_zoom_fields: 2,
         scored: false,
+        points: false,
         minzoom: 0,
     },
     TileLayer {
@@ -65,6 +68,7 @@ const LAYERS: [TileLayer; 3] = [
         fields: &["id", "name", "address", "imd_decile"],
         low_zoom_fields: 4,
         scored: true,
+        points: true,
         minzoom: 0,
     },
     TileLayer {
@@ -73,6 +77,7 @@ const LAYERS: [TileLayer; 3] = [
         fields: &["practice_code", "name", "list_size", "pcn_name"],
         low_zoom_fields: 4,
         scored: false,
+        points: true,
         minzoom: 0,
     },
 ];
@@ -176,6 +181,9 @@ pub async fn tilejson(
         fields.insert("score".into(), json!("Number"));
         fields.insert("rank".into(), json!("Number"));
     }
+    if layer.points {
+        fields.insert(mvt::POINT_COUNT.into(), json!("Number"));
+    }
     // The grid is turned against the meridians: the box of the extent's edges, sampled.
     let bounds = collection
         .extent_bng
@@ -210,20 +218,33 @@ pub async fn tilejson(
         "center": [(bounds[0] + bounds[2]) / 2.0, (bounds[1] + bounds[3]) / 2.0, 6],
         "vector_layers": [{
             "id": layer.id,
-            "description": if layer.low_zoom_fields < layer.fields.len() {
-                format!(
-                    "{}; below zoom {DETAIL_ZOOM} only {}",
-                    layer.description,
-                    field_names(atlas, layer)[..layer.low_zoom_fields].join(" and ")
-                )
-            } else {
-                layer.description.to_string()
-            },
+            "description": description(atlas, layer),
             "minzoom": layer.minzoom,
             "maxzoom": mvt::MAX_ZOOM,
             "fields": fields,
         }],
     })))
+}
+
+/// A tileset's description, with what its tiles leave out below some zoom.
+fn description(atlas: &Atlas, layer: &TileLayer) -> String {
+    let mut d = layer.description.to_string();
+    if layer.low_zoom_fields < layer.fields.len() {
+        d += &format!(
+            "; below zoom {DETAIL_ZOOM} only {}",
+            field_names(atlas, layer)[..layer.low_zoom_fields].join(" and ")
+        );
+    }
+    if layer.points {
+        d += &format!(
+            "; below zoom {}, one point per 1/{} of a tile a side (the {}), with `{}` the points it stands for",
+            mvt::THIN_BELOW_ZOOM,
+            mvt::THIN_CELLS,
+            if layer.scored { "best ranked" } else { "first" },
+            mvt::POINT_COUNT
+        );
+    }
+    d
 }
 
 /// `GET /tiles/{layer}/{z}/{x}/{y}.mvt`.
@@ -322,7 +343,13 @@ fn build(
             f.add_tag_uint("rank", *rank as u64);
         }
     };
-    mvt::encode_tile(atlas, collection, &fields, &extra, zxy).map_err(ApiError::internal)
+    // Thinned points: the best ranked unit of each cell, else the first item.
+    let priority = |i: usize| match scores.get(i) {
+        Some(Some((_, rank))) => *rank,
+        Some(None) => usize::MAX,
+        None => i,
+    };
+    mvt::encode_tile(atlas, collection, &fields, &extra, &priority, zxy).map_err(ApiError::internal)
 }
 
 impl crate::serve::state::AppState {
