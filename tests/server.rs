@@ -1162,3 +1162,22 @@ async fn futures_join<T>(handles: impl Iterator<Item = tokio::task::JoinHandle<T
     }
     out
 }
+
+/// A unit item's properties are made when asked for, whole or one at a time: each field made
+/// alone is the same as in the whole map, for every unit and every collection.
+#[test]
+fn one_property_alone_is_the_same_as_in_the_whole_map() {
+    let s = state();
+    let mut fields = 0;
+    for c in &s.collections {
+        for i in (0..c.items.len()).step_by(7) {
+            let whole = c.properties(i);
+            for (k, v) in whole.iter() {
+                assert_eq!(c.property(i, k).as_deref(), Some(v), "{} {i} {k}", c.id);
+                fields += 1;
+            }
+            assert_eq!(c.property(i, "no_such_field"), None);
+        }
+    }
+    assert!(fields > 1_000, "{fields} fields compared");
+}

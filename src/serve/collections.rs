@@ -228,6 +228,22 @@ impl Collection {
         }
     }
 
+    /// One of item `i`'s properties (for units, made alone: a filter on one field of a
+    /// million units does not make a million maps).
+    pub fn property(&self, i: usize, name: &str) -> Option<Cow<'_, Json>> {
+        let it = &self.items[i];
+        match (&self.units, it.unit) {
+            (Some(Units(e)), Some(u)) => unit_property(
+                &e.atlas,
+                &e.units[u as usize],
+                &e.contexts[u as usize],
+                name,
+            )
+            .map(Cow::Owned),
+            _ => it.properties.get(name).map(Cow::Borrowed),
+        }
+    }
+
     /// The same collection, with pages of at most `n` features.
     pub fn with_max_limit(mut self, n: usize) -> Self {
         self.max_limit = n;
@@ -408,19 +424,52 @@ pub const CATCHMENTS_PAGE: usize = 1_000;
 
 /// Every collection, built from the atlas, the served units and the catchment source.
 /// A unit's properties in the units collection.
+type UnitField = fn(&Atlas, &Unit, &Context) -> Json;
+
+/// A unit item's properties, each by name: the one list [`unit_properties`] and
+/// [`unit_property`] read. `{code}` and `{lad_name}` are the edition's column names.
+const UNIT_FIELDS: &[(&str, UnitField)] = &[
+    ("id", |_, u, _| json!(u.id)),
+    ("name", |_, u, _| json!(u.name)),
+    ("address", |_, u, _| json!(u.address)),
+    ("postcode", |_, u, _| json!(u.postcode)),
+    ("description", |_, u, _| json!(u.description)),
+    ("floor_area_m2", |_, u, _| json!(u.floor_area_m2)),
+    ("rateable_value", |_, u, _| json!(u.rateable_value)),
+    ("ground_floor", |_, u, _| json!(u.ground_floor)),
+    ("vacant_since", |_, u, _| {
+        json!(u.vacant_since.map(|d| d.to_string()))
+    }),
+    ("imd_decile", |a, _, c| json!(a.lsoas[c.lsoa].imd_decile)),
+    ("catchment_pcns", |a, _, c| json!(c.pcns(a).join("; "))),
+    ("council", |_, u, _| json!(u.council)),
+    ("source_file", |_, u, _| json!(u.source)),
+    ("{code}", |a, _, c| json!(a.lsoas[c.lsoa].code)),
+    ("{lad_name}", |a, _, c| json!(a.lsoas[c.lsoa].lad_name)),
+];
+
+/// A field's name in this edition.
+fn unit_field_name<'a>(atlas: &Atlas, name: &'a str) -> &'a str {
+    match name {
+        "{code}" => atlas.imd.code_column(),
+        "{lad_name}" => atlas.imd.lad_name_column(),
+        other => other,
+    }
+}
+
 fn unit_properties(atlas: &Atlas, u: &Unit, c: &Context) -> Map<String, Json> {
-    let l = &atlas.lsoas[c.lsoa];
-    let mut p = obj(json!({
-        "id": u.id, "name": u.name, "address": u.address, "postcode": u.postcode,
-        "description": u.description, "floor_area_m2": u.floor_area_m2,
-        "rateable_value": u.rateable_value, "ground_floor": u.ground_floor,
-        "vacant_since": u.vacant_since.map(|d| d.to_string()),
-        "imd_decile": l.imd_decile, "catchment_pcns": c.pcns(atlas).join("; "),
-        "council": u.council, "source_file": u.source,
-    }));
-    p.insert(atlas.imd.code_column().into(), json!(l.code));
-    p.insert(atlas.imd.lad_name_column().into(), json!(l.lad_name));
-    p
+    UNIT_FIELDS
+        .iter()
+        .map(|(name, value)| (unit_field_name(atlas, name).to_string(), value(atlas, u, c)))
+        .collect()
+}
+
+/// One of [`unit_properties`], made alone.
+fn unit_property(atlas: &Atlas, u: &Unit, c: &Context, name: &str) -> Option<Json> {
+    UNIT_FIELDS
+        .iter()
+        .find(|(n, _)| unit_field_name(atlas, n) == name)
+        .map(|(_, value)| value(atlas, u, c))
 }
 
 /// Every collection over the engine's units and reference layers.

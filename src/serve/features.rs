@@ -455,8 +455,8 @@ fn items_page(
     if let Some(dt) = datetime {
         matching.retain(|&i| {
             match c
-                .properties(i)
-                .get("vacant_since")
+                .property(i, "vacant_since")
+                .as_deref()
                 .and_then(Value::as_str)
                 .and_then(crate::base::date::Date::parse)
             {
@@ -466,10 +466,10 @@ fn items_page(
         });
     }
     if let Some(k) = &q.kind {
-        matching.retain(|&i| c.properties(i).get("kind").and_then(Value::as_str) == Some(k));
+        matching.retain(|&i| c.property(i, "kind").as_deref().and_then(Value::as_str) == Some(k));
     }
     for (name, text) in &by_property {
-        matching.retain(|&i| equals(c.properties(i).get(name), text));
+        matching.retain(|&i| equals(c.property(i, name).as_deref(), text));
     }
     if let Some(f) = &filter {
         let mut kept = Vec::with_capacity(matching.len());
@@ -487,16 +487,16 @@ fn items_page(
         matching = kept;
     }
     if let Some(sb) = &sortby {
-        // Stable: ties stay in id order. Each item's sort keys are read once (for units, from
-        // properties made and then cut down to those keys, so a million are not held whole).
-        let mut keyed: Vec<_> = matching
+        // Stable: ties stay in id order. Each item's sort keys are read once, alone (a million
+        // units are not made whole).
+        let mut keyed: Vec<(usize, serde_json::Map<String, Value>)> = matching
             .iter()
             .map(|&i| {
-                let mut p = c.properties(i);
-                if let std::borrow::Cow::Owned(m) = &mut p {
-                    m.retain(|k, _| sb.0.iter().any(|(n, _)| n == k));
-                }
-                (i, p)
+                let keys =
+                    sb.0.iter()
+                        .filter_map(|(n, _)| Some((n.clone(), c.property(i, n)?.into_owned())))
+                        .collect();
+                (i, keys)
             })
             .collect();
         keyed.sort_by(|a, b| sb.compare(&a.1, &b.1));

@@ -22,7 +22,7 @@
 
 use geo::{LineString, MultiPolygon, SimplifyVwPreserve};
 use mvt::{GeomEncoder, GeomType, Tile};
-use serde_json::{Map, Value as Json};
+use serde_json::Value as Json;
 
 use crate::base::crs;
 use crate::reference::atlas::Atlas;
@@ -225,9 +225,9 @@ pub struct Fields<'a> {
     pub names: &'a [String],
 }
 
-fn add_tags(feature: &mut mvt::Feature, properties: &Map<String, Json>, fields: &Fields) {
+fn add_tags(feature: &mut mvt::Feature, collection: &Collection, i: usize, fields: &Fields) {
     for name in fields.names {
-        match properties.get(name) {
+        match collection.property(i, name).as_deref() {
             Some(Json::String(s)) => feature.add_tag_string(name, s),
             Some(Json::Bool(b)) => feature.add_tag_bool(name, *b),
             Some(Json::Number(n)) => {
@@ -380,7 +380,7 @@ pub fn encode_tile(
             let Some(geom) = geom else { continue };
             let mut feature = layer.into_feature(geom);
             feature.set_id(i as u64 + 1);
-            add_tags(&mut feature, &collection.properties(i), fields);
+            add_tags(&mut feature, collection, i, fields);
             extra(i, &mut feature);
             if at.is_some() {
                 feature.add_tag_uint(POINT_COUNT, count);
