@@ -1109,9 +1109,11 @@ fn security_headers_and_no_paths_in_health() {
 }
 
 /// Sixteen clients asking at once for a tile no one has asked for get the same bytes from one
-/// build (a map opening on a busy server asks for the same dozen tiles many times over).
+/// build (a map opening on a busy server asks for the same dozen tiles many times over); a
+/// tile whose client went away is still made and kept.
 #[test]
 fn a_tile_asked_for_at_once_is_built_once() {
+    use std::future::Future;
     use std::sync::atomic::Ordering;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
@@ -1153,6 +1155,43 @@ fn a_tile_asked_for_at_once_is_built_once() {
         }
     });
     assert_eq!(state.tiles.built.load(Ordering::Relaxed), 2);
+    // A client that goes away before its tile is made: the build goes on, the tile is kept,
+    // and nothing is left marked as being built.
+    let uri = "/tiles/units/12/2021/1322.mvt";
+    rt.block_on(async {
+        // Asked once, then dropped: the request's first step starts the build and waits.
+        let mut ask =
+            Box::pin(app(state.clone()).oneshot(Request::get(uri).body(Body::empty()).unwrap()));
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(ask.as_mut().poll(&mut cx).is_pending());
+        drop(ask);
+        for _ in 0..600 {
+            if state.tiles.built.load(Ordering::Relaxed) == 3 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    });
+    assert_eq!(state.tiles.built.load(Ordering::Relaxed), 3);
+    for _ in 0..100 {
+        if state.tiles.building.lock().unwrap().is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(state.tiles.building.lock().unwrap().is_empty());
+    rt.block_on(async {
+        let resp = app(state.clone())
+            .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+    });
+    assert_eq!(
+        state.tiles.built.load(Ordering::Relaxed),
+        3,
+        "kept from the build"
+    );
 }
 
 async fn futures_join<T>(handles: impl Iterator<Item = tokio::task::JoinHandle<T>>) -> Vec<T> {

@@ -586,8 +586,9 @@ pub fn rank_top(
 
 /// Keeps the first of each site's units in `items` (in ranking order), counting the others as
 /// left out by `one_per_site`. A unit alone at its site (`site_units` 1, as
-/// [`crate::analysis::sites::group`] counts them) is its site's first without looking its site
-/// up: a national ranking hashes only the units that share a site.
+/// [`crate::analysis::sites::group`] counts them, over units with unique ids as every engine's
+/// are) is its site's first without looking its site up: a national ranking hashes only the
+/// units that share a site.
 fn first_of_each_site<T>(
     items: &mut Vec<T>,
     unit_of: impl Fn(&T) -> usize,

@@ -52,8 +52,9 @@ pub struct PolygonCells {
     beyond: Cell,
 }
 
-/// The most cells a grid has (400 MB): coarser cells than this asks for are not made.
-pub const MAX_CELLS: usize = 100_000_000;
+/// The most cells a grid has (5 bytes each while it is made, 4 kept: 250 MB and 200 MB):
+/// a grid that would need finer cells than this allows is not made (every point is tested).
+pub const MAX_CELLS: usize = 50_000_000;
 
 impl PolygonCells {
     /// Grids the polygons' extent in cells of `cell_m` metres. `answer` is the exact test, asked
@@ -85,6 +86,13 @@ impl PolygonCells {
         let Some(extent) = extent else {
             return untested(Cell::Outside);
         };
+        // A vertex that is not a number would leave its edges unmarked.
+        let finite = polys
+            .iter()
+            .all(|m| m.coords_iter().all(|c| c.x.is_finite() && c.y.is_finite()));
+        if !finite {
+            return untested(Cell::Edge);
+        }
         // One cell of margin each side, so the cells around the extent are outside.
         let size = |span: f64| (span / cell_m).ceil() + 3.0;
         let (fx, fy) = (size(extent.width()), size(extent.height()));

@@ -387,7 +387,7 @@ pub fn write_csv(
         )?;
     }
     // Rows are made into CSV on every core, a run at a time, and written in order: while one
-    // run is written, the next is made. Written buffers are used again, so their memory is not
+    // run is written, the next is made (two runs are held). Written buffers are used again, so their memory is not
     // handed back and zeroed once a run.
     let pool: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(vec![]);
     let make = |run: &[Ranked]| -> Vec<Result<Vec<u8>, OutputError>> {
@@ -432,14 +432,17 @@ pub fn write_csv(
         Ok(())
     };
     let mut made: Option<Vec<Result<Vec<u8>, OutputError>>> = None;
-    for run in ranking.rows.chunks(RUN_ROWS) {
+    // Enough rows a run for every core to make its own part of at least 1,024 of them.
+    let run_rows = 1_024 * rayon::current_num_threads().max(4);
+    for run in ranking.rows.chunks(run_rows) {
         let (next, written) = std::thread::scope(|s| {
             let next = s.spawn(|| make(run));
             let written = made.take().map_or(Ok(()), &mut write);
             (next.join(), written)
         });
+        let next = next.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         written?;
-        made = Some(next.unwrap_or_else(|panic| std::panic::resume_unwind(panic)));
+        made = Some(next);
     }
     if let Some(parts) = made {
         write(parts)?;
@@ -447,9 +450,6 @@ pub fn write_csv(
     w.flush()?;
     Ok(())
 }
-
-/// Rows made into CSV at a time (two runs are held: one being written, the next being made).
-const RUN_ROWS: usize = 4_096;
 
 /// A unit's WGS84 longitude and latitude: the one computed at the join, else from its BNG
 /// position now. Every output that gives degrees (GeoJSON, XLSX, the PDF report) takes them here.

@@ -17,7 +17,7 @@ use crate::ingest::overlay::OverlayError;
 use crate::store::StoreError;
 
 /// An error answer.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,

@@ -284,7 +284,8 @@ fn encode_polygons(
 /// cells a side (32 tile units, 4 pixels of a tile drawn 512 wide): the first by `priority`,
 /// tagged [`POINT_COUNT`] with how many points the cell has.
 pub const THIN_CELLS: u32 = 128;
-/// The zoom from which every point is in its tile (a tile there is about 40 km a side).
+/// The zoom from which every point is in its tile (a tile there is about 24 km a side in
+/// England).
 pub const THIN_BELOW_ZOOM: u8 = 10;
 /// The tag of a point that stands for others in its cell below [`THIN_BELOW_ZOOM`].
 pub const POINT_COUNT: &str = "point_count";
@@ -335,7 +336,12 @@ pub fn encode_tile(
         for i in collection.in_envelope(window) {
             match &collection.items[i].shape {
                 Shape::Point([e, n]) if thin => {
-                    let Some(p) = place(i, *e, *n).filter(|p| ToTile::inside(*p)) else {
+                    // Whole cells only: the buffer's two cells each side are the neighbour
+                    // tiles' edge cells, thinned alike.
+                    let hi = EXTENT as i32 + BUFFER;
+                    let Some(p) =
+                        place(i, *e, *n).filter(|p| ToTile::inside(*p) && p.0 < hi && p.1 < hi)
+                    else {
                         continue;
                     };
                     let side = (EXTENT / THIN_CELLS) as i32;

@@ -46,8 +46,9 @@ impl TileCache {
     }
 }
 
-/// A tile being built: the first client to ask builds it, the others wait for the same bytes.
-pub type Building = Arc<tokio::sync::OnceCell<Arc<Vec<u8>>>>;
+/// A tile being built: its answer when the build ends (every client asking waits for it).
+pub type Building =
+    tokio::sync::watch::Receiver<Option<Result<Arc<Vec<u8>>, crate::serve::error::ApiError>>>;
 
 /// What the server keeps for tiles: the tiles built, those being built, and the units'
 /// default scores.

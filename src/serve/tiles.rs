@@ -9,6 +9,7 @@
 //! `practices` (GP practices with registered patients and PCN). Tiles are built on a blocking
 //! thread when first asked for and kept (`serve::tile_cache`).
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
@@ -282,40 +283,82 @@ pub async fn tile(
     let bytes = match cached {
         Some(b) => b,
         None => {
-            // One build per tile however many clients ask at once: the first builds, the rest
-            // wait for its bytes (if the first goes away, the next waiting builds).
-            let building = tiles
-                .building
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .entry(key)
-                .or_default()
-                .clone();
-            let built = building
-                .get_or_try_init(|| async {
-                    let built = state.cpu(move |s| build(s, layer, (z, x, y))).await??;
-                    let built = Arc::new(built);
-                    tiles
-                        .built
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    tiles
-                        .cache
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .put(key, built.clone());
-                    Ok::<_, ApiError>(built)
-                })
+            // One build per tile however many clients ask at once: the first to ask starts it
+            // on its own task (it finishes, and the tile is kept, even if every client goes
+            // away), and all of them wait for its answer.
+            let mut answer = {
+                let mut building = tiles.building.lock().unwrap_or_else(|p| p.into_inner());
+                // Looked for again under the lock: a build that ended since is in the cache.
+                let cached = tiles
+                    .cache
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(&key);
+                if let Some(b) = cached {
+                    return Ok(mvt_response(&b));
+                }
+                match building.get(&key) {
+                    Some(answer) => answer.clone(),
+                    None => {
+                        let (tx, rx) = tokio::sync::watch::channel(None);
+                        building.insert(key, rx.clone());
+                        let state = state.clone();
+                        tokio::spawn(async move {
+                            let done = BuildEnds {
+                                state: state.clone(),
+                                key,
+                            };
+                            let built = match state.cpu(move |s| build(s, layer, (z, x, y))).await {
+                                Ok(Ok(t)) => Ok(Arc::new(t)),
+                                Ok(Err(e)) | Err(e) => Err(e),
+                            };
+                            if let Ok(t) = &built {
+                                state.tiles.built.fetch_add(1, Ordering::Relaxed);
+                                state
+                                    .tiles
+                                    .cache
+                                    .lock()
+                                    .unwrap_or_else(|p| p.into_inner())
+                                    .put(key, t.clone());
+                            }
+                            drop(done);
+                            let _ = tx.send(Some(built));
+                        });
+                        rx
+                    }
+                }
+            };
+            let built = answer
+                .wait_for(Option::is_some)
                 .await
-                .cloned();
-            // Built (and cached) or failed: later clients look in the cache or try again.
-            let mut b = tiles.building.lock().unwrap_or_else(|p| p.into_inner());
-            if b.get(&key).is_some_and(|c| Arc::ptr_eq(c, &building)) {
-                b.remove(&key);
-            }
-            built?
+                .map_err(|_| ApiError::internal("the tile's build stopped"))?
+                .clone();
+            built.unwrap_or_else(|| Err(ApiError::internal("the tile's build stopped")))?
         }
     };
-    Ok(([(header::CONTENT_TYPE, MVT_TYPE)], bytes.as_ref().clone()).into_response())
+    Ok(mvt_response(&bytes))
+}
+
+fn mvt_response(bytes: &Arc<Vec<u8>>) -> Response {
+    ([(header::CONTENT_TYPE, MVT_TYPE)], bytes.as_ref().clone()).into_response()
+}
+
+/// A tile's build ending, however it ends (with a tile, an error or a panic): the tile is no
+/// longer being built, and the next client to ask finds it in the cache or builds it again.
+struct BuildEnds {
+    state: Shared,
+    key: crate::serve::tile_cache::Key,
+}
+
+impl Drop for BuildEnds {
+    fn drop(&mut self) {
+        self.state
+            .tiles
+            .building
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.key);
+    }
 }
 
 fn build(
