@@ -13,3 +13,7 @@ pub mod table;
 pub mod textio;
 pub mod timing;
 pub mod valid;
+
+/// A map keyed by unit or item id: a million of them are hashed at import and start-up, with
+/// a fast seeded hash (foldhash) rather than the standard library's SipHash.
+pub type IdMap<V> = std::collections::HashMap<String, V, foldhash::fast::RandomState>;

@@ -217,7 +217,7 @@ pub struct Engine {
     pub occupied: usize,
     /// What the user should know about the units read (ids renamed to be unique).
     pub notes: Vec<String>,
-    ids: HashMap<String, usize>,
+    ids: crate::base::IdMap<usize>,
     /// The units indexed by position and their settled criterion values, once
     /// [`Engine::prepare`] has made them (a server does; one ranking from the CLI does not
     /// need them).

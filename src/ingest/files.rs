@@ -124,6 +124,10 @@ pub fn stem(path: &Path) -> String {
 /// `<file stem>/<id>` in every file that has it (so no file's ids win over another's). Returns
 /// how many units were renamed, or the first id that still clashes (two files of one name).
 pub fn prefix_clashing_ids(files: &mut [(PathBuf, Imported)]) -> Result<usize, FilesError> {
+    // One file's ids were compared as it was read.
+    if files.len() < 2 {
+        return Ok(0);
+    }
     let mut count: HashMap<&str, usize> = HashMap::new();
     for (_, imp) in files.iter() {
         for u in &imp.units {

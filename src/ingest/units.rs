@@ -6,7 +6,6 @@
 //! an [`ImportError`] naming the file, the line or feature, and what to fix; with
 //! `skip_invalid` every bad row is skipped and reported in [`Imported::skipped`].
 
-use std::collections::HashMap;
 use std::fmt;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -404,7 +403,7 @@ pub fn read_units(
         skip_invalid: opts.skip_invalid,
         crs_bng: false,
         source,
-        seen: HashMap::new(),
+        seen: Default::default(),
         units: vec![],
         skipped: vec![],
         bar: progress_bar(opts.progress, &text),
@@ -452,7 +451,7 @@ struct Placer<'a> {
     /// The file's name, every unit's `source`.
     source: String,
     /// Each id and where it was first used.
-    seen: HashMap<String, Place>,
+    seen: crate::base::IdMap<Place>,
     units: Vec<Unit>,
     skipped: Vec<Skipped>,
     bar: indicatif::ProgressBar,

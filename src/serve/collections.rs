@@ -68,7 +68,7 @@ pub struct Collection {
     pub title: String,
     pub description: String,
     pub items: Vec<Item>,
-    by_id: HashMap<String, usize>,
+    by_id: crate::base::IdMap<usize>,
     index: RTree<GeomWithData<Rectangle<[f64; 2]>, u32>>,
     /// BNG extent [minx, miny, maxx, maxy].
     pub extent_bng: Option<[f64; 4]>,
