@@ -474,22 +474,9 @@ pub fn rank(
     settings: &Settings,
     prepared: Option<&Prepared>,
 ) -> Result<Ranking, RankError> {
-    let Selection {
-        kept,
-        mut filtered_out,
-        unsuitable,
-        prepared,
-    } = select(atlas, units, contexts, weights, filters, settings, prepared)?;
-    let scoring = Scoring {
-        atlas,
-        units,
-        contexts,
-        weights,
-        settings,
-        prepared,
-    };
+    let mut sel = select(atlas, units, contexts, weights, filters, settings, prepared)?;
     // Every unit is scored on its own: on every core.
-    let scored = crate::base::par::map(&kept, |&i| scoring.row(i));
+    let scored = crate::base::par::map(&sel.kept, |&i| sel.scoring.row(i));
     // Ordered by score, ties by id, sorting small keys and then moving each row once.
     let mut order: Vec<(f64, usize)> = scored
         .iter()
@@ -503,19 +490,9 @@ pub fn rank(
     let mut rows = scored;
     permute(&mut rows, order.into_iter().map(|(_, k)| k).collect());
     if filters.one_per_site {
-        first_of_each_site(&mut rows, |r| r.unit, units, &mut filtered_out);
+        first_of_each_site(&mut rows, |r| r.unit, units, &mut sel.filtered_out);
     }
-    for (i, r) in rows.iter_mut().enumerate() {
-        r.rank = i + 1;
-    }
-    Ok(Ranking {
-        rows,
-        rank_column: "rank",
-        weights: *weights,
-        settings: settings.clone(),
-        filtered_out,
-        unsuitable,
-    })
+    Ok(sel.ranking(rows))
 }
 
 /// The first `k` rows of the ranking [`rank`] makes, and how many rows it has in all, holding
@@ -533,21 +510,9 @@ pub fn rank_top(
     prepared: Option<&Prepared>,
     k: usize,
 ) -> Result<(Ranking, usize), RankError> {
-    let Selection {
-        kept,
-        mut filtered_out,
-        unsuitable,
-        prepared,
-    } = select(atlas, units, contexts, weights, filters, settings, prepared)?;
-    let scoring = Scoring {
-        atlas,
-        units,
-        contexts,
-        weights,
-        settings,
-        prepared,
-    };
-    let mut scores = crate::base::par::map(&kept, |&i| (scoring.row(i).score, i));
+    let mut sel = select(atlas, units, contexts, weights, filters, settings, prepared)?;
+    let kept = std::mem::take(&mut sel.kept);
+    let mut scores = crate::base::par::map(&kept, |&i| (sel.scoring.row(i).score, i));
     drop(kept);
     // The order of [`rank`]: score, then id (ids are unique, so the order is total).
     let order = |a: &(f64, usize), b: &(f64, usize)| {
@@ -557,7 +522,7 @@ pub fn rank_top(
     if filters.one_per_site {
         // As [`rank`] does: every score in order, then the first of each site.
         scores.sort_unstable_by(order);
-        first_of_each_site(&mut scores, |&(_, i)| i, units, &mut filtered_out);
+        first_of_each_site(&mut scores, |&(_, i)| i, units, &mut sel.filtered_out);
     }
     let matched = scores.len();
     if k < scores.len() {
@@ -567,21 +532,8 @@ pub fn rank_top(
         scores.truncate(k);
     }
     scores.sort_unstable_by(order);
-    let mut rows = crate::base::par::map(&scores, |&(_, i)| scoring.row(i));
-    for (i, r) in rows.iter_mut().enumerate() {
-        r.rank = i + 1;
-    }
-    Ok((
-        Ranking {
-            rows,
-            rank_column: "rank",
-            weights: *weights,
-            settings: settings.clone(),
-            filtered_out,
-            unsuitable,
-        },
-        matched,
-    ))
+    let rows = crate::base::par::map(&scores, |&(_, i)| sel.scoring.row(i));
+    Ok((sel.ranking(rows), matched))
 }
 
 /// Keeps the first of each site's units in `items` (in ranking order), counting the others as
@@ -606,24 +558,40 @@ fn first_of_each_site<T>(
     });
 }
 
-/// The units a ranking scores, and those its filters left out.
+/// The units a ranking scores, those its filters left out, and how they are scored.
 struct Selection<'a> {
     kept: Vec<usize>,
     filtered_out: LeftOut,
     unsuitable: Vec<(usize, &'static str)>,
-    /// The prepared values the scores may read (`None` when they do not fit the settings).
-    prepared: Option<&'a Prepared>,
+    scoring: Scoring<'a>,
+}
+
+impl Selection<'_> {
+    /// The ranking of these rows, in order: ranks 1, 2, ... .
+    fn ranking(self, mut rows: Vec<Ranked>) -> Ranking {
+        for (i, r) in rows.iter_mut().enumerate() {
+            r.rank = i + 1;
+        }
+        Ranking {
+            rows,
+            rank_column: "rank",
+            weights: *self.scoring.weights,
+            settings: self.scoring.settings.clone(),
+            filtered_out: self.filtered_out,
+            unsuitable: self.unsuitable,
+        }
+    }
 }
 
 /// Checks the weights and filters, and applies the filters (through `prepared`'s index for a
 /// `bbox`).
 fn select<'a>(
-    atlas: &Atlas,
-    units: &[Unit],
-    contexts: &[Context],
-    weights: &Weights,
+    atlas: &'a Atlas,
+    units: &'a [Unit],
+    contexts: &'a [Context],
+    weights: &'a Weights,
     filters: &Filters,
-    settings: &Settings,
+    settings: &'a Settings,
     prepared: Option<&'a Prepared>,
 ) -> Result<Selection<'a>, RankError> {
     weights.check()?;
@@ -671,8 +639,15 @@ fn select<'a>(
         kept,
         filtered_out,
         unsuitable,
-        // Prepared values have no sentences: a ranking that writes them evaluates.
-        prepared: prepared.filter(|p| p.fits(settings) && !settings.words),
+        scoring: Scoring {
+            atlas,
+            units,
+            contexts,
+            weights,
+            settings,
+            // Prepared values have no sentences: a ranking that writes them evaluates.
+            prepared: prepared.filter(|p| p.fits(settings) && !settings.words),
+        },
     })
 }
 

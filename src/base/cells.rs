@@ -140,12 +140,6 @@ impl PolygonCells {
         }
     }
 
-    /// The share of cells an edge touches (for the log and the benchmarks).
-    pub fn edge_share(&self) -> f64 {
-        let edge = self.cells.iter().filter(|&&c| c == EDGE).count();
-        edge as f64 / self.cells.len().max(1) as f64
-    }
-
     /// Marks every cell the closed segment `a`-`b` touches, with a millimetre to spare so a
     /// segment on a cell's side marks the cells on both sides.
     fn mark_edge(&mut self, a: [f64; 2], b: [f64; 2]) {
