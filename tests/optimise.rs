@@ -39,6 +39,39 @@ fn instance(seed: u64) -> (Problem, usize) {
     (Problem::new(demand, candidates, fixed, radius, 3000.0), k)
 }
 
+/// The exact solve stops at its time limit: with none left it gives no choice and says to use
+/// the heuristic (the error names `exact`), unless the instance needed no solver (an MCLP
+/// reduced to at most k candidates); given time, the same instances are proven optimal.
+#[test]
+fn the_exact_solve_stops_at_its_time_limit() {
+    for model in [Model::Mclp, Model::PMedian, Model::Lscp] {
+        let mut stopped = 0;
+        for seed in 0..20 {
+            let (p, k) = instance(seed);
+            let k = k.min(p.candidates.len() - 1);
+            let solved = p.exact_within(model, k, 60.0).unwrap();
+            assert!(solved.proven_optimal, "seed {seed} {model:?}");
+            assert_eq!(solved, p.exact(model, k).unwrap());
+            match p.exact_within(model, k, 0.0) {
+                Err(e) => {
+                    stopped += 1;
+                    assert_eq!(e.param(), "exact", "seed {seed} {model:?}");
+                    let m = e.to_string();
+                    assert!(
+                        m.contains("time limit of 0 s") && m.contains("use the heuristic"),
+                        "seed {seed} {model:?}: {m}"
+                    );
+                }
+                Ok(c) => assert_eq!(c, solved, "seed {seed} {model:?}"),
+            }
+        }
+        assert!(
+            stopped >= 10,
+            "{model:?}: the limit stopped {stopped} of 20"
+        );
+    }
+}
+
 fn subsets(n: usize, k: usize) -> Vec<Vec<usize>> {
     let mut out = vec![];
     for mask in 0u32..(1 << n) {
@@ -147,6 +180,7 @@ fn lscp_exact_is_the_smallest_cover_and_the_heuristic_covers_everything() {
             .find(|&k| subsets(n, k).iter().any(|s| full(s)))
             .unwrap();
         let exact = p.exact(Model::Lscp, 0).unwrap();
+        assert!(exact.proven_optimal, "seed {seed}");
         assert_eq!(exact.chosen.len(), smallest, "seed {seed}");
         assert!(full(&exact.chosen), "seed {seed}");
         let h = p.heuristic(Model::Lscp, 0);

@@ -29,7 +29,8 @@
 use std::collections::HashMap;
 
 use good_lp::{
-    constraint, microlp, variable, Expression, ProblemVariables, Solution, SolverModel, Variable,
+    constraint, microlp, variable, Expression, ProblemVariables, Solution, SolutionStatus,
+    SolverModel, Variable, WithTimeLimit,
 };
 
 /// Work allowed for finding dominated candidates (set elements compared).
@@ -136,12 +137,13 @@ impl Reduced {
     }
 
     /// Chooses at most `k` kept candidates covering the most weight, exactly (a MILP solved
-    /// by microlp). Returns original candidate indices, ascending; all of them when `k` is at
-    /// least their number.
-    pub fn solve(&self, k: usize) -> Result<Vec<usize>, String> {
+    /// by microlp, stopped after `time_limit_s`). Returns original candidate indices,
+    /// ascending (all of them when `k` is at least their number), and whether the choice is
+    /// proven optimal (not when the time limit stopped the solver at its best choice so far).
+    pub fn solve(&self, k: usize, time_limit_s: f64) -> Result<(Vec<usize>, bool), MilpError> {
         let n = self.candidates.len();
         if k >= n {
-            return Ok(self.candidates.clone());
+            return Ok((self.candidates.clone(), true));
         }
         let mut vars = ProblemVariables::new();
         let x: Vec<Variable> = (0..n).map(|_| vars.add(variable().binary())).collect();
@@ -156,16 +158,51 @@ impl Reduced {
         }
         let sum_x: Expression = x.iter().copied().map(Expression::from).sum();
         cons.push(constraint!(sum_x <= k as f64));
-        let mut model = vars.maximise(objective).using(microlp);
-        for c in cons {
-            model = model.with(c);
-        }
-        let sol = model.solve().map_err(|e| e.to_string())?;
-        Ok(x.iter()
+        let (sol, proven) =
+            solve_within(vars.maximise(objective).using(microlp), cons, time_limit_s)?;
+        let chosen = x
+            .iter()
             .enumerate()
             .filter(|(_, v)| sol.value(**v) > 0.5)
             .map(|(p, _)| self.candidates[p])
-            .collect())
+            .collect();
+        Ok((chosen, proven))
+    }
+}
+
+/// Why an exact solve gave no choice.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum MilpError {
+    #[error("the exact solver failed: {0}")]
+    Failed(String),
+    #[error(
+        "the exact solver found no solution within its time limit of {0} s; use the heuristic"
+    )]
+    TimeLimit(f64),
+}
+
+/// Solves a MILP with its constraints, stopping after `time_limit_s`: the solution and
+/// whether it is proven optimal (a solver stopped by the limit returns its best so far).
+pub fn solve_within<M: SolverModel + WithTimeLimit>(
+    model: M,
+    cons: Vec<good_lp::Constraint>,
+    time_limit_s: f64,
+) -> Result<(M::Solution, bool), MilpError> {
+    let mut model = model.with_time_limit(time_limit_s);
+    for c in cons {
+        model = model.with(c);
+    }
+    let started = std::time::Instant::now();
+    match model.solve() {
+        Ok(sol) => {
+            let proven = matches!(sol.status(), SolutionStatus::Optimal);
+            Ok((sol, proven))
+        }
+        // microlp gives no solution when its time ran out before it found one.
+        Err(_) if started.elapsed().as_secs_f64() >= time_limit_s => {
+            Err(MilpError::TimeLimit(time_limit_s))
+        }
+        Err(e) => Err(MilpError::Failed(e.to_string())),
     }
 }
 
@@ -430,7 +467,8 @@ mod tests {
                     .filter(|b| b.count_ones() as usize == k)
                     .map(|b| covered(&(0..n).filter(|j| b & (1 << j) != 0).collect::<Vec<_>>()))
                     .fold(0.0, f64::max);
-                let exact = r.solve(k).unwrap();
+                let (exact, proven) = r.solve(k, 60.0).unwrap();
+                assert!(proven);
                 assert!(exact.len() <= k);
                 assert_eq!(covered(&exact), best, "{sets:?} {weights:?} k={k}");
                 let (found, w, bound) = r.lagrangian(k, 200, &[], usize::MAX);

@@ -30,9 +30,10 @@ use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
 use good_lp::{
-    constraint, microlp, variable, Expression, ProblemVariables, Solution as LpSolution,
-    SolverModel, Variable,
+    constraint, microlp, variable, Expression, ProblemVariables, Solution as LpSolution, Variable,
 };
+
+use crate::analysis::cover::{solve_within, MilpError};
 
 use std::str::FromStr;
 
@@ -140,8 +141,8 @@ pub enum OptimiseError {
     OnlyUnsuitable(usize),
     #[error("compare: unknown unit id `{0}`")]
     UnknownCompareId(String),
-    #[error("the exact solver failed: {0}")]
-    Solver(String),
+    #[error(transparent)]
+    Solver(#[from] MilpError),
     #[error("the instance is too large for the exact solver ({candidates} candidates x {demand} demand points; at most {max} variables); use the heuristic")]
     TooLarge {
         candidates: usize,
@@ -174,6 +175,11 @@ pub const LAGRANGIAN_WORK: usize = 400_000_000;
 
 /// Largest instance the exact solver takes (variables).
 pub const EXACT_MAX_VARIABLES: usize = 20_000;
+
+/// How long the exact solver may run, in seconds: stopped there, it returns its best choice so
+/// far marked as not proven optimal, or, without one, an error that says to use the
+/// heuristic. Instances of the size solve in well under a second.
+pub const EXACT_TIME_LIMIT_S: f64 = 30.0;
 
 impl Problem {
     /// Builds the instance: neighbourhoods of every candidate within `cap_m`, and each demand's
@@ -632,11 +638,23 @@ impl Problem {
     }
 
     /// Solves the model exactly as a MILP. MCLP and p-median open exactly `min(k, n)` sites.
+    /// Stopped after [`EXACT_TIME_LIMIT_S`] (see [`Problem::exact_within`]).
     pub fn exact(&self, model: Model, k: usize) -> Result<Choice, OptimiseError> {
+        self.exact_within(model, k, EXACT_TIME_LIMIT_S)
+    }
+
+    /// [`Problem::exact`] stopped after `time_limit_s`: its best choice then, with
+    /// `proven_optimal` false, or [`MilpError::TimeLimit`] when it had none.
+    pub fn exact_within(
+        &self,
+        model: Model,
+        k: usize,
+        time_limit_s: f64,
+    ) -> Result<Choice, OptimiseError> {
         let n = self.candidates.len();
         let m = self.demand.len();
         if model == Model::Mclp {
-            return self.exact_mclp(k);
+            return self.exact_mclp(k, time_limit_s);
         }
         let pairs: usize = self.near.iter().map(|v| v.len()).sum();
         let size = n + if model == Model::PMedian {
@@ -679,24 +697,25 @@ impl Problem {
                     cons.push(constraint!(a + u == 1.0));
                 }
                 cons.push(constraint!(sum_x == k as f64));
-                pick(&x, &solve(vars.minimise(objective).using(microlp), cons)?)
+                let (sol, proven) =
+                    solve_within(vars.minimise(objective).using(microlp), cons, time_limit_s)?;
+                (pick(&x, &sol), proven)
             }
             Model::Lscp => {
                 let by_demand = self.covering_candidates();
-                let mut problem = vars.minimise(sum_x).using(microlp);
+                let mut cons = vec![];
                 for (i, cands) in by_demand.iter().enumerate() {
                     if !self.covered_by_fixed(i) && !cands.is_empty() {
                         let cover: Expression = cands.iter().map(|&j| Expression::from(x[j])).sum();
-                        problem = problem.with(constraint!(cover >= 1.0));
+                        cons.push(constraint!(cover >= 1.0));
                     }
                 }
-                let sol = problem
-                    .solve()
-                    .map_err(|e| OptimiseError::Solver(e.to_string()))?;
-                pick(&x, &sol)
+                let (sol, proven) =
+                    solve_within(vars.minimise(sum_x).using(microlp), cons, time_limit_s)?;
+                (pick(&x, &sol), proven)
             }
         };
-        let chosen = solved;
+        let (chosen, proven_optimal) = solved;
         let marginal = (0..chosen.len())
             .map(|i| {
                 (self.objective(model, &chosen[..=i]) - self.objective(model, &chosen[..i])).abs()
@@ -707,7 +726,7 @@ impl Problem {
             objective: self.objective(model, &chosen),
             chosen,
             marginal,
-            proven_optimal: true,
+            proven_optimal,
             bound: None,
         })
     }
@@ -716,7 +735,7 @@ impl Problem {
     /// dropped, demand covered by the same candidates merged), then the MILP over what is left.
     /// Opens exactly `min(k, n)` sites: when fewer reach the optimum, the rest are the first
     /// unchosen candidates (they cannot lower it).
-    fn exact_mclp(&self, k: usize) -> Result<Choice, OptimiseError> {
+    fn exact_mclp(&self, k: usize, time_limit_s: f64) -> Result<Choice, OptimiseError> {
         let n = self.candidates.len();
         let k = k.min(n);
         let reduced = Reduced::new(&self.cover_sets(), &self.weights());
@@ -728,7 +747,7 @@ impl Problem {
                 max: EXACT_MAX_VARIABLES,
             });
         }
-        let mut chosen = reduced.solve(k).map_err(OptimiseError::Solver)?;
+        let (mut chosen, proven_optimal) = reduced.solve(k, time_limit_s)?;
         self.pad(&mut chosen, k);
         chosen.sort_unstable();
         let marginal = (0..chosen.len())
@@ -742,7 +761,7 @@ impl Problem {
             objective: self.objective(Model::Mclp, &chosen),
             chosen,
             marginal,
-            proven_optimal: true,
+            proven_optimal,
             bound: None,
         })
     }
@@ -777,19 +796,6 @@ fn narrow(d: f64, radius_m: f64) -> f32 {
         }
     }
     f
-}
-
-/// Adds the constraints and solves.
-fn solve<M: SolverModel>(
-    mut model: M,
-    cons: Vec<good_lp::Constraint>,
-) -> Result<M::Solution, OptimiseError> {
-    for c in cons {
-        model = model.with(c);
-    }
-    model
-        .solve()
-        .map_err(|e| OptimiseError::Solver(e.to_string()))
 }
 
 fn pick(x: &[Variable], sol: &impl LpSolution) -> Vec<usize> {
@@ -941,7 +947,8 @@ pub struct OptimiseQuery {
     #[serde(deserialize_with = "from_str")]
     #[schema(value_type = String)]
     pub weighting: Weighting,
-    /// Also solve exactly (MILP) and report the proven optimum and the heuristic's gap.
+    /// Also solve exactly (MILP) and report the proven optimum and the heuristic's gap (the
+    /// solver stops after 30 s: its best choice then is reported as not proven optimal).
     #[arg(long)]
     pub exact: bool,
     /// Unit ids of a scenario to compare with the choice ("these k sites vs those").
