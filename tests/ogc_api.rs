@@ -507,6 +507,90 @@ fn rank_with_filter_sortby_properties_and_crs() {
     refused("/rank?sortby=nope", StatusCode::BAD_REQUEST, "sortby");
 }
 
+/// `properties` alone (the map's window: no breakdown, no words) gives the full page's
+/// features with only those properties: the same units, ranks, scores, count and links; a row
+/// fetched again by its rank (`offset` = rank - 1, as the map does on a click) is the same
+/// unit with its breakdown in words.
+#[test]
+fn rank_properties_alone_match_the_full_page() {
+    let q = "weights=deprivation:3,access:1&offset=3&limit=40";
+    let full = ok(&format!("/rank?{q}"));
+    let light = ok(&format!("/rank?{q}&properties=rank,score,name,postcode"));
+    let feature_ids = |v: &Value| -> Vec<Value> {
+        v["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["id"].clone())
+            .collect()
+    };
+    assert_eq!(feature_ids(&light), feature_ids(&full));
+    assert_eq!(light["numberMatched"], full["numberMatched"]);
+    // The same pages linked, which keep asking for the same properties.
+    let links = |v: &Value| -> Vec<(String, String)> {
+        v["links"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| {
+                let href = l["href"].as_str().unwrap();
+                (
+                    l["rel"].to_string(),
+                    href.replace("properties=rank%2Cscore%2Cname%2Cpostcode&", ""),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(links(&light), links(&full));
+    assert_eq!(links(&full).len(), 3);
+    assert_eq!(light["left_out_unsuitable"], full["left_out_unsuitable"]);
+    let features = |v: &Value| v["features"].as_array().unwrap().clone();
+    assert_eq!(features(&full).len(), 40);
+    for (l, f) in features(&light).iter().zip(features(&full)) {
+        let lp = l["properties"].as_object().unwrap();
+        let keys: Vec<&str> = lp.keys().map(String::as_str).collect();
+        assert_eq!(keys.len(), 4, "{keys:?}");
+        for k in keys {
+            assert_eq!(lp[k], f["properties"][k], "{k} of {}", f["id"]);
+        }
+        assert_eq!(l["geometry"], f["geometry"]);
+        // The map's click: the same unit again by its rank, in words.
+        let rank = lp["rank"].as_u64().unwrap();
+        let one = ok(&format!(
+            "/rank?weights=deprivation:3,access:1&offset={}&limit=1",
+            rank - 1
+        ));
+        assert_eq!(one["features"][0], f, "unit at rank {rank}");
+    }
+    // Words only when asked for.
+    let worded = ok(&format!("/rank?{q}&properties=breakdown,why"));
+    for f in features(&worded) {
+        let why = f["properties"]["breakdown"]["deprivation"]["why"]
+            .as_str()
+            .unwrap();
+        assert!(why.contains("decile"), "{why}");
+        assert!(f["properties"]["why"]
+            .as_str()
+            .unwrap()
+            .contains("deprivation: "));
+    }
+    assert_eq!(worded["features"], {
+        let mut all = full["features"].clone();
+        for f in all.as_array_mut().unwrap() {
+            f["properties"]
+                .as_object_mut()
+                .unwrap()
+                .retain(|k, _| k == "breakdown" || k == "why");
+        }
+        all
+    });
+    refused(
+        "/rank?properties=rank,nope",
+        StatusCode::BAD_REQUEST,
+        "properties",
+    );
+}
+
 /// Strong ETags on JSON answers, weak ones on pages of features (which carry the time they
 /// were made); a matching If-None-Match is a 304 with no body.
 #[test]

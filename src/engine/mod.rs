@@ -514,6 +514,20 @@ impl Engine {
         offset: usize,
         limit: usize,
     ) -> Result<Vec<geojson::Feature>, crate::export::table::OutputError> {
+        self.page_features(ranking, offset, limit, None)
+    }
+
+    /// [`Engine::features`] with only the properties named in `keep` (all when `None`), the
+    /// others not made; the rows are put in words only when `breakdown` or `why` is kept (the
+    /// map's window of thousands of units keeps neither).
+    pub fn page_features(
+        &self,
+        ranking: &Ranking,
+        offset: usize,
+        limit: usize,
+        keep: Option<&[String]>,
+    ) -> Result<Vec<geojson::Feature>, crate::export::table::OutputError> {
+        let words = keep.is_none_or(|names| names.iter().any(|n| n == "breakdown" || n == "why"));
         let mut page: Vec<Ranked> = ranking
             .rows
             .iter()
@@ -521,10 +535,19 @@ impl Engine {
             .take(limit)
             .cloned()
             .collect();
-        self.explain(ranking, &mut page);
+        if words {
+            self.explain(ranking, &mut page);
+        }
         page.iter()
             .map(|r| {
-                crate::export::table::feature(&self.atlas, &self.units, &self.contexts, ranking, r)
+                crate::export::table::feature_with(
+                    &self.atlas,
+                    &self.units,
+                    &self.contexts,
+                    ranking,
+                    r,
+                    keep,
+                )
             })
             .collect()
     }
@@ -1109,9 +1132,17 @@ impl Engine {
                     .iter()
                     .map(|j| units[report.candidate_units[*j]].id.as_str())
                     .collect();
+                let found = if e.proven_optimal {
+                    "proven optimum".to_string()
+                } else {
+                    format!(
+                        "best found within its time limit of {} s (not proven optimal)",
+                        crate::analysis::optimise::EXACT_TIME_LIMIT_S
+                    )
+                };
                 let _ = writeln!(
                     text,
-                    "exact (MILP over the reduced instance, microlp): proven optimum {:.1} with {}; heuristic gap {gap:.2}%",
+                    "exact (MILP over the reduced instance, microlp): {found} {:.1} with {}; heuristic gap {gap:.2}%",
                     e.objective,
                     ids.join(", ")
                 );
@@ -1154,7 +1185,7 @@ impl Engine {
         let h = &report.heuristic;
         let exact = match &report.exact {
             None => Json::Null,
-            Some(Ok(e)) => json!({"objective": e.objective, "proven_optimum": true,
+            Some(Ok(e)) => json!({"objective": e.objective, "proven_optimum": e.proven_optimal,
                 "chosen": e.chosen.iter().map(|j| self.units[report.candidate_units[*j]].id.clone()).collect::<Vec<_>>()}),
             Some(Err(e)) => json!({"error": e.to_string()}),
         };

@@ -77,6 +77,41 @@ impl Cells for Map<String, Json> {
     }
 }
 
+/// Only the named columns, into a JSON object (a page asking for a few properties).
+struct Kept<'a> {
+    names: &'a [String],
+    map: Map<String, Json>,
+}
+
+impl Kept<'_> {
+    fn wants(&self, name: &str) -> bool {
+        self.names.iter().any(|n| n == name)
+    }
+}
+
+impl Cells for Kept<'_> {
+    fn text(&mut self, name: &str, v: Option<&str>) {
+        if self.wants(name) {
+            self.map.text(name, v);
+        }
+    }
+    fn int(&mut self, name: &str, v: u64) {
+        if self.wants(name) {
+            self.map.int(name, v);
+        }
+    }
+    fn num(&mut self, name: &str, v: Option<f64>, dp: i32) {
+        if self.wants(name) {
+            self.map.num(name, v, dp);
+        }
+    }
+    fn json(&mut self, name: &str, v: &Json) {
+        if self.wants(name) {
+            self.map.json(name, v);
+        }
+    }
+}
+
 /// The column names alone ([`columns`] into this gives the header).
 #[derive(Default)]
 struct Names(Vec<String>);
@@ -469,10 +504,36 @@ pub fn feature(
     ranking: &Ranking,
     r: &Ranked,
 ) -> Result<Feature, OutputError> {
+    feature_with(atlas, units, contexts, ranking, r, None)
+}
+
+/// [`feature`] with only the properties named in `keep` (`breakdown` among them), in the
+/// same order, the others not made; every property when `None`.
+pub fn feature_with(
+    atlas: &Atlas,
+    units: &[Unit],
+    contexts: &[Context],
+    ranking: &Ranking,
+    r: &Ranked,
+    keep: Option<&[String]>,
+) -> Result<Feature, OutputError> {
     let u = &units[r.unit];
     let weights = &ranking.weights;
     let (lon, lat) = lonlat(u, &contexts[r.unit])?;
-    let mut props = properties(atlas, units, contexts, ranking.rank_column, r);
+    let mut props = match keep {
+        None => properties(atlas, units, contexts, ranking.rank_column, r),
+        Some(names) => {
+            let mut kept = Kept {
+                names,
+                map: Map::new(),
+            };
+            columns(atlas, units, contexts, ranking.rank_column, r, &mut kept);
+            if !kept.wants("breakdown") {
+                return Ok(point_feature(u, lon, lat, kept.map));
+            }
+            kept.map
+        }
+    };
     let breakdown: Map<String, Json> = CRITERIA
         .iter()
         .enumerate()
@@ -493,7 +554,12 @@ pub fn feature(
         })
         .collect();
     props.insert("breakdown".into(), Json::Object(breakdown));
-    Ok(Feature {
+    Ok(point_feature(u, lon, lat, props))
+}
+
+/// A unit's feature: its WGS84 point, its id and these properties.
+fn point_feature(u: &Unit, lon: f64, lat: f64, props: Map<String, Json>) -> Feature {
+    Feature {
         bbox: None,
         geometry: Some(Geometry::new(geojson::Value::Point(vec![
             round6(lon),
@@ -502,7 +568,7 @@ pub fn feature(
         id: Some(geojson::feature::Id::String(u.id.clone())),
         properties: Some(props),
         foreign_members: None,
-    })
+    }
 }
 
 /// A FeatureCollection with extra top-level members (weights, attribution, paging).

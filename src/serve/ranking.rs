@@ -94,7 +94,9 @@ fn rank_answer(
     };
     let (offset, limit) = paging.bounds(default_limit, MAX_LIMIT)?;
     let e = &s.engine;
-    let whole = download_all || o.filter.is_some() || o.sortby.is_some() || o.properties.is_some();
+    // A filter or an order on the rows' properties needs every row; `properties` alone
+    // needs only the page's.
+    let whole = download_all || o.filter.is_some() || o.sortby.is_some();
     // A page needs only the rows up to its end (and how many there are): a national ranking
     // is not held a row per unit.
     let (mut ranking, matched) = if whole {
@@ -104,7 +106,8 @@ fn rank_answer(
     } else {
         e.rank_top(q, plan, offset.saturating_add(limit))?
     };
-    let properties = if o.filter.is_some() || o.sortby.is_some() || o.properties.is_some() {
+    let mut names_from: Option<Queryables> = None;
+    if o.filter.is_some() || o.sortby.is_some() {
         let props: Vec<Map<String, Value>> = ranking
             .rows
             .iter()
@@ -127,30 +130,15 @@ fn rank_answer(
             Queryables::from_rows(props.iter(), None)
         };
         queryables.properties.push(("breakdown".into(), "object"));
-        let filter = match &o.filter {
-            Some(t) => Some(Filter::parse(
-                t,
-                o.filter_lang.as_deref(),
-                None,
-                &queryables,
-            )?),
-            None if o.filter_lang.is_some() => {
-                return Err(ApiError::bad(
-                    "filter-lang",
-                    "is only meaningful with filter",
-                ))
-            }
-            None => None,
-        };
+        let filter = o
+            .filter
+            .as_deref()
+            .map(|t| Filter::parse(t, o.filter_lang.as_deref(), None, &queryables))
+            .transpose()?;
         let sortby = o
             .sortby
             .as_deref()
             .map(|t| SortBy::parse(t, &queryables))
-            .transpose()?;
-        let selected = o
-            .properties
-            .as_deref()
-            .map(|t| ogc::parse_properties(t, &queryables))
             .transpose()?;
         let mut kept: Vec<(crate::analysis::rank::Ranked, Map<String, Value>)> = vec![];
         for (r, pr) in std::mem::take(&mut ranking.rows).into_iter().zip(props) {
@@ -165,9 +153,27 @@ fn rank_answer(
             kept.sort_by(|a, b| sb.compare(&a.1, &b.1));
         }
         ranking.rows = kept.into_iter().map(|(r, _)| r).collect();
-        selected
-    } else {
-        None
+        names_from = Some(queryables);
+    }
+    if o.filter.is_none() && o.filter_lang.is_some() {
+        return Err(ApiError::bad(
+            "filter-lang",
+            "is only meaningful with filter",
+        ));
+    }
+    let properties = match &o.properties {
+        Some(t) => {
+            let known = match names_from {
+                Some(q) => q,
+                None => {
+                    let mut q = s.rank_queryables()?;
+                    q.properties.push(("breakdown".into(), "object"));
+                    q
+                }
+            };
+            Some(ogc::parse_properties(t, &known)?)
+        }
+        None => None,
     };
     // What the filter kept, when the ranking was held whole.
     let matched = if whole { ranking.rows.len() } else { matched };
@@ -183,16 +189,14 @@ fn rank_answer(
         let meta = e.meta(&ranking, filters);
         return Ok(RankAnswer::Download(format, Box::new(ranking), meta));
     }
-    // Every unit is scored; only the page is put into words.
-    let mut features = e.features(&ranking, offset, limit)?;
+    // Every unit is scored; only the page is put into words, and only when its words are
+    // asked for (`properties` without `breakdown` or `why` needs none: the map's window).
+    let mut features = e.page_features(&ranking, offset, limit, properties.as_deref())?;
     for (feature, r) in features.iter_mut().zip(ranking.rows.iter().skip(offset)) {
         if out_crs == Crs::Bng {
             let [x, y] = e.units[r.unit].pos;
             let xy = out_crs.from_bng(x, y).map_err(ApiError::internal)?;
             feature.geometry = Some(geojson::Geometry::new(geojson::Value::Point(xy.to_vec())));
-        }
-        if let (Some(names), Some(props)) = (&properties, feature.properties.as_mut()) {
-            ogc::select(props, names);
         }
     }
     let mut m = Map::new();

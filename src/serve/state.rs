@@ -150,7 +150,9 @@ impl AppState {
             return Ok(q.clone());
         }
         let e = &self.engine;
-        let all = e.rank(&crate::engine::RankQuery::default(), None)?;
+        // The first rows of the default ranking hold every property (a million units need
+        // not be ranked whole for their names).
+        let (all, _) = e.rank_top(&crate::engine::RankQuery::default(), None, 1000)?;
         let sample: Vec<serde_json::Map<String, serde_json::Value>> = all
             .rows
             .iter()

@@ -211,6 +211,9 @@ inView.addEventListener('change', () => { state.inView = inView.checked; schedul
 // drawn a window at a time, and the list pages through the window, PAGE rows at a time.
 const MAX_UNITS = 10000;
 const PAGE = 100;
+// What the window's units carry (the markers, the list and their tooltips): no breakdown, so a
+// window of 10,000 units over all England is a small answer, made without words.
+const WINDOW_PROPERTIES = 'rank,score,name,postcode';
 let windowStart = 0;
 let listPage = 0;
 // Without a view in the link, the first ranking fits the map to the units served.
@@ -264,6 +267,8 @@ function scheduleRanking() {
 }
 
 let ranked = [];
+// The query the units drawn now were ranked with (their ranks are in that ranking).
+let windowQuery = null;
 let matched = 0;
 let firstRanking = true;
 let keepSelectedPage = false;
@@ -276,7 +281,15 @@ async function refreshRanking() {
   const err = document.getElementById('error');
   let fc;
   try {
-    fc = await getJSON(`rank?${rankQuery()}`);
+    // The window holds what the map and the list draw; a unit's breakdown in words is asked
+    // for when it is opened (openBreakdown).
+    const q = rankQuery();
+    q.set('properties', WINDOW_PROPERTIES);
+    fc = await getJSON(`rank?${q}`);
+    if (id === rankRequest) {
+      q.delete('properties');
+      windowQuery = q;
+    }
   } catch (e) {
     if (id !== rankRequest) return false;
     err.textContent = e.message;
@@ -313,7 +326,7 @@ async function refreshRanking() {
     state.selected = null;
     selectedRing.remove();
     document.getElementById('sl-add').disabled = true;
-    showBreakdown(null);
+    openBreakdown(null);
     syncURL();
   }
   markSuggestionStale();
@@ -463,12 +476,40 @@ function select(id, pan, quiet = false) {
   // The chosen unit is ringed above everything else.
   if (m) selectedRing.setLatLng(m.getLatLng()).addTo(map);
   else selectedRing.remove();
-  showBreakdown(f);
-  if (narrow.matches && !pan && !quiet && f) {
-    openSheet(true);
-    document.getElementById('breakdown').scrollIntoView({ block: 'start' });
-  }
+  openBreakdown(f).then((shown) => {
+    if (shown && narrow.matches && !pan && !quiet) {
+      openSheet(true);
+      document.getElementById('breakdown').scrollIntoView({ block: 'start' });
+    }
+  });
   syncURL();
+}
+
+// A unit of the window in full (its breakdown in words): the ranking the window came from, at
+// the unit's rank, kept on the feature once fetched. Only the latest unit opened is shown; if
+// the server's answer changed meanwhile (an overlay edited: the unit no longer at that rank),
+// the ranking is asked for again.
+let breakdownRequest = 0;
+async function openBreakdown(f) {
+  const id = ++breakdownRequest;
+  if (!f || f.properties.breakdown) { showBreakdown(f); return Boolean(f); }
+  const el = document.getElementById('breakdown');
+  el.innerHTML = `<h2>#${f.properties.rank} ${escapeHTML(f.properties.name)}</h2><p class="small">Loading its breakdown…</p>`;
+  el.hidden = false;
+  const q = new URLSearchParams(windowQuery || rankQuery());
+  q.set('offset', String(f.properties.rank - 1));
+  q.set('limit', '1');
+  let fc;
+  try { fc = await getJSON(`rank?${q}`); } catch (e) {
+    if (id === breakdownRequest) el.innerHTML = `<p class="error">${escapeHTML(e.message)}</p>`;
+    return false;
+  }
+  if (id !== breakdownRequest) return false;
+  const g = fc.features[0];
+  if (!g || g.id !== f.id) { scheduleRanking(); return false; }
+  f.properties = g.properties;
+  showBreakdown(f);
+  return true;
 }
 
 function summary(p) {
@@ -595,7 +636,7 @@ function openSuggested(f) {
   const at = [f.geometry.coordinates[1], f.geometry.coordinates[0]];
   selectedRing.setLatLng(at).addTo(map);
   map.panTo(at);
-  showBreakdown(f);
+  openBreakdown(f);
   syncURL();
 }
 

@@ -38,6 +38,10 @@ await run(async (browser) => {
 
   const order = () => page.$$eval('#ranking li', (els) => els.map((e) => e.dataset.id).join(','));
   const before = await order();
+  // The window of units drawn carries no words (a small answer over all England): a unit's
+  // breakdown is asked for when it is opened.
+  const light = await page.evaluate(() => ranked.length > 0 && ranked.every((f) => !f.properties.breakdown && Object.keys(f.properties).sort().join() === 'name,postcode,rank,score'));
+  check(light, 'the window of units drawn holds rank, score, name and postcode only, no breakdown');
   // Every unit is on the map: one marker per spot, with the number of units at a shared spot.
   const matched = Number((await page.locator('#count').innerText()).match(/\(([\d,]+) units/)[1].replace(/,/g, ''));
   const counts = await page.$$eval('.unit-count', (els) => els.map((e) => Number(e.textContent)));
@@ -61,7 +65,9 @@ await run(async (browser) => {
     const listed = await page.locator('.spot-list li').count();
     check(listed >= 2, `a marker for several units lists them (${listed})`);
     const second = (await page.locator('.spot-list li').nth(1).innerText()).replace(/^[\d.]+\s*#\d+\s*/, '').trim();
+    const asked = page.waitForRequest((r) => /\/rank\?/.test(r.url()) && /[?&]limit=1(&|$)/.test(r.url()) && /[?&]offset=\d+/.test(r.url()), { timeout: 5000 });
     await page.locator('.spot-list li').nth(1).click();
+    check(Boolean(await asked), 'opening a unit asks for its row of the same ranking, by its rank');
     await page.waitForSelector('#breakdown:not([hidden]) .why', { timeout: 5000 });
     check((await page.locator('#breakdown h2').innerText()).includes(second.split('\n')[0].replace(/^[\d.]+/, '').trim()), `choosing a unit of the list opens its breakdown (${second})`);
   }
@@ -203,6 +209,9 @@ await run(async (browser) => {
     check(/added Town centre plan: 2 areas/.test(await page.locator('#ov-msg').innerText()), 'the upload is confirmed');
     check(await page.locator('#ov-list input[name=ov-use]:checked').evaluate((el) => el.value) !== '', 'the new plan is used in the ranking');
 
+    // The list drawn is the ranking with the plan (not the one before it) before a unit of it
+    // is opened.
+    await page.waitForFunction(() => windowQuery && windowQuery.has('overlay'), null, { timeout: 15000 });
     await page.click('#ranking li:first-child');
     await page.waitForFunction(() => /plan overlay "Town centre plan"/.test(document.querySelector('#breakdown').innerText), null, { timeout: 15000 });
     const bd = await page.locator('#breakdown').innerText();
