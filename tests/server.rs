@@ -1159,12 +1159,21 @@ fn a_tile_asked_for_at_once_is_built_once() {
     // and nothing is left marked as being built.
     let uri = "/tiles/units/12/2021/1322.mvt";
     rt.block_on(async {
-        // Asked once, then dropped: the request's first step starts the build and waits.
+        // Asked once, then dropped: the request's first step starts the build and waits. The
+        // CPU permits are held meanwhile, so the build cannot be done before the drop.
+        let slots = state.cpu_slots().clone();
+        let held = slots
+            .clone()
+            .acquire_many_owned(u32::try_from(slots.available_permits()).unwrap())
+            .await
+            .unwrap();
         let mut ask =
             Box::pin(app(state.clone()).oneshot(Request::get(uri).body(Body::empty()).unwrap()));
         let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
         assert!(ask.as_mut().poll(&mut cx).is_pending());
         drop(ask);
+        assert_eq!(state.tiles.built.load(Ordering::Relaxed), 2);
+        drop(held);
         for _ in 0..600 {
             if state.tiles.built.load(Ordering::Relaxed) == 3 {
                 break;

@@ -57,6 +57,11 @@ pub trait Cells {
     fn num(&mut self, name: &str, v: Option<f64>, dp: i32);
     /// Any JSON value (extra columns such as an optimised site's marginal gain).
     fn json(&mut self, name: &str, v: &Json);
+    /// Whether the column is kept: [`columns`] makes a costly value (a list joined, a
+    /// sentence) only for a column that is.
+    fn wants(&self, _name: &str) -> bool {
+        true
+    }
 }
 
 impl Cells for Map<String, Json> {
@@ -83,13 +88,10 @@ struct Kept<'a> {
     map: Map<String, Json>,
 }
 
-impl Kept<'_> {
+impl Cells for Kept<'_> {
     fn wants(&self, name: &str) -> bool {
         self.names.iter().any(|n| n == name)
     }
-}
-
-impl Cells for Kept<'_> {
     fn text(&mut self, name: &str, v: Option<&str>) {
         if self.wants(name) {
             self.map.text(name, v);
@@ -273,15 +275,19 @@ pub fn columns(
     out.text("nearest_practice_name", np.map(|p| p.name.as_str()));
     out.num("nearest_practice_m", nearest.map(|n| n.1), 0);
     out.text("nearest_practice_pcn", np.and_then(|p| p.pcn.as_deref()));
-    let practices = c
-        .catchment
-        .iter()
-        .map(|cv| atlas.practices[cv.practice].practice_code.as_str())
-        .collect::<Vec<_>>()
-        .join(" ");
-    out.text("catchment_practices", Some(&practices));
+    if out.wants("catchment_practices") {
+        let practices = c
+            .catchment
+            .iter()
+            .map(|cv| atlas.practices[cv.practice].practice_code.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        out.text("catchment_practices", Some(&practices));
+    }
     out.int("catchment_patients", c.catchment_patients);
-    out.text("catchment_pcns", Some(&c.pcns(atlas).join("; ")));
+    if out.wants("catchment_pcns") {
+        out.text("catchment_pcns", Some(&c.pcns(atlas).join("; ")));
+    }
     for (i, names) in CRITERION_COLUMNS.iter().enumerate() {
         let v = &r.values[i];
         out.num(&names[0], v.raw, 3);
@@ -321,7 +327,9 @@ pub fn columns(
             })
             .as_deref(),
     );
-    out.text("why", Some(&explain(r)));
+    if out.wants("why") {
+        out.text("why", Some(&explain(r)));
+    }
 }
 
 /// The reasons in words, the criteria with the largest contributions first.
@@ -505,6 +513,24 @@ pub fn feature(
     r: &Ranked,
 ) -> Result<Feature, OutputError> {
     feature_with(atlas, units, contexts, ranking, r, None)
+}
+
+/// Only the named columns of one ranked unit (what a filter or an order on a few properties
+/// reads), in column order; the others are not made.
+pub fn properties_named(
+    atlas: &Atlas,
+    units: &[Unit],
+    contexts: &[Context],
+    rank_column: &str,
+    r: &Ranked,
+    names: &[String],
+) -> Map<String, Json> {
+    let mut kept = Kept {
+        names,
+        map: Map::new(),
+    };
+    columns(atlas, units, contexts, rank_column, r, &mut kept);
+    kept.map
 }
 
 /// [`feature`] with only the properties named in `keep` (`breakdown` among them), in the

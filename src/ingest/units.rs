@@ -397,14 +397,21 @@ pub fn read_units(
         || file.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     );
+    // A CSV's units are about its lines: their vector and the map of their ids are sized once
+    // rather than grown (a million units were copied as the vector doubled: 0.7 s).
+    let expected = if is_json {
+        0
+    } else {
+        text.as_bytes().iter().filter(|&&b| b == b'\n').count()
+    };
     let mut placer = Placer {
         atlas,
         file: &file,
         skip_invalid: opts.skip_invalid,
         crs_bng: false,
         source,
-        seen: Default::default(),
-        units: vec![],
+        seen: crate::base::IdMap::with_capacity_and_hasher(expected, Default::default()),
+        units: Vec::with_capacity(expected),
         skipped: vec![],
         bar: progress_bar(opts.progress, &text),
     };

@@ -457,6 +457,8 @@ impl Queryables {
 #[derive(Debug, Clone)]
 pub struct Filter {
     expr: cql2::Expr,
+    /// The properties it names (a caller may make only those).
+    names: Vec<String>,
     /// Whether it looks at the geometry (then each feature's geometry is built to test it).
     pub spatial: bool,
     /// The CRS of its geometry literals.
@@ -525,11 +527,19 @@ impl Filter {
             }
         }
         check_types(&tree, queryables)?;
+        names.sort_unstable();
+        names.dedup();
         Ok(Filter {
             expr,
             spatial: spatial || names.iter().any(|n| n == "geometry"),
+            names,
             crs: Crs::from_param("filter-crs", filter_crs)?,
         })
+    }
+
+    /// The properties it names, each once.
+    pub fn names(&self) -> &[String] {
+        &self.names
     }
 
     /// Whether a feature (its properties, and its geometry if the filter is spatial) passes.
@@ -675,36 +685,61 @@ impl SortBy {
 
     /// Orders `a` and `b` (missing and null values last, whatever the direction).
     pub fn compare(&self, a: &Map<String, Value>, b: &Map<String, Value>) -> std::cmp::Ordering {
-        use std::cmp::Ordering::*;
         for (k, desc) in &self.0 {
-            let (x, y) = (
+            let o = compare_one(
                 a.get(k).unwrap_or(&Value::Null),
                 b.get(k).unwrap_or(&Value::Null),
+                *desc,
             );
-            let o = match (x.is_null(), y.is_null()) {
-                (true, true) => Equal,
-                (true, false) => return Greater,
-                (false, true) => return Less,
-                _ => {
-                    let o = match (x.as_f64(), y.as_f64()) {
-                        (Some(p), Some(q)) => p.total_cmp(&q),
-                        _ => match (x.as_str(), y.as_str()) {
-                            (Some(p), Some(q)) => p.cmp(q),
-                            _ => x.to_string().cmp(&y.to_string()),
-                        },
-                    };
-                    if *desc {
-                        o.reverse()
-                    } else {
-                        o
-                    }
-                }
-            };
-            if o != Equal {
+            if o != std::cmp::Ordering::Equal {
                 return o;
             }
         }
-        Equal
+        std::cmp::Ordering::Equal
+    }
+
+    /// A feature's values of the keys, in order (null where it has none): what
+    /// [`SortBy::compare_keys`] orders, read once rather than at every comparison.
+    pub fn keys(&self, m: &Map<String, Value>) -> Vec<Value> {
+        self.0
+            .iter()
+            .map(|(k, _)| m.get(k).cloned().unwrap_or(Value::Null))
+            .collect()
+    }
+
+    /// [`SortBy::compare`] on values read by [`SortBy::keys`].
+    pub fn compare_keys(&self, a: &[Value], b: &[Value]) -> std::cmp::Ordering {
+        for ((x, y), (_, desc)) in a.iter().zip(b).zip(&self.0) {
+            let o = compare_one(x, y, *desc);
+            if o != std::cmp::Ordering::Equal {
+                return o;
+            }
+        }
+        std::cmp::Ordering::Equal
+    }
+}
+
+/// One key of [`SortBy::compare`]: numbers as numbers, text as text, null last.
+fn compare_one(x: &Value, y: &Value, desc: bool) -> std::cmp::Ordering {
+    use std::cmp::Ordering::*;
+    match (x.is_null(), y.is_null()) {
+        (true, true) => Equal,
+        (true, false) => Greater,
+        (false, true) => Less,
+        _ => {
+            let o = match (x.as_f64(), y.as_f64()) {
+                (Some(p), Some(q)) => p.total_cmp(&q),
+                _ => match (x.as_str(), y.as_str()) {
+                    (Some(p), Some(q)) => p.cmp(q),
+                    _ => x.to_string().cmp(&y.to_string()),
+                },
+            };
+            if desc {
+                o.reverse()
+            } else {
+                o
+            }
+        }
     }
 }
 

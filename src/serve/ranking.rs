@@ -94,9 +94,38 @@ fn rank_answer(
     };
     let (offset, limit) = paging.bounds(default_limit, MAX_LIMIT)?;
     let e = &s.engine;
+    // What can be named is what a ranked feature has (its columns, the same in every ranking,
+    // typed from the default ranking's first rows) and its breakdown. Checked before ranking.
+    let queryables = if o.filter.is_some() || o.sortby.is_some() || o.properties.is_some() {
+        let mut q = s.rank_queryables()?;
+        q.properties.push(("breakdown".into(), "object"));
+        q
+    } else {
+        Queryables::default()
+    };
+    let filter = match (&o.filter, &o.filter_lang) {
+        (Some(t), lang) => Some(Filter::parse(t, lang.as_deref(), None, &queryables)?),
+        (None, Some(_)) => {
+            return Err(ApiError::bad(
+                "filter-lang",
+                "is only meaningful with filter",
+            ))
+        }
+        (None, None) => None,
+    };
+    let sortby = o
+        .sortby
+        .as_deref()
+        .map(|t| SortBy::parse(t, &queryables))
+        .transpose()?;
+    let properties = o
+        .properties
+        .as_deref()
+        .map(|t| ogc::parse_properties(t, &queryables))
+        .transpose()?;
     // A filter or an order on the rows' properties needs every row; `properties` alone
     // needs only the page's.
-    let whole = download_all || o.filter.is_some() || o.sortby.is_some();
+    let whole = download_all || filter.is_some() || sortby.is_some();
     // A page needs only the rows up to its end (and how many there are): a national ranking
     // is not held a row per unit.
     let (mut ranking, matched) = if whole {
@@ -106,75 +135,65 @@ fn rank_answer(
     } else {
         e.rank_top(q, plan, offset.saturating_add(limit))?
     };
-    let mut names_from: Option<Queryables> = None;
-    if o.filter.is_some() || o.sortby.is_some() {
-        let props: Vec<Map<String, Value>> = ranking
-            .rows
-            .iter()
-            .map(|r| {
-                crate::export::table::properties(
-                    &e.atlas,
-                    &e.units,
-                    &e.contexts,
-                    ranking.rank_column,
-                    r,
-                )
-            })
-            .collect();
-        // What can be named is what a ranked feature has: from these rows, or, when the
-        // filters left none, from the unfiltered ranking's (so a bad name is still a 400 and a
-        // good one an empty answer).
-        let mut queryables = if props.is_empty() {
-            s.rank_queryables()?
-        } else {
-            Queryables::from_rows(props.iter(), None)
-        };
-        queryables.properties.push(("breakdown".into(), "object"));
-        let filter = o
-            .filter
-            .as_deref()
-            .map(|t| Filter::parse(t, o.filter_lang.as_deref(), None, &queryables))
-            .transpose()?;
-        let sortby = o
-            .sortby
-            .as_deref()
-            .map(|t| SortBy::parse(t, &queryables))
-            .transpose()?;
-        let mut kept: Vec<(crate::analysis::rank::Ranked, Map<String, Value>)> = vec![];
-        for (r, pr) in std::mem::take(&mut ranking.rows).into_iter().zip(props) {
-            if match &filter {
+    if filter.is_some() || sortby.is_some() {
+        // Each row's properties that the filter and the order read, and no others (a national
+        // ranking is a million rows), on every core.
+        let mut names: Vec<String> = filter.as_ref().map_or(vec![], |f| f.names().to_vec());
+        if let Some(sb) = &sortby {
+            names.extend(sb.0.iter().map(|(n, _)| n.clone()));
+        }
+        // A filter on the sentences needs the rows in words.
+        let words = names.iter().any(|n| n == "why");
+        let words = words.then(|| ranking.settings.with_words());
+        let rows = std::mem::take(&mut ranking.rows);
+        // Each row kept, with its sort keys.
+        let judged = crate::base::par::map(&rows, |r| {
+            let worded;
+            let r = match &words {
+                Some(w) => {
+                    worded = crate::analysis::rank::explained_row(
+                        &e.atlas,
+                        &e.units,
+                        &e.contexts,
+                        Some(w),
+                        r,
+                    );
+                    &worded
+                }
+                None => r,
+            };
+            let pr = crate::export::table::properties_named(
+                &e.atlas,
+                &e.units,
+                &e.contexts,
+                ranking.rank_column,
+                r,
+                &names,
+            );
+            let keep = match &filter {
                 Some(f) => f.matches(&pr, None)?,
                 None => true,
-            } {
-                kept.push((r, pr));
+            };
+            Ok::<_, ApiError>(keep.then(|| sortby.as_ref().map_or(vec![], |sb| sb.keys(&pr))))
+        });
+        let mut kept: Vec<(usize, Vec<Value>)> = vec![];
+        for (i, judged) in judged.into_iter().enumerate() {
+            if let Some(keys) = judged? {
+                kept.push((i, keys));
             }
         }
         if let Some(sb) = &sortby {
-            kept.sort_by(|a, b| sb.compare(&a.1, &b.1));
+            // Stable: ties stay in rank order.
+            use rayon::slice::ParallelSliceMut;
+            kept.par_sort_by(|a, b| sb.compare_keys(&a.1, &b.1));
         }
-        ranking.rows = kept.into_iter().map(|(r, _)| r).collect();
-        names_from = Some(queryables);
+        let mut rows: Vec<Option<crate::analysis::rank::Ranked>> =
+            rows.into_iter().map(Some).collect();
+        ranking.rows = kept
+            .into_iter()
+            .filter_map(|(i, _)| rows[i].take())
+            .collect();
     }
-    if o.filter.is_none() && o.filter_lang.is_some() {
-        return Err(ApiError::bad(
-            "filter-lang",
-            "is only meaningful with filter",
-        ));
-    }
-    let properties = match &o.properties {
-        Some(t) => {
-            let known = match names_from {
-                Some(q) => q,
-                None => {
-                    let mut q = s.rank_queryables()?;
-                    q.properties.push(("breakdown".into(), "object"));
-                    q
-                }
-            };
-            Some(ogc::parse_properties(t, &known)?)
-        }
-        None => None,
-    };
     // What the filter kept, when the ranking was held whole.
     let matched = if whole { ranking.rows.len() } else { matched };
     if download_all {

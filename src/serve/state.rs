@@ -117,6 +117,13 @@ impl AppState {
         .await?
     }
 
+    /// The permits [`AppState::cpu`] takes, one per core: whoever holds them all holds back
+    /// every request's CPU work until they are dropped (a test uses this to catch a request
+    /// part-way).
+    pub fn cpu_slots(&self) -> &Arc<tokio::sync::Semaphore> {
+        &self.cpu_slots
+    }
+
     /// Runs a request's CPU work (a page of items, a ranking, a tile, a search, a choice of
     /// sites) off the async workers, at most one piece per core at a time and first come,
     /// first served: sixteen clients on two cores then queue for a few milliseconds each,
