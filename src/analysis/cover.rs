@@ -23,14 +23,14 @@
 //! let r = Reduced::new(&sets, &[5.0, 1.0]);
 //! assert_eq!(r.candidates, vec![1]);
 //! assert_eq!(r.weights, vec![6.0]); // demand 0 and 1 are covered by the same candidates
-//! assert_eq!(r.solve(1).unwrap(), vec![1]);
+//! assert_eq!(r.solve(1, 30.0).unwrap(), (vec![1], true));
 //! ```
 
 use std::collections::HashMap;
 
 use good_lp::{
-    constraint, microlp, variable, Expression, ProblemVariables, Solution, SolutionStatus,
-    SolverModel, Variable, WithTimeLimit,
+    constraint, microlp, variable, Expression, ProblemVariables, ResolutionError, Solution,
+    SolutionStatus, SolverModel, Variable, WithTimeLimit,
 };
 
 /// Work allowed for finding dominated candidates (set elements compared).
@@ -183,7 +183,7 @@ pub enum MilpError {
 
 /// Solves a MILP with its constraints, stopping after `time_limit_s`: the solution and
 /// whether it is proven optimal (a solver stopped by the limit returns its best so far).
-pub fn solve_within<M: SolverModel + WithTimeLimit>(
+pub fn solve_within<M: SolverModel<Error = ResolutionError> + WithTimeLimit>(
     model: M,
     cons: Vec<good_lp::Constraint>,
     time_limit_s: f64,
@@ -192,14 +192,13 @@ pub fn solve_within<M: SolverModel + WithTimeLimit>(
     for c in cons {
         model = model.with(c);
     }
-    let started = std::time::Instant::now();
     match model.solve() {
         Ok(sol) => {
             let proven = matches!(sol.status(), SolutionStatus::Optimal);
             Ok((sol, proven))
         }
-        // microlp gives no solution when its time ran out before it found one.
-        Err(_) if started.elapsed().as_secs_f64() >= time_limit_s => {
+        // What good_lp's microlp gives when the time ran out before any solution was found.
+        Err(ResolutionError::Other(why)) if why.starts_with("Time limit") => {
             Err(MilpError::TimeLimit(time_limit_s))
         }
         Err(e) => Err(MilpError::Failed(e.to_string())),

@@ -1132,17 +1132,23 @@ impl Engine {
                     .iter()
                     .map(|j| units[report.candidate_units[*j]].id.as_str())
                     .collect();
-                let found = if e.proven_optimal {
-                    "proven optimum".to_string()
+                let (found, gap) = if e.proven_optimal {
+                    (
+                        "proven optimum".to_string(),
+                        format!("heuristic gap {gap:.2}%"),
+                    )
                 } else {
-                    format!(
-                        "best found within its time limit of {} s (not proven optimal)",
-                        crate::analysis::optimise::EXACT_TIME_LIMIT_S
+                    (
+                        format!(
+                            "best found within its time limit of {} s (not proven optimal)",
+                            crate::analysis::optimise::EXACT_TIME_LIMIT_S
+                        ),
+                        format!("the heuristic's choice: {:.1}", h.objective),
                     )
                 };
                 let _ = writeln!(
                     text,
-                    "exact (MILP over the reduced instance, microlp): {found} {:.1} with {}; heuristic gap {gap:.2}%",
+                    "exact (MILP over the reduced instance, microlp): {found} {:.1} with {}; {gap}",
                     e.objective,
                     ids.join(", ")
                 );

@@ -49,8 +49,8 @@ pub struct AppState {
     pub tiles: crate::serve::tile_cache::Tiles,
     /// One permit per core for the requests' CPU work ([`AppState::cpu`]).
     cpu_slots: Arc<tokio::sync::Semaphore>,
-    /// What a ranked feature's properties are, from the default ranking, for `/rank`
-    /// filters that keep nothing ([`AppState::rank_queryables`]).
+    /// What a ranked feature's properties are, from the first rows of a ranking of every
+    /// unit, for `/rank`'s `filter`, `sortby` and `properties` ([`AppState::rank_queryables`]).
     rank_queryables: std::sync::OnceLock<crate::serve::ogc::Queryables>,
 }
 
@@ -149,17 +149,21 @@ impl AppState {
         .await?)
     }
 
-    /// The properties a ranked feature has (from the first 1,000 rows of the default
-    /// ranking), worked out once: what `/rank`'s `filter`, `sortby` and `properties` may name
-    /// when the query's own ranking keeps no rows to read them from.
+    /// The properties a ranked feature has (from the first 1,000 rows of the default ranking
+    /// with the units that cannot hold a clinic kept, so a file of only such units still has
+    /// them), worked out once: what `/rank`'s `filter`, `sortby` and `properties` may name.
     pub fn rank_queryables(&self) -> Result<crate::serve::ogc::Queryables, ApiError> {
         if let Some(q) = self.rank_queryables.get() {
             return Ok(q.clone());
         }
         let e = &self.engine;
-        // The first rows of the default ranking hold every property (a million units need
-        // not be ranked whole for their names).
-        let (all, _) = e.rank_top(&crate::engine::RankQuery::default(), None, 1000)?;
+        // The first rows hold every property (a million units need not be ranked whole for
+        // their names).
+        let q = crate::engine::RankQuery {
+            include_unsuitable: Some(true),
+            ..Default::default()
+        };
+        let (all, _) = e.rank_top(&q, None, 1000)?;
         let sample: Vec<serde_json::Map<String, serde_json::Value>> = all
             .rows
             .iter()
