@@ -880,3 +880,25 @@ fn rank_filter_on_why_and_sortby_with_ties() {
     assert!(keys.windows(2).all(|w| w[0] < w[1]), "{keys:?}");
     assert!(keys.first().unwrap().0 < keys.last().unwrap().0);
 }
+
+/// Every unit is found by its id (the units collection finds items through the engine's map
+/// of ids and each unit's place in the id order): the same feature as in the list, and an id
+/// no unit has is a 404.
+#[test]
+fn every_unit_is_found_by_its_id() {
+    let all = ok("/collections/units/items?limit=1000");
+    let features = all["features"].as_array().unwrap();
+    assert!(features.len() > 100);
+    for f in features {
+        let id = f["id"].as_str().unwrap();
+        let one = ok(&format!(
+            "/collections/units/items/{}",
+            sitefinder::serve::respond::urlencode(id)
+        ));
+        assert_eq!(one["id"], f["id"]);
+        assert_eq!(one["geometry"], f["geometry"]);
+        assert_eq!(one["properties"], f["properties"], "{id}");
+    }
+    let (status, _, _) = get("/collections/units/items/no-such-unit");
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

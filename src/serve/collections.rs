@@ -79,6 +79,9 @@ pub struct Collection {
     /// The first and last day its items became vacant (`units`), ISO 8601.
     pub temporal: Option<(String, String)>,
     units: Option<Units>,
+    /// For the units: the item of each engine unit (the engine maps ids to units, so a
+    /// million ids are not held twice).
+    unit_items: Vec<u32>,
 }
 
 fn bbox_of(atlas: &Atlas, shape: &Shape) -> Option<[f64; 4]> {
@@ -110,14 +113,31 @@ impl Collection {
         id: &'static str,
         title: &str,
         description: &str,
+        items: Vec<Item>,
+    ) -> Self {
+        Self::build(atlas, id, title, description, items, true)
+    }
+
+    /// [`Collection::new`]; without `by_id` the items are found by id some other way (the
+    /// units: through the engine's own map of ids).
+    fn build(
+        atlas: &Atlas,
+        id: &'static str,
+        title: &str,
+        description: &str,
         mut items: Vec<Item>,
+        by_id: bool,
     ) -> Self {
         items.sort_by(|a, b| a.id.cmp(&b.id));
-        let by_id = items
-            .iter()
-            .enumerate()
-            .map(|(i, it)| (it.id.clone(), i))
-            .collect();
+        let by_id = if by_id {
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, it)| (it.id.clone(), i))
+                .collect()
+        } else {
+            crate::base::IdMap::default()
+        };
         let mut extent: Option<[f64; 4]> = None;
         let entries = items
             .iter()
@@ -163,6 +183,7 @@ impl Collection {
             max_limit: crate::engine::MAX_LIMIT,
             temporal,
             units: None,
+            unit_items: vec![],
         }
     }
 
@@ -180,13 +201,20 @@ impl Collection {
                 unit: Some(i as u32),
             })
             .collect();
-        let mut c = Collection::new(
+        let mut c = Collection::build(
             &engine.atlas,
             "units",
             "Candidate units",
             "Vacant units being ranked (see /rank for scores)",
             items,
+            false,
         );
+        c.unit_items = vec![0; engine.units.len()];
+        for (i, it) in c.items.iter().enumerate() {
+            if let Some(u) = it.unit {
+                c.unit_items[u as usize] = i as u32;
+            }
+        }
         c.units = Some(Units(engine.clone()));
         let sample: Vec<Map<String, Json>> = (0..c.items.len().min(QUERYABLES_SAMPLE))
             .map(|i| c.properties(i).into_owned())
@@ -252,11 +280,17 @@ impl Collection {
 
     /// The index of the item with this id.
     pub fn index_of(&self, id: &str) -> Option<usize> {
-        self.by_id.get(id).copied()
+        match &self.units {
+            Some(Units(e)) => e
+                .unit(id)
+                .and_then(|u| self.unit_items.get(u))
+                .map(|&i| i as usize),
+            None => self.by_id.get(id).copied(),
+        }
     }
 
     pub fn get(&self, id: &str) -> Option<&Item> {
-        self.by_id.get(id).map(|&i| &self.items[i])
+        self.index_of(id).map(|i| &self.items[i])
     }
 
     /// Indexes of the items whose bounding box meets BNG `[minx, miny, maxx, maxy]`, in id

@@ -117,8 +117,8 @@ function bboxParam() {
   return [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map((x) => x.toFixed(5)).join(',');
 }
 
-async function getJSON(url) {
-  const r = await fetch(url);
+async function getJSON(url, signal) {
+  const r = await fetch(url, { signal });
   const body = await r.json();
   if (!r.ok) throw new Error(body.message || r.statusText);
   return body;
@@ -486,27 +486,49 @@ function select(id, pan, quiet = false) {
 }
 
 // A unit of the window in full (its breakdown in words): the ranking the window came from, at
-// the unit's rank, kept on the feature once fetched. Only the latest unit opened is shown; if
-// the server's answer changed meanwhile (an overlay edited: the unit no longer at that rank),
-// the ranking is asked for again.
+// the unit's rank, kept on the feature once fetched. Only the latest unit opened is shown (an
+// earlier request still under way is cancelled), and the breakdown shown stays until the new
+// one comes when it is the same unit's (a slider moved). If the server's answer changed
+// meanwhile (an overlay edited: the unit no longer at that rank), the same window is ranked
+// again, once.
 let breakdownRequest = 0;
+let breakdownAbort = null;
+let rerankedForBreakdown = false;
 async function openBreakdown(f) {
   const id = ++breakdownRequest;
+  if (breakdownAbort) breakdownAbort.abort();
+  breakdownAbort = null;
   if (!f || f.properties.breakdown) { showBreakdown(f); return Boolean(f); }
   const el = document.getElementById('breakdown');
-  el.innerHTML = `<h2>#${f.properties.rank} ${escapeHTML(f.properties.name)}</h2><p class="small">Loading its breakdown…</p>`;
-  el.hidden = false;
+  if (el.hidden || el.dataset.unit !== f.id) {
+    el.dataset.unit = f.id;
+    el.innerHTML = `<h2>#${f.properties.rank} ${escapeHTML(f.properties.name)}</h2><p class="small">Loading its breakdown…</p>`;
+    el.hidden = false;
+  }
   const q = new URLSearchParams(windowQuery || rankQuery());
   q.set('offset', String(f.properties.rank - 1));
   q.set('limit', '1');
+  const abort = new AbortController();
+  breakdownAbort = abort;
   let fc;
-  try { fc = await getJSON(`rank?${q}`); } catch (e) {
-    if (id === breakdownRequest) el.innerHTML = `<p class="error">${escapeHTML(e.message)}</p>`;
-    return false;
+  try { fc = await getJSON(`rank?${q}`, abort.signal); } catch (e) {
+    if (id !== breakdownRequest) return false;
+    el.innerHTML = `<p class="error">${escapeHTML(e.message)}</p>`;
+    return true;
   }
   if (id !== breakdownRequest) return false;
   const g = fc.features[0];
-  if (!g || g.id !== f.id) { scheduleRanking(); return false; }
+  if (!g || g.id !== f.id) {
+    if (rerankedForBreakdown) {
+      el.innerHTML = '<p class="error">The ranking on the server has changed: reload the page.</p>';
+      return true;
+    }
+    rerankedForBreakdown = true;
+    keepSelectedPage = true;
+    refreshRanking();
+    return false;
+  }
+  rerankedForBreakdown = false;
   f.properties = g.properties;
   showBreakdown(f);
   return true;
@@ -528,7 +550,8 @@ function summary(p) {
 
 function showBreakdown(f) {
   const el = document.getElementById('breakdown');
-  if (!f) { el.hidden = true; el.innerHTML = ''; return; }
+  if (!f) { el.hidden = true; el.innerHTML = ''; delete el.dataset.unit; return; }
+  el.dataset.unit = f.id;
   const p = f.properties;
   const rows = CRITERIA.map((c) => {
     const b = p.breakdown[c];
