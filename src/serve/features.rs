@@ -505,8 +505,7 @@ fn items_page(
                 .collect::<Vec<Value>>()
         });
         let mut keyed: Vec<(usize, Vec<Value>)> = matching.into_iter().zip(keys).collect();
-        use rayon::slice::ParallelSliceMut;
-        keyed.par_sort_by(|a, b| sb.compare_keys(&a.1, &b.1));
+        sb.sort(&mut keyed);
         matching = keyed.into_iter().map(|(i, _)| i).collect();
     }
     let page: Vec<Value> = matching

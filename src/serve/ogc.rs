@@ -683,23 +683,8 @@ impl SortBy {
         Ok(SortBy(keys))
     }
 
-    /// Orders `a` and `b` (missing and null values last, whatever the direction).
-    pub fn compare(&self, a: &Map<String, Value>, b: &Map<String, Value>) -> std::cmp::Ordering {
-        for (k, desc) in &self.0 {
-            let o = compare_one(
-                a.get(k).unwrap_or(&Value::Null),
-                b.get(k).unwrap_or(&Value::Null),
-                *desc,
-            );
-            if o != std::cmp::Ordering::Equal {
-                return o;
-            }
-        }
-        std::cmp::Ordering::Equal
-    }
-
     /// A feature's values of the keys, in order (null where it has none): what
-    /// [`SortBy::compare_keys`] orders, read once rather than at every comparison.
+    /// [`SortBy::sort`] orders by, read once rather than at every comparison.
     pub fn keys(&self, m: &Map<String, Value>) -> Vec<Value> {
         self.0
             .iter()
@@ -707,7 +692,15 @@ impl SortBy {
             .collect()
     }
 
-    /// [`SortBy::compare`] on values read by [`SortBy::keys`].
+    /// Sorts items by their values of the keys ([`SortBy::keys`]), on every core; stable, so
+    /// ties keep the order they came in (by rank, or by id).
+    pub fn sort<T: Send>(&self, keyed: &mut [(T, Vec<Value>)]) {
+        use rayon::slice::ParallelSliceMut;
+        keyed.par_sort_by(|a, b| self.compare_keys(&a.1, &b.1));
+    }
+
+    /// Orders two items by their values of the keys (missing and null values last, whatever
+    /// the direction).
     pub fn compare_keys(&self, a: &[Value], b: &[Value]) -> std::cmp::Ordering {
         for ((x, y), (_, desc)) in a.iter().zip(b).zip(&self.0) {
             let o = compare_one(x, y, *desc);
@@ -824,7 +817,10 @@ mod tests {
         let s = SortBy::parse("-a,+b", &q).unwrap();
         let (x, y) = (json!({"a": 1}), json!({"a": 2}));
         assert_eq!(
-            s.compare(x.as_object().unwrap(), y.as_object().unwrap()),
+            s.compare_keys(
+                &s.keys(x.as_object().unwrap()),
+                &s.keys(y.as_object().unwrap())
+            ),
             std::cmp::Ordering::Greater
         );
         assert!(SortBy::parse("c", &q).unwrap_err().message.contains("`c`"));

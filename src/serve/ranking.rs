@@ -183,9 +183,8 @@ fn rank_answer(
             }
         }
         if let Some(sb) = &sortby {
-            // Stable: ties stay in rank order.
-            use rayon::slice::ParallelSliceMut;
-            kept.par_sort_by(|a, b| sb.compare_keys(&a.1, &b.1));
+            // Ties stay in rank order.
+            sb.sort(&mut kept);
         }
         let mut rows: Vec<Option<crate::analysis::rank::Ranked>> =
             rows.into_iter().map(Some).collect();
