@@ -2,6 +2,11 @@
 //! indexed by position for `bbox`, and their settled criterion values. Each ranking must be
 //! the one the CLI makes without them, row for row and bit for bit, on the real units of the
 //! nine councils, for weights, filters, dates and a plan overlay alike.
+//!
+//! A run over large units files keeps them joined ([`sitefinder::engine::cache`]); the next run
+//! over the same files, data and settings reads them: the units and their joins must be those
+//! made again, field for field, and the files written from them byte for byte; any change to
+//! what they were made from, and any damage to the kept file, must make them again.
 
 mod common;
 
@@ -10,6 +15,7 @@ use std::sync::Arc;
 
 use sitefinder::analysis::rank::Ranking;
 use sitefinder::engine::{Config, Engine, RankQuery};
+use sitefinder::export::ExportFormat;
 use sitefinder::ingest::overlay::{parse, Overlay, UploadOptions};
 
 fn root() -> &'static Path {
@@ -227,4 +233,253 @@ fn a_prepared_ranking_is_the_ranking_without_preparation() {
         serde_json::to_value(&page).unwrap(),
         serde_json::to_value(&page_before).unwrap()
     );
+}
+
+// ---- Joined units kept between runs ------------------------------------------------------
+
+/// The nine councils' units, Rochdale's rates list (occupied rows) and a GeoJSON file, plus a
+/// CSV with a row outside England (skipped), kept in `cache`.
+fn kept_config(dir: &Path, cache: &Path) -> Config {
+    let data = root().join("data");
+    let mut cfg = Config::new(&data);
+    let mut files: Vec<_> = std::fs::read_dir(data.join("units"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files.push(root().join("tests/fixtures/rochdale_rates_2024-07_sample.csv"));
+    let geo = dir.join("halls.geojson");
+    std::fs::write(
+        &geo,
+        r#"{"type":"FeatureCollection","features":[
+{"type":"Feature","properties":{"id":"g1","name":"Stall 4, Market Hall","address":"Market Hall, Bury"},"geometry":{"type":"Point","coordinates":[-2.2966,53.5933]}},
+{"type":"Feature","properties":{"id":"g2","name":"Former bank","address":"1 Silver Street, Bury"},"geometry":{"type":"Point","coordinates":[-2.2975,53.5925]}}]}"#,
+    )
+    .unwrap();
+    files.push(geo);
+    let bad = dir.join("with_a_bad_row.csv");
+    std::fs::write(
+        &bad,
+        "id,name,address,lat,lon\nb1,Shop,1 Yorkshire Street,53.6155,-2.1560\nb2,Shop,Paris,48.85,2.35\n",
+    )
+    .unwrap();
+    files.push(bad);
+    cfg.units = files;
+    cfg.skip_invalid = true;
+    cfg.cache_dir = Some(cache.to_path_buf());
+    cfg
+}
+
+fn kept_files(cache: &Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(cache)
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    v.retain(|p| {
+        p.file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("joined-")
+    });
+    v.sort();
+    v
+}
+
+fn last_note(e: &Engine) -> &str {
+    e.notes.last().map_or("", String::as_str)
+}
+
+/// Every field of every unit and join, what the import said, and the whole ranking's files.
+fn same_engine(a: &Engine, b: &Engine) {
+    assert_eq!(a.units.len(), b.units.len());
+    assert_eq!(format!("{:?}", a.units), format!("{:?}", b.units));
+    assert_eq!(format!("{:?}", a.contexts), format!("{:?}", b.contexts));
+    let shared = |e: &Engine| {
+        let mut p: Vec<usize> = e
+            .contexts
+            .iter()
+            .map(|c| Arc::as_ptr(&c.catchment) as *const u8 as usize)
+            .collect();
+        p.sort_unstable();
+        p.dedup();
+        p.len()
+    };
+    assert_eq!(shared(a), shared(b), "catchments shared per LSOA alike");
+    assert!(shared(a) < a.units.len() / 2, "{}", shared(a));
+    assert_eq!(format!("{:?}", a.skipped), format!("{:?}", b.skipped));
+    assert_eq!(a.occupied, b.occupied);
+    assert_eq!(a.units_files, b.units_files);
+    let q = RankQuery {
+        include_unsuitable: Some(true),
+        ..RankQuery::default()
+    };
+    for format in [ExportFormat::Csv, ExportFormat::GeoJson] {
+        let files: Vec<Vec<u8>> = [a, b]
+            .iter()
+            .map(|e| {
+                let r = e.rank(&q, None).unwrap();
+                let meta = e.meta(&r, q.filter_pairs());
+                e.render(format, &r, &meta).unwrap()
+            })
+            .collect();
+        assert!(files[0].len() > 100_000, "{format:?}");
+        assert!(files[0] == files[1], "{format:?} differs");
+    }
+}
+
+#[test]
+fn joined_units_kept_are_the_units_joined_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let cfg = kept_config(dir.path(), &cache);
+    let fresh = Engine::open(&cfg).unwrap();
+    assert!(
+        last_note(&fresh).starts_with("kept joined in"),
+        "{:?}",
+        fresh.notes
+    );
+    assert_eq!(kept_files(&cache).len(), 1);
+    // What the test reads exercises every kind of field.
+    assert_eq!(fresh.skipped.len(), 1, "{:?}", fresh.skipped);
+    assert!(fresh.occupied > 0);
+    assert!(fresh.units.iter().any(|u| u.unsuitable.is_some()));
+    assert!(fresh.units.iter().any(|u| u.postcode.is_none()));
+    assert!(fresh.units.iter().any(|u| u.site_units > 1));
+    assert!(fresh.contexts.iter().any(|c| c.nearest_pharmacy.is_some()));
+    assert!(fresh.contexts.iter().any(|c| c.stops_near.is_none()));
+
+    let again = Engine::open(&cfg).unwrap();
+    assert!(
+        last_note(&again).starts_with("read joined from"),
+        "{:?}",
+        again.notes
+    );
+    assert_eq!(
+        fresh.notes[..fresh.notes.len() - 1],
+        again.notes[..again.notes.len() - 1]
+    );
+    same_engine(&fresh, &again);
+
+    // Nothing kept or read with --no-cache.
+    let none = Config {
+        no_cache: true,
+        cache_dir: Some(dir.path().join("other")),
+        ..cfg.clone()
+    };
+    let e = Engine::open(&none).unwrap();
+    assert!(!dir.path().join("other").exists());
+    assert!(!last_note(&e).contains("joined"), "{:?}", e.notes);
+}
+
+#[test]
+fn a_change_to_what_units_were_joined_from_joins_them_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let cfg = kept_config(dir.path(), &cache);
+    Engine::open(&cfg).unwrap();
+    let read = |cfg: &Config| {
+        let e = Engine::open(cfg).unwrap();
+        last_note(&e).starts_with("read joined from")
+    };
+    assert!(read(&cfg));
+    let changes: Vec<(&str, Config)> = vec![
+        (
+            "reach",
+            Config {
+                reach_m: 600.0,
+                ..cfg.clone()
+            },
+        ),
+        (
+            "imd",
+            Config {
+                imd: sitefinder::reference::edition::Imd::Iod2019,
+                ..cfg.clone()
+            },
+        ),
+        (
+            "catchments",
+            Config {
+                registrations: Some(root().join(
+                    "data/registrations/staffordshire_stoke_patients_by_lsoa21_2025-10.csv.gz",
+                )),
+                ..cfg.clone()
+            },
+        ),
+        (
+            "file size limit",
+            Config {
+                max_units_file_mb: Some(50),
+                ..cfg.clone()
+            },
+        ),
+    ];
+    for (what, changed) in changes {
+        let e = Engine::open(&changed).unwrap();
+        assert!(
+            last_note(&e).starts_with("kept joined in"),
+            "{what}: {:?}",
+            e.notes
+        );
+        // Its own settings are now kept, and the first ones were replaced.
+        assert!(read(&changed), "{what}");
+        assert!(!read(&cfg), "{what}: the first settings were replaced");
+    }
+    // A units file whose bytes change (its name, size and place the same).
+    let bad = dir.path().join("with_a_bad_row.csv");
+    let text = std::fs::read_to_string(&bad).unwrap();
+    std::fs::write(&bad, text.replace("53.6155", "53.6156")).unwrap();
+    let e = Engine::open(&cfg).unwrap();
+    assert!(last_note(&e).starts_with("kept joined in"), "{:?}", e.notes);
+    let moved = e.units.iter().find(|u| u.id == "b1").unwrap().pos;
+    let again = Engine::open(&cfg).unwrap();
+    assert!(last_note(&again).starts_with("read joined from"));
+    assert_eq!(
+        again.units.iter().find(|u| u.id == "b1").unwrap().pos,
+        moved
+    );
+    // Other units files are kept beside (at most KEEP in all).
+    for n in 0..sitefinder::engine::cache::KEEP + 2 {
+        let one = dir.path().join(format!("one_{n}.csv"));
+        std::fs::write(&one, "id,lat,lon\nx,53.6155,-2.1560\n").unwrap();
+        let c = Config {
+            units: vec![one],
+            ..cfg.clone()
+        };
+        Engine::open(&c).unwrap();
+        assert!(kept_files(&cache).len() <= sitefinder::engine::cache::KEEP);
+    }
+    assert_eq!(kept_files(&cache).len(), sitefinder::engine::cache::KEEP);
+}
+
+#[test]
+fn a_damaged_kept_file_is_made_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let cfg = kept_config(dir.path(), &cache);
+    let fresh = Engine::open(&cfg).unwrap();
+    let kept = kept_files(&cache).pop().unwrap();
+    let good = std::fs::read(&kept).unwrap();
+    let mut damages: Vec<(&str, Vec<u8>)> = vec![
+        ("empty", vec![]),
+        ("header only", good[..64].to_vec()),
+        ("cut short", good[..good.len() / 2].to_vec()),
+        ("a longer table", [&good[..], &[0u8; 16][..]].concat()),
+    ];
+    for at in [70, good.len() / 3, good.len() / 2, good.len() - 3] {
+        let mut b = good.clone();
+        b[at] ^= 0x20;
+        damages.push(("a byte changed", b));
+    }
+    for (what, bytes) in damages {
+        std::fs::write(&kept, &bytes).unwrap();
+        let e = Engine::open(&cfg).unwrap();
+        assert!(
+            last_note(&e).starts_with("kept joined in"),
+            "{what}: {:?}",
+            e.notes
+        );
+        same_engine(&fresh, &e);
+        // ...and made again whole.
+        assert_eq!(std::fs::read(&kept).unwrap().len(), good.len(), "{what}");
+    }
 }

@@ -43,6 +43,16 @@ impl Date {
         (y, m, d)
     }
 
+    /// The date `days` after 1970-01-01 (before, when negative).
+    pub fn from_days(days: i32) -> Date {
+        Date(days)
+    }
+
+    /// Days since 1970-01-01: `Date::from_days(d.days()) == d`.
+    pub fn days(self) -> i32 {
+        self.0
+    }
+
     /// Today, from the system clock (UTC).
     pub fn today() -> Date {
         let secs = std::time::SystemTime::now()

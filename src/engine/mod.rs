@@ -7,6 +7,7 @@
 //! ([`Engine::meta`], [`Engine::render`]). The ranking settings are built in one place,
 //! [`Engine::settings`].
 
+pub mod cache;
 pub mod query;
 pub mod search;
 
@@ -116,6 +117,16 @@ pub struct Config {
     /// LSOA 2011, to compare).
     #[arg(long, value_enum, default_value_t = Imd::Iod2025, value_name = "YEAR")]
     pub imd: Imd,
+    /// Import and join the units afresh, and keep nothing: units files of over 1 MB in all are
+    /// otherwise kept joined in the per-user cache folder ($XDG_CACHE_HOME/sitefinder, else
+    /// ~/.cache/sitefinder), and the next run over the same files, data and settings reads them
+    /// from there.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Where joined units are kept: `None` is the per-user cache folder, for units files of
+    /// over [`cache::MIN_BYTES`] in all; a folder given here keeps units files of any size.
+    #[arg(skip)]
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl Config {
@@ -242,9 +253,41 @@ impl Engine {
         }
         let choice = cfg.catchment_choice();
         let catchments = choice.open(&atlas)?;
+        let paths = cfg.units_files(&atlas.dir)?;
+        let full: Vec<PathBuf> = paths
+            .iter()
+            .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()))
+            .collect();
+        let join = JoinParams {
+            reach_radius_m: cfg.reach_m,
+            ..JoinParams::default()
+        };
+        let as_of = cfg.as_of.unwrap_or_else(Date::today);
+        let kept = kept_at(cfg, &atlas, &full);
+        if let Some((at, key)) = &kept {
+            let t = crate::base::timing::Phase::start("read the joined units kept");
+            match cache::read(at, key, &full, &atlas) {
+                Ok(j) => {
+                    drop(t);
+                    let mut e = Engine::assemble(
+                        atlas, j.units, j.contexts, catchments, choice, join, as_of, full,
+                    );
+                    e.as_of_given = cfg.as_of.is_some();
+                    e.skipped = j.skipped;
+                    e.occupied = j.occupied;
+                    e.notes = j.notes;
+                    e.notes.push(format!(
+                        "read joined from {}, which an earlier run over the same files, data and settings kept (--no-cache imports them again)",
+                        at.display()
+                    ));
+                    return Ok(e);
+                }
+                Err(err) => tracing::info!("joined units at {} not used: {err}", at.display()),
+            }
+        }
         let mut imports = vec![];
         let import = crate::base::timing::Phase::start("import the units");
-        for path in cfg.units_files(&atlas.dir)? {
+        for (path, full) in paths.into_iter().zip(&full) {
             let imported = read_units(
                 &path,
                 &atlas,
@@ -254,7 +297,7 @@ impl Engine {
                     max_bytes: cfg.max_units_file_mb.map(|mb| mb.saturating_mul(1_000_000)),
                 },
             )?;
-            imports.push((std::fs::canonicalize(&path).unwrap_or(path), imported));
+            imports.push((full.clone(), imported));
         }
         drop(import);
         let renamed = files::prefix_clashing_ids(&mut imports)?;
@@ -276,23 +319,33 @@ impl Engine {
             occupied += imported.occupied;
             files.push(path);
         }
-        let join = JoinParams {
-            reach_radius_m: cfg.reach_m,
-            ..JoinParams::default()
-        };
-        let mut e = Engine::new(
-            atlas,
-            units,
-            catchments,
-            choice,
-            join,
-            cfg.as_of.unwrap_or_else(Date::today),
-            files,
-        );
+        let mut e = Engine::new(atlas, units, catchments, choice, join, as_of, files);
         e.as_of_given = cfg.as_of.is_some();
         e.skipped = skipped;
         e.occupied = occupied;
         e.notes = notes;
+        if let Some((at, key)) = &kept {
+            let t = crate::base::timing::Phase::start("keep the joined units");
+            let parts = cache::Parts {
+                units: &e.units,
+                contexts: &e.contexts,
+                files: &e.units_files,
+                skipped: &e.skipped,
+                occupied: e.occupied,
+                notes: &e.notes,
+            };
+            match cache::write(at, key, parts) {
+                Ok(bytes) => {
+                    drop(t);
+                    e.notes.push(format!(
+                        "kept joined in {} ({} MB), so the next run over the same files, data and settings starts sooner (--no-cache keeps nothing)",
+                        at.display(),
+                        bytes.div_ceil(1_000_000)
+                    ));
+                }
+                Err(err) => tracing::info!("joined units not kept at {}: {err}", at.display()),
+            }
+        }
         Ok(e)
     }
 
@@ -316,6 +369,30 @@ impl Engine {
             let _t = crate::base::timing::Phase::start("join");
             attach(&atlas, &units, catchments.as_ref(), &join)
         };
+        Engine::assemble(
+            atlas,
+            units,
+            contexts,
+            catchments,
+            catchment_choice,
+            join,
+            as_of,
+            units_files,
+        )
+    }
+
+    /// An engine over units already joined (`contexts[i]` is the join of `units[i]`).
+    #[allow(clippy::too_many_arguments)]
+    fn assemble(
+        atlas: Arc<Atlas>,
+        units: Vec<Unit>,
+        contexts: Vec<Context>,
+        catchments: Box<dyn CatchmentSource>,
+        catchment_choice: Catchments,
+        join: JoinParams,
+        as_of: Date,
+        units_files: Vec<PathBuf>,
+    ) -> Engine {
         let ids = units
             .iter()
             .enumerate()
@@ -1261,6 +1338,48 @@ fn unsuitable_list(units: &[Unit], left: &[(usize, &'static str)]) -> String {
 
 /// Records in an optimise answer the ranking filters that chose its candidates
 /// (`candidates_among`: name to value; blank ones left out; nothing when none).
+/// Where the joined units of `files` are kept and the key they are kept under, unless
+/// `--no-cache` was given, no cache folder is known, or the files are small (with the per-user
+/// folder) or cannot be read (the import then says why).
+fn kept_at(cfg: &Config, atlas: &Atlas, files: &[PathBuf]) -> Option<(PathBuf, cache::Key)> {
+    if cfg.no_cache {
+        return None;
+    }
+    let dir = match &cfg.cache_dir {
+        Some(d) => d.clone(),
+        None => {
+            let bytes: u64 = files
+                .iter()
+                .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
+                .sum();
+            if bytes < cache::MIN_BYTES {
+                return None;
+            }
+            crate::reference::location::user_cache_dir()?
+        }
+    };
+    let key = (|| -> std::io::Result<cache::Key> {
+        let mut k = cache::Key::new();
+        k.folder(&atlas.dir)?;
+        k.text("imd", &format!("{:?}", atlas.imd));
+        k.text("reach_m", &cfg.reach_m.to_bits().to_string());
+
+        k.text("skip_invalid", &cfg.skip_invalid.to_string());
+        k.text("max_units_file_mb", &format!("{:?}", cfg.max_units_file_mb));
+        let choice = cfg.catchment_choice();
+        k.text("catchments", &choice.spec());
+        if let Catchments::Registrations(p) | Catchments::Polygons(p) = &choice {
+            k.file(p)?;
+        }
+        for f in files {
+            k.file(f)?;
+        }
+        Ok(k)
+    })()
+    .ok()?;
+    Some((cache::path_for(&dir, &atlas.dir, files), key))
+}
+
 pub fn record_among(v: &mut Json, among: &[(String, String)]) {
     let among: Map<String, Json> = among
         .iter()

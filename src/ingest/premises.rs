@@ -141,71 +141,81 @@ fn has_any(w: &[&str], phrases: &[&str]) -> bool {
     phrases.iter().any(|p| has(w, p))
 }
 
+/// Each kind of unit that cannot hold a clinic, with the phrases of a description that name it.
+const KINDS: &[(&str, &[&str])] = &[
+    ("market stall", &["STALL", "STALLS"]),
+    ("kiosk", &["KIOSK", "KIOSKS"]),
+    ("stand", &["STAND", "STANDS"]),
+    (
+        "advertising right or hoarding",
+        &[
+            "ADVERTISING",
+            "ADVERTISISNG",
+            "ADVERTISEMENT",
+            "HOARDING",
+            "HOARDINGS",
+            "BILLBOARD",
+        ],
+    ),
+    (
+        "car parking",
+        &[
+            "CAR PARK",
+            "CAR PARKS",
+            "CAR PARKING",
+            "PARKING SPACE",
+            "PARKING SPACES",
+            "CAR SPACE",
+            "CAR SPACES",
+        ],
+    ),
+    (
+        "ATM site",
+        &[
+            "ATM",
+            "AUTOMATIC TELLER",
+            "AUTOMATIC TELLING",
+            "AUTOMATED TELLER",
+            "CASH MACHINE",
+        ],
+    ),
+    (
+        "telecommunications mast or station",
+        &[
+            "COMMUNICATION STATION",
+            "TELECOMMUNICATION",
+            "TELECOMMUNICATIONS",
+            "MAST",
+            "MASTS",
+            "CABLE COMMUNICATION",
+        ],
+    ),
+    ("delivery locker", &["LOCKER", "LOCKERS"]),
+    ("booth", &["BOOTH", "BOOTHS"]),
+    ("vending machine", &["VENDING"]),
+    ("seating area", &["SEATING AREA"]),
+    ("beach hut", &["BEACH HUT", "BEACH HUTS"]),
+    ("mooring", &["MOORING", "MOORINGS"]),
+    ("pitch", &["PITCH", "PITCHES"]),
+    (
+        "land only",
+        &["LAND USED FOR", "DISPLAY LAND", "CAR SALES LAND"],
+    ),
+];
+
+/// A unit named as one inside a market hall by its address.
+const IN_A_MARKET_HALL: &str = "unit inside a market hall";
+
+/// Every reason [`not_a_clinic`] gives, each once.
+pub fn reasons() -> impl Iterator<Item = &'static str> {
+    KINDS.iter().map(|(why, _)| *why).chain([IN_A_MARKET_HALL])
+}
+
 /// The kinds a VOA or council description names, in the words the real lists use (including
 /// their abbreviations and misspellings: "MARET STALL", "ADVERTISISNG RIGHT").
 fn kind_from_description(d: &str) -> Option<&'static str> {
     let u = upper(d);
     let w = words(&u);
-    const KINDS: &[(&str, &[&str])] = &[
-        ("market stall", &["STALL", "STALLS"]),
-        ("kiosk", &["KIOSK", "KIOSKS"]),
-        ("stand", &["STAND", "STANDS"]),
-        (
-            "advertising right or hoarding",
-            &[
-                "ADVERTISING",
-                "ADVERTISISNG",
-                "ADVERTISEMENT",
-                "HOARDING",
-                "HOARDINGS",
-                "BILLBOARD",
-            ],
-        ),
-        (
-            "car parking",
-            &[
-                "CAR PARK",
-                "CAR PARKS",
-                "CAR PARKING",
-                "PARKING SPACE",
-                "PARKING SPACES",
-                "CAR SPACE",
-                "CAR SPACES",
-            ],
-        ),
-        (
-            "ATM site",
-            &[
-                "ATM",
-                "AUTOMATIC TELLER",
-                "AUTOMATIC TELLING",
-                "AUTOMATED TELLER",
-                "CASH MACHINE",
-            ],
-        ),
-        (
-            "telecommunications mast or station",
-            &[
-                "COMMUNICATION STATION",
-                "TELECOMMUNICATION",
-                "TELECOMMUNICATIONS",
-                "MAST",
-                "MASTS",
-                "CABLE COMMUNICATION",
-            ],
-        ),
-        ("delivery locker", &["LOCKER", "LOCKERS"]),
-        ("booth", &["BOOTH", "BOOTHS"]),
-        ("vending machine", &["VENDING"]),
-        ("seating area", &["SEATING AREA"]),
-        ("beach hut", &["BEACH HUT", "BEACH HUTS"]),
-        ("mooring", &["MOORING", "MOORINGS"]),
-        ("pitch", &["PITCH", "PITCHES"]),
-        (
-            "land only",
-            &["LAND USED FOR", "DISPLAY LAND", "CAR SALES LAND"],
-        ),
-    ];
     KINDS
         .iter()
         .find(|(_, phrases)| has_any(&w, phrases))
@@ -248,7 +258,33 @@ fn kind_from_address(text: &str) -> Option<&'static str> {
             && !street_after(i + 1)
             && !(i > 0 && matches!(word(i - 1), "OLD" | "FORMER"))
     }) {
-        return Some("unit inside a market hall");
+        return Some(IN_A_MARKET_HALL);
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reason_given_is_listed_once() {
+        let listed: Vec<&str> = reasons().collect();
+        let mut unique = listed.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), listed.len());
+        for (description, address) in [
+            (Some("MARKET STALL"), ""),
+            (None, "Kiosk 3, Bus Station"),
+            (None, "ATM at 2 High Street"),
+            (None, "Hoarding at 1 Market Street"),
+            (None, "Unit 4, Market Hall, Bury"),
+            (Some("BEACH HUT"), ""),
+            (Some("LAND USED FOR STORAGE"), ""),
+        ] {
+            let why = not_a_clinic(description, address).expect("a reason");
+            assert!(listed.contains(&why), "{why} is not listed");
+        }
+    }
 }

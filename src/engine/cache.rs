@@ -1,0 +1,808 @@
+//! The joined units kept between runs, so that a server or a ranking over the same large units
+//! files starts without importing and joining them again.
+//!
+//! After a units file of over a megabyte is imported, grouped into sites and joined, the result
+//! (every unit, its join, the rows skipped and the notes) is written to the per-user cache folder
+//! (`$XDG_CACHE_HOME/sitefinder`, else `~/.cache/sitefinder`), one file per set of units files
+//! (`joined-<hash of their paths>.v<version>.bin`), replaced atomically (a private part-file
+//! renamed into place). The next run over the same files reads it instead, if its [`Key`]
+//! still matches: this build's source (a hash the build script makes of `src/`), the data
+//! folder (every file's path, size and time), the settings that change a join (`--imd`,
+//! `--reach-m`, the catchments and their file's bytes, `--skip-invalid`,
+//! `--max-units-file-mb`) and every units file's bytes. The front of the file, each run of
+//! units and the table of runs carry a hash of their bytes; any difference, a short or torn
+//! file, or an index beyond the data's layers, and the units are imported and joined again.
+//! At most [`KEEP`] such files are kept (the least recently used are removed).
+//!
+//! ```
+//! # use sitefinder::engine::cache::Key;
+//! let dir = tempfile::tempdir().unwrap();
+//! let units = dir.path().join("units.csv");
+//! std::fs::write(&units, "id,lat,lon\n1,53.6,-2.1\n").unwrap();
+//! let mut a = Key::new();
+//! a.file(&units).unwrap();
+//! let mut b = Key::new();
+//! b.file(&units).unwrap();
+//! assert_eq!(a, b);
+//! // The same path with other bytes is another key.
+//! std::fs::write(&units, "id,lat,lon\n1,53.6,-2.2\n").unwrap();
+//! let mut c = Key::new();
+//! c.file(&units).unwrap();
+//! assert_ne!(a, c);
+//! ```
+
+use std::hash::{BuildHasher, Hasher};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rayon::prelude::*;
+
+use crate::analysis::join::{Context, Reach};
+use crate::base::date::Date;
+use crate::ingest::catchment::Cover;
+use crate::ingest::premises;
+use crate::ingest::units::{LocatedBy, Place, Skipped, Unit};
+use crate::reference::atlas::Atlas;
+
+const MAGIC: &[u8; 8] = b"SFJOINED";
+/// Bump when the layout changes (the source hash in the [`Key`] covers the rest).
+const VERSION: u32 = 1;
+/// Magic, version, a reserved word, the key (two words), the front's length and hash, the
+/// table's offset and hash.
+const HEADER: usize = 8 + 4 + 4 + 8 * 6;
+/// Units per run: each run is written and read on its own core.
+const RUN: usize = 32_768;
+/// Runs read or written at once (bounds the bytes held).
+const RUNS_AT_ONCE: usize = 8;
+/// Joined-units files kept in the cache folder.
+pub const KEEP: usize = 4;
+/// Units files smaller than this in all are imported and joined each time (a fraction of a
+/// second): only larger ones are kept.
+pub const MIN_BYTES: u64 = 1_000_000;
+
+/// What joined units were made from. Two runs with equal keys join the same units the same
+/// way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Key {
+    material: Vec<u8>,
+}
+
+impl Default for Key {
+    fn default() -> Key {
+        Key::new()
+    }
+}
+
+impl Key {
+    /// A key naming this build: its version and the hash of its source.
+    pub fn new() -> Key {
+        let mut k = Key { material: vec![] };
+        k.text("version", env!("CARGO_PKG_VERSION"));
+        k.text("source", env!("SITEFINDER_SOURCE_HASH"));
+        k
+    }
+
+    /// Adds a named value.
+    pub fn text(&mut self, name: &str, value: &str) {
+        for part in [name, value] {
+            self.material
+                .extend_from_slice(&(part.len() as u64).to_le_bytes());
+            self.material.extend_from_slice(part.as_bytes());
+        }
+    }
+
+    /// Adds a file: its full path and a hash of its bytes.
+    pub fn file(&mut self, path: &Path) -> std::io::Result<()> {
+        let bytes = std::fs::read(path)?;
+        let full = std::fs::canonicalize(path)?;
+        self.text("file", &full.to_string_lossy());
+        self.text("bytes", &format!("{:016x}", hash(1, &bytes)));
+        Ok(())
+    }
+
+    /// Adds a folder: its full path and each file's path, size and time of last change, every
+    /// level down.
+    pub fn folder(&mut self, dir: &Path) -> std::io::Result<()> {
+        let full = std::fs::canonicalize(dir)?;
+        self.text("folder", &full.to_string_lossy());
+        let mut files = vec![];
+        let mut stack = vec![full.clone()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d)? {
+                let e = e?;
+                let meta = e.metadata()?;
+                if meta.is_dir() {
+                    stack.push(e.path());
+                } else {
+                    let changed = meta
+                        .modified()
+                        .ok()
+                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                        .map_or(0, |d| d.as_nanos());
+                    let rel = e.path().strip_prefix(&full).unwrap_or(&e.path()).to_owned();
+                    files.push((rel, meta.len(), changed));
+                }
+            }
+        }
+        files.sort();
+        for (rel, len, changed) in files {
+            self.text(&rel.to_string_lossy(), &format!("{len} {changed}"));
+        }
+        Ok(())
+    }
+
+    fn digest(&self) -> [u64; 2] {
+        [hash(2, &self.material), hash(3, &self.material)]
+    }
+}
+
+/// Units, their joins and what their import said, as kept.
+#[derive(Debug)]
+pub struct Joined {
+    pub units: Vec<Unit>,
+    /// `contexts[i]` is the join of `units[i]`.
+    pub contexts: Vec<Context>,
+    /// Rows skipped as invalid, with their file.
+    pub skipped: Vec<(PathBuf, Skipped)>,
+    /// Business-rates rows that were not empty.
+    pub occupied: usize,
+    pub notes: Vec<String>,
+}
+
+/// What is written: the parts of an engine.
+#[derive(Debug, Clone, Copy)]
+pub struct Parts<'a> {
+    pub units: &'a [Unit],
+    pub contexts: &'a [Context],
+    /// The units files, in order: a skipped row names one by its place here.
+    pub files: &'a [PathBuf],
+    pub skipped: &'a [(PathBuf, Skipped)],
+    pub occupied: usize,
+    pub notes: &'a [String],
+}
+
+/// The file that keeps the joined units of `files` (full paths) over the data folder `data`.
+pub fn path_for(cache: &Path, data: &Path, files: &[PathBuf]) -> PathBuf {
+    let mut names = data.to_string_lossy().into_owned();
+    for f in files {
+        names.push('\n');
+        names.push_str(&f.to_string_lossy());
+    }
+    cache.join(format!(
+        "joined-{:016x}.v{VERSION}.bin",
+        hash(4, names.as_bytes())
+    ))
+}
+
+fn hash(seed: u64, bytes: &[u8]) -> u64 {
+    let mut h = foldhash::fast::FixedState::with_seed(seed).build_hasher();
+    h.write(bytes);
+    h.finish()
+}
+
+/// Why a kept file was not used or not written.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("made from other files or settings")]
+    OtherKey,
+    #[error("not a joined-units file of this version")]
+    NotOurs,
+    #[error("damaged: {0}")]
+    Damaged(&'static str),
+    #[error(
+        "a unit's reason for being unable to hold a clinic is not one of the known reasons: {0}"
+    )]
+    UnknownReason(String),
+}
+
+fn damaged(what: &'static str) -> CacheError {
+    CacheError::Damaged(what)
+}
+
+/// Writes `parts` to `path` under `key` (atomically), then removes all but the [`KEEP`] most
+/// recently used joined-units files beside it. Returns the bytes written.
+pub fn write(path: &Path, key: &Key, parts: Parts<'_>) -> Result<u64, CacheError> {
+    let reasons: Vec<&'static str> = premises::reasons().collect();
+    let mut sources: Vec<&str> = vec![];
+    let mut covers: Vec<&Arc<[Cover]>> = vec![];
+    let mut cover_at: foldhash::HashMap<usize, u32> = Default::default();
+    for u in parts.units {
+        if !sources.contains(&u.source.as_str()) {
+            sources.push(&u.source);
+        }
+        if let Some(why) = u.unsuitable.filter(|w| !reasons.contains(w)) {
+            return Err(CacheError::UnknownReason(why.to_string()));
+        }
+    }
+    let cover_of: Vec<u32> = parts
+        .contexts
+        .iter()
+        .map(|c| {
+            let at = Arc::as_ptr(&c.catchment) as *const Cover as usize;
+            *cover_at.entry(at).or_insert_with(|| {
+                covers.push(&c.catchment);
+                (covers.len() - 1) as u32
+            })
+        })
+        .collect();
+
+    let mut front = Out::default();
+    front.u32(parts.notes.len() as u32);
+    for n in parts.notes {
+        front.str(n);
+    }
+    front.u64(parts.occupied as u64);
+    front.u32(parts.skipped.len() as u32);
+    for (file, s) in parts.skipped {
+        let at = parts.files.iter().position(|f| f == file).unwrap_or(0);
+        front.u32(at as u32);
+        front.place(s.place);
+        front.str(&s.reason);
+    }
+    front.u32(sources.len() as u32);
+    for s in &sources {
+        front.str(s);
+    }
+    front.u32(covers.len() as u32);
+    for c in &covers {
+        front.u32(c.len() as u32);
+        for cover in c.iter() {
+            front.u32(cover.practice as u32);
+            front.opt_f64(cover.share);
+        }
+    }
+    front.u64(parts.units.len() as u64);
+
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut part = tempfile::Builder::new()
+        .prefix(".joined.")
+        .suffix(".part")
+        .tempfile_in(dir)?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, part.as_file_mut());
+    out.write_all(&[0; HEADER])?;
+    out.write_all(&front.0)?;
+    let mut table = Out::default();
+    let runs: Vec<(&[Unit], &[Context], &[u32])> = parts
+        .units
+        .chunks(RUN)
+        .zip(parts.contexts.chunks(RUN))
+        .zip(cover_of.chunks(RUN))
+        .map(|((u, c), k)| (u, c, k))
+        .collect();
+    table.u32(runs.len() as u32);
+    let mut written = (HEADER + front.0.len()) as u64;
+    for group in runs.chunks(RUNS_AT_ONCE) {
+        let bytes: Vec<Vec<u8>> = group
+            .par_iter()
+            .map(|(units, contexts, covers)| {
+                let mut o = Out(Vec::with_capacity(units.len() * 320));
+                for ((u, c), k) in units.iter().zip(*contexts).zip(*covers) {
+                    o.unit(u, &sources, &reasons);
+                    o.context(c, *k);
+                }
+                o.0
+            })
+            .collect();
+        for b in bytes {
+            out.write_all(&b)?;
+            table.u64(b.len() as u64);
+            table.u64(hash(5, &b));
+            written += b.len() as u64;
+        }
+    }
+    let table_at = written;
+    out.write_all(&table.0)?;
+    written += table.0.len() as u64;
+    let mut head = Out::default();
+    head.0.extend_from_slice(MAGIC);
+    head.u32(VERSION);
+    head.u32(0);
+    let [k0, k1] = key.digest();
+    head.u64(k0);
+    head.u64(k1);
+    head.u64(front.0.len() as u64);
+    head.u64(hash(5, &front.0));
+    head.u64(table_at);
+    head.u64(hash(5, &table.0));
+    out.seek(SeekFrom::Start(0))?;
+    out.write_all(&head.0)?;
+    out.flush()?;
+    drop(out);
+    // Not synced: a file torn by a crash fails its hashes and is made again.
+    part.persist(path).map_err(|e| e.error)?;
+    prune(dir);
+    Ok(written)
+}
+
+/// Removes all but the [`KEEP`] most recently changed joined-units files in `dir`.
+fn prune(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut kept: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .flatten()
+        .filter(|e| {
+            let n = e.file_name();
+            let n = n.to_string_lossy();
+            n.starts_with("joined-") && n.ends_with(".bin")
+        })
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .collect();
+    kept.sort_by_key(|k| std::cmp::Reverse(k.0));
+    for (_, p) in kept.into_iter().skip(KEEP) {
+        let _ = std::fs::remove_file(p);
+    }
+}
+
+/// The joined units kept at `path`, if they were made under `key`. `files` are the units
+/// files (skipped rows name them by their place in it); `atlas` is the data the units were
+/// joined with (every index is checked against its layers).
+pub fn read(
+    path: &Path,
+    key: &Key,
+    files: &[PathBuf],
+    atlas: &Atlas,
+) -> Result<Joined, CacheError> {
+    let mut file = std::fs::File::open(path)?;
+    let mut head = [0u8; HEADER];
+    file.read_exact(&mut head)
+        .map_err(|_| CacheError::NotOurs)?;
+    let mut h = In::new(&head);
+    if h.take(8) != Some(&MAGIC[..]) || h.u32() != Some(VERSION) {
+        return Err(CacheError::NotOurs);
+    }
+    let _reserved = h.u32();
+    let [k0, k1] = key.digest();
+    if h.u64() != Some(k0) || h.u64() != Some(k1) {
+        return Err(CacheError::OtherKey);
+    }
+    let (front_len, front_hash, table_at, table_hash) = (|| {
+        Some((
+            usize::try_from(h.u64()?).ok()?,
+            h.u64()?,
+            h.u64()?,
+            h.u64()?,
+        ))
+    })()
+    .ok_or(damaged("header"))?;
+    let size = file.metadata()?.len();
+    if (HEADER + front_len) as u64 > table_at || table_at > size {
+        return Err(damaged("lengths"));
+    }
+    let mut front = vec![0; front_len];
+    file.read_exact(&mut front)?;
+    if hash(5, &front) != front_hash {
+        return Err(damaged("front"));
+    }
+    let mut table = vec![];
+    file.seek(SeekFrom::Start(table_at))?;
+    file.read_to_end(&mut table)?;
+    if hash(5, &table) != table_hash {
+        return Err(damaged("table of runs"));
+    }
+
+    let mut f = In::new(&front);
+    let bad = || damaged("front");
+    let notes = (0..f.u32().ok_or_else(bad)?)
+        .map(|_| f.string())
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(bad)?;
+    let occupied = f.u64().ok_or_else(bad)? as usize;
+    let skipped = (0..f.u32().ok_or_else(bad)?)
+        .map(|_| {
+            let file = files.get(f.u32()? as usize)?.clone();
+            let place = f.place()?;
+            let reason = f.string()?;
+            Some((file, Skipped { place, reason }))
+        })
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(bad)?;
+    let sources = (0..f.u32().ok_or_else(bad)?)
+        .map(|_| f.string())
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(bad)?;
+    let practices = atlas.practices.len();
+    let covers: Vec<Arc<[Cover]>> = (0..f.u32().ok_or_else(bad)?)
+        .map(|_| {
+            (0..f.u32()?)
+                .map(|_| {
+                    Some(Cover {
+                        practice: index(f.u32()?, practices)?,
+                        share: f.opt_f64()?,
+                    })
+                })
+                .collect::<Option<Vec<_>>>()
+                .map(Arc::from)
+        })
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(bad)?;
+    let count = usize::try_from(f.u64().ok_or_else(bad)?).map_err(|_| bad())?;
+
+    let mut t = In::new(&table);
+    let runs = (0..t.u32().ok_or(damaged("table of runs"))?)
+        .map(|_| Some((t.u64()?, t.u64()?)))
+        .collect::<Option<Vec<_>>>()
+        .ok_or(damaged("table of runs"))?;
+    if runs.len() != count.div_ceil(RUN)
+        || runs.iter().map(|r| r.0).sum::<u64>() != table_at - (HEADER + front_len) as u64
+    {
+        return Err(damaged("table of runs"));
+    }
+    let ctx = Decode {
+        reasons: premises::reasons().collect(),
+        sources,
+        covers,
+        lsoas: atlas.lsoas.len(),
+        practices,
+        vaccination_sites: atlas.vaccination_sites.sites.len(),
+        pharmacies: atlas.pharmacies.sites.len(),
+    };
+    file.seek(SeekFrom::Start((HEADER + front_len) as u64))?;
+    let mut units = Vec::with_capacity(count);
+    let mut contexts = Vec::with_capacity(count);
+    for (g, group) in runs.chunks(RUNS_AT_ONCE).enumerate() {
+        let mut bytes = vec![0; group.iter().map(|r| r.0 as usize).sum()];
+        file.read_exact(&mut bytes)?;
+        let mut slices = vec![];
+        let mut rest = &bytes[..];
+        for (len, h) in group {
+            let (this, more) = rest.split_at(*len as usize);
+            slices.push((this, *h));
+            rest = more;
+        }
+        let first = g * RUNS_AT_ONCE * RUN;
+        let decoded = slices
+            .par_iter()
+            .enumerate()
+            .map(|(i, (b, h))| {
+                if hash(5, b) != *h {
+                    return Err(damaged("a run of units"));
+                }
+                let n = RUN.min(count - (first + i * RUN).min(count));
+                ctx.run(b, n).ok_or(damaged("a run of units"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for (u, c) in decoded {
+            units.extend(u);
+            contexts.extend(c);
+        }
+    }
+    if units.len() != count {
+        return Err(damaged("count"));
+    }
+    // Kept as recently used, so pruning removes others first.
+    let _ = std::fs::File::options()
+        .append(true)
+        .open(path)
+        .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+    Ok(Joined {
+        units,
+        contexts,
+        skipped,
+        occupied,
+        notes,
+    })
+}
+
+fn index(v: u32, len: usize) -> Option<usize> {
+    ((v as usize) < len).then_some(v as usize)
+}
+
+/// What a run of units is read with: the tables of the front and the sizes of the data's
+/// layers.
+struct Decode {
+    reasons: Vec<&'static str>,
+    sources: Vec<String>,
+    covers: Vec<Arc<[Cover]>>,
+    lsoas: usize,
+    practices: usize,
+    vaccination_sites: usize,
+    pharmacies: usize,
+}
+
+impl Decode {
+    /// `n` units and their joins from `bytes`, which must hold exactly them.
+    fn run(&self, bytes: &[u8], n: usize) -> Option<(Vec<Unit>, Vec<Context>)> {
+        let mut r = In::new(bytes);
+        let mut units = Vec::with_capacity(n);
+        let mut contexts = Vec::with_capacity(n);
+        for _ in 0..n {
+            units.push(self.unit(&mut r)?);
+            contexts.push(self.context(&mut r)?);
+        }
+        r.rest().is_empty().then_some((units, contexts))
+    }
+
+    fn unit(&self, r: &mut In<'_>) -> Option<Unit> {
+        Some(Unit {
+            id: r.string()?,
+            name: r.string()?,
+            address: r.string()?,
+            postcode: r.opt_string()?,
+            pos: [r.f64()?, r.f64()?],
+            located_by: match r.u8()? {
+                0 => LocatedBy::Coordinates,
+                1 => LocatedBy::Postcode,
+                _ => return None,
+            },
+            lsoa: r.opt_index(self.lsoas)?,
+            floor_area_m2: r.opt_f64()?,
+            rateable_value: r.opt_f64()?,
+            ground_floor: match r.u8()? {
+                0 => None,
+                1 => Some(false),
+                2 => Some(true),
+                _ => return None,
+            },
+            vacant_since: r.opt_date()?,
+            list_date: r.opt_date()?,
+            description: r.opt_string()?,
+            unsuitable: match r.u32()? {
+                0 => None,
+                i => Some(*self.reasons.get(i as usize - 1)?),
+            },
+            site_id: r.string()?,
+            site_units: usize::try_from(r.u64()?).ok()?,
+            council: r.opt_string()?,
+            source: self.sources.get(r.u32()? as usize)?.clone(),
+            place: r.place()?,
+        })
+    }
+
+    fn context(&self, r: &mut In<'_>) -> Option<Context> {
+        let lsoa = index(r.u32()?, self.lsoas)?;
+        let lsoa_snapped_m = r.opt_f64()?;
+        let lonlat = match r.u8()? {
+            0 => None,
+            1 => Some([r.f64()?, r.f64()?]),
+            _ => return None,
+        };
+        let nearest_practices = (0..r.u32()?)
+            .map(|_| Some((index(r.u32()?, self.practices)?, r.f64()?)))
+            .collect::<Option<Vec<_>>>()?;
+        let catchment = self.covers.get(r.u32()? as usize)?.clone();
+        Some(Context {
+            lsoa,
+            lsoa_snapped_m,
+            lonlat,
+            nearest_practices,
+            catchment,
+            catchment_patients: r.u64()?,
+            reach: Reach {
+                population: r.f64()?,
+                imd_score: r.opt_f64()?,
+            },
+            stops_near: match r.u8()? {
+                0 => None,
+                1 => Some(usize::try_from(r.u64()?).ok()?),
+                _ => return None,
+            },
+            nearest_vaccination_site: r.opt_near(self.vaccination_sites)?,
+            nearest_pharmacy: r.opt_near(self.pharmacies)?,
+        })
+    }
+}
+
+/// Bytes being written, little-endian.
+#[derive(Default)]
+struct Out(Vec<u8>);
+
+impl Out {
+    fn u8(&mut self, v: u8) {
+        self.0.push(v);
+    }
+    fn u32(&mut self, v: u32) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u64(&mut self, v: u64) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn f64(&mut self, v: f64) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn str(&mut self, s: &str) {
+        self.u32(s.len() as u32);
+        self.0.extend_from_slice(s.as_bytes());
+    }
+    fn opt_str(&mut self, s: Option<&str>) {
+        match s {
+            None => self.u8(0),
+            Some(s) => {
+                self.u8(1);
+                self.str(s);
+            }
+        }
+    }
+    fn opt_f64(&mut self, v: Option<f64>) {
+        match v {
+            None => self.u8(0),
+            Some(v) => {
+                self.u8(1);
+                self.f64(v);
+            }
+        }
+    }
+    fn opt_date(&mut self, d: Option<Date>) {
+        match d {
+            None => self.u8(0),
+            Some(d) => {
+                self.u8(1);
+                self.0.extend_from_slice(&d.days().to_le_bytes());
+            }
+        }
+    }
+    fn opt_near(&mut self, v: Option<(usize, f64)>) {
+        match v {
+            None => self.u8(0),
+            Some((i, d)) => {
+                self.u8(1);
+                self.u32(i as u32);
+                self.f64(d);
+            }
+        }
+    }
+    fn place(&mut self, p: Place) {
+        let (tag, at) = match p {
+            Place::Line(l) => (0, l),
+            Place::Feature(f) => (1, f),
+        };
+        self.u8(tag);
+        self.u64(at as u64);
+    }
+
+    fn unit(&mut self, u: &Unit, sources: &[&str], reasons: &[&str]) {
+        self.str(&u.id);
+        self.str(&u.name);
+        self.str(&u.address);
+        self.opt_str(u.postcode.as_deref());
+        self.f64(u.pos[0]);
+        self.f64(u.pos[1]);
+        self.u8(match u.located_by {
+            LocatedBy::Coordinates => 0,
+            LocatedBy::Postcode => 1,
+        });
+        self.u32(u.lsoa.map_or(u32::MAX, |l| l as u32));
+        self.opt_f64(u.floor_area_m2);
+        self.opt_f64(u.rateable_value);
+        self.u8(match u.ground_floor {
+            None => 0,
+            Some(false) => 1,
+            Some(true) => 2,
+        });
+        self.opt_date(u.vacant_since);
+        self.opt_date(u.list_date);
+        self.opt_str(u.description.as_deref());
+        // Every reason is listed ([`write`] checks first).
+        let why = u
+            .unsuitable
+            .and_then(|w| reasons.iter().position(|r| *r == w))
+            .map_or(0, |i| i as u32 + 1);
+        self.u32(why);
+        self.str(&u.site_id);
+        self.u64(u.site_units as u64);
+        self.opt_str(u.council.as_deref());
+        let source = sources.iter().position(|s| *s == u.source).unwrap_or(0);
+        self.u32(source as u32);
+        self.place(u.place);
+    }
+
+    fn context(&mut self, c: &Context, cover: u32) {
+        self.u32(c.lsoa as u32);
+        self.opt_f64(c.lsoa_snapped_m);
+        match c.lonlat {
+            None => self.u8(0),
+            Some([lon, lat]) => {
+                self.u8(1);
+                self.f64(lon);
+                self.f64(lat);
+            }
+        }
+        self.u32(c.nearest_practices.len() as u32);
+        for (p, d) in &c.nearest_practices {
+            self.u32(*p as u32);
+            self.f64(*d);
+        }
+        self.u32(cover);
+        self.u64(c.catchment_patients);
+        self.f64(c.reach.population);
+        self.opt_f64(c.reach.imd_score);
+        match c.stops_near {
+            None => self.u8(0),
+            Some(n) => {
+                self.u8(1);
+                self.u64(n as u64);
+            }
+        }
+        self.opt_near(c.nearest_vaccination_site);
+        self.opt_near(c.nearest_pharmacy);
+    }
+}
+
+/// Bytes being read: every read checks there are enough.
+struct In<'a> {
+    bytes: &'a [u8],
+}
+
+impl<'a> In<'a> {
+    fn new(bytes: &'a [u8]) -> In<'a> {
+        In { bytes }
+    }
+    fn rest(&self) -> &'a [u8] {
+        self.bytes
+    }
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if n > self.bytes.len() {
+            return None;
+        }
+        let (a, b) = self.bytes.split_at(n);
+        self.bytes = b;
+        Some(a)
+    }
+    fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
+        self.take(N)?.try_into().ok()
+    }
+    fn u8(&mut self) -> Option<u8> {
+        Some(self.take(1)?[0])
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.array()?))
+    }
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.array()?))
+    }
+    fn f64(&mut self) -> Option<f64> {
+        Some(f64::from_le_bytes(self.array()?))
+    }
+    fn string(&mut self) -> Option<String> {
+        let n = self.u32()? as usize;
+        String::from_utf8(self.take(n)?.to_vec()).ok()
+    }
+    fn opt_string(&mut self) -> Option<Option<String>> {
+        match self.u8()? {
+            0 => Some(None),
+            1 => Some(Some(self.string()?)),
+            _ => None,
+        }
+    }
+    fn opt_f64(&mut self) -> Option<Option<f64>> {
+        match self.u8()? {
+            0 => Some(None),
+            1 => Some(Some(self.f64()?)),
+            _ => None,
+        }
+    }
+    fn opt_date(&mut self) -> Option<Option<Date>> {
+        match self.u8()? {
+            0 => Some(None),
+            1 => Some(Some(Date::from_days(i32::from_le_bytes(self.array()?)))),
+            _ => None,
+        }
+    }
+    /// An index below `len`, or `u32::MAX` for none.
+    fn opt_index(&mut self, len: usize) -> Option<Option<usize>> {
+        match self.u32()? {
+            u32::MAX => Some(None),
+            v => Some(Some(index(v, len)?)),
+        }
+    }
+    fn opt_near(&mut self, len: usize) -> Option<Option<(usize, f64)>> {
+        match self.u8()? {
+            0 => Some(None),
+            1 => Some(Some((index(self.u32()?, len)?, self.f64()?))),
+            _ => None,
+        }
+    }
+    fn place(&mut self) -> Option<Place> {
+        let tag = self.u8()?;
+        let at = usize::try_from(self.u64()?).ok()?;
+        match tag {
+            0 => Some(Place::Line(at)),
+            1 => Some(Place::Feature(at)),
+            _ => None,
+        }
+    }
+}
