@@ -57,10 +57,13 @@ pub struct AppState {
 impl AppState {
     /// Builds every collection over the engine's units.
     pub fn new(engine: Engine) -> AppState {
-        // Each ranking then costs what its filters keep, not every unit.
-        engine.prepare();
         let engine = Arc::new(engine);
-        let collections = collections::build_all(&engine);
+        // Each ranking then costs what its filters keep, not every unit: the index and values
+        // are made beside the collections (a million units' R-trees are built one per core).
+        let collections = std::thread::scope(|scope| {
+            scope.spawn(|| engine.prepare());
+            collections::build_all(&engine)
+        });
         AppState {
             engine,
             collections,
