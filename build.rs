@@ -2,9 +2,9 @@
 //! their own; these lines make adding or removing a file there rebuild too.
 //!
 //! It also names the source a build was made from (`SITEFINDER_SOURCE_HASH`: a hash of every
-//! file under `src/`, `build.rs` and `Cargo.lock`), so files a build derives and keeps between
-//! runs (the joined units in the per-user cache) are never read by a build that would derive
-//! them differently.
+//! file under `src/`, `build.rs`, `Cargo.toml` and `Cargo.lock`), so files a build derives and
+//! keeps between runs (the joined units in the per-user cache) are not read by a build of
+//! other code or other dependencies. (Another compiler on the same source keeps the hash.)
 
 use std::path::{Path, PathBuf};
 
@@ -13,8 +13,13 @@ fn main() {
     println!("cargo:rerun-if-changed=web/app");
     println!("cargo:rerun-if-changed=src");
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=Cargo.toml");
     println!("cargo:rerun-if-changed=Cargo.lock");
-    let mut files = vec![PathBuf::from("build.rs"), PathBuf::from("Cargo.lock")];
+    let mut files = vec![
+        PathBuf::from("build.rs"),
+        PathBuf::from("Cargo.toml"),
+        PathBuf::from("Cargo.lock"),
+    ];
     collect(Path::new("src"), &mut files);
     files.sort();
     // 64-bit FNV-1a over each file's path and bytes.

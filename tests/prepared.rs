@@ -284,6 +284,32 @@ fn kept_files(cache: &Path) -> Vec<std::path::PathBuf> {
     v
 }
 
+/// The atlas of the default edition, loaded once for these tests.
+fn atlas() -> Arc<sitefinder::reference::atlas::Atlas> {
+    static ATLAS: std::sync::OnceLock<Arc<sitefinder::reference::atlas::Atlas>> =
+        std::sync::OnceLock::new();
+    ATLAS
+        .get_or_init(|| {
+            Arc::new(
+                sitefinder::reference::atlas::Atlas::load_edition(
+                    &root().join("data"),
+                    Default::default(),
+                )
+                .unwrap(),
+            )
+        })
+        .clone()
+}
+
+/// [`Engine::open`] over the shared atlas (the 2019 edition loads its own).
+fn open(cfg: &Config) -> Engine {
+    if cfg.imd == Default::default() {
+        Engine::open_with(atlas(), cfg).unwrap()
+    } else {
+        Engine::open(cfg).unwrap()
+    }
+}
+
 fn last_note(e: &Engine) -> &str {
     e.notes.last().map_or("", String::as_str)
 }
@@ -336,7 +362,7 @@ fn joined_units_kept_are_the_units_joined_again() {
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
     let cfg = kept_config(dir.path(), &cache);
-    let fresh = Engine::open(&cfg).unwrap();
+    let fresh = open(&cfg);
     assert!(
         last_note(&fresh).starts_with("kept joined in"),
         "{:?}",
@@ -352,7 +378,7 @@ fn joined_units_kept_are_the_units_joined_again() {
     assert!(fresh.contexts.iter().any(|c| c.nearest_pharmacy.is_some()));
     assert!(fresh.contexts.iter().any(|c| c.stops_near.is_none()));
 
-    let again = Engine::open(&cfg).unwrap();
+    let again = open(&cfg);
     assert!(
         last_note(&again).starts_with("read joined from"),
         "{:?}",
@@ -370,7 +396,7 @@ fn joined_units_kept_are_the_units_joined_again() {
         cache_dir: Some(dir.path().join("other")),
         ..cfg.clone()
     };
-    let e = Engine::open(&none).unwrap();
+    let e = open(&none);
     assert!(!dir.path().join("other").exists());
     assert!(!last_note(&e).contains("joined"), "{:?}", e.notes);
 }
@@ -380,9 +406,9 @@ fn a_change_to_what_units_were_joined_from_joins_them_again() {
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
     let cfg = kept_config(dir.path(), &cache);
-    Engine::open(&cfg).unwrap();
+    open(&cfg);
     let read = |cfg: &Config| {
-        let e = Engine::open(cfg).unwrap();
+        let e = open(cfg);
         last_note(&e).starts_with("read joined from")
     };
     assert!(read(&cfg));
@@ -419,29 +445,38 @@ fn a_change_to_what_units_were_joined_from_joins_them_again() {
         ),
     ];
     for (what, changed) in changes {
-        let e = Engine::open(&changed).unwrap();
+        let e = open(&changed);
         assert!(
             last_note(&e).starts_with("kept joined in"),
             "{what}: {:?}",
             e.notes
         );
-        // Its own settings are now kept, and the first ones were replaced.
+        // Its own settings are now kept, beside the first ones.
         assert!(read(&changed), "{what}");
-        assert!(!read(&cfg), "{what}: the first settings were replaced");
+        assert!(read(&cfg), "{what}: the first settings are still kept");
     }
     // A units file whose bytes change (its name, size and place the same).
     let bad = dir.path().join("with_a_bad_row.csv");
     let text = std::fs::read_to_string(&bad).unwrap();
     std::fs::write(&bad, text.replace("53.6155", "53.6156")).unwrap();
-    let e = Engine::open(&cfg).unwrap();
+    let e = open(&cfg);
     assert!(last_note(&e).starts_with("kept joined in"), "{:?}", e.notes);
     let moved = e.units.iter().find(|u| u.id == "b1").unwrap().pos;
-    let again = Engine::open(&cfg).unwrap();
+    let again = open(&cfg);
     assert!(last_note(&again).starts_with("read joined from"));
     assert_eq!(
         again.units.iter().find(|u| u.id == "b1").unwrap().pos,
         moved
     );
+    // The same file by another name (a link) is another `source_file`: joined again.
+    let link = dir.path().join("another_name.csv");
+    std::os::unix::fs::symlink(&bad, &link).unwrap();
+    let mut linked = cfg.clone();
+    *linked.units.last_mut().unwrap() = link;
+    let e = open(&linked);
+    assert!(last_note(&e).starts_with("kept joined in"), "{:?}", e.notes);
+    let b1 = e.units.iter().find(|u| u.id == "b1").unwrap();
+    assert_eq!(b1.source, "another_name.csv");
     // Other units files are kept beside (at most KEEP in all).
     for n in 0..sitefinder::engine::cache::KEEP + 2 {
         let one = dir.path().join(format!("one_{n}.csv"));
@@ -450,7 +485,7 @@ fn a_change_to_what_units_were_joined_from_joins_them_again() {
             units: vec![one],
             ..cfg.clone()
         };
-        Engine::open(&c).unwrap();
+        open(&c);
         assert!(kept_files(&cache).len() <= sitefinder::engine::cache::KEEP);
     }
     assert_eq!(kept_files(&cache).len(), sitefinder::engine::cache::KEEP);
@@ -461,7 +496,7 @@ fn a_damaged_kept_file_is_made_again() {
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
     let cfg = kept_config(dir.path(), &cache);
-    let fresh = Engine::open(&cfg).unwrap();
+    let fresh = open(&cfg);
     let kept = kept_files(&cache).pop().unwrap();
     let good = std::fs::read(&kept).unwrap();
     let mut damages: Vec<(&str, Vec<u8>)> = vec![
@@ -470,6 +505,12 @@ fn a_damaged_kept_file_is_made_again() {
         ("cut short", good[..good.len() / 2].to_vec()),
         ("a longer table", [&good[..], &[0u8; 16][..]].concat()),
     ];
+    // Lengths past the end, or so large that adding to them overflows.
+    for (field, value) in [(32, u64::MAX - 8), (48, u64::MAX), (32, good.len() as u64)] {
+        let mut b = good.clone();
+        b[field..field + 8].copy_from_slice(&value.to_le_bytes());
+        damages.push(("a length", b));
+    }
     for at in [70, good.len() / 3, good.len() / 2, good.len() - 3] {
         let mut b = good.clone();
         b[at] ^= 0x20;
@@ -477,7 +518,7 @@ fn a_damaged_kept_file_is_made_again() {
     }
     for (what, bytes) in damages {
         std::fs::write(&kept, &bytes).unwrap();
-        let e = Engine::open(&cfg).unwrap();
+        let e = open(&cfg);
         assert!(
             last_note(&e).starts_with("kept joined in"),
             "{what}: {:?}",

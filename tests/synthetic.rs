@@ -128,6 +128,8 @@ fn metadata_names_the_first_hundred_units_left_out_and_counts_them_all() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let mut cfg = sitefinder::engine::Config::new(&data_dir());
     cfg.units = vec![units];
+    // A file of about 1 MB: not kept in the user's cache folder.
+    cfg.no_cache = true;
     let e = sitefinder::engine::Engine::open(&cfg).unwrap();
     let r = e.rank(&Default::default(), None).unwrap();
     let n = r.unsuitable.len();

@@ -50,6 +50,9 @@ if [ -z "$bin" ]; then
 fi
 
 tmp=$(mktemp -d)
+# sitefinder keeps the units it joins in a cache folder of this run's: the server's start reads
+# those its `rank` below joined (the log says so, and the script prints which start it was).
+export XDG_CACHE_HOME="$tmp/cache"
 sf_pid=""
 pg_pid=""
 cleanup() {
@@ -120,6 +123,11 @@ sf_pid=$!
 sf_cold=$(wait_up sitefinder "$sf/collections/units/items?limit=1" "$sf_pid" "$tmp/sitefinder.log" "$t")
 grep -q serving "$tmp/sitefinder.log" || { echo "sitefinder answered but its log does not say serving:" >&2; tail -n 30 "$tmp/sitefinder.log" >&2; exit 1; }
 sf_ready=$(sed -n 's/.*ready in \([0-9]*\) ms.*/\1/p' "$tmp/sitefinder.log" | head -1)
+if grep -q "read joined from" "$tmp/sitefinder.log"; then
+  echo "sitefinder's start read the units its rank above joined and kept (the cache); --no-cache would join them again"
+else
+  echo "sitefinder's start imported and joined the units"
+fi
 
 # Does the provider sort? Ask for rising scores: an answer in file order (falling) means no.
 pg_rank_q="bbox=$BBOX&sortby=-score&limit=20&f=json"

@@ -1,18 +1,20 @@
 //! The joined units kept between runs, so that a server or a ranking over the same large units
 //! files starts without importing and joining them again.
 //!
-//! After a units file of over a megabyte is imported, grouped into sites and joined, the result
+//! After units files of over a megabyte are imported, grouped into sites and joined, the result
 //! (every unit, its join, the rows skipped and the notes) is written to the per-user cache folder
-//! (`$XDG_CACHE_HOME/sitefinder`, else `~/.cache/sitefinder`), one file per set of units files
-//! (`joined-<hash of their paths>.v<version>.bin`), replaced atomically (a private part-file
-//! renamed into place). The next run over the same files reads it instead, if its [`Key`]
-//! still matches: this build's source (a hash the build script makes of `src/`), the data
-//! folder (every file's path, size and time), the settings that change a join (`--imd`,
+//! (`$XDG_CACHE_HOME/sitefinder`, else `~/.cache/sitefinder`) as
+//! `joined-<key>.v<version>.bin`, atomically (a private part-file renamed into place). The next
+//! run reads it instead if its [`Key`] is the same: this build's source (a hash the build
+//! script makes of `src/`, `Cargo.toml` and `Cargo.lock`), the data folder (every file's path,
+//! size and time, and its manifest's bytes), the settings that change a join (`--imd`,
 //! `--reach-m`, the catchments and their file's bytes, `--skip-invalid`,
-//! `--max-units-file-mb`) and every units file's bytes. The front of the file, each run of
-//! units and the table of runs carry a hash of their bytes; any difference, a short or torn
-//! file, or an index beyond the data's layers, and the units are imported and joined again.
-//! At most [`KEEP`] such files are kept (the least recently used are removed).
+//! `--max-units-file-mb`, PROJ's environment) and every units file's name and bytes. A units
+//! file changed while it was imported is not kept. The front of the file, each run of units and
+//! the table of runs carry a hash of their bytes; any difference, a short or torn file, a length
+//! beyond the file, or an index beyond the data's layers, and the units are imported and joined
+//! again. At most [`KEEP`] such files are kept (the least recently used are removed, with
+//! part-files an hour old).
 //!
 //! ```
 //! # use sitefinder::engine::cache::Key;
@@ -55,6 +57,8 @@ const HEADER: usize = 8 + 4 + 4 + 8 * 6;
 const RUN: usize = 32_768;
 /// Runs read or written at once (bounds the bytes held).
 const RUNS_AT_ONCE: usize = 8;
+/// The fewest bytes a unit and its join take (its fixed-width fields).
+const MIN_RECORD: u64 = 60;
 /// Joined-units files kept in the cache folder.
 pub const KEEP: usize = 4;
 /// Units files smaller than this in all are imported and joined each time (a fraction of a
@@ -63,10 +67,21 @@ pub const MIN_BYTES: u64 = 1_000_000;
 
 /// What joined units were made from. Two runs with equal keys join the same units the same
 /// way.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Key {
     material: Vec<u8>,
+    /// Each file added, with its size and time of last change when it was hashed: a file
+    /// changed since ([`Key::files_unchanged`]) may have been read with other bytes.
+    files: Vec<(PathBuf, u64, Option<std::time::SystemTime>)>,
 }
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Key) -> bool {
+        self.material == other.material
+    }
+}
+
+impl Eq for Key {}
 
 impl Default for Key {
     fn default() -> Key {
@@ -77,7 +92,10 @@ impl Default for Key {
 impl Key {
     /// A key naming this build: its version and the hash of its source.
     pub fn new() -> Key {
-        let mut k = Key { material: vec![] };
+        let mut k = Key {
+            material: vec![],
+            files: vec![],
+        };
         k.text("version", env!("CARGO_PKG_VERSION"));
         k.text("source", env!("SITEFINDER_SOURCE_HASH"));
         k
@@ -92,35 +110,65 @@ impl Key {
         }
     }
 
-    /// Adds a file: its full path and a hash of its bytes.
+    /// Adds a file: its full path and a hash of its bytes (read a megabyte at a time).
     pub fn file(&mut self, path: &Path) -> std::io::Result<()> {
-        let bytes = std::fs::read(path)?;
         let full = std::fs::canonicalize(path)?;
+        let mut f = std::fs::File::open(&full)?;
+        let meta = f.metadata()?;
+        let mut h = foldhash::fast::FixedState::with_seed(1).build_hasher();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            // Whole buffers (short reads filled up), so the same bytes hash the same.
+            let mut n = 0;
+            while n < buf.len() {
+                match f.read(&mut buf[n..])? {
+                    0 => break,
+                    k => n += k,
+                }
+            }
+            h.write(&buf[..n]);
+            if n < buf.len() {
+                break;
+            }
+        }
         self.text("file", &full.to_string_lossy());
-        self.text("bytes", &format!("{:016x}", hash(1, &bytes)));
+        self.text("bytes", &format!("{:016x}", h.finish()));
+        self.files.push((full, meta.len(), meta.modified().ok()));
         Ok(())
     }
 
+    /// Whether every file added still has the size and time it had when it was hashed.
+    pub fn files_unchanged(&self) -> bool {
+        self.files.iter().all(|(p, len, changed)| {
+            std::fs::metadata(p).is_ok_and(|m| m.len() == *len && m.modified().ok() == *changed)
+        })
+    }
+
     /// Adds a folder: its full path and each file's path, size and time of last change, every
-    /// level down.
+    /// level down (following links), and the bytes of its `manifest.json`.
     pub fn folder(&mut self, dir: &Path) -> std::io::Result<()> {
+        /// Files listed at most (a link that loops stops here).
+        const MAX_FILES: usize = 100_000;
         let full = std::fs::canonicalize(dir)?;
         self.text("folder", &full.to_string_lossy());
         let mut files = vec![];
         let mut stack = vec![full.clone()];
         while let Some(d) = stack.pop() {
             for e in std::fs::read_dir(&d)? {
-                let e = e?;
-                let meta = e.metadata()?;
+                let path = e?.path();
+                let meta = std::fs::metadata(&path)?;
+                if files.len() + stack.len() > MAX_FILES {
+                    return Err(std::io::Error::other("too many files in the data folder"));
+                }
                 if meta.is_dir() {
-                    stack.push(e.path());
+                    stack.push(path);
                 } else {
                     let changed = meta
                         .modified()
                         .ok()
                         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
                         .map_or(0, |d| d.as_nanos());
-                    let rel = e.path().strip_prefix(&full).unwrap_or(&e.path()).to_owned();
+                    let rel = path.strip_prefix(&full).unwrap_or(&path).to_owned();
                     files.push((rel, meta.len(), changed));
                 }
             }
@@ -128,6 +176,9 @@ impl Key {
         files.sort();
         for (rel, len, changed) in files {
             self.text(&rel.to_string_lossy(), &format!("{len} {changed}"));
+        }
+        if let Ok(m) = std::fs::read(full.join("manifest.json")) {
+            self.text("manifest", &format!("{:016x}", hash(1, &m)));
         }
         Ok(())
     }
@@ -162,17 +213,10 @@ pub struct Parts<'a> {
     pub notes: &'a [String],
 }
 
-/// The file that keeps the joined units of `files` (full paths) over the data folder `data`.
-pub fn path_for(cache: &Path, data: &Path, files: &[PathBuf]) -> PathBuf {
-    let mut names = data.to_string_lossy().into_owned();
-    for f in files {
-        names.push('\n');
-        names.push_str(&f.to_string_lossy());
-    }
-    cache.join(format!(
-        "joined-{:016x}.v{VERSION}.bin",
-        hash(4, names.as_bytes())
-    ))
+/// The file in `cache` that keeps joined units made under `key` (one file per key, so runs
+/// with other settings over the same files keep theirs beside it).
+pub fn path_for(cache: &Path, key: &Key) -> PathBuf {
+    cache.join(format!("joined-{:016x}.v{VERSION}.bin", key.digest()[0]))
 }
 
 fn hash(seed: u64, bytes: &[u8]) -> u64 {
@@ -318,20 +362,26 @@ pub fn write(path: &Path, key: &Key, parts: Parts<'_>) -> Result<u64, CacheError
     Ok(written)
 }
 
-/// Removes all but the [`KEEP`] most recently changed joined-units files in `dir`.
+/// Removes all but the [`KEEP`] most recently changed joined-units files in `dir`, and
+/// part-files an hour old (left by a run killed while writing).
 fn prune(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
-    let mut kept: Vec<(std::time::SystemTime, PathBuf)> = entries
-        .flatten()
-        .filter(|e| {
-            let n = e.file_name();
-            let n = n.to_string_lossy();
-            n.starts_with("joined-") && n.ends_with(".bin")
-        })
-        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
-        .collect();
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3_600);
+    let mut kept: Vec<(std::time::SystemTime, PathBuf)> = vec![];
+    for e in entries.flatten() {
+        let n = e.file_name();
+        let n = n.to_string_lossy();
+        let Some(changed) = e.metadata().ok().and_then(|m| m.modified().ok()) else {
+            continue;
+        };
+        if n.starts_with("joined-") && n.ends_with(".bin") {
+            kept.push((changed, e.path()));
+        } else if n.starts_with(".joined.") && n.ends_with(".part") && changed < hour_ago {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
     kept.sort_by_key(|k| std::cmp::Reverse(k.0));
     for (_, p) in kept.into_iter().skip(KEEP) {
         let _ = std::fs::remove_file(p);
@@ -370,9 +420,10 @@ pub fn read(
     })()
     .ok_or(damaged("header"))?;
     let size = file.metadata()?.len();
-    if (HEADER + front_len) as u64 > table_at || table_at > size {
-        return Err(damaged("lengths"));
-    }
+    let front_end = (HEADER as u64)
+        .checked_add(front_len as u64)
+        .filter(|&e| e <= table_at && table_at <= size)
+        .ok_or(damaged("lengths"))?;
     let mut front = vec![0; front_len];
     file.read_exact(&mut front)?;
     if hash(5, &front) != front_hash {
@@ -427,8 +478,15 @@ pub fn read(
         .map(|_| Some((t.u64()?, t.u64()?)))
         .collect::<Option<Vec<_>>>()
         .ok_or(damaged("table of runs"))?;
+    let body = runs
+        .iter()
+        .try_fold(0u64, |sum, r| sum.checked_add(r.0))
+        .ok_or(damaged("table of runs"))?;
+    // Each unit takes at least MIN_RECORD bytes: a count the runs cannot hold is damage (and
+    // is never allocated for).
     if runs.len() != count.div_ceil(RUN)
-        || runs.iter().map(|r| r.0).sum::<u64>() != table_at - (HEADER + front_len) as u64
+        || body != table_at - front_end
+        || (count as u64).saturating_mul(MIN_RECORD) > body
     {
         return Err(damaged("table of runs"));
     }
@@ -441,7 +499,7 @@ pub fn read(
         vaccination_sites: atlas.vaccination_sites.sites.len(),
         pharmacies: atlas.pharmacies.sites.len(),
     };
-    file.seek(SeekFrom::Start((HEADER + front_len) as u64))?;
+    file.seek(SeekFrom::Start(front_end))?;
     let mut units = Vec::with_capacity(count);
     let mut contexts = Vec::with_capacity(count);
     for (g, group) in runs.chunks(RUNS_AT_ONCE).enumerate() {
@@ -778,7 +836,12 @@ impl<'a> In<'a> {
     fn opt_date(&mut self) -> Option<Option<Date>> {
         match self.u8()? {
             0 => Some(None),
-            1 => Some(Some(Date::from_days(i32::from_le_bytes(self.array()?)))),
+            1 => {
+                let days = i32::from_le_bytes(self.array()?);
+                // Within about 8,000 years of 1970: any date a list holds, and none that
+                // overflows when it is written out.
+                (days.unsigned_abs() <= 3_000_000).then(|| Some(Date::from_days(days)))
+            }
             _ => None,
         }
     }

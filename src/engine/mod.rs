@@ -263,7 +263,7 @@ impl Engine {
             ..JoinParams::default()
         };
         let as_of = cfg.as_of.unwrap_or_else(Date::today);
-        let kept = kept_at(cfg, &atlas, &full);
+        let kept = kept_at(cfg, &atlas, &paths, &full);
         if let Some((at, key)) = &kept {
             let t = crate::base::timing::Phase::start("read the joined units kept");
             match cache::read(at, key, &full, &atlas) {
@@ -324,7 +324,8 @@ impl Engine {
         e.skipped = skipped;
         e.occupied = occupied;
         e.notes = notes;
-        if let Some((at, key)) = &kept {
+        // A units file changed while it was read is not kept under the bytes hashed before.
+        if let Some((at, key)) = kept.as_ref().filter(|(_, k)| k.files_unchanged()) {
             let t = crate::base::timing::Phase::start("keep the joined units");
             let parts = cache::Parts {
                 units: &e.units,
@@ -1336,12 +1337,15 @@ fn unsuitable_list(units: &[Unit], left: &[(usize, &'static str)]) -> String {
     out
 }
 
-/// Records in an optimise answer the ranking filters that chose its candidates
-/// (`candidates_among`: name to value; blank ones left out; nothing when none).
-/// Where the joined units of `files` are kept and the key they are kept under, unless
-/// `--no-cache` was given, no cache folder is known, or the files are small (with the per-user
-/// folder) or cannot be read (the import then says why).
-fn kept_at(cfg: &Config, atlas: &Atlas, files: &[PathBuf]) -> Option<(PathBuf, cache::Key)> {
+/// Where the joined units of `files` (their full paths; `given` as named) are kept and the key
+/// they are kept under, unless `--no-cache` was given, no cache folder is known, or the files
+/// are small (with the per-user folder) or cannot be read (the import then says why).
+fn kept_at(
+    cfg: &Config,
+    atlas: &Atlas,
+    given: &[PathBuf],
+    files: &[PathBuf],
+) -> Option<(PathBuf, cache::Key)> {
     if cfg.no_cache {
         return None;
     }
@@ -1371,15 +1375,26 @@ fn kept_at(cfg: &Config, atlas: &Atlas, files: &[PathBuf]) -> Option<(PathBuf, c
         if let Catchments::Registrations(p) | Catchments::Polygons(p) = &choice {
             k.file(p)?;
         }
-        for f in files {
+        // PROJ's settings (a grid it finds moves the units' positions).
+        for var in ["PROJ_DATA", "PROJ_LIB", "PROJ_NETWORK"] {
+            k.text(var, &format!("{:?}", std::env::var_os(var)));
+        }
+        for (name, f) in given.iter().zip(files) {
+            // The name as given is each unit's `source_file`.
+            k.text(
+                "name",
+                &name.file_name().unwrap_or_default().to_string_lossy(),
+            );
             k.file(f)?;
         }
         Ok(k)
     })()
     .ok()?;
-    Some((cache::path_for(&dir, &atlas.dir, files), key))
+    Some((cache::path_for(&dir, &key), key))
 }
 
+/// Records in an optimise answer the ranking filters that chose its candidates
+/// (`candidates_among`: name to value; blank ones left out; nothing when none).
 pub fn record_among(v: &mut Json, among: &[(String, String)]) {
     let among: Map<String, Json> = among
         .iter()
