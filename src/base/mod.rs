@@ -5,6 +5,7 @@ pub mod cells;
 pub mod crs;
 pub mod date;
 pub mod geometry;
+pub mod ids;
 pub mod par;
 pub mod params;
 pub mod spatial;

@@ -228,7 +228,8 @@ pub struct Engine {
     pub occupied: usize,
     /// What the user should know about the units read (ids renamed to be unique).
     pub notes: Vec<String>,
-    ids: crate::base::IdMap<usize>,
+    /// The units by id.
+    ids: crate::base::ids::IdIndex,
     /// The units indexed by position and their settled criterion values, once
     /// [`Engine::prepare`] has made them (a server does; one ranking from the CLI does not
     /// need them).
@@ -394,11 +395,7 @@ impl Engine {
         as_of: Date,
         units_files: Vec<PathBuf>,
     ) -> Engine {
-        let ids = units
-            .iter()
-            .enumerate()
-            .map(|(i, u)| (u.id.clone(), i))
-            .collect();
+        let ids = crate::base::ids::IdIndex::of(units.len(), |i| units[i as usize].id.as_str());
         Engine {
             atlas,
             units,
@@ -459,7 +456,10 @@ impl Engine {
 
     /// The index of the unit with this id.
     pub fn unit(&self, id: &str) -> Option<usize> {
-        self.ids.get(id).copied()
+        let units = &self.units;
+        self.ids
+            .find(id, |i| units[i as usize].id.as_str())
+            .map(|i| i as usize)
     }
 
     /// Checks that every id is one of this engine's units, naming those that are not.

@@ -410,7 +410,7 @@ pub fn read_units(
         skip_invalid: opts.skip_invalid,
         crs_bng: false,
         source,
-        seen: crate::base::IdMap::with_capacity_and_hasher(expected, Default::default()),
+        seen: crate::base::ids::IdIndex::with_capacity(expected),
         units: Vec::with_capacity(expected),
         skipped: vec![],
         bar: progress_bar(opts.progress, &text),
@@ -457,8 +457,8 @@ struct Placer<'a> {
     crs_bng: bool,
     /// The file's name, every unit's `source`.
     source: String,
-    /// Each id and where it was first used.
-    seen: crate::base::IdMap<Place>,
+    /// The units so far by id (each unit's `place` is where its id was first used).
+    seen: crate::base::ids::IdIndex,
     units: Vec<Unit>,
     skipped: Vec<Skipped>,
     bar: indicatif::ProgressBar,
@@ -466,27 +466,41 @@ struct Placer<'a> {
 
 impl Placer<'_> {
     fn place(&mut self, batch: &Records) -> Result<(), ImportError> {
-        let (atlas, crs_bng, bar) = (self.atlas, self.crs_bng, &self.bar);
-        // Rows are independent until their ids are compared: place them on every core.
+        let (atlas, crs_bng, bar, seen, source) = (
+            self.atlas,
+            self.crs_bng,
+            &self.bar,
+            &self.seen,
+            &self.source,
+        );
+        // Rows are independent until their ids are compared: place them on every core, each
+        // with its id's hash and its file's name.
         let placed = crate::base::par::map(batch, |(place, rec)| {
             bar.inc(1);
-            to_unit(rec, *place, atlas, crs_bng)
+            to_unit(rec, *place, atlas, crs_bng).map(|mut u| {
+                u.source = source.clone();
+                (seen.hash(&u.id), u)
+            })
         });
         self.units.reserve(placed.len());
         for ((place, _), result) in batch.iter().zip(placed) {
             let place = *place;
-            let result = result.and_then(|u| match self.seen.get(&u.id) {
+            let units = &self.units;
+            let id_of = |i: u32| units[i as usize].id.as_str();
+            let result = result.and_then(|(h, u)| match self.seen.find_hashed(h, &u.id, id_of) {
                 Some(first) => Err(format!(
-                    "duplicate id `{}` (first used on {first}); ids must be unique",
-                    u.id
+                    "duplicate id `{}` (first used on {}); ids must be unique",
+                    u.id, units[first as usize].place
                 )),
-                None => Ok(u),
+                None => Ok((h, u)),
             });
             match result {
-                Ok(mut u) => {
-                    self.seen.insert(u.id.clone(), place);
-                    u.source = self.source.clone();
+                Ok((h, u)) => {
+                    let at = self.units.len() as u32;
                     self.units.push(u);
+                    let units = &self.units;
+                    self.seen
+                        .insert_unique(h, at, |i| units[i as usize].id.as_str());
                 }
                 Err(reason) if self.skip_invalid => self.skipped.push(Skipped { place, reason }),
                 Err(reason) => {
