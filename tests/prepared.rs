@@ -156,6 +156,25 @@ fn a_prepared_ranking_is_the_ranking_without_preparation() {
         }
     };
     tops(&e);
+    // A ranking held as its order makes the same rows, whole and as a page of it.
+    let ordered = |e: &Engine| {
+        for ((what, q, p), b) in queries.iter().zip(&before) {
+            let mut o = e.rank_ordered(q, p.then(plan)).unwrap();
+            assert_eq!(o.len(), b.rows.len(), "{what}");
+            let mut whole = o.ranking.clone();
+            assert!(whole.rows.is_empty());
+            whole.rows = o.rows(0..o.len());
+            same(b, &whole, &format!("{what}: ordered"));
+            let (offset, limit) = (b.rows.len() / 3, 250);
+            o.page(offset, limit);
+            let mut page = o.ranking.clone();
+            page.rows = o.rows(0..o.len());
+            let mut expected = b.clone();
+            expected.rows = expected.rows.into_iter().skip(offset).take(limit).collect();
+            same(&expected, &page, &format!("{what}: a page of the order"));
+        }
+    };
+    ordered(&e);
     let prepared = e.prepare();
     assert_eq!(prepared.len(), e.units.len());
     for ((what, q, p), b) in queries.iter().zip(&before) {
@@ -163,6 +182,7 @@ fn a_prepared_ranking_is_the_ranking_without_preparation() {
         same(b, &after, what);
     }
     tops(&e);
+    ordered(&e);
     // The cases are not vacuous: the boxes keep some units and leave most out.
     let (in_rochdale, empty) = (&before[2], &before[5]);
     assert!(in_rochdale.rows.len() > 50, "{}", in_rochdale.rows.len());

@@ -536,6 +536,97 @@ pub fn rank_top(
     Ok((sel.ranking(rows), matched))
 }
 
+/// A ranking held as its order: each row's score and unit, in rank order, with what its
+/// filters left out; its rows are made when asked for ([`Ordered::rows`]), a run at a time, so
+/// a national file is written without a row per unit held (a million rows are about 0.5 GB).
+pub struct Ordered<'a> {
+    /// The ranking without its rows: its weights, settings and what was left out.
+    pub ranking: Ranking,
+    atlas: &'a Atlas,
+    units: &'a [Unit],
+    contexts: &'a [Context],
+    prepared: Option<&'a Prepared>,
+    /// Score and unit of each row, in rank order, from the row ranked `first + 1`.
+    order: Vec<(f64, usize)>,
+    first: usize,
+}
+
+impl Ordered<'_> {
+    /// How many rows there are.
+    pub fn len(&self) -> usize {
+        self.order.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    /// Rows `range` (0 is the first held), as [`rank`] makes them, each with its rank.
+    pub fn rows(&self, range: std::ops::Range<usize>) -> Vec<Ranked> {
+        let scoring = Scoring {
+            atlas: self.atlas,
+            units: self.units,
+            contexts: self.contexts,
+            weights: &self.ranking.weights,
+            settings: &self.ranking.settings,
+            prepared: self.prepared,
+        };
+        let start = range.start;
+        let mut rows = crate::base::par::map(&self.order[range], |&(_, i)| scoring.row(i));
+        for (k, r) in rows.iter_mut().enumerate() {
+            r.rank = self.first + start + k + 1;
+        }
+        rows
+    }
+
+    /// Keeps `limit` rows from `offset` (their ranks unchanged), as a page of the ranking.
+    pub fn page(&mut self, offset: usize, limit: usize) {
+        let from = offset.min(self.order.len());
+        self.order.drain(..from);
+        self.order.truncate(limit);
+        self.first += from;
+    }
+}
+
+/// The ranking [`rank`] makes, as its order ([`Ordered`]): every unit kept is scored on every
+/// core, and the scores are sorted, but no row is held.
+#[allow(clippy::too_many_arguments)]
+pub fn rank_ordered<'a>(
+    atlas: &'a Atlas,
+    units: &'a [Unit],
+    contexts: &'a [Context],
+    weights: &Weights,
+    filters: &Filters,
+    settings: &Settings,
+    prepared: Option<&'a Prepared>,
+) -> Result<Ordered<'a>, RankError> {
+    let mut sel = select(atlas, units, contexts, weights, filters, settings, prepared)?;
+    let kept = std::mem::take(&mut sel.kept);
+    let mut order = crate::base::par::map(&kept, |&i| (sel.scoring.row(i).score, i));
+    drop(kept);
+    // The order of [`rank`]: score, then id (ids are unique, so the order is total and a
+    // parallel sort gives it).
+    {
+        use rayon::slice::ParallelSliceMut as _;
+        order.par_sort_unstable_by(|a, b| {
+            b.0.total_cmp(&a.0)
+                .then_with(|| units[a.1].id.cmp(&units[b.1].id))
+        });
+    }
+    if filters.one_per_site {
+        first_of_each_site(&mut order, |&(_, i)| i, units, &mut sel.filtered_out);
+    }
+    Ok(Ordered {
+        ranking: sel.ranking(vec![]),
+        atlas,
+        units,
+        contexts,
+        prepared,
+        order,
+        first: 0,
+    })
+}
+
 /// Keeps the first of each site's units in `items` (in ranking order), counting the others as
 /// left out by `one_per_site`. A unit alone at its site (`site_units` 1, as
 /// [`crate::analysis::sites::group`] counts them, over units with unique ids as every engine's

@@ -543,6 +543,34 @@ impl Engine {
         )
     }
 
+    /// [`Engine::rank`]'s ranking held as its order, its rows made when they are written
+    /// ([`rank::Ordered`]): a national CSV without a row per unit held.
+    pub fn rank_ordered(
+        &self,
+        q: &RankQuery,
+        plan: Option<Arc<Overlay>>,
+    ) -> Result<rank::Ordered<'_>, RankError> {
+        let (weights, filters, settings) = self.ranking_inputs(q, plan)?;
+        rank::rank_ordered(
+            &self.atlas,
+            &self.units,
+            &self.contexts,
+            &weights,
+            &filters,
+            &settings,
+            self.prepared.get(),
+        )
+    }
+
+    /// Writes a ranking held as its order ([`Engine::rank_ordered`]) as a CSV file, atomically.
+    pub fn write_ordered_csv(
+        &self,
+        path: &Path,
+        ordered: &rank::Ordered<'_>,
+    ) -> Result<(), ExportError> {
+        crate::export::write_csv_ordered(path, &self.atlas, &self.units, &self.contexts, ordered)
+    }
+
     /// The first `k` rows of [`Engine::rank`]'s ranking and how many it has in all, without
     /// holding a row per unit ([`rank::rank_top`]): a page of a national ranking.
     pub fn rank_top(

@@ -280,6 +280,31 @@ pub fn write(
     crate::base::textio::write_atomic(path, |w| w.write_all(&bytes)).map_err(|e| err(path, e))
 }
 
+/// Writes a ranking held as its order as CSV, atomically: its rows are made, put into words
+/// and written a run at a time, so a national ranking never holds a row per unit.
+pub fn write_csv_ordered(
+    path: &Path,
+    atlas: &Atlas,
+    units: &[Unit],
+    contexts: &[Context],
+    ordered: &crate::analysis::rank::Ordered<'_>,
+) -> Result<(), ExportError> {
+    crate::base::textio::write_atomic(path, |w| {
+        w.write_all(b"\xEF\xBB\xBF")?;
+        crate::export::table::write_csv_rows(
+            w,
+            atlas,
+            units,
+            contexts,
+            &ordered.ranking,
+            ordered.len(),
+            &|run| std::borrow::Cow::Owned(ordered.rows(run)),
+        )
+        .map_err(std::io::Error::other)
+    })
+    .map_err(|e| err(path, e))
+}
+
 fn err(path: &Path, e: impl std::fmt::Display) -> ExportError {
     ExportError::Write {
         file: path.display().to_string(),

@@ -389,10 +389,34 @@ pub fn write_csv(
     contexts: &[Context],
     ranking: &Ranking,
 ) -> Result<(), OutputError> {
+    write_csv_rows(
+        w,
+        atlas,
+        units,
+        contexts,
+        ranking,
+        ranking.rows.len(),
+        &|run| std::borrow::Cow::Borrowed(&ranking.rows[run]),
+    )
+}
+
+/// Writes `len` rows as CSV, asking `rows` for them a run at a time (a ranking held as its
+/// order makes each run's rows then); `ranking` gives the settings and the rank column.
+#[allow(clippy::too_many_arguments)]
+pub fn write_csv_rows<'r>(
+    w: &mut dyn Write,
+    atlas: &Atlas,
+    units: &[Unit],
+    contexts: &[Context],
+    ranking: &Ranking,
+    len: usize,
+    rows: &(dyn Fn(std::ops::Range<usize>) -> std::borrow::Cow<'r, [Ranked]> + Sync),
+) -> Result<(), OutputError> {
     // The header: the columns' names, from the first row (an extra column or a note is on
     // every row or none), or from an empty row when nothing is ranked; no header without units.
+    let first_rows = rows(0..len.min(1));
     let empty;
-    let first = match ranking.rows.first() {
+    let first = match first_rows.first() {
         Some(r) => r,
         None => {
             empty = Ranked {
@@ -477,9 +501,9 @@ pub fn write_csv(
     let mut made: Option<Vec<Result<Vec<u8>, OutputError>>> = None;
     // Enough rows a run for every core to make its own part of at least 1,024 of them.
     let run_rows = 1_024 * rayon::current_num_threads().max(4);
-    for run in ranking.rows.chunks(run_rows) {
+    for start in (0..len).step_by(run_rows) {
         let (next, written) = std::thread::scope(|s| {
-            let next = s.spawn(|| make(run));
+            let next = s.spawn(|| make(&rows(start..(start + run_rows).min(len))));
             let written = made.take().map_or(Ok(()), &mut write);
             (next.join(), written)
         });

@@ -102,6 +102,9 @@ pub fn rank(a: RankArgs) -> Result<()> {
     r.query.read_weights_file()?;
     let plan = plan(&r.query, &a.state)?;
     let engine = open(r.config)?;
+    if format == ExportFormat::Csv && out != "-" {
+        return rank_csv(&engine, &r.query, &r.paging, plan, &out);
+    }
     let t = Phase::start("rank");
     let mut ranking = engine.rank(&r.query, plan)?;
     drop(t);
@@ -130,6 +133,46 @@ pub fn rank(a: RankArgs) -> Result<()> {
         ranking.filtered_out.len(),
         ranking.rows.len(),
         if out == "-" { "standard output" } else { &out },
+    );
+    Ok(())
+}
+
+/// `rank --out FILE.csv`: the ranking held as its order, each run of rows made, put into words
+/// and written in turn (a national file never holds a row per unit).
+fn rank_csv(
+    engine: &Engine,
+    query: &RankQuery,
+    paging: &sitefinder::engine::query::Paging,
+    plan: Option<Arc<Overlay>>,
+    out: &str,
+) -> Result<()> {
+    let t = Phase::start("rank");
+    let mut ordered = engine.rank_ordered(query, plan)?;
+    drop(t);
+    let ranking = &ordered.ranking;
+    say_some(
+        engine.unsuitable_lines(ranking),
+        ranking.unsuitable.len(),
+        "units left out as unable to hold a clinic (--include-unsuitable ranks them, with the reason in the `unsuitable` column)",
+    );
+    let ranked = ordered.len();
+    ordered.page(
+        paging.offset.unwrap_or(0),
+        paging.limit.unwrap_or(usize::MAX),
+    );
+    let t = Phase::start("write");
+    engine.write_ordered_csv(Path::new(out), &ordered)?;
+    drop(t);
+    let ranking = &ordered.ranking;
+    eprintln!(
+        "sitefinder: ranked {ranked} of {} units from {} ({} skipped as invalid, {} not vacant, {} left out as unable to hold a clinic, {} left out by filters); wrote {} to {out}",
+        engine.units.len() + engine.skipped.len(),
+        engine.units_file_list(),
+        engine.skipped.len(),
+        engine.occupied,
+        ranking.unsuitable.len(),
+        ranking.filtered_out.len(),
+        ordered.len(),
     );
     Ok(())
 }
