@@ -172,11 +172,48 @@ fn a_prepared_ranking_is_the_ranking_without_preparation() {
             let mut expected = b.clone();
             expected.rows = expected.rows.into_iter().skip(offset).take(limit).collect();
             same(&expected, &page, &format!("{what}: a page of the order"));
+            // Past the end, and nothing asked for.
+            for (offset, limit) in [(b.rows.len(), 10), (b.rows.len() + 5, 10), (0, 0)] {
+                let mut o = e.rank_ordered(q, p.then(plan)).unwrap();
+                o.page(offset, limit);
+                assert!(o.is_empty() && o.rows(0..10).is_empty(), "{what}");
+            }
         }
     };
     ordered(&e);
+    // The CSV written from the order is the one written from the whole ranking, byte for byte
+    // (an empty ranking's header too).
+    for ((what, q, p), b) in queries.iter().zip(&before) {
+        let meta = e.meta(b, q.filter_pairs());
+        let whole = e.render(ExportFormat::Csv, b, &meta).unwrap();
+        let o = e.rank_ordered(q, p.then(plan)).unwrap();
+        let mut streamed = vec![];
+        e.write_ordered_csv_to(&mut streamed, &o).unwrap();
+        let least = if b.rows.is_empty() { 100 } else { 1_000 };
+        assert!(whole.len() > least, "{what}: {} bytes", whole.len());
+        assert!(whole[3..] == streamed[..], "{what}: the CSV differs");
+    }
     let prepared = e.prepare();
     assert_eq!(prepared.len(), e.units.len());
+    // Rows asked for in words are evaluated, not read from the prepared values (which have
+    // no words), by the order as by the ranking.
+    {
+        use sitefinder::analysis::rank;
+        let words = e.settings(None, None).with_words();
+        let (w, f) = (rank::Weights::default(), rank::Filters::default());
+        let (a, u, c) = (&e.atlas, &e.units, &e.contexts);
+        let full = rank::rank(a, u, c, &w, &f, &words, Some(prepared)).unwrap();
+        let o = rank::rank_ordered(a, u, c, &w, &f, &words, Some(prepared)).unwrap();
+        let rows = o.rows(0..o.len());
+        assert_eq!(rows.len(), full.rows.len());
+        assert!(full.rows[0].values.iter().any(|v| !v.why.is_empty()));
+        for (x, y) in full.rows.iter().zip(&rows) {
+            let whys = |r: &sitefinder::analysis::rank::Ranked| {
+                r.values.iter().map(|v| v.why.clone()).collect::<Vec<_>>()
+            };
+            assert_eq!(whys(x), whys(y), "unit {}", x.unit);
+        }
+    }
     for ((what, q, p), b) in queries.iter().zip(&before) {
         let after = e.rank(q, p.then(plan)).unwrap();
         same(b, &after, what);

@@ -561,8 +561,11 @@ impl Ordered<'_> {
         self.order.is_empty()
     }
 
-    /// Rows `range` (0 is the first held), as [`rank`] makes them, each with its rank.
+    /// Rows `range` (0 is the first held; the range is clamped to the rows held), as [`rank`]
+    /// makes them, each with its rank.
     pub fn rows(&self, range: std::ops::Range<usize>) -> Vec<Ranked> {
+        let end = range.end.min(self.order.len());
+        let range = range.start.min(end)..end;
         let scoring = Scoring {
             atlas: self.atlas,
             units: self.units,
@@ -616,12 +619,15 @@ pub fn rank_ordered<'a>(
     if filters.one_per_site {
         first_of_each_site(&mut order, |&(_, i)| i, units, &mut sel.filtered_out);
     }
+    // The rows are scored as the order was: with the prepared values only if the selection
+    // read them (they fit the settings and the length of the units).
+    let used = sel.scoring.prepared.is_some();
     Ok(Ordered {
         ranking: sel.ranking(vec![]),
         atlas,
         units,
         contexts,
-        prepared,
+        prepared: prepared.filter(|_| used),
         order,
         first: 0,
     })

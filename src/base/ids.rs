@@ -32,7 +32,8 @@ impl IdIndex {
     /// the first is found.
     pub fn of<'a>(n: usize, id_of: impl Fn(u32) -> &'a str + Sync) -> IdIndex {
         let mut index = IdIndex::with_capacity(n);
-        let positions: Vec<u32> = (0..n as u32).collect();
+        let n = u32::try_from(n).expect("at most 4 billion items");
+        let positions: Vec<u32> = (0..n).collect();
         let hashes = crate::base::par::map(&positions, |&i| index.hash(id_of(i)));
         for (i, h) in hashes.into_iter().enumerate() {
             if index.find_hashed(h, id_of(i as u32), &id_of).is_none() {

@@ -228,7 +228,8 @@ pub struct Engine {
     pub occupied: usize,
     /// What the user should know about the units read (ids renamed to be unique).
     pub notes: Vec<String>,
-    /// The units by id.
+    /// The units by id: positions in `units`, which is never shortened or reordered once
+    /// the engine is made.
     ids: crate::base::ids::IdIndex,
     /// The units indexed by position and their settled criterion values, once
     /// [`Engine::prepare`] has made them (a server does; one ranking from the CLI does not
@@ -569,6 +570,21 @@ impl Engine {
         ordered: &rank::Ordered<'_>,
     ) -> Result<(), ExportError> {
         crate::export::write_csv_ordered(path, &self.atlas, &self.units, &self.contexts, ordered)
+    }
+
+    /// [`Engine::write_ordered_csv`] into a writer (standard output), without the byte-order
+    /// mark.
+    pub fn write_ordered_csv_to(
+        &self,
+        w: &mut dyn std::io::Write,
+        ordered: &rank::Ordered<'_>,
+    ) -> Result<(), ExportError> {
+        crate::export::csv_ordered(w, &self.atlas, &self.units, &self.contexts, ordered).map_err(
+            |e| ExportError::Write {
+                file: "standard output".into(),
+                reason: e.to_string(),
+            },
+        )
     }
 
     /// The first `k` rows of [`Engine::rank`]'s ranking and how many it has in all, without

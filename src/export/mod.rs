@@ -291,18 +291,28 @@ pub fn write_csv_ordered(
 ) -> Result<(), ExportError> {
     crate::base::textio::write_atomic(path, |w| {
         w.write_all(b"\xEF\xBB\xBF")?;
-        crate::export::table::write_csv_rows(
-            w,
-            atlas,
-            units,
-            contexts,
-            &ordered.ranking,
-            ordered.len(),
-            &|run| std::borrow::Cow::Owned(ordered.rows(run)),
-        )
-        .map_err(std::io::Error::other)
+        csv_ordered(w, atlas, units, contexts, ordered).map_err(std::io::Error::other)
     })
     .map_err(|e| err(path, e))
+}
+
+/// [`write_csv_ordered`]'s rows (no byte-order mark) into any writer (standard output).
+pub fn csv_ordered(
+    w: &mut dyn std::io::Write,
+    atlas: &Atlas,
+    units: &[Unit],
+    contexts: &[Context],
+    ordered: &crate::analysis::rank::Ordered<'_>,
+) -> Result<(), crate::export::table::OutputError> {
+    crate::export::table::write_csv_rows(
+        w,
+        atlas,
+        units,
+        contexts,
+        &ordered.ranking,
+        ordered.len(),
+        &|run| std::borrow::Cow::Owned(ordered.rows(run)),
+    )
 }
 
 fn err(path: &Path, e: impl std::fmt::Display) -> ExportError {

@@ -496,7 +496,8 @@ impl Placer<'_> {
             });
             match result {
                 Ok((h, u)) => {
-                    let at = self.units.len() as u32;
+                    // A units file is at most a few million rows (its size is bounded).
+                    let at = u32::try_from(self.units.len()).expect("at most 4 billion units");
                     self.units.push(u);
                     let units = &self.units;
                     self.seen

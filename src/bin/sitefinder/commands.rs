@@ -102,7 +102,7 @@ pub fn rank(a: RankArgs) -> Result<()> {
     r.query.read_weights_file()?;
     let plan = plan(&r.query, &a.state)?;
     let engine = open(r.config)?;
-    if format == ExportFormat::Csv && out != "-" {
+    if format == ExportFormat::Csv {
         return rank_csv(&engine, &r.query, &r.paging, plan, &out);
     }
     let t = Phase::start("rank");
@@ -123,22 +123,33 @@ pub fn rank(a: RankArgs) -> Result<()> {
         engine.write(Path::new(&out), format, &ranking, &meta)?;
     }
     drop(t);
+    summary(&engine, &ranking, ranked, ranking.rows.len(), &out);
+    Ok(())
+}
+
+/// The last line of `rank`: what was read, ranked, left out and written where.
+fn summary(
+    engine: &Engine,
+    ranking: &sitefinder::analysis::rank::Ranking,
+    ranked: usize,
+    written: usize,
+    out: &str,
+) {
     eprintln!(
-        "sitefinder: ranked {ranked} of {} units from {} ({} skipped as invalid, {} not vacant, {} left out as unable to hold a clinic, {} left out by filters); wrote {} to {}",
+        "sitefinder: ranked {ranked} of {} units from {} ({} skipped as invalid, {} not vacant, {} left out as unable to hold a clinic, {} left out by filters); wrote {written} to {}",
         engine.units.len() + engine.skipped.len(),
         engine.units_file_list(),
         engine.skipped.len(),
         engine.occupied,
         ranking.unsuitable.len(),
         ranking.filtered_out.len(),
-        ranking.rows.len(),
-        if out == "-" { "standard output" } else { &out },
+        if out == "-" { "standard output" } else { out },
     );
-    Ok(())
 }
 
-/// `rank --out FILE.csv`: the ranking held as its order, each run of rows made, put into words
-/// and written in turn (a national file never holds a row per unit).
+/// `rank` as CSV (a file, or standard output without its byte-order mark): the ranking held
+/// as its order, each run of rows made, put into words and written in turn (a national file
+/// never holds a row per unit, nor the file whole).
 fn rank_csv(
     engine: &Engine,
     query: &RankQuery,
@@ -161,19 +172,15 @@ fn rank_csv(
         paging.limit.unwrap_or(usize::MAX),
     );
     let t = Phase::start("write");
-    engine.write_ordered_csv(Path::new(out), &ordered)?;
+    if out == "-" {
+        let mut stdout = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+        engine.write_ordered_csv_to(&mut stdout, &ordered)?;
+        stdout.flush()?;
+    } else {
+        engine.write_ordered_csv(Path::new(out), &ordered)?;
+    }
     drop(t);
-    let ranking = &ordered.ranking;
-    eprintln!(
-        "sitefinder: ranked {ranked} of {} units from {} ({} skipped as invalid, {} not vacant, {} left out as unable to hold a clinic, {} left out by filters); wrote {} to {out}",
-        engine.units.len() + engine.skipped.len(),
-        engine.units_file_list(),
-        engine.skipped.len(),
-        engine.occupied,
-        ranking.unsuitable.len(),
-        ranking.filtered_out.len(),
-        ordered.len(),
-    );
+    summary(engine, &ordered.ranking, ranked, ordered.len(), out);
     Ok(())
 }
 
