@@ -1393,14 +1393,23 @@ fn kept_at(
     if cfg.no_cache {
         return None;
     }
+    let sizes: Vec<u64> = files
+        .iter()
+        .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
+        .collect();
+    // A file the import will refuse as too large is not read whole to be hashed first.
+    let max = cfg
+        .max_units_file_mb
+        .map_or(crate::ingest::units::MAX_UNITS_FILE_BYTES, |mb| {
+            mb.saturating_mul(1_000_000)
+        });
+    if sizes.iter().any(|&s| s > max) {
+        return None;
+    }
     let dir = match &cfg.cache_dir {
         Some(d) => d.clone(),
         None => {
-            let bytes: u64 = files
-                .iter()
-                .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
-                .sum();
-            if bytes < cache::MIN_BYTES {
+            if sizes.iter().sum::<u64>() < cache::MIN_BYTES {
                 return None;
             }
             crate::reference::location::user_cache_dir()?
