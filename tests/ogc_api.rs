@@ -507,6 +507,89 @@ fn rank_with_filter_sortby_properties_and_crs() {
     refused("/rank?sortby=nope", StatusCode::BAD_REQUEST, "sortby");
 }
 
+/// A filter and an order over the nine councils' units (judged on every core, a position per
+/// row held): each page is that slice of the whole ranking filtered and sorted, ties in rank
+/// order and units without a floor area last, with the whole ranking's ranks, and the count
+/// is what the filter kept.
+#[test]
+fn rank_pages_filtered_and_sorted_are_the_whole_rankings() {
+    let state = Arc::new(AppState::new(engine_with_units(&[
+        "bradford_vacant_shops.csv",
+        "calderdale_vacant_shops.csv",
+        "hambleton_vacant_shops.csv",
+        "kirklees_vacant_shops.csv",
+        "portsmouth_vacant_shops.csv",
+        "rochdale_vacant_shops.csv",
+        "scarborough_vacant_shops.csv",
+        "selby_vacant_shops.csv",
+        "wakefield_vacant_shops.csv",
+    ])));
+    let get = |uri: &str| {
+        let (s, _, b) = send_raw(
+            state.clone(),
+            Request::get(uri).body(Body::empty()).unwrap(),
+        );
+        let v: Value = serde_json::from_slice(&b).unwrap_or(Value::Null);
+        assert_eq!(s, StatusCode::OK, "{uri}: {v}");
+        v
+    };
+    let props = "properties=rank,imd_decile,floor_area_m2";
+    let all = get(&format!("/rank?limit=10000&{props}"));
+    let row = |f: &Value| {
+        let p = &f["properties"];
+        (
+            f["id"].as_str().unwrap().to_string(),
+            p["rank"].as_u64().unwrap(),
+            p["imd_decile"].as_u64().unwrap(),
+            p["floor_area_m2"].as_f64(),
+        )
+    };
+    let whole: Vec<_> = all["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(row)
+        .collect();
+    assert!(whole.len() > 1_200, "{}", whole.len());
+    // Filtered, then sorted by floor area, largest first, missing last, ties by rank.
+    let mut want: Vec<_> = whole.iter().filter(|r| r.2 <= 3).cloned().collect();
+    want.sort_by(|a, b| match (a.3, b.3) {
+        (Some(x), Some(y)) => y.total_cmp(&x).then(a.1.cmp(&b.1)),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => a.1.cmp(&b.1),
+    });
+    assert!(
+        want.len() > 600 && want.iter().any(|r| r.3.is_none()),
+        "{}",
+        want.len()
+    );
+    for (offset, limit) in [(0, 10), (505, 20), (want.len() - 7, 50), (want.len(), 5)] {
+        let v = get(&format!(
+            "/rank?offset={offset}&limit={limit}&filter={}&sortby=-floor_area_m2&{props}",
+            enc("imd_decile <= 3")
+        ));
+        assert_eq!(v["numberMatched"].as_u64().unwrap() as usize, want.len());
+        let got: Vec<_> = v["features"].as_array().unwrap().iter().map(row).collect();
+        let expected: Vec<_> = want.iter().skip(offset).take(limit).cloned().collect();
+        assert_eq!(got, expected, "offset {offset}");
+    }
+    // A filter alone keeps rank order; a page deep in it.
+    let v = get(&format!(
+        "/rank?offset=600&limit=30&filter={}&{props}",
+        enc("imd_decile <= 3")
+    ));
+    let in_rank: Vec<_> = whole
+        .iter()
+        .filter(|r| r.2 <= 3)
+        .skip(600)
+        .take(30)
+        .cloned()
+        .collect();
+    let got: Vec<_> = v["features"].as_array().unwrap().iter().map(row).collect();
+    assert_eq!(got, in_rank);
+}
+
 /// `properties` alone (the map's window: no breakdown, no words) gives the full page's
 /// features with only those properties: the same units, ranks, scores, count and links; a row
 /// fetched again by its rank (`offset` = rank - 1, as the map does on a click) is the same

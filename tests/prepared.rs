@@ -172,6 +172,25 @@ fn a_prepared_ranking_is_the_ranking_without_preparation() {
             let mut expected = b.clone();
             expected.rows = expected.rows.into_iter().skip(offset).take(limit).collect();
             same(&expected, &page, &format!("{what}: a page of the order"));
+            // In words, each unit evaluated once, as the rows put into words afterwards.
+            let mut worded = o.rows(0..o.len());
+            sitefinder::analysis::rank::explain_rows(
+                &e.atlas,
+                &e.units,
+                &e.contexts,
+                &o.ranking.settings,
+                &mut worded,
+            );
+            let in_words = o.rows_in_words(0..o.len() + 3);
+            assert!(page.rows.is_empty() || in_words[0].values.iter().any(|v| !v.why.is_empty()));
+            assert_eq!(
+                format!("{worded:?}"),
+                format!("{in_words:?}"),
+                "{what}: in words"
+            );
+            let mut worded_page = page.clone();
+            worded_page.rows = in_words;
+            same(&expected, &worded_page, &format!("{what}: a page in words"));
             // Past the end, and nothing asked for.
             for (offset, limit) in [(b.rows.len(), 10), (b.rows.len() + 5, 10), (0, 0)] {
                 let mut o = e.rank_ordered(q, p.then(plan)).unwrap();
@@ -182,17 +201,20 @@ fn a_prepared_ranking_is_the_ranking_without_preparation() {
     };
     ordered(&e);
     // The CSV written from the order is the one written from the whole ranking, byte for byte
-    // (an empty ranking's header too).
-    for ((what, q, p), b) in queries.iter().zip(&before) {
-        let meta = e.meta(b, q.filter_pairs());
-        let whole = e.render(ExportFormat::Csv, b, &meta).unwrap();
-        let o = e.rank_ordered(q, p.then(plan)).unwrap();
-        let mut streamed = vec![];
-        e.write_ordered_csv_to(&mut streamed, &o).unwrap();
-        let least = if b.rows.is_empty() { 100 } else { 1_000 };
-        assert!(whole.len() > least, "{what}: {} bytes", whole.len());
-        assert!(whole[3..] == streamed[..], "{what}: the CSV differs");
-    }
+    // (an empty ranking's header too), before and after preparing.
+    let csvs = |e: &Engine| {
+        for ((what, q, p), b) in queries.iter().zip(&before) {
+            let meta = e.meta(b, q.filter_pairs());
+            let whole = e.render(ExportFormat::Csv, b, &meta).unwrap();
+            let o = e.rank_ordered(q, p.then(plan)).unwrap();
+            let mut streamed = vec![];
+            e.write_ordered_csv_to(&mut streamed, &o).unwrap();
+            let least = if b.rows.is_empty() { 100 } else { 1_000 };
+            assert!(whole.len() > least, "{what}: {} bytes", whole.len());
+            assert!(whole[3..] == streamed[..], "{what}: the CSV differs");
+        }
+    };
+    csvs(&e);
     let prepared = e.prepare();
     assert_eq!(prepared.len(), e.units.len());
     // Rows asked for in words are evaluated, not read from the prepared values (which have
@@ -220,6 +242,7 @@ fn a_prepared_ranking_is_the_ranking_without_preparation() {
     }
     tops(&e);
     ordered(&e);
+    csvs(&e);
     // The cases are not vacuous: the boxes keep some units and leave most out.
     let (in_rochdale, empty) = (&before[2], &before[5]);
     assert!(in_rochdale.rows.len() > 50, "{}", in_rochdale.rows.len());

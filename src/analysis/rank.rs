@@ -564,8 +564,43 @@ impl Ordered<'_> {
     /// Rows `range` (0 is the first held; the range is clamped to the rows held), as [`rank`]
     /// makes them, each with its rank.
     pub fn rows(&self, range: std::ops::Range<usize>) -> Vec<Ranked> {
+        self.rows_in(range, None)
+    }
+
+    /// Rows `range` as [`Ordered::rows`] makes them, put into words ([`explained_row`]) with
+    /// each unit's criteria evaluated once: the score is made from the worded values (the
+    /// numbers do not depend on the words), or from the prepared values when the order was.
+    pub fn rows_in_words(&self, range: std::ops::Range<usize>) -> Vec<Ranked> {
+        let words = self.ranking.settings.with_words();
+        self.rows_in(range, Some(&words))
+    }
+
+    /// The rows at these positions (0 is the first held; positions past the end are left
+    /// out), in the order given, each with its rank: a page of rows chosen by what they hold
+    /// (a `filter` or `sortby` over a national ranking) without making the others again.
+    pub fn rows_at(&self, positions: &[usize]) -> Vec<Ranked> {
+        let positions: Vec<usize> = positions
+            .iter()
+            .copied()
+            .filter(|&p| p < self.order.len())
+            .collect();
+        crate::base::par::map(&positions, |&p| self.make(p, None))
+    }
+
+    /// The row at position `p` (0 is the first held), with its rank, put into words when
+    /// `words` (the ranking's settings [`Settings::with_words`]) is given; `None` past the end.
+    pub fn row(&self, p: usize, words: Option<&Settings>) -> Option<Ranked> {
+        (p < self.order.len()).then(|| self.make(p, words))
+    }
+
+    fn rows_in(&self, range: std::ops::Range<usize>, words: Option<&Settings>) -> Vec<Ranked> {
         let end = range.end.min(self.order.len());
-        let range = range.start.min(end)..end;
+        let positions: Vec<usize> = (range.start.min(end)..end).collect();
+        crate::base::par::map(&positions, |&p| self.make(p, words))
+    }
+
+    /// The row at position `p`, in words with `words`.
+    fn make(&self, p: usize, words: Option<&Settings>) -> Ranked {
         let scoring = Scoring {
             atlas: self.atlas,
             units: self.units,
@@ -574,12 +609,31 @@ impl Ordered<'_> {
             settings: &self.ranking.settings,
             prepared: self.prepared,
         };
-        let start = range.start;
-        let mut rows = crate::base::par::map(&self.order[range], |&(_, i)| scoring.row(i));
-        for (k, r) in rows.iter_mut().enumerate() {
-            r.rank = self.first + start + k + 1;
-        }
-        rows
+        let i = self.order[p].1;
+        let mut r = match words {
+            None => scoring.row(i),
+            Some(w) => {
+                let values = evaluate(self.atlas, &self.units[i], &self.contexts[i], w);
+                let (score, contributions) = match self.prepared {
+                    Some(_) => {
+                        let r = scoring.row(i);
+                        (r.score, r.contributions)
+                    }
+                    None => score(&values, &self.ranking.weights),
+                };
+                Ranked {
+                    rank: 0,
+                    unit: i,
+                    score,
+                    values,
+                    contributions,
+                    note: None,
+                    extra: vec![],
+                }
+            }
+        };
+        r.rank = self.first + p + 1;
+        r
     }
 
     /// Keeps `limit` rows from `offset` (their ranks unchanged), as a page of the ranking.

@@ -311,7 +311,7 @@ pub fn csv_ordered(
         contexts,
         &ordered.ranking,
         ordered.len(),
-        &|run| std::borrow::Cow::Owned(ordered.rows(run)),
+        &|run| std::borrow::Cow::Owned(ordered.rows_in_words(run)),
     )
 }
 

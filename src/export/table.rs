@@ -396,12 +396,29 @@ pub fn write_csv(
         contexts,
         ranking,
         ranking.rows.len(),
-        &|run| std::borrow::Cow::Borrowed(&ranking.rows[run]),
+        &|run| {
+            // Put into words here, a run at a time, so a national ranking is never held in
+            // words whole.
+            if ranking.settings.words {
+                std::borrow::Cow::Borrowed(&ranking.rows[run])
+            } else {
+                let mut rows = ranking.rows[run].to_vec();
+                crate::analysis::rank::explain_rows(
+                    atlas,
+                    units,
+                    contexts,
+                    &ranking.settings,
+                    &mut rows,
+                );
+                std::borrow::Cow::Owned(rows)
+            }
+        },
     )
 }
 
-/// Writes `len` rows as CSV, asking `rows` for them a run at a time (a ranking held as its
-/// order makes each run's rows then); `ranking` gives the settings and the rank column.
+/// Writes `len` rows as CSV, asking `rows` for them a run at a time, in words (a ranking held
+/// as its order makes each run's rows then, and a ranking made without words explains them
+/// then); `ranking` gives the settings and the rank column.
 #[allow(clippy::too_many_arguments)]
 pub fn write_csv_rows<'r>(
     w: &mut dyn Write,
@@ -469,20 +486,13 @@ pub fn write_csv_rows<'r>(
             buf.reserve(rows.len() * 1_536);
             let mut part = csv::Writer::from_writer(buf);
             let mut scratch = Vec::new();
-            // The ranking's settings asking for words, made once a run (not once a row); none
-            // when its rows have their words already.
-            let words = (!ranking.settings.words).then(|| ranking.settings.with_words());
             for r in rows {
-                // Put into words here, a run at a time, so a national ranking is never held
-                // in words whole.
-                let r =
-                    crate::analysis::rank::explained_row(atlas, units, contexts, words.as_ref(), r);
                 let mut row = CsvRow {
                     out: &mut part,
                     scratch: std::mem::take(&mut scratch),
                     error: None,
                 };
-                columns(atlas, units, contexts, ranking.rank_column, &r, &mut row);
+                columns(atlas, units, contexts, ranking.rank_column, r, &mut row);
                 scratch = std::mem::take(&mut row.scratch);
                 row.end()?;
             }

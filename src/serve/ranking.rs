@@ -66,6 +66,59 @@ pub async fn rank(
     }
 }
 
+/// The positions in the order of the rows that `filter` keeps, ordered by `sortby` (ties in
+/// rank order). Each row is made, and its properties that the filter and the order read, on
+/// every core, then let go: what is held is a position (and its sort keys) per row kept.
+fn judged(
+    e: &crate::engine::Engine,
+    o: &crate::analysis::rank::Ordered<'_>,
+    filter: Option<&Filter>,
+    sortby: Option<&SortBy>,
+) -> Result<Vec<usize>, ApiError> {
+    let mut names: Vec<String> = filter.map_or(vec![], |f| f.names().to_vec());
+    if let Some(sb) = sortby {
+        names.extend(sb.0.iter().map(|(n, _)| n.clone()));
+    }
+    // A filter or an order on the sentences needs the rows in words.
+    let words = names
+        .iter()
+        .any(|n| n == "why")
+        .then(|| o.ranking.settings.with_words());
+    use rayon::prelude::*;
+    let judged: Vec<Option<Vec<Value>>> = (0..o.len())
+        .into_par_iter()
+        .with_min_len(256)
+        .map(|p| {
+            let Some(r) = o.row(p, words.as_ref()) else {
+                return Ok(None);
+            };
+            let pr = crate::export::table::properties_named(
+                &e.atlas,
+                &e.units,
+                &e.contexts,
+                o.ranking.rank_column,
+                &r,
+                &names,
+            );
+            let keep = match filter {
+                Some(f) => f.matches(&pr, None)?,
+                None => true,
+            };
+            Ok::<_, ApiError>(keep.then(|| sortby.map_or(vec![], |sb| sb.keys(&pr))))
+        })
+        .collect::<Result<_, _>>()?;
+    let mut kept: Vec<(usize, Vec<Value>)> = judged
+        .into_iter()
+        .enumerate()
+        .filter_map(|(p, keys)| Some((p, keys?)))
+        .collect();
+    if let Some(sb) = sortby {
+        // Ties stay in rank order.
+        sb.sort(&mut kept);
+    }
+    Ok(kept.into_iter().map(|(p, _)| p).collect())
+}
+
 /// What `/rank` answers: a page of GeoJSON, or a file still to be rendered.
 enum RankAnswer {
     Page(Response),
@@ -123,80 +176,23 @@ fn rank_answer(
         .as_deref()
         .map(|t| ogc::parse_properties(t, &queryables))
         .transpose()?;
-    // A filter or an order on the rows' properties needs every row; `properties` alone
-    // needs only the page's.
-    let whole = download_all || filter.is_some() || sortby.is_some();
-    // A page needs only the rows up to its end (and how many there are): a national ranking
-    // is not held a row per unit.
-    let (mut ranking, matched) = if whole {
-        let r = e.rank(q, plan)?;
-        let n = r.rows.len();
-        (r, n)
+    // A page needs only the rows up to its end (and how many there are), and a filter or an
+    // order on the rows' properties only each row's score and unit held (a national ranking
+    // is not held a row per unit: a million rows are about 0.6 GB).
+    let (mut ranking, matched, skip) = if filter.is_some() || sortby.is_some() {
+        let o = e.rank_ordered(q, plan)?;
+        let kept = judged(e, &o, filter.as_ref(), sortby.as_ref())?;
+        let page: Vec<usize> = kept.iter().skip(offset).take(limit).copied().collect();
+        let rows = o.rows_at(&page);
+        let mut ranking = o.ranking;
+        ranking.rows = rows;
+        (ranking, kept.len(), 0)
     } else {
-        e.rank_top(q, plan, offset.saturating_add(limit))?
+        let (r, n) = e.rank_top(q, plan, offset.saturating_add(limit))?;
+        (r, n, offset)
     };
-    if filter.is_some() || sortby.is_some() {
-        // Each row's properties that the filter and the order read, and no others (a national
-        // ranking is a million rows), on every core.
-        let mut names: Vec<String> = filter.as_ref().map_or(vec![], |f| f.names().to_vec());
-        if let Some(sb) = &sortby {
-            names.extend(sb.0.iter().map(|(n, _)| n.clone()));
-        }
-        // A filter on the sentences needs the rows in words.
-        let words = names.iter().any(|n| n == "why");
-        let words = words.then(|| ranking.settings.with_words());
-        let rows = std::mem::take(&mut ranking.rows);
-        // Each row kept, with its sort keys.
-        let judged = crate::base::par::map(&rows, |r| {
-            let worded;
-            let r = match &words {
-                Some(w) => {
-                    worded = crate::analysis::rank::explained_row(
-                        &e.atlas,
-                        &e.units,
-                        &e.contexts,
-                        Some(w),
-                        r,
-                    );
-                    &worded
-                }
-                None => r,
-            };
-            let pr = crate::export::table::properties_named(
-                &e.atlas,
-                &e.units,
-                &e.contexts,
-                ranking.rank_column,
-                r,
-                &names,
-            );
-            let keep = match &filter {
-                Some(f) => f.matches(&pr, None)?,
-                None => true,
-            };
-            Ok::<_, ApiError>(keep.then(|| sortby.as_ref().map_or(vec![], |sb| sb.keys(&pr))))
-        });
-        let mut kept: Vec<(usize, Vec<Value>)> = vec![];
-        for (i, judged) in judged.into_iter().enumerate() {
-            if let Some(keys) = judged? {
-                kept.push((i, keys));
-            }
-        }
-        if let Some(sb) = &sortby {
-            // Ties stay in rank order.
-            sb.sort(&mut kept);
-        }
-        let mut rows: Vec<Option<crate::analysis::rank::Ranked>> =
-            rows.into_iter().map(Some).collect();
-        ranking.rows = kept
-            .into_iter()
-            .filter_map(|(i, _)| rows[i].take())
-            .collect();
-    }
-    // What the filter kept, when the ranking was held whole.
-    let matched = if whole { ranking.rows.len() } else { matched };
     if download_all {
-        ranking.rows = ranking.rows.into_iter().skip(offset).take(limit).collect();
+        ranking.rows = ranking.rows.into_iter().skip(skip).take(limit).collect();
         let mut filters = q.filter_pairs();
         for (k, v) in [("limit", paging.limit), ("offset", paging.offset)] {
             filters.push((k.into(), v.map(|x| x.to_string()).unwrap_or_default()));
@@ -209,8 +205,8 @@ fn rank_answer(
     }
     // Every unit is scored; only the page is put into words, and only when its words are
     // asked for (`properties` without `breakdown` or `why` needs none: the map's window).
-    let mut features = e.page_features(&ranking, offset, limit, properties.as_deref())?;
-    for (feature, r) in features.iter_mut().zip(ranking.rows.iter().skip(offset)) {
+    let mut features = e.page_features(&ranking, skip, limit, properties.as_deref())?;
+    for (feature, r) in features.iter_mut().zip(ranking.rows.iter().skip(skip)) {
         if out_crs == Crs::Bng {
             let [x, y] = e.units[r.unit].pos;
             let xy = out_crs.from_bng(x, y).map_err(ApiError::internal)?;
