@@ -181,7 +181,11 @@ fn a_prepared_ranking_is_the_ranking_without_preparation() {
                 &o.ranking.settings,
                 &mut worded,
             );
-            let in_words = o.rows_in_words(0..o.len() + 3);
+            let words = o.ranking.settings.with_words();
+            let in_words: Vec<_> = (0..o.len() + 3)
+                .map_while(|k| o.row(k, Some(&words)))
+                .collect();
+            assert_eq!(in_words.len(), o.len());
             assert!(page.rows.is_empty() || in_words[0].values.iter().any(|v| !v.why.is_empty()));
             assert_eq!(
                 format!("{worded:?}"),

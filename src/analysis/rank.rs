@@ -564,15 +564,9 @@ impl Ordered<'_> {
     /// Rows `range` (0 is the first held; the range is clamped to the rows held), as [`rank`]
     /// makes them, each with its rank.
     pub fn rows(&self, range: std::ops::Range<usize>) -> Vec<Ranked> {
-        self.rows_in(range, None)
-    }
-
-    /// Rows `range` as [`Ordered::rows`] makes them, put into words ([`explained_row`]) with
-    /// each unit's criteria evaluated once: the score is made from the worded values (the
-    /// numbers do not depend on the words), or from the prepared values when the order was.
-    pub fn rows_in_words(&self, range: std::ops::Range<usize>) -> Vec<Ranked> {
-        let words = self.ranking.settings.with_words();
-        self.rows_in(range, Some(&words))
+        let end = range.end.min(self.order.len());
+        let positions: Vec<usize> = (range.start.min(end)..end).collect();
+        crate::base::par::map(&positions, |&p| self.make(p, None))
     }
 
     /// The rows at these positions (0 is the first held; positions past the end are left
@@ -587,16 +581,13 @@ impl Ordered<'_> {
         crate::base::par::map(&positions, |&p| self.make(p, None))
     }
 
-    /// The row at position `p` (0 is the first held), with its rank, put into words when
-    /// `words` (the ranking's settings [`Settings::with_words`]) is given; `None` past the end.
+    /// The row at position `p` (0 is the first held), with its rank, as [`Ordered::rows`]
+    /// makes it; put into words when `words` (the ranking's settings
+    /// [`Settings::with_words`]) is given, as [`explained_row`] would, with its criteria
+    /// evaluated once: the score is made from the worded values (the numbers do not depend on
+    /// the words), or from the prepared values when the order used them. `None` past the end.
     pub fn row(&self, p: usize, words: Option<&Settings>) -> Option<Ranked> {
         (p < self.order.len()).then(|| self.make(p, words))
-    }
-
-    fn rows_in(&self, range: std::ops::Range<usize>, words: Option<&Settings>) -> Vec<Ranked> {
-        let end = range.end.min(self.order.len());
-        let positions: Vec<usize> = (range.start.min(end)..end).collect();
-        crate::base::par::map(&positions, |&p| self.make(p, words))
     }
 
     /// The row at position `p`, in words with `words`.

@@ -304,6 +304,8 @@ pub fn csv_ordered(
     contexts: &[Context],
     ordered: &crate::analysis::rank::Ordered<'_>,
 ) -> Result<(), crate::export::table::OutputError> {
+    // Each row put into words as it is written: its criteria evaluated once.
+    let words = ordered.ranking.settings.with_words();
     crate::export::table::write_csv_rows(
         w,
         atlas,
@@ -311,7 +313,8 @@ pub fn csv_ordered(
         contexts,
         &ordered.ranking,
         ordered.len(),
-        &|run| std::borrow::Cow::Owned(ordered.rows_in_words(run)),
+        // Every k asked for is below the order's length.
+        &|k| ordered.row(k, Some(&words)).expect("a row of the order"),
     )
 }
 

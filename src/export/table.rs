@@ -389,6 +389,9 @@ pub fn write_csv(
     contexts: &[Context],
     ranking: &Ranking,
 ) -> Result<(), OutputError> {
+    // Each row put into words as it is written, so a national ranking is never held in
+    // words whole.
+    let words = (!ranking.settings.words).then(|| ranking.settings.with_words());
     write_csv_rows(
         w,
         atlas,
@@ -396,61 +399,50 @@ pub fn write_csv(
         contexts,
         ranking,
         ranking.rows.len(),
-        &|run| {
-            // Put into words here, a run at a time, so a national ranking is never held in
-            // words whole.
-            if ranking.settings.words {
-                std::borrow::Cow::Borrowed(&ranking.rows[run])
-            } else {
-                let mut rows = ranking.rows[run].to_vec();
-                crate::analysis::rank::explain_rows(
-                    atlas,
-                    units,
-                    contexts,
-                    &ranking.settings,
-                    &mut rows,
-                );
-                std::borrow::Cow::Owned(rows)
-            }
+        &|k| {
+            crate::analysis::rank::explained_row(
+                atlas,
+                units,
+                contexts,
+                words.as_ref(),
+                &ranking.rows[k],
+            )
         },
     )
 }
 
-/// Writes `len` rows as CSV, asking `rows` for them a run at a time, in words (a ranking held
-/// as its order makes each run's rows then, and a ranking made without words explains them
-/// then); `ranking` gives the settings and the rank column.
+/// Writes `len` rows as CSV, asking `row` for each in words (a ranking held as its order
+/// makes it then, and a ranking made without words explains it then), on every core, a run at
+/// a time, each row written as soon as it is made; `ranking` gives the settings and the rank
+/// column.
 #[allow(clippy::too_many_arguments)]
-pub fn write_csv_rows<'r>(
+pub fn write_csv_rows(
     w: &mut dyn Write,
     atlas: &Atlas,
     units: &[Unit],
     contexts: &[Context],
     ranking: &Ranking,
     len: usize,
-    rows: &(dyn Fn(std::ops::Range<usize>) -> std::borrow::Cow<'r, [Ranked]> + Sync),
+    row: &(dyn Fn(usize) -> Ranked + Sync),
 ) -> Result<(), OutputError> {
     // The header: the columns' names, from the first row (an extra column or a note is on
     // every row or none), or from an empty row when nothing is ranked; no header without units.
-    let first_rows = rows(0..len.min(1));
-    let empty;
-    let first = match first_rows.first() {
-        Some(r) => r,
-        None => {
-            empty = Ranked {
-                rank: 0,
-                unit: 0,
-                score: 0.0,
-                values: CRITERIA.map(|c| crate::analysis::criteria::Value {
-                    criterion: c,
-                    raw: None,
-                    norm: None,
-                    why: String::new(),
-                }),
-                contributions: [0.0; crate::analysis::criteria::N_CRITERIA],
-                note: None,
-                extra: vec![],
-            };
-            &empty
+    let first = if len > 0 {
+        row(0)
+    } else {
+        Ranked {
+            rank: 0,
+            unit: 0,
+            score: 0.0,
+            values: CRITERIA.map(|c| crate::analysis::criteria::Value {
+                criterion: c,
+                raw: None,
+                norm: None,
+                why: String::new(),
+            }),
+            contributions: [0.0; crate::analysis::criteria::N_CRITERIA],
+            note: None,
+            extra: vec![],
         }
     };
     if !units.is_empty() {
@@ -460,7 +452,7 @@ pub fn write_csv_rows<'r>(
             units,
             contexts,
             ranking.rank_column,
-            first,
+            &first,
             &mut names,
         );
         let mut h = csv::Writer::from_writer(Vec::new());
@@ -474,7 +466,7 @@ pub fn write_csv_rows<'r>(
     // run is written, the next is made (two runs are held). Written buffers are used again, so their memory is not
     // handed back and zeroed once a run.
     let pool: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(vec![]);
-    let make = |run: &[Ranked]| -> Vec<Result<Vec<u8>, OutputError>> {
+    let make = |run: &[usize]| -> Vec<Result<Vec<u8>, OutputError>> {
         crate::base::par::map_chunks(run, 1_024, |rows| {
             let mut buf = pool
                 .lock()
@@ -486,15 +478,16 @@ pub fn write_csv_rows<'r>(
             buf.reserve(rows.len() * 1_536);
             let mut part = csv::Writer::from_writer(buf);
             let mut scratch = Vec::new();
-            for r in rows {
-                let mut row = CsvRow {
+            for &k in rows {
+                let r = row(k);
+                let mut out = CsvRow {
                     out: &mut part,
                     scratch: std::mem::take(&mut scratch),
                     error: None,
                 };
-                columns(atlas, units, contexts, ranking.rank_column, r, &mut row);
-                scratch = std::mem::take(&mut row.scratch);
-                row.end()?;
+                columns(atlas, units, contexts, ranking.rank_column, &r, &mut out);
+                scratch = std::mem::take(&mut out.scratch);
+                out.end()?;
             }
             part.into_inner()
                 .map_err(|e| OutputError::Io(e.into_error()))
@@ -512,8 +505,9 @@ pub fn write_csv_rows<'r>(
     // Enough rows a run for every core to make its own part of at least 1,024 of them.
     let run_rows = 1_024 * rayon::current_num_threads().max(4);
     for start in (0..len).step_by(run_rows) {
+        let run: Vec<usize> = (start..(start + run_rows).min(len)).collect();
         let (next, written) = std::thread::scope(|s| {
-            let next = s.spawn(|| make(&rows(start..(start + run_rows).min(len))));
+            let next = s.spawn(|| make(&run));
             let written = made.take().map_or(Ok(()), &mut write);
             (next.join(), written)
         });
