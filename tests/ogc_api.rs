@@ -588,6 +588,35 @@ fn rank_pages_filtered_and_sorted_are_the_whole_rankings() {
         .collect();
     let got: Vec<_> = v["features"].as_array().unwrap().iter().map(row).collect();
     assert_eq!(got, in_rank);
+    // Downloads: a page of the ranking, and a page of it filtered and sorted.
+    let csv_rows = |uri: &str| -> Vec<(String, u64)> {
+        let (s, _, b) = send_raw(
+            state.clone(),
+            Request::get(uri).body(Body::empty()).unwrap(),
+        );
+        assert_eq!(s, StatusCode::OK, "{uri}");
+        let mut r = csv::Reader::from_reader(b.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&b));
+        r.records()
+            .map(|rec| {
+                let rec = rec.unwrap();
+                (rec[1].to_string(), rec[0].parse().unwrap())
+            })
+            .collect()
+    };
+    let ranks = |rows: &[(String, u64, u64, Option<f64>)]| -> Vec<(String, u64)> {
+        rows.iter().map(|r| (r.0.clone(), r.1)).collect()
+    };
+    assert_eq!(
+        csv_rows("/rank?format=csv&offset=7&limit=5"),
+        ranks(&whole[7..12])
+    );
+    assert_eq!(
+        csv_rows(&format!(
+            "/rank?format=csv&offset=3&limit=4&filter={}&sortby=-floor_area_m2",
+            enc("imd_decile <= 3")
+        )),
+        ranks(&want[3..7])
+    );
 }
 
 /// `properties` alone (the map's window: no breakdown, no words) gives the full page's

@@ -537,8 +537,9 @@ pub fn rank_top(
 }
 
 /// A ranking held as its order: each row's score and unit, in rank order, with what its
-/// filters left out; its rows are made when asked for ([`Ordered::rows`]), a run at a time, so
-/// a national file is written without a row per unit held (a million rows are about 0.5 GB).
+/// filters left out; its rows are made when asked for ([`Ordered::rows`], [`Ordered::row`],
+/// [`Ordered::rows_at`]), so a national file is written, or filtered, without a row per unit
+/// held (a million rows are about 0.5 GB).
 pub struct Ordered<'a> {
     /// The ranking without its rows: its weights, settings and what was left out.
     pub ranking: Ranking,
@@ -603,25 +604,7 @@ impl Ordered<'_> {
         let i = self.order[p].1;
         let mut r = match words {
             None => scoring.row(i),
-            Some(w) => {
-                let values = evaluate(self.atlas, &self.units[i], &self.contexts[i], w);
-                let (score, contributions) = match self.prepared {
-                    Some(_) => {
-                        let r = scoring.row(i);
-                        (r.score, r.contributions)
-                    }
-                    None => score(&values, &self.ranking.weights),
-                };
-                Ranked {
-                    rank: 0,
-                    unit: i,
-                    score,
-                    values,
-                    contributions,
-                    note: None,
-                    extra: vec![],
-                }
-            }
+            Some(w) => scoring.row_in_words(i, w),
         };
         r.rank = self.first + p + 1;
         r
@@ -812,6 +795,25 @@ impl Scoring<'_> {
             Some(p) => p.values(i, self.atlas, u, c, self.settings),
             None => evaluate(self.atlas, u, c, self.settings),
         };
+        self.scored(i, values)
+    }
+
+    /// Unit `i` scored and in words (`words`: the settings with words), as [`explained_row`]
+    /// of [`Scoring::row`] but evaluated once without prepared values (the numbers do not
+    /// depend on the words); with them, the score is the prepared values'.
+    fn row_in_words(&self, i: usize, words: &Settings) -> Ranked {
+        let values = evaluate(self.atlas, &self.units[i], &self.contexts[i], words);
+        match self.prepared {
+            Some(_) => Ranked {
+                values,
+                ..self.row(i)
+            },
+            None => self.scored(i, values),
+        }
+    }
+
+    /// Unit `i`'s row of these values, weighted.
+    fn scored(&self, i: usize, values: [Value; N_CRITERIA]) -> Ranked {
         let (score, contributions) = score(&values, self.weights);
         Ranked {
             rank: 0,

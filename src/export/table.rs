@@ -413,8 +413,8 @@ pub fn write_csv(
 
 /// Writes `len` rows as CSV, asking `row` for each in words (a ranking held as its order
 /// makes it then, and a ranking made without words explains it then), on every core, a run at
-/// a time, each row written as soon as it is made; `ranking` gives the settings and the rank
-/// column.
+/// a time, each row made into CSV as soon as it is made (and the run written while the next
+/// is made); `ranking` gives the settings and the rank column.
 #[allow(clippy::too_many_arguments)]
 pub fn write_csv_rows(
     w: &mut dyn Write,

@@ -85,13 +85,11 @@ fn judged(
         .any(|n| n == "why")
         .then(|| o.ranking.settings.with_words());
     use rayon::prelude::*;
-    let judged: Vec<Option<Vec<Value>>> = (0..o.len())
+    let mut kept: Vec<(usize, Vec<Value>)> = (0..o.len())
         .into_par_iter()
         .with_min_len(256)
-        .map(|p| {
-            let Some(r) = o.row(p, words.as_ref()) else {
-                return Ok(None);
-            };
+        .filter_map(|p| {
+            let r = o.row(p, words.as_ref())?;
             let pr = crate::export::table::properties_named(
                 &e.atlas,
                 &e.units,
@@ -101,17 +99,15 @@ fn judged(
                 &names,
             );
             let keep = match filter {
-                Some(f) => f.matches(&pr, None)?,
+                Some(f) => match f.matches(&pr, None) {
+                    Ok(keep) => keep,
+                    Err(e) => return Some(Err(e)),
+                },
                 None => true,
             };
-            Ok::<_, ApiError>(keep.then(|| sortby.map_or(vec![], |sb| sb.keys(&pr))))
+            keep.then(|| Ok((p, sortby.map_or(vec![], |sb| sb.keys(&pr)))))
         })
-        .collect::<Result<_, _>>()?;
-    let mut kept: Vec<(usize, Vec<Value>)> = judged
-        .into_iter()
-        .enumerate()
-        .filter_map(|(p, keys)| Some((p, keys?)))
-        .collect();
+        .collect::<Result<_, ApiError>>()?;
     if let Some(sb) = sortby {
         // Ties stay in rank order.
         sb.sort(&mut kept);
