@@ -511,14 +511,8 @@ pub fn rank_top(
     k: usize,
 ) -> Result<(Ranking, usize), RankError> {
     let mut sel = select(atlas, units, contexts, weights, filters, settings, prepared)?;
-    let kept = std::mem::take(&mut sel.kept);
-    let mut scores = crate::base::par::map(&kept, |&i| (sel.scoring.row(i).score, i));
-    drop(kept);
-    // The order of [`rank`]: score, then id (ids are unique, so the order is total).
-    let order = |a: &(f64, usize), b: &(f64, usize)| {
-        b.0.total_cmp(&a.0)
-            .then_with(|| units[a.1].id.cmp(&units[b.1].id))
-    };
+    let mut scores = kept_scores(&mut sel);
+    let order = by_rank(units);
     if filters.one_per_site {
         // As [`rank`] does: every score in order, then the first of each site.
         scores.sort_unstable_by(order);
@@ -534,6 +528,23 @@ pub fn rank_top(
     scores.sort_unstable_by(order);
     let rows = crate::base::par::map(&scores, |&(_, i)| sel.scoring.row(i));
     Ok((sel.ranking(rows), matched))
+}
+
+/// Each unit the selection kept, with its score, on every core (its list of units let go).
+fn kept_scores(sel: &mut Selection<'_>) -> Vec<(f64, usize)> {
+    let kept = std::mem::take(&mut sel.kept);
+    crate::base::par::map(&kept, |&i| (sel.scoring.row(i).score, i))
+}
+
+/// The order of [`rank`] over (score, unit) pairs: score, then id (ids are unique, so the
+/// order is total).
+fn by_rank(
+    units: &[Unit],
+) -> impl Fn(&(f64, usize), &(f64, usize)) -> std::cmp::Ordering + Sync + Copy + '_ {
+    move |a, b| {
+        b.0.total_cmp(&a.0)
+            .then_with(|| units[a.1].id.cmp(&units[b.1].id))
+    }
 }
 
 /// A ranking held as its order: each row's score and unit, in rank order, with what its
@@ -632,17 +643,11 @@ pub fn rank_ordered<'a>(
     prepared: Option<&'a Prepared>,
 ) -> Result<Ordered<'a>, RankError> {
     let mut sel = select(atlas, units, contexts, weights, filters, settings, prepared)?;
-    let kept = std::mem::take(&mut sel.kept);
-    let mut order = crate::base::par::map(&kept, |&i| (sel.scoring.row(i).score, i));
-    drop(kept);
-    // The order of [`rank`]: score, then id (ids are unique, so the order is total and a
-    // parallel sort gives it).
+    let mut order = kept_scores(&mut sel);
+    // The order is total, so a parallel sort gives it.
     {
         use rayon::slice::ParallelSliceMut as _;
-        order.par_sort_unstable_by(|a, b| {
-            b.0.total_cmp(&a.0)
-                .then_with(|| units[a.1].id.cmp(&units[b.1].id))
-        });
+        order.par_sort_unstable_by(by_rank(units));
     }
     if filters.one_per_site {
         first_of_each_site(&mut order, |&(_, i)| i, units, &mut sel.filtered_out);
