@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use crate::analysis::join::{Context, JoinParams};
 use crate::base::date::Date;
+use crate::base::figures::{Distance, Fixed, Thousands};
 use crate::ingest::overlay::Overlay;
 use crate::ingest::units::Unit;
 use crate::reference::atlas::Atlas;
@@ -259,6 +260,39 @@ macro_rules! say {
     };
 }
 
+/// A criterion's sentence of several parts, each written in place with "; " between them;
+/// nothing at all when the settings ask for no words.
+struct Words {
+    on: bool,
+    text: String,
+}
+
+impl Words {
+    fn new(s: &Settings) -> Words {
+        Words {
+            on: s.words,
+            text: String::new(),
+        }
+    }
+
+    fn part(&mut self, words: fmt::Arguments<'_>) {
+        if self.on {
+            if !self.text.is_empty() {
+                self.text.push_str("; ");
+            }
+            let _ = fmt::Write::write_fmt(&mut self.text, words);
+        }
+    }
+
+    /// The parts after "no data: ".
+    fn no_data(mut self) -> String {
+        if self.on {
+            self.text.insert_str(0, "no data: ");
+        }
+        self.text
+    }
+}
+
 fn clamp01(v: f64) -> f64 {
     if v.is_nan() {
         0.0
@@ -267,30 +301,9 @@ fn clamp01(v: f64) -> f64 {
     }
 }
 
-/// Formats metres as "450 m" or "2.3 km".
+/// Formats metres as "450 m" or "2.3 km" ([`Distance`], which a sentence writes in place).
 pub fn distance_words(m: f64) -> String {
-    if m < 1000.0 {
-        format!("{:.0} m", (m / 10.0).round() * 10.0)
-    } else {
-        format!("{:.1} km", m / 1000.0)
-    }
-}
-
-fn thousands(v: f64) -> String {
-    let n = v.round() as i64;
-    let s = n.abs().to_string();
-    let mut out = String::new();
-    for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    if n < 0 {
-        format!("-{out}")
-    } else {
-        out
-    }
+    Distance(m).to_string()
 }
 
 /// Evaluates every criterion for one unit, in [`CRITERIA`] order.
@@ -349,10 +362,11 @@ fn plan(u: &Unit, s: &Settings) -> Value {
         raw: Some(d),
         norm: Some(v),
         why: say!(s,
-            "{} from \"{label}\" (feature {i}) of plan overlay \"{}\" ({v:.2}; 1 inside, 0 from {} away)",
-            distance_words(d),
+            "{} from \"{label}\" (feature {i}) of plan overlay \"{}\" ({}; 1 inside, 0 from {} away)",
+            Distance(d),
             o.name,
-            distance_words(s.scales.plan_near_m)
+            Fixed(v, 2),
+            Distance(s.scales.plan_near_m)
         ),
     }
 }
@@ -369,17 +383,19 @@ fn deprivation(atlas: &Atlas, ctx: &Context, s: &Settings) -> Value {
         raw: Some(raw),
         norm: Some(clamp01(norm)),
         why: say!(s,
-            "LSOA {} ({}) in IMD decile {} ({} score {:.1}{}); population-weighted IMD score within {} is {:.1}; more deprived than {:.0}% of England's LSOAs",
+            "LSOA {} ({}) in IMD decile {} ({} score {}{}); population-weighted IMD score within {} is {}; more deprived than {}% of England's LSOAs",
             l.code,
             l.name,
             l.imd_decile,
             atlas.imd.label(),
-            l.imd_score,
-            l.imd2019_decile
-                .map_or(String::new(), |d| format!("; decile {d} in IMD 2019")),
-            distance_words(s.join.reach_radius_m),
-            reach_score,
-            norm * 100.0
+            Fixed(l.imd_score, 1),
+            fmt::from_fn(|f| match l.imd2019_decile {
+                Some(d) => write!(f, "; decile {d} in IMD 2019"),
+                None => Ok(()),
+            }),
+            Distance(s.join.reach_radius_m),
+            Fixed(reach_score, 1),
+            Fixed(norm * 100.0, 0)
         ),
     }
 }
@@ -398,8 +414,8 @@ fn reach(ctx: &Context, s: &Settings) -> Value {
         why: say!(
             s,
             "about {} residents within {} (walking reach, straight line)",
-            thousands(raw),
-            distance_words(s.join.reach_radius_m)
+            Thousands(raw),
+            Distance(s.join.reach_radius_m)
         ),
     }
 }
@@ -415,20 +431,21 @@ fn demand(atlas: &Atlas, ctx: &Context, s: &Settings) -> Value {
     }
     let raw = ctx.catchment_patients as f64;
     // Each practice by code and name, so the sentence reads without a lookup.
-    let codes = || {
-        ctx.catchment
-            .iter()
-            .map(|c| {
-                let p = &atlas.practices[c.practice];
-                format!("{} {}", p.practice_code, p.name)
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let pcns = || match ctx.pcns(atlas) {
-        p if p.is_empty() => String::new(),
-        p => format!("; PCN: {}", p.join(", ")),
-    };
+    let codes = fmt::from_fn(|f| {
+        for (k, c) in ctx.catchment.iter().enumerate() {
+            let p = &atlas.practices[c.practice];
+            let sep = if k > 0 { ", " } else { "" };
+            write!(f, "{sep}{} {}", p.practice_code, p.name)?;
+        }
+        Ok(())
+    });
+    let pcns = fmt::from_fn(|f| {
+        for (k, p) in ctx.pcns(atlas).iter().enumerate() {
+            f.write_str(if k > 0 { ", " } else { "; PCN: " })?;
+            f.write_str(p)?;
+        }
+        Ok(())
+    });
     Value {
         criterion: Criterion::Demand,
         raw: Some(raw),
@@ -438,10 +455,10 @@ fn demand(atlas: &Atlas, ctx: &Context, s: &Settings) -> Value {
             "{} GP practice{} ({}), {} registered patients in catchment ({}){}",
             ctx.catchment.len(),
             if ctx.catchment.len() == 1 { "" } else { "s" },
-            codes(),
-            thousands(raw),
+            codes,
+            Thousands(raw),
             catchment_words(s.catchment_kind),
-            pcns()
+            pcns
         ),
     }
 }
@@ -457,49 +474,43 @@ fn catchment_words(kind: &str) -> &'static str {
 }
 
 fn gap(atlas: &Atlas, ctx: &Context, s: &Settings) -> Value {
-    let mut parts = vec![];
+    let mut words = Words::new(s);
     let mut best: Option<f64> = None;
     match ctx.nearest_vaccination_site {
         Some((i, d)) => {
-            parts.push(say!(
-                s,
+            words.part(format_args!(
                 "nearest vaccination site {} ({}, February 2021)",
-                distance_words(d),
+                Distance(d),
                 atlas.vaccination_sites.sites[i].name
             ));
             best = Some(best.map_or(d, |b: f64| b.min(d)));
         }
-        None => parts.push(say!(s, "vaccination sites: no data for this area")),
+        None => words.part(format_args!("vaccination sites: no data for this area")),
     }
     match ctx.nearest_pharmacy {
         Some((i, d)) => {
-            parts.push(say!(
-                s,
+            words.part(format_args!(
                 "nearest pharmacy {} ({})",
-                distance_words(d),
+                Distance(d),
                 atlas.pharmacies.sites[i].name
             ));
             best = Some(best.map_or(d, |b: f64| b.min(d)));
         }
-        None => parts.push(say!(s, "pharmacies: no data for this area")),
+        None => words.part(format_args!("pharmacies: no data for this area")),
     }
     let Some(raw) = best else {
         return Value {
             criterion: Criterion::Gap,
             raw: None,
             norm: None,
-            why: say!(s, "no data: {}", parts.join("; ")),
+            why: words.no_data(),
         };
     };
     Value {
         criterion: Criterion::Gap,
         raw: Some(raw),
         norm: Some(diminishing(raw, s.scales.gap_scale_m)),
-        why: if s.words {
-            parts.join("; ")
-        } else {
-            String::new()
-        },
+        why: words.text,
     }
 }
 
@@ -512,7 +523,7 @@ fn access(ctx: &Context, s: &Settings) -> Value {
             why: say!(s,
                 "{n} public transport stop{} within {}",
                 if n == 1 { "" } else { "s" },
-                distance_words(s.join.stop_radius_m)
+                Distance(s.join.stop_radius_m)
             ),
         },
         None => Value {
@@ -536,12 +547,7 @@ fn suitability(u: &Unit, s: &Settings) -> Value {
         parts[n] = v;
         n += 1;
     };
-    let mut words: Vec<String> = vec![];
-    let mut say = |w: String| {
-        if s.words {
-            words.push(w)
-        }
-    };
+    let mut words = Words::new(s);
     let size = |a: f64| {
         clamp01((a.max(1.0) / sc.floor_min_m2).ln() / (sc.floor_full_m2 / sc.floor_min_m2).ln())
     };
@@ -549,26 +555,30 @@ fn suitability(u: &Unit, s: &Settings) -> Value {
         (Some(a), _) => {
             let v = size(a);
             push(v);
-            say(say!(s, "floor area {a:.0} m² ({v:.2})"));
+            words.part(format_args!(
+                "floor area {} m² ({})",
+                Fixed(a, 0),
+                Fixed(v, 2)
+            ));
         }
         (None, Some(rv)) if rv > 0.0 => {
             let a = rv / sc.rv_per_m2;
             let v = size(a);
             push(v);
-            say(say!(
-                s,
-                "floor area about {a:.0} m², estimated from rateable value (£{} at £{:.0}/m²) ({v:.2})",
-                thousands(rv),
-                sc.rv_per_m2
+            words.part(format_args!(
+                "floor area about {} m², estimated from rateable value (£{} at £{}/m²) ({})",
+                Fixed(a, 0),
+                Thousands(rv),
+                Fixed(sc.rv_per_m2, 0),
+                Fixed(v, 2)
             ));
         }
-        _ => say(say!(s, "floor area unknown")),
+        _ => words.part(format_args!("floor area unknown")),
     }
     match u.ground_floor {
         Some(g) => {
             push(if g { 1.0 } else { 0.0 });
-            say(say!(
-                s,
+            words.part(format_args!(
                 "{}",
                 if g {
                     "ground floor / step-free (1)"
@@ -577,7 +587,7 @@ fn suitability(u: &Unit, s: &Settings) -> Value {
                 }
             ));
         }
-        None => say(say!(s, "floor level unknown")),
+        None => words.part(format_args!("floor level unknown")),
     }
     match u.vacant_since {
         Some(d) => {
@@ -585,12 +595,13 @@ fn suitability(u: &Unit, s: &Settings) -> Value {
             let months = (at.days_since(d) as f64 / 30.44).max(0.0);
             let v = clamp01(months / sc.vacancy_full_months);
             push(v);
-            say(say!(
-                s,
-                "vacant since {d}: {months:.0} months {how}, {at} ({v:.2})"
+            words.part(format_args!(
+                "vacant since {d}: {} months {how}, {at} ({})",
+                Fixed(months, 0),
+                Fixed(v, 2)
             ));
         }
-        None => say(say!(s, "vacancy date unknown")),
+        None => words.part(format_args!("vacancy date unknown")),
     }
     let parts = &parts[..n];
     if parts.is_empty() {
@@ -598,7 +609,7 @@ fn suitability(u: &Unit, s: &Settings) -> Value {
             criterion: Criterion::Suitability,
             raw: None,
             norm: None,
-            why: say!(s, "no data: {}", words.join("; ")),
+            why: words.no_data(),
         };
     }
     let v = parts.iter().sum::<f64>() / parts.len() as f64;
@@ -606,10 +617,6 @@ fn suitability(u: &Unit, s: &Settings) -> Value {
         criterion: Criterion::Suitability,
         raw: Some(v),
         norm: Some(v),
-        why: if s.words {
-            words.join("; ")
-        } else {
-            String::new()
-        },
+        why: words.text,
     }
 }

@@ -85,17 +85,12 @@ pub fn attach(
     params: &JoinParams,
 ) -> Vec<Context> {
     // Units are independent: split them over the machine's cores, each with its own cache.
-    let parts = crate::base::par::map_chunks(units, 256, |part| {
-        let mut cover_cache: Vec<Option<Arc<[Cover]>>> = vec![None; atlas.lsoas.len()];
-        part.iter()
-            .map(|u| attach_one(atlas, u, catchments, params, &mut cover_cache))
-            .collect::<Vec<_>>()
-    });
-    let mut out = Vec::with_capacity(units.len());
-    for p in parts {
-        out.extend(p);
-    }
-    out
+    crate::base::par::map_with(
+        units,
+        256,
+        || -> Vec<Option<Arc<[Cover]>>> { vec![None; atlas.lsoas.len()] },
+        |cover_cache, u| attach_one(atlas, u, catchments, params, cover_cache),
+    )
 }
 
 fn locate_lsoa(atlas: &Atlas, u: &Unit) -> (usize, Option<f64>) {

@@ -8,11 +8,31 @@
 //! assert_eq!(idx.within([0.0, 0.0], 150.0).len(), 2);
 //! ```
 
-use geo::{Area, BoundingRect, Intersects, MultiPolygon, Point};
+use geo::{Area, BoundingRect, Intersects, MultiPolygon};
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{RTree, AABB};
 
 type PointEntry = GeomWithData<[f64; 2], u32>;
+
+/// Whether the multipolygon holds the point, boundary included: `geo`'s `intersects`, part by
+/// part, without the bounding box of the whole that `intersects` first computes from every
+/// vertex (a polygon index has already checked the box; the answers are the same).
+///
+/// ```
+/// use geo::{polygon, Intersects, MultiPolygon, Point};
+/// use sitefinder::base::spatial::covers;
+/// let square = polygon![(x: 0.0, y: 0.0), (x: 10.0, y: 0.0), (x: 10.0, y: 10.0), (x: 0.0, y: 10.0)];
+/// let mp = MultiPolygon(vec![square]);
+/// for p in [[5.0, 5.0], [10.0, 5.0], [0.0, 0.0], [11.0, 5.0], [-0.1, 3.0]] {
+///     assert_eq!(covers(&mp, p), mp.intersects(&Point::new(p[0], p[1])));
+/// }
+/// assert!(covers(&mp, [10.0, 5.0]));
+/// assert!(!covers(&mp, [11.0, 5.0]));
+/// ```
+pub fn covers(mp: &MultiPolygon<f64>, at: [f64; 2]) -> bool {
+    let c = geo::Coord { x: at[0], y: at[1] };
+    mp.0.iter().any(|p| p.intersects(&c))
+}
 
 /// Nearest-k and within-radius queries over a fixed set of points, by their position in the
 /// slice the index was built from. Results are ordered by distance, ties by position, so they
@@ -115,12 +135,11 @@ impl PolygonIndex {
 
     /// Indexes of the polygons containing the point (boundary included), in index order.
     pub fn containing(&self, polys: &[MultiPolygon<f64>], at: [f64; 2]) -> Vec<usize> {
-        let pt = Point::new(at[0], at[1]);
         let mut out: Vec<usize> = self
             .tree
             .locate_all_at_point(&at)
             .map(|e| e.data as usize)
-            .filter(|&i| polys[i].intersects(&pt))
+            .filter(|&i| covers(&polys[i], at))
             .collect();
         out.sort_unstable();
         out
@@ -385,6 +404,37 @@ fn intersect(p: [f64; 2], q: [f64; 2], a: [f64; 2], b: [f64; 2]) -> [f64; 2] {
 mod tests {
     use super::*;
     use geo::polygon;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// `covers` answers as `geo`'s `intersects` does, for points inside, outside, in a
+        /// hole, and on vertices and edges (integer coordinates land on them often).
+        #[test]
+        fn covers_is_intersects(
+            parts in proptest::collection::vec((0i32..20, 0i32..20, 2i32..12, 1i32..4), 1..4),
+            pts in proptest::collection::vec((-2i32..36, -2i32..36), 1..40),
+        ) {
+            let mp = MultiPolygon(
+                parts
+                    .iter()
+                    .map(|&(x, y, w, h)| {
+                        let (x, y, w, h) = (x as f64, y as f64, w as f64, 2.0 * h as f64);
+                        let outer = geo::LineString::from(vec![
+                            (x, y), (x + w, y), (x + w, y + h), (x + w / 2.0, y + h + 3.0), (x, y + h), (x, y),
+                        ]);
+                        let hole = geo::LineString::from(vec![
+                            (x + 1.0, y + 1.0), (x + 1.0, y + h - 1.0), (x + w - 1.0, y + 1.0), (x + 1.0, y + 1.0),
+                        ]);
+                        geo::Polygon::new(outer, if w > 3.0 && h > 3.0 { vec![hole] } else { vec![] })
+                    })
+                    .collect(),
+            );
+            for (x, y) in pts {
+                let p = [x as f64 / 2.0, y as f64 / 2.0];
+                prop_assert_eq!(covers(&mp, p), mp.intersects(&geo::Point::new(p[0], p[1])), "{:?}", p);
+            }
+        }
+    }
 
     #[test]
     fn circle_has_the_area_of_the_circle() {

@@ -316,7 +316,12 @@ impl Engine {
         }
         let (mut units, mut skipped, mut occupied, mut files) = (vec![], vec![], 0, vec![]);
         for (path, imported) in imports {
-            units.extend(imported.units);
+            // One file's units are taken as they are, not copied into another vector.
+            if units.is_empty() {
+                units = imported.units;
+            } else {
+                units.extend(imported.units);
+            }
             skipped.extend(imported.skipped.into_iter().map(|s| (path.clone(), s)));
             occupied += imported.occupied;
             files.push(path);

@@ -14,7 +14,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use geo::{Intersects, MultiPolygon, Point};
+use geo::MultiPolygon;
 use serde_json::Value;
 
 use crate::base::spatial::PolygonIndex;
@@ -551,12 +551,11 @@ impl CatchmentSource for Polygons {
             .into()
     }
     fn covering(&self, atlas: &Atlas, at: [f64; 2], _lsoa: usize) -> Vec<Cover> {
-        let pt = Point::new(at[0], at[1]);
         let mut out: Vec<Cover> = self
             .index
             .candidates_near(at, 0.0)
             .into_iter()
-            .filter(|&i| self.shapes[i].intersects(&pt))
+            .filter(|&i| crate::base::spatial::covers(&self.shapes[i], at))
             .map(|i| Cover {
                 practice: self.practice[i],
                 share: None,
