@@ -63,7 +63,7 @@ fn synthetic_units(atlas: &Atlas, n: usize) -> Vec<Unit> {
                 site_id: String::new(),
                 site_units: 1,
                 council: None,
-                source: String::new(),
+                source: "".into(),
                 place: Place::Line(i + 2),
             }
         })

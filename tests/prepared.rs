@@ -441,6 +441,30 @@ fn same_joins(a: &Engine, b: &Engine) {
     assert_eq!(a.units_files, b.units_files);
 }
 
+/// Units of one file with the same description hold one copy of it, and of the file's name.
+fn shares_texts(e: &Engine) {
+    let mut first: std::collections::HashMap<(&str, &str), &Arc<str>> = Default::default();
+    let mut shared = 0;
+    for u in &e.units {
+        let Some(d) = &u.description else { continue };
+        match first.get(&(&*u.source, &**d)) {
+            Some(f) => {
+                assert!(Arc::ptr_eq(f, d), "{} of {}: {d}", u.id, u.source);
+                shared += 1;
+            }
+            None => {
+                first.insert((&*u.source, &**d), d);
+            }
+        }
+    }
+    assert!(shared > 1_000, "{shared} descriptions shared");
+    let same_file = e.units.windows(2).filter(|w| w[0].source == w[1].source);
+    assert!(same_file.clone().count() > 1_000);
+    assert!(same_file
+        .into_iter()
+        .all(|w| Arc::ptr_eq(&w[0].source, &w[1].source)));
+}
+
 #[test]
 fn joined_units_kept_are_the_units_joined_again() {
     let dir = tempfile::tempdir().unwrap();
@@ -473,6 +497,11 @@ fn joined_units_kept_are_the_units_joined_again() {
         again.notes[..again.notes.len() - 1]
     );
     same_engine(&fresh, &again);
+    // Imported or read back, a file's units share one copy of their file's name and of each
+    // description they repeat.
+    for e in [&fresh, &again] {
+        shares_texts(e);
+    }
 
     // Nothing kept or read with --no-cache.
     let none = Config {
@@ -560,7 +589,7 @@ fn a_change_to_what_units_were_joined_from_joins_them_again() {
     let e = open(&linked);
     assert!(last_note(&e).starts_with("kept joined in"), "{:?}", e.notes);
     let b1 = e.units.iter().find(|u| u.id == "b1").unwrap();
-    assert_eq!(b1.source, "another_name.csv");
+    assert_eq!(&*b1.source, "another_name.csv");
     // Other units files are kept beside (at most KEEP in all).
     for n in 0..sitefinder::engine::cache::KEEP + 2 {
         let one = dir.path().join(format!("one_{n}.csv"));

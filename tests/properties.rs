@@ -90,7 +90,7 @@ fn units(specs: &[Spec]) -> Vec<Unit> {
                 site_id: String::new(),
                 site_units: 1,
                 council: None,
-                source: String::new(),
+                source: "".into(),
                 place: Place::Line(i + 2),
             }
         })

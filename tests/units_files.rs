@@ -35,7 +35,7 @@ fn a_folder_and_a_pattern_read_every_shipped_list_once() {
         .iter()
         .find(|u| u.id.starts_with("rochdale-"))
         .unwrap();
-    assert_eq!(rochdale.source, "rochdale_vacant_shops.csv");
+    assert_eq!(&*rochdale.source, "rochdale_vacant_shops.csv");
     assert_eq!(rochdale.council.as_deref(), Some("Rochdale"));
     let councils: std::collections::BTreeSet<&str> = e
         .units

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::analysis::join::{Context, JoinParams};
 use crate::base::date::Date;
-use crate::base::figures::{Distance, Fixed, Thousands};
+use crate::base::figures::{Distance, Fixed, Thousands, Writes};
 use crate::ingest::overlay::Overlay;
 use crate::ingest::units::Unit;
 use crate::reference::atlas::Atlas;
@@ -389,7 +389,7 @@ fn deprivation(atlas: &Atlas, ctx: &Context, s: &Settings) -> Value {
             l.imd_decile,
             atlas.imd.label(),
             Fixed(l.imd_score, 1),
-            fmt::from_fn(|f| match l.imd2019_decile {
+            Writes(|f: &mut fmt::Formatter<'_>| match l.imd2019_decile {
                 Some(d) => write!(f, "; decile {d} in IMD 2019"),
                 None => Ok(()),
             }),
@@ -431,7 +431,7 @@ fn demand(atlas: &Atlas, ctx: &Context, s: &Settings) -> Value {
     }
     let raw = ctx.catchment_patients as f64;
     // Each practice by code and name, so the sentence reads without a lookup.
-    let codes = fmt::from_fn(|f| {
+    let codes = Writes(|f: &mut fmt::Formatter<'_>| {
         for (k, c) in ctx.catchment.iter().enumerate() {
             let p = &atlas.practices[c.practice];
             let sep = if k > 0 { ", " } else { "" };
@@ -439,7 +439,7 @@ fn demand(atlas: &Atlas, ctx: &Context, s: &Settings) -> Value {
         }
         Ok(())
     });
-    let pcns = fmt::from_fn(|f| {
+    let pcns = Writes(|f: &mut fmt::Formatter<'_>| {
         for (k, p) in ctx.pcns(atlas).iter().enumerate() {
             f.write_str(if k > 0 { ", " } else { "; PCN: " })?;
             f.write_str(p)?;

@@ -350,7 +350,7 @@ mod tests {
             site_id: id.into(),
             site_units: 1,
             council: None,
-            source: String::new(),
+            source: "".into(),
             place: Place::Line(2),
         }
     }

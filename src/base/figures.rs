@@ -83,6 +83,23 @@ impl fmt::Display for Thousands {
     }
 }
 
+/// Text written by a closure, in place (`std::fmt::from_fn`, which is newer than the Rust this
+/// crate supports): a list in a sentence without a string of its own.
+///
+/// ```
+/// use sitefinder::base::figures::Writes;
+/// let codes = ["P1", "P2"];
+/// let list = Writes(|f: &mut std::fmt::Formatter<'_>| f.write_str(&codes.join(", ")));
+/// assert_eq!(format!("({list})"), "(P1, P2)");
+/// ```
+pub struct Writes<F>(pub F);
+
+impl<F: Fn(&mut fmt::Formatter<'_>) -> fmt::Result> fmt::Display for Writes<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (self.0)(f)
+    }
+}
+
 /// Metres as "450 m" (to the nearest 10 m) under a kilometre, else "2.3 km".
 #[derive(Debug, Clone, Copy)]
 pub struct Distance(pub f64);
@@ -158,9 +175,14 @@ mod tests {
         // Every tie and near-tie of the figures a ranking says.
         for k in 0..20_000 {
             let t = k as f64 + 0.5;
-            for dp in 0..5 {
-                let x = t / POW[dp] as f64;
-                xs.extend([x, x.next_up(), x.next_down()]);
+            for p in POW {
+                let x = t / p as f64;
+                // The doubles either side of it.
+                xs.extend([
+                    x,
+                    f64::from_bits(x.to_bits() + 1),
+                    f64::from_bits(x.to_bits() - 1),
+                ]);
             }
         }
         for x in xs {

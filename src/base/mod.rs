@@ -7,6 +7,7 @@ pub mod date;
 pub mod figures;
 pub mod geometry;
 pub mod ids;
+pub mod intern;
 pub mod par;
 pub mod params;
 pub mod spatial;

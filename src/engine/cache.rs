@@ -56,7 +56,7 @@ const HEADER: usize = 8 + 4 + 4 + 8 * 6;
 /// Units per run: each run is written and read on its own core.
 const RUN: usize = 32_768;
 /// Runs read or written at once (bounds the bytes held).
-const RUNS_AT_ONCE: usize = 8;
+const RUNS_AT_ONCE: usize = 4;
 /// The fewest bytes a unit and its join take (its fixed-width fields).
 const MIN_RECORD: u64 = 60;
 /// Joined-units files kept in the cache folder.
@@ -254,7 +254,7 @@ pub fn write(path: &Path, key: &Key, parts: Parts<'_>) -> Result<u64, CacheError
     let mut covers: Vec<&Arc<[Cover]>> = vec![];
     let mut cover_at: foldhash::HashMap<usize, u32> = Default::default();
     for u in parts.units {
-        if !sources.contains(&u.source.as_str()) {
+        if !sources.contains(&&*u.source) {
             sources.push(&u.source);
         }
         if let Some(why) = u.unsuitable.filter(|w| !reasons.contains(w)) {
@@ -323,7 +323,9 @@ pub fn write(path: &Path, key: &Key, parts: Parts<'_>) -> Result<u64, CacheError
         let bytes: Vec<Vec<u8>> = group
             .par_iter()
             .map(|(units, contexts, covers)| {
-                let mut o = Out(Vec::with_capacity(units.len() * 320));
+                // About 330 bytes a unit and its join (a synthetic national file's): room
+                // for more, so the buffer is not grown to twice that by copying.
+                let mut o = Out(Vec::with_capacity(units.len() * 384));
                 for ((u, c), k) in units.iter().zip(*contexts).zip(*covers) {
                     o.unit(u, &sources, &reasons);
                     o.context(c, *k);
@@ -453,7 +455,7 @@ pub fn read(
         .collect::<Option<Vec<_>>>()
         .ok_or_else(bad)?;
     let sources = (0..f.u32().ok_or_else(bad)?)
-        .map(|_| f.string())
+        .map(|_| f.string().map(Arc::from))
         .collect::<Option<Vec<_>>>()
         .ok_or_else(bad)?;
     let practices = atlas.practices.len();
@@ -554,7 +556,7 @@ fn index(v: u32, len: usize) -> Option<usize> {
 /// layers.
 struct Decode {
     reasons: Vec<&'static str>,
-    sources: Vec<String>,
+    sources: Vec<Arc<str>>,
     covers: Vec<Arc<[Cover]>>,
     lsoas: usize,
     practices: usize,
@@ -568,14 +570,15 @@ impl Decode {
         let mut r = In::new(bytes);
         let mut units = Vec::with_capacity(n);
         let mut contexts = Vec::with_capacity(n);
+        let mut texts = crate::base::intern::Interner::default();
         for _ in 0..n {
-            units.push(self.unit(&mut r)?);
+            units.push(self.unit(&mut r, &mut texts)?);
             contexts.push(self.context(&mut r)?);
         }
         r.rest().is_empty().then_some((units, contexts))
     }
 
-    fn unit(&self, r: &mut In<'_>) -> Option<Unit> {
+    fn unit(&self, r: &mut In<'_>, texts: &mut crate::base::intern::Interner) -> Option<Unit> {
         Some(Unit {
             id: r.string()?,
             name: r.string()?,
@@ -598,14 +601,14 @@ impl Decode {
             },
             vacant_since: r.opt_date()?,
             list_date: r.opt_date()?,
-            description: r.opt_string()?,
+            description: texts.opt(r.opt_str()?),
             unsuitable: match r.u32()? {
                 0 => None,
                 i => Some(*self.reasons.get(i as usize - 1)?),
             },
             site_id: r.string()?,
             site_units: usize::try_from(r.u64()?).ok()?,
-            council: r.opt_string()?,
+            council: texts.opt(r.opt_str()?),
             source: self.sources.get(r.u32()? as usize)?.clone(),
             place: r.place()?,
         })
@@ -743,7 +746,7 @@ impl Out {
         self.str(&u.site_id);
         self.u64(u.site_units as u64);
         self.opt_str(u.council.as_deref());
-        let source = sources.iter().position(|s| *s == u.source).unwrap_or(0);
+        let source = sources.iter().position(|s| **s == *u.source).unwrap_or(0);
         self.u32(source as u32);
         self.place(u.place);
     }
@@ -818,6 +821,18 @@ impl<'a> In<'a> {
     fn string(&mut self) -> Option<String> {
         let n = self.u32()? as usize;
         String::from_utf8(self.take(n)?.to_vec()).ok()
+    }
+    /// Text borrowed from the bytes read.
+    fn str(&mut self) -> Option<&'a str> {
+        let n = self.u32()? as usize;
+        std::str::from_utf8(self.take(n)?).ok()
+    }
+    fn opt_str(&mut self) -> Option<Option<&'a str>> {
+        match self.u8()? {
+            0 => Some(None),
+            1 => Some(Some(self.str()?)),
+            _ => None,
+        }
     }
     fn opt_string(&mut self) -> Option<Option<String>> {
         match self.u8()? {

@@ -9,6 +9,7 @@
 use std::fmt;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use geo::InteriorPoint;
 use serde_json::Value;
@@ -80,7 +81,8 @@ pub struct Unit {
     /// The date of the list the unit came from (a `list_date` column): vacancy age is measured
     /// at it unless a date is given for the whole ranking (`--as-of`).
     pub list_date: Option<Date>,
-    pub description: Option<String>,
+    /// Shared by the units that say the same (see [`crate::base::intern`]).
+    pub description: Option<Arc<str>>,
     /// Why the unit cannot hold a clinic (a market stall, a kiosk, an advertising right...),
     /// read from its description, name and address ([`premises::not_a_clinic`]); such units are
     /// left out of rankings unless asked for.
@@ -90,10 +92,10 @@ pub struct Unit {
     pub site_id: String,
     /// How many units are at that site.
     pub site_units: usize,
-    /// The council whose list the unit came from (a `council` column), if given.
-    pub council: Option<String>,
-    /// The file the unit was read from (its name, e.g. `rochdale_vacant_shops.csv`).
-    pub source: String,
+    /// The council whose list the unit came from (a `council` column), if given; shared.
+    pub council: Option<Arc<str>>,
+    /// The file the unit was read from (its name, e.g. `rochdale_vacant_shops.csv`); shared.
+    pub source: Arc<str>,
     pub place: Place,
 }
 
@@ -393,10 +395,13 @@ pub fn read_units(
     let name = name.trim_end_matches(".gz");
     let is_json =
         name.ends_with(".geojson") || name.ends_with(".json") || text.trim_start().starts_with('{');
-    let source = path.file_name().map_or_else(
-        || file.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    );
+    let source: Arc<str> = path
+        .file_name()
+        .map_or_else(
+            || file.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        )
+        .into();
     // A CSV's units are about its lines: their vector and the map of their ids are sized once
     // rather than grown (a million units were copied as the vector doubled: 0.7 s).
     let expected = if is_json {
@@ -410,6 +415,7 @@ pub fn read_units(
         skip_invalid: opts.skip_invalid,
         crs_bng: false,
         source,
+        texts: Default::default(),
         seen: crate::base::ids::IdIndex::with_capacity(expected),
         units: Vec::with_capacity(expected),
         skipped: vec![],
@@ -456,7 +462,9 @@ struct Placer<'a> {
     /// GeoJSON in BNG (else WGS84).
     crs_bng: bool,
     /// The file's name, every unit's `source`.
-    source: String,
+    source: Arc<str>,
+    /// The councils and descriptions so far, each held once.
+    texts: crate::base::intern::Interner,
     /// The units so far by id (each unit's `place` is where its id was first used).
     seen: crate::base::ids::IdIndex,
     units: Vec<Unit>,
@@ -478,7 +486,7 @@ impl Placer<'_> {
         let placed = crate::base::par::map(batch, |(place, rec)| {
             bar.inc(1);
             to_unit(rec, *place, atlas, crs_bng).map(|mut u| {
-                u.source = source.clone();
+                u.source = Arc::clone(source);
                 (seen.hash(&u.id), u)
             })
         });
@@ -495,7 +503,9 @@ impl Placer<'_> {
                 None => Ok((h, u)),
             });
             match result {
-                Ok((h, u)) => {
+                Ok((h, mut u)) => {
+                    u.description = self.texts.opt(u.description.as_deref());
+                    u.council = self.texts.opt(u.council.as_deref());
                     // A units file is at most a few million rows (its size is bounded).
                     let at = u32::try_from(self.units.len()).expect("at most 4 billion units");
                     self.units.push(u);
@@ -861,13 +871,13 @@ fn to_unit(r: &Record, place: Place, atlas: &Atlas, crs_bng: bool) -> Result<Uni
     if floor_area_m2.is_some_and(|a| a <= 0.0) {
         return Err("floor_area_m2 must be positive".into());
     }
-    let description = r.get(Field::Description).map(str::to_string);
+    let description: Option<Arc<str>> = r.get(Field::Description).map(Arc::from);
     let unsuitable = premises::not_a_clinic(description.as_deref(), &format!("{name}, {address}"));
     Ok(Unit {
         site_id: id.clone(),
         site_units: 1,
-        council: r.get(Field::Council).map(str::to_string),
-        source: String::new(),
+        council: r.get(Field::Council).map(Arc::from),
+        source: Arc::from(""),
         unsuitable,
         id,
         name,
