@@ -92,6 +92,38 @@ fn rank_writes_rfc7946_geojson_with_breakdowns() {
     }
 }
 
+/// The sentences of two Rochdale units, word for word and figure for figure, as the build
+/// before the sentences wrote their figures in place wrote them: each kind of part (a
+/// decile in IMD 2019, a list of practices and PCNs, thousands, distances in metres, a
+/// floor area from the rateable value or a ground floor, a vacancy, both kinds of gap).
+#[test]
+fn rank_csv_sentences_are_word_for_word() {
+    let o = sitefinder(&["rank"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8(o.stdout).unwrap();
+    let mut rdr = csv::Reader::from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+    let h = rdr.headers().unwrap().clone();
+    let (id, why) = (
+        h.iter().position(|c| c == "id").unwrap(),
+        h.iter().position(|c| c == "why").unwrap(),
+    );
+    let whys: std::collections::HashMap<String, String> = rdr
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            (r[id].to_string(), r[why].to_string())
+        })
+        .collect();
+    assert_eq!(
+        whys["rochdale-11774397085618"],
+        "deprivation: LSOA E01005484 (Rochdale 010E) in IMD decile 1 (IMD 2025 score 72.9; decile 1 in IMD 2019); population-weighted IMD score within 800 m is 62.2; more deprived than 99% of England's LSOAs | demand: 4 GP practices (P86006 ASHWORTH STREET SURGERY, P86007 WELLFIELD HEALTH CENTRE, P86026 THE DAWES FAMILY PRACTICE, P86619 DR MB GHAFOOR & PARTNERS), 40,895 registered patients in catchment (catchments estimated from list sizes and distance); PCN: CANALSIDE PCN, ROCHDALE NORTH PCN, THE BRIDGE PCN | reach: about 8,487 residents within 800 m (walking reach, straight line) | access: 23 public transport stops within 400 m | suitability: floor area about 178 m², estimated from rateable value (£17,750 at £100/m²) (0.59); floor level unknown; vacant since 2023-12-31: 6 months at the date of its list, 2024-07-01 (0.25) | gap: nearest vaccination site 360 m (Number 1 Riverside, February 2021); nearest pharmacy 280 m (Boots)"
+    );
+    assert_eq!(
+        whys["rochdale-14702291630760"],
+        "deprivation: LSOA E01005482 (Rochdale 010C) in IMD decile 1 (IMD 2025 score 82.4; decile 1 in IMD 2019); population-weighted IMD score within 800 m is 61.6; more deprived than 99% of England's LSOAs | reach: about 8,863 residents within 800 m (walking reach, straight line) | access: 25 public transport stops within 400 m | suitability: floor area about 218 m², estimated from rateable value (£21,750 at £100/m²) (0.67); ground floor / step-free (1); vacant since 2022-09-01: 22 months at the date of its list, 2024-07-01 (0.92) | demand: 1 GP practice (P86006 ASHWORTH STREET SURGERY), 14,112 registered patients in catchment (catchments estimated from list sizes and distance); PCN: ROCHDALE NORTH PCN | gap: nearest vaccination site 310 m (Number 1 Riverside, February 2021); nearest pharmacy 370 m (Boots)"
+    );
+}
+
 #[test]
 fn rank_csv_has_the_required_columns_and_one_per_criterion() {
     let o = sitefinder(&["rank", "--as-of", "2024-07-01", "--top", "5"]);

@@ -11,7 +11,8 @@ use std::sync::Arc;
 
 use crate::analysis::join::{Context, JoinParams};
 use crate::base::date::Date;
-use crate::base::figures::{Distance, Fixed, Thousands, Writes};
+use crate::base::display::Writes;
+use crate::base::figures::{Distance, Fixed, Thousands};
 use crate::ingest::overlay::Overlay;
 use crate::ingest::units::Unit;
 use crate::reference::atlas::Atlas;
@@ -264,6 +265,7 @@ macro_rules! say {
 /// nothing at all when the settings ask for no words.
 struct Words {
     on: bool,
+    parts: usize,
     text: String,
 }
 
@@ -271,15 +273,18 @@ impl Words {
     fn new(s: &Settings) -> Words {
         Words {
             on: s.words,
+            parts: 0,
             text: String::new(),
         }
     }
 
     fn part(&mut self, words: fmt::Arguments<'_>) {
         if self.on {
-            if !self.text.is_empty() {
+            if self.parts > 0 {
                 self.text.push_str("; ");
             }
+            self.parts += 1;
+            // Writing to a string cannot fail.
             let _ = fmt::Write::write_fmt(&mut self.text, words);
         }
     }
@@ -299,11 +304,6 @@ fn clamp01(v: f64) -> f64 {
     } else {
         v.clamp(0.0, 1.0)
     }
-}
-
-/// Formats metres as "450 m" or "2.3 km" ([`Distance`], which a sentence writes in place).
-pub fn distance_words(m: f64) -> String {
-    Distance(m).to_string()
 }
 
 /// Evaluates every criterion for one unit, in [`CRITERIA`] order.

@@ -2,7 +2,7 @@
 //! within walking reach, the GP practices whose catchments cover it, the nearest practices,
 //! stops, and existing vaccination sites and pharmacies. All through the atlas's R-trees.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::base::spatial::disc_area;
 use crate::ingest::catchment::{CatchmentSource, Cover};
@@ -84,13 +84,13 @@ pub fn attach(
     catchments: &dyn CatchmentSource,
     params: &JoinParams,
 ) -> Vec<Context> {
-    // Units are independent: split them over the machine's cores, each with its own cache.
-    crate::base::par::map_with(
-        units,
-        256,
-        || -> Vec<Option<Arc<[Cover]>>> { vec![None; atlas.lsoas.len()] },
-        |cover_cache, u| attach_one(atlas, u, catchments, params, cover_cache),
-    )
+    // Units are independent: split them over the machine's cores, sharing one cache of the
+    // catchments per LSOA (each made once, by whichever core needs it first).
+    let cover_cache: Vec<OnceLock<Arc<[Cover]>>> =
+        (0..atlas.lsoas.len()).map(|_| OnceLock::new()).collect();
+    crate::base::par::map(units, |u| {
+        attach_one(atlas, u, catchments, params, &cover_cache)
+    })
 }
 
 fn locate_lsoa(atlas: &Atlas, u: &Unit) -> (usize, Option<f64>) {
@@ -118,7 +118,7 @@ fn attach_one(
     u: &Unit,
     catchments: &dyn CatchmentSource,
     params: &JoinParams,
-    cover_cache: &mut [Option<Arc<[Cover]>>],
+    cover_cache: &[OnceLock<Arc<[Cover]>>],
 ) -> Context {
     let (lsoa, lsoa_snapped_m) = locate_lsoa(atlas, u);
     let lad = &atlas.lsoas[lsoa].lad_code;
@@ -128,7 +128,7 @@ fn attach_one(
         catchments.covering(atlas, u.pos, lsoa).into()
     } else {
         cover_cache[lsoa]
-            .get_or_insert_with(|| catchments.covering(atlas, u.pos, lsoa).into())
+            .get_or_init(|| catchments.covering(atlas, u.pos, lsoa).into())
             .clone()
     };
     let catchment_patients = catchment

@@ -50,7 +50,8 @@ impl fmt::Display for Fixed {
     }
 }
 
-/// A whole number with commas between thousands ("12,345", "-1,000"), rounded first.
+/// A whole number with commas between thousands ("12,345", "-1,000"), rounded first (to at
+/// most `i64`'s range: counts, people and pounds, never near it).
 #[derive(Debug, Clone, Copy)]
 pub struct Thousands(pub f64);
 
@@ -83,24 +84,7 @@ impl fmt::Display for Thousands {
     }
 }
 
-/// Text written by a closure, in place (`std::fmt::from_fn`, which is newer than the Rust this
-/// crate supports): a list in a sentence without a string of its own.
-///
-/// ```
-/// use sitefinder::base::figures::Writes;
-/// let codes = ["P1", "P2"];
-/// let list = Writes(|f: &mut std::fmt::Formatter<'_>| f.write_str(&codes.join(", ")));
-/// assert_eq!(format!("({list})"), "(P1, P2)");
-/// ```
-pub struct Writes<F>(pub F);
-
-impl<F: Fn(&mut fmt::Formatter<'_>) -> fmt::Result> fmt::Display for Writes<F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        (self.0)(f)
-    }
-}
-
-/// Metres as "450 m" (to the nearest 10 m) under a kilometre, else "2.3 km".
+/// A distance in metres, as "450 m" (to the nearest 10 m) under a kilometre, else "2.3 km".
 #[derive(Debug, Clone, Copy)]
 pub struct Distance(pub f64);
 

@@ -4,6 +4,7 @@
 pub mod cells;
 pub mod crs;
 pub mod date;
+pub mod display;
 pub mod figures;
 pub mod geometry;
 pub mod ids;

@@ -42,37 +42,6 @@ pub fn map_chunks<T: Sync, R: Send>(
     items.par_chunks(chunk).map(&f).collect()
 }
 
-/// `f` of every item with a state per run of items (at least `min_chunk` long, about one run
-/// per core; a cache, a buffer), in order, gathered straight into one vector.
-///
-/// ```
-/// let items: Vec<u64> = (0..5_000).collect();
-/// let runs = std::sync::atomic::AtomicUsize::new(0);
-/// let out = sitefinder::base::par::map_with(&items, 256, || {
-///     runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-///     0u64
-/// }, |seen, x| { *seen += 1; x * 2 });
-/// assert_eq!(out, items.iter().map(|x| x * 2).collect::<Vec<_>>());
-/// assert!(runs.into_inner() <= rayon::current_num_threads().max(1) * 2);
-/// ```
-pub fn map_with<T: Sync, S, R: Send>(
-    items: &[T],
-    min_chunk: usize,
-    init: impl Fn() -> S + Sync + Send,
-    f: impl Fn(&mut S, &T) -> R + Sync + Send,
-) -> Vec<R> {
-    let chunk = split(items.len(), min_chunk);
-    if items.len() <= chunk {
-        let mut state = init();
-        return items.iter().map(|t| f(&mut state, t)).collect();
-    }
-    items
-        .par_iter()
-        .with_min_len(chunk)
-        .map_init(init, f)
-        .collect()
-}
-
 /// `f` on every item in place.
 pub fn for_each_mut<T: Send>(items: &mut [T], f: impl Fn(&mut T) + Sync) {
     if items.len() <= 1_024 {

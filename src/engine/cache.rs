@@ -55,8 +55,11 @@ const VERSION: u32 = 1;
 const HEADER: usize = 8 + 4 + 4 + 8 * 6;
 /// Units per run: each run is written and read on its own core.
 const RUN: usize = 32_768;
-/// Runs read or written at once (bounds the bytes held).
-const RUNS_AT_ONCE: usize = 4;
+/// Runs read or written at once: one for each core, two to eight (bounds the bytes held: about
+/// 12 MB a run).
+fn runs_at_once() -> usize {
+    rayon::current_num_threads().clamp(2, 8)
+}
 /// The fewest bytes a unit and its join take (its fixed-width fields).
 const MIN_RECORD: u64 = 60;
 /// Joined-units files kept in the cache folder.
@@ -319,7 +322,7 @@ pub fn write(path: &Path, key: &Key, parts: Parts<'_>) -> Result<u64, CacheError
         .collect();
     table.u32(runs.len() as u32);
     let mut written = (HEADER + front.0.len()) as u64;
-    for group in runs.chunks(RUNS_AT_ONCE) {
+    for group in runs.chunks(runs_at_once()) {
         let bytes: Vec<Vec<u8>> = group
             .par_iter()
             .map(|(units, contexts, covers)| {
@@ -504,7 +507,8 @@ pub fn read(
     file.seek(SeekFrom::Start(front_end))?;
     let mut units = Vec::with_capacity(count);
     let mut contexts = Vec::with_capacity(count);
-    for (g, group) in runs.chunks(RUNS_AT_ONCE).enumerate() {
+    let at_once = runs_at_once();
+    for (g, group) in runs.chunks(at_once).enumerate() {
         let mut bytes = vec![0; group.iter().map(|r| r.0 as usize).sum()];
         file.read_exact(&mut bytes)?;
         let mut slices = vec![];
@@ -514,7 +518,7 @@ pub fn read(
             slices.push((this, *h));
             rest = more;
         }
-        let first = g * RUNS_AT_ONCE * RUN;
+        let first = g * at_once * RUN;
         let decoded = slices
             .par_iter()
             .enumerate()

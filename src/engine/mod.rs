@@ -316,9 +316,13 @@ impl Engine {
         }
         let (mut units, mut skipped, mut occupied, mut files) = (vec![], vec![], 0, vec![]);
         for (path, imported) in imports {
-            // One file's units are taken as they are, not copied into another vector.
+            // One file's units are taken as they are, not copied into another vector, unless
+            // the room made for its rows (occupied and skipped ones too) is far more.
             if units.is_empty() {
                 units = imported.units;
+                if units.capacity() - units.len() > units.len() / 16 {
+                    units.shrink_to_fit();
+                }
             } else {
                 units.extend(imported.units);
             }

@@ -10,10 +10,11 @@
 
 use serde_json::{Map, Value as Json};
 
-use crate::analysis::criteria::{distance_words, Criterion, CRITERIA};
+use crate::analysis::criteria::{Criterion, CRITERIA};
 use crate::analysis::join::{reach_parts, Context, Reach};
 use crate::analysis::rank::{Ranked, Ranking};
 use crate::base::date::Date;
+use crate::base::figures::{Distance, Thousands};
 use crate::base::spatial::circle;
 use crate::base::table::short_time;
 use crate::export::columns::criterion_words;
@@ -314,23 +315,6 @@ fn table(
     }
 }
 
-/// "12,345".
-fn thousands(v: f64) -> String {
-    let s = format!("{:.0}", v.round().abs());
-    let mut out = String::new();
-    for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    if v.round() < 0.0 {
-        format!("-{out}")
-    } else {
-        out
-    }
-}
-
 /// The score as the map and `/rank` show it: the four-decimal value to three decimals.
 pub fn score_text(score: f64) -> String {
     format!("{:.3}", (score * 1e4).round() / 1e4)
@@ -434,7 +418,7 @@ fn cover(r: &Report, starts: &[usize]) -> Vec<Page> {
         ("GP catchments", r.member("catchments")),
         (
             "Walking reach",
-            format!("{} (straight line)", distance_words(r.reach_m())),
+            format!("{} (straight line)", Distance(r.reach_m())),
         ),
     ];
     if let Some(o) = &r.ranking.settings.plan {
@@ -811,10 +795,7 @@ fn beside_map(p: &mut Page, r: &Report, row: &Ranked, x: f32, top: f32) -> f32 {
         (Some(Marker::Unit), format!("This site ({})", u.id)),
         (
             None,
-            format!(
-                "Walking reach, {} straight line",
-                distance_words(r.reach_m())
-            ),
+            format!("Walking reach, {} straight line", Distance(r.reach_m())),
         ),
         (
             Some(Marker::Practice),
@@ -868,10 +849,7 @@ fn beside_map(p: &mut Page, r: &Report, row: &Ranked, x: f32, top: f32) -> f32 {
         9.0,
         true,
         BLACK,
-        &format!(
-            "Residents within {} by IMD decile",
-            distance_words(r.reach_m())
-        ),
+        &format!("Residents within {} by IMD decile", Distance(r.reach_m())),
     );
     let (by, lsoas) = residents_by_decile(a, u.pos, r.reach_m(), &ctx.reach);
     let total: f64 = by.iter().sum();
@@ -894,7 +872,7 @@ fn beside_map(p: &mut Page, r: &Report, row: &Ranked, x: f32, top: f32) -> f32 {
             None,
         );
         p.text(c1 + 11.0, y, 7.5, false, BLACK, &(d + 1).to_string());
-        p.text_right(c2, y, 7.5, false, BLACK, &thousands(*pop));
+        p.text_right(c2, y, 7.5, false, BLACK, &Thousands(*pop).to_string());
         p.text_right(
             c3,
             y,
@@ -908,7 +886,7 @@ fn beside_map(p: &mut Page, r: &Report, row: &Ranked, x: f32, top: f32) -> f32 {
     p.line([c1, y], [c3, y], RULE, 0.5);
     y += 9.5;
     p.text(c1, y, 7.5, true, BLACK, "All");
-    p.text_right(c2, y, 7.5, true, BLACK, &thousands(total));
+    p.text_right(c2, y, 7.5, true, BLACK, &Thousands(total).to_string());
     p.text_right(c3, y, 7.5, true, BLACK, "100%");
     y += 11.0;
     for l in wrap(
@@ -1105,9 +1083,9 @@ fn site_pages(r: &Report, i: usize, row: &Ranked) -> Vec<Page> {
                 pr.name.clone(),
                 pr.practice_code.clone(),
                 pr.pcn.clone().unwrap_or_else(|| "(no PCN)".into()),
-                distance_words(*d),
+                Distance(*d).to_string(),
                 pr.list_size
-                    .map_or("not known".into(), |s| thousands(s as f64)),
+                    .map_or("not known".into(), |s| Thousands(s as f64).to_string()),
             ]
         })
         .collect();
@@ -1144,7 +1122,7 @@ fn site_pages(r: &Report, i: usize, row: &Ranked) -> Vec<Page> {
                     what.into(),
                     s.name.clone(),
                     s.postcode.clone(),
-                    distance_words(d),
+                    Distance(d).to_string(),
                 ]);
             }
         } else {
@@ -1192,9 +1170,9 @@ mod tests {
 
     #[test]
     fn numbers_read_as_on_the_map() {
-        assert_eq!(thousands(12345.4), "12,345");
-        assert_eq!(thousands(999.0), "999");
-        assert_eq!(thousands(-1234.0), "-1,234");
+        assert_eq!(Thousands(12345.4).to_string(), "12,345");
+        assert_eq!(Thousands(999.0).to_string(), "999");
+        assert_eq!(Thousands(-1234.0).to_string(), "-1,234");
         assert_eq!(score_text(0.61234), "0.612");
         // The four-decimal value /rank returns, to three decimals, as the map shows it.
         assert_eq!(score_text(0.61249), format!("{:.3}", 0.6125));

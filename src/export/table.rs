@@ -11,7 +11,7 @@ use std::io::Write;
 use geojson::{Feature, FeatureCollection, Geometry};
 use serde_json::{json, Map, Value as Json};
 
-use crate::analysis::criteria::{distance_words, CRITERIA};
+use crate::analysis::criteria::CRITERIA;
 use crate::analysis::join::Context;
 use crate::analysis::rank::{Ranked, Ranking};
 use crate::base::crs::{self, round6};
@@ -133,34 +133,68 @@ impl Cells for Names {
     }
 }
 
-/// One CSV row's cells, each written as [`csv_cell`] writes it, into a CSV writer's buffer.
+/// One CSV row's cells, each written as [`csv_cell`] writes it, straight into the bytes of
+/// the file's part as the `csv` crate's default writer writes a record (its header is written
+/// by that writer; [`push_field`] is checked against it).
 struct CsvRow<'w> {
-    out: &'w mut csv::Writer<Vec<u8>>,
-    scratch: Vec<u8>,
-    error: Option<csv::Error>,
+    out: &'w mut Vec<u8>,
+    /// Cells written so far.
+    cells: usize,
+    /// Whether the last cell was empty (a record of one empty cell is written `""`).
+    last_empty: bool,
+}
+
+/// One field of a CSV record as the `csv` crate's default writer writes it: in double quotes,
+/// with its quotes doubled, when it holds a comma, a quote, a carriage return or a line feed.
+fn push_field(out: &mut Vec<u8>, bytes: &[u8]) {
+    let special = memchr::memchr3(b',', b'"', b'\n', bytes).is_some()
+        || memchr::memchr(b'\r', bytes).is_some();
+    if !special {
+        out.extend_from_slice(bytes);
+        return;
+    }
+    out.push(b'"');
+    let mut rest = bytes;
+    while let Some(q) = memchr::memchr(b'"', rest) {
+        out.extend_from_slice(&rest[..=q]);
+        out.push(b'"');
+        rest = &rest[q + 1..];
+    }
+    out.extend_from_slice(rest);
+    out.push(b'"');
 }
 
 impl CsvRow<'_> {
-    fn field(&mut self, bytes: &[u8]) {
-        if self.error.is_none() {
-            if let Err(e) = self.out.write_field(bytes) {
-                self.error = Some(e);
-            }
+    fn next_cell(&mut self, empty: bool) {
+        if self.cells > 0 {
+            self.out.push(b',');
         }
+        self.cells += 1;
+        self.last_empty = empty;
+    }
+    fn field(&mut self, bytes: &[u8]) {
+        self.next_cell(bytes.is_empty());
+        push_field(self.out, bytes);
     }
     fn number(&mut self, v: &impl serde::Serialize) {
-        let mut scratch = std::mem::take(&mut self.scratch);
-        scratch.clear();
-        // serde_json's own figures, so a CSV cell reads as the JSON value does.
-        let _ = serde_json::to_writer(&mut scratch, v);
-        self.field(&scratch);
-        self.scratch = scratch;
+        self.next_cell(false);
+        // serde_json's own figures, so a CSV cell reads as the JSON value does (digits, a
+        // point, a sign or an exponent: never quoted).
+        let _ = serde_json::to_writer(&mut *self.out, v);
     }
-    fn end(self) -> Result<(), csv::Error> {
-        match self.error {
-            Some(e) => Err(e),
-            None => self.out.write_record(None::<&[u8]>),
+    /// Ends the record; its cells must be as many as the header's.
+    fn end(self, header: usize) -> Result<(), OutputError> {
+        if self.cells != header {
+            return Err(OutputError::Io(std::io::Error::other(format!(
+                "a row of {} cells under a header of {header}",
+                self.cells
+            ))));
         }
+        if self.cells == 1 && self.last_empty {
+            self.out.extend_from_slice(b"\"\"");
+        }
+        self.out.push(b'\n');
+        Ok(())
     }
 }
 
@@ -168,12 +202,10 @@ impl Cells for CsvRow<'_> {
     fn text(&mut self, _: &str, v: Option<&str>) {
         match v {
             Some(s) if s.starts_with(FORMULA_STARTS) => {
-                let mut scratch = std::mem::take(&mut self.scratch);
-                scratch.clear();
-                scratch.push(b'\'');
-                scratch.extend_from_slice(s.as_bytes());
-                self.field(&scratch);
-                self.scratch = scratch;
+                let mut cell = Vec::with_capacity(s.len() + 1);
+                cell.push(b'\'');
+                cell.extend_from_slice(s.as_bytes());
+                self.field(&cell);
             }
             Some(s) => self.field(s.as_bytes()),
             None => self.field(b""),
@@ -322,7 +354,7 @@ pub fn columns(
             .map(|d| {
                 format!(
                     "outside the generalised LSOA boundaries; nearest LSOA {} away",
-                    distance_words(d)
+                    crate::base::figures::Distance(d)
                 )
             })
             .as_deref(),
@@ -445,16 +477,17 @@ pub fn write_csv_rows(
             extra: vec![],
         }
     };
+    let mut names = Names::default();
+    columns(
+        atlas,
+        units,
+        contexts,
+        ranking.rank_column,
+        &first,
+        &mut names,
+    );
+    let header = names.0.len();
     if !units.is_empty() {
-        let mut names = Names::default();
-        columns(
-            atlas,
-            units,
-            contexts,
-            ranking.rank_column,
-            &first,
-            &mut names,
-        );
         let mut h = csv::Writer::from_writer(Vec::new());
         h.write_record(&names.0)?;
         w.write_all(
@@ -476,21 +509,17 @@ pub fn write_csv_rows(
             buf.clear();
             // About 1.4 KB a row in words: room for the part at once, not grown by copying.
             buf.reserve(rows.len() * 1_536);
-            let mut part = csv::Writer::from_writer(buf);
-            let mut scratch = Vec::new();
             for &k in rows {
                 let r = row(k);
                 let mut out = CsvRow {
-                    out: &mut part,
-                    scratch: std::mem::take(&mut scratch),
-                    error: None,
+                    out: &mut buf,
+                    cells: 0,
+                    last_empty: false,
                 };
                 columns(atlas, units, contexts, ranking.rank_column, &r, &mut out);
-                scratch = std::mem::take(&mut out.scratch);
-                out.end()?;
+                out.end(header)?;
             }
-            part.into_inner()
-                .map_err(|e| OutputError::Io(e.into_error()))
+            Ok(buf)
         })
     };
     let mut write = |parts: Vec<Result<Vec<u8>, OutputError>>| -> Result<(), OutputError> {
@@ -651,4 +680,65 @@ pub fn write_geojson(
     serde_json::to_writer(&mut *w, &collection(features, notes)).map_err(std::io::Error::from)?;
     w.write_all(b"\n")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A record as [`CsvRow`] writes it.
+    fn ours(record: &[String]) -> Vec<u8> {
+        let mut out = vec![];
+        let mut row = CsvRow {
+            out: &mut out,
+            cells: 0,
+            last_empty: false,
+        };
+        for f in record {
+            row.field(f.as_bytes());
+        }
+        row.end(record.len()).unwrap();
+        out
+    }
+
+    /// The same record as the `csv` crate's default writer writes it.
+    fn theirs(record: &[String]) -> Vec<u8> {
+        let mut w = csv::Writer::from_writer(vec![]);
+        w.write_record(record).unwrap();
+        w.into_inner().unwrap()
+    }
+
+    #[test]
+    fn cells_are_written_as_the_csv_crate_writes_them() {
+        for record in [
+            vec![String::new()],
+            vec![String::new(), String::new()],
+            vec![
+                "a,b".into(),
+                "say \"hi\"".into(),
+                "line\nbreak".into(),
+                "cr\r".into(),
+            ],
+            vec!["\"".into(), "\"\"".into(), "plain".into(), "£ m²".into()],
+        ] {
+            assert_eq!(ours(&record), theirs(&record), "{record:?}");
+        }
+        let mut out = vec![];
+        let row = CsvRow {
+            out: &mut out,
+            cells: 2,
+            last_empty: false,
+        };
+        assert!(row.end(3).is_err(), "a row short of the header's cells");
+    }
+
+    proptest! {
+        #[test]
+        fn any_record_is_written_as_the_csv_crate_writes_it(
+            record in proptest::collection::vec("[a-z ,\"\r\n\t'=£é]{0,12}", 1..6)
+        ) {
+            prop_assert_eq!(ours(&record), theirs(&record));
+        }
+    }
 }

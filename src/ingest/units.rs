@@ -81,7 +81,7 @@ pub struct Unit {
     /// The date of the list the unit came from (a `list_date` column): vacancy age is measured
     /// at it unless a date is given for the whole ranking (`--as-of`).
     pub list_date: Option<Date>,
-    /// Shared by the units that say the same (see [`crate::base::intern`]).
+    /// One copy shared by the units of a file that say the same (see [`crate::base::intern`]).
     pub description: Option<Arc<str>>,
     /// Why the unit cannot hold a clinic (a market stall, a kiosk, an advertising right...),
     /// read from its description, name and address ([`premises::not_a_clinic`]); such units are
