@@ -106,10 +106,35 @@ pub fn floor_from_words(text: &str) -> Option<bool> {
 /// assert_eq!(not_a_clinic(Some("WORKSHOP AND PREMISES"), "Unit 3, Booth Street"), None);
 /// ```
 pub fn not_a_clinic(description: Option<&str>, name_and_address: &str) -> Option<&'static str> {
-    if let Some(why) = description.and_then(kind_from_description) {
+    if let Some(why) = description.and_then(kind_from_description_seen) {
         return Some(why);
     }
     kind_from_address(name_and_address)
+}
+
+/// Descriptions remembered per thread (a list repeats a few hundred of them: "SHOP AND
+/// PREMISES" a million times nationally); forgotten all at once past this many.
+const SEEN_DESCRIPTIONS: usize = 4_096;
+
+thread_local! {
+    static SEEN: std::cell::RefCell<crate::base::IdMap<Option<&'static str>>> =
+        Default::default();
+}
+
+/// [`kind_from_description`], remembered for the descriptions this thread has read.
+fn kind_from_description_seen(d: &str) -> Option<&'static str> {
+    SEEN.with(|seen| {
+        let mut seen = seen.borrow_mut();
+        if let Some(why) = seen.get(d) {
+            return *why;
+        }
+        let why = kind_from_description(d);
+        if seen.len() >= SEEN_DESCRIPTIONS {
+            seen.clear();
+        }
+        seen.insert(d.to_string(), why);
+        why
+    })
 }
 
 /// The text upper-cased with `&` as AND, to be split by [`words`].
@@ -126,6 +151,9 @@ fn words(upper: &str) -> Vec<&str> {
 
 /// Whether `phrase` (words separated by spaces) occurs in `w`.
 fn has(w: &[&str], phrase: &str) -> bool {
+    if !phrase.as_bytes().contains(&b' ') {
+        return w.contains(&phrase);
+    }
     let first = phrase.split(' ').next().unwrap_or(phrase);
     w.iter().enumerate().any(|(i, t)| {
         *t == first
@@ -266,6 +294,40 @@ fn kind_from_address(text: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn remembered_descriptions_answer_as_read_afresh() {
+        let known = [
+            "MARKET STALL",
+            "SHOP AND PREMISES",
+            "ADVERTISISNG RIGHT",
+            "WORKSHOP AND PREMISES",
+            "CAR PARKING SPACE",
+            "Kiosk & premises",
+        ];
+        // Past the bound, so the memory is cleared on the way, and each asked twice.
+        let many = (0..SEEN_DESCRIPTIONS + 100).map(|i| match i % 3 {
+            0 => format!("STALL {i}"),
+            1 => format!("SHOP {i} AND PREMISES"),
+            _ => format!("PARKING SPACE {i}"),
+        });
+        let all: Vec<String> = known.iter().map(|d| d.to_string()).chain(many).collect();
+        for _ in 0..2 {
+            for d in &all {
+                assert_eq!(
+                    kind_from_description_seen(d),
+                    kind_from_description(d),
+                    "{d}"
+                );
+            }
+        }
+        assert_eq!(
+            kind_from_description_seen("MARKET STALL"),
+            Some("market stall")
+        );
+        assert_eq!(kind_from_description_seen("SHOP AND PREMISES"), None);
+        assert!(SEEN.with(|s| s.borrow().len()) <= SEEN_DESCRIPTIONS);
+    }
 
     #[test]
     fn every_reason_given_is_listed_once() {

@@ -864,15 +864,16 @@ fn to_unit(r: &Record, place: Place, atlas: &Atlas, crs_bng: bool) -> Result<Uni
     let vacant_since = parse_date(r, Field::VacantSince, "vacant_since")?;
     let list_date = parse_date(r, Field::ListDate, "list_date")?;
     let floor_area_m2 = parse_num(r, Field::FloorArea, "floor_area_m2")?;
+    let name_and_address = format!("{name}, {address}");
     let ground_floor = match parse_bool(r, Field::GroundFloor, "ground_floor")? {
         Some(g) => Some(g),
-        None => floor_from_words(&format!("{name}, {address}")),
+        None => floor_from_words(&name_and_address),
     };
     if floor_area_m2.is_some_and(|a| a <= 0.0) {
         return Err("floor_area_m2 must be positive".into());
     }
     let description: Option<Arc<str>> = r.get(Field::Description).map(Arc::from);
-    let unsuitable = premises::not_a_clinic(description.as_deref(), &format!("{name}, {address}"));
+    let unsuitable = premises::not_a_clinic(description.as_deref(), &name_and_address);
     Ok(Unit {
         site_id: id.clone(),
         site_units: 1,
