@@ -463,6 +463,12 @@ fn csv_rows_are_the_json_properties_cell_for_cell() {
     let ranking = e.rank(&q, None).unwrap();
     let mut bytes = vec![];
     write_csv(&mut bytes, &e.atlas, &e.units, &e.contexts, &ranking).unwrap();
+    // No units, no rows: nothing at all, not even a header.
+    let mut empty = ranking.clone();
+    empty.rows.clear();
+    let mut none = vec![];
+    write_csv(&mut none, &e.atlas, &[], &[], &empty).unwrap();
+    assert!(none.is_empty());
     let explained = e.explained(&ranking);
     let mut rd = csv::Reader::from_reader(&bytes[..]);
     let header: Vec<String> = rd.headers().unwrap().iter().map(String::from).collect();

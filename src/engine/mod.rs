@@ -316,13 +316,10 @@ impl Engine {
         }
         let (mut units, mut skipped, mut occupied, mut files) = (vec![], vec![], 0, vec![]);
         for (path, imported) in imports {
-            // One file's units are taken as they are, not copied into another vector, unless
-            // the room made for its rows (occupied and skipped ones too) is far more.
+            // One file's units are taken as they are, not copied into another vector (the room
+            // made for rows that were not units is never touched, so it holds no memory).
             if units.is_empty() {
                 units = imported.units;
-                if units.capacity() - units.len() > units.len() / 16 {
-                    units.shrink_to_fit();
-                }
             } else {
                 units.extend(imported.units);
             }

@@ -34,6 +34,8 @@ pub enum OutputError {
     Crs(#[from] crs::CrsError),
     #[error("writing CSV: {0}")]
     Csv(#[from] csv::Error),
+    #[error("writing CSV: a row of {cells} cells under a header of {header}")]
+    Cells { cells: usize, header: usize },
 }
 
 fn round(v: f64, dp: i32) -> Json {
@@ -176,19 +178,19 @@ impl CsvRow<'_> {
         self.next_cell(bytes.is_empty());
         push_field(self.out, bytes);
     }
-    fn number(&mut self, v: &impl serde::Serialize) {
+    fn number(&mut self, v: serde_json::Number) {
         self.next_cell(false);
         // serde_json's own figures, so a CSV cell reads as the JSON value does (digits, a
         // point, a sign or an exponent: never quoted).
-        let _ = serde_json::to_writer(&mut *self.out, v);
+        let _ = serde_json::to_writer(&mut *self.out, &v);
     }
     /// Ends the record; its cells must be as many as the header's.
     fn end(self, header: usize) -> Result<(), OutputError> {
         if self.cells != header {
-            return Err(OutputError::Io(std::io::Error::other(format!(
-                "a row of {} cells under a header of {header}",
-                self.cells
-            ))));
+            return Err(OutputError::Cells {
+                cells: self.cells,
+                header,
+            });
         }
         if self.cells == 1 && self.last_empty {
             self.out.extend_from_slice(b"\"\"");
@@ -212,13 +214,13 @@ impl Cells for CsvRow<'_> {
         }
     }
     fn int(&mut self, _: &str, v: u64) {
-        self.number(&v);
+        self.number(v.into());
     }
     fn num(&mut self, _: &str, v: Option<f64>, dp: i32) {
         let f = 10f64.powi(dp);
-        match v.map(|x| (x * f).round() / f) {
-            Some(x) if x.is_finite() => self.number(&x),
-            _ => self.field(b""),
+        match v.and_then(|x| serde_json::Number::from_f64((x * f).round() / f)) {
+            Some(x) => self.number(x),
+            None => self.field(b""),
         }
     }
     fn json(&mut self, _: &str, v: &Json) {
@@ -477,17 +479,18 @@ pub fn write_csv_rows(
             extra: vec![],
         }
     };
-    let mut names = Names::default();
-    columns(
-        atlas,
-        units,
-        contexts,
-        ranking.rank_column,
-        &first,
-        &mut names,
-    );
-    let header = names.0.len();
+    let mut header = 0;
     if !units.is_empty() {
+        let mut names = Names::default();
+        columns(
+            atlas,
+            units,
+            contexts,
+            ranking.rank_column,
+            &first,
+            &mut names,
+        );
+        header = names.0.len();
         let mut h = csv::Writer::from_writer(Vec::new());
         h.write_record(&names.0)?;
         w.write_all(
