@@ -206,7 +206,7 @@ fn a_postcode_resolves_to_its_position_in_the_table() {
         d.detail,
         format!(
             "postcode district in Rochdale, {} postcodes",
-            sitefinder::reference::places::thousands(district.len() as u64)
+            sitefinder::base::figures::Grouped(district.len() as u64)
         )
     );
     let b = d.bbox.unwrap();

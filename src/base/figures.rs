@@ -58,10 +58,23 @@ pub struct Thousands(pub f64);
 impl fmt::Display for Thousands {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.0.round() as i64;
-        // At most 19 digits, 6 commas and a sign.
-        let mut buf = [0u8; 28];
+        if n < 0 {
+            f.write_str("-")?;
+        }
+        Grouped(n.unsigned_abs()).fmt(f)
+    }
+}
+
+/// A count with commas between thousands ("1,234,567").
+#[derive(Debug, Clone, Copy)]
+pub struct Grouped(pub u64);
+
+impl fmt::Display for Grouped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // At most 20 digits and 6 commas.
+        let mut buf = [0u8; 26];
         let mut at = buf.len();
-        let mut m = n.unsigned_abs();
+        let mut m = self.0;
         let mut k = 0;
         loop {
             if k > 0 && k % 3 == 0 {
@@ -75,10 +88,6 @@ impl fmt::Display for Thousands {
             if m == 0 {
                 break;
             }
-        }
-        if n < 0 {
-            at -= 1;
-            buf[at] = b'-';
         }
         f.write_str(std::str::from_utf8(&buf[at..]).map_err(|_| fmt::Error)?)
     }
@@ -195,6 +204,9 @@ mod tests {
             assert_eq!(Thousands(v).to_string(), thousands_before(v), "{v}");
         }
         assert_eq!(Thousands(-1_234.0).to_string(), "-1,234");
+        assert_eq!(Grouped(u64::MAX).to_string(), "18,446,744,073,709,551,615");
+        assert_eq!(Grouped(1_234_567).to_string(), "1,234,567");
+        assert_eq!(Grouped(999).to_string(), "999");
         assert_eq!(Distance(0.0).to_string(), "0 m");
         assert_eq!(Distance(995.0).to_string(), "1000 m");
         assert_eq!(Distance(1_000.0).to_string(), "1.0 km");

@@ -12,11 +12,12 @@ use utoipa::IntoParams;
 
 use crate::analysis::join::Context;
 use crate::base::crs::{self, CrsError};
+use crate::base::figures::Grouped;
 use crate::base::params::{opt_from_str, opt_text};
 use crate::engine::query::Param;
 use crate::ingest::units::Unit;
 use crate::reference::atlas::{Atlas, DataError, Lsoa};
-use crate::reference::places::{fold, thousands, Match, PlaceKind, Query};
+use crate::reference::places::{fold, Match, PlaceKind, Query};
 use crate::reference::postcode::{self, Centroid};
 
 /// The longest query taken, in characters.
@@ -308,7 +309,7 @@ fn district<'a>(
         name: outward.to_string(),
         detail: format!(
             "postcode district{within}, {} postcode{}",
-            thousands(run.len() as u64),
+            Grouped(run.len() as u64),
             if run.len() == 1 { "" } else { "s" }
         ),
         pos: at.pos,

@@ -15,6 +15,8 @@
 
 use std::collections::HashMap;
 
+use crate::base::figures::Grouped;
+
 /// The kinds of place, in the order results of one match class are listed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum PlaceKind {
@@ -94,7 +96,7 @@ impl Place {
     pub fn detail(&self) -> String {
         let residents = self
             .population
-            .map(|p| format!(", {} residents", thousands(p.round() as u64)))
+            .map(|p| format!(", {} residents", Grouped(p.round() as u64)))
             .unwrap_or_default();
         let within = |what: &str| match &self.lad_name {
             Some(l) => format!("{what} in {l}"),
@@ -127,19 +129,6 @@ impl Place {
         }
         q.best_folded(&self.keys, &self.parent)
     }
-}
-
-/// `12345` as `12,345`.
-pub fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// Every place of `places.csv.gz`, in file order (local authorities, wards, PCNs; each by code).
@@ -489,8 +478,6 @@ pcn,U11111,HEYWOOD & MIDDLETON PCN,E08000005,Rochdale,387000,410000,-2.25,53.55,
             p.get(PlaceKind::Pcn, "U11111").unwrap().detail(),
             "PCN in Rochdale, 1 practice"
         );
-        assert_eq!(thousands(1_234_567), "1,234,567");
-        assert_eq!(thousands(999), "999");
     }
 
     #[test]
