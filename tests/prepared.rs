@@ -642,3 +642,239 @@ fn a_damaged_kept_file_is_made_again() {
         assert_eq!(std::fs::read(&kept).unwrap().len(), good.len(), "{what}");
     }
 }
+
+/// Files in the cache folder whose names start with `prefix`.
+fn cache_files(cache: &Path, prefix: &str) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(cache)
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    v.retain(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix));
+    v.sort();
+    v
+}
+
+/// The values and id order of two preparations, bit for bit.
+fn same_prepared(
+    a: &sitefinder::analysis::prepared::Prepared,
+    b: &sitefinder::analysis::prepared::Prepared,
+) {
+    let bits = |p: &sitefinder::analysis::prepared::Prepared| -> Vec<u64> {
+        p.kept()
+            .values
+            .iter()
+            .flatten()
+            .flatten()
+            .map(|x| x.to_bits())
+            .collect()
+    };
+    assert_eq!(bits(a), bits(b));
+    assert_eq!(a.by_id(), b.by_id());
+}
+
+/// What a server prepares over kept units (their settled values and id order) is kept beside
+/// them, read back by the next server the same, bit for bit, as made again; damaged, it is
+/// made again and kept whole; it goes when its joined units go.
+#[test]
+fn prepared_values_kept_are_the_values_made_again() {
+    use sitefinder::analysis::prepared::Prepared;
+    use std::os::unix::fs::MetadataExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let cfg = kept_config(dir.path(), &cache);
+    let first = open(&cfg);
+    assert!(
+        cache_files(&cache, "prepared-").is_empty(),
+        "a CLI run keeps no values"
+    );
+    let made = first.prepare();
+    let kept = cache_files(&cache, "prepared-");
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    let joined = kept_files(&cache);
+    assert_eq!(
+        kept[0]
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .strip_prefix("prepared-"),
+        joined[0]
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .strip_prefix("joined-"),
+    );
+    let good = std::fs::read(&kept[0]).unwrap();
+    let inode = std::fs::metadata(&kept[0]).unwrap().ino();
+
+    // The id order is every unit, by id.
+    let units = &first.units;
+    let order = made.by_id();
+    assert_eq!(order.len(), units.len());
+    assert!(order
+        .windows(2)
+        .all(|w| units[w[0] as usize].id < units[w[1] as usize].id));
+
+    // Read back: the same as made, and as made again over the units read.
+    let again = open(&cfg);
+    assert!(last_note(&again).starts_with("read joined from"));
+    let read = again.prepare();
+    assert_eq!(
+        std::fs::metadata(&kept[0]).unwrap().ino(),
+        inode,
+        "read, not written again"
+    );
+    same_prepared(made, read);
+    let fresh = Prepared::new(
+        &again.atlas,
+        &again.units,
+        &again.contexts,
+        &again.settings(None, None),
+    );
+    same_prepared(&fresh, read);
+    // ...and ranks as without it.
+    let q = RankQuery {
+        bbox: Some("-2.30,53.45,-2.10,53.65".into()),
+        ..RankQuery::default()
+    };
+    let with = again.rank(&q, None).unwrap();
+    let without = open(&Config {
+        no_cache: true,
+        ..cfg.clone()
+    })
+    .rank(&q, None)
+    .unwrap();
+    assert!(with.rows.len() > 100, "{}", with.rows.len());
+    same(&with, &without, "bbox with kept values");
+
+    // Damaged: made again, and kept whole again.
+    let mut damages: Vec<(&str, Vec<u8>)> = vec![
+        ("empty", vec![]),
+        ("header only", good[..48].to_vec()),
+        ("cut short", good[..good.len() - 4].to_vec()),
+        ("longer", [&good[..], &[0u8; 8][..]].concat()),
+    ];
+    // The version, the criteria per unit, the count of units, the hash.
+    for (field, bytes) in [
+        (8, 99u32.to_le_bytes().to_vec()),
+        (12, 4u32.to_le_bytes().to_vec()),
+        (32, 3u64.to_le_bytes().to_vec()),
+        (32, u64::MAX.to_le_bytes().to_vec()),
+        (40, 1u64.to_le_bytes().to_vec()),
+    ] {
+        let mut b = good.clone();
+        b[field..field + bytes.len()].copy_from_slice(&bytes);
+        damages.push(("a field", b));
+    }
+    for at in [60, good.len() / 2, good.len() - 3] {
+        let mut b = good.clone();
+        b[at] ^= 0x08;
+        damages.push(("a byte changed", b));
+    }
+    for (what, bytes) in damages {
+        std::fs::write(&kept[0], &bytes).unwrap();
+        let e = open(&cfg);
+        same_prepared(&fresh, e.prepare());
+        assert!(
+            std::fs::read(&kept[0]).unwrap() == good,
+            "{what}: kept whole again"
+        );
+    }
+
+    // Another set of units files pushes the first out of the cache: their values go too.
+    for n in 0..sitefinder::engine::cache::KEEP {
+        let one = dir.path().join(format!("one_{n}.csv"));
+        std::fs::write(&one, "id,lat,lon\nx,53.6155,-2.1560\n").unwrap();
+        open(&Config {
+            units: vec![one],
+            ..cfg.clone()
+        })
+        .prepare();
+    }
+    assert!(!joined[0].exists());
+    assert!(!kept[0].exists());
+    assert_eq!(
+        cache_files(&cache, "prepared-").len(),
+        sitefinder::engine::cache::KEEP
+    );
+}
+
+/// An id order kept that is not one of every unit is not used.
+#[test]
+fn a_kept_order_must_be_every_unit_once() {
+    use sitefinder::analysis::prepared::Prepared;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = kept_config(dir.path(), &dir.path().join("cache"));
+    let e = open(&cfg);
+    let s = e.settings(None, None);
+    let p = e.prepare();
+    let values = p.kept().values.to_vec();
+    let from = |order: Vec<u32>| {
+        Prepared::from_kept(&e.units, &e.contexts, &s, values.clone(), order).is_some()
+    };
+    let order = p.by_id().to_vec();
+    assert!(from(order.clone()));
+    let mut twice = order.clone();
+    twice[1] = twice[0];
+    assert!(!from(twice));
+    let mut beyond = order.clone();
+    beyond[0] = e.units.len() as u32;
+    assert!(!from(beyond));
+    assert!(!from(order[1..].to_vec()));
+    assert!(Prepared::from_kept(&e.units, &e.contexts, &s, values[1..].to_vec(), order).is_none());
+}
+
+/// Joined units read while the data loads are checked against it after: an index beyond any
+/// of its layers is damage, and they are joined again.
+#[test]
+fn joined_units_read_early_are_checked_against_the_data() {
+    use sitefinder::engine::cache::{Bounds, Joined};
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    // The 2019 edition: opened whole (the data loaded while the kept units are read).
+    let cfg = Config {
+        imd: sitefinder::reference::edition::Imd::Iod2019,
+        ..kept_config(dir.path(), &cache)
+    };
+    let first = open(&cfg);
+    assert!(
+        last_note(&first).starts_with("kept joined in"),
+        "{:?}",
+        first.notes
+    );
+    let again = open(&cfg);
+    assert!(
+        last_note(&again).starts_with("read joined from"),
+        "{:?}",
+        again.notes
+    );
+    same_joins(&first, &again);
+
+    let joined = Joined {
+        units: again.units.clone(),
+        contexts: again.contexts.clone(),
+        skipped: vec![],
+        occupied: 0,
+        notes: vec![],
+    };
+    let b = Bounds::of(&again.atlas);
+    assert!(joined.within(b));
+    assert!(joined.within(Bounds::ANY));
+    let most = |f: &dyn Fn(&sitefinder::analysis::join::Context) -> Option<usize>| {
+        again.contexts.iter().filter_map(f).max().unwrap()
+    };
+    let lsoas = most(&|c| Some(c.lsoa));
+    let practices = most(&|c| c.nearest_practices.iter().map(|p| p.0).max());
+    let vacc = most(&|c| c.nearest_vaccination_site.map(|v| v.0));
+    for (what, fewer) in [
+        ("lsoas", Bounds { lsoas, ..b }),
+        ("practices", Bounds { practices, ..b }),
+        (
+            "vaccination sites",
+            Bounds {
+                vaccination_sites: vacc,
+                ..b
+            },
+        ),
+    ] {
+        assert!(!joined.within(fewer), "{what}");
+    }
+}

@@ -1218,7 +1218,7 @@ fn one_property_alone_is_the_same_as_in_the_whole_map() {
     let s = state();
     let mut fields = 0;
     for c in &s.collections {
-        for i in (0..c.items.len()).step_by(7) {
+        for i in (0..c.len()).step_by(7) {
             let whole = c.properties(i);
             for (k, v) in whole.iter() {
                 assert_eq!(c.property(i, k).as_deref(), Some(v), "{} {i} {k}", c.id);

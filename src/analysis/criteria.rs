@@ -48,7 +48,7 @@ impl Criterion {
     /// Whether the criterion's value depends only on the join (the unit's context and the
     /// reference data), not on a ranking's date or plan overlay, so that it can be computed
     /// once and re-weighted by every ranking (a server prepares them).
-    pub fn settled(self) -> bool {
+    pub const fn settled(self) -> bool {
         !matches!(self, Criterion::Suitability | Criterion::Plan)
     }
 

@@ -1,37 +1,66 @@
 //! What a server computes once over its units, so that each ranking costs what it keeps and
-//! not what the country holds: the units indexed by WGS84 position (for `bbox`), and each
-//! unit's settled criterion values (those that depend only on the join: deprivation, reach,
-//! demand, gap, access). A weight or filter change re-weights these; it does not evaluate
-//! them again. Suitability and plan depend on a ranking's date and plan overlay, and are
-//! evaluated per ranking (they read only the unit).
+//! not what the country holds: the units indexed by WGS84 position (for `bbox`), the units in
+//! id order (the units collection's order), and each unit's settled criterion values (those
+//! that depend only on the join: deprivation, reach, demand, gap, access). A weight or filter
+//! change re-weights these; it does not evaluate them again. Suitability and plan depend on a
+//! ranking's date and plan overlay, and are evaluated per ranking (they read only the unit).
+//!
+//! The values and the id order can be kept between runs ([`Prepared::kept`], which the engine
+//! writes beside the joined units it keeps) and given back ([`Prepared::from_kept`]): a server
+//! over a million kept units then starts without evaluating them again.
 //!
 //! A ranking with a [`Prepared`] gives the same rows, scores and values as one without
 //! (`tests/prepared.rs` checks it on real units for many queries); its sentences are written
 //! afterwards, for the rows written or returned, as for any ranking.
 
-use rstar::primitives::GeomWithData;
-use rstar::{RTree, AABB};
-
 use crate::analysis::criteria::{
     evaluate_one, Criterion, Scales, Settings, Value, CRITERIA, N_CRITERIA,
 };
 use crate::analysis::join::{Context, JoinParams};
+use crate::base::grid::PointGrid;
 use crate::ingest::units::Unit;
 use crate::reference::atlas::Atlas;
 
 /// `raw` and `norm` of one criterion; NaN = no data.
-type Pair = [f64; 2];
+pub type Pair = [f64; 2];
 
-/// The units' positions and settled criterion values, computed once.
+/// How many criteria are settled ([`Criterion::settled`]).
+pub const N_SETTLED: usize = {
+    let mut n = 0;
+    let mut i = 0;
+    while i < N_CRITERIA {
+        if CRITERIA[i].settled() {
+            n += 1;
+        }
+        i += 1;
+    }
+    n
+};
+
+/// The settled criteria, in [`CRITERIA`] order.
+fn settled() -> impl Iterator<Item = Criterion> {
+    CRITERIA.into_iter().filter(|c| c.settled())
+}
+
+/// The units' positions, id order and settled criterion values, computed once.
 pub struct Prepared {
-    lonlat: RTree<GeomWithData<[f64; 2], u32>>,
+    lonlat: PointGrid,
+    /// The units in id order.
+    by_id: Vec<u32>,
     /// What the values were computed with: a ranking with other scales or joins evaluates.
     scales: Scales,
     join: JoinParams,
-    /// `values[i][c]` for unit `i` and criterion `c` ([`CRITERIA`] order; the unsettled ones
-    /// unused). A settled criterion's raw value is never NaN (the criteria check their inputs
-    /// are finite), so NaN can stand for "no data".
-    values: Vec<[Pair; N_CRITERIA]>,
+    /// `values[i][k]` for unit `i` and the `k`th settled criterion. A settled criterion's raw
+    /// value is never NaN (the criteria check their inputs are finite), so NaN can stand for
+    /// "no data".
+    values: Vec<[Pair; N_SETTLED]>,
+}
+
+/// What [`Prepared`] keeps between runs: its values and its units' id order.
+#[derive(Debug, Clone, Copy)]
+pub struct Kept<'a> {
+    pub values: &'a [[Pair; N_SETTLED]],
+    pub by_id: &'a [u32],
 }
 
 fn pair(v: &Value) -> Pair {
@@ -47,33 +76,78 @@ impl Prepared {
     /// Indexes the units and evaluates their settled criteria (on every core) with `s`'s
     /// scales and joins.
     pub fn new(atlas: &Atlas, units: &[Unit], contexts: &[Context], s: &Settings) -> Prepared {
-        let lonlat = RTree::bulk_load(
-            contexts
-                .iter()
-                .enumerate()
-                .filter_map(|(i, c)| Some(GeomWithData::new(c.lonlat?, i as u32)))
-                .collect(),
-        );
         let quiet = Settings {
             words: false,
             ..s.clone()
         };
         let idx: Vec<usize> = (0..units.len()).collect();
         let values = crate::base::par::map(&idx, |&i| {
-            CRITERIA.map(|c| {
-                if c.settled() {
-                    pair(&evaluate_one(c, atlas, &units[i], &contexts[i], &quiet))
-                } else {
-                    [f64::NAN; 2]
-                }
-            })
+            let mut row = [[f64::NAN; 2]; N_SETTLED];
+            for (v, c) in row.iter_mut().zip(settled()) {
+                *v = pair(&evaluate_one(c, atlas, &units[i], &contexts[i], &quiet));
+            }
+            row
         });
+        Prepared::assemble(units, contexts, s, values, id_order(units))
+    }
+
+    /// What [`Prepared::new`] would make from values and an id order kept from an earlier
+    /// run over the same units, joins and settings (`s`'s scales and joins); `None` if they
+    /// cannot be these units' (another count, or an order that is not one of every unit).
+    pub fn from_kept(
+        units: &[Unit],
+        contexts: &[Context],
+        s: &Settings,
+        values: Vec<[Pair; N_SETTLED]>,
+        by_id: Vec<u32>,
+    ) -> Option<Prepared> {
+        if values.len() != units.len() || by_id.len() != units.len() {
+            return None;
+        }
+        let mut seen = vec![false; units.len()];
+        for &u in &by_id {
+            let at = seen.get_mut(u as usize)?;
+            if std::mem::replace(at, true) {
+                return None;
+            }
+        }
+        Some(Prepared::assemble(units, contexts, s, values, by_id))
+    }
+
+    fn assemble(
+        units: &[Unit],
+        contexts: &[Context],
+        s: &Settings,
+        values: Vec<[Pair; N_SETTLED]>,
+        by_id: Vec<u32>,
+    ) -> Prepared {
+        debug_assert_eq!(units.len(), contexts.len());
+        let lonlat = PointGrid::new(
+            contexts
+                .iter()
+                .enumerate()
+                .filter_map(|(i, c)| Some((c.lonlat?, i as u32))),
+        );
         Prepared {
             lonlat,
+            by_id,
             scales: s.scales,
             join: s.join,
             values,
         }
+    }
+
+    /// Its values and id order, to keep.
+    pub fn kept(&self) -> Kept<'_> {
+        Kept {
+            values: &self.values,
+            by_id: &self.by_id,
+        }
+    }
+
+    /// The units in id order (by position in the units).
+    pub fn by_id(&self) -> &[u32] {
+        &self.by_id
     }
 
     /// How many units it holds.
@@ -89,15 +163,9 @@ impl Prepared {
     /// included), in unit order.
     pub fn in_bbox(&self, b: [f64; 4]) -> Vec<usize> {
         // A box whose minimum passes its maximum holds nothing (as the filter reads it).
-        if !(b[0] <= b[2] && b[1] <= b[3]) {
-            return vec![];
-        }
-        let env = AABB::from_corners([b[0], b[1]], [b[2], b[3]]);
-        let mut v: Vec<usize> = self
-            .lonlat
-            .locate_in_envelope(&env)
-            .map(|e| e.data as usize)
-            .collect();
+        let mut v: Vec<usize> = Vec::new();
+        self.lonlat
+            .each_in_box([b[0], b[1]], [b[2], b[3]], |i| v.push(i as usize));
         v.sort_unstable();
         v
     }
@@ -117,12 +185,10 @@ impl Prepared {
         ctx: &Context,
         s: &Settings,
     ) -> [Value; N_CRITERIA] {
-        let row = &self.values[i];
-        let mut k = 0;
+        let mut row = self.values[i].iter();
         CRITERIA.map(|c: Criterion| {
-            let [raw, norm] = row[k];
-            k += 1;
             if c.settled() {
+                let [raw, norm] = row.next().copied().unwrap_or([f64::NAN; 2]);
                 Value {
                     criterion: c,
                     raw: opt(raw),
@@ -134,4 +200,17 @@ impl Prepared {
             }
         })
     }
+}
+
+/// The units' positions sorted by id (ids are unique), on every core: each id's text beside
+/// its position, so a comparison reads two ids, not two units first.
+fn id_order(units: &[Unit]) -> Vec<u32> {
+    use rayon::slice::ParallelSliceMut as _;
+    let mut by_id: Vec<(&str, u32)> = units
+        .iter()
+        .enumerate()
+        .map(|(i, u)| (u.id.as_str(), i as u32))
+        .collect();
+    by_id.par_sort_unstable();
+    by_id.into_iter().map(|(_, u)| u).collect()
 }

@@ -7,6 +7,7 @@ pub mod date;
 pub mod display;
 pub mod figures;
 pub mod geometry;
+pub mod grid;
 pub mod ids;
 pub mod intern;
 pub mod par;

@@ -16,6 +16,11 @@
 //! again. At most [`KEEP`] such files are kept (the least recently used are removed, with
 //! part-files an hour old).
 //!
+//! A server also keeps what it prepares over the units (their settled criterion values and id
+//! order, [`crate::analysis::prepared`]) beside them, as `prepared-<key>.v<version>.bin`
+//! under the same key, with a hash of every megabyte ([`write_prepared`], [`read_prepared`]);
+//! it goes when its joined units go.
+//!
 //! ```
 //! # use sitefinder::engine::cache::Key;
 //! let dir = tempfile::tempdir().unwrap();
@@ -41,6 +46,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use crate::analysis::join::{Context, Reach};
+use crate::analysis::prepared::{Kept, Pair, N_SETTLED};
 use crate::base::date::Date;
 use crate::ingest::catchment::Cover;
 use crate::ingest::premises;
@@ -204,6 +210,52 @@ pub struct Joined {
     pub notes: Vec<String>,
 }
 
+/// The sizes of the data's layers that a join's indexes point into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bounds {
+    pub lsoas: usize,
+    pub practices: usize,
+    pub vaccination_sites: usize,
+    pub pharmacies: usize,
+}
+
+impl Bounds {
+    /// Any index: for joined units read while the data loads, checked with
+    /// [`Joined::within`] once it has.
+    pub const ANY: Bounds = Bounds {
+        lsoas: usize::MAX,
+        practices: usize::MAX,
+        vaccination_sites: usize::MAX,
+        pharmacies: usize::MAX,
+    };
+
+    /// The layers of `atlas`.
+    pub fn of(atlas: &Atlas) -> Bounds {
+        Bounds {
+            lsoas: atlas.lsoas.len(),
+            practices: atlas.practices.len(),
+            vaccination_sites: atlas.vaccination_sites.sites.len(),
+            pharmacies: atlas.pharmacies.sites.len(),
+        }
+    }
+}
+
+impl Joined {
+    /// Whether every index of the units and their joins is inside `b`'s layers (on every
+    /// core).
+    pub fn within(&self, b: Bounds) -> bool {
+        let near = |n: Option<(usize, f64)>, len: usize| n.is_none_or(|(i, _)| i < len);
+        self.units.par_iter().zip(&self.contexts).all(|(u, c)| {
+            u.lsoa.is_none_or(|l| l < b.lsoas)
+                && c.lsoa < b.lsoas
+                && c.nearest_practices.iter().all(|p| p.0 < b.practices)
+                && c.catchment.iter().all(|k| k.practice < b.practices)
+                && near(c.nearest_vaccination_site, b.vaccination_sites)
+                && near(c.nearest_pharmacy, b.pharmacies)
+        })
+    }
+}
+
 /// What is written: the parts of an engine.
 #[derive(Debug, Clone, Copy)]
 pub struct Parts<'a> {
@@ -220,6 +272,141 @@ pub struct Parts<'a> {
 /// with other settings over the same files keep theirs beside it).
 pub fn path_for(cache: &Path, key: &Key) -> PathBuf {
     cache.join(format!("joined-{:016x}.v{VERSION}.bin", key.digest()[0]))
+}
+
+/// The file beside joined units `joined` that keeps what a server prepared over them.
+pub fn prepared_path(joined: &Path) -> PathBuf {
+    let name = joined.file_name().unwrap_or_default().to_string_lossy();
+    let name = name.strip_prefix("joined-").unwrap_or(&name);
+    joined.with_file_name(format!("prepared-{name}"))
+}
+
+const PREPARED_MAGIC: &[u8; 8] = b"SFPREPAR";
+/// Magic, version, the settled criteria per unit, the key (two words), the units, the hash.
+const PREPARED_HEADER: usize = 8 + 4 + 4 + 8 * 4;
+/// Bytes hashed (and written or read) at a time.
+const PREPARED_CHUNK: usize = 1 << 20;
+
+/// The bytes of the prepared values then the id order, a chunk at a time.
+fn prepared_bytes(kept: Kept<'_>) -> impl Iterator<Item = Vec<u8>> + '_ {
+    const ROW: usize = N_SETTLED * 16;
+    let values = kept.values.chunks(PREPARED_CHUNK / ROW).map(|rows| {
+        let mut b = Vec::with_capacity(rows.len() * ROW);
+        for v in rows.iter().flatten().flatten() {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        b
+    });
+    let order = kept.by_id.chunks(PREPARED_CHUNK / 4).map(|us| {
+        let mut b = Vec::with_capacity(us.len() * 4);
+        for u in us {
+            b.extend_from_slice(&u.to_le_bytes());
+        }
+        b
+    });
+    values.chain(order)
+}
+
+/// Writes what a server prepared over the joined units kept under `key` to `path`
+/// (atomically). Returns the bytes written.
+pub fn write_prepared(path: &Path, key: &Key, kept: Kept<'_>) -> Result<u64, CacheError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let mut part = tempfile::Builder::new()
+        .prefix(".prepared.")
+        .suffix(".part")
+        .tempfile_in(dir)?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, part.as_file_mut());
+    out.write_all(&[0; PREPARED_HEADER])?;
+    let mut h = foldhash::fast::FixedState::with_seed(6).build_hasher();
+    let mut written = PREPARED_HEADER as u64;
+    for b in prepared_bytes(kept) {
+        h.write(&b);
+        out.write_all(&b)?;
+        written += b.len() as u64;
+    }
+    let mut head = Out::default();
+    head.0.extend_from_slice(PREPARED_MAGIC);
+    head.u32(VERSION);
+    head.u32(N_SETTLED as u32);
+    let [k0, k1] = key.digest();
+    head.u64(k0);
+    head.u64(k1);
+    head.u64(kept.values.len() as u64);
+    head.u64(h.finish());
+    out.seek(SeekFrom::Start(0))?;
+    out.write_all(&head.0)?;
+    out.flush()?;
+    drop(out);
+    part.persist(path).map_err(|e| e.error)?;
+    Ok(written)
+}
+
+/// What a server prepared over `units` joined units kept under `key`, kept at `path`: their
+/// settled values and id order (checked against the key, the count, the size and the hash;
+/// [`crate::analysis::prepared::Prepared::from_kept`] checks the order is one of every unit).
+pub type PreparedKept = (Vec<[Pair; N_SETTLED]>, Vec<u32>);
+
+/// Reads [`write_prepared`]'s file.
+pub fn read_prepared(path: &Path, key: &Key, units: usize) -> Result<PreparedKept, CacheError> {
+    let mut file = std::fs::File::open(path)?;
+    let mut head = [0u8; PREPARED_HEADER];
+    file.read_exact(&mut head)
+        .map_err(|_| CacheError::NotOurs)?;
+    let mut h = In::new(&head);
+    if h.take(8) != Some(&PREPARED_MAGIC[..])
+        || h.u32() != Some(VERSION)
+        || h.u32() != Some(N_SETTLED as u32)
+    {
+        return Err(CacheError::NotOurs);
+    }
+    let [k0, k1] = key.digest();
+    if h.u64() != Some(k0) || h.u64() != Some(k1) {
+        return Err(CacheError::OtherKey);
+    }
+    if h.u64() != Some(units as u64) {
+        return Err(CacheError::OtherKey);
+    }
+    let want_hash = h.u64().ok_or(damaged("header"))?;
+    let row = N_SETTLED * 16;
+    let body = (units as u64).checked_mul(row as u64 + 4);
+    if body.and_then(|b| b.checked_add(PREPARED_HEADER as u64)) != Some(file.metadata()?.len()) {
+        return Err(damaged("length"));
+    }
+    let mut hasher = foldhash::fast::FixedState::with_seed(6).build_hasher();
+    let mut buf = vec![0u8; PREPARED_CHUNK];
+    let mut values: Vec<[Pair; N_SETTLED]> = Vec::with_capacity(units);
+    // The same chunks as written, so the hash sees the same writes.
+    let per = PREPARED_CHUNK / row;
+    while values.len() < units {
+        let n = per.min(units - values.len());
+        let b = &mut buf[..n * row];
+        file.read_exact(b)?;
+        hasher.write(b);
+        values.extend(b.chunks_exact(row).map(|r| {
+            let mut v = [[0.0; 2]; N_SETTLED];
+            for (x, b) in v.iter_mut().flatten().zip(r.chunks_exact(8)) {
+                *x = f64::from_le_bytes(b.try_into().unwrap_or_default());
+            }
+            v
+        }));
+    }
+    let mut by_id: Vec<u32> = Vec::with_capacity(units);
+    let per = PREPARED_CHUNK / 4;
+    while by_id.len() < units {
+        let n = per.min(units - by_id.len());
+        let b = &mut buf[..n * 4];
+        file.read_exact(b)?;
+        hasher.write(b);
+        by_id.extend(
+            b.chunks_exact(4)
+                .map(|b| u32::from_le_bytes(b.try_into().unwrap_or_default())),
+        );
+    }
+    if hasher.finish() != want_hash {
+        return Err(damaged("prepared values"));
+    }
+    Ok((values, by_id))
 }
 
 fn hash(seed: u64, bytes: &[u8]) -> u64 {
@@ -367,14 +554,16 @@ pub fn write(path: &Path, key: &Key, parts: Parts<'_>) -> Result<u64, CacheError
     Ok(written)
 }
 
-/// Removes all but the [`KEEP`] most recently changed joined-units files in `dir`, and
-/// part-files an hour old (left by a run killed while writing).
+/// Removes all but the [`KEEP`] most recently changed joined-units files in `dir` (and what
+/// was prepared over those it removes), and part-files an hour old (left by a run killed
+/// while writing).
 fn prune(dir: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3_600);
     let mut kept: Vec<(std::time::SystemTime, PathBuf)> = vec![];
+    let mut prepared = vec![];
     for e in entries.flatten() {
         let n = e.file_name();
         let n = n.to_string_lossy();
@@ -383,7 +572,12 @@ fn prune(dir: &Path) {
         };
         if n.starts_with("joined-") && n.ends_with(".bin") {
             kept.push((changed, e.path()));
-        } else if n.starts_with(".joined.") && n.ends_with(".part") && changed < hour_ago {
+        } else if let Some(rest) = n.strip_prefix("prepared-").filter(|n| n.ends_with(".bin")) {
+            prepared.push((e.path(), dir.join(format!("joined-{rest}"))));
+        } else if (n.starts_with(".joined.") || n.starts_with(".prepared."))
+            && n.ends_with(".part")
+            && changed < hour_ago
+        {
             let _ = std::fs::remove_file(e.path());
         }
     }
@@ -391,16 +585,23 @@ fn prune(dir: &Path) {
     for (_, p) in kept.into_iter().skip(KEEP) {
         let _ = std::fs::remove_file(p);
     }
+    // What was prepared over joined units no longer kept goes with them.
+    for (p, joined) in prepared {
+        if !joined.exists() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
 }
 
 /// The joined units kept at `path`, if they were made under `key`. `files` are the units
-/// files (skipped rows name them by their place in it); `atlas` is the data the units were
-/// joined with (every index is checked against its layers).
+/// files (skipped rows name them by their place in it); `bounds` are the layers of the data
+/// the units were joined with (every index is checked against them; with [`Bounds::ANY`],
+/// check [`Joined::within`] after).
 pub fn read(
     path: &Path,
     key: &Key,
     files: &[PathBuf],
-    atlas: &Atlas,
+    bounds: Bounds,
 ) -> Result<Joined, CacheError> {
     let mut file = std::fs::File::open(path)?;
     let mut head = [0u8; HEADER];
@@ -461,7 +662,7 @@ pub fn read(
         .map(|_| f.string().map(Arc::from))
         .collect::<Option<Vec<_>>>()
         .ok_or_else(bad)?;
-    let practices = atlas.practices.len();
+    let practices = bounds.practices;
     let covers: Vec<Arc<[Cover]>> = (0..f.u32().ok_or_else(bad)?)
         .map(|_| {
             (0..f.u32()?)
@@ -499,10 +700,10 @@ pub fn read(
         reasons: premises::reasons().collect(),
         sources,
         covers,
-        lsoas: atlas.lsoas.len(),
+        lsoas: bounds.lsoas,
         practices,
-        vaccination_sites: atlas.vaccination_sites.sites.len(),
-        pharmacies: atlas.pharmacies.sites.len(),
+        vaccination_sites: bounds.vaccination_sites,
+        pharmacies: bounds.pharmacies,
     };
     file.seek(SeekFrom::Start(front_end))?;
     let mut units = Vec::with_capacity(count);

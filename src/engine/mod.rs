@@ -235,42 +235,91 @@ pub struct Engine {
     /// [`Engine::prepare`] has made them (a server does; one ranking from the CLI does not
     /// need them).
     prepared: OnceLock<Prepared>,
+    /// Where the joined units are kept and under what key, when they are: what is prepared
+    /// over them is kept beside them.
+    kept: Option<(PathBuf, cache::Key)>,
 }
 
 impl Engine {
     /// Loads the atlas and opens the engine over it.
     pub fn open(cfg: &Config) -> Result<Engine, EngineError> {
         let dir = cfg.data.as_deref().ok_or(EngineError::NoData)?;
-        let atlas = {
-            let _t = crate::base::timing::Phase::start("load the reference data");
-            Atlas::load_edition(dir, cfg.imd)?
-        };
-        Engine::open_with(Arc::new(atlas), cfg)
+        let (atlas, early) = std::thread::scope(|scope| {
+            let atlas = scope.spawn(|| {
+                let _t = crate::base::timing::Phase::start("load the reference data");
+                Atlas::load_edition(dir, cfg.imd)
+            });
+            // Joined units kept need only the settings and the files, not the data loaded:
+            // they are read meanwhile, and their indexes checked against the data after.
+            let early = cfg.units_files(dir).ok().map(|paths| {
+                let full = canonical(&paths);
+                kept_at(cfg, dir, cfg.imd, &paths, &full).map(|(at, key)| {
+                    let _t = crate::base::timing::Phase::start("read the joined units kept");
+                    let read = cache::read(&at, &key, &full, cache::Bounds::ANY);
+                    Kept {
+                        at,
+                        key,
+                        read: Some(read),
+                    }
+                })
+            });
+            let atlas = atlas
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (atlas, early)
+        });
+        Engine::open_from(Arc::new(atlas?), cfg, early)
     }
 
     /// Opens the engine over an atlas already loaded.
     pub fn open_with(atlas: Arc<Atlas>, cfg: &Config) -> Result<Engine, EngineError> {
+        Engine::open_from(atlas, cfg, None)
+    }
+
+    /// [`Engine::open_with`], given what [`Engine::open`] found of the joined units kept while
+    /// the atlas loaded (`None`: not looked for).
+    fn open_from(
+        atlas: Arc<Atlas>,
+        cfg: &Config,
+        early: Option<Option<Kept>>,
+    ) -> Result<Engine, EngineError> {
         if !(50.0..=5_000.0).contains(&cfg.reach_m) {
             return Err(EngineError::BadReach(cfg.reach_m));
         }
         let choice = cfg.catchment_choice();
         let catchments = choice.open(&atlas)?;
         let paths = cfg.units_files(&atlas.dir)?;
-        let full: Vec<PathBuf> = paths
-            .iter()
-            .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()))
-            .collect();
+        let full = canonical(&paths);
         let join = JoinParams {
             reach_radius_m: cfg.reach_m,
             ..JoinParams::default()
         };
         let as_of = cfg.as_of.unwrap_or_else(Date::today);
-        let kept = kept_at(cfg, &atlas, &paths, &full);
-        if let Some((at, key)) = &kept {
-            let t = crate::base::timing::Phase::start("read the joined units kept");
-            match cache::read(at, key, &full, &atlas) {
+        let mut kept = early.unwrap_or_else(|| {
+            kept_at(cfg, &atlas.dir, atlas.imd, &paths, &full).map(|(at, key)| Kept {
+                at,
+                key,
+                read: None,
+            })
+        });
+        if let Some(k) = &mut kept {
+            let bounds = cache::Bounds::of(&atlas);
+            let read = match k.read.take() {
+                Some(read) => read.and_then(|j| {
+                    j.within(bounds)
+                        .then_some(j)
+                        .ok_or(cache::CacheError::Damaged(
+                            "an index beyond the data's layers",
+                        ))
+                }),
+                None => {
+                    let _t = crate::base::timing::Phase::start("read the joined units kept");
+                    cache::read(&k.at, &k.key, &full, bounds)
+                }
+            };
+            let at = &k.at;
+            match read {
                 Ok(j) => {
-                    drop(t);
                     let mut e = Engine::assemble(
                         atlas, j.units, j.contexts, catchments, choice, join, as_of, full,
                     );
@@ -278,6 +327,7 @@ impl Engine {
                     e.skipped = j.skipped;
                     e.occupied = j.occupied;
                     e.notes = j.notes;
+                    e.kept = Some((k.at.clone(), k.key.clone()));
                     e.notes.push(format!(
                         "read joined from {}, which an earlier run over the same files, data and settings kept (--no-cache imports them again)",
                         at.display()
@@ -333,7 +383,7 @@ impl Engine {
         e.occupied = occupied;
         e.notes = notes;
         // A units file changed while it was read is not kept under the bytes hashed before.
-        if let Some((at, key)) = kept.as_ref().filter(|(_, k)| k.files_unchanged()) {
+        if let Some(Kept { at, key, .. }) = kept.as_ref().filter(|k| k.key.files_unchanged()) {
             let t = crate::base::timing::Phase::start("keep the joined units");
             let parts = cache::Parts {
                 units: &e.units,
@@ -346,6 +396,7 @@ impl Engine {
             match cache::write(at, key, parts) {
                 Ok(bytes) => {
                     drop(t);
+                    e.kept = Some((at.clone(), key.clone()));
                     e.notes.push(format!(
                         "kept joined in {} ({} MB), so the next run over the same files, data and settings starts sooner (--no-cache keeps nothing)",
                         at.display(),
@@ -418,6 +469,7 @@ impl Engine {
             notes: vec![],
             ids,
             prepared: OnceLock::new(),
+            kept: None,
         }
     }
 
@@ -512,12 +564,43 @@ impl Engine {
     /// Indexes the units by position and computes their settled criterion values once
     /// ([`Prepared`]), so that each later ranking costs what it keeps: a server calls this
     /// before it answers.
+    ///
+    /// Over joined units kept between runs, the values and id order are kept beside them: the
+    /// first server to prepare them writes them, the next reads them.
     pub fn prepare(&self) -> &Prepared {
         self.prepared.get_or_init(|| {
-            let _t =
-                crate::base::timing::Phase::start("index the units and their criterion values");
             let s = self.settings(None, None);
-            Prepared::new(&self.atlas, &self.units, &self.contexts, &s)
+            let at = self
+                .kept
+                .as_ref()
+                .map(|(joined, key)| (cache::prepared_path(joined), key));
+            if let Some((at, key)) = &at {
+                let t = crate::base::timing::Phase::start("read the prepared values kept");
+                let read =
+                    cache::read_prepared(at, key, self.units.len()).and_then(|(values, by_id)| {
+                        Prepared::from_kept(&self.units, &self.contexts, &s, values, by_id)
+                            .ok_or(cache::CacheError::Damaged("id order"))
+                    });
+                match read {
+                    Ok(p) => return p,
+                    Err(err) => {
+                        drop(t);
+                        tracing::info!("prepared values at {} not used: {err}", at.display());
+                    }
+                }
+            }
+            let p = {
+                let _t =
+                    crate::base::timing::Phase::start("index the units and their criterion values");
+                Prepared::new(&self.atlas, &self.units, &self.contexts, &s)
+            };
+            if let Some((at, key)) = &at {
+                let _t = crate::base::timing::Phase::start("keep the prepared values");
+                if let Err(err) = cache::write_prepared(at, key, p.kept()) {
+                    tracing::info!("prepared values not kept at {}: {err}", at.display());
+                }
+            }
+            p
         })
     }
 
@@ -1390,9 +1473,26 @@ fn unsuitable_list(units: &[Unit], left: &[(usize, &'static str)]) -> String {
 /// Where the joined units of `files` (their full paths; `given` as named) are kept and the key
 /// they are kept under, unless `--no-cache` was given, no cache folder is known, or the files
 /// are small (with the per-user folder) or cannot be read (the import then says why).
+/// Where the joined units of these settings, data and files are kept, and under what key.
+struct Kept {
+    at: PathBuf,
+    key: cache::Key,
+    /// What was read there while the data loaded (its indexes not yet checked against it).
+    read: Option<Result<cache::Joined, cache::CacheError>>,
+}
+
+/// The files as given, canonical where possible.
+fn canonical(paths: &[PathBuf]) -> Vec<PathBuf> {
+    paths
+        .iter()
+        .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()))
+        .collect()
+}
+
 fn kept_at(
     cfg: &Config,
-    atlas: &Atlas,
+    data: &Path,
+    imd: Imd,
     given: &[PathBuf],
     files: &[PathBuf],
 ) -> Option<(PathBuf, cache::Key)> {
@@ -1423,8 +1523,8 @@ fn kept_at(
     };
     let key = (|| -> std::io::Result<cache::Key> {
         let mut k = cache::Key::new();
-        k.folder(&atlas.dir)?;
-        k.text("imd", &format!("{:?}", atlas.imd));
+        k.folder(data)?;
+        k.text("imd", &format!("{imd:?}"));
         k.text("reach_m", &cfg.reach_m.to_bits().to_string());
 
         k.text("skip_invalid", &cfg.skip_invalid.to_string());

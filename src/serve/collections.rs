@@ -4,23 +4,29 @@
 //!
 //! Each collection is built once at start-up from the atlas: items sorted by id, their BNG
 //! bounding boxes in an R-tree for `bbox` queries, and their properties. Geometries stay in BNG
-//! and are converted to WGS84 only for the items a response returns. The units' properties are
-//! made from the engine's units when a response needs them ([`Collection::properties`]), so a
-//! million units are not held a second time as JSON.
+//! and are converted to WGS84 only for the items a response returns. The units and LSOA
+//! collections hold no items of their own: only the engine's units (or the atlas's LSOAs) in id
+//! order, and an index of where they are (for the units a grid,
+//! [`crate::base::grid::PointGrid`], built in a fraction of an R-tree's time); an item's id,
+//! geometry and properties are read from the engine when a response needs them
+//! ([`Collection::properties`]), so a million units are not held a second time, nor 33,755
+//! LSOAs' properties as JSON.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use geo::{BoundingRect, MultiPolygon};
+use rayon::prelude::*;
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{RTree, AABB};
 use serde_json::{json, Map, Value as Json};
 
 use crate::analysis::join::Context;
 use crate::base::crs::{self, CrsError};
+use crate::base::grid::PointGrid;
 use crate::engine::Engine;
-use crate::ingest::catchment::CatchmentSource;
+use crate::ingest::catchment::{CatchmentSource, Cover};
 use crate::ingest::units::Unit;
 use crate::reference::atlas::{Atlas, Layer, DOMAINS};
 use crate::serve::ogc::{Bbox, Crs, Queryables};
@@ -37,28 +43,78 @@ pub enum Shape {
     Polygon(MultiPolygon<f64>),
 }
 
-/// One feature of a collection.
+/// One feature of a collection (not the units', which are read from the engine).
 #[derive(Debug, Clone)]
 pub struct Item {
     pub id: String,
     pub shape: Shape,
-    /// Empty for the units, whose properties are made when asked for.
     pub properties: Map<String, Json>,
-    /// The unit's index in the engine (units collection only).
-    pub unit: Option<u32>,
 }
 
-/// The engine whose units a collection's properties are made from.
-struct Units(Arc<Engine>);
+/// What the items read from the engine are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Units,
+    Lsoas,
+}
 
-impl std::fmt::Debug for Units {
+/// Items read from the engine when a response needs them: its units, or its atlas's LSOAs, in
+/// id order.
+struct Lazy {
+    engine: Arc<Engine>,
+    kind: Kind,
+    /// The unit or LSOA of each item.
+    order: Vec<u32>,
+    /// The item of each unit or LSOA (the engine maps ids to them, so ids are not held twice).
+    item_of: Vec<u32>,
+}
+
+impl std::fmt::Debug for Lazy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} units", self.0.units.len())
+        write!(f, "{} {:?}", self.order.len(), self.kind)
     }
 }
 
-/// How many units the units collection's queryables are typed from (a property without a
-/// value in any of them is typed by its name).
+/// The item of each of `order`'s members (`n` of them).
+fn items_of(order: &[u32], n: usize) -> Vec<u32> {
+    let mut item_of = vec![0u32; n];
+    for (i, &m) in order.iter().enumerate() {
+        item_of[m as usize] = i as u32;
+    }
+    item_of
+}
+
+/// Items' bounding boxes, numbered by item.
+type BoxTree = RTree<GeomWithData<Rectangle<[f64; 2]>, u32>>;
+
+/// Where a collection finds the items in a box.
+#[derive(Debug)]
+enum Index {
+    /// Each item's BNG bounding box, numbered by item.
+    Boxes(BoxTree),
+    /// Each item's BNG point (the units), numbered by item.
+    Points(PointGrid),
+}
+
+impl Index {
+    /// The items whose box meets `[minx, miny, maxx, maxy]`, edges included, in no order.
+    fn meeting(&self, b: [f64; 4], out: &mut Vec<usize>) {
+        let (lo, hi) = (
+            [b[0].min(b[2]), b[1].min(b[3])],
+            [b[0].max(b[2]), b[1].max(b[3])],
+        );
+        match self {
+            Index::Boxes(tree) => out.extend(
+                tree.locate_in_envelope_intersecting(&AABB::from_corners(lo, hi))
+                    .map(|e| e.data as usize),
+            ),
+            Index::Points(grid) => grid.each_in_box(lo, hi, |i| out.push(i as usize)),
+        }
+    }
+}
+
+/// How many of the units or LSOAs a collection's queryables are typed from (a property
+/// without a value in any of them is typed by its name).
 const QUERYABLES_SAMPLE: usize = 10_000;
 
 /// A collection: metadata, items, and an index of their bounding boxes.
@@ -67,9 +123,10 @@ pub struct Collection {
     pub id: &'static str,
     pub title: String,
     pub description: String,
-    pub items: Vec<Item>,
+    /// The items (none for the units and LSOAs, which `lazy` reads from the engine).
+    items: Vec<Item>,
     by_id: crate::base::IdMap<usize>,
-    index: RTree<GeomWithData<Rectangle<[f64; 2]>, u32>>,
+    index: Index,
     /// BNG extent [minx, miny, maxx, maxy].
     pub extent_bng: Option<[f64; 4]>,
     /// What `filter` and `sortby` can name.
@@ -78,91 +135,74 @@ pub struct Collection {
     pub max_limit: usize,
     /// The first and last day its items became vacant (`units`), ISO 8601.
     pub temporal: Option<(String, String)>,
-    units: Option<Units>,
-    /// For the units: the item of each engine unit (the engine maps ids to units, so a
-    /// million ids are not held twice).
-    unit_items: Vec<u32>,
+    lazy: Option<Lazy>,
 }
 
-fn bbox_of(atlas: &Atlas, shape: &Shape) -> Option<[f64; 4]> {
-    let rect = |mp: &MultiPolygon<f64>| {
-        mp.bounding_rect()
-            .map(|r| [r.min().x, r.min().y, r.max().x, r.max().y])
-    };
+fn rect(mp: &MultiPolygon<f64>) -> Option<[f64; 4]> {
+    mp.bounding_rect()
+        .map(|r| [r.min().x, r.min().y, r.max().x, r.max().y])
+}
+
+fn union(a: [f64; 4], b: [f64; 4]) -> [f64; 4] {
+    [
+        a[0].min(b[0]),
+        a[1].min(b[1]),
+        a[2].max(b[2]),
+        a[3].max(b[3]),
+    ]
+}
+
+/// Each LSOA's bounding box, worked out once for every collection that needs them.
+struct LsoaBoxes(Vec<Option<[f64; 4]>>);
+
+impl LsoaBoxes {
+    fn new(atlas: &Atlas) -> LsoaBoxes {
+        LsoaBoxes(atlas.lsoa_shapes.par_iter().map(rect).collect())
+    }
+}
+
+fn bbox_of(boxes: &LsoaBoxes, shape: &Shape) -> Option<[f64; 4]> {
     match shape {
         Shape::Point([x, y]) => Some([*x, *y, *x, *y]),
-        Shape::Lsoa(i) => rect(&atlas.lsoa_shapes[*i]),
-        Shape::Lsoas(v) => v
-            .iter()
-            .filter_map(|i| rect(&atlas.lsoa_shapes[*i]))
-            .reduce(|a, b| {
-                [
-                    a[0].min(b[0]),
-                    a[1].min(b[1]),
-                    a[2].max(b[2]),
-                    a[3].max(b[3]),
-                ]
-            }),
+        Shape::Lsoa(i) => boxes.0[*i],
+        Shape::Lsoas(v) => v.iter().filter_map(|i| boxes.0[*i]).reduce(union),
         Shape::Polygon(mp) => rect(mp),
     }
 }
 
-impl Collection {
-    pub fn new(
-        atlas: &Atlas,
-        id: &'static str,
-        title: &str,
-        description: &str,
-        items: Vec<Item>,
-    ) -> Self {
-        Self::build(atlas, id, title, description, items, true)
-    }
+/// The R-tree of boxes numbered by item, and their extent.
+fn index_boxes(boxes: impl Iterator<Item = Option<[f64; 4]>>) -> (BoxTree, Option<[f64; 4]>) {
+    let mut extent: Option<[f64; 4]> = None;
+    let entries = boxes
+        .enumerate()
+        .filter_map(|(i, b)| {
+            let b = b?;
+            extent = Some(extent.map_or(b, |e| union(e, b)));
+            Some(GeomWithData::new(
+                Rectangle::from_corners([b[0], b[1]], [b[2], b[3]]),
+                i as u32,
+            ))
+        })
+        .collect();
+    (RTree::bulk_load(entries), extent)
+}
 
-    /// [`Collection::new`]; without `by_id` the items are found by id some other way (the
-    /// units: through the engine's own map of ids).
-    fn build(
-        atlas: &Atlas,
+impl Collection {
+    /// The items sorted by id, indexed by their bounding boxes.
+    fn new(
+        boxes: &LsoaBoxes,
         id: &'static str,
         title: &str,
         description: &str,
         mut items: Vec<Item>,
-        by_id: bool,
     ) -> Self {
-        // A million units' ids: sorted on every core (stable, as before).
-        {
-            use rayon::slice::ParallelSliceMut as _;
-            items.par_sort_by(|a, b| a.id.cmp(&b.id));
-        }
-        let by_id = if by_id {
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, it)| (it.id.clone(), i))
-                .collect()
-        } else {
-            crate::base::IdMap::default()
-        };
-        let mut extent: Option<[f64; 4]> = None;
-        let entries = items
+        items.par_sort_by(|a, b| a.id.cmp(&b.id));
+        let by_id = items
             .iter()
             .enumerate()
-            .filter_map(|(i, it)| {
-                let b = bbox_of(atlas, &it.shape)?;
-                extent = Some(match extent {
-                    None => b,
-                    Some(e) => [
-                        e[0].min(b[0]),
-                        e[1].min(b[1]),
-                        e[2].max(b[2]),
-                        e[3].max(b[3]),
-                    ],
-                });
-                Some(GeomWithData::new(
-                    Rectangle::from_corners([b[0], b[1]], [b[2], b[3]]),
-                    i as u32,
-                ))
-            })
+            .map(|(i, it)| (it.id.clone(), i))
             .collect();
+        let (index, extent) = index_boxes(items.iter().map(|it| bbox_of(boxes, &it.shape)));
         let geometry = match items.first().map(|i| &i.shape) {
             Some(Shape::Point(_)) => "geometry-point",
             _ => "geometry-multipolygon",
@@ -181,99 +221,171 @@ impl Collection {
             description: description.into(),
             items,
             by_id,
-            index: RTree::bulk_load(entries),
+            index: Index::Boxes(index),
             extent_bng: extent,
             queryables,
             max_limit: crate::engine::MAX_LIMIT,
             temporal,
-            units: None,
-            unit_items: vec![],
+            lazy: None,
         }
     }
 
-    /// The engine's units as a collection whose properties are made when a response needs
-    /// them (a million units' properties would take gigabytes held as JSON).
+    /// The engine's units as a collection whose items are read from the engine when a
+    /// response needs them (a million units' properties would take gigabytes held as JSON).
     pub fn units(engine: &Arc<Engine>) -> Self {
         let _t = crate::base::timing::Phase::start("build the units collection");
-        let items = engine
-            .units
-            .iter()
-            .enumerate()
-            .map(|(i, u)| Item {
-                id: u.id.clone(),
-                shape: Shape::Point(u.pos),
-                properties: Map::new(),
-                unit: Some(i as u32),
-            })
-            .collect();
-        let mut c = Collection::build(
-            &engine.atlas,
-            "units",
-            "Candidate units",
-            "Vacant units being ranked (see /rank for scores)",
-            items,
-            false,
+        let units = &engine.units;
+        // The prepared units' id order (made beside the other collections, or kept).
+        let order = engine.prepare().by_id().to_vec();
+        let item_of = items_of(&order, units.len());
+        let grid = PointGrid::new(
+            order
+                .iter()
+                .enumerate()
+                .map(|(i, &u)| (units[u as usize].pos, i as u32)),
         );
-        c.unit_items = vec![0; engine.units.len()];
-        for (i, it) in c.items.iter().enumerate() {
-            if let Some(u) = it.unit {
-                c.unit_items[u as usize] = i as u32;
-            }
-        }
-        c.units = Some(Units(engine.clone()));
-        let sample: Vec<Map<String, Json>> = (0..c.items.len().min(QUERYABLES_SAMPLE))
+        let extent = grid.bounds();
+        let days = || units.par_iter().filter_map(|u| u.vacant_since);
+        let (lo, hi) = (days().min(), days().max());
+        let mut c = Collection {
+            id: "units",
+            title: "Candidate units".into(),
+            description: "Vacant units being ranked (see /rank for scores)".into(),
+            items: vec![],
+            by_id: Default::default(),
+            index: Index::Points(grid),
+            extent_bng: extent,
+            queryables: Queryables::from_rows(
+                std::iter::empty::<Map<String, Json>>(),
+                Some("geometry-point"),
+            ),
+            max_limit: crate::engine::MAX_LIMIT,
+            temporal: lo.zip(hi).map(|(lo, hi)| (lo.to_string(), hi.to_string())),
+            lazy: Some(Lazy {
+                engine: engine.clone(),
+                kind: Kind::Units,
+                order,
+                item_of,
+            }),
+        };
+        let sample: Vec<Map<String, Json>> = (0..c.len().min(QUERYABLES_SAMPLE))
             .map(|i| c.properties(i).into_owned())
             .collect();
         c.queryables = Queryables::from_rows(sample.iter(), Some("geometry-point"));
-        let days = engine.units.iter().filter_map(|u| u.vacant_since);
-        let (lo, hi) = (days.clone().min(), days.max());
-        c.temporal = lo.zip(hi).map(|(lo, hi)| (lo.to_string(), hi.to_string()));
         c
+    }
+
+    /// The atlas's LSOAs as a collection whose items are read from the atlas when a response
+    /// needs them.
+    fn lsoas(engine: &Arc<Engine>, boxes: &LsoaBoxes, title: String, description: String) -> Self {
+        let atlas = &engine.atlas;
+        let mut order: Vec<u32> = (0..atlas.lsoas.len() as u32).collect();
+        order.par_sort_unstable_by(|a, b| {
+            atlas.lsoas[*a as usize]
+                .code
+                .cmp(&atlas.lsoas[*b as usize].code)
+        });
+        let item_of = items_of(&order, atlas.lsoas.len());
+        let (index, extent) = index_boxes(order.iter().map(|&l| boxes.0[l as usize]));
+        let mut c = Collection {
+            id: "lsoa",
+            title,
+            description,
+            items: vec![],
+            by_id: Default::default(),
+            index: Index::Boxes(index),
+            extent_bng: extent,
+            queryables: Queryables::from_rows(std::iter::empty::<Map<String, Json>>(), None),
+            max_limit: crate::engine::MAX_LIMIT,
+            temporal: None,
+            lazy: Some(Lazy {
+                engine: engine.clone(),
+                kind: Kind::Lsoas,
+                order,
+                item_of,
+            }),
+        };
+        c.queryables = Queryables::from_rows(
+            (0..c.len().min(QUERYABLES_SAMPLE)).map(|i| c.properties(i).into_owned()),
+            Some("geometry-multipolygon"),
+        );
+        c
+    }
+
+    /// How many items it holds.
+    pub fn len(&self) -> usize {
+        match &self.lazy {
+            Some(l) => l.order.len(),
+            None => self.items.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The engine's unit or LSOA that is item `i`, for items read from the engine.
+    fn read_at(&self, i: usize) -> Option<(&Engine, Kind, usize)> {
+        let l = self.lazy.as_ref()?;
+        Some((&l.engine, l.kind, l.order[i] as usize))
+    }
+
+    /// Item `i`'s id.
+    pub fn id(&self, i: usize) -> &str {
+        match self.read_at(i) {
+            Some((e, Kind::Units, u)) => &e.units[u].id,
+            Some((e, Kind::Lsoas, l)) => &e.atlas.lsoas[l].code,
+            None => &self.items[i].id,
+        }
+    }
+
+    /// Item `i`'s geometry (a unit's is its BNG point).
+    pub fn shape(&self, i: usize) -> Cow<'_, Shape> {
+        match self.read_at(i) {
+            Some((e, Kind::Units, u)) => Cow::Owned(Shape::Point(e.units[u].pos)),
+            Some((_, Kind::Lsoas, l)) => Cow::Owned(Shape::Lsoa(l)),
+            None => Cow::Borrowed(&self.items[i].shape),
+        }
     }
 
     /// How many items a property's type may be read from: all of those held, the first
     /// [`QUERYABLES_SAMPLE`] units (whose properties are made when asked for).
     pub fn typed_from(&self) -> usize {
-        if self.units.is_some() {
-            QUERYABLES_SAMPLE
-        } else {
-            self.items.len()
+        match &self.lazy {
+            Some(_) => QUERYABLES_SAMPLE,
+            None => self.len(),
         }
     }
 
     /// Item `i`'s WGS84 position when the engine has it (units: transformed once at the
     /// join, as [`crate::base::crs::bng_to_wgs84`] of its BNG position).
     pub fn lonlat(&self, i: usize) -> Option<[f64; 2]> {
-        let Units(e) = self.units.as_ref()?;
-        e.contexts[self.items[i].unit? as usize].lonlat
+        match self.read_at(i)? {
+            (e, Kind::Units, u) => e.contexts[u].lonlat,
+            _ => None,
+        }
     }
 
-    /// Item `i`'s properties: held, or made from the engine's unit.
+    /// Item `i`'s properties: held, or made from the engine's unit or LSOA.
     pub fn properties(&self, i: usize) -> Cow<'_, Map<String, Json>> {
-        let it = &self.items[i];
-        match (&self.units, it.unit) {
-            (Some(Units(e)), Some(u)) => Cow::Owned(unit_properties(
-                &e.atlas,
-                &e.units[u as usize],
-                &e.contexts[u as usize],
-            )),
-            _ => Cow::Borrowed(&it.properties),
+        match self.read_at(i) {
+            Some((e, Kind::Units, u)) => {
+                Cow::Owned(unit_properties(&e.atlas, &e.units[u], &e.contexts[u]))
+            }
+            Some((e, Kind::Lsoas, l)) => Cow::Owned(lsoa_properties(&e.atlas, l)),
+            None => Cow::Borrowed(&self.items[i].properties),
         }
     }
 
     /// One of item `i`'s properties (for units, made alone: a filter on one field of a
     /// million units does not make a million maps).
     pub fn property(&self, i: usize, name: &str) -> Option<Cow<'_, Json>> {
-        let it = &self.items[i];
-        match (&self.units, it.unit) {
-            (Some(Units(e)), Some(u)) => unit_property(
-                &e.atlas,
-                &e.units[u as usize],
-                &e.contexts[u as usize],
-                name,
-            )
-            .map(Cow::Owned),
-            _ => it.properties.get(name).map(Cow::Borrowed),
+        match self.read_at(i) {
+            Some((e, Kind::Units, u)) => {
+                unit_property(&e.atlas, &e.units[u], &e.contexts[u], name).map(Cow::Owned)
+            }
+            Some((e, Kind::Lsoas, l)) => lsoa_property(&e.atlas, l, name).map(Cow::Owned),
+            None => self.items[i].properties.get(name).map(Cow::Borrowed),
         }
     }
 
@@ -285,28 +397,22 @@ impl Collection {
 
     /// The index of the item with this id.
     pub fn index_of(&self, id: &str) -> Option<usize> {
-        match &self.units {
-            Some(Units(e)) => e
-                .unit(id)
-                .and_then(|u| self.unit_items.get(u))
-                .map(|&i| i as usize),
+        match &self.lazy {
+            Some(l) => match l.kind {
+                Kind::Units => l.engine.unit(id),
+                Kind::Lsoas => l.engine.atlas.lsoa(id),
+            }
+            .and_then(|m| l.item_of.get(m))
+            .map(|&i| i as usize),
             None => self.by_id.get(id).copied(),
         }
-    }
-
-    pub fn get(&self, id: &str) -> Option<&Item> {
-        self.index_of(id).map(|i| &self.items[i])
     }
 
     /// Indexes of the items whose bounding box meets BNG `[minx, miny, maxx, maxy]`, in id
     /// order.
     pub fn in_envelope(&self, b: [f64; 4]) -> Vec<usize> {
-        let env = AABB::from_corners([b[0], b[1]], [b[2], b[3]]);
-        let mut v: Vec<usize> = self
-            .index
-            .locate_in_envelope_intersecting(&env)
-            .map(|e| e.data as usize)
-            .collect();
+        let mut v = vec![];
+        self.index.meeting(b, &mut v);
         v.sort_unstable();
         v
     }
@@ -315,22 +421,16 @@ impl Collection {
     /// polygons by their shapes (not their bounding boxes).
     pub fn in_bbox(&self, atlas: &Atlas, b: &Bbox) -> Vec<usize> {
         use geo::Intersects;
-        let mut v: Vec<usize> = b
-            .envelopes
-            .iter()
-            .flat_map(|e| {
-                let env = AABB::from_corners([e[0], e[1]], [e[2], e[3]]);
-                self.index
-                    .locate_in_envelope_intersecting(&env)
-                    .map(|e| e.data as usize)
-            })
-            .filter(|&i| match &self.items[i].shape {
-                Shape::Point(p) => b.has_point_at(*p, self.lonlat(i)),
-                Shape::Lsoa(l) => atlas.lsoa_shapes[*l].intersects(&b.area),
-                Shape::Lsoas(v) => v.iter().any(|l| atlas.lsoa_shapes[*l].intersects(&b.area)),
-                Shape::Polygon(mp) => mp.intersects(&b.area),
-            })
-            .collect();
+        let mut v = vec![];
+        for e in &b.envelopes {
+            self.index.meeting(*e, &mut v);
+        }
+        v.retain(|&i| match &*self.shape(i) {
+            Shape::Point(p) => b.has_point_at(*p, self.lonlat(i)),
+            Shape::Lsoa(l) => atlas.lsoa_shapes[*l].intersects(&b.area),
+            Shape::Lsoas(v) => v.iter().any(|l| atlas.lsoa_shapes[*l].intersects(&b.area)),
+            Shape::Polygon(mp) => mp.intersects(&b.area),
+        });
         v.sort_unstable();
         v.dedup();
         v
@@ -383,7 +483,6 @@ pub fn feature(
     crs: Crs,
     properties: Option<&[String]>,
 ) -> Result<Json, CrsError> {
-    let item = &c.items[i];
     let mut props = c.properties(i).into_owned();
     if let Some(names) = properties {
         crate::serve::ogc::select(&mut props, names);
@@ -392,11 +491,11 @@ pub fn feature(
         (Crs::Crs84, Some([lon, lat])) => {
             json!({"type": "Point", "coordinates": [crs::round6(lon), crs::round6(lat)]})
         }
-        _ => geometry(atlas, &item.shape, crs)?,
+        _ => geometry(atlas, &c.shape(i), crs)?,
     };
     Ok(json!({
         "type": "Feature",
-        "id": item.id,
+        "id": c.id(i),
         "geometry": geometry,
         "properties": props,
     }))
@@ -415,7 +514,6 @@ fn site_items(layer: &Layer) -> Vec<Item> {
         .sites
         .iter()
         .map(|s| Item {
-            unit: None,
             id: s.id.clone(),
             shape: Shape::Point(s.pos),
             properties: obj(
@@ -425,37 +523,50 @@ fn site_items(layer: &Layer) -> Vec<Item> {
         .collect()
 }
 
-fn lsoa_items(atlas: &Atlas) -> Vec<Item> {
-    atlas
-        .lsoas
-        .iter()
-        .enumerate()
-        .map(|(i, l)| {
-            let mut p = Map::new();
-            let imd = atlas.imd;
-            p.insert(imd.code_column().into(), json!(l.code));
-            p.insert(imd.name_column().into(), json!(l.name));
-            p.insert(imd.lad_code_column().into(), json!(l.lad_code));
-            p.insert(imd.lad_name_column().into(), json!(l.lad_name));
-            p.insert("imd_score".into(), json!(l.imd_score));
-            p.insert("imd_rank".into(), json!(l.imd_rank));
-            p.insert("imd_decile".into(), json!(l.imd_decile));
-            if let Some(d) = l.imd2019_decile {
-                p.insert("imd2019_decile".into(), json!(d));
-            }
-            for (d, v) in DOMAINS.iter().zip(l.domain_deciles) {
-                p.insert(format!("{d}_decile"), json!(v));
-            }
-            p.insert("population".into(), json!(l.population));
-            p.insert("boundary".into(), json!(l.boundary));
-            Item {
-                unit: None,
-                id: l.code.clone(),
-                shape: Shape::Lsoa(i),
-                properties: p,
-            }
-        })
-        .collect()
+/// An LSOA item's properties.
+fn lsoa_properties(atlas: &Atlas, i: usize) -> Map<String, Json> {
+    let l = &atlas.lsoas[i];
+    let mut p = Map::new();
+    let imd = atlas.imd;
+    p.insert(imd.code_column().into(), json!(l.code));
+    p.insert(imd.name_column().into(), json!(l.name));
+    p.insert(imd.lad_code_column().into(), json!(l.lad_code));
+    p.insert(imd.lad_name_column().into(), json!(l.lad_name));
+    p.insert("imd_score".into(), json!(l.imd_score));
+    p.insert("imd_rank".into(), json!(l.imd_rank));
+    p.insert("imd_decile".into(), json!(l.imd_decile));
+    if let Some(d) = l.imd2019_decile {
+        p.insert("imd2019_decile".into(), json!(d));
+    }
+    for (d, v) in DOMAINS.iter().zip(l.domain_deciles) {
+        p.insert(format!("{d}_decile"), json!(v));
+    }
+    p.insert("population".into(), json!(l.population));
+    p.insert("boundary".into(), json!(l.boundary));
+    p
+}
+
+/// One of [`lsoa_properties`], made alone.
+fn lsoa_property(atlas: &Atlas, i: usize, name: &str) -> Option<Json> {
+    let l = &atlas.lsoas[i];
+    let imd = atlas.imd;
+    Some(match name {
+        n if n == imd.code_column() => json!(l.code),
+        n if n == imd.name_column() => json!(l.name),
+        n if n == imd.lad_code_column() => json!(l.lad_code),
+        n if n == imd.lad_name_column() => json!(l.lad_name),
+        "imd_score" => json!(l.imd_score),
+        "imd_rank" => json!(l.imd_rank),
+        "imd_decile" => json!(l.imd_decile),
+        "imd2019_decile" => json!(l.imd2019_decile?),
+        "population" => json!(l.population),
+        "boundary" => json!(l.boundary),
+        n => {
+            let domain = n.strip_suffix("_decile")?;
+            let at = DOMAINS.iter().position(|d| *d == domain)?;
+            json!(l.domain_deciles[at])
+        }
+    })
 }
 
 /// The most catchments a page holds.
@@ -520,7 +631,6 @@ pub fn build_all(engine: &Arc<Engine>) -> Vec<Collection> {
         .iter()
         .enumerate()
         .map(|(i, p)| Item {
-            unit: None,
             id: p.practice_code.clone(),
             shape: Shape::Point(p.pos),
             properties: obj(json!({
@@ -531,62 +641,65 @@ pub fn build_all(engine: &Arc<Engine>) -> Vec<Collection> {
         })
         .collect();
 
+    let boxes = LsoaBoxes::new(atlas);
     // Seven independent builds: run them on the machine's cores.
     std::thread::scope(|scope| {
         let units = scope.spawn(|| Collection::units(engine));
         let lsoa = scope.spawn(|| {
+            let _t = crate::base::timing::Phase::start("build the lsoa collection");
             let imd = atlas.imd;
-            Collection::new(
-                atlas,
-                "lsoa",
-                &format!("LSOAs with {}", imd.label()),
-                &format!(
+            Collection::lsoas(
+                engine,
+                &boxes,
+                format!("LSOAs with {}", imd.label()),
+                format!(
                     "{} polygons with {} score, rank, decile and domain deciles (decile 1 = most deprived); population: {}",
                     imd.lsoa_label(),
                     imd.label(),
                     imd.population_label()
                 ),
-                lsoa_items(atlas),
             )
         });
         let catch = scope.spawn(|| {
+            let _t = crate::base::timing::Phase::start("build the catchments collection");
             // A catchment is many LSOA polygons: 1,000 a page is about 4 MB of GeoJSON, and
             // the whole layer in one page would be 25 MB built for anyone who asks.
             Collection::new(
-                atlas,
+                &boxes,
                 "catchments",
                 "GP catchments",
                 &format!(
                     "GP practice catchments: {}. At most {CATCHMENTS_PAGE} a page",
                     catchments.describe()
                 ),
-                catchment_items(atlas, catchments),
+                catchment_items(atlas, catchments, &engine.contexts),
             )
             .with_max_limit(CATCHMENTS_PAGE)
         });
+        let _t = crate::base::timing::Phase::start("build the other collections");
         let practices = Collection::new(
-            atlas,
+            &boxes,
             "practices",
             "GP practices",
             "Active English GP practices with registered patients and PCN",
             practice_items,
         );
         let stops = Collection::new(
-            atlas,
+            &boxes,
             "stops",
             "Public transport stops",
             "NaPTAN stops (Greater Manchester and the West Midlands)",
             site_items(&atlas.stops),
         );
         let vacc = Collection::new(
-            atlas,
+            &boxes,
             "vaccination-sites",
             "COVID-19 vaccination sites (Feb 2021)",
             "NHS England vaccination sites of 26 February 2021",
             site_items(&atlas.vaccination_sites),
         );
         let pharm = Collection::new(
-            atlas,
+            &boxes,
             "pharmacies",
             "Community pharmacies",
             "Greater Manchester community pharmacies",
@@ -606,7 +719,7 @@ pub fn build_all(engine: &Arc<Engine>) -> Vec<Collection> {
         ];
         if atlas.places.is_some() {
             all.push(Collection::new(
-                atlas,
+                &boxes,
                 "places",
                 "Places: local authorities, wards and PCNs",
                 "Local authorities and wards (2024) and Primary Care Networks, each at its label point (inside the area), with its WGS84 bounding box (`bbox`), a description (`detail`) and residents (Census 2021) or practices and list sizes (January 2021); `kind` is local_authority, ward or pcn",
@@ -626,7 +739,6 @@ fn place_items(atlas: &Atlas) -> Vec<Item> {
         .list
         .iter()
         .map(|p| Item {
-            unit: None,
             id: p.code.clone(),
             shape: Shape::Point(p.label),
             properties: obj(json!({
@@ -638,17 +750,39 @@ fn place_items(atlas: &Atlas) -> Vec<Item> {
         .collect()
 }
 
-/// A practice's catchment as the LSOAs it covers (or its own polygons, where given).
-fn catchment_items(atlas: &Atlas, catchments: &dyn CatchmentSource) -> Vec<Item> {
+/// A practice's catchment as the LSOAs it covers (or its own polygons, where given). Where
+/// catchments depend only on the LSOA, the units' joins already hold those of the LSOAs that
+/// have units (`contexts`): the others are worked out here.
+fn catchment_items(
+    atlas: &Atlas,
+    catchments: &dyn CatchmentSource,
+    contexts: &[Context],
+) -> Vec<Item> {
     let mut shapes: Vec<(usize, Shape)> = match catchments.polygons() {
         Some(polys) => polys
             .into_iter()
             .map(|(p, mp)| (p, Shape::Polygon(mp)))
             .collect(),
         None => {
+            let mut known: Vec<Option<&Arc<[Cover]>>> = vec![None; atlas.lsoas.len()];
+            if catchments.kind() != "polygons" {
+                for c in contexts {
+                    if let Some(k) = known.get_mut(c.lsoa) {
+                        k.get_or_insert(&c.catchment);
+                    }
+                }
+            }
+            let covers: Vec<Cow<'_, [Cover]>> = known
+                .par_iter()
+                .enumerate()
+                .map(|(l, k)| match k {
+                    Some(c) => Cow::Borrowed(&c[..]),
+                    None => Cow::Owned(catchments.covering(atlas, atlas.lsoas[l].centroid, l)),
+                })
+                .collect();
             let mut by_practice: HashMap<usize, Vec<usize>> = HashMap::new();
-            for (l, lsoa) in atlas.lsoas.iter().enumerate() {
-                for c in catchments.covering(atlas, lsoa.centroid, l) {
+            for (l, covers) in covers.iter().enumerate() {
+                for c in covers.iter() {
                     by_practice.entry(c.practice).or_default().push(l);
                 }
             }
@@ -668,7 +802,6 @@ fn catchment_items(atlas: &Atlas, catchments: &dyn CatchmentSource) -> Vec<Item>
                 _ => None,
             };
             Item {
-                unit: None,
                 id: pr.practice_code.clone(),
                 shape,
                 properties: obj(json!({

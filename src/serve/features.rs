@@ -164,7 +164,7 @@ fn collection_json(c: &Collection, base: &str) -> Value {
         "title": c.title,
         "description": c.description,
         "itemType": "feature",
-        "numberOfItems": c.items.len(),
+        "numberOfItems": c.len(),
         "extent": extent,
         "crs": [CRS84, EPSG_27700],
         "storageCrs": EPSG_27700,
@@ -450,7 +450,7 @@ fn items_page(
 
     let mut matching: Vec<usize> = match &bbox {
         Some(b) => c.in_bbox(atlas, b),
-        None => (0..c.items.len()).collect(),
+        None => (0..c.len()).collect(),
     };
     if let Some(dt) = datetime {
         matching.retain(|&i| {
@@ -475,9 +475,8 @@ fn items_page(
         // Each item's properties that the filter names, made alone (a million units are not
         // made whole), on every core.
         let judged = crate::base::par::map(&matching, |&i| {
-            let it = &c.items[i];
             let geometry = if f.spatial {
-                Some(collections::geometry(atlas, &it.shape, f.crs).map_err(ApiError::internal)?)
+                Some(collections::geometry(atlas, &c.shape(i), f.crs).map_err(ApiError::internal)?)
             } else {
                 None
             };

@@ -334,7 +334,7 @@ pub fn encode_tile(
             std::collections::HashMap::new();
         let mut items = vec![];
         for i in collection.in_envelope(window) {
-            match &collection.items[i].shape {
+            match &*collection.shape(i) {
                 Shape::Point([e, n]) if thin => {
                     // Whole cells only: the buffer's two cells each side are the neighbour
                     // tiles' edge cells, thinned alike.
@@ -366,8 +366,8 @@ pub fn encode_tile(
         kept.extend(items);
         kept.sort_unstable_by_key(|k| k.0);
         for (i, at, count) in kept {
-            let item = &collection.items[i];
-            let geom = match &item.shape {
+            let shape = collection.shape(i);
+            let geom = match &*shape {
                 Shape::Point([e, n]) => match at.or_else(|| place(i, *e, *n)) {
                     Some(p) if ToTile::inside(p) => GeomEncoder::<f64>::new(GeomType::Point)
                         .point(f64::from(p.0), f64::from(p.1))

@@ -376,13 +376,13 @@ fn type_by_name(name: &str) -> &'static str {
 
 impl Queryables {
     /// The scalar properties found in `rows` (the first non-null value of each gives its type).
-    pub fn from_rows<'a>(
-        rows: impl Iterator<Item = &'a Map<String, Value>>,
+    pub fn from_rows<R: std::borrow::Borrow<Map<String, Value>>>(
+        rows: impl Iterator<Item = R>,
         geometry: Option<&'static str>,
     ) -> Queryables {
         let mut props: Vec<(String, Option<&'static str>)> = vec![];
         for row in rows {
-            for (k, v) in row {
+            for (k, v) in row.borrow() {
                 let kind = match v {
                     Value::Bool(_) => Some("boolean"),
                     Value::Number(n) if n.is_i64() || n.is_u64() => Some("integer"),

@@ -113,7 +113,7 @@ fn find(layer: &str) -> Result<(usize, &'static TileLayer), ApiError> {
 /// The units collection's default scores, computed once.
 fn scores(state: &crate::serve::state::AppState) -> Vec<Option<(f64, usize)>> {
     let units = state.collection("units");
-    let mut out = vec![None; units.map_or(0, |c| c.items.len())];
+    let mut out = vec![None; units.map_or(0, |c| c.len())];
     let Some(units) = units else { return out };
     let Ok(ranking) = state
         .engine
@@ -163,7 +163,7 @@ pub async fn tilejson(
     // Field types from the first item that has each.
     let mut fields = serde_json::Map::new();
     for f in field_names(atlas, layer) {
-        let kind = (0..collection.items.len().min(collection.typed_from()))
+        let kind = (0..collection.len().min(collection.typed_from()))
             .find_map(|i| {
                 collection
                     .properties(i)

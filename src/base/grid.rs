@@ -1,0 +1,289 @@
+//! A fixed set of points bucketed on a uniform grid, for "which points are in this box": built
+//! in two linear passes (a counting sort by cell), where an R-tree's bulk load sorts and
+//! splits again and again. A million units are indexed in tens of milliseconds, so a server
+//! starts without building R-trees over them.
+//!
+//! ```
+//! use sitefinder::base::grid::PointGrid;
+//! let g = PointGrid::new([([0.0, 0.0], 7), ([100.0, 0.0], 3), ([50.0, 50.0], 9)]);
+//! let mut hits = g.in_box([0.0, 0.0], [60.0, 50.0]);
+//! hits.sort_unstable();
+//! // Edges included.
+//! assert_eq!(hits, vec![7, 9]);
+//! assert!(g.in_box([101.0, 0.0], [200.0, 10.0]).is_empty());
+//! ```
+
+/// Points with their numbers, grouped by the cell of a uniform grid over their extent (rows
+/// of cells one after another, so a box's cells in one row are one run of points).
+#[derive(Debug, Clone, Default)]
+pub struct PointGrid {
+    /// The lowest x and y of any point.
+    origin: [f64; 2],
+    /// The highest.
+    top: [f64; 2],
+    /// A cell's side in the points' units.
+    side: f64,
+    /// Cells across and down (at least one each once there is a point).
+    cols: usize,
+    rows: usize,
+    /// Where each cell's points start in `points`; one more entry than cells.
+    starts: Vec<u32>,
+    /// Every point and its number, by cell; within a cell in the order given.
+    points: Vec<([f64; 2], u32)>,
+}
+
+/// Points per cell the grid aims at on average.
+const PER_CELL: f64 = 4.0;
+/// The most cells a grid has (4 bytes each), whatever the points.
+const MAX_CELLS: f64 = 4_000_000.0;
+
+impl PointGrid {
+    /// Indexes the points given with their numbers; points whose coordinates are not finite
+    /// are left out (no box holds them).
+    pub fn new(points: impl IntoIterator<Item = ([f64; 2], u32)>) -> PointGrid {
+        let points = points.into_iter();
+        let mut kept = Vec::with_capacity(points.size_hint().1.unwrap_or(0));
+        kept.extend(points.filter(|(p, _)| p[0].is_finite() && p[1].is_finite()));
+        let points: Vec<([f64; 2], u32)> = kept;
+        let Some(first) = points.first() else {
+            return PointGrid::default();
+        };
+        let (mut lo, mut hi) = (first.0, first.0);
+        for (p, _) in &points {
+            lo = [lo[0].min(p[0]), lo[1].min(p[1])];
+            hi = [hi[0].max(p[0]), hi[1].max(p[1])];
+        }
+        let (w, h) = (hi[0] - lo[0], hi[1] - lo[1]);
+        let cells = (points.len() as f64 / PER_CELL).clamp(1.0, MAX_CELLS);
+        // Square cells covering the extent in about `cells` cells; a line of points (no width
+        // or no height) is cut along its length.
+        let side = match (w > 0.0, h > 0.0) {
+            (true, true) => (w * h / cells).sqrt(),
+            (true, false) => w / cells,
+            (false, true) => h / cells,
+            (false, false) => 1.0,
+        };
+        // Not below what the extent's own rounding can tell apart.
+        let side = side.max(w.max(h) * 1e-9).max(f64::MIN_POSITIVE);
+        let count = |d: f64| ((d / side).floor() as usize).saturating_add(1).min(1 << 20);
+        let (cols, rows) = (count(w), count(h));
+        let mut g = PointGrid {
+            origin: lo,
+            top: hi,
+            side,
+            cols,
+            rows,
+            starts: vec![],
+            points: vec![],
+        };
+        // Counting sort by cell: counts, their running sums, then each point to its place.
+        let mut starts = vec![0u32; cols * rows + 1];
+        let cell_of: Vec<u32> = points
+            .iter()
+            .map(|(p, _)| {
+                let c = g.cell(*p);
+                starts[c + 1] += 1;
+                c as u32
+            })
+            .collect();
+        for i in 1..starts.len() {
+            starts[i] += starts[i - 1];
+        }
+        let mut next = starts.clone();
+        let mut sorted = vec![([0.0; 2], 0u32); points.len()];
+        for (pt, &c) in points.iter().zip(&cell_of) {
+            let at = &mut next[c as usize];
+            sorted[*at as usize] = *pt;
+            *at += 1;
+        }
+        g.starts = starts;
+        g.points = sorted;
+        g
+    }
+
+    /// The box of every point, `[minx, miny, maxx, maxy]`; `None` without points.
+    pub fn bounds(&self) -> Option<[f64; 4]> {
+        (!self.points.is_empty()).then_some([
+            self.origin[0],
+            self.origin[1],
+            self.top[0],
+            self.top[1],
+        ])
+    }
+
+    /// How many points it holds.
+    pub fn len(&self) -> usize {
+        self.points.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty()
+    }
+
+    /// The column or row of a coordinate along one axis, clamped to the grid (the same
+    /// rounding for points and boxes, so a point on a box's edge falls in the box's cells).
+    fn along(&self, v: f64, axis: usize, n: usize) -> usize {
+        let k = ((v - self.origin[axis]) / self.side).floor();
+        if k <= 0.0 {
+            0
+        } else {
+            (k as usize).min(n - 1)
+        }
+    }
+
+    fn cell(&self, p: [f64; 2]) -> usize {
+        self.along(p[1], 1, self.rows) * self.cols + self.along(p[0], 0, self.cols)
+    }
+
+    /// The numbers of the points inside the box from `lo` to `hi`, edges included, in no
+    /// particular order. A box whose `lo` passes its `hi`, or with a coordinate that is not a
+    /// number, holds nothing.
+    pub fn in_box(&self, lo: [f64; 2], hi: [f64; 2]) -> Vec<u32> {
+        let mut out = vec![];
+        self.each_in_box(lo, hi, |n| out.push(n));
+        out
+    }
+
+    /// [`PointGrid::in_box`], each number given to `f`.
+    pub fn each_in_box(&self, lo: [f64; 2], hi: [f64; 2], mut f: impl FnMut(u32)) {
+        if self.points.is_empty() || !(lo[0] <= hi[0] && lo[1] <= hi[1]) {
+            return;
+        }
+        let (x0, x1) = (
+            self.along(lo[0], 0, self.cols),
+            self.along(hi[0], 0, self.cols),
+        );
+        let (y0, y1) = (
+            self.along(lo[1], 1, self.rows),
+            self.along(hi[1], 1, self.rows),
+        );
+        for row in y0..=y1 {
+            let from = self.starts[row * self.cols + x0] as usize;
+            let to = self.starts[row * self.cols + x1 + 1] as usize;
+            for (p, n) in &self.points[from..to] {
+                if lo[0] <= p[0] && p[0] <= hi[0] && lo[1] <= p[1] && p[1] <= hi[1] {
+                    f(*n);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn brute(pts: &[[f64; 2]], lo: [f64; 2], hi: [f64; 2]) -> Vec<u32> {
+        (0..pts.len() as u32)
+            .filter(|&i| {
+                let p = pts[i as usize];
+                lo[0] <= p[0] && p[0] <= hi[0] && lo[1] <= p[1] && p[1] <= hi[1]
+            })
+            .collect()
+    }
+
+    fn grid(pts: &[[f64; 2]]) -> PointGrid {
+        PointGrid::new(pts.iter().enumerate().map(|(i, p)| (*p, i as u32)))
+    }
+
+    proptest! {
+        /// The same points as testing every one, for boxes anywhere (inside, across, outside
+        /// the extent, on points' coordinates exactly, reversed), over clustered points with
+        /// repeats, lines and single points.
+        #[test]
+        fn same_as_every_point(
+            pts in proptest::collection::vec((-50i32..50, -50i32..50, 0u8..3), 0..300),
+            boxes in proptest::collection::vec((-60i32..60, -60i32..60, -5i32..70, -5i32..70), 1..20),
+            scale in prop_oneof![Just(1.0), Just(0.001), Just(1000.0), Just(7.3)],
+            line in 0u8..3,
+        ) {
+            let pts: Vec<[f64; 2]> = pts
+                .iter()
+                .map(|&(x, y, c)| {
+                    // Some points in a tight cluster, as units in a town centre.
+                    let (x, y) = if c == 0 { (x as f64 / 97.0, y as f64 / 89.0) } else { (x as f64, y as f64) };
+                    match line {
+                        1 => [x * scale, 3.0],
+                        2 => [-1.0, y * scale],
+                        _ => [x * scale, y * scale],
+                    }
+                })
+                .collect();
+            let g = grid(&pts);
+            prop_assert_eq!(g.len(), pts.len());
+            for &(x, y, w, h) in &boxes {
+                let lo = [x as f64 * scale, y as f64 * scale];
+                let hi = [(x + w) as f64 * scale, (y + h) as f64 * scale];
+                let mut got = g.in_box(lo, hi);
+                got.sort_unstable();
+                prop_assert_eq!(got, brute(&pts, lo, hi));
+                // A box exactly on one point holds it (and its repeats).
+                if let Some(p) = pts.get((x.unsigned_abs() as usize) % pts.len().max(1)) {
+                    let mut got = g.in_box(*p, *p);
+                    got.sort_unstable();
+                    prop_assert_eq!(got, brute(&pts, *p, *p));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn edges_and_odd_boxes() {
+        let pts = [[0.0, 0.0], [10.0, 10.0], [10.0, 0.0], [f64::NAN, 1.0]];
+        let g = grid(&pts);
+        // The point that is not a number is not indexed.
+        assert_eq!(g.len(), 3);
+        assert_eq!(g.bounds(), Some([0.0, 0.0, 10.0, 10.0]));
+        assert_eq!(PointGrid::new([]).bounds(), None);
+        let all = |lo, hi| {
+            let mut v = g.in_box(lo, hi);
+            v.sort_unstable();
+            v
+        };
+        assert_eq!(all([0.0, 0.0], [10.0, 10.0]), vec![0, 1, 2]);
+        assert_eq!(all([10.0, 0.0], [10.0, 0.0]), vec![2]);
+        assert_eq!(all([-1e300, -1e300], [1e300, 1e300]), vec![0, 1, 2]);
+        assert_eq!(
+            all([f64::NEG_INFINITY, 0.0], [f64::INFINITY, 0.0]),
+            vec![0, 2]
+        );
+        // Reversed, or not a number: nothing.
+        assert!(all([10.0, 0.0], [0.0, 10.0]).is_empty());
+        assert!(all([f64::NAN, 0.0], [10.0, 10.0]).is_empty());
+        assert!(all([10.000001, 0.0], [11.0, 10.0]).is_empty());
+        assert!(PointGrid::new([]).in_box([0.0; 2], [1.0; 2]).is_empty());
+    }
+
+    /// A million points in England's extent: the grid is bounded and each box's points are
+    /// every point's.
+    #[test]
+    fn many_points_bounded() {
+        let mut s = 12345u64;
+        let mut r = || {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let pts: Vec<[f64; 2]> = (0..200_000)
+            .map(|_| {
+                [
+                    130_000.0 + 530_000.0 * r(),
+                    10_000.0 + 650_000.0 * r().powi(3),
+                ]
+            })
+            .collect();
+        let g = grid(&pts);
+        assert!(g.starts.len() <= 200_000 / 4 + 2 + g.cols + g.rows);
+        for b in [
+            [380_000.0, 390_000.0, 395_000.0, 400_000.0],
+            [130_000.0, 10_000.0, 131_000.0, 11_000.0],
+            [0.0, 0.0, 700_000.0, 700_000.0],
+        ] {
+            let mut got = g.in_box([b[0], b[1]], [b[2], b[3]]);
+            got.sort_unstable();
+            assert_eq!(got, brute(&pts, [b[0], b[1]], [b[2], b[3]]));
+        }
+    }
+}
