@@ -34,7 +34,8 @@ pub struct PointGrid {
 
 /// Points per cell the grid aims at on average.
 const PER_CELL: f64 = 4.0;
-/// The most cells a grid has (4 bytes each), whatever the points.
+/// The most cells a grid aims at (4 bytes each), whatever the points; it has at most twice as
+/// many.
 const MAX_CELLS: f64 = 4_000_000.0;
 
 impl PointGrid {
@@ -53,20 +54,34 @@ impl PointGrid {
             lo = [lo[0].min(p[0]), lo[1].min(p[1])];
             hi = [hi[0].max(p[0]), hi[1].max(p[1])];
         }
+        // The extent (infinite if it is wider than a double can hold).
         let (w, h) = (hi[0] - lo[0], hi[1] - lo[1]);
         let cells = (points.len() as f64 / PER_CELL).clamp(1.0, MAX_CELLS);
-        // Square cells covering the extent in about `cells` cells; a line of points (no width
-        // or no height) is cut along its length.
-        let side = match (w > 0.0, h > 0.0) {
-            (true, true) => (w * h / cells).sqrt(),
+        // Square cells covering the extent in about `cells` cells (square roots apart, so
+        // tiny or huge extents neither underflow nor overflow); a line of points (no width or
+        // no height) is cut along its length.
+        let mut side = match (w > 0.0, h > 0.0) {
+            (true, true) => w.sqrt() * (h.sqrt() / cells.sqrt()),
             (true, false) => w / cells,
             (false, true) => h / cells,
             (false, false) => 1.0,
         };
-        // Not below what the extent's own rounding can tell apart.
-        let side = side.max(w.max(h) * 1e-9).max(f64::MIN_POSITIVE);
-        let count = |d: f64| ((d / side).floor() as usize).saturating_add(1).min(1 << 20);
-        let (cols, rows) = (count(w), count(h));
+        if !(side.is_finite() && side > 0.0) {
+            side = f64::MAX;
+        }
+        // Cells across a distance: saturating, and one for a distance that is not a number
+        // (an infinite extent over infinite cells).
+        let count = |d: f64, side: f64| ((d / side).floor() as usize).saturating_add(1);
+        // Never more than twice the cells aimed at (the edges' part cells, a thin extent's
+        // rounding): larger cells until they fit.
+        let most = 2.0 * cells + 64.0;
+        let (cols, rows) = loop {
+            let (c, r) = (count(w, side), count(h, side));
+            if c.checked_mul(r).is_some_and(|n| n as f64 <= most) {
+                break (c, r);
+            }
+            side *= 2.0;
+        };
         let mut g = PointGrid {
             origin: lo,
             top: hi,
@@ -228,6 +243,42 @@ mod tests {
         }
     }
 
+    /// Extents too small or too large for a double's arithmetic: bounded grids, the same
+    /// answers.
+    #[test]
+    fn tiny_and_huge_extents() {
+        for pts in [
+            vec![[0.0, 0.0], [1e-170, 1e-170], [5e-171, 2e-171]],
+            vec![
+                [0.0, 0.0],
+                [f64::MIN_POSITIVE, 0.0],
+                [0.0, f64::MIN_POSITIVE],
+            ],
+            vec![[-1e308, -1e308], [1e308, 1e308], [0.0, 1.0]],
+            vec![
+                [f64::MAX, f64::MIN],
+                [f64::MIN, f64::MAX],
+                [3.0, 3.0],
+                [3.0, 3.0],
+            ],
+            vec![[1e-300, 5.0], [2e-300, 5.0], [1.0, 5.0]],
+        ] {
+            let g = grid(&pts);
+            assert!(g.starts.len() <= 67, "{pts:?}: {} cells", g.starts.len());
+            for (lo, hi) in [
+                ([0.0, 0.0], [1e-170, 1e-170]),
+                ([-1e308, -1e308], [1e308, 1e308]),
+                ([f64::NEG_INFINITY; 2], [f64::INFINITY; 2]),
+                ([3.0, 3.0], [3.0, 3.0]),
+                ([1e-300, 0.0], [1.5e-300, 10.0]),
+            ] {
+                let mut got = g.in_box(lo, hi);
+                got.sort_unstable();
+                assert_eq!(got, brute(&pts, lo, hi), "{pts:?} in {lo:?}..{hi:?}");
+            }
+        }
+    }
+
     #[test]
     fn edges_and_odd_boxes() {
         let pts = [[0.0, 0.0], [10.0, 10.0], [10.0, 0.0], [f64::NAN, 1.0]];
@@ -255,7 +306,7 @@ mod tests {
         assert!(PointGrid::new([]).in_box([0.0; 2], [1.0; 2]).is_empty());
     }
 
-    /// A million points in England's extent: the grid is bounded and each box's points are
+    /// 200,000 points in England's extent: the grid is bounded and each box's points are
     /// every point's.
     #[test]
     fn many_points_bounded() {
@@ -275,7 +326,7 @@ mod tests {
             })
             .collect();
         let g = grid(&pts);
-        assert!(g.starts.len() <= 200_000 / 4 + 2 + g.cols + g.rows);
+        assert!(g.starts.len() <= 2 * 200_000 / 4 + 65);
         for b in [
             [380_000.0, 390_000.0, 395_000.0, 400_000.0],
             [130_000.0, 10_000.0, 131_000.0, 11_000.0],

@@ -18,8 +18,8 @@
 //!
 //! A server also keeps what it prepares over the units (their settled criterion values and id
 //! order, [`crate::analysis::prepared`]) beside them, as `prepared-<key>.v<version>.bin`
-//! under the same key, with a hash of every megabyte ([`write_prepared`], [`read_prepared`]);
-//! it goes when its joined units go.
+//! under the same key, with its count of units and a hash of all its bytes checked
+//! ([`write_prepared`], [`read_prepared`]); it goes when its joined units go.
 //!
 //! ```
 //! # use sitefinder::engine::cache::Key;

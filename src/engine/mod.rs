@@ -585,7 +585,10 @@ impl Engine {
                     Ok(p) => return p,
                     Err(err) => {
                         drop(t);
-                        tracing::info!("prepared values at {} not used: {err}", at.display());
+                        // None kept yet is no news.
+                        if !matches!(&err, cache::CacheError::Io(e) if e.kind() == std::io::ErrorKind::NotFound) {
+                            tracing::info!("prepared values at {} not used: {err}", at.display());
+                        }
                     }
                 }
             }
@@ -1470,9 +1473,6 @@ fn unsuitable_list(units: &[Unit], left: &[(usize, &'static str)]) -> String {
     out
 }
 
-/// Where the joined units of `files` (their full paths; `given` as named) are kept and the key
-/// they are kept under, unless `--no-cache` was given, no cache folder is known, or the files
-/// are small (with the per-user folder) or cannot be read (the import then says why).
 /// Where the joined units of these settings, data and files are kept, and under what key.
 struct Kept {
     at: PathBuf,
@@ -1489,6 +1489,9 @@ fn canonical(paths: &[PathBuf]) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Where the joined units of `files` (their full paths; `given` as named) are kept and the key
+/// they are kept under, unless `--no-cache` was given, no cache folder is known, or the files
+/// are small (with the per-user folder) or cannot be read (the import then says why).
 fn kept_at(
     cfg: &Config,
     data: &Path,
@@ -1573,4 +1576,86 @@ pub fn query_value(query: &str, key: &str) -> Option<String> {
         .find(|(k, _)| k == key)
         .map(|(_, v)| v)
         .filter(|v| !v.trim().is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::catchment::Cover;
+
+    /// A change to one unit read and its join.
+    type Damage<'a> = dyn Fn(&mut Unit, &mut Context) + 'a;
+
+    /// Joined units read while the data loaded are used as read, unless an index goes beyond
+    /// one of the data's layers: then the units are joined again.
+    #[test]
+    fn early_joined_units_beyond_the_data_are_joined_again() {
+        let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("data");
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = Config::new(&data);
+        cfg.cache_dir = Some(dir.path().to_path_buf());
+        let atlas = Arc::new(Atlas::load_edition(&data, cfg.imd).unwrap());
+        let fresh = Engine::open_with(
+            atlas.clone(),
+            &Config {
+                no_cache: true,
+                ..cfg.clone()
+            },
+        )
+        .unwrap();
+        assert!(fresh.units.len() > 50);
+        let joined = |damage: &Damage<'_>| {
+            let (mut units, mut contexts) = (fresh.units.clone(), fresh.contexts.clone());
+            damage(&mut units[3], &mut contexts[3]);
+            cache::Joined {
+                units,
+                contexts,
+                skipped: vec![],
+                occupied: 0,
+                notes: vec![],
+            }
+        };
+        let open = |j: cache::Joined| {
+            let early = Kept {
+                at: dir.path().join("joined-early.v1.bin"),
+                key: cache::Key::new(),
+                read: Some(Ok(j)),
+            };
+            Engine::open_from(atlas.clone(), &cfg, Some(Some(early))).unwrap()
+        };
+        let read = |e: &Engine| e.notes.iter().any(|n| n.starts_with("read joined from"));
+        // As read: used.
+        let e = open(joined(&|_, _| ()));
+        assert!(read(&e), "{:?}", e.notes);
+        assert_eq!(format!("{:?}", e.contexts), format!("{:?}", fresh.contexts));
+        let a = &atlas;
+        let damages: [(&str, &Damage<'_>); 6] = [
+            ("unit's LSOA", &|u, _| u.lsoa = Some(a.lsoas.len())),
+            ("LSOA", &|_, c| c.lsoa = a.lsoas.len()),
+            ("practice", &|_, c| {
+                c.nearest_practices[0].0 = a.practices.len()
+            }),
+            ("catchment", &|_, c| {
+                c.catchment = Arc::from(vec![Cover {
+                    practice: a.practices.len(),
+                    share: None,
+                }])
+            }),
+            ("vaccination site", &|_, c| {
+                c.nearest_vaccination_site = Some((a.vaccination_sites.sites.len(), 1.0))
+            }),
+            ("pharmacy", &|_, c| {
+                c.nearest_pharmacy = Some((a.pharmacies.sites.len(), 1.0))
+            }),
+        ];
+        for (what, damage) in damages {
+            let e = open(joined(damage));
+            assert!(!read(&e), "{what}: {:?}", e.notes);
+            assert_eq!(
+                format!("{:?}", e.contexts),
+                format!("{:?}", fresh.contexts),
+                "{what}"
+            );
+        }
+    }
 }

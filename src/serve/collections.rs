@@ -97,8 +97,12 @@ enum Index {
 }
 
 impl Index {
-    /// The items whose box meets `[minx, miny, maxx, maxy]`, edges included, in no order.
+    /// The items whose box meets `[minx, miny, maxx, maxy]`, edges included, in no order
+    /// (none for a box with a coordinate that is not a number).
     fn meeting(&self, b: [f64; 4], out: &mut Vec<usize>) {
+        if b.iter().any(|v| v.is_nan()) {
+            return;
+        }
         let (lo, hi) = (
             [b[0].min(b[2]), b[1].min(b[3])],
             [b[0].max(b[2]), b[1].max(b[3])],
@@ -113,8 +117,8 @@ impl Index {
     }
 }
 
-/// How many of the units or LSOAs a collection's queryables are typed from (a property
-/// without a value in any of them is typed by its name).
+/// How many units the units collection's queryables are typed from (a property without a
+/// value in any of them is typed by its name).
 const QUERYABLES_SAMPLE: usize = 10_000;
 
 /// A collection: metadata, items, and an index of their bounding boxes.
@@ -305,8 +309,10 @@ impl Collection {
                 item_of,
             }),
         };
+        // Typed from every LSOA, one map at a time (one property, `imd2019_decile`, may be
+        // missing from some).
         c.queryables = Queryables::from_rows(
-            (0..c.len().min(QUERYABLES_SAMPLE)).map(|i| c.properties(i).into_owned()),
+            (0..c.len()).map(|i| c.properties(i).into_owned()),
             Some("geometry-multipolygon"),
         );
         c
@@ -352,8 +358,8 @@ impl Collection {
     /// [`QUERYABLES_SAMPLE`] units (whose properties are made when asked for).
     pub fn typed_from(&self) -> usize {
         match &self.lazy {
-            Some(_) => QUERYABLES_SAMPLE,
-            None => self.len(),
+            Some(l) if l.kind == Kind::Units => QUERYABLES_SAMPLE,
+            _ => self.len(),
         }
     }
 

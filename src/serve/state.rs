@@ -58,8 +58,9 @@ impl AppState {
     /// Builds every collection over the engine's units.
     pub fn new(engine: Engine) -> AppState {
         let engine = Arc::new(engine);
-        // Each ranking then costs what its filters keep, not every unit: the index and values
-        // are made beside the collections (a million units' R-trees are built one per core).
+        // Each ranking then costs what its filters keep, not every unit: the index, values and
+        // id order are prepared (or read where kept) beside the other collections; the units
+        // collection waits for the id order.
         let collections = std::thread::scope(|scope| {
             scope.spawn(|| engine.prepare());
             collections::build_all(&engine)
