@@ -355,17 +355,7 @@ fn kept_config(dir: &Path, cache: &Path) -> Config {
 }
 
 fn kept_files(cache: &Path) -> Vec<std::path::PathBuf> {
-    let mut v: Vec<_> = std::fs::read_dir(cache)
-        .map(|d| d.map(|e| e.unwrap().path()).collect())
-        .unwrap_or_default();
-    v.retain(|p| {
-        p.file_name()
-            .unwrap()
-            .to_string_lossy()
-            .starts_with("joined-")
-    });
-    v.sort();
-    v
+    cache_files(cache, "joined-")
 }
 
 /// The atlas of the default edition, loaded once for these tests.

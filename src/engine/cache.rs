@@ -307,15 +307,21 @@ fn prepared_bytes(kept: Kept<'_>) -> impl Iterator<Item = Vec<u8>> + '_ {
     values.chain(order)
 }
 
+/// A private part-file beside `path` (its folder made if need be), named `prefix...part`, to be
+/// renamed into place once whole ([`prune`] removes those an hour old).
+fn part_file(path: &Path, prefix: &str) -> std::io::Result<tempfile::NamedTempFile> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    tempfile::Builder::new()
+        .prefix(prefix)
+        .suffix(".part")
+        .tempfile_in(dir)
+}
+
 /// Writes what a server prepared over the joined units kept under `key` to `path`
 /// (atomically). Returns the bytes written.
 pub fn write_prepared(path: &Path, key: &Key, kept: Kept<'_>) -> Result<u64, CacheError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let mut part = tempfile::Builder::new()
-        .prefix(".prepared.")
-        .suffix(".part")
-        .tempfile_in(dir)?;
+    let mut part = part_file(path, ".prepared.")?;
     let mut out = std::io::BufWriter::with_capacity(1 << 20, part.as_file_mut());
     out.write_all(&[0; PREPARED_HEADER])?;
     let mut h = foldhash::fast::FixedState::with_seed(6).build_hasher();
@@ -491,11 +497,7 @@ pub fn write(path: &Path, key: &Key, parts: Parts<'_>) -> Result<u64, CacheError
     front.u64(parts.units.len() as u64);
 
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let mut part = tempfile::Builder::new()
-        .prefix(".joined.")
-        .suffix(".part")
-        .tempfile_in(dir)?;
+    let mut part = part_file(path, ".joined.")?;
     let mut out = std::io::BufWriter::with_capacity(1 << 20, part.as_file_mut());
     out.write_all(&[0; HEADER])?;
     out.write_all(&front.0)?;
