@@ -6,7 +6,9 @@
 //! A run over large units files keeps them joined ([`sitefinder::engine::cache`]); the next run
 //! over the same files, data and settings reads them: the units and their joins must be those
 //! made again, field for field, and the files written from them byte for byte; any change to
-//! what they were made from, and any damage to the kept file, must make them again.
+//! what they were made from, and any damage to the kept file, must make them again. What a
+//! server prepares over kept units (the settled values and the id order) is kept beside them
+//! and must read back bit for bit as made again, or be made again when damaged.
 
 mod common;
 
