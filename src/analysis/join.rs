@@ -124,12 +124,12 @@ fn attach_one(
     let lad = &atlas.lsoas[lsoa].lad_code;
 
     // Catchments that depend only on the LSOA are cached per LSOA; polygon ones are not.
-    let catchment: Arc<[Cover]> = if catchments.kind() == "polygons" {
-        catchments.covering(atlas, u.pos, lsoa).into()
-    } else {
+    let catchment: Arc<[Cover]> = if catchments.per_lsoa() {
         cover_cache[lsoa]
             .get_or_init(|| catchments.covering(atlas, u.pos, lsoa).into())
             .clone()
+    } else {
+        catchments.covering(atlas, u.pos, lsoa).into()
     };
     let catchment_patients = catchment
         .iter()

@@ -42,10 +42,9 @@ impl PointGrid {
     /// Indexes the points given with their numbers; points whose coordinates are not finite
     /// are left out (no box holds them).
     pub fn new(points: impl IntoIterator<Item = ([f64; 2], u32)>) -> PointGrid {
-        let points = points.into_iter();
-        let mut kept = Vec::with_capacity(points.size_hint().1.unwrap_or(0));
-        kept.extend(points.filter(|(p, _)| p[0].is_finite() && p[1].is_finite()));
-        let points: Vec<([f64; 2], u32)> = kept;
+        let given = points.into_iter();
+        let mut points: Vec<([f64; 2], u32)> = Vec::with_capacity(given.size_hint().1.unwrap_or(0));
+        points.extend(given.filter(|(p, _)| p[0].is_finite() && p[1].is_finite()));
         let Some(first) = points.first() else {
             return PointGrid::default();
         };

@@ -42,6 +42,11 @@ pub trait CatchmentSource: Send + Sync {
     fn polygons(&self) -> Option<Vec<(usize, MultiPolygon<f64>)>> {
         None
     }
+    /// Whether [`CatchmentSource::covering`] depends only on the LSOA (not on the point), so
+    /// that it can be worked out once per LSOA and shared.
+    fn per_lsoa(&self) -> bool {
+        true
+    }
     /// What the user should know about the source's input (rows not used and why), one
     /// sentence each; printed by the CLI and carried in every output's metadata.
     fn notes(&self) -> Vec<String> {
@@ -543,6 +548,9 @@ impl Polygons {
 }
 
 impl CatchmentSource for Polygons {
+    fn per_lsoa(&self) -> bool {
+        false
+    }
     fn kind(&self) -> &'static str {
         "polygons"
     }

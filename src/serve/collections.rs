@@ -249,8 +249,10 @@ impl Collection {
                 .map(|(i, &u)| (units[u as usize].pos, i as u32)),
         );
         let extent = grid.bounds();
-        let days = || units.par_iter().filter_map(|u| u.vacant_since);
-        let (lo, hi) = (days().min(), days().max());
+        let days = units
+            .par_iter()
+            .filter_map(|u| u.vacant_since.map(|d| (d, d)))
+            .reduce_with(|a, b| (a.0.min(b.0), a.1.max(b.1)));
         let mut c = Collection {
             id: "units",
             title: "Candidate units".into(),
@@ -264,7 +266,7 @@ impl Collection {
                 Some("geometry-point"),
             ),
             max_limit: crate::engine::MAX_LIMIT,
-            temporal: lo.zip(hi).map(|(lo, hi)| (lo.to_string(), hi.to_string())),
+            temporal: days.map(|(lo, hi)| (lo.to_string(), hi.to_string())),
             lazy: Some(Lazy {
                 engine: engine.clone(),
                 kind: Kind::Units,
@@ -531,25 +533,31 @@ fn site_items(layer: &Layer) -> Vec<Item> {
 
 /// An LSOA item's properties.
 fn lsoa_properties(atlas: &Atlas, i: usize) -> Map<String, Json> {
-    let l = &atlas.lsoas[i];
-    let mut p = Map::new();
+    lsoa_field_names(atlas)
+        .filter_map(|n| {
+            let v = lsoa_property(atlas, i, &n)?;
+            Some((n.into_owned(), v))
+        })
+        .collect()
+}
+
+/// An LSOA item's property names, in order (`imd2019_decile` is left out where it has no value).
+fn lsoa_field_names(atlas: &Atlas) -> impl Iterator<Item = Cow<'static, str>> {
     let imd = atlas.imd;
-    p.insert(imd.code_column().into(), json!(l.code));
-    p.insert(imd.name_column().into(), json!(l.name));
-    p.insert(imd.lad_code_column().into(), json!(l.lad_code));
-    p.insert(imd.lad_name_column().into(), json!(l.lad_name));
-    p.insert("imd_score".into(), json!(l.imd_score));
-    p.insert("imd_rank".into(), json!(l.imd_rank));
-    p.insert("imd_decile".into(), json!(l.imd_decile));
-    if let Some(d) = l.imd2019_decile {
-        p.insert("imd2019_decile".into(), json!(d));
-    }
-    for (d, v) in DOMAINS.iter().zip(l.domain_deciles) {
-        p.insert(format!("{d}_decile"), json!(v));
-    }
-    p.insert("population".into(), json!(l.population));
-    p.insert("boundary".into(), json!(l.boundary));
-    p
+    [
+        imd.code_column(),
+        imd.name_column(),
+        imd.lad_code_column(),
+        imd.lad_name_column(),
+        "imd_score",
+        "imd_rank",
+        "imd_decile",
+        "imd2019_decile",
+    ]
+    .into_iter()
+    .map(Cow::Borrowed)
+    .chain(DOMAINS.iter().map(|d| Cow::Owned(format!("{d}_decile"))))
+    .chain(["population", "boundary"].map(Cow::Borrowed))
 }
 
 /// One of [`lsoa_properties`], made alone.
@@ -578,7 +586,6 @@ fn lsoa_property(atlas: &Atlas, i: usize, name: &str) -> Option<Json> {
 /// The most catchments a page holds.
 pub const CATCHMENTS_PAGE: usize = 1_000;
 
-/// Every collection, built from the atlas, the served units and the catchment source.
 /// A unit's properties in the units collection.
 type UnitField = fn(&Atlas, &Unit, &Context) -> Json;
 
@@ -771,7 +778,7 @@ fn catchment_items(
             .collect(),
         None => {
             let mut known: Vec<Option<&Arc<[Cover]>>> = vec![None; atlas.lsoas.len()];
-            if catchments.kind() != "polygons" {
+            if catchments.per_lsoa() {
                 for c in contexts {
                     if let Some(k) = known.get_mut(c.lsoa) {
                         k.get_or_insert(&c.catchment);
