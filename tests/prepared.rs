@@ -138,6 +138,26 @@ fn a_prepared_ranking_is_the_ranking_without_preparation() {
             }),
             true,
         ),
+        // A box alone is scored from the prepared values without reading the units: with a
+        // date, weights and the unsuitable kept, and over every unit, one per site.
+        (
+            "a box alone, with a date, weights and the unsuitable",
+            q(&|q| {
+                q.bbox = Some(rochdale.into());
+                q.as_of = sitefinder::base::date::Date::parse("2023-02-01");
+                q.weights = Some("suitability:9,reach:0,gap:2".into());
+                q.include_unsuitable = Some(true);
+            }),
+            false,
+        ),
+        (
+            "a box over every unit, one per site",
+            q(&|q| {
+                q.bbox = Some("-6.5,49.8,2.0,55.9".into());
+                q.one_per_site = Some(true);
+            }),
+            false,
+        ),
     ];
     let before: Vec<Ranking> = queries
         .iter()
@@ -259,19 +279,35 @@ fn a_prepared_ranking_is_the_ranking_without_preparation() {
         before[4].filtered_out.by("lad"),
         in_rochdale.rows.len() + in_rochdale.unsuitable.len()
     );
+    let at = |name: &str| {
+        queries
+            .iter()
+            .position(|(what, _, _)| *what == name)
+            .unwrap()
+    };
     assert!(
-        before[queries.len() - 1]
+        before[at("a plan overlay")]
             .rows
             .iter()
             .any(|r| r.values[6].norm == Some(1.0)),
         "plan scored"
     );
-    let per_site = queries
-        .iter()
-        .position(|(what, _, _)| *what == "one per site")
-        .unwrap();
-    let behind = before[per_site].filtered_out.by("one_per_site");
+    let behind = before[at("one per site")].filtered_out.by("one_per_site");
     assert!(behind > 10, "{behind} left out by one_per_site");
+    // The boxes alone: the unsuitable kept are ranked, and a box over England holds every unit.
+    let dated = &before[at("a box alone, with a date, weights and the unsuitable")];
+    assert!(dated.unsuitable.is_empty());
+    assert!(!in_rochdale.unsuitable.is_empty());
+    assert_eq!(
+        dated.rows.len(),
+        in_rochdale.rows.len() + in_rochdale.unsuitable.len()
+    );
+    let everywhere = &before[at("a box over every unit, one per site")];
+    assert_eq!(everywhere.filtered_out.by("bbox"), 0);
+    assert_eq!(
+        everywhere.filtered_out.by("one_per_site"),
+        before[at("one per site")].filtered_out.by("one_per_site")
+    );
     // Straight through `rank::rank`: a ranking that writes sentences gets them all (prepared
     // values have none), and a box whose minimum passes its maximum keeps nothing either way.
     let words = e.settings(None, None);
@@ -652,8 +688,7 @@ fn same_prepared(
 ) {
     let bits = |p: &sitefinder::analysis::prepared::Prepared| -> Vec<u64> {
         p.kept()
-            .values
-            .iter()
+            .values()
             .flatten()
             .flatten()
             .map(|x| x.to_bits())
@@ -798,7 +833,7 @@ fn a_kept_order_must_be_every_unit_once() {
     let e = open(&cfg);
     let s = e.settings(None, None);
     let p = e.prepare();
-    let values = p.kept().values.to_vec();
+    let values: Vec<_> = p.kept().values().copied().collect();
     let from = |order: Vec<u32>| {
         Prepared::from_kept(&e.units, &e.contexts, &s, values.clone(), order).is_some()
     };
@@ -869,4 +904,60 @@ fn joined_units_read_early_are_checked_against_the_data() {
     ] {
         assert!(!joined.within(fewer), "{what}");
     }
+}
+
+/// A score read from the prepared values without the unit is the score of the unit's values
+/// (evaluated, or read and evaluated), bit for bit: for every unit, with weights that leave
+/// criteria out, with each unit's list date and a date given, and none without a plan.
+#[test]
+fn a_score_read_without_the_unit_is_the_score_of_its_values() {
+    use sitefinder::analysis::criteria::evaluate;
+    use sitefinder::analysis::rank::{score, Weights};
+    let e = engine();
+    let p = e.prepare();
+    let dates = [None, sitefinder::base::date::Date::parse("2023-02-01")];
+    let weights = [
+        Weights::default(),
+        Weights::parse_list("suitability:9,reach:0,gap:2").unwrap(),
+        Weights::parse_list("deprivation:0,reach:0,demand:0,gap:0,access:0,suitability:1").unwrap(),
+    ];
+    let mut read = 0;
+    for as_of in dates {
+        let mut s = e.settings(as_of, None);
+        s.words = false;
+        assert!(p.scores(&s));
+        assert!(!p.scores(&s.clone().with_plan(Some(plan()))));
+        for w in &weights {
+            for i in 0..e.units.len() {
+                let (u, c) = (&e.units[i], &e.contexts[i]);
+                let want = score(&evaluate(&e.atlas, u, c, &s), w).0;
+                let from_values = score(&p.values(i, &e.atlas, u, c, &s), w).0;
+                let got = p.score(i, w, &s);
+                assert_eq!(got.to_bits(), want.to_bits(), "unit {i}, {as_of:?}, {w:?}");
+                assert_eq!(from_values.to_bits(), want.to_bits(), "unit {i}");
+                read += 1;
+            }
+        }
+    }
+    assert!(read > 6 * 1_500, "{read}");
+    // The box's scores are these, for the units in it.
+    let s = e.settings(None, None);
+    let b = [-2.25, 53.58, -2.10, 53.66];
+    let got = p.scores_in_box(b, &Weights::default(), &s, false);
+    let mut inside = p.in_bbox(b);
+    assert_eq!(got.inside, inside.len());
+    assert!(!got.unsuitable.is_empty() && got.scored.len() > 50);
+    let mut scored: Vec<usize> = got.scored.iter().map(|&(_, i)| i).collect();
+    scored.extend(&got.unsuitable);
+    scored.sort_unstable();
+    inside.sort_unstable();
+    assert_eq!(scored, inside);
+    for &(x, i) in &got.scored {
+        assert_eq!(x.to_bits(), p.score(i, &Weights::default(), &s).to_bits());
+        assert!(e.units[i].unsuitable.is_none());
+    }
+    assert!(got
+        .unsuitable
+        .iter()
+        .all(|&i| e.units[i].unsuitable.is_some()));
 }

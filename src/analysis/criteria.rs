@@ -223,7 +223,12 @@ impl Settings {
 
     /// The date vacancy age is measured at for `u`, and how it was chosen (for the sentence).
     pub fn vacancy_date(&self, u: &Unit) -> (Date, &'static str) {
-        match (self.as_of_given, u.list_date) {
+        self.vacancy_date_of(u.list_date)
+    }
+
+    /// [`Settings::vacancy_date`] for a unit whose list date is `list_date`.
+    pub fn vacancy_date_of(&self, list_date: Option<Date>) -> (Date, &'static str) {
+        match (self.as_of_given, list_date) {
             (true, _) => (self.as_of, "at the date asked for"),
             (false, Some(d)) => (d, "at the date of its list"),
             (false, None) => (self.as_of, "to today (no list date)"),
@@ -538,85 +543,122 @@ fn access(ctx: &Context, s: &Settings) -> Value {
     }
 }
 
-fn suitability(u: &Unit, s: &Settings) -> Value {
-    let sc = &s.scales;
-    // At most three parts; no allocation when the settings ask for no words.
+/// What suitability reads of a unit, measured apart from a ranking's date: a server keeps it
+/// for every unit beside the settled criteria ([`crate::analysis::prepared`]), so a ranking
+/// scores suitability without reading the unit.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SuitabilityParts {
+    /// The floor area, given or estimated from the rateable value, and its part of the score.
+    pub size: Option<(f64, f64)>,
+    pub ground_floor: Option<bool>,
+    pub vacant_since: Option<Date>,
+    pub list_date: Option<Date>,
+}
+
+impl SuitabilityParts {
+    pub fn of(u: &Unit, sc: &Scales) -> SuitabilityParts {
+        let size = |a: f64| {
+            clamp01((a.max(1.0) / sc.floor_min_m2).ln() / (sc.floor_full_m2 / sc.floor_min_m2).ln())
+        };
+        let area = match (u.floor_area_m2, u.rateable_value) {
+            (Some(a), _) => Some(a),
+            (None, Some(rv)) if rv > 0.0 => Some(rv / sc.rv_per_m2),
+            _ => None,
+        };
+        SuitabilityParts {
+            size: area.map(|a| (a, size(a))),
+            ground_floor: u.ground_floor,
+            vacant_since: u.vacant_since,
+            list_date: u.list_date,
+        }
+    }
+
+    /// Months vacant and that part of the score, at the date `s` measures vacancy at, and how
+    /// that date was chosen; `None` without a vacancy date.
+    fn vacancy(&self, s: &Settings) -> Option<(Date, Date, &'static str, f64, f64)> {
+        let d = self.vacant_since?;
+        let (at, how) = s.vacancy_date_of(self.list_date);
+        let months = (at.days_since(d) as f64 / 30.44).max(0.0);
+        Some((
+            d,
+            at,
+            how,
+            months,
+            clamp01(months / s.scales.vacancy_full_months),
+        ))
+    }
+
+    /// The suitability score with `s`'s date: the mean of the parts known, `None` if none is.
+    pub fn value(&self, s: &Settings) -> Option<f64> {
+        let vacancy = self.vacancy(s).map(|v| v.4);
+        mean_of_parts(self.size.map(|(_, v)| v), self.ground_floor, vacancy)
+    }
+}
+
+/// The mean of the parts known (in this order), `None` if none is.
+fn mean_of_parts(size: Option<f64>, ground: Option<bool>, vacancy: Option<f64>) -> Option<f64> {
     let mut parts = [0.0; 3];
     let mut n = 0;
-    let mut push = |v: f64| {
+    let ground = ground.map(|g| if g { 1.0 } else { 0.0 });
+    for v in [size, ground, vacancy].into_iter().flatten() {
         parts[n] = v;
         n += 1;
-    };
-    let mut words = Words::new(s);
-    let size = |a: f64| {
-        clamp01((a.max(1.0) / sc.floor_min_m2).ln() / (sc.floor_full_m2 / sc.floor_min_m2).ln())
-    };
-    match (u.floor_area_m2, u.rateable_value) {
-        (Some(a), _) => {
-            let v = size(a);
-            push(v);
-            words.part(format_args!(
-                "floor area {} m² ({})",
-                Fixed(a, 0),
-                Fixed(v, 2)
-            ));
-        }
-        (None, Some(rv)) if rv > 0.0 => {
-            let a = rv / sc.rv_per_m2;
-            let v = size(a);
-            push(v);
-            words.part(format_args!(
-                "floor area about {} m², estimated from rateable value (£{} at £{}/m²) ({})",
-                Fixed(a, 0),
-                Thousands(rv),
-                Fixed(sc.rv_per_m2, 0),
-                Fixed(v, 2)
-            ));
-        }
-        _ => words.part(format_args!("floor area unknown")),
-    }
-    match u.ground_floor {
-        Some(g) => {
-            push(if g { 1.0 } else { 0.0 });
-            words.part(format_args!(
-                "{}",
-                if g {
-                    "ground floor / step-free (1)"
-                } else {
-                    "not on the ground floor (0)"
-                }
-            ));
-        }
-        None => words.part(format_args!("floor level unknown")),
-    }
-    match u.vacant_since {
-        Some(d) => {
-            let (at, how) = s.vacancy_date(u);
-            let months = (at.days_since(d) as f64 / 30.44).max(0.0);
-            let v = clamp01(months / sc.vacancy_full_months);
-            push(v);
-            words.part(format_args!(
-                "vacant since {d}: {} months {how}, {at} ({})",
-                Fixed(months, 0),
-                Fixed(v, 2)
-            ));
-        }
-        None => words.part(format_args!("vacancy date unknown")),
     }
     let parts = &parts[..n];
-    if parts.is_empty() {
-        return Value {
+    (!parts.is_empty()).then(|| parts.iter().sum::<f64>() / parts.len() as f64)
+}
+
+fn suitability(u: &Unit, s: &Settings) -> Value {
+    let sc = &s.scales;
+    let p = SuitabilityParts::of(u, sc);
+    // No allocation when the settings ask for no words.
+    let mut words = Words::new(s);
+    match (p.size, u.floor_area_m2, u.rateable_value) {
+        (Some((a, v)), Some(_), _) => words.part(format_args!(
+            "floor area {} m² ({})",
+            Fixed(a, 0),
+            Fixed(v, 2)
+        )),
+        (Some((a, v)), None, Some(rv)) => words.part(format_args!(
+            "floor area about {} m², estimated from rateable value (£{} at £{}/m²) ({})",
+            Fixed(a, 0),
+            Thousands(rv),
+            Fixed(sc.rv_per_m2, 0),
+            Fixed(v, 2)
+        )),
+        _ => words.part(format_args!("floor area unknown")),
+    }
+    match p.ground_floor {
+        Some(g) => words.part(format_args!(
+            "{}",
+            if g {
+                "ground floor / step-free (1)"
+            } else {
+                "not on the ground floor (0)"
+            }
+        )),
+        None => words.part(format_args!("floor level unknown")),
+    }
+    match p.vacancy(s) {
+        Some((d, at, how, months, v)) => words.part(format_args!(
+            "vacant since {d}: {} months {how}, {at} ({})",
+            Fixed(months, 0),
+            Fixed(v, 2)
+        )),
+        None => words.part(format_args!("vacancy date unknown")),
+    }
+    match p.value(s) {
+        None => Value {
             criterion: Criterion::Suitability,
             raw: None,
             norm: None,
             why: words.no_data(),
-        };
-    }
-    let v = parts.iter().sum::<f64>() / parts.len() as f64;
-    Value {
-        criterion: Criterion::Suitability,
-        raw: Some(v),
-        norm: Some(v),
-        why: words.text,
+        },
+        Some(v) => Value {
+            criterion: Criterion::Suitability,
+            raw: Some(v),
+            norm: Some(v),
+            why: words.text,
+        },
     }
 }

@@ -14,9 +14,10 @@
 //! afterwards, for the rows written or returned, as for any ranking.
 
 use crate::analysis::criteria::{
-    evaluate_one, Criterion, Scales, Settings, Value, CRITERIA, N_CRITERIA,
+    evaluate_one, Criterion, Scales, Settings, SuitabilityParts, Value, CRITERIA, N_CRITERIA,
 };
 use crate::analysis::join::{Context, JoinParams};
+use crate::analysis::rank::{weighted, Weights};
 use crate::base::grid::PointGrid;
 use crate::ingest::units::Unit;
 use crate::reference::atlas::Atlas;
@@ -50,17 +51,86 @@ pub struct Prepared {
     /// What the values were computed with: a ranking with other scales or joins evaluates.
     scales: Scales,
     join: JoinParams,
-    /// `values[i][k]` for unit `i` and the `k`th settled criterion. A settled criterion's raw
-    /// value is never NaN (the criteria check their inputs are finite), so NaN can stand for
-    /// "no data".
-    values: Vec<[Pair; N_SETTLED]>,
+    /// What a ranking reads of each unit, in the grid's order (the units with a position in
+    /// [`PointGrid::numbers`] order, then those without, in unit order): the units in a box
+    /// are read a run at a time.
+    recs: Vec<Rec>,
+    /// Each unit's place in `recs`.
+    slot_of: Vec<u32>,
 }
 
-/// What [`Prepared`] keeps between runs: its values and its units' id order.
+/// What a ranking reads of one unit.
 #[derive(Debug, Clone, Copy)]
+struct Rec {
+    /// The `k`th settled criterion's values. A settled criterion's raw value is never NaN
+    /// (the criteria check their inputs are finite), so NaN can stand for "no data".
+    values: [Pair; N_SETTLED],
+    /// Suitability's parts but the date: the size part (NaN: no size known), the floor, the
+    /// dates.
+    size: f64,
+    vacant_since: Option<crate::base::date::Date>,
+    list_date: Option<crate::base::date::Date>,
+    ground_floor: Option<bool>,
+    /// Whether the unit cannot hold a clinic ([`Unit::unsuitable`]).
+    unsuitable: bool,
+    /// The unit.
+    unit: u32,
+}
+
+impl Rec {
+    fn suitability(&self) -> SuitabilityParts {
+        SuitabilityParts {
+            size: opt(self.size).map(|v| (f64::NAN, v)),
+            ground_floor: self.ground_floor,
+            vacant_since: self.vacant_since,
+            list_date: self.list_date,
+        }
+    }
+}
+
+/// What [`Prepared`] keeps between runs: its values (in unit order) and its units' id order.
+#[derive(Clone, Copy)]
 pub struct Kept<'a> {
-    pub values: &'a [[Pair; N_SETTLED]],
-    pub by_id: &'a [u32],
+    prepared: &'a Prepared,
+}
+
+impl<'a> Kept<'a> {
+    /// How many units.
+    pub fn len(&self) -> usize {
+        self.prepared.recs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.prepared.recs.is_empty()
+    }
+
+    /// Each unit's settled values, in unit order.
+    pub fn values(&self) -> impl ExactSizeIterator<Item = &'a [Pair; N_SETTLED]> + 'a {
+        let p = self.prepared;
+        p.slot_of.iter().map(|&s| &p.recs[s as usize].values)
+    }
+
+    /// Unit `i`'s settled values.
+    pub fn value(&self, i: usize) -> &'a [Pair; N_SETTLED] {
+        let p = self.prepared;
+        &p.recs[p.slot_of[i] as usize].values
+    }
+
+    /// The units in id order.
+    pub fn by_id(&self) -> &'a [u32] {
+        &self.prepared.by_id
+    }
+}
+
+/// The scores of the units in a box ([`Prepared::scores_in_box`]).
+#[derive(Debug, Default)]
+pub struct BoxScores {
+    /// The units in the box that are scored, and their scores, in no particular order.
+    pub scored: Vec<(f64, usize)>,
+    /// The units in the box left out as unable to hold a clinic, in unit order.
+    pub unsuitable: Vec<usize>,
+    /// How many units are in the box.
+    pub inside: usize,
 }
 
 fn pair(v: &Value) -> Pair {
@@ -88,7 +158,7 @@ impl Prepared {
             }
             row
         });
-        Prepared::assemble(units, contexts, s, values, id_order(units))
+        Prepared::assemble(units, contexts, s, &values, id_order(units))
     }
 
     /// What [`Prepared::new`] would make from values and an id order kept from an earlier
@@ -111,38 +181,65 @@ impl Prepared {
                 return None;
             }
         }
-        Some(Prepared::assemble(units, contexts, s, values, by_id))
+        Some(Prepared::assemble(units, contexts, s, &values, by_id))
     }
 
     fn assemble(
         units: &[Unit],
         contexts: &[Context],
         s: &Settings,
-        values: Vec<[Pair; N_SETTLED]>,
+        values: &[[Pair; N_SETTLED]],
         by_id: Vec<u32>,
     ) -> Prepared {
         debug_assert_eq!(units.len(), contexts.len());
+        debug_assert_eq!(units.len(), values.len());
         let lonlat = PointGrid::new(
             contexts
                 .iter()
                 .enumerate()
                 .filter_map(|(i, c)| Some((c.lonlat?, i as u32))),
         );
+        // The grid's order, then the units without a position.
+        let mut order: Vec<u32> = Vec::with_capacity(units.len());
+        order.extend(lonlat.numbers());
+        order.extend(
+            contexts
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.lonlat.is_none())
+                .map(|(i, _)| i as u32),
+        );
+        let rec = |&i: &u32| {
+            let u = &units[i as usize];
+            let p = SuitabilityParts::of(u, &s.scales);
+            Rec {
+                values: values[i as usize],
+                size: p.size.map_or(f64::NAN, |(_, v)| v),
+                vacant_since: p.vacant_since,
+                list_date: p.list_date,
+                ground_floor: p.ground_floor,
+                unsuitable: u.unsuitable.is_some(),
+                unit: i,
+            }
+        };
+        let recs = crate::base::par::map(&order, rec);
+        let mut slot_of = vec![0u32; units.len()];
+        for (slot, &i) in order.iter().enumerate() {
+            slot_of[i as usize] = slot as u32;
+        }
         Prepared {
             lonlat,
             by_id,
             scales: s.scales,
             join: s.join,
-            values,
+            recs,
+            slot_of,
         }
     }
 
     /// Its values and id order, to keep.
     pub fn kept(&self) -> Kept<'_> {
-        Kept {
-            values: &self.values,
-            by_id: &self.by_id,
-        }
+        Kept { prepared: self }
     }
 
     /// The units in id order (by position in the units).
@@ -152,11 +249,11 @@ impl Prepared {
 
     /// How many units it holds.
     pub fn len(&self) -> usize {
-        self.values.len()
+        self.recs.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
+        self.recs.is_empty()
     }
 
     /// The units whose WGS84 position is inside `[minlon, minlat, maxlon, maxlat]` (edges
@@ -185,7 +282,7 @@ impl Prepared {
         ctx: &Context,
         s: &Settings,
     ) -> [Value; N_CRITERIA] {
-        let mut row = self.values[i].iter();
+        let mut row = self.recs[self.slot_of[i] as usize].values.iter();
         CRITERIA.map(|c: Criterion| {
             if c.settled() {
                 let [raw, norm] = row.next().copied().unwrap_or([f64::NAN; 2]);
@@ -199,6 +296,61 @@ impl Prepared {
                 evaluate_one(c, atlas, unit, ctx, s)
             }
         })
+    }
+
+    /// Whether [`Prepared::score`] can score rankings with these settings without the units:
+    /// they fit, and have no plan overlay (the plan criterion reads the unit's position).
+    pub fn scores(&self, s: &Settings) -> bool {
+        self.fits(s) && s.plan.is_none()
+    }
+
+    /// The score of the unit in slot `slot`, as [`crate::analysis::rank::score`] makes it of
+    /// [`Prepared::values`] (bit for bit), for settings that [`Prepared::scores`].
+    fn score_slot(&self, slot: usize, w: &Weights, s: &Settings) -> f64 {
+        let r = &self.recs[slot];
+        let mut settled = r.values.iter();
+        let suitability = r.suitability().value(s);
+        let norms = CRITERIA.map(|c| {
+            let n = match c {
+                Criterion::Suitability => suitability,
+                Criterion::Plan => None,
+                _ => settled.next().and_then(|p| opt(p[1])),
+            };
+            (c, n)
+        });
+        weighted(&norms, w).0
+    }
+
+    /// Unit `i`'s score, as [`Prepared::score_slot`].
+    pub fn score(&self, i: usize, w: &Weights, s: &Settings) -> f64 {
+        self.score_slot(self.slot_of[i] as usize, w, s)
+    }
+
+    /// The scores of the units whose WGS84 position is in `b` (as [`Prepared::in_bbox`]), for
+    /// settings that [`Prepared::scores`], reading the values a run at a time in the grid's
+    /// order; units that cannot hold a clinic are left out and listed unless `include_unsuitable`.
+    pub fn scores_in_box(
+        &self,
+        b: [f64; 4],
+        w: &Weights,
+        s: &Settings,
+        include_unsuitable: bool,
+    ) -> BoxScores {
+        debug_assert!(self.scores(s));
+        let mut out = BoxScores::default();
+        self.lonlat
+            .each_slot_in_box([b[0], b[1]], [b[2], b[3]], |slot| {
+                out.inside += 1;
+                let r = &self.recs[slot];
+                if r.unsuitable && !include_unsuitable {
+                    out.unsuitable.push(r.unit as usize);
+                } else {
+                    out.scored
+                        .push((self.score_slot(slot, w, s), r.unit as usize));
+                }
+            });
+        out.unsuitable.sort_unstable();
+        out
     }
 }
 

@@ -175,6 +175,25 @@ pub struct Filters {
 }
 
 impl Filters {
+    /// The box, when it is the only filter that reads the units.
+    fn bbox_alone(&self) -> Option<[f64; 4]> {
+        // Every field named, so that a new filter is decided here.
+        let Filters {
+            pcn: None,
+            lad: None,
+            min_floor_area_m2: None,
+            imd_deciles: None,
+            bbox: Some(b),
+            plan_within_m: None,
+            include_unsuitable: _,
+            one_per_site: _,
+        } = self
+        else {
+            return None;
+        };
+        Some(*b)
+    }
+
     /// Parses `minlon,minlat,maxlon,maxlat` (WGS84).
     ///
     /// ```
@@ -325,18 +344,27 @@ impl LeftOut {
 
 /// The weighted score and each criterion's contribution.
 pub fn score(values: &[Value; N_CRITERIA], weights: &Weights) -> (f64, [f64; N_CRITERIA]) {
-    let denom: f64 = values
+    weighted(&values.each_ref().map(|v| (v.criterion, v.norm)), weights)
+}
+
+/// [`score`] of each criterion's normalised value (`None`: no data), as [`score`] makes it
+/// (bit for bit: a ranking that reads prepared values scores with it).
+pub fn weighted(
+    norms: &[(Criterion, Option<f64>); N_CRITERIA],
+    weights: &Weights,
+) -> (f64, [f64; N_CRITERIA]) {
+    let denom: f64 = norms
         .iter()
-        .filter(|v| v.norm.is_some())
-        .map(|v| weights.get(v.criterion))
+        .filter(|(_, n)| n.is_some())
+        .map(|(c, _)| weights.get(*c))
         .sum();
     let mut contrib = [0.0; N_CRITERIA];
     if denom <= 0.0 {
         return (0.0, contrib);
     }
-    for (i, v) in values.iter().enumerate() {
-        if let Some(n) = v.norm {
-            contrib[i] = weights.get(v.criterion) * n / denom;
+    for (i, (c, n)) in norms.iter().enumerate() {
+        if let Some(n) = n {
+            contrib[i] = weights.get(*c) * n / denom;
         }
     }
     (contrib.iter().sum::<f64>().clamp(0.0, 1.0), contrib)
@@ -533,7 +561,10 @@ pub fn rank_top(
 /// Each unit the selection kept, with its score, on every core (its list of units let go).
 fn kept_scores(sel: &mut Selection<'_>) -> Vec<(f64, usize)> {
     let kept = std::mem::take(&mut sel.kept);
-    crate::base::par::map(&kept, |&i| (sel.scoring.row(i).score, i))
+    if let Some(scores) = sel.scores.take() {
+        return scores.into_iter().zip(kept).collect();
+    }
+    crate::base::par::map(&kept, |&i| (sel.scoring.score(i), i))
 }
 
 /// The order of [`rank`] over (score, unit) pairs: score, then id (ids are unique, so the
@@ -691,6 +722,9 @@ fn first_of_each_site<T>(
 /// The units a ranking scores, those its filters left out, and how they are scored.
 struct Selection<'a> {
     kept: Vec<usize>,
+    /// The score of each unit kept, when the selection scored them as it went (a box read
+    /// from the prepared values).
+    scores: Option<Vec<f64>>,
     filtered_out: LeftOut,
     unsuitable: Vec<(usize, &'static str)>,
     scoring: Scoring<'a>,
@@ -738,7 +772,37 @@ fn select<'a>(
         return Err(RankError::PlanFilterWithoutOverlay);
     }
     let prepared = prepared.filter(|p| p.len() == units.len());
+    // Prepared values have no sentences: a ranking that writes them evaluates.
+    let reads = prepared.filter(|p| p.fits(settings) && !settings.words);
+    let scoring = Scoring {
+        atlas,
+        units,
+        contexts,
+        weights,
+        settings,
+        prepared: reads,
+    };
     let mut filtered_out = LeftOut::default();
+    // A box alone, scored from the prepared values in the grid's order, without reading a
+    // unit: what a map's or a PCN's `/rank` asks.
+    if let (Some(p), Some(b)) = (reads, filters.bbox_alone()) {
+        if p.scores(settings) {
+            let got = p.scores_in_box(b, weights, settings, filters.include_unsuitable);
+            filtered_out.add("bbox", units.len() - got.inside);
+            let (scores, kept) = got.scored.into_iter().unzip();
+            return Ok(Selection {
+                kept,
+                scores: Some(scores),
+                filtered_out,
+                unsuitable: got
+                    .unsuitable
+                    .into_iter()
+                    .filter_map(|i| Some((i, units[i].unsuitable?)))
+                    .collect(),
+                scoring,
+            });
+        }
+    }
     let mut unsuitable = vec![];
     let in_box = match (prepared, filters.bbox) {
         (Some(p), Some(b)) => {
@@ -767,17 +831,10 @@ fn select<'a>(
     }
     Ok(Selection {
         kept,
+        scores: None,
         filtered_out,
         unsuitable,
-        scoring: Scoring {
-            atlas,
-            units,
-            contexts,
-            weights,
-            settings,
-            // Prepared values have no sentences: a ranking that writes them evaluates.
-            prepared: prepared.filter(|p| p.fits(settings) && !settings.words),
-        },
+        scoring,
     })
 }
 
@@ -801,6 +858,15 @@ impl Scoring<'_> {
             None => evaluate(self.atlas, u, c, self.settings),
         };
         self.scored(i, values)
+    }
+
+    /// Unit `i`'s score, as [`Scoring::row`] makes it: read from the prepared values without
+    /// the unit when they can give it.
+    fn score(&self, i: usize) -> f64 {
+        match self.prepared {
+            Some(p) if p.scores(self.settings) => p.score(i, self.weights, self.settings),
+            _ => self.row(i).score,
+        }
     }
 
     /// Unit `i` scored and in words (`words`: the settings with words), as [`explained_row`]

@@ -160,6 +160,18 @@ impl PointGrid {
 
     /// [`PointGrid::in_box`], each number given to `f`.
     pub fn each_in_box(&self, lo: [f64; 2], hi: [f64; 2], mut f: impl FnMut(u32)) {
+        self.each_slot_in_box(lo, hi, |slot| f(self.points[slot].1));
+    }
+
+    /// The points' numbers in the grid's order: the `k`th is the point in slot `k`.
+    pub fn numbers(&self) -> impl ExactSizeIterator<Item = u32> + '_ {
+        self.points.iter().map(|(_, n)| *n)
+    }
+
+    /// [`PointGrid::in_box`] as the slots of the points (their places in
+    /// [`PointGrid::numbers`]), in increasing order: values kept in the grid's order are read
+    /// a run at a time.
+    pub fn each_slot_in_box(&self, lo: [f64; 2], hi: [f64; 2], mut f: impl FnMut(usize)) {
         if self.points.is_empty() || !(lo[0] <= hi[0] && lo[1] <= hi[1]) {
             return;
         }
@@ -174,9 +186,9 @@ impl PointGrid {
         for row in y0..=y1 {
             let from = self.starts[row * self.cols + x0] as usize;
             let to = self.starts[row * self.cols + x1 + 1] as usize;
-            for (p, n) in &self.points[from..to] {
+            for (slot, (p, _)) in self.points[from..to].iter().enumerate() {
                 if lo[0] <= p[0] && p[0] <= hi[0] && lo[1] <= p[1] && p[1] <= hi[1] {
-                    f(*n);
+                    f(from + slot);
                 }
             }
         }
@@ -230,6 +242,12 @@ mod tests {
                 let lo = [x as f64 * scale, y as f64 * scale];
                 let hi = [(x + w) as f64 * scale, (y + h) as f64 * scale];
                 let mut got = g.in_box(lo, hi);
+                // The slots name the same points, in increasing order.
+                let numbers: Vec<u32> = g.numbers().collect();
+                let mut slots = vec![];
+                g.each_slot_in_box(lo, hi, |s| slots.push(s));
+                prop_assert!(slots.windows(2).all(|w| w[0] < w[1]));
+                prop_assert_eq!(slots.iter().map(|&s| numbers[s]).collect::<Vec<_>>(), got.clone());
                 got.sort_unstable();
                 prop_assert_eq!(got, brute(&pts, lo, hi));
                 // A box exactly on one point holds it (and its repeats).

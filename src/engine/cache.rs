@@ -290,14 +290,16 @@ const PREPARED_CHUNK: usize = 1 << 20;
 /// The bytes of the prepared values then the id order, a chunk at a time.
 fn prepared_bytes(kept: Kept<'_>) -> impl Iterator<Item = Vec<u8>> + '_ {
     const ROW: usize = N_SETTLED * 16;
-    let values = kept.values.chunks(PREPARED_CHUNK / ROW).map(|rows| {
+    let per = PREPARED_CHUNK / ROW;
+    let values = (0..kept.len()).step_by(per).map(move |from| {
+        let rows = from..(from + per).min(kept.len());
         let mut b = Vec::with_capacity(rows.len() * ROW);
-        for v in rows.iter().flatten().flatten() {
+        for v in rows.flat_map(|i| kept.value(i)).flatten() {
             b.extend_from_slice(&v.to_le_bytes());
         }
         b
     });
-    let order = kept.by_id.chunks(PREPARED_CHUNK / 4).map(|us| {
+    let order = kept.by_id().chunks(PREPARED_CHUNK / 4).map(|us| {
         let mut b = Vec::with_capacity(us.len() * 4);
         for u in us {
             b.extend_from_slice(&u.to_le_bytes());
@@ -338,7 +340,7 @@ pub fn write_prepared(path: &Path, key: &Key, kept: Kept<'_>) -> Result<u64, Cac
     let [k0, k1] = key.digest();
     head.u64(k0);
     head.u64(k1);
-    head.u64(kept.values.len() as u64);
+    head.u64(kept.len() as u64);
     head.u64(h.finish());
     out.seek(SeekFrom::Start(0))?;
     out.write_all(&head.0)?;

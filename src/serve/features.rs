@@ -294,21 +294,40 @@ pub fn link_header(links: &[Value]) -> Option<HeaderValue> {
     HeaderValue::from_str(&v.join(", ")).ok()
 }
 
-/// GeoJSON with the CRS it is in (`Content-Crs`) and its links in a `Link` header. A page of
-/// features (a `FeatureCollection`) gets its `timeStamp`, the time it was made, and so a weak
-/// ETag: of the page without it (the same features, whenever asked for, are the same page).
-pub fn geojson_in(mut v: Value, crs: Crs, links: &[Value]) -> Response {
-    let mut etag = None;
-    if v["type"] == "FeatureCollection" {
-        let bytes = serde_json::to_vec(&v).unwrap_or_default();
-        etag = Some(crate::serve::etag::weak_tag_of(&bytes));
-        v["timeStamp"] = json!(crate::serve::respond::now_rfc3339());
+/// GeoJSON with the CRS it is in (`Content-Crs`) and its links in a `Link` header.
+pub fn geojson_in(v: Value, crs: Crs, links: &[Value]) -> Response {
+    let r = ([(header::CONTENT_TYPE, "application/geo+json")], Json(v)).into_response();
+    with_crs_and_links(r, crs, links)
+}
+
+/// A page of features (a `FeatureCollection`) as [`geojson_in`], written once: it gets its
+/// `timeStamp`, the time it was made, as its last member, and so a weak ETag: of the page
+/// without it (the same features, whenever asked for, are the same page).
+pub fn geojson_page(
+    page: &impl serde::Serialize,
+    crs: Crs,
+    links: &[Value],
+) -> Result<Response, ApiError> {
+    let mut body = Vec::with_capacity(64 * 1024);
+    serde_json::to_writer(&mut body, page).map_err(ApiError::internal)?;
+    let etag = crate::serve::etag::weak_tag_of(&body);
+    // The object's closing brace, then the member and the brace again.
+    if body.pop() != Some(b'}') {
+        return Err(ApiError::internal(
+            "a page of features that is not an object",
+        ));
     }
-    let mut r = ([(header::CONTENT_TYPE, "application/geo+json")], Json(v)).into_response();
+    body.extend_from_slice(b",\"timeStamp\":");
+    serde_json::to_writer(&mut body, &crate::serve::respond::now_rfc3339())
+        .map_err(ApiError::internal)?;
+    body.push(b'}');
+    let mut r = ([(header::CONTENT_TYPE, "application/geo+json")], body).into_response();
+    r.headers_mut().insert(header::ETAG, etag);
+    Ok(with_crs_and_links(r, crs, links))
+}
+
+fn with_crs_and_links(mut r: Response, crs: Crs, links: &[Value]) -> Response {
     let h = r.headers_mut();
-    if let Some(t) = etag {
-        h.insert(header::ETAG, t);
-    }
     h.insert(
         "content-crs",
         HeaderValue::from_str(&format!("<{}>", crs.uri())).unwrap_or(HeaderValue::from_static("")),
@@ -519,8 +538,8 @@ fn items_page(
     let mut links = page_links(&url, &pairs, offset, limit, matching.len());
     links.push(json!({"href": format!("{base}/collections/{id}"), "rel": "collection", "type": "application/json", "title": "The layer"}));
     links.push(json!({"href": format!("{base}/collections/{id}/queryables"), "rel": REL_QUERYABLES, "type": "application/schema+json", "title": "What can be filtered and sorted on"}));
-    Ok(geojson_in(
-        json!({
+    geojson_page(
+        &json!({
             "type": "FeatureCollection",
             "numberMatched": matching.len(),
             "numberReturned": page.len(),
@@ -529,7 +548,7 @@ fn items_page(
         }),
         out_crs,
         &links,
-    ))
+    )
 }
 
 pub async fn item(

@@ -15,7 +15,7 @@ use crate::export::table::collection;
 use crate::export::ExportFormat;
 use crate::serve::error::ApiError;
 use crate::serve::extract::{json_body, Params};
-use crate::serve::features::{geojson_in, page_links};
+use crate::serve::features::{geojson_page, page_links};
 use crate::serve::ogc::{self, Crs, Filter, Queryables, SortBy};
 use crate::serve::respond::{attachment, base_url, download, geojson_response};
 use crate::serve::state::{AppState, Shared};
@@ -236,11 +236,7 @@ fn rank_answer(
     m.insert("links".into(), json!(links));
     m.insert("attribution".into(), json!(e.atlas.manifest.attribution));
     let fc = collection(features, &m);
-    Ok(RankAnswer::Page(geojson_in(
-        serde_json::to_value(fc).map_err(ApiError::internal)?,
-        out_crs,
-        &links,
-    )))
+    Ok(RankAnswer::Page(geojson_page(&fc, out_crs, &links)?))
 }
 
 /// The body says how to choose (k, radius, model, fixed layers, the demand's area); the query
