@@ -912,7 +912,7 @@ fn joined_units_read_early_are_checked_against_the_data() {
 #[test]
 fn a_score_read_without_the_unit_is_the_score_of_its_values() {
     use sitefinder::analysis::criteria::evaluate;
-    use sitefinder::analysis::rank::{score, Weights};
+    use sitefinder::analysis::rank::{score, Weighting, Weights};
     let e = engine();
     let p = e.prepare();
     let dates = [None, sitefinder::base::date::Date::parse("2023-02-01")];
@@ -932,7 +932,7 @@ fn a_score_read_without_the_unit_is_the_score_of_its_values() {
                 let (u, c) = (&e.units[i], &e.contexts[i]);
                 let want = score(&evaluate(&e.atlas, u, c, &s), w).0;
                 let from_values = score(&p.values(i, &e.atlas, u, c, &s), w).0;
-                let got = p.score(i, w, &s);
+                let got = p.score(i, &Weighting::new(w), &s);
                 assert_eq!(got.to_bits(), want.to_bits(), "unit {i}, {as_of:?}, {w:?}");
                 assert_eq!(from_values.to_bits(), want.to_bits(), "unit {i}");
                 read += 1;
@@ -953,7 +953,11 @@ fn a_score_read_without_the_unit_is_the_score_of_its_values() {
     inside.sort_unstable();
     assert_eq!(scored, inside);
     for &(x, i) in &got.scored {
-        assert_eq!(x.to_bits(), p.score(i, &Weights::default(), &s).to_bits());
+        assert_eq!(
+            x.to_bits(),
+            p.score(i, &Weighting::new(&Weights::default()), &s)
+                .to_bits()
+        );
         assert!(e.units[i].unsuitable.is_none());
     }
     assert!(got

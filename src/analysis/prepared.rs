@@ -17,7 +17,7 @@ use crate::analysis::criteria::{
     evaluate_one, Criterion, Scales, Settings, SuitabilityParts, Value, CRITERIA, N_CRITERIA,
 };
 use crate::analysis::join::{Context, JoinParams};
-use crate::analysis::rank::{weighted, Weights};
+use crate::analysis::rank::{Weighting, Weights};
 use crate::base::grid::PointGrid;
 use crate::ingest::units::Unit;
 use crate::reference::atlas::Atlas;
@@ -36,6 +36,20 @@ pub const N_SETTLED: usize = {
         i += 1;
     }
     n
+};
+
+/// Where each settled criterion is in [`CRITERIA`].
+const SETTLED_AT: [usize; N_SETTLED] = {
+    let mut at = [0; N_SETTLED];
+    let (mut i, mut k) = (0, 0);
+    while i < N_CRITERIA {
+        if CRITERIA[i].settled() {
+            at[k] = i;
+            k += 1;
+        }
+        i += 1;
+    }
+    at
 };
 
 /// The settled criteria, in [`CRITERIA`] order.
@@ -306,23 +320,19 @@ impl Prepared {
 
     /// The score of the unit in slot `slot`, as [`crate::analysis::rank::score`] makes it of
     /// [`Prepared::values`] (bit for bit), for settings that [`Prepared::scores`].
-    fn score_slot(&self, slot: usize, w: &Weights, s: &Settings) -> f64 {
+    fn score_slot(&self, slot: usize, w: &Weighting, s: &Settings) -> f64 {
         let r = &self.recs[slot];
-        let mut settled = r.values.iter();
-        let suitability = r.suitability().value(s);
-        let norms = CRITERIA.map(|c| {
-            let n = match c {
-                Criterion::Suitability => suitability,
-                Criterion::Plan => None,
-                _ => settled.next().and_then(|p| opt(p[1])),
-            };
-            (c, n)
-        });
-        weighted(&norms, w).0
+        let mut norms = [f64::NAN; N_CRITERIA];
+        for (k, &c) in SETTLED_AT.iter().enumerate() {
+            norms[c] = r.values[k][1];
+        }
+        norms[Criterion::Suitability as usize] = r.suitability().value(s).unwrap_or(f64::NAN);
+        // No plan overlay (`Prepared::scores`): no plan value.
+        w.score(&norms)
     }
 
     /// Unit `i`'s score, as [`Prepared::score_slot`].
-    pub fn score(&self, i: usize, w: &Weights, s: &Settings) -> f64 {
+    pub fn score(&self, i: usize, w: &Weighting, s: &Settings) -> f64 {
         self.score_slot(self.slot_of[i] as usize, w, s)
     }
 
@@ -337,6 +347,7 @@ impl Prepared {
         include_unsuitable: bool,
     ) -> BoxScores {
         debug_assert!(self.scores(s));
+        let w = &Weighting::new(w);
         let mut out = BoxScores::default();
         self.lonlat
             .each_slot_in_box([b[0], b[1]], [b[2], b[3]], |slot| {

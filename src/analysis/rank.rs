@@ -344,30 +344,77 @@ impl LeftOut {
 
 /// The weighted score and each criterion's contribution.
 pub fn score(values: &[Value; N_CRITERIA], weights: &Weights) -> (f64, [f64; N_CRITERIA]) {
-    weighted(&values.each_ref().map(|v| (v.criterion, v.norm)), weights)
+    debug_assert!(values.iter().zip(CRITERIA).all(|(v, c)| v.criterion == c));
+    let norms = values.each_ref().map(|v| {
+        debug_assert!(!v.norm.is_some_and(f64::is_nan));
+        v.norm.unwrap_or(f64::NAN)
+    });
+    weighted(&norms, weights)
 }
 
-/// [`score`] of each criterion's normalised value (`None`: no data), as [`score`] makes it
-/// (bit for bit: a ranking that reads prepared values scores with it).
-pub fn weighted(
-    norms: &[(Criterion, Option<f64>); N_CRITERIA],
-    weights: &Weights,
-) -> (f64, [f64; N_CRITERIA]) {
-    let denom: f64 = norms
+/// [`score`] of each criterion's normalised value in [`CRITERIA`] order (NaN: no data; a
+/// normalised value is never NaN), as [`score`] makes it: a ranking that reads prepared values
+/// scores with it ([`Weighting`]), bit for bit.
+pub fn weighted(norms: &[f64; N_CRITERIA], weights: &Weights) -> (f64, [f64; N_CRITERIA]) {
+    weighted_by(norms, weights, weight_of(present(norms), weights))
+}
+
+/// Which criteria have a value: bit `i` for `CRITERIA[i]`.
+fn present(norms: &[f64; N_CRITERIA]) -> usize {
+    norms
         .iter()
-        .filter(|(_, n)| n.is_some())
-        .map(|(c, _)| weights.get(*c))
-        .sum();
+        .enumerate()
+        .fold(0, |m, (i, n)| if n.is_nan() { m } else { m | 1 << i })
+}
+
+/// The weights of the criteria in `present` ([`present`]), summed in [`CRITERIA`] order.
+fn weight_of(present: usize, weights: &Weights) -> f64 {
+    weights
+        .0
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| present >> i & 1 == 1)
+        .map(|(_, w)| *w)
+        .sum()
+}
+
+/// [`weighted`] with the sum of the weights of the criteria with values, `denom`.
+fn weighted_by(
+    norms: &[f64; N_CRITERIA],
+    weights: &Weights,
+    denom: f64,
+) -> (f64, [f64; N_CRITERIA]) {
     let mut contrib = [0.0; N_CRITERIA];
     if denom <= 0.0 {
         return (0.0, contrib);
     }
-    for (i, (c, n)) in norms.iter().enumerate() {
-        if let Some(n) = n {
-            contrib[i] = weights.get(*c) * n / denom;
+    for ((c, n), w) in contrib.iter_mut().zip(norms).zip(&weights.0) {
+        if !n.is_nan() {
+            *c = w * n / denom;
         }
     }
     (contrib.iter().sum::<f64>().clamp(0.0, 1.0), contrib)
+}
+
+/// Weights that score many units: the sums of the weights of every set of criteria made
+/// once, so that a unit's score is [`weighted`]'s (bit for bit) at the cost of its terms.
+pub struct Weighting {
+    weights: Weights,
+    sums: [f64; 1 << N_CRITERIA],
+}
+
+impl Weighting {
+    pub fn new(weights: &Weights) -> Weighting {
+        Weighting {
+            weights: *weights,
+            sums: std::array::from_fn(|present| weight_of(present, weights)),
+        }
+    }
+
+    /// [`weighted`]'s score.
+    pub fn score(&self, norms: &[f64; N_CRITERIA]) -> f64 {
+        weighted_by(norms, &self.weights, self.sums[present(norms)]).0
+    }
 }
 
 /// Checks filters against the atlas (unknown PCN or local authority is an error, with a hint).
@@ -640,6 +687,8 @@ impl Ordered<'_> {
             units: self.units,
             contexts: self.contexts,
             weights: &self.ranking.weights,
+            // A row is made from its values, not scored from the prepared ones alone.
+            weighting: None,
             settings: &self.ranking.settings,
             prepared: self.prepared,
         };
@@ -779,6 +828,9 @@ fn select<'a>(
         units,
         contexts,
         weights,
+        weighting: reads
+            .filter(|p| p.scores(settings))
+            .map(|_| Weighting::new(weights)),
         settings,
         prepared: reads,
     };
@@ -844,6 +896,8 @@ struct Scoring<'a> {
     units: &'a [Unit],
     contexts: &'a [Context],
     weights: &'a Weights,
+    /// The weights, to score from the prepared values alone, when they can be.
+    weighting: Option<Weighting>,
     settings: &'a Settings,
     /// Settled values to read (`None`: evaluate every criterion).
     prepared: Option<&'a Prepared>,
@@ -863,8 +917,8 @@ impl Scoring<'_> {
     /// Unit `i`'s score, as [`Scoring::row`] makes it: read from the prepared values without
     /// the unit when they can give it.
     fn score(&self, i: usize) -> f64 {
-        match self.prepared {
-            Some(p) if p.scores(self.settings) => p.score(i, self.weights, self.settings),
+        match (self.prepared, &self.weighting) {
+            (Some(p), Some(w)) => p.score(i, w, self.settings),
             _ => self.row(i).score,
         }
     }

@@ -741,18 +741,8 @@ impl Engine {
         limit: usize,
         keep: Option<&[String]>,
     ) -> Result<Vec<geojson::Feature>, crate::export::table::OutputError> {
-        let words = keep.is_none_or(|names| names.iter().any(|n| n == "breakdown" || n == "why"));
-        let mut page: Vec<Ranked> = ranking
-            .rows
+        self.page_rows(ranking, offset, limit, keep)
             .iter()
-            .skip(offset)
-            .take(limit)
-            .cloned()
-            .collect();
-        if words {
-            self.explain(ranking, &mut page);
-        }
-        page.iter()
             .map(|r| {
                 crate::export::table::feature_with(
                     &self.atlas,
@@ -764,6 +754,59 @@ impl Engine {
                 )
             })
             .collect()
+    }
+
+    /// [`Engine::page_features`] written into `out` as the members of a JSON array, each as
+    /// `serde_json` writes the feature ([`crate::export::table::write_feature`]), the `k`th
+    /// at `points[k]` if given (a point in another CRS). Returns how many were written.
+    pub fn write_page_features(
+        &self,
+        out: &mut Vec<u8>,
+        ranking: &Ranking,
+        (offset, limit): (usize, usize),
+        keep: Option<&[String]>,
+        points: &[Option<[f64; 2]>],
+    ) -> Result<usize, crate::export::table::OutputError> {
+        let rows = self.page_rows(ranking, offset, limit, keep);
+        for (k, r) in rows.iter().enumerate() {
+            if k > 0 {
+                out.push(b',');
+            }
+            crate::export::table::write_feature(
+                out,
+                &self.atlas,
+                &self.units,
+                &self.contexts,
+                ranking,
+                r,
+                keep,
+                points.get(k).copied().flatten(),
+            )?;
+        }
+        Ok(rows.len())
+    }
+
+    /// Rows `offset..offset+limit` of a ranking, in words when `keep` keeps `breakdown` or
+    /// `why` (or everything).
+    fn page_rows(
+        &self,
+        ranking: &Ranking,
+        offset: usize,
+        limit: usize,
+        keep: Option<&[String]>,
+    ) -> Vec<Ranked> {
+        let words = keep.is_none_or(|names| names.iter().any(|n| n == "breakdown" || n == "why"));
+        let mut page: Vec<Ranked> = ranking
+            .rows
+            .iter()
+            .skip(offset)
+            .take(limit)
+            .cloned()
+            .collect();
+        if words {
+            self.explain(ranking, &mut page);
+        }
+        page
     }
 
     /// Every unit ranked as the shortlist was made: its weights and date (`as_of` if given, else

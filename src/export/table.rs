@@ -604,7 +604,6 @@ pub fn feature_with(
     keep: Option<&[String]>,
 ) -> Result<Feature, OutputError> {
     let u = &units[r.unit];
-    let weights = &ranking.weights;
     let (lon, lat) = lonlat(u, &contexts[r.unit])?;
     let mut props = match keep {
         None => properties(atlas, units, contexts, ranking.rank_column, r),
@@ -620,27 +619,149 @@ pub fn feature_with(
             kept.map
         }
     };
-    let breakdown: Map<String, Json> = CRITERIA
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let v = &r.values[i];
-            (
-                c.name().to_string(),
-                json!({
-                    "raw": opt(v.raw, 3),
-                    "raw_unit": c.raw_unit(),
-                    "norm": opt(v.norm, 4),
-                    "weight": weights.get(*c),
-                    "contribution": round(r.contributions[i], 4),
-                    "no_data": v.norm.is_none(),
-                    "why": v.why,
-                }),
-            )
-        })
+    let breakdown: Map<String, Json> = breakdown(ranking, r)
+        .map(|(name, part)| (name.to_string(), json!(part)))
         .collect();
     props.insert("breakdown".into(), Json::Object(breakdown));
     Ok(point_feature(u, lon, lat, props))
+}
+
+/// [`feature_with`]'s feature as JSON, written straight into `out` as `serde_json` writes that
+/// feature (byte for byte), without a map of its properties: a page of a ranking. `point`, if
+/// given, is its geometry's point instead of the unit's WGS84 position (another CRS's).
+#[allow(clippy::too_many_arguments)]
+pub fn write_feature(
+    out: &mut Vec<u8>,
+    atlas: &Atlas,
+    units: &[Unit],
+    contexts: &[Context],
+    ranking: &Ranking,
+    r: &Ranked,
+    keep: Option<&[String]>,
+    point: Option<[f64; 2]>,
+) -> Result<(), OutputError> {
+    let u = &units[r.unit];
+    let point = match point {
+        Some(p) => p.to_vec(),
+        None => {
+            let (lon, lat) = lonlat(u, &contexts[r.unit])?;
+            vec![round6(lon), round6(lat)]
+        }
+    };
+    let geometry = Geometry::new(geojson::Value::Point(point));
+    out.extend_from_slice(b"{\"type\":\"Feature\",\"geometry\":");
+    serde_json::to_writer(&mut *out, &geometry).map_err(std::io::Error::from)?;
+    out.extend_from_slice(b",\"properties\":{");
+    let mut cells = JsonCells {
+        out,
+        keep,
+        written: 0,
+    };
+    columns(atlas, units, contexts, ranking.rank_column, r, &mut cells);
+    if cells.wants("breakdown") {
+        cells.key("breakdown");
+        let out = &mut *cells.out;
+        out.push(b'{');
+        for (k, (name, part)) in breakdown(ranking, r).enumerate() {
+            if k > 0 {
+                out.push(b',');
+            }
+            serde_json::to_writer(&mut *out, name).map_err(std::io::Error::from)?;
+            out.push(b':');
+            serde_json::to_writer(&mut *out, &part).map_err(std::io::Error::from)?;
+        }
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"},\"id\":");
+    serde_json::to_writer(&mut *out, &u.id).map_err(std::io::Error::from)?;
+    out.push(b'}');
+    Ok(())
+}
+
+/// One criterion's part of a feature's `breakdown`, rounded as the columns are.
+#[derive(serde::Serialize)]
+struct Part<'a> {
+    raw: Option<f64>,
+    raw_unit: &'static str,
+    norm: Option<f64>,
+    weight: f64,
+    contribution: f64,
+    no_data: bool,
+    why: &'a str,
+}
+
+/// A row's `breakdown`: each criterion's name and part, in [`CRITERIA`] order.
+fn breakdown<'a>(
+    ranking: &'a Ranking,
+    r: &'a Ranked,
+) -> impl Iterator<Item = (&'static str, Part<'a>)> + 'a {
+    let rounded = |v: f64, dp: i32| {
+        let f = 10f64.powi(dp);
+        (v * f).round() / f
+    };
+    CRITERIA.iter().enumerate().map(move |(i, c)| {
+        let v = &r.values[i];
+        let part = Part {
+            raw: v.raw.map(|x| rounded(x, 3)),
+            raw_unit: c.raw_unit(),
+            norm: v.norm.map(|x| rounded(x, 4)),
+            weight: ranking.weights.get(*c),
+            contribution: rounded(r.contributions[i], 4),
+            no_data: v.norm.is_none(),
+            why: &v.why,
+        };
+        (c.name(), part)
+    })
+}
+
+/// The columns named in `keep` (every column when `None`), as the members of a JSON object
+/// written into `out` (as `serde_json` writes the map [`Cells`] makes of them), without its
+/// braces.
+struct JsonCells<'w> {
+    out: &'w mut Vec<u8>,
+    keep: Option<&'w [String]>,
+    /// Members written so far.
+    written: usize,
+}
+
+impl JsonCells<'_> {
+    /// A member's name and colon, after a comma if it is not the first.
+    fn key(&mut self, name: &str) {
+        if self.written > 0 {
+            self.out.push(b',');
+        }
+        self.written += 1;
+        let _ = serde_json::to_writer(&mut *self.out, name);
+        self.out.push(b':');
+    }
+
+    fn member(&mut self, name: &str, v: &impl serde::Serialize) {
+        if self.wants(name) {
+            self.key(name);
+            // Into a vector: no error but from the value, and these values have none.
+            let _ = serde_json::to_writer(&mut *self.out, v);
+        }
+    }
+}
+
+impl Cells for JsonCells<'_> {
+    fn wants(&self, name: &str) -> bool {
+        self.keep.is_none_or(|k| k.iter().any(|n| n == name))
+    }
+    fn text(&mut self, name: &str, v: Option<&str>) {
+        self.member(name, &v);
+    }
+    fn int(&mut self, name: &str, v: u64) {
+        self.member(name, &v);
+    }
+    fn num(&mut self, name: &str, v: Option<f64>, dp: i32) {
+        // As `opt`: rounded, and no value (null) for none, a NaN or an infinity.
+        let f = 10f64.powi(dp);
+        self.member(name, &v.map(|x| (x * f).round() / f));
+    }
+    fn json(&mut self, name: &str, v: &Json) {
+        self.member(name, v);
+    }
 }
 
 /// A unit's feature: its WGS84 point, its id and these properties.

@@ -300,16 +300,10 @@ pub fn geojson_in(v: Value, crs: Crs, links: &[Value]) -> Response {
     with_crs_and_links(r, crs, links)
 }
 
-/// A page of features (a `FeatureCollection`) as [`geojson_in`], written once: it gets its
+/// A page of features (a `FeatureCollection`, its JSON in `body`) as [`geojson_in`]: it gets its
 /// `timeStamp`, the time it was made, as its last member, and so a weak ETag: of the page
 /// without it (the same features, whenever asked for, are the same page).
-pub fn geojson_page(
-    page: &impl serde::Serialize,
-    crs: Crs,
-    links: &[Value],
-) -> Result<Response, ApiError> {
-    let mut body = Vec::with_capacity(64 * 1024);
-    serde_json::to_writer(&mut body, page).map_err(ApiError::internal)?;
+pub fn geojson_page(mut body: Vec<u8>, crs: Crs, links: &[Value]) -> Result<Response, ApiError> {
     let etag = crate::serve::etag::weak_tag_of(&body);
     // The object's closing brace, then the member and the brace again.
     if body.pop() != Some(b'}') {
@@ -538,17 +532,15 @@ fn items_page(
     let mut links = page_links(&url, &pairs, offset, limit, matching.len());
     links.push(json!({"href": format!("{base}/collections/{id}"), "rel": "collection", "type": "application/json", "title": "The layer"}));
     links.push(json!({"href": format!("{base}/collections/{id}/queryables"), "rel": REL_QUERYABLES, "type": "application/schema+json", "title": "What can be filtered and sorted on"}));
-    geojson_page(
-        &json!({
+    let page = serde_json::to_vec(&json!({
             "type": "FeatureCollection",
             "numberMatched": matching.len(),
             "numberReturned": page.len(),
             "links": links,
             "features": page,
-        }),
-        out_crs,
-        &links,
-    )
+    }))
+    .map_err(ApiError::internal)?;
+    geojson_page(page, out_crs, &links)
 }
 
 pub async fn item(

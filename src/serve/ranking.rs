@@ -11,7 +11,6 @@ use utoipa::IntoParams;
 use crate::analysis::optimise::OptimiseQuery;
 use crate::base::params::opt_text;
 use crate::engine::{FormatQuery, Paging, RankQuery, DEFAULT_LIMIT, MAX_LIMIT};
-use crate::export::table::collection;
 use crate::export::ExportFormat;
 use crate::serve::error::ApiError;
 use crate::serve::extract::{json_body, Params};
@@ -201,17 +200,35 @@ fn rank_answer(
     }
     // Every unit is scored; only the page is put into words, and only when its words are
     // asked for (`properties` without `breakdown` or `why` needs none: the map's window).
-    let mut features = e.page_features(&ranking, skip, limit, properties.as_deref())?;
-    for (feature, r) in features.iter_mut().zip(ranking.rows.iter().skip(skip)) {
-        if out_crs == Crs::Bng {
-            let [x, y] = e.units[r.unit].pos;
-            let xy = out_crs.from_bng(x, y).map_err(ApiError::internal)?;
-            feature.geometry = Some(geojson::Geometry::new(geojson::Value::Point(xy.to_vec())));
-        }
-    }
+    // The page's points in the CRS asked for (a WGS84 point is the unit's own).
+    let points = match out_crs {
+        Crs::Bng => ranking
+            .rows
+            .iter()
+            .skip(skip)
+            .take(limit)
+            .map(|r| {
+                let [x, y] = e.units[r.unit].pos;
+                Ok(Some(out_crs.from_bng(x, y).map_err(ApiError::internal)?))
+            })
+            .collect::<Result<Vec<_>, ApiError>>()?,
+        _ => vec![],
+    };
+    // The features are written straight into the answer's bytes, then its other members, as
+    // `serde_json` writes the FeatureCollection (RFC 7946 order: type, features, the rest).
+    let mut body = Vec::with_capacity(64 * 1024);
+    body.extend_from_slice(b"{\"type\":\"FeatureCollection\",\"features\":[");
+    let returned = e.write_page_features(
+        &mut body,
+        &ranking,
+        (skip, limit),
+        properties.as_deref(),
+        &points,
+    )?;
+    body.push(b']');
     let mut m = Map::new();
     m.insert("numberMatched".into(), json!(matched));
-    m.insert("numberReturned".into(), json!(features.len()));
+    m.insert("numberReturned".into(), json!(returned));
     m.insert("weights".into(), json!(ranking.weights.to_list()));
     m.insert("as_of".into(), json!(ranking.settings.as_of_words()));
     m.insert("catchments".into(), json!(e.catchments.describe()));
@@ -235,8 +252,14 @@ fn rank_answer(
     );
     m.insert("links".into(), json!(links));
     m.insert("attribution".into(), json!(e.atlas.manifest.attribution));
-    let fc = collection(features, &m);
-    Ok(RankAnswer::Page(geojson_page(&fc, out_crs, &links)?))
+    for (k, v) in &m {
+        body.push(b',');
+        serde_json::to_writer(&mut body, k).map_err(ApiError::internal)?;
+        body.push(b':');
+        serde_json::to_writer(&mut body, v).map_err(ApiError::internal)?;
+    }
+    body.push(b'}');
+    Ok(RankAnswer::Page(geojson_page(body, out_crs, &links)?))
 }
 
 /// The body says how to choose (k, radius, model, fixed layers, the demand's area); the query
