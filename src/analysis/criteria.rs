@@ -600,11 +600,9 @@ fn mean_of_parts(size: Option<f64>, ground: Option<bool>, vacancy: Option<f64>) 
     let mut parts = [0.0; 3];
     let mut n = 0;
     let ground = ground.map(|g| if g { 1.0 } else { 0.0 });
-    for v in [size, ground, vacancy] {
-        if let Some(v) = v {
-            parts[n] = v;
-            n += 1;
-        }
+    for v in [size, ground, vacancy].into_iter().flatten() {
+        parts[n] = v;
+        n += 1;
     }
     (n > 0).then(|| parts[..n].iter().sum::<f64>() / n as f64)
 }
