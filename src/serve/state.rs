@@ -146,11 +146,23 @@ impl AppState {
             .await
             .map_err(ApiError::internal)?;
         let s = self.clone();
-        Ok(tokio::task::spawn_blocking(move || {
+        // On the threads that rank and join (rayon's, one per core, kept for the server's
+        // life), not tokio's blocking threads, which come and go: what a thread keeps (its PROJ
+        // transformations, ~25 ms to make) is made once. A panic is an error answer.
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        rayon::spawn(move || {
             let _permit = permit;
-            f(&s)
-        })
-        .await?)
+            let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&s)));
+            let _ = tx.send(out);
+        });
+        match rx.await {
+            Ok(Ok(out)) => Ok(out),
+            Ok(Err(panic)) => Err(ApiError::internal(format!(
+                "the request's work stopped: {}",
+                panic_text(&panic)
+            ))),
+            Err(e) => Err(ApiError::internal(e)),
+        }
     }
 
     /// The properties a ranked feature has (from the first 1,000 rows of the default ranking
@@ -333,4 +345,12 @@ pub fn write_token(file: Option<&std::path::Path>) -> Result<(String, String), T
         return Err(TokenError::TooShort);
     }
     Ok((token, from))
+}
+
+/// What a panic said, if it said it in words.
+fn panic_text(p: &(dyn std::any::Any + Send)) -> &str {
+    p.downcast_ref::<&str>()
+        .copied()
+        .or_else(|| p.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic")
 }
