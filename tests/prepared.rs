@@ -681,18 +681,13 @@ fn cache_files(cache: &Path, prefix: &str) -> Vec<std::path::PathBuf> {
     v
 }
 
-/// The values and id order of two preparations, bit for bit.
+/// The records and id order of two preparations, bit for bit.
 fn same_prepared(
     a: &sitefinder::analysis::prepared::Prepared,
     b: &sitefinder::analysis::prepared::Prepared,
 ) {
-    let bits = |p: &sitefinder::analysis::prepared::Prepared| -> Vec<u64> {
-        p.kept()
-            .values()
-            .flatten()
-            .flatten()
-            .map(|x| x.to_bits())
-            .collect()
+    let bits = |p: &sitefinder::analysis::prepared::Prepared| -> Vec<u8> {
+        p.kept().records.iter().flat_map(|r| r.to_bytes()).collect()
     };
     assert_eq!(bits(a), bits(b));
     assert_eq!(a.by_id(), b.by_id());
@@ -824,29 +819,51 @@ fn prepared_values_kept_are_the_values_made_again() {
     );
 }
 
-/// An id order kept that is not one of every unit is not used.
+/// An id order kept that is not one of every unit is not used, nor records in another order
+/// than the units' grid; a record is its bytes read back.
 #[test]
 fn a_kept_order_must_be_every_unit_once() {
-    use sitefinder::analysis::prepared::Prepared;
+    use sitefinder::analysis::prepared::{Prepared, Record};
     let dir = tempfile::tempdir().unwrap();
     let cfg = kept_config(dir.path(), &dir.path().join("cache"));
     let e = open(&cfg);
     let s = e.settings(None, None);
     let p = e.prepare();
-    let values: Vec<_> = p.kept().values().copied().collect();
-    let from = |order: Vec<u32>| {
-        Prepared::from_kept(&e.units, &e.contexts, &s, values.clone(), order).is_some()
+    let records: Vec<Record> = p.kept().records.to_vec();
+    // NaN stands for no data: compared as text and bytes.
+    for r in &records {
+        let back = Record::from_bytes(&r.to_bytes()).unwrap();
+        assert_eq!(format!("{back:?}"), format!("{r:?}"));
+        assert_eq!(back.to_bytes(), r.to_bytes());
+    }
+    // Every kind of record is there: with and without dates, floors and unsuitability.
+    let kinds: std::collections::BTreeSet<u8> = records
+        .iter()
+        .map(|r| r.to_bytes()[sitefinder::analysis::prepared::RECORD_BYTES - 5])
+        .collect();
+    assert!(kinds.len() >= 4, "{kinds:?}");
+    // Flags no record has: not a record.
+    for flags in [0x80, 0x20, 0x08] {
+        let mut bad = records[0].to_bytes();
+        bad[sitefinder::analysis::prepared::RECORD_BYTES - 5] = flags;
+        assert!(Record::from_bytes(&bad).is_none(), "{flags:#x}");
+    }
+    let from = |records: Vec<Record>, order: Vec<u32>| {
+        Prepared::from_kept(&e.contexts, &s, records, order).is_some()
     };
     let order = p.by_id().to_vec();
-    assert!(from(order.clone()));
+    assert!(from(records.clone(), order.clone()));
     let mut twice = order.clone();
     twice[1] = twice[0];
-    assert!(!from(twice));
+    assert!(!from(records.clone(), twice));
     let mut beyond = order.clone();
     beyond[0] = e.units.len() as u32;
-    assert!(!from(beyond));
-    assert!(!from(order[1..].to_vec()));
-    assert!(Prepared::from_kept(&e.units, &e.contexts, &s, values[1..].to_vec(), order).is_none());
+    assert!(!from(records.clone(), beyond));
+    assert!(!from(records.clone(), order[1..].to_vec()));
+    assert!(!from(records[1..].to_vec(), order.clone()));
+    let mut swapped = records.clone();
+    swapped.swap(0, 1);
+    assert!(!from(swapped, order));
 }
 
 /// Joined units read while the data loads are checked against it after: an index beyond any

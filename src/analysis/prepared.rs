@@ -18,6 +18,7 @@ use crate::analysis::criteria::{
 };
 use crate::analysis::join::{Context, JoinParams};
 use crate::analysis::rank::{Weighting, Weights};
+use crate::base::date::Date;
 use crate::base::grid::PointGrid;
 use crate::ingest::units::Unit;
 use crate::reference::atlas::Atlas;
@@ -68,22 +69,23 @@ pub struct Prepared {
     /// What a ranking reads of each unit, in the grid's order (the units with a position in
     /// [`PointGrid::numbers`] order, then those without, in unit order): the units in a box
     /// are read a run at a time.
-    recs: Vec<Rec>,
+    recs: Vec<Record>,
     /// Each unit's place in `recs`.
     slot_of: Vec<u32>,
 }
 
-/// What a ranking reads of one unit.
+/// What a ranking reads of one unit: kept between runs in the grid's order
+/// ([`Record::to_bytes`]), so that a server reads them back a run at a time.
 #[derive(Debug, Clone, Copy)]
-struct Rec {
+pub struct Record {
     /// The `k`th settled criterion's values. A settled criterion's raw value is never NaN
     /// (the criteria check their inputs are finite), so NaN can stand for "no data".
     values: [Pair; N_SETTLED],
     /// Suitability's parts but the date: the size part (NaN: no size known), the floor, the
     /// dates.
     size: f64,
-    vacant_since: Option<crate::base::date::Date>,
-    list_date: Option<crate::base::date::Date>,
+    vacant_since: Option<Date>,
+    list_date: Option<Date>,
     ground_floor: Option<bool>,
     /// Whether the unit cannot hold a clinic ([`Unit::unsuitable`]).
     unsuitable: bool,
@@ -91,7 +93,18 @@ struct Rec {
     unit: u32,
 }
 
-impl Rec {
+/// The bytes of a [`Record`] kept: its values and size (little-endian doubles), its dates
+/// (days), a byte of flags and its unit.
+pub const RECORD_BYTES: usize = N_SETTLED * 16 + 8 + 4 + 4 + 1 + 4;
+
+/// Flags: which dates there are, the floor (none, not ground, ground) and unsuitability.
+const HAS_VACANT_SINCE: u8 = 1;
+const HAS_LIST_DATE: u8 = 2;
+const GROUND_KNOWN: u8 = 4;
+const GROUND: u8 = 8;
+const UNSUITABLE: u8 = 16;
+
+impl Record {
     fn suitability(&self) -> SuitabilityParts {
         SuitabilityParts {
             size: opt(self.size).map(|v| (f64::NAN, v)),
@@ -100,40 +113,79 @@ impl Rec {
             list_date: self.list_date,
         }
     }
+
+    /// The unit it is of.
+    pub fn unit(&self) -> usize {
+        self.unit as usize
+    }
+
+    pub fn to_bytes(&self) -> [u8; RECORD_BYTES] {
+        let mut b = [0u8; RECORD_BYTES];
+        let mut at = 0;
+        let mut put = |bytes: &[u8]| {
+            b[at..at + bytes.len()].copy_from_slice(bytes);
+            at += bytes.len();
+        };
+        for x in self.values.iter().flatten().chain([&self.size]) {
+            put(&x.to_le_bytes());
+        }
+        put(&self.vacant_since.map_or(0, Date::days).to_le_bytes());
+        put(&self.list_date.map_or(0, Date::days).to_le_bytes());
+        let flags = [
+            (self.vacant_since.is_some(), HAS_VACANT_SINCE),
+            (self.list_date.is_some(), HAS_LIST_DATE),
+            (self.ground_floor.is_some(), GROUND_KNOWN),
+            (self.ground_floor == Some(true), GROUND),
+            (self.unsuitable, UNSUITABLE),
+        ]
+        .iter()
+        .fold(0, |f, &(on, bit)| if on { f | bit } else { f });
+        put(&[flags]);
+        put(&self.unit.to_le_bytes());
+        b
+    }
+
+    /// [`Record::to_bytes`] read back; `None` for flags no record has.
+    pub fn from_bytes(b: &[u8; RECORD_BYTES]) -> Option<Record> {
+        let mut at = 0;
+        let mut take = |n: usize| {
+            at += n;
+            &b[at - n..at]
+        };
+        let mut f64_at = || f64::from_le_bytes(take(8).try_into().unwrap_or_default());
+        let mut values = [[0.0; 2]; N_SETTLED];
+        for x in values.iter_mut().flatten() {
+            *x = f64_at();
+        }
+        let size = f64_at();
+        let mut i32_at = || i32::from_le_bytes(take(4).try_into().unwrap_or_default());
+        let (vacant_since, list_date) = (i32_at(), i32_at());
+        let flags = take(1)[0];
+        let unit = u32::from_le_bytes(take(4).try_into().unwrap_or_default());
+        if flags & !(HAS_VACANT_SINCE | HAS_LIST_DATE | GROUND_KNOWN | GROUND | UNSUITABLE) != 0
+            || (flags & GROUND != 0 && flags & GROUND_KNOWN == 0)
+        {
+            return None;
+        }
+        let date = |days: i32, bit: u8| (flags & bit != 0).then(|| Date::from_days(days));
+        Some(Record {
+            values,
+            size,
+            vacant_since: date(vacant_since, HAS_VACANT_SINCE),
+            list_date: date(list_date, HAS_LIST_DATE),
+            ground_floor: (flags & GROUND_KNOWN != 0).then_some(flags & GROUND != 0),
+            unsuitable: flags & UNSUITABLE != 0,
+            unit,
+        })
+    }
 }
 
-/// What [`Prepared`] keeps between runs: its values (in unit order) and its units' id order.
+/// What [`Prepared`] keeps between runs: its records (in the grid's order) and its units' id
+/// order.
 #[derive(Clone, Copy)]
 pub struct Kept<'a> {
-    prepared: &'a Prepared,
-}
-
-impl<'a> Kept<'a> {
-    /// How many units.
-    pub fn len(&self) -> usize {
-        self.prepared.recs.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.prepared.recs.is_empty()
-    }
-
-    /// Each unit's settled values, in unit order.
-    pub fn values(&self) -> impl ExactSizeIterator<Item = &'a [Pair; N_SETTLED]> + 'a {
-        let p = self.prepared;
-        p.slot_of.iter().map(|&s| &p.recs[s as usize].values)
-    }
-
-    /// Unit `i`'s settled values.
-    pub fn value(&self, i: usize) -> &'a [Pair; N_SETTLED] {
-        let p = self.prepared;
-        &p.recs[p.slot_of[i] as usize].values
-    }
-
-    /// The units in id order.
-    pub fn by_id(&self) -> &'a [u32] {
-        &self.prepared.by_id
-    }
+    pub records: &'a [Record],
+    pub by_id: &'a [u32],
 }
 
 /// The scores of the units in a box ([`Prepared::scores_in_box`]).
@@ -175,27 +227,33 @@ impl Prepared {
         Prepared::assemble(units, contexts, s, &values, id_order(units))
     }
 
-    /// What [`Prepared::new`] would make from values and an id order kept from an earlier
+    /// What [`Prepared::new`] would make from records and an id order kept from an earlier
     /// run over the same units, joins and settings (`s`'s scales and joins); `None` if they
-    /// cannot be these units' (another count, or an order that is not one of every unit).
+    /// cannot be these units' (another count, an order that is not one of every unit, or
+    /// records not in the order of these units' grid).
     pub fn from_kept(
-        units: &[Unit],
         contexts: &[Context],
         s: &Settings,
-        values: Vec<[Pair; N_SETTLED]>,
+        records: Vec<Record>,
         by_id: Vec<u32>,
     ) -> Option<Prepared> {
-        if values.len() != units.len() || by_id.len() != units.len() {
+        let n = contexts.len();
+        if records.len() != n || by_id.len() != n {
             return None;
         }
-        let mut seen = vec![false; units.len()];
+        let mut seen = vec![false; n];
         for &u in &by_id {
             let at = seen.get_mut(u as usize)?;
             if std::mem::replace(at, true) {
                 return None;
             }
         }
-        Some(Prepared::assemble(units, contexts, s, &values, by_id))
+        let lonlat = grid(contexts);
+        let order = grid_order(&lonlat, contexts);
+        if !records.iter().map(|r| r.unit).eq(order) {
+            return None;
+        }
+        Some(Prepared::with(lonlat, s, records, by_id))
     }
 
     fn assemble(
@@ -207,26 +265,12 @@ impl Prepared {
     ) -> Prepared {
         debug_assert_eq!(units.len(), contexts.len());
         debug_assert_eq!(units.len(), values.len());
-        let lonlat = PointGrid::new(
-            contexts
-                .iter()
-                .enumerate()
-                .filter_map(|(i, c)| Some((c.lonlat?, i as u32))),
-        );
-        // The grid's order, then the units without a position.
-        let mut order: Vec<u32> = Vec::with_capacity(units.len());
-        order.extend(lonlat.numbers());
-        order.extend(
-            contexts
-                .iter()
-                .enumerate()
-                .filter(|(_, c)| c.lonlat.is_none())
-                .map(|(i, _)| i as u32),
-        );
-        let rec = |&i: &u32| {
+        let lonlat = grid(contexts);
+        let order: Vec<u32> = grid_order(&lonlat, contexts).collect();
+        let record = |&i: &u32| {
             let u = &units[i as usize];
             let p = SuitabilityParts::of(u, &s.scales);
-            Rec {
+            Record {
                 values: values[i as usize],
                 size: p.size.map_or(f64::NAN, |(_, v)| v),
                 vacant_since: p.vacant_since,
@@ -236,10 +280,14 @@ impl Prepared {
                 unit: i,
             }
         };
-        let recs = crate::base::par::map(&order, rec);
-        let mut slot_of = vec![0u32; units.len()];
-        for (slot, &i) in order.iter().enumerate() {
-            slot_of[i as usize] = slot as u32;
+        let recs = crate::base::par::map(&order, record);
+        Prepared::with(lonlat, s, recs, by_id)
+    }
+
+    fn with(lonlat: PointGrid, s: &Settings, recs: Vec<Record>, by_id: Vec<u32>) -> Prepared {
+        let mut slot_of = vec![0u32; recs.len()];
+        for (slot, r) in recs.iter().enumerate() {
+            slot_of[r.unit as usize] = slot as u32;
         }
         Prepared {
             lonlat,
@@ -253,7 +301,10 @@ impl Prepared {
 
     /// Its values and id order, to keep.
     pub fn kept(&self) -> Kept<'_> {
-        Kept { prepared: self }
+        Kept {
+            records: &self.recs,
+            by_id: &self.by_id,
+        }
     }
 
     /// The units in id order (by position in the units).
@@ -363,6 +414,30 @@ impl Prepared {
         out.unsuitable.sort_unstable();
         out
     }
+}
+
+/// The units' WGS84 positions on a grid.
+fn grid(contexts: &[Context]) -> PointGrid {
+    PointGrid::new(
+        contexts
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| Some((c.lonlat?, i as u32))),
+    )
+}
+
+/// The order of the records: the grid's, then the units without a position in unit order.
+fn grid_order<'a>(
+    lonlat: &'a PointGrid,
+    contexts: &'a [Context],
+) -> impl Iterator<Item = u32> + 'a {
+    lonlat.numbers().chain(
+        contexts
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.lonlat.is_none())
+            .map(|(i, _)| i as u32),
+    )
 }
 
 /// The units' positions sorted by id (ids are unique), on every core: each id's text beside

@@ -46,7 +46,7 @@ use std::sync::Arc;
 use rayon::prelude::*;
 
 use crate::analysis::join::{Context, Reach};
-use crate::analysis::prepared::{Kept, Pair, N_SETTLED};
+use crate::analysis::prepared::{Kept, Record, N_SETTLED, RECORD_BYTES};
 use crate::base::date::Date;
 use crate::ingest::catchment::Cover;
 use crate::ingest::premises;
@@ -282,31 +282,34 @@ pub fn prepared_path(joined: &Path) -> PathBuf {
 }
 
 const PREPARED_MAGIC: &[u8; 8] = b"SFPREPAR";
+/// The prepared file's layout: 2 keeps records in the grid's order (1 kept values in unit
+/// order).
+const PREPARED_VERSION: u32 = 2;
 /// Magic, version, the settled criteria per unit, the key (two words), the units, the hash.
 const PREPARED_HEADER: usize = 8 + 4 + 4 + 8 * 4;
 /// Bytes hashed (and written or read) at a time.
 const PREPARED_CHUNK: usize = 1 << 20;
 
-/// The bytes of the prepared values then the id order, a chunk at a time.
+/// The bytes of the prepared records then the id order, a chunk at a time.
 fn prepared_bytes(kept: Kept<'_>) -> impl Iterator<Item = Vec<u8>> + '_ {
-    const ROW: usize = N_SETTLED * 16;
-    let per = PREPARED_CHUNK / ROW;
-    let values = (0..kept.len()).step_by(per).map(move |from| {
-        let rows = from..(from + per).min(kept.len());
-        let mut b = Vec::with_capacity(rows.len() * ROW);
-        for v in rows.flat_map(|i| kept.value(i)).flatten() {
-            b.extend_from_slice(&v.to_le_bytes());
-        }
-        b
-    });
-    let order = kept.by_id().chunks(PREPARED_CHUNK / 4).map(|us| {
+    let records = kept
+        .records
+        .chunks(PREPARED_CHUNK / RECORD_BYTES)
+        .map(|rs| {
+            let mut b = Vec::with_capacity(rs.len() * RECORD_BYTES);
+            for r in rs {
+                b.extend_from_slice(&r.to_bytes());
+            }
+            b
+        });
+    let order = kept.by_id.chunks(PREPARED_CHUNK / 4).map(|us| {
         let mut b = Vec::with_capacity(us.len() * 4);
         for u in us {
             b.extend_from_slice(&u.to_le_bytes());
         }
         b
     });
-    values.chain(order)
+    records.chain(order)
 }
 
 /// A private part-file beside `path` (its folder made if need be), named `prefix...part`, to be
@@ -335,12 +338,12 @@ pub fn write_prepared(path: &Path, key: &Key, kept: Kept<'_>) -> Result<u64, Cac
     }
     let mut head = Out::default();
     head.0.extend_from_slice(PREPARED_MAGIC);
-    head.u32(VERSION);
+    head.u32(PREPARED_VERSION);
     head.u32(N_SETTLED as u32);
     let [k0, k1] = key.digest();
     head.u64(k0);
     head.u64(k1);
-    head.u64(kept.len() as u64);
+    head.u64(kept.records.len() as u64);
     head.u64(h.finish());
     out.seek(SeekFrom::Start(0))?;
     out.write_all(&head.0)?;
@@ -351,9 +354,10 @@ pub fn write_prepared(path: &Path, key: &Key, kept: Kept<'_>) -> Result<u64, Cac
 }
 
 /// What a server prepared over `units` joined units kept under `key`, kept at `path`: their
-/// settled values and id order (checked against the key, the count, the size and the hash;
-/// [`crate::analysis::prepared::Prepared::from_kept`] checks the order is one of every unit).
-pub type PreparedKept = (Vec<[Pair; N_SETTLED]>, Vec<u32>);
+/// records (settled values and what else a ranking reads, in the grid's order) and id order
+/// (checked against the key, the count, the size and the hash;
+/// [`crate::analysis::prepared::Prepared::from_kept`] checks both orders).
+pub type PreparedKept = (Vec<Record>, Vec<u32>);
 
 /// Reads [`write_prepared`]'s file.
 pub fn read_prepared(path: &Path, key: &Key, units: usize) -> Result<PreparedKept, CacheError> {
@@ -363,7 +367,7 @@ pub fn read_prepared(path: &Path, key: &Key, units: usize) -> Result<PreparedKep
         .map_err(|_| CacheError::NotOurs)?;
     let mut h = In::new(&head);
     if h.take(8) != Some(&PREPARED_MAGIC[..])
-        || h.u32() != Some(VERSION)
+        || h.u32() != Some(PREPARED_VERSION)
         || h.u32() != Some(N_SETTLED as u32)
     {
         return Err(CacheError::NotOurs);
@@ -376,28 +380,25 @@ pub fn read_prepared(path: &Path, key: &Key, units: usize) -> Result<PreparedKep
         return Err(CacheError::OtherKey);
     }
     let want_hash = h.u64().ok_or(damaged("header"))?;
-    let row = N_SETTLED * 16;
+    let row = RECORD_BYTES;
     let body = (units as u64).checked_mul(row as u64 + 4);
     if body.and_then(|b| b.checked_add(PREPARED_HEADER as u64)) != Some(file.metadata()?.len()) {
         return Err(damaged("length"));
     }
     let mut hasher = foldhash::fast::FixedState::with_seed(6).build_hasher();
     let mut buf = vec![0u8; PREPARED_CHUNK];
-    let mut values: Vec<[Pair; N_SETTLED]> = Vec::with_capacity(units);
+    let mut records: Vec<Record> = Vec::with_capacity(units);
     // The same chunks as written, so the hash sees the same writes.
     let per = PREPARED_CHUNK / row;
-    while values.len() < units {
-        let n = per.min(units - values.len());
+    while records.len() < units {
+        let n = per.min(units - records.len());
         let b = &mut buf[..n * row];
         file.read_exact(b)?;
         hasher.write(b);
-        values.extend(b.chunks_exact(row).map(|r| {
-            let mut v = [[0.0; 2]; N_SETTLED];
-            for (x, b) in v.iter_mut().flatten().zip(r.chunks_exact(8)) {
-                *x = f64::from_le_bytes(b.try_into().unwrap_or_default());
-            }
-            v
-        }));
+        for r in b.chunks_exact(row) {
+            let r = r.try_into().ok().and_then(Record::from_bytes);
+            records.push(r.ok_or(damaged("prepared record"))?);
+        }
     }
     let mut by_id: Vec<u32> = Vec::with_capacity(units);
     let per = PREPARED_CHUNK / 4;
@@ -414,7 +415,7 @@ pub fn read_prepared(path: &Path, key: &Key, units: usize) -> Result<PreparedKep
     if hasher.finish() != want_hash {
         return Err(damaged("prepared values"));
     }
-    Ok((values, by_id))
+    Ok((records, by_id))
 }
 
 fn hash(seed: u64, bytes: &[u8]) -> u64 {

@@ -577,9 +577,9 @@ impl Engine {
             if let Some((at, key)) = &at {
                 let t = crate::base::timing::Phase::start("read the prepared values kept");
                 let read =
-                    cache::read_prepared(at, key, self.units.len()).and_then(|(values, by_id)| {
-                        Prepared::from_kept(&self.units, &self.contexts, &s, values, by_id)
-                            .ok_or(cache::CacheError::Damaged("id order"))
+                    cache::read_prepared(at, key, self.units.len()).and_then(|(records, by_id)| {
+                        Prepared::from_kept(&self.contexts, &s, records, by_id)
+                            .ok_or(cache::CacheError::Damaged("order"))
                     });
                 match read {
                     Ok(p) => return p,
