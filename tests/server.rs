@@ -1229,3 +1229,69 @@ fn one_property_alone_is_the_same_as_in_the_whole_map() {
     }
     assert!(fields > 1_000, "{fields} fields compared");
 }
+
+/// A page's features are written straight into its bytes: each the bytes `serde_json` writes
+/// of the feature made as a map, for every collection, whole or with a few properties, in
+/// WGS84 and British National Grid; and a ranking's rows likewise, in words or not, at their
+/// own point or another.
+#[test]
+fn features_written_straight_are_the_features_made_as_maps() {
+    use sitefinder::serve::collections::{feature, write_feature};
+    use sitefinder::serve::ogc::Crs;
+    let s = state();
+    let atlas = &s.engine.atlas;
+    let mut compared = 0;
+    for c in &s.collections {
+        let some: Vec<String> = c.properties(0).keys().take(3).cloned().collect();
+        for i in (0..c.len()).step_by(5).take(400) {
+            for crs in [Crs::Crs84, Crs::Bng] {
+                for keep in [None, Some(&some[..])] {
+                    let mut written = vec![];
+                    write_feature(&mut written, atlas, c, i, crs, keep).unwrap();
+                    let made =
+                        serde_json::to_vec(&feature(atlas, c, i, crs, keep).unwrap()).unwrap();
+                    assert!(written == made, "{} {i} {crs:?} {keep:?}", c.id);
+                    compared += 1;
+                }
+            }
+        }
+    }
+    assert!(compared > 2_000, "{compared}");
+
+    let e = &s.engine;
+    let q = sitefinder::engine::RankQuery {
+        include_unsuitable: Some(true),
+        ..Default::default()
+    };
+    let ranking = e.rank(&q, None).unwrap();
+    let named: Vec<String> = ["rank", "score", "why", "imd_decile", "breakdown"]
+        .map(String::from)
+        .to_vec();
+    let few: Vec<String> = ["name", "score"].map(String::from).to_vec();
+    for keep in [None, Some(&named[..]), Some(&few[..])] {
+        let made = e.page_features(&ranking, 0, 40, keep).unwrap();
+        assert_eq!(made.len(), 40);
+        for point in [None, Some([391_000.5, 412_000.25])] {
+            let mut written = vec![];
+            let points = vec![point; 40];
+            let n = e
+                .write_page_features(&mut written, &ranking, (0, 40), keep, &points)
+                .unwrap();
+            assert_eq!(n, 40);
+            let mut want = vec![];
+            for (k, f) in made.iter().enumerate() {
+                let mut f = f.clone();
+                if let Some(p) = point {
+                    f.geometry = Some(geojson::Geometry::new(geojson::Value::Point(p.to_vec())));
+                }
+                if k > 0 {
+                    want.push(b',');
+                }
+                serde_json::to_writer(&mut want, &f).unwrap();
+            }
+            assert!(written == want, "{keep:?} {point:?}");
+            let text = String::from_utf8(written).unwrap();
+            assert_eq!(text.contains("\"breakdown\""), keep != Some(&few[..]));
+        }
+    }
+}

@@ -376,12 +376,41 @@ impl Collection {
 
     /// Item `i`'s properties: held, or made from the engine's unit or LSOA.
     pub fn properties(&self, i: usize) -> Cow<'_, Map<String, Json>> {
+        if self.read_at(i).is_none() {
+            return Cow::Borrowed(&self.items[i].properties);
+        }
+        let mut m = Map::new();
+        self.each_property(i, |name, v| {
+            m.insert(name.to_string(), v.into_owned());
+        });
+        Cow::Owned(m)
+    }
+
+    /// Each of item `i`'s properties in order, given to `f` (made one at a time from the
+    /// engine's unit or LSOA, without a map).
+    pub fn each_property(&self, i: usize, mut f: impl FnMut(&str, Cow<'_, Json>)) {
         match self.read_at(i) {
             Some((e, Kind::Units, u)) => {
-                Cow::Owned(unit_properties(&e.atlas, &e.units[u], &e.contexts[u]))
+                let (atlas, unit, c) = (&e.atlas, &e.units[u], &e.contexts[u]);
+                for (name, value) in UNIT_FIELDS {
+                    f(
+                        unit_field_name(atlas, name),
+                        Cow::Owned(value(atlas, unit, c)),
+                    );
+                }
             }
-            Some((e, Kind::Lsoas, l)) => Cow::Owned(lsoa_properties(&e.atlas, l)),
-            None => Cow::Borrowed(&self.items[i].properties),
+            Some((e, Kind::Lsoas, l)) => {
+                for name in lsoa_field_names(&e.atlas) {
+                    if let Some(v) = lsoa_property(&e.atlas, l, &name) {
+                        f(&name, Cow::Owned(v));
+                    }
+                }
+            }
+            None => {
+                for (name, v) in &self.items[i].properties {
+                    f(name, Cow::Borrowed(v));
+                }
+            }
         }
     }
 
@@ -483,6 +512,49 @@ pub fn geometry(atlas: &Atlas, shape: &Shape, crs: Crs) -> Result<Json, CrsError
     })
 }
 
+/// [`feature`] written into `out` as `serde_json` writes it (byte for byte), its properties
+/// made one at a time without a map: a page of items.
+pub fn write_feature(
+    out: &mut Vec<u8>,
+    atlas: &Atlas,
+    c: &Collection,
+    i: usize,
+    crs: Crs,
+    properties: Option<&[String]>,
+) -> Result<(), CrsError> {
+    let wanted = |name: &str| properties.is_none_or(|names| names.iter().any(|n| n == name));
+    out.extend_from_slice(b"{\"type\":\"Feature\",\"id\":");
+    // Into a vector: no error but from the values, and these have none.
+    let _ = serde_json::to_writer(&mut *out, c.id(i));
+    out.extend_from_slice(b",\"geometry\":");
+    let _ = serde_json::to_writer(&mut *out, &feature_geometry(atlas, c, i, crs)?);
+    out.extend_from_slice(b",\"properties\":{");
+    let mut written = 0;
+    c.each_property(i, |name, v| {
+        if wanted(name) {
+            if written > 0 {
+                out.push(b',');
+            }
+            written += 1;
+            let _ = serde_json::to_writer(&mut *out, name);
+            out.push(b':');
+            let _ = serde_json::to_writer(&mut *out, &*v);
+        }
+    });
+    out.extend_from_slice(b"}}");
+    Ok(())
+}
+
+/// An item's geometry in a feature: a unit's WGS84 point from the join, to 6 decimals.
+fn feature_geometry(atlas: &Atlas, c: &Collection, i: usize, crs: Crs) -> Result<Json, CrsError> {
+    Ok(match (crs, c.lonlat(i)) {
+        (Crs::Crs84, Some([lon, lat])) => {
+            json!({"type": "Point", "coordinates": [crs::round6(lon), crs::round6(lat)]})
+        }
+        _ => geometry(atlas, &c.shape(i), crs)?,
+    })
+}
+
 /// An item as a GeoJSON feature in `crs`, with only the `properties` named, if any are.
 pub fn feature(
     atlas: &Atlas,
@@ -495,12 +567,7 @@ pub fn feature(
     if let Some(names) = properties {
         crate::serve::ogc::select(&mut props, names);
     }
-    let geometry = match (crs, c.lonlat(i)) {
-        (Crs::Crs84, Some([lon, lat])) => {
-            json!({"type": "Point", "coordinates": [crs::round6(lon), crs::round6(lat)]})
-        }
-        _ => geometry(atlas, &c.shape(i), crs)?,
-    };
+    let geometry = feature_geometry(atlas, c, i, crs)?;
     Ok(json!({
         "type": "Feature",
         "id": c.id(i),
@@ -527,16 +594,6 @@ fn site_items(layer: &Layer) -> Vec<Item> {
             properties: obj(
                 json!({"id": s.id, "name": s.name, "kind": s.kind, "postcode": s.postcode}),
             ),
-        })
-        .collect()
-}
-
-/// An LSOA item's properties.
-fn lsoa_properties(atlas: &Atlas, i: usize) -> Map<String, Json> {
-    lsoa_field_names(atlas)
-        .filter_map(|n| {
-            let v = lsoa_property(atlas, i, &n)?;
-            Some((n.into_owned(), v))
         })
         .collect()
 }
@@ -618,13 +675,6 @@ fn unit_field_name<'a>(atlas: &Atlas, name: &'a str) -> &'a str {
         "{lad_name}" => atlas.imd.lad_name_column(),
         other => other,
     }
-}
-
-fn unit_properties(atlas: &Atlas, u: &Unit, c: &Context) -> Map<String, Json> {
-    UNIT_FIELDS
-        .iter()
-        .map(|(name, value)| (unit_field_name(atlas, name).to_string(), value(atlas, u, c)))
-        .collect()
 }
 
 /// One of [`unit_properties`], made alone.

@@ -520,26 +520,30 @@ fn items_page(
         sb.sort(&mut keyed);
         matching = keyed.into_iter().map(|(i, _)| i).collect();
     }
-    let page: Vec<Value> = matching
-        .iter()
-        .skip(offset)
-        .take(limit)
-        .map(|&i| collections::feature(atlas, c, i, out_crs, properties.as_deref()))
-        .collect::<Result<_, _>>()
-        .map_err(ApiError::internal)?;
+    let shown: Vec<usize> = matching.iter().skip(offset).take(limit).copied().collect();
     let base = base_url(s, headers);
     let url = format!("{base}/collections/{id}/items");
     let mut links = page_links(&url, &pairs, offset, limit, matching.len());
     links.push(json!({"href": format!("{base}/collections/{id}"), "rel": "collection", "type": "application/json", "title": "The layer"}));
     links.push(json!({"href": format!("{base}/collections/{id}/queryables"), "rel": REL_QUERYABLES, "type": "application/schema+json", "title": "What can be filtered and sorted on"}));
-    let page = serde_json::to_vec(&json!({
-            "type": "FeatureCollection",
-            "numberMatched": matching.len(),
-            "numberReturned": page.len(),
-            "links": links,
-            "features": page,
-    }))
-    .map_err(ApiError::internal)?;
+    // Written straight into the answer's bytes, as `serde_json` writes the object (its
+    // members in this order), each feature's properties made one at a time.
+    let mut page = Vec::with_capacity(64 * 1024);
+    page.extend_from_slice(b"{\"type\":\"FeatureCollection\",\"numberMatched\":");
+    serde_json::to_writer(&mut page, &matching.len()).map_err(ApiError::internal)?;
+    page.extend_from_slice(b",\"numberReturned\":");
+    serde_json::to_writer(&mut page, &shown.len()).map_err(ApiError::internal)?;
+    page.extend_from_slice(b",\"links\":");
+    serde_json::to_writer(&mut page, &links).map_err(ApiError::internal)?;
+    page.extend_from_slice(b",\"features\":[");
+    for (k, &i) in shown.iter().enumerate() {
+        if k > 0 {
+            page.push(b',');
+        }
+        collections::write_feature(&mut page, atlas, c, i, out_crs, properties.as_deref())
+            .map_err(ApiError::internal)?;
+    }
+    page.extend_from_slice(b"]}");
     geojson_page(page, out_crs, &links)
 }
 
