@@ -332,6 +332,18 @@ impl Prepared {
         v
     }
 
+    /// Each unit whose WGS84 position is inside `b` (as [`Prepared::in_bbox`]), in the grid's
+    /// order.
+    pub fn each_in_box(&self, b: [f64; 4], mut f: impl FnMut(usize)) {
+        self.lonlat
+            .each_slot_in_box([b[0], b[1]], [b[2], b[3]], |slot| f(self.recs[slot].unit()));
+    }
+
+    /// The units without a WGS84 position (in no box here).
+    pub fn unplaced(&self) -> impl Iterator<Item = usize> + '_ {
+        self.recs[self.lonlat.len()..].iter().map(Record::unit)
+    }
+
     /// Whether rankings with these settings can read the values.
     pub fn fits(&self, s: &Settings) -> bool {
         s.scales == self.scales && s.join == self.join

@@ -459,6 +459,24 @@ impl Collection {
     pub fn in_bbox(&self, atlas: &Atlas, b: &Bbox) -> Vec<usize> {
         use geo::Intersects;
         let mut v = vec![];
+        // Units in a WGS84 box: read from the server's grid of their WGS84 positions, a run at
+        // a time, without reading a unit (the few without a position tested as below).
+        if let (Some(l), Some(boxes)) = (&self.lazy, b.wgs84_boxes()) {
+            if l.kind == Kind::Units {
+                let p = l.engine.prepare();
+                for w in boxes {
+                    p.each_in_box(*w, |u| v.push(l.item_of[u] as usize));
+                }
+                for u in p.unplaced() {
+                    if b.has_point(l.engine.units[u].pos) {
+                        v.push(l.item_of[u] as usize);
+                    }
+                }
+                v.sort_unstable();
+                v.dedup();
+                return v;
+            }
+        }
         for e in &b.envelopes {
             self.index.meeting(*e, &mut v);
         }

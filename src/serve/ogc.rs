@@ -153,6 +153,12 @@ impl Bbox {
         }
     }
 
+    /// The WGS84 boxes `[minlon, minlat, maxlon, maxlat]` a CRS84 box is (two across the
+    /// antimeridian); `None` for a box in British National Grid.
+    pub fn wgs84_boxes(&self) -> Option<&[[f64; 4]]> {
+        (self.crs == Crs::Crs84).then_some(&self.wgs84[..])
+    }
+
     /// Whether a point is in the box, given in BNG and, when known, in WGS84 (the same point
     /// through [`crs::bng_to_wgs84`]: then a WGS84 box needs no transformation).
     pub fn has_point_at(&self, bng: [f64; 2], lonlat: Option<[f64; 2]>) -> bool {
