@@ -1295,3 +1295,39 @@ fn features_written_straight_are_the_features_made_as_maps() {
         }
     }
 }
+
+/// The items of a box are those whose geometry is in it, tested one by one: for units in a
+/// WGS84 box read from the server's grid of positions, across the antimeridian, over all
+/// England, on no unit, and in British National Grid.
+#[test]
+fn items_in_a_box_are_those_tested_one_by_one() {
+    use sitefinder::serve::collections::Shape;
+    use sitefinder::serve::ogc::{Bbox, Crs};
+    let s = state();
+    let atlas = &s.engine.atlas;
+    let units = s.collections.iter().find(|c| c.id == "units").unwrap();
+    let mut found = 0;
+    for (text, crs) in [
+        ("-2.25,53.58,-2.10,53.66", Crs::Crs84),
+        ("-6.5,49.8,2.0,55.9", Crs::Crs84),
+        ("170,50,-2.15,53.62", Crs::Crs84),
+        ("-4.0,50.0,-3.9,50.1", Crs::Crs84),
+        ("386000,410000,392000,416000", Crs::Bng),
+    ] {
+        let b = Bbox::parse("bbox", text, crs).unwrap();
+        let got = units.in_bbox(atlas, &b);
+        let want: Vec<usize> = (0..units.len())
+            .filter(|&i| match &*units.shape(i) {
+                Shape::Point(p) => b.has_point_at(*p, units.lonlat(i)),
+                _ => unreachable!("units are points"),
+            })
+            .collect();
+        assert_eq!(got, want, "{text}");
+        if !text.starts_with("-4.0") {
+            assert!(!got.is_empty(), "{text}");
+        }
+        found += got.len();
+    }
+    // The box over England holds every unit.
+    assert!(found > units.len(), "{found}");
+}
