@@ -296,7 +296,6 @@ fn a_prepared_ranking_is_the_ranking_without_preparation() {
     assert!(behind > 10, "{behind} left out by one_per_site");
     // The boxes alone: the unsuitable kept are ranked, and a box over England holds every unit.
     let dated = &before[at("a box alone, with a date, weights and the unsuitable")];
-    assert!(dated.unsuitable.is_empty());
     assert!(!in_rochdale.unsuitable.is_empty());
     assert_eq!(
         dated.rows.len(),
@@ -341,6 +340,24 @@ fn a_prepared_ranking_is_the_ranking_without_preparation() {
     let (a, b) = (direct(&reversed, None), direct(&reversed, Some(prepared)));
     assert!(a.rows.is_empty() && b.rows.is_empty());
     same(&a, &b, "a reversed box");
+    // Without words a box alone is scored from the records: a reversed box and one with a NaN
+    // keep nothing there too, every unit left out by the box.
+    let quiet = sitefinder::analysis::criteria::Settings {
+        words: false,
+        ..words.clone()
+    };
+    let nan = sitefinder::analysis::rank::Filters {
+        bbox: Some([-2.25, f64::NAN, -2.10, 53.66]),
+        ..Default::default()
+    };
+    for f in [&reversed, &nan] {
+        let (a, u, c) = (&e.atlas, &e.units, &e.contexts);
+        let r = |p| sitefinder::analysis::rank::rank(a, u, c, &weights, f, &quiet, p).unwrap();
+        let (x, y) = (r(None), r(Some(prepared)));
+        assert!(x.rows.is_empty() && y.rows.is_empty());
+        assert_eq!(y.filtered_out.by("bbox"), e.units.len());
+        same(&x, &y, "a box that holds nothing, from the records");
+    }
     // An explained page reads the same sentences either way (sentences are written afterwards).
     let page = e
         .features(&e.rank(&queries[2].1, None).unwrap(), 0, 5)
@@ -949,7 +966,7 @@ fn a_score_read_without_the_unit_is_the_score_of_its_values() {
                 let (u, c) = (&e.units[i], &e.contexts[i]);
                 let want = score(&evaluate(&e.atlas, u, c, &s), w).0;
                 let from_values = score(&p.values(i, &e.atlas, u, c, &s), w).0;
-                let got = p.score(i, &Weighting::new(w), &s);
+                let got = Weighting::new(w).score(&p.norms(i, &s));
                 assert_eq!(got.to_bits(), want.to_bits(), "unit {i}, {as_of:?}, {w:?}");
                 assert_eq!(from_values.to_bits(), want.to_bits(), "unit {i}");
                 read += 1;
@@ -960,7 +977,8 @@ fn a_score_read_without_the_unit_is_the_score_of_its_values() {
     // The box's scores are these, for the units in it.
     let s = e.settings(None, None);
     let b = [-2.25, 53.58, -2.10, 53.66];
-    let got = p.scores_in_box(b, &Weights::default(), &s, false);
+    let w = Weighting::new(&Weights::default());
+    let got = p.scores_in_box(b, &s, false, |n| w.score(n));
     let mut inside = p.in_bbox(b);
     assert_eq!(got.inside, inside.len());
     assert!(!got.unsuitable.is_empty() && got.scored.len() > 50);
@@ -970,11 +988,7 @@ fn a_score_read_without_the_unit_is_the_score_of_its_values() {
     inside.sort_unstable();
     assert_eq!(scored, inside);
     for &(x, i) in &got.scored {
-        assert_eq!(
-            x.to_bits(),
-            p.score(i, &Weighting::new(&Weights::default()), &s)
-                .to_bits()
-        );
+        assert_eq!(x.to_bits(), w.score(&p.norms(i, &s)).to_bits());
         assert!(e.units[i].unsuitable.is_none());
     }
     assert!(got

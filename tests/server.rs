@@ -1331,3 +1331,63 @@ fn items_in_a_box_are_those_tested_one_by_one() {
     // The box over England holds every unit.
     assert!(found > units.len(), "{found}");
 }
+
+/// A panic in a request's CPU work is an error answer naming what the panic said, and the
+/// server's threads go on doing the next piece of work.
+#[test]
+fn a_panic_in_a_requests_work_is_an_error_answer() {
+    let s = state();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        for _ in 0..4 {
+            let e = s
+                .cpu(|_| -> usize { panic!("the work broke") })
+                .await
+                .unwrap_err();
+            assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
+            assert!(e.message.contains("the work broke"), "{}", e.message);
+        }
+        let n = s.cpu(|s| s.engine.units.len()).await.unwrap();
+        assert_eq!(n, s.engine.units.len());
+    });
+}
+
+/// A page written straight into its bytes is a whole GeoJSON FeatureCollection: its members
+/// in order, `timeStamp` last, and a weak ETag of the page without it.
+#[test]
+fn a_page_is_whole_with_its_time_last_and_tagged_without_it() {
+    for uri in [
+        "/rank?limit=3&bbox=-2.25,53.58,-2.10,53.66",
+        "/rank?limit=2&crs=http://www.opengis.net/def/crs/EPSG/0/27700",
+        "/collections/units/items?limit=3&bbox=-2.25,53.58,-2.10,53.66",
+        "/collections/lsoa/items?limit=2&properties=imd_decile",
+    ] {
+        let (status, headers, bytes) =
+            send_raw(state(), Request::get(uri).body(Body::empty()).unwrap());
+        assert_eq!(status, StatusCode::OK, "{uri}");
+        let v: serde_json::Map<String, Value> = serde_json::from_slice(&bytes).unwrap();
+        let keys: Vec<&str> = v.keys().map(String::as_str).collect();
+        assert_eq!(keys.first(), Some(&"type"), "{uri}");
+        assert_eq!(keys.last(), Some(&"timeStamp"), "{uri}");
+        assert_eq!(v["type"], "FeatureCollection");
+        let features = v["features"].as_array().unwrap();
+        assert_eq!(v["numberReturned"], features.len(), "{uri}");
+        assert!(!features.is_empty(), "{uri}");
+        for f in features {
+            let fk: Vec<&str> = f.as_object().unwrap().keys().map(String::as_str).collect();
+            assert!(fk.starts_with(&["type"]) && fk.contains(&"geometry") && fk.contains(&"id"));
+            let lsoa = uri.contains("lsoa");
+            let want = if lsoa { "MultiPolygon" } else { "Point" };
+            assert_eq!(f["geometry"]["type"], want, "{uri}");
+        }
+        // The bytes without the time stamp, as the handler tagged them.
+        let text = String::from_utf8(bytes).unwrap();
+        let cut = text.rfind(",\"timeStamp\":").unwrap();
+        let untimed = format!("{}}}", &text[..cut]);
+        let tag = sitefinder::serve::etag::weak_tag_of(untimed.as_bytes());
+        assert_eq!(headers.get("etag"), Some(&tag), "{uri}");
+    }
+}

@@ -221,12 +221,8 @@ impl Settings {
         }
     }
 
-    /// The date vacancy age is measured at for `u`, and how it was chosen (for the sentence).
-    pub fn vacancy_date(&self, u: &Unit) -> (Date, &'static str) {
-        self.vacancy_date_of(u.list_date)
-    }
-
-    /// [`Settings::vacancy_date`] for a unit whose list date is `list_date`.
+    /// The date vacancy age is measured at for a unit whose list date is `list_date`, and how
+    /// it was chosen (for the sentence).
     pub fn vacancy_date_of(&self, list_date: Option<Date>) -> (Date, &'static str) {
         match (self.as_of_given, list_date) {
             (true, _) => (self.as_of, "at the date asked for"),
@@ -544,15 +540,25 @@ fn access(ctx: &Context, s: &Settings) -> Value {
 }
 
 /// What suitability reads of a unit, measured apart from a ranking's date: a server keeps it
-/// for every unit beside the settled criteria ([`crate::analysis::prepared`]), so a ranking
-/// scores suitability without reading the unit.
+/// for every unit beside the settled criteria, so a ranking scores suitability without
+/// reading the unit.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SuitabilityParts {
-    /// The floor area, given or estimated from the rateable value, and its part of the score.
-    pub size: Option<(f64, f64)>,
+    /// The floor area's part of the score (the area given, or estimated from the rateable
+    /// value).
+    pub size: Option<f64>,
     pub ground_floor: Option<bool>,
     pub vacant_since: Option<Date>,
     pub list_date: Option<Date>,
+}
+
+/// A unit's floor area: given, or estimated from its rateable value.
+fn floor_area(u: &Unit, sc: &Scales) -> Option<f64> {
+    match (u.floor_area_m2, u.rateable_value) {
+        (Some(a), _) => Some(a),
+        (None, Some(rv)) if rv > 0.0 => Some(rv / sc.rv_per_m2),
+        _ => None,
+    }
 }
 
 impl SuitabilityParts {
@@ -560,13 +566,8 @@ impl SuitabilityParts {
         let size = |a: f64| {
             clamp01((a.max(1.0) / sc.floor_min_m2).ln() / (sc.floor_full_m2 / sc.floor_min_m2).ln())
         };
-        let area = match (u.floor_area_m2, u.rateable_value) {
-            (Some(a), _) => Some(a),
-            (None, Some(rv)) if rv > 0.0 => Some(rv / sc.rv_per_m2),
-            _ => None,
-        };
         SuitabilityParts {
-            size: area.map(|a| (a, size(a))),
+            size: floor_area(u, sc).map(size),
             ground_floor: u.ground_floor,
             vacant_since: u.vacant_since,
             list_date: u.list_date,
@@ -591,7 +592,7 @@ impl SuitabilityParts {
     /// The suitability score with `s`'s date: the mean of the parts known, `None` if none is.
     pub fn value(&self, s: &Settings) -> Option<f64> {
         let vacancy = self.vacancy(s).map(|v| v.4);
-        mean_of_parts(self.size.map(|(_, v)| v), self.ground_floor, vacancy)
+        mean_of_parts(self.size, self.ground_floor, vacancy)
     }
 }
 
@@ -612,7 +613,11 @@ fn suitability(u: &Unit, s: &Settings) -> Value {
     let p = SuitabilityParts::of(u, sc);
     // No allocation when the settings ask for no words.
     let mut words = Words::new(s);
-    match (p.size, u.floor_area_m2, u.rateable_value) {
+    match (
+        floor_area(u, sc).zip(p.size),
+        u.floor_area_m2,
+        u.rateable_value,
+    ) {
         (Some((a, v)), Some(_), _) => words.part(format_args!(
             "floor area {} m² ({})",
             Fixed(a, 0),

@@ -1,11 +1,14 @@
 //! What a server computes once over its units, so that each ranking costs what it keeps and
 //! not what the country holds: the units indexed by WGS84 position (for `bbox`), the units in
-//! id order (the units collection's order), and each unit's settled criterion values (those
-//! that depend only on the join: deprivation, reach, demand, gap, access). A weight or filter
-//! change re-weights these; it does not evaluate them again. Suitability and plan depend on a
-//! ranking's date and plan overlay, and are evaluated per ranking (they read only the unit).
+//! id order (the units collection's order), and a [`Record`] per unit in the grid's order: its
+//! settled criterion values (those that depend only on the join: deprivation, reach, demand,
+//! gap, access), suitability's parts but the date, and whether it can hold a clinic. A weight
+//! or filter change re-weights these; it does not evaluate them again. Suitability depends on
+//! a ranking's date (its parts kept here do not) and plan on its overlay: a box alone without
+//! an overlay is scored from the records alone ([`Prepared::scores_in_box`]), other rankings
+//! read the settled values and evaluate the rest from the unit.
 //!
-//! The values and the id order can be kept between runs ([`Prepared::kept`], which the engine
+//! The records and the id order can be kept between runs ([`Prepared::kept`], which the engine
 //! writes beside the joined units it keeps) and given back ([`Prepared::from_kept`]): a server
 //! over a million kept units then starts without evaluating them again.
 //!
@@ -17,7 +20,6 @@ use crate::analysis::criteria::{
     evaluate_one, Criterion, Scales, Settings, SuitabilityParts, Value, CRITERIA, N_CRITERIA,
 };
 use crate::analysis::join::{Context, JoinParams};
-use crate::analysis::rank::{Weighting, Weights};
 use crate::base::date::Date;
 use crate::base::grid::PointGrid;
 use crate::ingest::units::Unit;
@@ -58,7 +60,7 @@ fn settled() -> impl Iterator<Item = Criterion> {
     CRITERIA.into_iter().filter(|c| c.settled())
 }
 
-/// The units' positions, id order and settled criterion values, computed once.
+/// The units' positions, id order and records, computed once.
 pub struct Prepared {
     lonlat: PointGrid,
     /// The units in id order.
@@ -107,7 +109,7 @@ const UNSUITABLE: u8 = 16;
 impl Record {
     fn suitability(&self) -> SuitabilityParts {
         SuitabilityParts {
-            size: opt(self.size).map(|v| (f64::NAN, v)),
+            size: opt(self.size),
             ground_floor: self.ground_floor,
             vacant_since: self.vacant_since,
             list_date: self.list_date,
@@ -272,7 +274,7 @@ impl Prepared {
             let p = SuitabilityParts::of(u, &s.scales);
             Record {
                 values: values[i as usize],
-                size: p.size.map_or(f64::NAN, |(_, v)| v),
+                size: p.size.unwrap_or(f64::NAN),
                 vacant_since: p.vacant_since,
                 list_date: p.list_date,
                 ground_floor: p.ground_floor,
@@ -285,9 +287,12 @@ impl Prepared {
     }
 
     fn with(lonlat: PointGrid, s: &Settings, recs: Vec<Record>, by_id: Vec<u32>) -> Prepared {
+        // The records are every unit once (the grid's order, checked when read back).
         let mut slot_of = vec![0u32; recs.len()];
         for (slot, r) in recs.iter().enumerate() {
-            slot_of[r.unit as usize] = slot as u32;
+            if let Some(at) = slot_of.get_mut(r.unit as usize) {
+                *at = slot as u32;
+            }
         }
         Prepared {
             lonlat,
@@ -299,7 +304,7 @@ impl Prepared {
         }
     }
 
-    /// Its values and id order, to keep.
+    /// Its records and id order, to keep.
     pub fn kept(&self) -> Kept<'_> {
         Kept {
             records: &self.recs,
@@ -381,9 +386,9 @@ impl Prepared {
         self.fits(s) && s.plan.is_none()
     }
 
-    /// The score of the unit in slot `slot`, as [`crate::analysis::rank::score`] makes it of
-    /// [`Prepared::values`] (bit for bit), for settings that [`Prepared::scores`].
-    fn score_slot(&self, slot: usize, w: &Weighting, s: &Settings) -> f64 {
+    /// The normalised values of the unit in slot `slot` (NaN: no data), in [`CRITERIA`]
+    /// order, as [`Prepared::values`] gives them, for settings that [`Prepared::scores`].
+    fn norms_slot(&self, slot: usize, s: &Settings) -> [f64; N_CRITERIA] {
         let r = &self.recs[slot];
         let mut norms = [f64::NAN; N_CRITERIA];
         for (k, &c) in SETTLED_AT.iter().enumerate() {
@@ -391,12 +396,14 @@ impl Prepared {
         }
         norms[Criterion::Suitability as usize] = r.suitability().value(s).unwrap_or(f64::NAN);
         // No plan overlay (`Prepared::scores`): no plan value.
-        w.score(&norms)
+        norms
     }
 
-    /// Unit `i`'s score, as [`Prepared::score_slot`].
-    pub fn score(&self, i: usize, w: &Weighting, s: &Settings) -> f64 {
-        self.score_slot(self.slot_of[i] as usize, w, s)
+    /// Unit `i`'s normalised values from its record, without the unit (NaN: no data), as
+    /// [`Prepared::values`] gives them, for settings that [`Prepared::scores`]: weighted by
+    /// `rank::Weighting`, bit for bit `rank::score` of those values.
+    pub fn norms(&self, i: usize, s: &Settings) -> [f64; N_CRITERIA] {
+        self.norms_slot(self.slot_of[i] as usize, s)
     }
 
     /// The scores of the units whose WGS84 position is in `b` (as [`Prepared::in_bbox`]), for
@@ -405,12 +412,11 @@ impl Prepared {
     pub fn scores_in_box(
         &self,
         b: [f64; 4],
-        w: &Weights,
         s: &Settings,
         include_unsuitable: bool,
+        score: impl Fn(&[f64; N_CRITERIA]) -> f64,
     ) -> BoxScores {
         debug_assert!(self.scores(s));
-        let w = &Weighting::new(w);
         let mut out = BoxScores::default();
         self.lonlat
             .each_slot_in_box([b[0], b[1]], [b[2], b[3]], |slot| {
@@ -420,12 +426,17 @@ impl Prepared {
                     out.unsuitable.push(r.unit as usize);
                 } else {
                     out.scored
-                        .push((self.score_slot(slot, w, s), r.unit as usize));
+                        .push((score(&self.norms_slot(slot, s)), r.unit as usize));
                 }
             });
         out.unsuitable.sort_unstable();
         out
     }
+}
+
+/// A unit's WGS84 position, if it has one the grid can hold (finite).
+fn placed(c: &Context) -> Option<[f64; 2]> {
+    c.lonlat.filter(|p| p.iter().all(|x| x.is_finite()))
 }
 
 /// The units' WGS84 positions on a grid.
@@ -434,11 +445,12 @@ fn grid(contexts: &[Context]) -> PointGrid {
         contexts
             .iter()
             .enumerate()
-            .filter_map(|(i, c)| Some((c.lonlat?, i as u32))),
+            .filter_map(|(i, c)| Some((placed(c)?, i as u32))),
     )
 }
 
-/// The order of the records: the grid's, then the units without a position in unit order.
+/// The order of the records: the grid's, then the units without a position in unit order
+/// (every unit once: the grid holds exactly the units [`placed`]).
 fn grid_order<'a>(
     lonlat: &'a PointGrid,
     contexts: &'a [Context],
@@ -447,7 +459,7 @@ fn grid_order<'a>(
         contexts
             .iter()
             .enumerate()
-            .filter(|(_, c)| c.lonlat.is_none())
+            .filter(|(_, c)| placed(c).is_none())
             .map(|(i, _)| i as u32),
     )
 }

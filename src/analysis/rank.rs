@@ -837,9 +837,9 @@ fn select<'a>(
     let mut filtered_out = LeftOut::default();
     // A box alone, scored from the prepared values in the grid's order, without reading a
     // unit: what a map's or a PCN's `/rank` asks.
-    if let (Some(p), Some(b)) = (reads, filters.bbox_alone()) {
+    if let (Some(p), Some(b), Some(w)) = (reads, filters.bbox_alone(), &scoring.weighting) {
         if p.scores(settings) {
-            let got = p.scores_in_box(b, weights, settings, filters.include_unsuitable);
+            let got = p.scores_in_box(b, settings, filters.include_unsuitable, |n| w.score(n));
             filtered_out.add("bbox", units.len() - got.inside);
             let (scores, kept) = got.scored.into_iter().unzip();
             return Ok(Selection {
@@ -918,7 +918,7 @@ impl Scoring<'_> {
     /// the unit when they can give it.
     fn score(&self, i: usize) -> f64 {
         match (self.prepared, &self.weighting) {
-            (Some(p), Some(w)) => p.score(i, w, self.settings),
+            (Some(p), Some(w)) => w.score(&p.norms(i, self.settings)),
             _ => self.row(i).score,
         }
     }

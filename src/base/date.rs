@@ -69,7 +69,9 @@ impl Date {
 
     /// `self - earlier` in days.
     pub fn days_since(self, earlier: Date) -> i32 {
-        self.0 - earlier.0
+        // Saturating: dates are never that far apart, but a date read from a damaged file
+        // must not overflow.
+        self.0.saturating_sub(earlier.0)
     }
 
     /// Parses ISO `2024-07-01` (a time part is ignored), `01/07/2024`, `01.07.2024`,

@@ -565,7 +565,7 @@ impl Engine {
     /// ([`Prepared`]), so that each later ranking costs what it keeps: a server calls this
     /// before it answers.
     ///
-    /// Over joined units kept between runs, the values and id order are kept beside them: the
+    /// Over joined units kept between runs, the records and id order are kept beside them: the
     /// first server to prepare them writes them, the next reads them.
     pub fn prepare(&self) -> &Prepared {
         self.prepared.get_or_init(|| {

@@ -38,9 +38,14 @@ pub enum OutputError {
     Cells { cells: usize, header: usize },
 }
 
-fn round(v: f64, dp: i32) -> Json {
+/// `v` rounded to `dp` decimals, as every column and breakdown figure is.
+fn rounded(v: f64, dp: i32) -> f64 {
     let f = 10f64.powi(dp);
-    json!((v * f).round() / f)
+    (v * f).round() / f
+}
+
+fn round(v: f64, dp: i32) -> Json {
+    json!(rounded(v, dp))
 }
 
 fn opt(v: Option<f64>, dp: i32) -> Json {
@@ -217,8 +222,7 @@ impl Cells for CsvRow<'_> {
         self.number(v.into());
     }
     fn num(&mut self, _: &str, v: Option<f64>, dp: i32) {
-        let f = 10f64.powi(dp);
-        match v.and_then(|x| serde_json::Number::from_f64((x * f).round() / f)) {
+        match v.and_then(|x| serde_json::Number::from_f64(rounded(x, dp))) {
             Some(x) => self.number(x),
             None => self.field(b""),
         }
@@ -695,10 +699,6 @@ fn breakdown<'a>(
     ranking: &'a Ranking,
     r: &'a Ranked,
 ) -> impl Iterator<Item = (&'static str, Part<'a>)> + 'a {
-    let rounded = |v: f64, dp: i32| {
-        let f = 10f64.powi(dp);
-        (v * f).round() / f
-    };
     CRITERIA.iter().enumerate().map(move |(i, c)| {
         let v = &r.values[i];
         let part = Part {
@@ -756,8 +756,7 @@ impl Cells for JsonCells<'_> {
     }
     fn num(&mut self, name: &str, v: Option<f64>, dp: i32) {
         // As `opt`: rounded, and no value (null) for none, a NaN or an infinity.
-        let f = 10f64.powi(dp);
-        self.member(name, &v.map(|x| (x * f).round() / f));
+        self.member(name, &v.map(|x| rounded(x, dp)));
     }
     fn json(&mut self, name: &str, v: &Json) {
         self.member(name, v);

@@ -635,7 +635,7 @@ fn lsoa_field_names(atlas: &Atlas) -> impl Iterator<Item = Cow<'static, str>> {
     .chain(["population", "boundary"].map(Cow::Borrowed))
 }
 
-/// One of [`lsoa_properties`], made alone.
+/// One of an LSOA item's properties ([`lsoa_field_names`]), made alone.
 fn lsoa_property(atlas: &Atlas, i: usize, name: &str) -> Option<Json> {
     let l = &atlas.lsoas[i];
     let imd = atlas.imd;
@@ -664,7 +664,7 @@ pub const CATCHMENTS_PAGE: usize = 1_000;
 /// A unit's properties in the units collection.
 type UnitField = fn(&Atlas, &Unit, &Context) -> Json;
 
-/// A unit item's properties, each by name: the one list [`unit_properties`] and
+/// A unit item's properties, each by name: the one list [`Collection::each_property`] and
 /// [`unit_property`] read. `{code}` and `{lad_name}` are the edition's column names.
 const UNIT_FIELDS: &[(&str, UnitField)] = &[
     ("id", |_, u, _| json!(u.id)),
@@ -695,7 +695,7 @@ fn unit_field_name<'a>(atlas: &Atlas, name: &'a str) -> &'a str {
     }
 }
 
-/// One of [`unit_properties`], made alone.
+/// One of a unit item's properties ([`UNIT_FIELDS`]), made alone.
 fn unit_property(atlas: &Atlas, u: &Unit, c: &Context, name: &str) -> Option<Json> {
     UNIT_FIELDS
         .iter()

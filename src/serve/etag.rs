@@ -53,7 +53,7 @@ pub async fn etag(req: Request, next: Next) -> Response {
         return resp;
     }
     if let Some(tag) = resp.headers().get(header::ETAG).cloned() {
-        // The handler tagged it itself (a page of features, weakly: see `geojson_in`).
+        // The handler tagged it itself (a page of features, weakly: see `geojson_page`).
         let (mut parts, body) = resp.into_parts();
         parts
             .headers

@@ -29,6 +29,7 @@ pub mod search;
 pub mod shortlists;
 pub mod tile_cache;
 pub mod tiles;
+pub mod workers;
 
 use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{header, HeaderMap};

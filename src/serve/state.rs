@@ -49,6 +49,8 @@ pub struct AppState {
     pub tiles: crate::serve::tile_cache::Tiles,
     /// One permit per core for the requests' CPU work ([`AppState::cpu`]).
     cpu_slots: Arc<tokio::sync::Semaphore>,
+    /// The threads that do it.
+    workers: crate::serve::workers::Workers,
     /// What a ranked feature's properties are, from the first rows of a ranking of every
     /// unit, for `/rank`'s `filter`, `sortby` and `properties` ([`AppState::rank_queryables`]).
     rank_queryables: std::sync::OnceLock<crate::serve::ogc::Queryables>,
@@ -58,13 +60,14 @@ impl AppState {
     /// Builds every collection over the engine's units.
     pub fn new(engine: Engine) -> AppState {
         let engine = Arc::new(engine);
-        // Each ranking then costs what its filters keep, not every unit: the index, values and
-        // id order are prepared (or read where kept) beside the other collections; the units
-        // collection waits for the id order.
+        // Each ranking then costs what its filters keep, not every unit: the index, records
+        // and id order are prepared (or read where kept) beside the other collections; the
+        // units collection waits for the id order.
         let collections = std::thread::scope(|scope| {
             scope.spawn(|| engine.prepare());
             collections::build_all(&engine)
         });
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         AppState {
             engine,
             collections,
@@ -83,9 +86,8 @@ impl AppState {
             cors_origins: vec![],
             public_url: None,
             tiles: Default::default(),
-            cpu_slots: Arc::new(tokio::sync::Semaphore::new(
-                std::thread::available_parallelism().map_or(2, |n| n.get()),
-            )),
+            cpu_slots: Arc::new(tokio::sync::Semaphore::new(cores)),
+            workers: crate::serve::workers::Workers::new(cores),
             rank_queryables: Default::default(),
         }
     }
@@ -146,20 +148,23 @@ impl AppState {
             .await
             .map_err(ApiError::internal)?;
         let s = self.clone();
-        // On the threads that rank and join (rayon's, one per core, kept for the server's
-        // life), not tokio's blocking threads, which come and go: what a thread keeps (its PROJ
-        // transformations, ~25 ms to make) is made once. A panic is an error answer.
+        // On the server's own threads (`serve::workers`), kept for its life: what a thread
+        // keeps (its PROJ transformations, ~25 ms to make) is made once. A panic is an error
+        // answer.
         let (tx, rx) = tokio::sync::oneshot::channel();
-        rayon::spawn(move || {
+        let given = self.workers.run(move || {
             let _permit = permit;
             let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&s)));
             let _ = tx.send(out);
         });
+        if !given {
+            return Err(ApiError::internal("no thread to do the request's work"));
+        }
         match rx.await {
             Ok(Ok(out)) => Ok(out),
             Ok(Err(panic)) => Err(ApiError::internal(format!(
                 "the request's work stopped: {}",
-                panic_text(&panic)
+                panic_text(&*panic)
             ))),
             Err(e) => Err(ApiError::internal(e)),
         }
