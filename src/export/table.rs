@@ -657,24 +657,18 @@ pub fn write_feature(
     serde_json::to_writer(&mut *out, &geometry).map_err(std::io::Error::from)?;
     out.extend_from_slice(b",\"properties\":{");
     let mut cells = JsonCells {
-        out,
+        members: Members::after(out, 0),
         keep,
-        written: 0,
     };
     columns(atlas, units, contexts, ranking.rank_column, r, &mut cells);
     if cells.wants("breakdown") {
-        cells.key("breakdown");
-        let out = &mut *cells.out;
-        out.push(b'{');
-        for (k, (name, part)) in breakdown(ranking, r).enumerate() {
-            if k > 0 {
-                out.push(b',');
-            }
-            serde_json::to_writer(&mut *out, name).map_err(std::io::Error::from)?;
-            out.push(b':');
-            serde_json::to_writer(&mut *out, &part).map_err(std::io::Error::from)?;
+        cells.members.name("breakdown");
+        cells.members.out.push(b'{');
+        let mut parts = Members::after(cells.members.out, 0);
+        for (name, part) in breakdown(ranking, r) {
+            parts.member(name, &part);
         }
-        out.push(b'}');
+        parts.out.push(b'}');
     }
     out.extend_from_slice(b"},\"id\":");
     serde_json::to_writer(&mut *out, &u.id).map_err(std::io::Error::from)?;
@@ -714,32 +708,52 @@ fn breakdown<'a>(
     })
 }
 
-/// The columns named in `keep` (every column when `None`), as the members of a JSON object
-/// written into `out` (as `serde_json` writes the map [`Cells`] makes of them), without its
-/// braces.
-struct JsonCells<'w> {
-    out: &'w mut Vec<u8>,
-    keep: Option<&'w [String]>,
-    /// Members written so far.
+/// The members of a JSON object written straight into `out`, as `serde_json` writes a map's:
+/// each name and colon, after a comma but for the first, then its value.
+pub struct Members<'w> {
+    pub out: &'w mut Vec<u8>,
+    /// Members written so far (those written before it was made included).
     written: usize,
 }
 
-impl JsonCells<'_> {
-    /// A member's name and colon, after a comma if it is not the first.
-    fn key(&mut self, name: &str) {
+impl<'w> Members<'w> {
+    /// The members after the `written` already in `out`.
+    pub fn after(out: &'w mut Vec<u8>, written: usize) -> Members<'w> {
+        Members { out, written }
+    }
+
+    /// A member's name and colon, after a comma if it is not the first; its value is written
+    /// next into `out`.
+    pub fn name(&mut self, name: &str) {
         if self.written > 0 {
             self.out.push(b',');
         }
         self.written += 1;
+        // Into a vector: no error but from the value, and a text has none.
         let _ = serde_json::to_writer(&mut *self.out, name);
         self.out.push(b':');
     }
 
+    /// A member, its value as `serde_json` writes it (into a vector: no error but from the
+    /// value, and maps of text keys, numbers and texts have none).
+    pub fn member(&mut self, name: &str, v: &(impl serde::Serialize + ?Sized)) {
+        self.name(name);
+        let _ = serde_json::to_writer(&mut *self.out, v);
+    }
+}
+
+/// The columns named in `keep` (every column when `None`), as the members of a JSON object
+/// written into `out` (as `serde_json` writes the map [`Cells`] makes of them), without its
+/// braces.
+struct JsonCells<'w> {
+    members: Members<'w>,
+    keep: Option<&'w [String]>,
+}
+
+impl JsonCells<'_> {
     fn member(&mut self, name: &str, v: &impl serde::Serialize) {
         if self.wants(name) {
-            self.key(name);
-            // Into a vector: no error but from the value, and these values have none.
-            let _ = serde_json::to_writer(&mut *self.out, v);
+            self.members.member(name, v);
         }
     }
 }

@@ -547,16 +547,10 @@ pub fn write_feature(
     out.extend_from_slice(b",\"geometry\":");
     let _ = serde_json::to_writer(&mut *out, &feature_geometry(atlas, c, i, crs)?);
     out.extend_from_slice(b",\"properties\":{");
-    let mut written = 0;
+    let mut members = crate::export::table::Members::after(out, 0);
     c.each_property(i, |name, v| {
         if wanted(name) {
-            if written > 0 {
-                out.push(b',');
-            }
-            written += 1;
-            let _ = serde_json::to_writer(&mut *out, name);
-            out.push(b':');
-            let _ = serde_json::to_writer(&mut *out, &*v);
+            members.member(name, &*v);
         }
     });
     out.extend_from_slice(b"}}");

@@ -529,13 +529,14 @@ fn items_page(
     // Written straight into the answer's bytes, as `serde_json` writes the object (its
     // members in this order), each feature's properties made one at a time.
     let mut page = Vec::with_capacity(64 * 1024);
-    page.extend_from_slice(b"{\"type\":\"FeatureCollection\",\"numberMatched\":");
-    serde_json::to_writer(&mut page, &matching.len()).map_err(ApiError::internal)?;
-    page.extend_from_slice(b",\"numberReturned\":");
-    serde_json::to_writer(&mut page, &shown.len()).map_err(ApiError::internal)?;
-    page.extend_from_slice(b",\"links\":");
-    serde_json::to_writer(&mut page, &links).map_err(ApiError::internal)?;
-    page.extend_from_slice(b",\"features\":[");
+    page.push(b'{');
+    let mut members = crate::export::table::Members::after(&mut page, 0);
+    members.member("type", "FeatureCollection");
+    members.member("numberMatched", &matching.len());
+    members.member("numberReturned", &shown.len());
+    members.member("links", &links);
+    members.name("features");
+    page.push(b'[');
     for (k, &i) in shown.iter().enumerate() {
         if k > 0 {
             page.push(b',');

@@ -252,11 +252,10 @@ fn rank_answer(
     );
     m.insert("links".into(), json!(links));
     m.insert("attribution".into(), json!(e.atlas.manifest.attribution));
+    // After `type` and `features`.
+    let mut members = crate::export::table::Members::after(&mut body, 2);
     for (k, v) in &m {
-        body.push(b',');
-        serde_json::to_writer(&mut body, k).map_err(ApiError::internal)?;
-        body.push(b':');
-        serde_json::to_writer(&mut body, v).map_err(ApiError::internal)?;
+        members.member(k, v);
     }
     body.push(b'}');
     Ok(RankAnswer::Page(geojson_page(body, out_crs, &links)?))
