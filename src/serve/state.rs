@@ -170,6 +170,13 @@ impl AppState {
         }
     }
 
+    /// Finishes the CPU work given and ends the threads that do it, waiting for them
+    /// ([`crate::serve::workers::Workers::stop`]): a stopping server calls it before it exits.
+    /// Work asked for afterwards is an error answer.
+    pub fn stop_workers(&self) {
+        self.workers.stop();
+    }
+
     /// The properties a ranked feature has (from the first 1,000 rows of the default ranking
     /// with the units that cannot hold a clinic kept, so a file of only such units still has
     /// them), worked out once: what `/rank`'s `filter`, `sortby` and `properties` may name.

@@ -5,44 +5,87 @@
 //! request's work while it waits (rayon's threads do, and a request waiting inside a
 //! once-only initialisation could then run another that waits for the same).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 
 type Job = Box<dyn FnOnce() + Send>;
 
+/// What a thread is given: a job, or the word to end.
+enum Message {
+    Run(Job),
+    Stop,
+}
+
 /// A fixed set of threads taking jobs in the order given.
 pub struct Workers {
-    jobs: Sender<Job>,
-    threads: usize,
+    jobs: Sender<Message>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+    stopped: AtomicBool,
 }
 
 impl Workers {
-    /// `n` threads (at least one), named `sitefinder-cpu-K`; they end when the workers are
-    /// dropped.
+    /// `n` threads (at least one), named `sitefinder-cpu-K`, until [`Workers::stop`] (or,
+    /// without waiting for them, until the workers are dropped).
     pub fn new(n: usize) -> Workers {
-        let (jobs, rx) = channel::<Job>();
+        let (jobs, rx) = channel::<Message>();
         let rx = Arc::new(Mutex::new(rx));
         let threads = (0..n.max(1))
-            .filter(|k| {
+            .filter_map(|k| {
                 let rx = rx.clone();
                 std::thread::Builder::new()
                     .name(format!("sitefinder-cpu-{k}"))
                     .spawn(move || work(&rx))
                     .map_err(|e| tracing::error!("a thread for requests' work not started: {e}"))
-                    .is_ok()
+                    .ok()
             })
-            .count();
-        Workers { jobs, threads }
+            .collect();
+        Workers {
+            jobs,
+            threads: Mutex::new(threads),
+            stopped: AtomicBool::new(false),
+        }
     }
 
-    /// Gives `job` to the next free thread; false if there is none to give it to.
+    /// Gives `job` to the next free thread; false if there is none to give it to (none
+    /// started, or they are stopped).
     pub fn run(&self, job: impl FnOnce() + Send + 'static) -> bool {
-        self.threads > 0 && self.jobs.send(Box::new(job)).is_ok()
+        !self.stopped.load(Ordering::Acquire)
+            && self.threads.lock().is_ok_and(|t| !t.is_empty())
+            && self.jobs.send(Message::Run(Box::new(job))).is_ok()
+    }
+
+    /// Lets the threads finish the jobs already given, then ends them and waits until they
+    /// have ended (all but the calling thread, if it is one of them). A process that exits
+    /// while a thread ends races it: the thread drops what it keeps (its PROJ
+    /// transformations) while the exit tears down PROJ's own state, which corrupted the heap
+    /// now and then, so a stopping server calls this before it exits. Jobs given afterwards
+    /// are refused.
+    pub fn stop(&self) {
+        if self.stopped.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let threads = match self.threads.lock() {
+            Ok(mut t) => std::mem::take(&mut *t),
+            Err(_) => return,
+        };
+        // One word to end per thread, after every job given before it: each thread takes
+        // one and ends.
+        for _ in &threads {
+            let _ = self.jobs.send(Message::Stop);
+        }
+        let me = std::thread::current().id();
+        for t in threads {
+            if t.thread().id() != me {
+                let _ = t.join();
+            }
+        }
     }
 }
 
-/// A thread's life: the next job, until there are no more.
-fn work(rx: &Mutex<Receiver<Job>>) {
+/// A thread's life: the next job, until it is told to end or no one can give it another.
+fn work(rx: &Mutex<Receiver<Message>>) {
     loop {
         // The lock is held only while waiting for a job, not while doing it.
         let next = match rx.lock() {
@@ -50,8 +93,8 @@ fn work(rx: &Mutex<Receiver<Job>>) {
             Err(_) => return,
         };
         match next {
-            Ok(job) => job(),
-            Err(_) => return,
+            Ok(Message::Run(job)) => job(),
+            Ok(Message::Stop) | Err(_) => return,
         }
     }
 }
@@ -80,6 +123,41 @@ mod tests {
         assert!(got.iter().all(|(_, n)| n
             .as_deref()
             .is_some_and(|n| n.starts_with("sitefinder-cpu-"))));
-        drop(w);
+        w.stop();
+        assert!(!w.run(|| {}), "a job given after the stop is refused");
+    }
+
+    /// Stopping waits for the jobs given before it, and for the threads to end.
+    #[test]
+    fn a_stop_finishes_the_jobs_given_and_waits_for_the_threads() {
+        let w = Workers::new(2);
+        let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let ended = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        struct Ends(Arc<std::sync::atomic::AtomicUsize>);
+        impl Drop for Ends {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        thread_local! {
+            static ENDS: std::cell::RefCell<Option<Ends>> = const { std::cell::RefCell::new(None) };
+        }
+        for _ in 0..10 {
+            let done = done.clone();
+            let ended = ended.clone();
+            assert!(w.run(move || {
+                // What a thread keeps is dropped when it ends, as its PROJ transformations are.
+                ENDS.with(|e| {
+                    e.borrow_mut().get_or_insert_with(|| Ends(ended));
+                });
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                done.fetch_add(1, Ordering::SeqCst);
+            }));
+        }
+        w.stop();
+        assert_eq!(done.load(Ordering::SeqCst), 10);
+        let kept = ended.load(Ordering::SeqCst);
+        assert!((1..=2).contains(&kept), "{kept} threads kept something");
+        w.stop();
     }
 }

@@ -260,7 +260,7 @@ pub fn serve(a: ServeArgs) -> Result<()> {
     state.base_map = base_map;
     state.cors_origins = a.cors_origins.clone();
     state.public_url = a.public_url.clone();
-    let state = state.with_store(store, Some(token.clone()))?;
+    let state = Arc::new(state.with_store(store, Some(token.clone()))?);
     // The postcode table (1.5M rows) loads on first use: load it now, beside the server, so the
     // first postcode search does not wait for it.
     let atlas = state.engine.atlas.clone();
@@ -270,7 +270,9 @@ pub fn serve(a: ServeArgs) -> Result<()> {
         }
     });
     let rt = tokio::runtime::Runtime::new()?;
-    rt.block_on(async move {
+    let serving = state.clone();
+    let result = rt.block_on(async move {
+        let state = serving;
         let listener = tokio::net::TcpListener::bind(&a.addr)
             .await
             .with_context(|| format!("cannot listen on {}", a.addr))?;
@@ -313,7 +315,7 @@ pub fn serve(a: ServeArgs) -> Result<()> {
         let mut graceful = stop_rx;
         let stopped = sitefinder::serve::listen::run(
             listener,
-            sitefinder::serve::app(Arc::new(state)),
+            sitefinder::serve::app(state.clone()),
             limits,
             async move {
                 let _ = graceful.wait_for(|s| *s).await;
@@ -327,9 +329,17 @@ pub fn serve(a: ServeArgs) -> Result<()> {
                 SHUTDOWN_GRACE.as_secs()
             );
         }
-        println!("sitefinder: stopped");
         Ok(())
-    })
+    });
+    // The requests' tasks are dropped with the runtime; then the threads that did their CPU
+    // work finish it and end before the process exits (one ending while the exit tears down
+    // PROJ corrupted the heap now and then).
+    drop(rt);
+    state.stop_workers();
+    if result.is_ok() {
+        println!("sitefinder: stopped");
+    }
+    result
 }
 
 /// How long a stopping server lets requests under way finish.
