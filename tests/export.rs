@@ -487,3 +487,198 @@ fn csv_rows_are_the_json_properties_cell_for_cell() {
     }
     assert_eq!(guarded, 2, "the two formula-like cells are guarded");
 }
+
+/// `sitefinder rank` with these flags into `out`, the command's output returned.
+fn rank_with(out: &std::path::Path, extra: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_sitefinder"))
+        .args([
+            "rank",
+            "--as-of",
+            "2024-07-01",
+            "--weights",
+            "deprivation=4",
+        ])
+        .args(extra)
+        .arg("--out")
+        .arg(out)
+        .arg("--data")
+        .arg(data_dir())
+        .output()
+        .unwrap()
+}
+
+/// A CSV file's header and rows, its byte-order mark dropped.
+fn read_csv(path: &std::path::Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let bytes = std::fs::read(path).unwrap();
+    let mut rd =
+        csv::Reader::from_reader(bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes[..]));
+    let header = rd.headers().unwrap().iter().map(String::from).collect();
+    let rows = rd
+        .records()
+        .map(|r| r.unwrap().iter().map(String::from).collect())
+        .collect();
+    (header, rows)
+}
+
+/// `--properties` writes only the columns named, in the file's own order, each cell as the
+/// whole file has it: CSV (with `breakdown` keeping the criteria's columns, and without `why`
+/// no row put into words), GeoJSON (a feature's `breakdown` only if named), XLSX read by
+/// calamine and GeoPackage read by GDAL (both keeping the position). A name that is not a
+/// column is refused, naming those that are.
+#[test]
+fn properties_choose_a_files_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name);
+    let run = |out: &std::path::Path, extra: &[&str]| {
+        let o = rank_with(out, extra);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    run(&p("all.csv"), &[]);
+    let (all_header, all_rows) = read_csv(&p("all.csv"));
+    let col = |k: &str| all_header.iter().position(|h| h == k).unwrap();
+    let names_of = |v: &[&str]| v.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+    for (names, want) in [
+        // Named out of order: written in the file's order.
+        ("score,id,rank", names_of(&["rank", "id", "score"])),
+        (
+            "why, lsoa21cd ,breakdown,rank,why",
+            [
+                names_of(&["rank", "lsoa21cd"]),
+                breakdown_columns(),
+                names_of(&["why"]),
+            ]
+            .concat(),
+        ),
+        (
+            "catchment_pcns,floor_area_m2",
+            names_of(&["catchment_pcns", "floor_area_m2"]),
+        ),
+    ] {
+        run(&p("some.csv"), &["--properties", names]);
+        let (header, rows) = read_csv(&p("some.csv"));
+        assert_eq!(header, want, "{names}");
+        assert_eq!(rows.len(), all_rows.len());
+        for (row, full) in rows.iter().zip(&all_rows) {
+            let cells: Vec<&String> = want.iter().map(|k| &full[col(k)]).collect();
+            assert_eq!(row.iter().collect::<Vec<_>>(), cells, "{names}");
+        }
+    }
+
+    // GeoJSON: the features' properties, without their breakdown.
+    run(&p("all.geojson"), &[]);
+    run(&p("some.geojson"), &["--properties", "rank,id,score,why"]);
+    let read = |f: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(p(f)).unwrap()).unwrap()
+    };
+    let (all, some) = (read("all.geojson"), read("some.geojson"));
+    let (all, some) = (
+        all["features"].as_array().unwrap(),
+        some["features"].as_array().unwrap(),
+    );
+    assert_eq!(all.len(), some.len());
+    for (f, full) in some.iter().zip(all) {
+        let props = f["properties"].as_object().unwrap();
+        assert_eq!(
+            props.keys().collect::<Vec<_>>(),
+            ["rank", "id", "score", "why"]
+        );
+        for (k, v) in props {
+            assert_eq!(v, &full["properties"][k], "{k}");
+        }
+        assert!(full["properties"]["breakdown"].is_object());
+        assert_eq!(f["geometry"], full["geometry"]);
+    }
+
+    // XLSX: the named columns and the position, as the whole workbook has them.
+    run(&p("all.xlsx"), &[]);
+    run(&p("some.xlsx"), &["--properties", "rank,score,imd_decile"]);
+    let sheet = |f: &str| {
+        let mut wb: Xlsx<_> = open_workbook(p(f)).unwrap();
+        wb.worksheet_range("sites").unwrap()
+    };
+    let (all, some) = (sheet("all.xlsx"), sheet("some.xlsx"));
+    let some_header = header_row(&some);
+    assert_eq!(
+        some_header,
+        [
+            "Rank",
+            "Score",
+            "IMD 2025 decile (1 = most deprived)",
+            "Latitude",
+            "Longitude",
+            "Easting (EPSG:27700)",
+            "Northing (EPSG:27700)"
+        ]
+    );
+    let all_header = header_row(&all);
+    assert_eq!(some.height(), all.height());
+    for (row, full) in some.rows().zip(all.rows()).skip(1) {
+        for (k, cell) in some_header.iter().zip(row) {
+            let at = all_header.iter().position(|h| h == k).unwrap();
+            assert_eq!(cell, &full[at], "{k}");
+        }
+    }
+    let mut wb: Xlsx<_> = open_workbook(p("some.xlsx")).unwrap();
+    let query = wb.worksheet_range("query").unwrap();
+    assert!(
+        query
+            .rows()
+            .any(|r| r.iter().any(|c| *c == "rank,score,imd_decile")),
+        "the query sheet names the columns asked for"
+    );
+
+    // GeoPackage: GDAL reads the named fields and the position alone.
+    run(
+        &p("some.gpkg"),
+        &["--properties", "rank,lsoa21cd,breakdown"],
+    );
+    let o = Command::new("ogrinfo")
+        .args(["-al", "-so"])
+        .arg(p("some.gpkg"))
+        .output()
+        .expect("ogrinfo runs (install gdal-bin: the README's set-up does)");
+    let s = String::from_utf8_lossy(&o.stdout);
+    let fields: Vec<&str> = s
+        .lines()
+        .skip_while(|l| !l.starts_with("Geometry Column"))
+        .skip(1)
+        .filter_map(|l| l.split(':').next())
+        .collect();
+    let mut got: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
+    let mut want: Vec<String> = [
+        "rank",
+        "lsoa21cd",
+        "latitude",
+        "longitude",
+        "easting",
+        "northing",
+    ]
+    .map(String::from)
+    .to_vec();
+    for c in sitefinder::analysis::criteria::CRITERIA {
+        for part in ["raw", "norm", "contribution", "why"] {
+            want.push(format!("{}_{part}", c.name()));
+        }
+    }
+    got.sort();
+    want.sort();
+    assert_eq!(got, want, "{s}");
+
+    // A name that is not a column.
+    let o = rank_with(&p("bad.csv"), &["--properties", "rank,sc0re"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("`sc0re` is not a property") && err.contains("imd_decile, "),
+        "{err}"
+    );
+    assert!(!p("bad.csv").exists());
+}
+
+/// The criteria's columns in a CSV: each one's raw value, scaled value and contribution.
+fn breakdown_columns() -> Vec<String> {
+    sitefinder::analysis::criteria::CRITERIA
+        .iter()
+        .flat_map(|c| ["raw", "norm", "contribution"].map(|part| format!("{}_{part}", c.name())))
+        .collect()
+}

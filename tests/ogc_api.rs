@@ -703,6 +703,63 @@ fn rank_properties_alone_match_the_full_page() {
     );
 }
 
+/// A download keeps the columns `properties` names, each cell as the whole file has it (a
+/// parameter a file ignored would mislead): CSV in the file's order, a GeoJSON download's
+/// features without their breakdown.
+#[test]
+fn rank_downloads_keep_the_properties_named() {
+    let q = "weights=deprivation:3&limit=30&offset=2";
+    let csv_of = |uri: &str| -> (Vec<String>, Vec<Vec<String>>) {
+        let (s, _, b) = get_with(uri, &[]);
+        assert_eq!(s, StatusCode::OK, "{uri}");
+        let mut r = csv::Reader::from_reader(b.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&b));
+        let header = r.headers().unwrap().iter().map(String::from).collect();
+        let rows = r
+            .records()
+            .map(|rec| rec.unwrap().iter().map(String::from).collect())
+            .collect();
+        (header, rows)
+    };
+    let (all_header, all_rows) = csv_of(&format!("/rank?{q}&format=csv"));
+    let (header, rows) = csv_of(&format!(
+        "/rank?{q}&format=csv&properties=why,score,postcode,rank"
+    ));
+    assert_eq!(header, ["rank", "score", "postcode", "why"]);
+    assert_eq!(rows.len(), 30);
+    for (row, full) in rows.iter().zip(&all_rows) {
+        for (k, cell) in header.iter().zip(row) {
+            let at = all_header.iter().position(|h| h == k).unwrap();
+            assert_eq!(cell, &full[at], "{k}");
+        }
+    }
+    let (s, _, b) = get_with(
+        &format!("/rank?{q}&format=geojson&properties=id,score"),
+        &[],
+    );
+    assert_eq!(s, StatusCode::OK);
+    let v: Value = serde_json::from_slice(&b).unwrap();
+    let keys: Vec<Vec<String>> = v["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            f["properties"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect()
+        })
+        .collect();
+    assert_eq!(keys.len(), 30);
+    assert!(keys.iter().all(|k| k == &["id", "score"]), "{keys:?}");
+    refused(
+        &format!("/rank?{q}&format=csv&properties=rank,nope"),
+        StatusCode::BAD_REQUEST,
+        "properties",
+    );
+}
+
 /// Strong ETags on JSON answers, weak ones on pages of features (which carry the time they
 /// were made); a matching If-None-Match is a 304 with no body.
 #[test]

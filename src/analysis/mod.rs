@@ -2,9 +2,10 @@
 //! ([`criteria`]), ranks ([`rank`]), groups units at the same place ([`sites`]) and chooses
 //! sets of sites ([`optimise`]), computes once what a server's rankings share
 //! ([`prepared`]), with existing sites fixed only where their layer has data
-//! ([`fixed`]); [`calibrate`] measures the catchment approximation against real registrations.
+//! ([`fixed`]); [`chosen`] is which columns a ranking's file gives; [`calibrate`] measures the catchment approximation against real registrations.
 
 pub mod calibrate;
+pub mod chosen;
 pub mod cover;
 pub mod criteria;
 pub mod fixed;

@@ -52,6 +52,10 @@ pub enum RankError {
     BadPlanDistance(String),
     #[error("min_floor_area_m2 `{0}` must be a number of square metres, 0 or more")]
     BadFloorArea(String),
+    #[error("properties `{name}` is not a property of a ranked unit; these are: {known}")]
+    UnknownProperty { name: String, known: String },
+    #[error("properties: name at least one property of a ranked unit, e.g. rank,id,score")]
+    NoProperties,
 }
 
 /// One weight per criterion (0..=100).
@@ -300,6 +304,8 @@ pub struct Ranking {
     /// Units left out because they cannot hold a clinic, with the reason (empty when
     /// `include_unsuitable`).
     pub unsuitable: Vec<(usize, &'static str)>,
+    /// The columns its files give (`properties`): every one unless some are named.
+    pub columns: crate::analysis::chosen::Chosen,
 }
 
 /// How many units each filter left out, by filter name. The filters are applied in one order
@@ -792,6 +798,7 @@ impl Selection<'_> {
             settings: self.scoring.settings.clone(),
             filtered_out: self.filtered_out,
             unsuitable: self.unsuitable,
+            columns: Default::default(),
         }
     }
 }

@@ -18,6 +18,7 @@ use std::sync::{Arc, OnceLock};
 
 use serde_json::{json, Map, Value as Json};
 
+use crate::analysis::chosen::Chosen;
 use crate::analysis::criteria::Settings;
 use crate::analysis::join::{attach, Context, JoinParams};
 use crate::analysis::optimise::{self, Model, OptimiseError, Report};
@@ -34,7 +35,7 @@ use crate::reference::edition::Imd;
 use crate::store::Shortlist;
 
 pub use crate::analysis::optimise::OptimiseQuery;
-pub use query::{FormatQuery, Paging, Param, RankQuery, DEFAULT_LIMIT, MAX_LIMIT};
+pub use query::{FormatQuery, Paging, Param, PropertiesQuery, RankQuery, DEFAULT_LIMIT, MAX_LIMIT};
 
 /// The units ranked when none are given: Rochdale's vacant shops, in the data directory.
 pub const DEFAULT_UNITS: &str = "units/rochdale_vacant_shops.csv";
@@ -1069,14 +1070,59 @@ impl Engine {
         serde_urlencoded::to_string(&pairs).unwrap_or_default()
     }
 
+    /// The columns `q` names (every one without it), checked against a ranked unit's: `first`,
+    /// the ranking's first row, else the first of every unit's ranking (a ranking with no
+    /// rows writes none, but a name it does not have is still an error).
+    pub fn chosen_columns(
+        &self,
+        q: &PropertiesQuery,
+        rank_column: &'static str,
+        first: Option<Ranked>,
+    ) -> Result<Chosen, RankError> {
+        let Some(names) = q.names() else {
+            return Ok(Chosen::default());
+        };
+        if names.is_empty() {
+            return Err(RankError::NoProperties);
+        }
+        let row = match first {
+            Some(r) => Some(r),
+            None => {
+                let every = RankQuery {
+                    include_unsuitable: Some(true),
+                    ..Default::default()
+                };
+                self.rank_top(&every, None, 1)?.0.rows.into_iter().next()
+            }
+        };
+        if let Some(row) = row {
+            let mut known = crate::export::table::column_names(
+                &self.atlas,
+                &self.units,
+                &self.contexts,
+                rank_column,
+                &row,
+            );
+            known.push("breakdown".into());
+            if let Some(n) = names.iter().find(|n| !known.contains(n)) {
+                return Err(RankError::UnknownProperty {
+                    name: n.clone(),
+                    known: known.join(", "),
+                });
+            }
+        }
+        Ok(Chosen::only(names))
+    }
+
     /// The ranking a file of `format` is made from: every row in words, except for a CSV,
-    /// which puts its rows into words as it writes them.
+    /// which puts its rows into words as it writes them, and a file whose columns hold no
+    /// words.
     fn explained_for<'a>(
         &self,
         format: ExportFormat,
         ranking: &'a Ranking,
     ) -> std::borrow::Cow<'a, Ranking> {
-        if format == ExportFormat::Csv {
+        if format == ExportFormat::Csv || !ranking.columns.needs_words() {
             std::borrow::Cow::Borrowed(ranking)
         } else {
             std::borrow::Cow::Owned(self.explained(ranking))
@@ -1245,6 +1291,7 @@ impl Engine {
             filtered_out: Default::default(),
             unsuitable: report.unsuitable.clone(),
             rank_column: "order",
+            columns: Default::default(),
         }
     }
 

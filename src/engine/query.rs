@@ -103,6 +103,7 @@ impl Param for RankError {
             RankError::BadBbox(..) => "bbox",
             RankError::PlanFilterWithoutOverlay | RankError::BadPlanDistance(_) => "plan_within_m",
             RankError::BadFloorArea(_) => "min_floor_area_m2",
+            RankError::UnknownProperty { .. } | RankError::NoProperties => "properties",
         }
     }
 }
@@ -201,6 +202,36 @@ pub struct Paging {
     #[serde(default, deserialize_with = "opt_from_str")]
     #[param(minimum = 0)]
     pub offset: Option<usize>,
+}
+
+/// Which of a ranked unit's properties to give: the columns of a file, the properties of a
+/// page's features.
+#[derive(Debug, Clone, Default, PartialEq, clap::Args, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PropertiesQuery {
+    /// Only these properties of each ranked unit, comma-separated, in their usual order: a
+    /// page's features (with `breakdown` only if named) and a file's columns alike (in CSV,
+    /// XLSX and GeoPackage `breakdown` keeps the criteria's columns; XLSX and GeoPackage keep
+    /// the position columns). Without `why` or `breakdown` no row is put into words, so a
+    /// national ranking is written several times faster. E.g. rank,id,score,lsoa21cd,imd_decile.
+    #[arg(long, value_name = "LIST")]
+    #[serde(default, deserialize_with = "opt_text")]
+    #[param(example = "rank,score,name")]
+    pub properties: Option<String>,
+}
+
+impl PropertiesQuery {
+    /// The names given, each once, in the order given; `None` without the parameter.
+    pub fn names(&self) -> Option<Vec<String>> {
+        let text = self.properties.as_deref()?;
+        let mut names: Vec<String> = vec![];
+        for n in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            if !names.iter().any(|m| m == n) {
+                names.push(n.to_string());
+            }
+        }
+        Some(names)
+    }
 }
 
 /// Errors in paging parameters.

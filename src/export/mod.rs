@@ -304,8 +304,13 @@ pub fn csv_ordered(
     contexts: &[Context],
     ordered: &crate::analysis::rank::Ordered<'_>,
 ) -> Result<(), crate::export::table::OutputError> {
-    // Each row put into words as it is written: its criteria evaluated once.
-    let words = ordered.ranking.settings.with_words();
+    // Each row put into words as it is written: its criteria evaluated once; none when no
+    // column kept is in words.
+    let words = ordered
+        .ranking
+        .columns
+        .needs_words()
+        .then(|| ordered.ranking.settings.with_words());
     crate::export::table::write_csv_rows(
         w,
         atlas,
@@ -314,9 +319,12 @@ pub fn csv_ordered(
         &ordered.ranking,
         ordered.len(),
         // Every k asked for is below the order's length.
-        &|k| ordered.row(k, Some(&words)).expect("a row of the order"),
+        &|k| ordered.row(k, words.as_ref()).expect("a row of the order"),
     )
 }
+
+/// The position columns of an XLSX or GeoPackage row, kept whatever columns are chosen.
+const POSITION: [&str; 4] = ["latitude", "longitude", "easting", "northing"];
 
 fn err(path: &Path, e: impl std::fmt::Display) -> ExportError {
     ExportError::Write {
@@ -327,7 +335,8 @@ fn err(path: &Path, e: impl std::fmt::Display) -> ExportError {
 
 /// The rows of an export: the flat properties, one `<criterion>_why` column per criterion,
 /// and the unit's position in degrees (`latitude`, `longitude`: WGS84, six decimals as in the
-/// GeoJSON) and in metres (`easting`, `northing`: EPSG:27700, to the centimetre).
+/// GeoJSON) and in metres (`easting`, `northing`: EPSG:27700, to the centimetre). Only the
+/// ranking's columns ([`Ranking::columns`]) are kept, and the position always.
 fn rows(
     atlas: &Atlas,
     units: &[Unit],
@@ -354,6 +363,9 @@ fn rows(
             let cm = |v: f64| (v * 100.0).round() / 100.0;
             p.insert("easting".into(), json!(cm(u.pos[0])));
             p.insert("northing".into(), json!(cm(u.pos[1])));
+            if ranking.columns.names().is_some() {
+                p.retain(|k, _| POSITION.contains(&k.as_str()) || ranking.columns.keeps(k));
+            }
             p
         })
         .collect()

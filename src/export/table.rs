@@ -11,6 +11,7 @@ use std::io::Write;
 use geojson::{Feature, FeatureCollection, Geometry};
 use serde_json::{json, Map, Value as Json};
 
+use crate::analysis::chosen::Chosen;
 use crate::analysis::criteria::CRITERIA;
 use crate::analysis::join::Context;
 use crate::analysis::rank::{Ranked, Ranking};
@@ -119,6 +120,52 @@ impl Cells for Kept<'_> {
             self.map.json(name, v);
         }
     }
+}
+
+/// The columns a ranking's file keeps ([`Chosen::keeps`]), into another writer of cells.
+struct Only<'a, C: Cells + ?Sized> {
+    chosen: &'a Chosen,
+    inner: &'a mut C,
+}
+
+impl<C: Cells + ?Sized> Cells for Only<'_, C> {
+    fn wants(&self, name: &str) -> bool {
+        self.chosen.keeps(name) && self.inner.wants(name)
+    }
+    fn text(&mut self, name: &str, v: Option<&str>) {
+        if self.chosen.keeps(name) {
+            self.inner.text(name, v);
+        }
+    }
+    fn int(&mut self, name: &str, v: u64) {
+        if self.chosen.keeps(name) {
+            self.inner.int(name, v);
+        }
+    }
+    fn num(&mut self, name: &str, v: Option<f64>, dp: i32) {
+        if self.chosen.keeps(name) {
+            self.inner.num(name, v, dp);
+        }
+    }
+    fn json(&mut self, name: &str, v: &Json) {
+        if self.chosen.keeps(name) {
+            self.inner.json(name, v);
+        }
+    }
+}
+
+/// The names of every column of a ranking's rows, from one of them (an extra column or a note
+/// is on every row or none). What `--properties` may name, with `breakdown`.
+pub fn column_names(
+    atlas: &Atlas,
+    units: &[Unit],
+    contexts: &[Context],
+    rank_column: &str,
+    row: &Ranked,
+) -> Vec<String> {
+    let mut names = Names::default();
+    columns(atlas, units, contexts, rank_column, row, &mut names);
+    names.0
 }
 
 /// The column names alone ([`columns`] into this gives the header).
@@ -428,8 +475,9 @@ pub fn write_csv(
     ranking: &Ranking,
 ) -> Result<(), OutputError> {
     // Each row put into words as it is written, so a national ranking is never held in
-    // words whole.
-    let words = (!ranking.settings.words).then(|| ranking.settings.with_words());
+    // words whole; none when no column kept is in words.
+    let words = (!ranking.settings.words && ranking.columns.needs_words())
+        .then(|| ranking.settings.with_words());
     write_csv_rows(
         w,
         atlas,
@@ -452,7 +500,7 @@ pub fn write_csv(
 /// Writes `len` rows as CSV, asking `row` for each in words (a ranking held as its order
 /// makes it then, and a ranking made without words explains it then), on every core, a run at
 /// a time, each row made into CSV as soon as it is made (and the run written while the next
-/// is made); `ranking` gives the settings and the rank column.
+/// is made); `ranking` gives the settings, the rank column and the columns kept.
 #[allow(clippy::too_many_arguments)]
 pub fn write_csv_rows(
     w: &mut dyn Write,
@@ -492,7 +540,10 @@ pub fn write_csv_rows(
             contexts,
             ranking.rank_column,
             &first,
-            &mut names,
+            &mut Only {
+                chosen: &ranking.columns,
+                inner: &mut names,
+            },
         );
         header = names.0.len();
         let mut h = csv::Writer::from_writer(Vec::new());
@@ -523,7 +574,17 @@ pub fn write_csv_rows(
                     cells: 0,
                     last_empty: false,
                 };
-                columns(atlas, units, contexts, ranking.rank_column, &r, &mut out);
+                columns(
+                    atlas,
+                    units,
+                    contexts,
+                    ranking.rank_column,
+                    &r,
+                    &mut Only {
+                        chosen: &ranking.columns,
+                        inner: &mut out,
+                    },
+                );
                 out.end(header)?;
             }
             Ok(buf)
@@ -800,7 +861,8 @@ pub fn collection(features: Vec<Feature>, members: &Map<String, Json>) -> Featur
     }
 }
 
-/// Writes the ranking as an RFC 7946 FeatureCollection.
+/// Writes the ranking as an RFC 7946 FeatureCollection (each feature with the ranking's
+/// columns, and its `breakdown` unless others are named without it).
 pub fn write_geojson(
     w: &mut dyn Write,
     atlas: &Atlas,
@@ -812,7 +874,7 @@ pub fn write_geojson(
     let features = ranking
         .rows
         .iter()
-        .map(|r| feature(atlas, units, contexts, ranking, r))
+        .map(|r| feature_with(atlas, units, contexts, ranking, r, ranking.columns.names()))
         .collect::<Result<Vec<_>, _>>()?;
     serde_json::to_writer(&mut *w, &collection(features, notes)).map_err(std::io::Error::from)?;
     w.write_all(b"\n")?;

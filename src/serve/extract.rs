@@ -77,6 +77,7 @@ query_set!(A);
 query_set!(A, B);
 query_set!(A, B, C);
 query_set!(A, B, C, D);
+query_set!(A, B, C, D, E);
 
 /// Checks that every parameter is allowed and given once.
 pub fn check_names(raw: &str, allowed: &[String]) -> Result<(), ApiError> {

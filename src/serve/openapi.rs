@@ -7,7 +7,7 @@ use utoipa::IntoParams;
 
 use crate::analysis::optimise::OptimiseQuery;
 use crate::engine::search::SearchQuery;
-use crate::engine::{FormatQuery, Paging, RankQuery};
+use crate::engine::{FormatQuery, Paging, PropertiesQuery, RankQuery};
 use crate::serve::collections::Collection;
 use crate::serve::features::{FormatF, ItemQuery, ItemsQuery};
 use crate::serve::overlays::UploadQuery;
@@ -251,7 +251,7 @@ fn generic() -> Value {
             }},
             "/rank": {"get": {
                 "summary": "Rank the candidate units (the same ranking as `sitefinder rank`)",
-                "parameters": concat(vec![query::<RankQuery>(), query::<Paging>(), query::<FormatQuery>(), query::<RankOgc>()]),
+                "parameters": concat(vec![query::<RankQuery>(), query::<Paging>(), query::<FormatQuery>(), query::<RankOgc>(), query::<PropertiesQuery>()]),
                 "responses": errs,
             }},
             "/shortlists": {

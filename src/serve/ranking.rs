@@ -10,7 +10,7 @@ use utoipa::IntoParams;
 
 use crate::analysis::optimise::OptimiseQuery;
 use crate::base::params::opt_text;
-use crate::engine::{FormatQuery, Paging, RankQuery, DEFAULT_LIMIT, MAX_LIMIT};
+use crate::engine::{FormatQuery, Paging, PropertiesQuery, RankQuery, DEFAULT_LIMIT, MAX_LIMIT};
 use crate::export::ExportFormat;
 use crate::serve::error::ApiError;
 use crate::serve::extract::{json_body, Params};
@@ -20,7 +20,8 @@ use crate::serve::respond::{attachment, base_url, download, geojson_response};
 use crate::serve::state::{AppState, Shared};
 
 /// The OGC API parameters `/rank` shares with the collections' items: a CQL2 `filter` and
-/// `sortby` on its features' properties, `properties` to return and the `crs` of its points.
+/// `sortby` on its features' properties and the `crs` of its points (`properties`, which the
+/// command line has too, is [`PropertiesQuery`]).
 #[derive(Debug, Clone, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct RankOgc {
@@ -38,10 +39,6 @@ pub struct RankOgc {
     #[serde(default, deserialize_with = "opt_text")]
     #[param(example = "-floor_area_m2")]
     pub sortby: Option<String>,
-    /// Only these properties in each feature (and `breakdown` only if named), comma-separated.
-    #[serde(default, deserialize_with = "opt_text")]
-    #[param(example = "rank,score,name")]
-    pub properties: Option<String>,
     /// The CRS of the points: http://www.opengis.net/def/crs/OGC/1.3/CRS84 (the default) or
     /// http://www.opengis.net/def/crs/EPSG/0/27700 (British National Grid).
     #[serde(default, deserialize_with = "opt_text")]
@@ -51,7 +48,7 @@ pub struct RankOgc {
 pub async fn rank(
     State(s): State<Shared>,
     headers: HeaderMap,
-    p: Params<(RankQuery, Paging, FormatQuery, RankOgc)>,
+    p: Params<(RankQuery, Paging, FormatQuery, RankOgc, PropertiesQuery)>,
 ) -> Result<Response, ApiError> {
     let plan = s.chosen_overlay(p.value.0.overlay.as_deref()).await?;
     // The ranking, the filter, the page's words and its JSON are CPU work: off the async
@@ -127,10 +124,10 @@ enum RankAnswer {
 fn rank_answer(
     s: &AppState,
     headers: &HeaderMap,
-    p: &Params<(RankQuery, Paging, FormatQuery, RankOgc)>,
+    p: &Params<(RankQuery, Paging, FormatQuery, RankOgc, PropertiesQuery)>,
     plan: Option<std::sync::Arc<crate::ingest::overlay::Overlay>>,
 ) -> Result<RankAnswer, ApiError> {
-    let (q, paging, f, o) = &p.value;
+    let (q, paging, f, o, props) = &p.value;
     let out_crs = Crs::from_param("crs", o.crs.as_deref())?;
     let format = f.format.unwrap_or(ExportFormat::GeoJson);
     // A download holds every matched unit unless a limit is given; a page holds 100.
@@ -144,7 +141,7 @@ fn rank_answer(
     let e = &s.engine;
     // What can be named is what a ranked feature has (its columns, the same in every ranking,
     // typed from the default ranking's first rows) and its breakdown. Checked before ranking.
-    let queryables = if o.filter.is_some() || o.sortby.is_some() || o.properties.is_some() {
+    let queryables = if o.filter.is_some() || o.sortby.is_some() || props.properties.is_some() {
         let mut q = s.rank_queryables()?;
         q.properties.push(("breakdown".into(), "object"));
         q
@@ -166,7 +163,7 @@ fn rank_answer(
         .as_deref()
         .map(|t| SortBy::parse(t, &queryables))
         .transpose()?;
-    let properties = o
+    let properties = props
         .properties
         .as_deref()
         .map(|t| ogc::parse_properties(t, &queryables))
@@ -192,8 +189,16 @@ fn rank_answer(
         for (k, v) in [("limit", paging.limit), ("offset", paging.offset)] {
             filters.push((k.into(), v.map(|x| x.to_string()).unwrap_or_default()));
         }
-        for (k, v) in [("filter", &o.filter), ("sortby", &o.sortby)] {
+        for (k, v) in [
+            ("filter", &o.filter),
+            ("sortby", &o.sortby),
+            ("properties", &props.properties),
+        ] {
             filters.push((k.into(), v.clone().unwrap_or_default()));
+        }
+        // The file's columns are those named (each name checked above).
+        if let Some(names) = properties {
+            ranking.columns = crate::analysis::chosen::Chosen::only(names);
         }
         let meta = e.meta(&ranking, filters);
         return Ok(RankAnswer::Download(format, Box::new(ranking), meta));

@@ -103,11 +103,16 @@ pub fn rank(a: RankArgs) -> Result<()> {
     let plan = plan(&r.query, &a.state)?;
     let engine = open(r.config)?;
     if format == ExportFormat::Csv {
-        return rank_csv(&engine, &r.query, &r.paging, plan, &out);
+        return rank_csv(&engine, &r.query, &r.paging, &a.properties, plan, &out);
     }
     let t = Phase::start("rank");
     let mut ranking = engine.rank(&r.query, plan)?;
     drop(t);
+    ranking.columns = engine.chosen_columns(
+        &a.properties,
+        ranking.rank_column,
+        ranking.rows.first().cloned(),
+    )?;
     say_some(
         engine.unsuitable_lines(&ranking),
         ranking.unsuitable.len(),
@@ -115,7 +120,11 @@ pub fn rank(a: RankArgs) -> Result<()> {
     );
     let ranked = ranking.rows.len();
     ranking.rows = r.paging.apply(ranking.rows);
-    let meta = engine.meta(&ranking, r.query.filter_pairs());
+    let mut filters = r.query.filter_pairs();
+    if let Some(p) = &a.properties.properties {
+        filters.push(("properties".into(), p.clone()));
+    }
+    let meta = engine.meta(&ranking, filters);
     let t = Phase::start("write");
     if out == "-" {
         write_stdout(&engine.render(format, &ranking, &meta)?)?;
@@ -154,12 +163,16 @@ fn rank_csv(
     engine: &Engine,
     query: &RankQuery,
     paging: &sitefinder::engine::query::Paging,
+    properties: &sitefinder::engine::PropertiesQuery,
     plan: Option<Arc<Overlay>>,
     out: &str,
 ) -> Result<()> {
     let t = Phase::start("rank");
     let mut ordered = engine.rank_ordered(query, plan)?;
     drop(t);
+    let first = ordered.row(0, None);
+    ordered.ranking.columns =
+        engine.chosen_columns(properties, ordered.ranking.rank_column, first)?;
     let ranking = &ordered.ranking;
     say_some(
         engine.unsuitable_lines(ranking),

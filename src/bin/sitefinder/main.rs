@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use sitefinder::analysis::optimise::OptimiseQuery;
-use sitefinder::engine::{Config, Paging, RankQuery};
+use sitefinder::engine::{Config, Paging, PropertiesQuery, RankQuery};
 use sitefinder::export::ExportFormat;
 
 #[derive(Parser)]
@@ -127,6 +127,8 @@ struct RankArgs {
     input: Ranked,
     #[command(flatten)]
     output: Output,
+    #[command(flatten)]
+    properties: PropertiesQuery,
     #[command(flatten)]
     state: State,
 }
