@@ -669,10 +669,14 @@ fn properties_choose_a_files_columns() {
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        err.contains("`sc0re` is not a property") && err.contains("imd_decile, "),
+        err.contains("--properties: `sc0re` is not a property") && err.contains("imd_decile, "),
         "{err}"
     );
     assert!(!p("bad.csv").exists());
+    let o = rank_with(&p("bad.csv"), &["--properties", " , "]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--properties: name at least one"), "{err}");
 }
 
 /// The criteria's columns in a CSV: each one's raw value, scaled value and contribution.

@@ -703,9 +703,15 @@ fn rank_properties_alone_match_the_full_page() {
     );
 }
 
+/// Where `k` is among a header's names.
+fn col_of(header: &[String], k: &str) -> usize {
+    header.iter().position(|h| h == k).unwrap()
+}
+
 /// A download keeps the columns `properties` names, each cell as the whole file has it (a
-/// parameter a file ignored would mislead): CSV in the file's order, a GeoJSON download's
-/// features without their breakdown.
+/// parameter a file ignored would mislead): CSV in the file's order, XLSX (read by calamine)
+/// with its position too; and a page's features as before, without their breakdown. A
+/// download naming no column is refused.
 #[test]
 fn rank_downloads_keep_the_properties_named() {
     let q = "weights=deprivation:3&limit=30&offset=2";
@@ -753,11 +759,38 @@ fn rank_downloads_keep_the_properties_named() {
         .collect();
     assert_eq!(keys.len(), 30);
     assert!(keys.iter().all(|k| k == &["id", "score"]), "{keys:?}");
-    refused(
-        &format!("/rank?{q}&format=csv&properties=rank,nope"),
-        StatusCode::BAD_REQUEST,
-        "properties",
+    let (s, _, b) = get_with(&format!("/rank?{q}&format=xlsx&properties=score,rank"), &[]);
+    assert_eq!(s, StatusCode::OK);
+    use calamine::Reader;
+    let mut wb = calamine::Xlsx::new(std::io::Cursor::new(b)).unwrap();
+    let sites = wb.worksheet_range("sites").unwrap();
+    let header = header_row(&sites);
+    assert_eq!(
+        header,
+        [
+            "Rank",
+            "Score",
+            "Latitude",
+            "Longitude",
+            "Easting (EPSG:27700)",
+            "Northing (EPSG:27700)"
+        ]
     );
+    assert_eq!(sites.height(), 31);
+    for (row, full) in sites.rows().skip(1).zip(&all_rows) {
+        assert_eq!(row[0].to_string(), full[0], "rank");
+        assert_eq!(
+            row[1].to_string().parse::<f64>().unwrap(),
+            full[col_of(&all_header, "score")].parse::<f64>().unwrap()
+        );
+    }
+    for bad in ["rank,nope", ","] {
+        refused(
+            &format!("/rank?{q}&format=csv&properties={bad}"),
+            StatusCode::BAD_REQUEST,
+            "properties",
+        );
+    }
 }
 
 /// Strong ETags on JSON answers, weak ones on pages of features (which carry the time they

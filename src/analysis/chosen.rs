@@ -15,9 +15,9 @@ use crate::analysis::criteria::CRITERIA;
 /// let c = Chosen::only(vec!["rank".into(), "breakdown".into()]);
 /// assert!(c.keeps("rank") && c.keeps("access_norm") && c.keeps("deprivation_why"));
 /// assert!(!c.keeps("score") && !c.keeps("why") && !c.keeps("access"));
-/// assert!(c.needs_words());
-/// assert!(!Chosen::only(vec!["score".into()]).needs_words());
-/// assert!(Chosen::default().keeps("anything") && Chosen::default().needs_words());
+/// assert!(c.needs_words(true) && !c.needs_words(false));
+/// assert!(!Chosen::only(vec!["score".into()]).needs_words(true));
+/// assert!(Chosen::default().keeps("anything") && Chosen::default().needs_words(false));
 /// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Chosen(Option<Arc<[String]>>);
@@ -45,10 +45,11 @@ impl Chosen {
         self.named(column) || (self.named("breakdown") && is_breakdown_column(column))
     }
 
-    /// Whether a kept column is in words (`why`, or the criteria's reasons in `breakdown`):
-    /// without one, no row need be put into words.
-    pub fn needs_words(&self) -> bool {
-        self.named("why") || self.named("breakdown")
+    /// Whether a kept column is in words: `why`, or `breakdown` where the breakdown holds the
+    /// criteria's reasons (`reasons_in_breakdown`: GeoJSON, XLSX and GeoPackage, not CSV).
+    /// Without one, no row need be put into words.
+    pub fn needs_words(&self, reasons_in_breakdown: bool) -> bool {
+        self.named("why") || (reasons_in_breakdown && self.named("breakdown"))
     }
 }
 

@@ -52,9 +52,9 @@ pub enum RankError {
     BadPlanDistance(String),
     #[error("min_floor_area_m2 `{0}` must be a number of square metres, 0 or more")]
     BadFloorArea(String),
-    #[error("properties `{name}` is not a property of a ranked unit; these are: {known}")]
+    #[error("`{name}` is not a property of a ranked unit; these are: {known}")]
     UnknownProperty { name: String, known: String },
-    #[error("properties: name at least one property of a ranked unit, e.g. rank,id,score")]
+    #[error("name at least one property of a ranked unit, e.g. rank,id,score")]
     NoProperties,
 }
 
@@ -286,6 +286,27 @@ pub struct Ranked {
     pub note: Option<String>,
     /// Columns written after the name (e.g. an optimised site's marginal gain).
     pub extra: Vec<(String, serde_json::Value)>,
+}
+
+impl Ranked {
+    /// A row of unit `unit` with no score, values or words: what a row's columns are named
+    /// from before any is ranked.
+    pub fn blank(unit: usize) -> Ranked {
+        Ranked {
+            rank: 0,
+            unit,
+            score: 0.0,
+            values: CRITERIA.map(|c| Value {
+                criterion: c,
+                raw: None,
+                norm: None,
+                why: String::new(),
+            }),
+            contributions: [0.0; N_CRITERIA],
+            note: None,
+            extra: vec![],
+        }
+    }
 }
 
 /// The result of ranking.

@@ -1070,38 +1070,23 @@ impl Engine {
         serde_urlencoded::to_string(&pairs).unwrap_or_default()
     }
 
-    /// The columns `q` names (every one without it), checked against a ranked unit's: `first`,
-    /// the ranking's first row, else the first of every unit's ranking (a ranking with no
-    /// rows writes none, but a name it does not have is still an error).
-    pub fn chosen_columns(
-        &self,
-        q: &PropertiesQuery,
-        rank_column: &'static str,
-        first: Option<Ranked>,
-    ) -> Result<Chosen, RankError> {
+    /// The columns `q` names (every one without it), checked before ranking against those of
+    /// a ranking's row (`rank` first); with no units there is nothing to check against, nor
+    /// to write.
+    pub fn chosen_columns(&self, q: &PropertiesQuery) -> Result<Chosen, RankError> {
         let Some(names) = q.names() else {
             return Ok(Chosen::default());
         };
         if names.is_empty() {
             return Err(RankError::NoProperties);
         }
-        let row = match first {
-            Some(r) => Some(r),
-            None => {
-                let every = RankQuery {
-                    include_unsuitable: Some(true),
-                    ..Default::default()
-                };
-                self.rank_top(&every, None, 1)?.0.rows.into_iter().next()
-            }
-        };
-        if let Some(row) = row {
+        if !self.units.is_empty() {
             let mut known = crate::export::table::column_names(
                 &self.atlas,
                 &self.units,
                 &self.contexts,
-                rank_column,
-                &row,
+                "rank",
+                &Ranked::blank(0),
             );
             known.push("breakdown".into());
             if let Some(n) = names.iter().find(|n| !known.contains(n)) {
@@ -1122,7 +1107,7 @@ impl Engine {
         format: ExportFormat,
         ranking: &'a Ranking,
     ) -> std::borrow::Cow<'a, Ranking> {
-        if format == ExportFormat::Csv || !ranking.columns.needs_words() {
+        if format == ExportFormat::Csv || !ranking.columns.needs_words(true) {
             std::borrow::Cow::Borrowed(ranking)
         } else {
             std::borrow::Cow::Owned(self.explained(ranking))

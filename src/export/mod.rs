@@ -309,7 +309,7 @@ pub fn csv_ordered(
     let words = ordered
         .ranking
         .columns
-        .needs_words()
+        .needs_words(false)
         .then(|| ordered.ranking.settings.with_words());
     crate::export::table::write_csv_rows(
         w,
@@ -475,9 +475,15 @@ fn xlsx_bytes(
         sites
             .set_row_height(0, 15.0 * header_lines as f64)
             .map_err(|e| err(path, e))?;
-        // The header stays in view, and so do rank, id and name when scrolling sideways.
+        // The header stays in view, and so do rank, id and name when scrolling sideways (those
+        // of them the file has first).
+        let who = keys
+            .iter()
+            .take(3)
+            .take_while(|k| matches!(**k, "rank" | "order" | "id" | "name"))
+            .count();
         sites
-            .set_freeze_panes(1, 3.min(keys.len() as u16))
+            .set_freeze_panes(1, who as u16)
             .map_err(|e| err(path, e))?;
         sites
             .autofilter(0, 0, rows.len() as u32, keys.len() as u16 - 1)

@@ -122,33 +122,72 @@ impl Cells for Kept<'_> {
     }
 }
 
-/// The columns a ranking's file keeps ([`Chosen::keeps`]), into another writer of cells.
-struct Only<'a, C: Cells + ?Sized> {
+/// The cells [`columns`] writes of a row when `chosen` says which are kept (it makes a costly
+/// cell, a list joined or a sentence, only for a column that is), each named.
+struct Emitted<'a> {
     chosen: &'a Chosen,
-    inner: &'a mut C,
+    names: Vec<String>,
 }
 
-impl<C: Cells + ?Sized> Cells for Only<'_, C> {
+impl Cells for Emitted<'_> {
+    fn wants(&self, name: &str) -> bool {
+        self.chosen.keeps(name)
+    }
+    fn text(&mut self, name: &str, _: Option<&str>) {
+        self.names.push(name.into());
+    }
+    fn int(&mut self, name: &str, _: u64) {
+        self.names.push(name.into());
+    }
+    fn num(&mut self, name: &str, _: Option<f64>, _: i32) {
+        self.names.push(name.into());
+    }
+    fn json(&mut self, name: &str, _: &Json) {
+        self.names.push(name.into());
+    }
+}
+
+/// The cells of a row that `keep` keeps, by their place among those [`Emitted`] named (every
+/// row has the same), into another writer of cells: a choice of columns costs a look-up a
+/// cell, not a comparison of names.
+struct Masked<'a, C: Cells> {
+    chosen: &'a Chosen,
+    keep: &'a [bool],
+    at: usize,
+    inner: C,
+}
+
+impl<C: Cells> Masked<'_, C> {
+    /// Whether the next cell is kept (a cell past those named is, so that the row's count
+    /// of cells then differs from the header's and the row is refused).
+    fn next(&mut self) -> bool {
+        let k = self.keep.get(self.at).copied().unwrap_or(true);
+        self.at += 1;
+        k
+    }
+}
+
+impl<C: Cells> Cells for Masked<'_, C> {
     fn wants(&self, name: &str) -> bool {
         self.chosen.keeps(name) && self.inner.wants(name)
     }
     fn text(&mut self, name: &str, v: Option<&str>) {
-        if self.chosen.keeps(name) {
+        if self.next() {
             self.inner.text(name, v);
         }
     }
     fn int(&mut self, name: &str, v: u64) {
-        if self.chosen.keeps(name) {
+        if self.next() {
             self.inner.int(name, v);
         }
     }
     fn num(&mut self, name: &str, v: Option<f64>, dp: i32) {
-        if self.chosen.keeps(name) {
+        if self.next() {
             self.inner.num(name, v, dp);
         }
     }
     fn json(&mut self, name: &str, v: &Json) {
-        if self.chosen.keeps(name) {
+        if self.next() {
             self.inner.json(name, v);
         }
     }
@@ -476,7 +515,7 @@ pub fn write_csv(
 ) -> Result<(), OutputError> {
     // Each row put into words as it is written, so a national ranking is never held in
     // words whole; none when no column kept is in words.
-    let words = (!ranking.settings.words && ranking.columns.needs_words())
+    let words = (!ranking.settings.words && ranking.columns.needs_words(false))
         .then(|| ranking.settings.with_words());
     write_csv_rows(
         w,
@@ -513,41 +552,36 @@ pub fn write_csv_rows(
 ) -> Result<(), OutputError> {
     // The header: the columns' names, from the first row (an extra column or a note is on
     // every row or none), or from an empty row when nothing is ranked; no header without units.
-    let first = if len > 0 {
-        row(0)
-    } else {
-        Ranked {
-            rank: 0,
-            unit: 0,
-            score: 0.0,
-            values: CRITERIA.map(|c| crate::analysis::criteria::Value {
-                criterion: c,
-                raw: None,
-                norm: None,
-                why: String::new(),
-            }),
-            contributions: [0.0; crate::analysis::criteria::N_CRITERIA],
-            note: None,
-            extra: vec![],
-        }
-    };
+    let first = if len > 0 { row(0) } else { Ranked::blank(0) };
     let mut header = 0;
+    // Which of the cells a row writes are kept, by their place.
+    let mut keep: Vec<bool> = vec![];
     if !units.is_empty() {
-        let mut names = Names::default();
+        let mut emitted = Emitted {
+            chosen: &ranking.columns,
+            names: vec![],
+        };
         columns(
             atlas,
             units,
             contexts,
             ranking.rank_column,
             &first,
-            &mut Only {
-                chosen: &ranking.columns,
-                inner: &mut names,
-            },
+            &mut emitted,
         );
-        header = names.0.len();
+        keep = emitted
+            .names
+            .iter()
+            .map(|n| ranking.columns.keeps(n))
+            .collect();
+        let names: Vec<&String> = emitted
+            .names
+            .iter()
+            .filter(|n| ranking.columns.keeps(n))
+            .collect();
+        header = names.len();
         let mut h = csv::Writer::from_writer(Vec::new());
-        h.write_record(&names.0)?;
+        h.write_record(&names)?;
         w.write_all(
             &h.into_inner()
                 .map_err(|e| OutputError::Io(e.into_error()))?,
@@ -569,23 +603,18 @@ pub fn write_csv_rows(
             buf.reserve(rows.len() * 1_536);
             for &k in rows {
                 let r = row(k);
-                let mut out = CsvRow {
-                    out: &mut buf,
-                    cells: 0,
-                    last_empty: false,
-                };
-                columns(
-                    atlas,
-                    units,
-                    contexts,
-                    ranking.rank_column,
-                    &r,
-                    &mut Only {
-                        chosen: &ranking.columns,
-                        inner: &mut out,
+                let mut out = Masked {
+                    chosen: &ranking.columns,
+                    keep: &keep,
+                    at: 0,
+                    inner: CsvRow {
+                        out: &mut buf,
+                        cells: 0,
+                        last_empty: false,
                     },
-                );
-                out.end(header)?;
+                };
+                columns(atlas, units, contexts, ranking.rank_column, &r, &mut out);
+                out.inner.end(header)?;
             }
             Ok(buf)
         })

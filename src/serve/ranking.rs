@@ -196,8 +196,11 @@ fn rank_answer(
         ] {
             filters.push((k.into(), v.clone().unwrap_or_default()));
         }
-        // The file's columns are those named (each name checked above).
+        // The file's columns are those named (each name checked above), at least one.
         if let Some(names) = properties {
+            if names.is_empty() {
+                return Err(crate::analysis::rank::RankError::NoProperties.into());
+            }
             ranking.columns = crate::analysis::chosen::Chosen::only(names);
         }
         let meta = e.meta(&ranking, filters);

@@ -158,7 +158,9 @@ impl AppState {
             let _ = tx.send(out);
         });
         if !given {
-            return Err(ApiError::internal("no thread to do the request's work"));
+            return Err(ApiError::internal(
+                "no thread to do the request's work: the server is stopping",
+            ));
         }
         match rx.await {
             Ok(Ok(out)) => Ok(out),
@@ -170,11 +172,11 @@ impl AppState {
         }
     }
 
-    /// Finishes the CPU work given and ends the threads that do it, waiting for them
-    /// ([`crate::serve::workers::Workers::stop`]): a stopping server calls it before it exits.
-    /// Work asked for afterwards is an error answer.
-    pub fn stop_workers(&self) {
-        self.workers.stop();
+    /// Finishes the CPU work given and ends the threads that do it, waiting for them for at
+    /// most `wait` ([`crate::serve::workers::Workers::stop`]; true if they all ended): a
+    /// stopping server calls it before it exits. Work asked for afterwards is an error answer.
+    pub fn stop_workers(&self, wait: std::time::Duration) -> bool {
+        self.workers.stop(wait)
     }
 
     /// The properties a ranked feature has (from the first 1,000 rows of the default ranking

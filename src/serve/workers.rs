@@ -22,6 +22,8 @@ enum Message {
 pub struct Workers {
     jobs: Sender<Message>,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// Whether any thread started.
+    started: bool,
     stopped: AtomicBool,
 }
 
@@ -31,7 +33,7 @@ impl Workers {
     pub fn new(n: usize) -> Workers {
         let (jobs, rx) = channel::<Message>();
         let rx = Arc::new(Mutex::new(rx));
-        let threads = (0..n.max(1))
+        let threads: Vec<JoinHandle<()>> = (0..n.max(1))
             .filter_map(|k| {
                 let rx = rx.clone();
                 std::thread::Builder::new()
@@ -43,6 +45,7 @@ impl Workers {
             .collect();
         Workers {
             jobs,
+            started: !threads.is_empty(),
             threads: Mutex::new(threads),
             stopped: AtomicBool::new(false),
         }
@@ -51,24 +54,24 @@ impl Workers {
     /// Gives `job` to the next free thread; false if there is none to give it to (none
     /// started, or they are stopped).
     pub fn run(&self, job: impl FnOnce() + Send + 'static) -> bool {
-        !self.stopped.load(Ordering::Acquire)
-            && self.threads.lock().is_ok_and(|t| !t.is_empty())
+        self.started
+            && !self.stopped.load(Ordering::Acquire)
             && self.jobs.send(Message::Run(Box::new(job))).is_ok()
     }
 
-    /// Lets the threads finish the jobs already given, then ends them and waits until they
-    /// have ended (all but the calling thread, if it is one of them). A process that exits
-    /// while a thread ends races it: the thread drops what it keeps (its PROJ
-    /// transformations) while the exit tears down PROJ's own state, which corrupted the heap
-    /// now and then, so a stopping server calls this before it exits. Jobs given afterwards
-    /// are refused.
-    pub fn stop(&self) {
+    /// Lets the threads finish the jobs already given, then ends them and waits, for at most
+    /// `wait`, until they have ended (all but the calling thread, if it is one of them); true
+    /// if they all did. A process that exits while a thread ends races it: the thread drops
+    /// what it keeps (its PROJ transformations) while the exit tears down PROJ's own state,
+    /// which corrupted the heap now and then, so a stopping server calls this before it
+    /// exits. Jobs given afterwards are refused. Only the first call stops and waits.
+    pub fn stop(&self, wait: std::time::Duration) -> bool {
         if self.stopped.swap(true, Ordering::AcqRel) {
-            return;
+            return false;
         }
         let threads = match self.threads.lock() {
             Ok(mut t) => std::mem::take(&mut *t),
-            Err(_) => return,
+            Err(_) => return false,
         };
         // One word to end per thread, after every job given before it: each thread takes
         // one and ends.
@@ -76,11 +79,35 @@ impl Workers {
             let _ = self.jobs.send(Message::Stop);
         }
         let me = std::thread::current().id();
-        for t in threads {
-            if t.thread().id() != me {
+        let mut others: Vec<JoinHandle<()>> = threads
+            .into_iter()
+            .filter(|t| t.thread().id() != me)
+            .collect();
+        // A thread that has finished is joined (its thread-local values dropped by then);
+        // one still at a job after `wait` is left to it.
+        let until = std::time::Instant::now() + wait;
+        loop {
+            let (done, running): (Vec<_>, Vec<_>) =
+                others.into_iter().partition(JoinHandle::is_finished);
+            for t in done {
                 let _ = t.join();
             }
+            others = running;
+            if others.is_empty() {
+                return true;
+            }
+            if std::time::Instant::now() >= until {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
         }
+    }
+}
+
+impl Drop for Workers {
+    /// Stops the threads without waiting for them.
+    fn drop(&mut self) {
+        self.stop(std::time::Duration::ZERO);
     }
 }
 
@@ -123,7 +150,7 @@ mod tests {
         assert!(got.iter().all(|(_, n)| n
             .as_deref()
             .is_some_and(|n| n.starts_with("sitefinder-cpu-"))));
-        w.stop();
+        assert!(w.stop(std::time::Duration::from_secs(60)));
         assert!(!w.run(|| {}), "a job given after the stop is refused");
     }
 
@@ -154,10 +181,24 @@ mod tests {
                 done.fetch_add(1, Ordering::SeqCst);
             }));
         }
-        w.stop();
+        assert!(w.stop(std::time::Duration::from_secs(60)));
         assert_eq!(done.load(Ordering::SeqCst), 10);
         let kept = ended.load(Ordering::SeqCst);
         assert!((1..=2).contains(&kept), "{kept} threads kept something");
-        w.stop();
+        assert!(!w.stop(std::time::Duration::from_secs(60)), "stopped once");
+    }
+
+    /// A thread still at its job when the wait is over is left to it, and the stop says so.
+    #[test]
+    fn a_stop_waits_no_longer_than_it_is_given() {
+        let w = Workers::new(1);
+        let (go, wait) = channel::<()>();
+        assert!(w.run(move || {
+            let _ = wait.recv();
+        }));
+        let t = std::time::Instant::now();
+        assert!(!w.stop(std::time::Duration::from_millis(50)));
+        assert!(t.elapsed() < std::time::Duration::from_secs(30));
+        go.send(()).unwrap();
     }
 }

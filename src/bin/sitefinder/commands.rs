@@ -102,17 +102,17 @@ pub fn rank(a: RankArgs) -> Result<()> {
     r.query.read_weights_file()?;
     let plan = plan(&r.query, &a.state)?;
     let engine = open(r.config)?;
+    // The columns named are checked before a national ranking is made.
+    let columns = engine
+        .chosen_columns(&a.properties)
+        .map_err(|e| anyhow::anyhow!("--properties: {e}"))?;
     if format == ExportFormat::Csv {
-        return rank_csv(&engine, &r.query, &r.paging, &a.properties, plan, &out);
+        return rank_csv(&engine, &r.query, &r.paging, columns, plan, &out);
     }
     let t = Phase::start("rank");
     let mut ranking = engine.rank(&r.query, plan)?;
     drop(t);
-    ranking.columns = engine.chosen_columns(
-        &a.properties,
-        ranking.rank_column,
-        ranking.rows.first().cloned(),
-    )?;
+    ranking.columns = columns;
     say_some(
         engine.unsuitable_lines(&ranking),
         ranking.unsuitable.len(),
@@ -163,16 +163,14 @@ fn rank_csv(
     engine: &Engine,
     query: &RankQuery,
     paging: &sitefinder::engine::query::Paging,
-    properties: &sitefinder::engine::PropertiesQuery,
+    columns: sitefinder::analysis::chosen::Chosen,
     plan: Option<Arc<Overlay>>,
     out: &str,
 ) -> Result<()> {
     let t = Phase::start("rank");
     let mut ordered = engine.rank_ordered(query, plan)?;
     drop(t);
-    let first = ordered.row(0, None);
-    ordered.ranking.columns =
-        engine.chosen_columns(properties, ordered.ranking.rank_column, first)?;
+    ordered.ranking.columns = columns;
     let ranking = &ordered.ranking;
     say_some(
         engine.unsuitable_lines(ranking),
@@ -348,7 +346,12 @@ pub fn serve(a: ServeArgs) -> Result<()> {
     // work finish it and end before the process exits (one ending while the exit tears down
     // PROJ corrupted the heap now and then).
     drop(rt);
-    state.stop_workers();
+    if !state.stop_workers(WORKERS_GRACE) {
+        eprintln!(
+            "sitefinder: stopped with a request's work unfinished after {} s more",
+            WORKERS_GRACE.as_secs()
+        );
+    }
     if result.is_ok() {
         println!("sitefinder: stopped");
     }
@@ -357,6 +360,10 @@ pub fn serve(a: ServeArgs) -> Result<()> {
 
 /// How long a stopping server lets requests under way finish.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// How long it then waits for the CPU work of requests it stopped waiting for (a ranking,
+/// a file) to end, so that its threads end before the process does.
+const WORKERS_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// SIGINT or, on Unix, SIGTERM.
 async fn stop_signal() {
