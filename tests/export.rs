@@ -11,20 +11,7 @@ use calamine::{open_workbook, Data, Reader, Xlsx};
 use common::*;
 
 fn rank_to(out: &std::path::Path) {
-    let o = Command::new(env!("CARGO_BIN_EXE_sitefinder"))
-        .args([
-            "rank",
-            "--as-of",
-            "2024-07-01",
-            "--weights",
-            "deprivation=4",
-            "--out",
-        ])
-        .arg(out)
-        .arg("--data")
-        .arg(data_dir())
-        .output()
-        .unwrap();
+    let o = rank_with(out, &[]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
@@ -507,19 +494,6 @@ fn rank_with(out: &std::path::Path, extra: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-/// A CSV file's header and rows, its byte-order mark dropped.
-fn read_csv(path: &std::path::Path) -> (Vec<String>, Vec<Vec<String>>) {
-    let bytes = std::fs::read(path).unwrap();
-    let mut rd =
-        csv::Reader::from_reader(bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes[..]));
-    let header = rd.headers().unwrap().iter().map(String::from).collect();
-    let rows = rd
-        .records()
-        .map(|r| r.unwrap().iter().map(String::from).collect())
-        .collect();
-    (header, rows)
-}
-
 /// `--properties` writes only the columns named, in the file's own order, each cell as the
 /// whole file has it: CSV (with `breakdown` keeping the criteria's columns, and without `why`
 /// no row put into words), GeoJSON (a feature's `breakdown` only if named), XLSX read by
@@ -534,7 +508,7 @@ fn properties_choose_a_files_columns() {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     };
     run(&p("all.csv"), &[]);
-    let (all_header, all_rows) = read_csv(&p("all.csv"));
+    let (all_header, all_rows) = csv_table(&std::fs::read(p("all.csv")).unwrap());
     let col = |k: &str| all_header.iter().position(|h| h == k).unwrap();
     let names_of = |v: &[&str]| v.iter().map(|n| n.to_string()).collect::<Vec<_>>();
     for (names, want) in [
@@ -555,7 +529,7 @@ fn properties_choose_a_files_columns() {
         ),
     ] {
         run(&p("some.csv"), &["--properties", names]);
-        let (header, rows) = read_csv(&p("some.csv"));
+        let (header, rows) = csv_table(&std::fs::read(p("some.csv")).unwrap());
         assert_eq!(header, want, "{names}");
         assert_eq!(rows.len(), all_rows.len());
         for (row, full) in rows.iter().zip(&all_rows) {

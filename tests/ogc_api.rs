@@ -718,13 +718,7 @@ fn rank_downloads_keep_the_properties_named() {
     let csv_of = |uri: &str| -> (Vec<String>, Vec<Vec<String>>) {
         let (s, _, b) = get_with(uri, &[]);
         assert_eq!(s, StatusCode::OK, "{uri}");
-        let mut r = csv::Reader::from_reader(b.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&b));
-        let header = r.headers().unwrap().iter().map(String::from).collect();
-        let rows = r
-            .records()
-            .map(|rec| rec.unwrap().iter().map(String::from).collect())
-            .collect();
-        (header, rows)
+        csv_table(&b)
     };
     let (all_header, all_rows) = csv_of(&format!("/rank?{q}&format=csv"));
     let (header, rows) = csv_of(&format!(
