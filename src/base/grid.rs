@@ -42,6 +42,15 @@ impl PointGrid {
     /// Indexes the points given with their numbers; points whose coordinates are not finite
     /// are left out (no box holds them).
     pub fn new(points: impl IntoIterator<Item = ([f64; 2], u32)>) -> PointGrid {
+        PointGrid::with_density(points, PER_CELL)
+    }
+
+    /// [`PointGrid::new`] with `per_cell` points a cell on average (a fraction for finer
+    /// cells: nearest searches over clustered points, where a town's cell should hold a few).
+    pub fn with_density(
+        points: impl IntoIterator<Item = ([f64; 2], u32)>,
+        per_cell: f64,
+    ) -> PointGrid {
         let given = points.into_iter();
         let mut points: Vec<([f64; 2], u32)> = Vec::with_capacity(given.size_hint().1.unwrap_or(0));
         points.extend(given.filter(|(p, _)| p[0].is_finite() && p[1].is_finite()));
@@ -55,7 +64,7 @@ impl PointGrid {
         }
         // The extent (infinite if it is wider than a double can hold).
         let (w, h) = (hi[0] - lo[0], hi[1] - lo[1]);
-        let cells = (points.len() as f64 / PER_CELL).clamp(1.0, MAX_CELLS);
+        let cells = (points.len() as f64 / per_cell).clamp(1.0, MAX_CELLS);
         // Square cells covering the extent in about `cells` cells (square roots apart, so
         // tiny or huge extents neither underflow nor overflow); a line of points (no width or
         // no height) is cut along its length.
@@ -163,6 +172,79 @@ impl PointGrid {
         self.each_slot_in_box(lo, hi, |slot| f(self.points[slot].1));
     }
 
+    /// The points within `radius` of `at` (inclusive: squared distance at most `radius`
+    /// squared) as `(number, distance)`, in no particular order.
+    pub fn each_within(&self, at: [f64; 2], radius: f64, mut f: impl FnMut(u32, f64)) {
+        let r2 = radius * radius;
+        // A box a little larger than the circle: its corners, rounded, still hold every point
+        // on the circle.
+        let h = radius + slack(at, radius);
+        let (lo, hi) = ([at[0] - h, at[1] - h], [at[0] + h, at[1] + h]);
+        self.each_slot_in_box(lo, hi, |slot| {
+            let (p, n) = self.points[slot];
+            let d2 = distance_2(p, at);
+            if d2 <= r2 {
+                f(n, d2.sqrt());
+            }
+        });
+    }
+
+    /// The `k` nearest points as `(number, distance)`, nearest first, ties by number: every
+    /// point within a square around `at`, the square doubled until the `k`th nearest in it is
+    /// nearer than its edge (so no point outside is as near), or it holds every point.
+    pub fn nearest_k(&self, at: [f64; 2], k: usize) -> Vec<(u32, f64)> {
+        if k == 0 || self.points.is_empty() || !(at[0].is_finite() && at[1].is_finite()) {
+            return vec![];
+        }
+        // The candidates go into this thread's buffer, used again; what is returned is the
+        // `k` alone (a unit keeps its nearest practices for good).
+        thread_local! {
+            static SEEN: std::cell::RefCell<Vec<(u32, f64)>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        SEEN.with(|seen| {
+            let mut seen = seen.borrow_mut();
+            self.nearest_into(at, k, &mut seen);
+            seen[..k.min(seen.len())].to_vec()
+        })
+    }
+
+    /// [`PointGrid::nearest_k`]'s search: `out` ends with the points of the last square
+    /// searched, nearest first, its first `k` the answer.
+    fn nearest_into(&self, at: [f64; 2], k: usize, out: &mut Vec<(u32, f64)>) {
+        // Half the square's side: from half a cell, doubled; the whole extent seen once it
+        // reaches past every point.
+        let reach = (at[0] - self.origin[0])
+            .abs()
+            .max((self.top[0] - at[0]).abs())
+            .max((at[1] - self.origin[1]).abs())
+            .max((self.top[1] - at[1]).abs());
+        let mut half = (self.side / 2.0).min(reach).max(f64::MIN_POSITIVE);
+        loop {
+            out.clear();
+            // Once the square reaches past every point, the whole extent (the square's
+            // corners, rounded, might fall short of it).
+            let all = half >= reach;
+            let (lo, hi) = if all {
+                (self.origin, self.top)
+            } else {
+                ([at[0] - half, at[1] - half], [at[0] + half, at[1] + half])
+            };
+            self.each_slot_in_box(lo, hi, |slot| {
+                let (p, n) = self.points[slot];
+                out.push((n, distance_2(p, at).sqrt()));
+            });
+            if out.len() >= k || all {
+                out.sort_unstable_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+                // A point outside the square is farther than `half` (less the rounding of
+                // the square's corners and of distances), so not as near as the kth.
+                if all || out[k - 1].1 < half - slack(at, half) {
+                    return;
+                }
+            }
+            half *= 2.0;
+        }
+    }
+
     /// The points' numbers in the grid's order: the `k`th is the point in slot `k`.
     pub fn numbers(&self) -> impl ExactSizeIterator<Item = u32> + '_ {
         self.points.iter().map(|(_, n)| *n)
@@ -195,6 +277,17 @@ impl PointGrid {
     }
 }
 
+/// More than the rounding of `at` plus or minus `d`, and of a distance of about `d`.
+fn slack(at: [f64; 2], d: f64) -> f64 {
+    (at[0].abs() + at[1].abs() + d.abs()) * 1e-12
+}
+
+/// The squared distance between two points, as the nearest searches compare them.
+fn distance_2(p: [f64; 2], q: [f64; 2]) -> f64 {
+    let (dx, dy) = (p[0] - q[0], p[1] - q[1]);
+    dx * dx + dy * dy
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,7 +306,70 @@ mod tests {
         PointGrid::new(pts.iter().enumerate().map(|(i, p)| (*p, i as u32)))
     }
 
+    /// The `k` nearest by measuring every point (distance, then number), and those within
+    /// `r`: what an R-tree's searches gave.
+    fn brute_nearest(pts: &[[f64; 2]], at: [f64; 2], k: usize) -> Vec<(u32, f64)> {
+        let mut all: Vec<(u32, f64)> = pts
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (i as u32, distance_2(*p, at).sqrt()))
+            .collect();
+        all.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+        all.truncate(k);
+        all
+    }
+
     proptest! {
+        /// Nearest searches and searches within a radius are those of measuring every point,
+        /// bit for bit (distances and the order of ties), at points near and far from the
+        /// points, over clustered points with repeats, lines and single points, for grids of
+        /// several densities.
+        #[test]
+        fn nearest_and_within_are_those_of_every_point(
+            pts in proptest::collection::vec((-50i32..50, -50i32..50, 0u8..3), 1..300),
+            ats in proptest::collection::vec((-400i32..400, -400i32..400), 1..20),
+            k in 0usize..7,
+            r in 0u32..90,
+            scale in prop_oneof![Just(1.0), Just(0.001), Just(1000.0), Just(7.3)],
+            line in 0u8..3,
+            per_cell in prop_oneof![Just(0.25), Just(4.0), Just(50.0)],
+        ) {
+            let pts: Vec<[f64; 2]> = pts
+                .iter()
+                .map(|&(x, y, c)| {
+                    let (x, y) = if c == 0 { (x as f64 / 97.0, y as f64 / 89.0) } else { (x as f64, y as f64) };
+                    match line {
+                        1 => [x * scale, 3.0],
+                        2 => [-1.0, y * scale],
+                        _ => [x * scale, y * scale],
+                    }
+                })
+                .collect();
+            let g = PointGrid::with_density(pts.iter().enumerate().map(|(i, p)| (*p, i as u32)), per_cell);
+            for &(x, y) in &ats {
+                // Some searches from a point itself (distance 0, ties among repeats).
+                let at = if x % 3 == 0 { pts[(y.unsigned_abs() as usize) % pts.len()] } else { [x as f64 / 4.0 * scale, y as f64 / 4.0 * scale] };
+                let got = g.nearest_k(at, k);
+                let want = brute_nearest(&pts, at, k);
+                prop_assert_eq!(got.len(), want.len());
+                for (a, b) in got.iter().zip(&want) {
+                    prop_assert!(a.0 == b.0 && a.1.to_bits() == b.1.to_bits(), "{:?} against {:?} at {:?}", got, want, at);
+                }
+                let radius = r as f64 / 3.0 * scale;
+                let mut within = vec![];
+                g.each_within(at, radius, |n, d| within.push((n, d.to_bits())));
+                within.sort_unstable();
+                let mut every: Vec<(u32, u64)> = pts
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| distance_2(**p, at) <= radius * radius)
+                    .map(|(i, p)| (i as u32, distance_2(*p, at).sqrt().to_bits()))
+                    .collect();
+                every.sort_unstable();
+                prop_assert_eq!(within, every);
+            }
+        }
+
         /// The same points as testing every one, for boxes anywhere (inside, across, outside
         /// the extent, on points' coordinates exactly, reversed), over clustered points with
         /// repeats, lines and single points.
