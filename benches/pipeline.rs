@@ -46,9 +46,9 @@ fn synthetic_units(atlas: &Atlas, n: usize) -> Vec<Unit> {
             x ^= x << 17;
             let l = &atlas.lsoas[(x % atlas.lsoas.len() as u64) as usize];
             Unit {
-                id: format!("synthetic-{i:06}"),
+                id: format!("synthetic-{i:06}").into(),
                 name: "synthetic unit".into(),
-                address: String::new(),
+                address: Default::default(),
                 postcode: None,
                 pos: l.centroid,
                 located_by: LocatedBy::Coordinates,
@@ -60,7 +60,7 @@ fn synthetic_units(atlas: &Atlas, n: usize) -> Vec<Unit> {
                 list_date: None,
                 description: None,
                 unsuitable: None,
-                site_id: String::new(),
+                site_id: Default::default(),
                 site_units: 1,
                 council: None,
                 source: "".into(),

@@ -454,7 +454,7 @@ fn chosen_ids(
     r.heuristic
         .chosen
         .iter()
-        .map(|&j| e.units[r.candidate_units[j]].id.clone())
+        .map(|&j| e.units[r.candidate_units[j]].id.to_string())
         .collect()
 }
 

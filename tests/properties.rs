@@ -73,9 +73,9 @@ fn units(specs: &[Spec]) -> Vec<Unit> {
             let c = a.lsoas[lsoas[s.lsoa_pick % lsoas.len()]].centroid;
             Unit {
                 // Ids out of input order, so the tie-break by id is exercised.
-                id: format!("u{:03}", (i * 37) % 101),
-                name: format!("unit {i}"),
-                address: String::new(),
+                id: format!("u{:03}", (i * 37) % 101).into(),
+                name: format!("unit {i}").into(),
+                address: Default::default(),
                 postcode: None,
                 pos: [c[0] + s.dx, c[1] + s.dy],
                 located_by: LocatedBy::Coordinates,
@@ -87,7 +87,7 @@ fn units(specs: &[Spec]) -> Vec<Unit> {
                 list_date: None,
                 description: None,
                 unsuitable: None,
-                site_id: String::new(),
+                site_id: Default::default(),
                 site_units: 1,
                 council: None,
                 source: "".into(),

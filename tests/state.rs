@@ -92,7 +92,7 @@ fn unit_ids(s: &AppState, n: usize) -> Vec<String> {
         .units
         .iter()
         .take(n)
-        .map(|u| u.id.clone())
+        .map(|u| u.id.to_string())
         .collect()
 }
 

@@ -293,7 +293,7 @@ fn the_command_line_reports_units_left_out_and_shortlists_the_top_places() {
     let sites: HashSet<&str> = e
         .units
         .iter()
-        .filter(|u| shown.contains(&u.id))
+        .filter(|u| shown.contains(u.id.as_str()))
         .map(|u| u.site_id.as_str())
         .collect();
     assert_eq!(sites.len(), 10, "ten places: {shown}");

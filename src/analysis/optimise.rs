@@ -1182,7 +1182,7 @@ pub fn run(
     for id in &req.compare {
         let i = units
             .iter()
-            .position(|u| &u.id == id)
+            .position(|u| u.id == id)
             .ok_or_else(|| OptimiseError::UnknownCompareId(id.clone()))?;
         scenario_units.push(i);
     }

@@ -329,14 +329,15 @@ pub fn group(units: &mut [Unit]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::base::text::Text;
     use crate::ingest::units::{LocatedBy, Place};
 
     fn unit(id: &str, address: &str, pos: [f64; 2]) -> Unit {
         Unit {
             id: id.into(),
-            name: String::new(),
+            name: Text::default(),
             address: address.into(),
-            postcode: address.rsplit(',').next().map(|p| p.trim().to_string()),
+            postcode: address.rsplit(',').next().map(|p| p.trim().into()),
             pos,
             located_by: LocatedBy::Postcode,
             lsoa: None,

@@ -15,6 +15,7 @@ pub mod params;
 pub mod spatial;
 pub mod surface;
 pub mod table;
+pub mod text;
 pub mod textio;
 pub mod timing;
 pub mod valid;

@@ -790,10 +790,10 @@ impl Decode {
 
     fn unit(&self, r: &mut In<'_>, texts: &mut crate::base::intern::Interner) -> Option<Unit> {
         Some(Unit {
-            id: r.string()?,
-            name: r.string()?,
-            address: r.string()?,
-            postcode: r.opt_string()?,
+            id: r.string()?.into(),
+            name: r.string()?.into(),
+            address: r.string()?.into(),
+            postcode: r.opt_string()?.map(Into::into),
             pos: [r.f64()?, r.f64()?],
             located_by: match r.u8()? {
                 0 => LocatedBy::Coordinates,
@@ -816,7 +816,7 @@ impl Decode {
                 0 => None,
                 i => Some(*self.reasons.get(i as usize - 1)?),
             },
-            site_id: r.string()?,
+            site_id: r.string()?.into(),
             site_units: usize::try_from(r.u64()?).ok()?,
             council: texts.opt(r.opt_str()?),
             source: self.sources.get(r.u32()? as usize)?.clone(),

@@ -362,7 +362,7 @@ impl Engine {
                     .iter()
                     .flat_map(|(_, i)| &i.units)
                     .find(|u| u.id.contains('/'))
-                    .map_or(String::new(), |u| u.id.clone())
+                    .map_or(String::new(), |u| u.id.to_string())
             ));
         }
         let (mut units, mut skipped, mut occupied, mut files) = (vec![], vec![], 0, vec![]);
@@ -913,14 +913,14 @@ impl Engine {
                 let ui = self.unit(&s.unit_id).expect("checked by shortlist_full");
                 let u = &self.units[ui];
                 let (rank, score) = standing[&ui];
-                let words = if u.address.starts_with(&u.name) || u.name.is_empty() {
-                    u.address.clone()
+                let words = if u.address.starts_with(u.name.as_str()) || u.name.is_empty() {
+                    u.address.to_string()
                 } else {
                     format!("{}, {}", u.name, u.address)
                 };
                 vec![
                     (i + 1).to_string(),
-                    u.id.clone(),
+                    u.id.to_string(),
                     crate::export::pdf::fit_chars(&words, 60),
                     crate::export::report::score_text(score),
                     format!("{rank} of {}", full.rows.len()),
@@ -959,7 +959,7 @@ impl Engine {
         q.one_per_site = Some(q.one_per_site.unwrap_or(true));
         let ranking = self.rank(&q, plan)?;
         let ids = ranking.rows.iter().take(n);
-        let ids = ids.map(|r| self.units[r.unit].id.clone()).collect();
+        let ids = ids.map(|r| self.units[r.unit].id.to_string()).collect();
         let mut made_from = q.to_query_string();
         let sep = if made_from.is_empty() { "" } else { "&" };
         made_from.push_str(&format!("{sep}top={n}"));

@@ -198,11 +198,11 @@ pub fn search(
         }
         hits.push(Hit {
             kind: HitKind::Unit,
-            id: u.id.clone(),
+            id: u.id.to_string(),
             name: if u.name.is_empty() {
-                u.id.clone()
+                u.id.to_string()
             } else {
-                u.name.clone()
+                u.name.to_string()
             },
             detail,
             pos: u.pos,

@@ -453,8 +453,8 @@ fn cover(r: &Report, starts: &[usize]) -> Vec<Page> {
             let l = &a.lsoas[r.contexts[row.unit].lsoa];
             vec![
                 row.rank.to_string(),
-                u.name.clone(),
-                u.address.clone(),
+                u.name.to_string(),
+                u.address.to_string(),
                 score_text(row.score),
                 l.imd_decile.to_string(),
                 starts[i].to_string(),
@@ -950,11 +950,11 @@ fn site_pages(r: &Report, i: usize, row: &Ranked) -> Vec<Page> {
         &fit(title, CONTENT_W, 15.0, true),
     );
     f.y += 14.0;
-    let postcode = u.postcode.clone().unwrap_or_default();
+    let postcode = u.postcode.as_deref().unwrap_or_default().to_string();
     let address = if u.address.trim().is_empty() {
         postcode
-    } else if postcode.is_empty() || u.address.contains(&postcode) {
-        u.address.clone()
+    } else if postcode.is_empty() || u.address.contains(postcode.as_str()) {
+        u.address.to_string()
     } else {
         format!("{}, {postcode}", u.address)
     };

@@ -875,7 +875,7 @@ fn point_feature(u: &Unit, lon: f64, lat: f64, props: Map<String, Json>) -> Feat
             round6(lon),
             round6(lat),
         ]))),
-        id: Some(geojson::feature::Id::String(u.id.clone())),
+        id: Some(geojson::feature::Id::String(u.id.to_string())),
         properties: Some(props),
         foreign_members: None,
     }

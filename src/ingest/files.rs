@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use crate::base::text::Text;
 use crate::ingest::units::Imported;
 
 /// Errors naming units files.
@@ -140,17 +141,17 @@ pub fn prefix_clashing_ids(files: &mut [(PathBuf, Imported)]) -> Result<usize, F
         .map(|(id, _)| id.to_string())
         .collect();
     let mut renamed = 0;
-    let mut seen: HashMap<String, PathBuf> = HashMap::new();
+    let mut seen: HashMap<Text, PathBuf> = HashMap::new();
     for (path, imp) in files.iter_mut() {
         let s = stem(path);
         for u in &mut imp.units {
-            if clashing.contains(&u.id) {
-                u.id = format!("{s}/{}", u.id);
+            if clashing.contains(u.id.as_str()) {
+                u.id = compact_str::format_compact!("{s}/{}", u.id);
                 renamed += 1;
             }
             if let Some(first) = seen.insert(u.id.clone(), path.clone()) {
                 return Err(FilesError::DuplicateId {
-                    id: u.id.clone(),
+                    id: u.id.to_string(),
                     first: first.display().to_string(),
                     second: path.display().to_string(),
                 });

@@ -17,6 +17,7 @@ use serde_json::Value;
 use crate::base::crs::{self, plausibly_england_bng, plausibly_england_lonlat};
 use crate::base::date::Date;
 use crate::base::geometry;
+use crate::base::text::Text;
 use crate::base::textio::{read_text_max, Encoding};
 use crate::ingest::premises;
 use crate::reference::atlas::{Atlas, DataError};
@@ -64,10 +65,10 @@ pub enum LocatedBy {
 /// A candidate unit, positioned in BNG metres.
 #[derive(Debug, Clone)]
 pub struct Unit {
-    pub id: String,
-    pub name: String,
-    pub address: String,
-    pub postcode: Option<String>,
+    pub id: Text,
+    pub name: Text,
+    pub address: Text,
+    pub postcode: Option<Text>,
     pub pos: [f64; 2],
     pub located_by: LocatedBy,
     /// The LSOA found at import: the ONS lookup's for a unit placed by its postcode, else the
@@ -89,7 +90,7 @@ pub struct Unit {
     pub unsuitable: Option<&'static str>,
     /// The site the unit is at: the smallest id of the units at the same place (same arcade,
     /// building or position; see `analysis::sites`). Its own id until grouped.
-    pub site_id: String,
+    pub site_id: Text,
     /// How many units are at that site.
     pub site_units: usize,
     /// The council whose list the unit came from (a `council` column), if given; shared.
@@ -827,13 +828,13 @@ fn to_unit(r: &Record, place: Place, atlas: &Atlas, crs_bng: bool) -> Result<Uni
         return Err(reason.clone());
     }
     let id = match (r.values.get(&Field::Id), place) {
-        (Some(s), _) if !s.trim().is_empty() => s.trim().trim_start_matches("Ref:").to_string(),
+        (Some(s), _) if !s.trim().is_empty() => Text::from(s.trim().trim_start_matches("Ref:")),
         (Some(_), _) => return Err("the id is empty".into()),
-        (None, Place::Line(n)) => format!("line-{n}"),
-        (None, Place::Feature(i)) => format!("feature-{i}"),
+        (None, Place::Line(n)) => compact_str::format_compact!("line-{n}"),
+        (None, Place::Feature(i)) => compact_str::format_compact!("feature-{i}"),
     };
     let address = match r.get(Field::Address) {
-        Some(a) => a.to_string(),
+        Some(a) => Text::from(a),
         None => [
             Field::Name2,
             Field::Address1,
@@ -844,20 +845,22 @@ fn to_unit(r: &Record, place: Place, atlas: &Atlas, crs_bng: bool) -> Result<Uni
         .iter()
         .filter_map(|f| r.get(*f))
         .collect::<Vec<_>>()
-        .join(", "),
+        .join(", ")
+        .into(),
     };
     // A postcode column, or else a postcode at the end of the address (Portsmouth's layout).
     let postcode = match r.get(Field::Postcode) {
         Some(p) => Some(normalise(p).ok_or_else(|| format!("`{p}` is not a UK postcode"))?),
         None => address.rsplit(',').next().and_then(normalise),
     };
-    let name = r.get(Field::Name).map(str::to_string).unwrap_or_else(|| {
+    let name = r.get(Field::Name).map(Text::from).unwrap_or_else(|| {
         address
             .split(',')
             .take(2)
             .map(str::trim)
             .collect::<Vec<_>>()
             .join(", ")
+            .into()
     });
 
     let (pos, located_by, lsoa) = locate(r, atlas, crs_bng, postcode.as_deref())?;
@@ -883,7 +886,7 @@ fn to_unit(r: &Record, place: Place, atlas: &Atlas, crs_bng: bool) -> Result<Uni
         id,
         name,
         address,
-        postcode,
+        postcode: postcode.map(Text::from),
         pos,
         located_by,
         lsoa,
