@@ -1,7 +1,8 @@
-//! A fixed set of points bucketed on a uniform grid, for "which points are in this box": built
-//! in two linear passes (a counting sort by cell), where an R-tree's bulk load sorts and
-//! splits again and again. A million units are indexed in tens of milliseconds, so a server
-//! starts without building R-trees over them.
+//! A fixed set of points bucketed on a uniform grid, for "which points are in this box", "which
+//! are within this distance" and "which are the k nearest": built in two linear passes (a
+//! counting sort by cell), where an R-tree's bulk load sorts and splits again and again. A
+//! million units are indexed in tens of milliseconds, so a server starts without building
+//! R-trees over them.
 //!
 //! ```
 //! use sitefinder::base::grid::PointGrid;
@@ -204,21 +205,33 @@ impl PointGrid {
         SEEN.with(|seen| {
             let mut seen = seen.borrow_mut();
             self.nearest_into(at, k, &mut seen);
-            seen[..k.min(seen.len())].to_vec()
+            let found = seen[..k.min(seen.len())].to_vec();
+            // A search that saw most of a large set leaves no large buffer behind it.
+            if seen.capacity() > KEPT_SEEN {
+                seen.clear();
+                seen.shrink_to(KEPT_SEEN);
+            }
+            found
         })
     }
 
     /// [`PointGrid::nearest_k`]'s search: `out` ends with the points of the last square
-    /// searched, nearest first, its first `k` the answer.
+    /// searched, its first `k` the answer, nearest first.
     fn nearest_into(&self, at: [f64; 2], k: usize, out: &mut Vec<(u32, f64)>) {
-        // Half the square's side: from half a cell, doubled; the whole extent seen once it
-        // reaches past every point.
+        let order = |a: &(u32, f64), b: &(u32, f64)| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0));
+        // Half the square's side: from half a cell (or, from a point outside the extent, from
+        // its distance to the extent along x or y, which no smaller square reaches), doubled;
+        // the whole extent seen once it reaches past every point.
         let reach = (at[0] - self.origin[0])
             .abs()
             .max((self.top[0] - at[0]).abs())
             .max((at[1] - self.origin[1]).abs())
             .max((self.top[1] - at[1]).abs());
-        let mut half = (self.side / 2.0).min(reach).max(f64::MIN_POSITIVE);
+        let gap = (self.origin[0] - at[0])
+            .max(at[0] - self.top[0])
+            .max(self.origin[1] - at[1])
+            .max(at[1] - self.top[1]);
+        let mut half = (self.side / 2.0).max(gap).min(reach).max(f64::MIN_POSITIVE);
         loop {
             out.clear();
             // Once the square reaches past every point, the whole extent (the square's
@@ -233,13 +246,23 @@ impl PointGrid {
                 let (p, n) = self.points[slot];
                 out.push((n, distance_2(p, at).sqrt()));
             });
-            if out.len() >= k || all {
-                out.sort_unstable_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+            if out.len() >= k {
+                // The `k` nearest first, in order; the rest are not needed in order.
+                if out.len() > k {
+                    out.select_nth_unstable_by(k - 1, order);
+                }
+                out[..k].sort_unstable_by(order);
                 // A point outside the square is farther than `half` (less the rounding of
-                // the square's corners and of distances), so not as near as the kth.
-                if all || out[k - 1].1 < half - slack(at, half) {
+                // the square's corners and of distances), so not as near as the kth; unless
+                // the square is so small that squared distances lose their digits (under
+                // about 1e-154), where the search goes on to the whole extent.
+                let edge = half - slack(at, half);
+                if all || (out[k - 1].1 < edge && edge * edge >= f64::MIN_POSITIVE) {
                     return;
                 }
+            } else if all {
+                out.sort_unstable_by(order);
+                return;
             }
             half *= 2.0;
         }
@@ -276,6 +299,9 @@ impl PointGrid {
         }
     }
 }
+
+/// The most candidates a thread's nearest search keeps room for between searches.
+const KEPT_SEEN: usize = 1 << 16;
 
 /// More than the rounding of `at` plus or minus `d`, and of a distance of about `d`.
 fn slack(at: [f64; 2], d: f64) -> f64 {
@@ -317,6 +343,23 @@ mod tests {
         all.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
         all.truncate(k);
         all
+    }
+
+    #[test]
+    fn nearest_far_away_and_at_tiny_scales() {
+        // Squared distances below about 1e-308 are 0: the point outside the first square
+        // measures as near as the one inside, and ties go to the smaller number.
+        let g = PointGrid::with_density([([1e-170, 0.0], 0), ([0.0, 0.0], 1)], 0.25);
+        assert_eq!(g.nearest_k([0.0, 0.0], 1), vec![(0, 0.0)]);
+        // From far outside the extent, the k nearest of many, in order.
+        let pts: Vec<[f64; 2]> = (0..1000)
+            .map(|i| [(i % 40) as f64, (i / 40) as f64])
+            .collect();
+        let g = grid(&pts);
+        let at = [1e9, 12.0];
+        assert_eq!(g.nearest_k(at, 5), brute_nearest(&pts, at, 5));
+        assert_eq!(g.nearest_k(at, 2000).len(), 1000);
+        assert_eq!(g.nearest_k(at, 2000), brute_nearest(&pts, at, 2000));
     }
 
     proptest! {

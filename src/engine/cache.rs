@@ -48,6 +48,7 @@ use rayon::prelude::*;
 use crate::analysis::join::{Context, Reach};
 use crate::analysis::prepared::{Kept, Record, N_SETTLED, RECORD_BYTES};
 use crate::base::date::Date;
+use crate::base::text::Text;
 use crate::ingest::catchment::Cover;
 use crate::ingest::premises;
 use crate::ingest::units::{LocatedBy, Place, Skipped, Unit};
@@ -790,10 +791,10 @@ impl Decode {
 
     fn unit(&self, r: &mut In<'_>, texts: &mut crate::base::intern::Interner) -> Option<Unit> {
         Some(Unit {
-            id: r.string()?.into(),
-            name: r.string()?.into(),
-            address: r.string()?.into(),
-            postcode: r.opt_string()?.map(Into::into),
+            id: Text::from(r.str()?),
+            name: Text::from(r.str()?),
+            address: Text::from(r.str()?),
+            postcode: r.opt_str()?.map(Text::from),
             pos: [r.f64()?, r.f64()?],
             located_by: match r.u8()? {
                 0 => LocatedBy::Coordinates,
@@ -816,7 +817,7 @@ impl Decode {
                 0 => None,
                 i => Some(*self.reasons.get(i as usize - 1)?),
             },
-            site_id: r.string()?.into(),
+            site_id: Text::from(r.str()?),
             site_units: usize::try_from(r.u64()?).ok()?,
             council: texts.opt(r.opt_str()?),
             source: self.sources.get(r.u32()? as usize)?.clone(),
@@ -1041,13 +1042,6 @@ impl<'a> In<'a> {
         match self.u8()? {
             0 => Some(None),
             1 => Some(Some(self.str()?)),
-            _ => None,
-        }
-    }
-    fn opt_string(&mut self) -> Option<Option<String>> {
-        match self.u8()? {
-            0 => Some(None),
-            1 => Some(Some(self.string()?)),
             _ => None,
         }
     }

@@ -1,5 +1,5 @@
 //! The reference data: every layer in `data/`, loaded once, already in BNG metres, with its
-//! R-tree built. Read-only after loading, so it can be shared behind an `Arc`.
+//! index built. Read-only after loading, so it can be shared behind an `Arc`.
 //!
 //! Files (all written by `sitefinder prepare-data`, described in `data/README.md`):
 //! `manifest.json`, `lsoa21.csv.gz` and `lsoa21_boundaries.geojson.gz` (IoD2025 on LSOA 2021;
