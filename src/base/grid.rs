@@ -332,6 +332,25 @@ mod tests {
         PointGrid::new(pts.iter().enumerate().map(|(i, p)| (*p, i as u32)))
     }
 
+    /// The proptests' points from integers: a third in a tight cluster (as units in a town
+    /// centre), scaled, and all on a line across or down when `line` says so.
+    fn test_points(pts: &[(i32, i32, u8)], scale: f64, line: u8) -> Vec<[f64; 2]> {
+        pts.iter()
+            .map(|&(x, y, c)| {
+                let (x, y) = if c == 0 {
+                    (x as f64 / 97.0, y as f64 / 89.0)
+                } else {
+                    (x as f64, y as f64)
+                };
+                match line {
+                    1 => [x * scale, 3.0],
+                    2 => [-1.0, y * scale],
+                    _ => [x * scale, y * scale],
+                }
+            })
+            .collect()
+    }
+
     /// The `k` nearest by measuring every point (distance, then number), and those within
     /// `r`: what an R-tree's searches gave.
     fn brute_nearest(pts: &[[f64; 2]], at: [f64; 2], k: usize) -> Vec<(u32, f64)> {
@@ -377,17 +396,7 @@ mod tests {
             line in 0u8..3,
             per_cell in prop_oneof![Just(0.25), Just(4.0), Just(50.0)],
         ) {
-            let pts: Vec<[f64; 2]> = pts
-                .iter()
-                .map(|&(x, y, c)| {
-                    let (x, y) = if c == 0 { (x as f64 / 97.0, y as f64 / 89.0) } else { (x as f64, y as f64) };
-                    match line {
-                        1 => [x * scale, 3.0],
-                        2 => [-1.0, y * scale],
-                        _ => [x * scale, y * scale],
-                    }
-                })
-                .collect();
+            let pts = test_points(&pts, scale, line);
             let g = PointGrid::with_density(pts.iter().enumerate().map(|(i, p)| (*p, i as u32)), per_cell);
             for &(x, y) in &ats {
                 // Some searches from a point itself (distance 0, ties among repeats).
@@ -423,18 +432,7 @@ mod tests {
             scale in prop_oneof![Just(1.0), Just(0.001), Just(1000.0), Just(7.3)],
             line in 0u8..3,
         ) {
-            let pts: Vec<[f64; 2]> = pts
-                .iter()
-                .map(|&(x, y, c)| {
-                    // Some points in a tight cluster, as units in a town centre.
-                    let (x, y) = if c == 0 { (x as f64 / 97.0, y as f64 / 89.0) } else { (x as f64, y as f64) };
-                    match line {
-                        1 => [x * scale, 3.0],
-                        2 => [-1.0, y * scale],
-                        _ => [x * scale, y * scale],
-                    }
-                })
-                .collect();
+            let pts = test_points(&pts, scale, line);
             let g = grid(&pts);
             prop_assert_eq!(g.len(), pts.len());
             for &(x, y, w, h) in &boxes {
