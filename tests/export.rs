@@ -477,21 +477,16 @@ fn csv_rows_are_the_json_properties_cell_for_cell() {
 
 /// `sitefinder rank` with these flags into `out`, the command's output returned.
 fn rank_with(out: &std::path::Path, extra: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_sitefinder"))
-        .args([
-            "rank",
-            "--as-of",
-            "2024-07-01",
-            "--weights",
-            "deprivation=4",
-        ])
-        .args(extra)
-        .arg("--out")
-        .arg(out)
-        .arg("--data")
-        .arg(data_dir())
-        .output()
-        .unwrap()
+    let mut args = vec![
+        "rank",
+        "--as-of",
+        "2024-07-01",
+        "--weights",
+        "deprivation=4",
+    ];
+    args.extend(extra);
+    args.extend(["--out", p(out)]);
+    sitefinder(&args)
 }
 
 /// `--properties` writes only the columns named, in the file's own order, each cell as the

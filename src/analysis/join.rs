@@ -153,7 +153,7 @@ fn attach_one(
             .stops
             .coverage
             .covers(lad)
-            .then(|| atlas.stops.index.within(u.pos, params.stop_radius_m).len()),
+            .then(|| atlas.stops.index.count_within(u.pos, params.stop_radius_m)),
         nearest_vaccination_site: atlas
             .vaccination_sites
             .coverage

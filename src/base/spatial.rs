@@ -80,6 +80,14 @@ impl PointIndex {
         self.nearest_k(at, 1).into_iter().next()
     }
 
+    /// How many points are within `radius_m` (inclusive): [`PointIndex::within`]'s length,
+    /// without listing or ordering them.
+    pub fn count_within(&self, at: [f64; 2], radius_m: f64) -> usize {
+        let mut n = 0;
+        self.grid.each_within(at, radius_m, |_, _| n += 1);
+        n
+    }
+
     /// All points within `radius_m` (inclusive), nearest first.
     pub fn within(&self, at: [f64; 2], radius_m: f64) -> Vec<(usize, f64)> {
         let mut out: Vec<(usize, f64)> = vec![];

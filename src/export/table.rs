@@ -122,14 +122,15 @@ impl Cells for Kept<'_> {
     }
 }
 
-/// The cells [`columns`] writes of a row when `chosen` says which are kept (it makes a costly
-/// cell, a list joined or a sentence, only for a column that is), each named.
-struct Emitted<'a> {
+/// The names of the cells [`columns`] writes of a row when `chosen` says which are kept (it
+/// makes a costly cell, a list joined or a sentence, only for a column that is); with every
+/// column chosen, the header.
+struct Names<'a> {
     chosen: &'a Chosen,
     names: Vec<String>,
 }
 
-impl Cells for Emitted<'_> {
+impl Cells for Names<'_> {
     fn wants(&self, name: &str) -> bool {
         self.chosen.keeps(name)
     }
@@ -147,7 +148,7 @@ impl Cells for Emitted<'_> {
     }
 }
 
-/// The cells of a row that `keep` keeps, by their place among those [`Emitted`] named (every
+/// The cells of a row that `keep` keeps, by their place among those [`Names`] named (every
 /// row has the same), into another writer of cells: a choice of columns costs a look-up a
 /// cell, not a comparison of names.
 struct Masked<'a, C: Cells> {
@@ -202,28 +203,12 @@ pub fn column_names(
     rank_column: &str,
     row: &Ranked,
 ) -> Vec<String> {
-    let mut names = Names::default();
+    let mut names = Names {
+        chosen: &Chosen::default(),
+        names: vec![],
+    };
     columns(atlas, units, contexts, rank_column, row, &mut names);
-    names.0
-}
-
-/// The column names alone ([`columns`] into this gives the header).
-#[derive(Default)]
-struct Names(Vec<String>);
-
-impl Cells for Names {
-    fn text(&mut self, name: &str, _: Option<&str>) {
-        self.0.push(name.into());
-    }
-    fn int(&mut self, name: &str, _: u64) {
-        self.0.push(name.into());
-    }
-    fn num(&mut self, name: &str, _: Option<f64>, _: i32) {
-        self.0.push(name.into());
-    }
-    fn json(&mut self, name: &str, _: &Json) {
-        self.0.push(name.into());
-    }
+    names.names
 }
 
 /// One CSV row's cells, each written as [`csv_cell`] writes it, straight into the bytes of
@@ -557,7 +542,7 @@ pub fn write_csv_rows(
     // Which of the cells a row writes are kept, by their place.
     let mut keep: Vec<bool> = vec![];
     if !units.is_empty() {
-        let mut emitted = Emitted {
+        let mut emitted = Names {
             chosen: &ranking.columns,
             names: vec![],
         };
@@ -577,7 +562,8 @@ pub fn write_csv_rows(
         let names: Vec<&String> = emitted
             .names
             .iter()
-            .filter(|n| ranking.columns.keeps(n))
+            .zip(&keep)
+            .filter_map(|(n, k)| k.then_some(n))
             .collect();
         header = names.len();
         let mut h = csv::Writer::from_writer(Vec::new());

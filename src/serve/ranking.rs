@@ -168,6 +168,10 @@ fn rank_answer(
         .as_deref()
         .map(|t| ogc::parse_properties(t, &queryables))
         .transpose()?;
+    // A file needs at least one column (refused before anything is ranked).
+    if download_all && properties.as_ref().is_some_and(|n| n.is_empty()) {
+        return Err(crate::analysis::rank::RankError::NoProperties.into());
+    }
     // A page needs only the rows up to its end (and how many there are), and a filter or an
     // order on the rows' properties only each row's score and unit held (a national ranking
     // is not held a row per unit: a million rows are about 0.6 GB).
@@ -196,11 +200,8 @@ fn rank_answer(
         ] {
             filters.push((k.into(), v.clone().unwrap_or_default()));
         }
-        // The file's columns are those named (each name checked above), at least one.
+        // The file's columns are those named (each name checked above, at least one).
         if let Some(names) = properties {
-            if names.is_empty() {
-                return Err(crate::analysis::rank::RankError::NoProperties.into());
-            }
             ranking.columns = crate::analysis::chosen::Chosen::only(names);
         }
         let meta = e.meta(&ranking, filters);
