@@ -656,16 +656,27 @@ impl Engine {
         )
     }
 
-    /// Writes a ranking held as its order ([`Engine::rank_ordered`]) as a CSV file, atomically.
-    pub fn write_ordered_csv(
+    /// Writes a ranking held as its order ([`Engine::rank_ordered`]) as a CSV, XLSX or
+    /// GeoPackage file, atomically, each row made as it is written.
+    pub fn write_ordered(
         &self,
         path: &Path,
+        format: ExportFormat,
         ordered: &rank::Ordered<'_>,
+        meta: &Meta,
     ) -> Result<(), ExportError> {
-        crate::export::write_csv_ordered(path, &self.atlas, &self.units, &self.contexts, ordered)
+        crate::export::write_ordered(
+            path,
+            format,
+            &self.atlas,
+            &self.units,
+            &self.contexts,
+            ordered,
+            meta,
+        )
     }
 
-    /// [`Engine::write_ordered_csv`] into a writer (standard output), without the byte-order
+    /// [`Engine::write_ordered`]'s CSV into a writer (standard output), without the byte-order
     /// mark.
     pub fn write_ordered_csv_to(
         &self,
@@ -1099,15 +1110,14 @@ impl Engine {
         Ok(Chosen::only(names))
     }
 
-    /// The ranking a file of `format` is made from: every row in words, except for a CSV,
-    /// which puts its rows into words as it writes them, and a file whose columns hold no
-    /// words.
+    /// The ranking a file of `format` is made from: for GeoJSON, every row in words (unless
+    /// its columns hold no words); the other formats put each row into words as they write it.
     fn explained_for<'a>(
         &self,
         format: ExportFormat,
         ranking: &'a Ranking,
     ) -> std::borrow::Cow<'a, Ranking> {
-        if format == ExportFormat::Csv || !ranking.columns.needs_words(true) {
+        if format != ExportFormat::GeoJson || !ranking.columns.needs_words(true) {
             std::borrow::Cow::Borrowed(ranking)
         } else {
             std::borrow::Cow::Owned(self.explained(ranking))

@@ -8,19 +8,21 @@
 pub mod columns;
 pub mod pdf;
 pub mod report;
+pub mod rows;
 pub mod table;
 
 use std::path::Path;
 
 use rust_xlsxwriter::{Format, Workbook};
-use serde_json::{json, Map, Value as Json};
+#[cfg(test)]
+use serde_json::json;
+use serde_json::{Map, Value as Json};
 
-use crate::analysis::criteria::CRITERIA;
 use crate::analysis::join::Context;
 use crate::analysis::rank::Ranking;
-use crate::base::crs::round6;
 use crate::base::textio::write_atomic_path;
-use crate::export::table::{explain, lonlat, properties};
+use crate::export::rows::{Cell, Rows};
+use crate::export::table::CellKind;
 use crate::ingest::units::Unit;
 use crate::reference::atlas::Atlas;
 
@@ -43,7 +45,12 @@ pub enum ExportError {
     },
     #[error("format=pdf: the site report is for at most {max} sites and this shortlist has {sites}; make a shorter shortlist for the report, or export it as xlsx, csv, geojson or gpkg", max = crate::export::report::MAX_SITES)]
     TooManySites { sites: usize },
+    #[error("an XLSX sheet holds at most {max} rows and this ranking has {rows}; rank fewer (a limit, a box or filters), or export it as csv or gpkg", max = XLSX_MAX_ROWS)]
+    TooManyRows { rows: usize },
 }
+
+/// The most data rows an XLSX sheet holds (Excel's 1,048,576 rows, less the header).
+pub const XLSX_MAX_ROWS: usize = 1_048_575;
 
 /// The export formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -240,18 +247,30 @@ pub fn render(
             .map_err(|e| mem(&e))?;
             Ok(buf)
         }
-        ExportFormat::Xlsx => xlsx_bytes(atlas, units, contexts, ranking, &meta.query_sheet()),
-        ExportFormat::Gpkg => {
-            // SQLite writes files: build in a private temporary directory, removed on return.
-            let dir = tempfile::Builder::new()
-                .prefix("sitefinder-export-")
-                .tempdir()
-                .map_err(|e| mem(&e))?;
-            let path = dir.path().join("export.gpkg");
-            write_gpkg(&path, atlas, units, contexts, ranking)?;
-            std::fs::read(&path).map_err(|e| mem(&e))
+        ExportFormat::Xlsx | ExportFormat::Gpkg => {
+            let rows = Rows::of_ranking(atlas, units, contexts, ranking);
+            file_bytes(format, &rows, meta)
         }
     }
+}
+
+/// An XLSX or GeoPackage file's bytes.
+fn file_bytes(format: ExportFormat, rows: &Rows<'_>, meta: &Meta) -> Result<Vec<u8>, ExportError> {
+    let mem = |e: &dyn std::fmt::Display| ExportError::Write {
+        file: format!("{} export", format.extension()),
+        reason: e.to_string(),
+    };
+    if format == ExportFormat::Xlsx {
+        return xlsx_bytes(rows, &meta.query_sheet());
+    }
+    // SQLite writes files: build in a private temporary directory, removed on return.
+    let dir = tempfile::Builder::new()
+        .prefix("sitefinder-export-")
+        .tempdir()
+        .map_err(|e| mem(&e))?;
+    let path = dir.path().join("export.gpkg");
+    write_gpkg(&path, rows)?;
+    std::fs::read(&path).map_err(|e| mem(&e))
 }
 
 /// Writes an export file atomically (nothing at `path` unless the whole file was written).
@@ -265,7 +284,7 @@ pub fn write(
     meta: &Meta,
 ) -> Result<(), ExportError> {
     if format == ExportFormat::Gpkg {
-        return write_gpkg(path, atlas, units, contexts, ranking);
+        return write_gpkg(path, &Rows::of_ranking(atlas, units, contexts, ranking));
     }
     if format == ExportFormat::Csv {
         // Streamed to the file: a national ranking's CSV is never held in memory whole.
@@ -323,52 +342,38 @@ pub fn csv_ordered(
     )
 }
 
-/// The position columns of an XLSX or GeoPackage row, kept whatever columns are chosen.
-const POSITION: [&str; 4] = ["latitude", "longitude", "easting", "northing"];
+/// Writes a ranking held as its order as CSV, XLSX or GeoPackage, atomically, each row made
+/// as it is written (GeoJSON is written from a ranking held whole: [`write`]).
+pub fn write_ordered(
+    path: &Path,
+    format: ExportFormat,
+    atlas: &Atlas,
+    units: &[Unit],
+    contexts: &[Context],
+    ordered: &crate::analysis::rank::Ordered<'_>,
+    meta: &Meta,
+) -> Result<(), ExportError> {
+    let rows = || Rows::of_order(atlas, units, contexts, ordered);
+    match format {
+        ExportFormat::Csv => write_csv_ordered(path, atlas, units, contexts, ordered),
+        ExportFormat::Gpkg => write_gpkg(path, &rows()),
+        ExportFormat::Xlsx => {
+            let bytes = xlsx_bytes(&rows(), &meta.query_sheet())?;
+            crate::base::textio::write_atomic(path, |w| w.write_all(&bytes))
+                .map_err(|e| err(path, e))
+        }
+        ExportFormat::GeoJson => Err(err(
+            path,
+            "GeoJSON is written from a ranking held whole, not from its order",
+        )),
+    }
+}
 
 fn err(path: &Path, e: impl std::fmt::Display) -> ExportError {
     ExportError::Write {
         file: path.display().to_string(),
         reason: e.to_string(),
     }
-}
-
-/// The rows of an export: the flat properties, one `<criterion>_why` column per criterion,
-/// and the unit's position in degrees (`latitude`, `longitude`: WGS84, six decimals as in the
-/// GeoJSON) and in metres (`easting`, `northing`: EPSG:27700, to the centimetre). Only the
-/// ranking's columns ([`Ranking::columns`]) are kept, and the position always.
-fn rows(
-    atlas: &Atlas,
-    units: &[Unit],
-    contexts: &[Context],
-    ranking: &Ranking,
-) -> Vec<Map<String, Json>> {
-    ranking
-        .rows
-        .iter()
-        .map(|r| {
-            let mut p = properties(atlas, units, contexts, ranking.rank_column, r);
-            p.remove("why");
-            for (i, c) in CRITERIA.iter().enumerate() {
-                p.insert(
-                    format!("{}_why", c.name()),
-                    Json::String(r.values[i].why.clone()),
-                );
-            }
-            p.insert("why".into(), Json::String(explain(r)));
-            let u = &units[r.unit];
-            let ll = lonlat(u, &contexts[r.unit]).ok();
-            p.insert("latitude".into(), json!(ll.map(|(_, lat)| round6(lat))));
-            p.insert("longitude".into(), json!(ll.map(|(lon, _)| round6(lon))));
-            let cm = |v: f64| (v * 100.0).round() / 100.0;
-            p.insert("easting".into(), json!(cm(u.pos[0])));
-            p.insert("northing".into(), json!(cm(u.pos[1])));
-            if ranking.columns.names().is_some() {
-                p.retain(|k, _| POSITION.contains(&k.as_str()) || ranking.columns.keeps(k));
-            }
-            p
-        })
-        .collect()
 }
 
 /// The machine names of the XLSX sites sheet, in its order (see [`columns::xlsx_order`]); the
@@ -379,36 +384,51 @@ pub fn xlsx_keys(
     contexts: &[Context],
     ranking: &Ranking,
 ) -> Vec<String> {
-    let rows = rows(atlas, units, contexts, &first_row(ranking));
-    match rows.first() {
-        Some(r) => columns::xlsx_order(r.keys().map(String::as_str))
-            .into_iter()
-            .map(str::to_string)
-            .collect(),
-        None => vec![],
+    let header = Rows::of_ranking(atlas, units, contexts, ranking).header();
+    columns::xlsx_order(header.names.iter().map(String::as_str))
+        .into_iter()
+        .map(str::to_string)
+        .collect()
+}
+
+/// Counts the bytes written to it (a number's width as text, without making the text).
+struct Count(usize);
+
+impl std::fmt::Write for Count {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0 += s.len();
+        Ok(())
     }
 }
 
-/// The ranking with its first row only (the keys of every row are the same).
-fn first_row(ranking: &Ranking) -> Ranking {
-    let mut one = ranking.clone();
-    one.rows.truncate(1);
-    one
+/// How wide a cell is in characters, as its XLSX column's width is measured: text by its
+/// characters, a number by its figures as JSON writes them and two more.
+fn cell_width(c: &Cell) -> usize {
+    use std::fmt::Write;
+    let mut n = Count(0);
+    match c {
+        Cell::Null => return 0,
+        Cell::Text(s) => return s.chars().count(),
+        Cell::Integer(i) => write!(n, "{i}"),
+        Cell::Real(x) => match serde_json::Number::from_f64(*x) {
+            Some(x) => write!(n, "{x}"),
+            None => return 0,
+        },
+    }
+    .map_or(0, |_| n.0 + 2)
 }
 
 /// The XLSX workbook's bytes: a sites sheet for a board paper (headers in words, bold and
 /// frozen with a filter, each column with its number format and a width that fits), the
 /// query sheet (`query`: the weights, filters and settings used) and the sources sheet.
-fn xlsx_bytes(
-    atlas: &Atlas,
-    units: &[Unit],
-    contexts: &[Context],
-    ranking: &Ranking,
-    query: &[(String, String)],
-) -> Result<Vec<u8>, ExportError> {
+fn xlsx_bytes(rows: &Rows<'_>, query: &[(String, String)]) -> Result<Vec<u8>, ExportError> {
     use rust_xlsxwriter::{FormatAlign, FormatBorder};
+    if rows.len() > XLSX_MAX_ROWS {
+        return Err(ExportError::TooManyRows { rows: rows.len() });
+    }
     let path = Path::new("workbook.xlsx");
-    let rows = rows(atlas, units, contexts, ranking);
+    let imd = rows.atlas.imd;
+    let header = rows.header();
     let mut wb = Workbook::new();
     let bold = Format::new().set_bold();
     let head = Format::new()
@@ -417,64 +437,55 @@ fn xlsx_bytes(
         .set_align(FormatAlign::Top)
         .set_background_color(0xDDE7F0)
         .set_border_bottom(FormatBorder::Thin);
+    // Written a row at a time, in order, each flushed to a temporary file as the next starts
+    // (rust_xlsxwriter's constant memory): a national sheet is never held in memory.
     let sites = wb
-        .add_worksheet()
+        .add_worksheet_with_constant_memory()
+        .map_err(|e| err(path, e))?
         .set_name("sites")
         .map_err(|e| err(path, e))?;
-    let keys: Vec<&str> = match rows.first() {
-        Some(first) => columns::xlsx_order(first.keys().map(String::as_str)),
-        None => vec![],
-    };
+    let keys: Vec<&str> = columns::xlsx_order(header.names.iter().map(String::as_str));
+    // Where each of the sheet's columns is among a row's cells.
+    let at: Vec<usize> = keys
+        .iter()
+        .map(|k| header.names.iter().position(|n| n == k).unwrap_or(0))
+        .collect();
+    let kinds: Vec<columns::Column> = keys.iter().map(|k| columns::column(k, imd)).collect();
+    // Wide enough for the values (text up to 40 characters), at least the kind's own: the
+    // rows are measured first (not in words: a column in words has its kind's width), as the
+    // header row's height, which the widths give, is written before them.
+    let mut longest = vec![0usize; keys.len()];
+    if !keys.is_empty() {
+        rows.each(&header, false, &mut |part| {
+            for (_, cells) in &part {
+                for (l, &i) in longest.iter_mut().zip(&at) {
+                    *l = (*l).max(cell_width(&cells[i]));
+                }
+            }
+            Ok(())
+        })
+        .map_err(|e| err(path, e))?;
+    }
     let mut header_lines = 1;
-    for (c, k) in keys.iter().enumerate() {
-        let column = columns::column(k, atlas.imd);
-        let c = c as u16;
-        sites
-            .write_string_with_format(0, c, &column.header, &head)
-            .map_err(|e| err(path, e))?;
-        // Wide enough for the values (text up to 40 characters), at least the kind's own.
-        let longest = rows
-            .iter()
-            .filter_map(|r| r.get(*k))
-            .map(|v| match v {
-                Json::String(s) => s.chars().count(),
-                Json::Null => 0,
-                other => other.to_string().len() + 2,
-            })
-            .max()
-            .unwrap_or(0) as f64;
+    let mut formats = Vec::with_capacity(keys.len());
+    for (c, column) in kinds.iter().enumerate() {
         let width = match column.kind {
             columns::Kind::Words => column.kind.width(),
-            _ => longest.clamp(column.kind.width(), 40.0),
+            _ => (longest[c] as f64).clamp(column.kind.width(), 40.0),
         };
-        sites.set_column_width(c, width).map_err(|e| err(path, e))?;
+        sites
+            .set_column_width(c as u16, width)
+            .map_err(|e| err(path, e))?;
         let lines = (column.header.chars().count() as f64 / width).ceil() as u32;
         header_lines = header_lines.max(lines.min(4));
-        let format = column
-            .kind
-            .num_format()
-            .map(|f| Format::new().set_num_format(f));
-        for (r, row) in rows.iter().enumerate() {
-            let r = r as u32 + 1;
-            match (row.get(*k), &format) {
-                (Some(Json::Number(n)), Some(f)) => {
-                    sites.write_number_with_format(r, c, n.as_f64().unwrap_or(f64::NAN), f)
-                }
-                (Some(Json::Number(n)), None) => {
-                    sites.write_number(r, c, n.as_f64().unwrap_or(f64::NAN))
-                }
-                (Some(Json::String(s)), _) => sites.write_string(r, c, s),
-                (Some(Json::Bool(b)), _) => sites.write_boolean(r, c, *b),
-                (Some(Json::Null) | None, _) => continue,
-                (Some(other), _) => sites.write_string(r, c, other.to_string()),
-            }
-            .map_err(|e| err(path, e))?;
-        }
+        formats.push(
+            column
+                .kind
+                .num_format()
+                .map(|f| Format::new().set_num_format(f)),
+        );
     }
     if !keys.is_empty() {
-        sites
-            .set_row_height(0, 15.0 * header_lines as f64)
-            .map_err(|e| err(path, e))?;
         // The header stays in view, and so do rank, id and name when scrolling sideways (those
         // of them the file has first).
         let who = keys
@@ -488,6 +499,36 @@ fn xlsx_bytes(
         sites
             .autofilter(0, 0, rows.len() as u32, keys.len() as u16 - 1)
             .map_err(|e| err(path, e))?;
+        sites
+            .set_row_height(0, 15.0 * header_lines as f64)
+            .map_err(|e| err(path, e))?;
+        for (c, column) in kinds.iter().enumerate() {
+            sites
+                .write_string_with_format(0, c as u16, &column.header, &head)
+                .map_err(|e| err(path, e))?;
+        }
+        let mut r = 0u32;
+        rows.each(&header, true, &mut |part| {
+            for (_, cells) in &part {
+                r += 1;
+                for (c, (&i, format)) in at.iter().zip(&formats).enumerate() {
+                    let c = c as u16;
+                    match (&cells[i], format) {
+                        (Cell::Null, _) => continue,
+                        (Cell::Text(s), _) => sites.write_string(r, c, s),
+                        (Cell::Integer(n), Some(f)) => {
+                            sites.write_number_with_format(r, c, *n as f64, f)
+                        }
+                        (Cell::Integer(n), None) => sites.write_number(r, c, *n as f64),
+                        (Cell::Real(x), Some(f)) => sites.write_number_with_format(r, c, *x, f),
+                        (Cell::Real(x), None) => sites.write_number(r, c, *x),
+                    }
+                    .map_err(|e| e.to_string())?;
+                }
+            }
+            Ok(())
+        })
+        .map_err(|e| err(path, e))?;
     }
     let q = wb
         .add_worksheet()
@@ -526,7 +567,7 @@ fn xlsx_bytes(
     }
     let count = Format::new().set_num_format("#,##0");
     let mut r = 1;
-    for l in &atlas.manifest.layers {
+    for l in &rows.atlas.manifest.layers {
         for (c, v) in [&l.name, &l.source, &l.vintage, &l.licence]
             .iter()
             .enumerate()
@@ -541,7 +582,7 @@ fn xlsx_bytes(
     r += 1;
     s.write_string_with_format(r, 0, "Attribution", &bold)
         .map_err(|e| err(path, e))?;
-    for a in &atlas.manifest.attribution {
+    for a in &rows.atlas.manifest.attribution {
         r += 1;
         s.write_string(r, 0, a).map_err(|e| err(path, e))?;
     }
@@ -565,51 +606,26 @@ fn gpkg_point(srs_id: i32, x: f64, y: f64) -> Vec<u8> {
     b
 }
 
-/// The SQLite type of each column, over all rows (columns in order of first appearance):
-/// INTEGER if every non-null value is an integer, REAL if every non-null value is a number,
-/// else TEXT (and TEXT when every value is null).
-fn column_types(rows: &[Map<String, Json>]) -> Vec<(String, &'static str)> {
-    let mut keys: Vec<&String> = vec![];
-    let mut seen = std::collections::HashSet::new();
-    for k in rows.iter().flat_map(|r| r.keys()) {
-        if seen.insert(k) {
-            keys.push(k);
-        }
+/// A column's SQLite type: what its kind of cell holds, whatever its values (an export of
+/// one area has the columns of another's, and a column with no value on any row still reads
+/// as numbers in a GIS).
+fn sql_type(k: CellKind) -> &'static str {
+    match k {
+        CellKind::Text => "TEXT",
+        CellKind::Integer => "INTEGER",
+        CellKind::Real => "REAL",
     }
-    keys.into_iter()
-        .map(|k| {
-            let values: Vec<&Json> = rows
-                .iter()
-                .filter_map(|r| r.get(k))
-                .filter(|v| !v.is_null())
-                .collect();
-            let t = if values.is_empty() {
-                "TEXT"
-            } else if values.iter().all(|v| v.is_i64()) {
-                "INTEGER"
-            } else if values.iter().all(|v| v.is_number()) {
-                "REAL"
-            } else {
-                "TEXT"
-            };
-            (k.clone(), t)
-        })
-        .collect()
 }
 
-/// A JSON value for a column of SQLite type `t` (from [`column_types`]).
-fn sql_value(v: Option<&Json>, t: &str) -> rusqlite::types::Value {
-    use rusqlite::types::Value;
-    match v {
-        Some(Json::Number(n)) => match (t, n.as_i64()) {
-            ("INTEGER", Some(i)) => Value::Integer(i),
-            ("TEXT", _) => Value::Text(n.to_string()),
-            _ => Value::Real(n.as_f64().unwrap_or(f64::NAN)),
-        },
-        Some(Json::String(s)) => Value::Text(s.clone()),
-        Some(Json::Bool(b)) => Value::Integer(i64::from(*b)),
-        Some(Json::Null) | None => Value::Null,
-        Some(other) => Value::Text(other.to_string()),
+impl rusqlite::ToSql for Cell {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, Value, ValueRef};
+        Ok(match self {
+            Cell::Null => ToSqlOutput::Owned(Value::Null),
+            Cell::Integer(i) => ToSqlOutput::Owned(Value::Integer(*i)),
+            Cell::Real(x) => ToSqlOutput::Owned(Value::Real(*x)),
+            Cell::Text(t) => ToSqlOutput::Borrowed(ValueRef::Text(t.as_bytes())),
+        })
     }
 }
 
@@ -617,15 +633,11 @@ fn sql_name(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 
-/// Writes a GeoPackage with one point layer `sites` in EPSG:27700.
-fn write_gpkg(
-    path: &Path,
-    atlas: &Atlas,
-    units: &[Unit],
-    contexts: &[Context],
-    ranking: &Ranking,
-) -> Result<(), ExportError> {
-    let rows = rows(atlas, units, contexts, ranking);
+/// Writes a GeoPackage with one point layer `sites` in EPSG:27700, its rows inserted as
+/// they are made.
+fn write_gpkg(path: &Path, rows: &Rows<'_>) -> Result<(), ExportError> {
+    let header = rows.header();
+    let units = rows.units;
     write_atomic_path(path, |tmp| {
         let db = rusqlite::Connection::open(tmp).map_err(|e| e.to_string())?;
         let ddl = "PRAGMA application_id = 1196444487; PRAGMA user_version = 10300;
@@ -638,38 +650,39 @@ fn write_gpkg(
             [BNG_WKT],
         )
         .map_err(|e| e.to_string())?;
-        let cols = column_types(&rows);
         let mut create = String::from("CREATE TABLE sites (fid INTEGER PRIMARY KEY AUTOINCREMENT, geom POINT");
-        for (k, t) in &cols {
-            create.push_str(&format!(", {} {t}", sql_name(k)));
+        for (k, t) in header.names.iter().zip(&header.kinds) {
+            create.push_str(&format!(", {} {}", sql_name(k), sql_type(*t)));
         }
         create.push(')');
         db.execute(&create, []).map_err(|e| e.to_string())?;
         let (mut lo, mut hi) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
         let tx = db.unchecked_transaction().map_err(|e| e.to_string())?;
         {
-            let placeholders: Vec<String> = (0..=cols.len()).map(|i| format!("?{}", i + 1)).collect();
+            let placeholders: Vec<String> = (0..=header.names.len()).map(|i| format!("?{}", i + 1)).collect();
             let sql = format!(
                 "INSERT INTO sites (geom{}) VALUES ({})",
-                cols.iter().map(|(k, _)| format!(", {}", sql_name(k))).collect::<String>(),
+                header.names.iter().map(|k| format!(", {}", sql_name(k))).collect::<String>(),
                 placeholders.join(", ")
             );
             let mut stmt = tx.prepare(&sql).map_err(|e| e.to_string())?;
-            for (r, row) in ranking.rows.iter().zip(&rows) {
-                let [x, y] = units[r.unit].pos;
-                for k in 0..2 {
-                    lo[k] = lo[k].min([x, y][k]);
-                    hi[k] = hi[k].max([x, y][k]);
+            rows.each(&header, true, &mut |part| {
+                for (unit, cells) in &part {
+                    let [x, y] = units[*unit].pos;
+                    for k in 0..2 {
+                        lo[k] = lo[k].min([x, y][k]);
+                        hi[k] = hi[k].max([x, y][k]);
+                    }
+                    let geom = gpkg_point(27700, x, y);
+                    let values = std::iter::once(&geom as &dyn rusqlite::ToSql)
+                        .chain(cells.iter().map(|c| c as &dyn rusqlite::ToSql));
+                    stmt.execute(rusqlite::params_from_iter(values)).map_err(|e| e.to_string())?;
                 }
-                let mut vals: Vec<rusqlite::types::Value> = vec![rusqlite::types::Value::Blob(gpkg_point(27700, x, y))];
-                for (k, t) in &cols {
-                    vals.push(sql_value(row.get(k), t));
-                }
-                stmt.execute(rusqlite::params_from_iter(vals)).map_err(|e| e.to_string())?;
-            }
+                Ok(())
+            })?;
         }
         tx.commit().map_err(|e| e.to_string())?;
-        let (lo, hi) = if ranking.rows.is_empty() { ([0.0; 2], [0.0; 2]) } else { (lo, hi) };
+        let (lo, hi) = if rows.is_empty() { ([0.0; 2], [0.0; 2]) } else { (lo, hi) };
         db.execute(
             "INSERT INTO gpkg_contents (table_name, data_type, identifier, description, min_x, min_y, max_x, max_y, srs_id) VALUES ('sites', 'features', 'sites', 'sitefinder ranked candidate sites', ?1, ?2, ?3, ?4, 27700)",
             rusqlite::params![lo[0], lo[1], hi[0], hi[1]],
@@ -687,39 +700,22 @@ fn write_gpkg(
 mod tests {
     use super::*;
 
+    /// An XLSX column is as wide as its values were when they were JSON: a number's figures
+    /// as JSON writes them and two more, text by its characters.
     #[test]
-    fn columns_are_typed_from_every_row() {
-        let rows: Vec<Map<String, Json>> = [
-            json!({"rank": 1, "rv": null, "area": null, "score": 1, "id": "a", "late": null}),
-            json!({"rank": 2, "rv": 2850, "area": null, "score": 0.5, "id": 7}),
-            json!({"rank": 3, "rv": 9100, "area": null, "score": 0, "id": "c", "late": 1.5}),
-        ]
-        .into_iter()
-        .map(|v| v.as_object().unwrap().clone())
-        .collect();
-        let cols = column_types(&rows);
-        assert_eq!(
-            cols,
-            [
-                ("rank".to_string(), "INTEGER"),
-                ("rv".to_string(), "INTEGER"),
-                ("area".to_string(), "TEXT"),
-                ("score".to_string(), "REAL"),
-                ("id".to_string(), "TEXT"),
-                ("late".to_string(), "REAL"),
-            ]
-        );
-        use rusqlite::types::Value;
-        assert_eq!(
-            sql_value(rows[1].get("id"), "TEXT"),
-            Value::Text("7".into())
-        );
-        assert_eq!(sql_value(rows[2].get("score"), "REAL"), Value::Real(0.0));
-        assert_eq!(
-            sql_value(rows[1].get("rv"), "INTEGER"),
-            Value::Integer(2850)
-        );
-        assert_eq!(sql_value(rows[0].get("rv"), "INTEGER"), Value::Null);
-        assert_eq!(sql_value(rows[1].get("late"), "REAL"), Value::Null);
+    fn a_cells_width_is_its_figures_as_json_writes_them() {
+        for (c, j) in [
+            (Cell::Real(0.5), json!(0.5)),
+            (Cell::Real(3.0), json!(3.0)),
+            (Cell::Real(-51.123456), json!(-51.123456)),
+            (Cell::Real(1e21), json!(1e21)),
+            (Cell::Integer(2850), json!(2850)),
+            (Cell::Integer(-7), json!(-7)),
+        ] {
+            assert_eq!(cell_width(&c), j.to_string().len() + 2, "{c:?}");
+        }
+        assert_eq!(cell_width(&Cell::Text("Café £5".into())), 7);
+        assert_eq!(cell_width(&Cell::Null), 0);
+        assert_eq!(cell_width(&Cell::Real(f64::NAN)), 0);
     }
 }

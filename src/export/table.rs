@@ -65,10 +65,37 @@ pub trait Cells {
     fn num(&mut self, name: &str, v: Option<f64>, dp: i32);
     /// Any JSON value (extra columns such as an optimised site's marginal gain).
     fn json(&mut self, name: &str, v: &Json);
+    /// A whole number, or no value (a column of whole numbers either way).
+    fn opt_int(&mut self, name: &str, v: Option<u64>) {
+        match v {
+            Some(v) => self.int(name, v),
+            None => self.text(name, None),
+        }
+    }
     /// Whether the column is kept: [`columns`] makes a costly value (a list joined, a
     /// sentence) only for a column that is.
     fn wants(&self, _name: &str) -> bool {
         true
+    }
+}
+
+/// What a column holds, whatever its value on a row: a GeoPackage's column type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CellKind {
+    Text,
+    Integer,
+    Real,
+}
+
+impl CellKind {
+    /// The kind of a JSON value (an extra column's): a whole number, a number, else text.
+    fn of(v: &Json) -> CellKind {
+        match v {
+            Json::Number(n) if n.is_i64() || n.is_u64() => CellKind::Integer,
+            Json::Number(_) => CellKind::Real,
+            Json::Bool(_) => CellKind::Integer,
+            _ => CellKind::Text,
+        }
     }
 }
 
@@ -125,9 +152,25 @@ impl Cells for Kept<'_> {
 /// The names of the cells [`columns`] writes of a row when `chosen` says which are kept (it
 /// makes a costly cell, a list joined or a sentence, only for a column that is); with every
 /// column chosen, the header.
-struct Names<'a> {
+pub(crate) struct Names<'a> {
     chosen: &'a Chosen,
-    names: Vec<String>,
+    pub(crate) names: Vec<String>,
+    /// What each holds.
+    pub(crate) kinds: Vec<CellKind>,
+}
+
+impl<'a> Names<'a> {
+    pub(crate) fn new(chosen: &'a Chosen) -> Names<'a> {
+        Names {
+            chosen,
+            names: vec![],
+            kinds: vec![],
+        }
+    }
+    fn push(&mut self, name: &str, kind: CellKind) {
+        self.names.push(name.into());
+        self.kinds.push(kind);
+    }
 }
 
 impl Cells for Names<'_> {
@@ -135,27 +178,30 @@ impl Cells for Names<'_> {
         self.chosen.keeps(name)
     }
     fn text(&mut self, name: &str, _: Option<&str>) {
-        self.names.push(name.into());
+        self.push(name, CellKind::Text);
     }
     fn int(&mut self, name: &str, _: u64) {
-        self.names.push(name.into());
+        self.push(name, CellKind::Integer);
+    }
+    fn opt_int(&mut self, name: &str, _: Option<u64>) {
+        self.push(name, CellKind::Integer);
     }
     fn num(&mut self, name: &str, _: Option<f64>, _: i32) {
-        self.names.push(name.into());
+        self.push(name, CellKind::Real);
     }
-    fn json(&mut self, name: &str, _: &Json) {
-        self.names.push(name.into());
+    fn json(&mut self, name: &str, v: &Json) {
+        self.push(name, CellKind::of(v));
     }
 }
 
 /// The cells of a row that `keep` keeps, by their place among those [`Names`] named (every
 /// row has the same), into another writer of cells: a choice of columns costs a look-up a
 /// cell, not a comparison of names.
-struct Masked<'a, C: Cells> {
-    chosen: &'a Chosen,
-    keep: &'a [bool],
-    at: usize,
-    inner: C,
+pub(crate) struct Masked<'a, C: Cells> {
+    pub(crate) chosen: &'a Chosen,
+    pub(crate) keep: &'a [bool],
+    pub(crate) at: usize,
+    pub(crate) inner: C,
 }
 
 impl<C: Cells> Masked<'_, C> {
@@ -182,6 +228,11 @@ impl<C: Cells> Cells for Masked<'_, C> {
             self.inner.int(name, v);
         }
     }
+    fn opt_int(&mut self, name: &str, v: Option<u64>) {
+        if self.next() {
+            self.inner.opt_int(name, v);
+        }
+    }
     fn num(&mut self, name: &str, v: Option<f64>, dp: i32) {
         if self.next() {
             self.inner.num(name, v, dp);
@@ -203,10 +254,8 @@ pub fn column_names(
     rank_column: &str,
     row: &Ranked,
 ) -> Vec<String> {
-    let mut names = Names {
-        chosen: &Chosen::default(),
-        names: vec![],
-    };
+    let every = Chosen::default();
+    let mut names = Names::new(&every);
     columns(atlas, units, contexts, rank_column, row, &mut names);
     names.names
 }
@@ -369,10 +418,7 @@ pub fn columns(
     out.num("imd_score", Some(l.imd_score), 3);
     out.int("imd_rank", l.imd_rank.into());
     if imd == crate::reference::edition::Imd::Iod2025 {
-        match l.imd2019_decile {
-            Some(d) => out.int("imd2019_decile", d.into()),
-            None => out.text("imd2019_decile", None),
-        }
+        out.opt_int("imd2019_decile", l.imd2019_decile.map(u64::from));
     }
     for (name, v) in DOMAIN_COLUMNS.iter().zip(l.domain_deciles) {
         out.int(name, v.into());
@@ -542,10 +588,7 @@ pub fn write_csv_rows(
     // Which of the cells a row writes are kept, by their place.
     let mut keep: Vec<bool> = vec![];
     if !units.is_empty() {
-        let mut emitted = Names {
-            chosen: &ranking.columns,
-            names: vec![],
-        };
+        let mut emitted = Names::new(&ranking.columns);
         columns(
             atlas,
             units,
@@ -573,12 +616,12 @@ pub fn write_csv_rows(
                 .map_err(|e| OutputError::Io(e.into_error()))?,
         )?;
     }
-    // Rows are made into CSV on every core, a run at a time, and written in order: while one
-    // run is written, the next is made (two runs are held). Written buffers are used again, so their memory is not
-    // handed back and zeroed once a run.
+    // Written buffers are used again, so their memory is not handed back and zeroed once a
+    // run.
     let pool: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(vec![]);
-    let make = |run: &[usize]| -> Vec<Result<Vec<u8>, OutputError>> {
-        crate::base::par::map_chunks(run, 1_024, |rows| {
+    in_runs(
+        len,
+        &|rows: &[usize]| -> Result<Vec<u8>, OutputError> {
             let mut buf = pool
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -603,34 +646,45 @@ pub fn write_csv_rows(
                 out.inner.end(header)?;
             }
             Ok(buf)
-        })
-    };
-    let mut write = |parts: Vec<Result<Vec<u8>, OutputError>>| -> Result<(), OutputError> {
-        for bytes in parts {
+        },
+        &mut |bytes| {
             let bytes = bytes?;
             w.write_all(&bytes)?;
             pool.lock().unwrap_or_else(|p| p.into_inner()).push(bytes);
-        }
-        Ok(())
-    };
-    let mut made: Option<Vec<Result<Vec<u8>, OutputError>>> = None;
+            Ok::<(), OutputError>(())
+        },
+    )?;
+    w.flush()?;
+    Ok(())
+}
+
+/// Rows `0..len` made on every core, a run at a time, and handed on in order: `make` makes
+/// a part of a run (at least 1,024 rows, in order) and `take` takes each part in turn, while
+/// the next run is made (two runs are held). Stops at `take`'s first error.
+pub(crate) fn in_runs<P: Send, E>(
+    len: usize,
+    make: &(dyn Fn(&[usize]) -> P + Sync),
+    take: &mut dyn FnMut(P) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut made: Option<Vec<P>> = None;
     // Enough rows a run for every core to make its own part of at least 1,024 of them.
     let run_rows = 1_024 * rayon::current_num_threads().max(4);
     for start in (0..len).step_by(run_rows) {
         let run: Vec<usize> = (start..(start + run_rows).min(len)).collect();
-        let (next, written) = std::thread::scope(|s| {
-            let next = s.spawn(|| make(&run));
-            let written = made.take().map_or(Ok(()), &mut write);
-            (next.join(), written)
+        let (next, taken) = std::thread::scope(|s| {
+            let next = s.spawn(|| crate::base::par::map_chunks(&run, 1_024, make));
+            let taken = made
+                .take()
+                .map_or(Ok(()), |parts| parts.into_iter().try_for_each(&mut *take));
+            (next.join(), taken)
         });
         let next = next.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        written?;
+        taken?;
         made = Some(next);
     }
     if let Some(parts) = made {
-        write(parts)?;
+        parts.into_iter().try_for_each(take)?;
     }
-    w.flush()?;
     Ok(())
 }
 

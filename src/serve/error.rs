@@ -107,7 +107,9 @@ impl From<ExportError> for ApiError {
                 message: e.to_string(),
             },
             ExportError::Write { .. } => ApiError::internal(e),
-            ExportError::TooManySites { .. } => ApiError::bad("format", e),
+            ExportError::TooManySites { .. } | ExportError::TooManyRows { .. } => {
+                ApiError::bad("format", e)
+            }
         }
     }
 }

@@ -106,8 +106,17 @@ pub fn rank(a: RankArgs) -> Result<()> {
     let columns = engine
         .chosen_columns(&a.properties)
         .map_err(|e| anyhow::anyhow!("--properties: {e}"))?;
-    if format == ExportFormat::Csv {
-        return rank_csv(&engine, &r.query, &r.paging, columns, plan, &out);
+    let mut filters = r.query.filter_pairs();
+    if let Some(p) = &a.properties.properties {
+        filters.push(("properties".into(), p.clone()));
+    }
+    if format != ExportFormat::GeoJson {
+        let to = Ordered {
+            out: &out,
+            format,
+            filters,
+        };
+        return rank_ordered(&engine, &r.query, &r.paging, columns, plan, to);
     }
     let t = Phase::start("rank");
     let mut ranking = engine.rank(&r.query, plan)?;
@@ -120,10 +129,6 @@ pub fn rank(a: RankArgs) -> Result<()> {
     );
     let ranked = ranking.rows.len();
     ranking.rows = r.paging.apply(ranking.rows);
-    let mut filters = r.query.filter_pairs();
-    if let Some(p) = &a.properties.properties {
-        filters.push(("properties".into(), p.clone()));
-    }
     let meta = engine.meta(&ranking, filters);
     let t = Phase::start("write");
     if out == "-" {
@@ -156,16 +161,24 @@ fn summary(
     );
 }
 
-/// `rank` as CSV (a file, or standard output without its byte-order mark): the ranking held
-/// as its order, each run of rows made, put into words and written in turn (a national file
-/// never holds a row per unit, nor the file whole).
-fn rank_csv(
+/// Where a ranking held as its order goes: a file (`-`: standard output, CSV only), its
+/// format and the filters recorded in it.
+struct Ordered<'a> {
+    out: &'a str,
+    format: ExportFormat,
+    filters: Vec<(String, String)>,
+}
+
+/// `rank` as CSV (a file, or standard output without its byte-order mark), XLSX or
+/// GeoPackage: the ranking held as its order, each run of rows made, put into words and
+/// written in turn (a national file never holds a row per unit, nor a CSV the file whole).
+fn rank_ordered(
     engine: &Engine,
     query: &RankQuery,
     paging: &sitefinder::engine::query::Paging,
     columns: sitefinder::analysis::chosen::Chosen,
     plan: Option<Arc<Overlay>>,
-    out: &str,
+    to: Ordered<'_>,
 ) -> Result<()> {
     let t = Phase::start("rank");
     let mut ordered = engine.rank_ordered(query, plan)?;
@@ -182,16 +195,17 @@ fn rank_csv(
         paging.offset.unwrap_or(0),
         paging.limit.unwrap_or(usize::MAX),
     );
+    let meta = engine.meta(&ordered.ranking, to.filters);
     let t = Phase::start("write");
-    if out == "-" {
+    if to.out == "-" {
         let mut stdout = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
         engine.write_ordered_csv_to(&mut stdout, &ordered)?;
         stdout.flush()?;
     } else {
-        engine.write_ordered_csv(Path::new(out), &ordered)?;
+        engine.write_ordered(Path::new(to.out), to.format, &ordered, &meta)?;
     }
     drop(t);
-    summary(engine, &ordered.ranking, ranked, ordered.len(), out);
+    summary(engine, &ordered.ranking, ranked, ordered.len(), to.out);
     Ok(())
 }
 
