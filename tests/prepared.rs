@@ -241,6 +241,44 @@ fn a_prepared_ranking_is_the_ranking_without_preparation() {
         }
     };
     csvs(&e);
+    // The XLSX and GeoPackage files written from the order are those written from the whole
+    // ranking, cell for cell and column for column (every column, and a choice of them with
+    // the breakdown in words), for a ranking of a few hundred units and an empty one.
+    let files = |e: &Engine| {
+        let dir = tempfile::tempdir().unwrap();
+        let chosen = sitefinder::analysis::chosen::Chosen::only(vec![
+            "id".into(),
+            "breakdown".into(),
+            "imd2019_decile".into(),
+        ]);
+        for ((what, q, p), b) in queries.iter().zip(&before) {
+            if !matches!(*what, "bbox" | "an empty bbox") {
+                continue;
+            }
+            for columns in [Default::default(), chosen.clone()] {
+                let mut b = b.clone();
+                b.columns = columns.clone();
+                let meta = e.meta(&b, q.filter_pairs());
+                let mut o = e.rank_ordered(q, p.then(plan)).unwrap();
+                o.ranking.columns = columns;
+                for format in [ExportFormat::Xlsx, ExportFormat::Gpkg] {
+                    let at = |n: &str| dir.path().join(format!("{n}.{}", format.extension()));
+                    e.write(&at("whole"), format, &b, &meta).unwrap();
+                    e.write_ordered(&at("ordered"), format, &o, &meta).unwrap();
+                    let (whole, ordered) = match format {
+                        ExportFormat::Xlsx => {
+                            (xlsx_cells(&at("whole")), xlsx_cells(&at("ordered")))
+                        }
+                        _ => (gpkg_rows(&at("whole")), gpkg_rows(&at("ordered"))),
+                    };
+                    // The header (or schema), and a row per unit.
+                    assert_eq!(whole.len(), b.rows.len() + 1, "{what} {format:?}");
+                    assert!(whole == ordered, "{what} {format:?}: the files differ");
+                }
+            }
+        }
+    };
+    files(&e);
     let prepared = e.prepare();
     assert_eq!(prepared.len(), e.units.len());
     // Rows asked for in words are evaluated, not read from the prepared values (which have
@@ -378,6 +416,53 @@ fn a_prepared_ranking_is_the_ranking_without_preparation() {
 
 /// The nine councils' units, Rochdale's rates list (occupied rows) and a GeoJSON file, plus a
 /// CSV with a row outside England (skipped), kept in `cache`.
+/// The cells of an XLSX file's `sites` sheet, a row at a time (the header first), as text.
+fn xlsx_cells(path: &Path) -> Vec<Vec<String>> {
+    use calamine::{open_workbook, Reader, Xlsx};
+    let mut wb: Xlsx<_> = open_workbook(path).unwrap();
+    let sites = wb.worksheet_range("sites").unwrap();
+    let mut rows: Vec<Vec<String>> = sites
+        .rows()
+        .map(|r| r.iter().map(|c| format!("{c:?}")).collect())
+        .collect();
+    if rows.is_empty() {
+        rows.push(vec![]);
+    }
+    rows
+}
+
+/// The schema of a GeoPackage's `sites` table (its columns' names and types), then its rows
+/// in order, every value with its type.
+fn gpkg_rows(path: &Path) -> Vec<Vec<String>> {
+    let db = rusqlite::Connection::open(path).unwrap();
+    let mut schema = db
+        .prepare("SELECT name, type FROM pragma_table_info('sites')")
+        .unwrap();
+    let columns: Vec<String> = schema
+        .query_map([], |r| {
+            Ok(format!(
+                "{} {}",
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?
+            ))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let n = columns.len();
+    let mut out = vec![columns];
+    let mut rows = db.prepare("SELECT * FROM sites ORDER BY fid").unwrap();
+    let mut it = rows.query([]).unwrap();
+    while let Some(r) = it.next().unwrap() {
+        out.push(
+            (0..n)
+                .map(|i| format!("{:?}", r.get::<_, rusqlite::types::Value>(i).unwrap()))
+                .collect(),
+        );
+    }
+    out
+}
+
 fn kept_config(dir: &Path, cache: &Path) -> Config {
     let data = root().join("data");
     let mut cfg = Config::new(&data);

@@ -807,7 +807,7 @@ impl Engine {
         limit: usize,
         keep: Option<&[String]>,
     ) -> Vec<Ranked> {
-        let words = keep.is_none_or(|names| names.iter().any(|n| n == "breakdown" || n == "why"));
+        let words = keep.is_none_or(|names| Chosen::only(names.to_vec()).needs_words(true));
         let mut page: Vec<Ranked> = ranking
             .rows
             .iter()
@@ -1124,7 +1124,8 @@ impl Engine {
         }
     }
 
-    /// The file's bytes: every row explained, then rendered.
+    /// The file's bytes: its rows put into words where its columns need them (GeoJSON's all
+    /// at once, the other formats' each as it is written), then rendered.
     pub fn render(
         &self,
         format: ExportFormat,

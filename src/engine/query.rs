@@ -223,15 +223,26 @@ pub struct PropertiesQuery {
 impl PropertiesQuery {
     /// The names given, each once, in the order given; `None` without the parameter.
     pub fn names(&self) -> Option<Vec<String>> {
-        let text = self.properties.as_deref()?;
-        let mut names: Vec<String> = vec![];
-        for n in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-            if !names.iter().any(|m| m == n) {
-                names.push(n.to_string());
-            }
-        }
-        Some(names)
+        self.properties.as_deref().map(property_names)
     }
+}
+
+/// The names in a comma-separated list of properties, each once, in the order given (blanks
+/// and spaces around names left out).
+///
+/// ```
+/// use sitefinder::engine::query::property_names;
+/// assert_eq!(property_names(" rank, id,,rank ,score"), ["rank", "id", "score"]);
+/// assert!(property_names(" , ").is_empty());
+/// ```
+pub fn property_names(text: &str) -> Vec<String> {
+    // A set of those seen: a request's list of any length is read in one pass.
+    let mut seen = std::collections::HashSet::new();
+    text.split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty() && seen.insert(*n))
+        .map(str::to_string)
+        .collect()
 }
 
 /// Errors in paging parameters.

@@ -283,20 +283,23 @@ pub fn write(
     ranking: &Ranking,
     meta: &Meta,
 ) -> Result<(), ExportError> {
-    if format == ExportFormat::Gpkg {
-        return write_gpkg(path, &Rows::of_ranking(atlas, units, contexts, ranking));
-    }
-    if format == ExportFormat::Csv {
+    let rows = || Rows::of_ranking(atlas, units, contexts, ranking);
+    match format {
+        ExportFormat::Gpkg => write_gpkg(path, &rows()),
+        ExportFormat::Xlsx => write_xlsx(path, &rows(), &meta.query_sheet()),
         // Streamed to the file: a national ranking's CSV is never held in memory whole.
-        return crate::base::textio::write_atomic(path, |w| {
+        ExportFormat::Csv => crate::base::textio::write_atomic(path, |w| {
             w.write_all(b"\xEF\xBB\xBF")?;
             crate::export::table::write_csv(w, atlas, units, contexts, ranking)
                 .map_err(std::io::Error::other)
         })
-        .map_err(|e| err(path, e));
+        .map_err(|e| err(path, e)),
+        ExportFormat::GeoJson => {
+            let bytes = render(format, atlas, units, contexts, ranking, meta)?;
+            crate::base::textio::write_atomic(path, |w| w.write_all(&bytes))
+                .map_err(|e| err(path, e))
+        }
     }
-    let bytes = render(format, atlas, units, contexts, ranking, meta)?;
-    crate::base::textio::write_atomic(path, |w| w.write_all(&bytes)).map_err(|e| err(path, e))
 }
 
 /// Writes a ranking held as its order as CSV, atomically: its rows are made, put into words
@@ -357,11 +360,7 @@ pub fn write_ordered(
     match format {
         ExportFormat::Csv => write_csv_ordered(path, atlas, units, contexts, ordered),
         ExportFormat::Gpkg => write_gpkg(path, &rows()),
-        ExportFormat::Xlsx => {
-            let bytes = xlsx_bytes(&rows(), &meta.query_sheet())?;
-            crate::base::textio::write_atomic(path, |w| w.write_all(&bytes))
-                .map_err(|e| err(path, e))
-        }
+        ExportFormat::Xlsx => write_xlsx(path, &rows(), &meta.query_sheet()),
         ExportFormat::GeoJson => Err(err(
             path,
             "GeoJSON is written from a ranking held whole, not from its order",
@@ -390,6 +389,9 @@ pub fn xlsx_keys(
         .map(str::to_string)
         .collect()
 }
+
+/// Cells of an XLSX sheet above which it is zipped with ZIP64 ([`xlsx_workbook`]).
+const ZIP64_CELLS: usize = 10_000_000;
 
 /// Counts the bytes written to it (a number's width as text, without making the text).
 struct Count(usize);
@@ -421,7 +423,7 @@ fn cell_width(c: &Cell) -> usize {
 /// The XLSX workbook's bytes: a sites sheet for a board paper (headers in words, bold and
 /// frozen with a filter, each column with its number format and a width that fits), the
 /// query sheet (`query`: the weights, filters and settings used) and the sources sheet.
-fn xlsx_bytes(rows: &Rows<'_>, query: &[(String, String)]) -> Result<Vec<u8>, ExportError> {
+fn xlsx_workbook(rows: &Rows<'_>, query: &[(String, String)]) -> Result<Workbook, ExportError> {
     use rust_xlsxwriter::{FormatAlign, FormatBorder};
     if rows.len() > XLSX_MAX_ROWS {
         return Err(ExportError::TooManyRows { rows: rows.len() });
@@ -430,6 +432,9 @@ fn xlsx_bytes(rows: &Rows<'_>, query: &[(String, String)]) -> Result<Vec<u8>, Ex
     let imd = rows.atlas.imd;
     let header = rows.header();
     let mut wb = Workbook::new();
+    // A sheet's text of more than 4 GB needs ZIP64 (readers since Excel 2007 take it): at
+    // most 400 bytes a cell on average below this many cells.
+    wb.use_zip_large_file(rows.len().saturating_mul(header.names.len()) > ZIP64_CELLS);
     let bold = Format::new().set_bold();
     let head = Format::new()
         .set_bold()
@@ -586,7 +591,20 @@ fn xlsx_bytes(rows: &Rows<'_>, query: &[(String, String)]) -> Result<Vec<u8>, Ex
         r += 1;
         s.write_string(r, 0, a).map_err(|e| err(path, e))?;
     }
-    wb.save_to_buffer().map_err(|e| err(path, e))
+    Ok(wb)
+}
+
+/// The XLSX workbook's bytes ([`xlsx_workbook`]).
+fn xlsx_bytes(rows: &Rows<'_>, query: &[(String, String)]) -> Result<Vec<u8>, ExportError> {
+    xlsx_workbook(rows, query)?
+        .save_to_buffer()
+        .map_err(|e| err(Path::new("workbook.xlsx"), e))
+}
+
+/// Writes the XLSX workbook ([`xlsx_workbook`]) atomically, zipped straight into the file.
+fn write_xlsx(path: &Path, rows: &Rows<'_>, query: &[(String, String)]) -> Result<(), ExportError> {
+    let mut wb = xlsx_workbook(rows, query)?;
+    write_atomic_path(path, |tmp| wb.save(tmp).map_err(|e| e.to_string())).map_err(|e| err(path, e))
 }
 
 /// The OGC WKT of British National Grid (EPSG:27700) for `gpkg_spatial_ref_sys`.

@@ -14,9 +14,7 @@ use crate::analysis::chosen::Chosen;
 use crate::analysis::criteria::{Settings, CRITERIA};
 use crate::analysis::join::Context;
 use crate::analysis::rank::{explained_row, Ordered, Ranked, Ranking};
-use crate::export::table::{
-    columns, explain, in_runs, lonlat, CellKind, Cells, Masked, Names, OutputError,
-};
+use crate::export::table::{columns, explain, in_runs, lonlat, CellKind, Cells, Masked, Names};
 use crate::ingest::units::Unit;
 use crate::reference::atlas::Atlas;
 
@@ -254,11 +252,11 @@ impl<'a> Rows<'a> {
                 );
                 let cells = out.inner.0;
                 if cells.len() != header.names.len() {
-                    return Err(OutputError::Cells {
-                        cells: cells.len(),
-                        header: header.names.len(),
-                    }
-                    .to_string());
+                    return Err(format!(
+                        "a row of {} cells under a header of {}",
+                        cells.len(),
+                        header.names.len()
+                    ));
                 }
                 part.push((r.unit, cells));
             }

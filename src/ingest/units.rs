@@ -902,6 +902,21 @@ fn to_unit(r: &Record, place: Place, atlas: &Atlas, crs_bng: bool) -> Result<Uni
 
 type Located = ([f64; 2], LocatedBy, Option<usize>);
 
+/// The coordinates a row gives, as it gives them.
+enum Given {
+    LatLon(f64, f64),
+    EastNorth([f64; 2]),
+}
+
+impl fmt::Display for Given {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Given::LatLon(lat, lon) => write!(f, "lat {lat}, lon {lon}"),
+            Given::EastNorth([e, n]) => write!(f, "easting {e}, northing {n}"),
+        }
+    }
+}
+
 fn locate(
     r: &Record,
     atlas: &Atlas,
@@ -941,9 +956,10 @@ fn locate(
             ));
         }
     }
+    // The position given, and how to say what it was (only said when it is wrong).
     let given = lat_lon
-        .map(|(lat, lon, p)| (format!("lat {lat}, lon {lon}"), p))
-        .or(east_north.map(|p| (format!("easting {}, northing {}", p.0[0], p.0[1]), p)));
+        .map(|(lat, lon, p)| (Given::LatLon(lat, lon), p))
+        .or(east_north.map(|p| (Given::EastNorth(p.0), p)));
     let Some(pc) = postcode else {
         return match given {
             Some((_, (p, l))) => Ok((p, LocatedBy::Coordinates, l)),

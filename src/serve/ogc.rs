@@ -744,23 +744,21 @@ fn compare_one(x: &Value, y: &Value, desc: bool) -> std::cmp::Ordering {
 
 /// `properties`: the names to return, comma-separated; each must be a property here.
 pub fn parse_properties(s: &str, known: &Queryables) -> Result<Vec<String>, ApiError> {
-    let mut names: Vec<String> = vec![];
-    for p in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        if !known.properties.iter().any(|(n, _)| n == p) {
-            return Err(ApiError::bad(
-                "properties",
-                format!("`{p}` is not a property here; these are: {}", known.names()),
-            ));
-        }
-        if !names.iter().any(|n| n == p) {
-            names.push(p.to_string());
-        }
-        if names.len() > MAX_NAMES {
-            return Err(ApiError::bad(
-                "properties",
-                format!("at most {MAX_NAMES} names"),
-            ));
-        }
+    let names = crate::engine::query::property_names(s);
+    if let Some(p) = names
+        .iter()
+        .find(|p| !known.properties.iter().any(|(n, _)| n == *p))
+    {
+        return Err(ApiError::bad(
+            "properties",
+            format!("`{p}` is not a property here; these are: {}", known.names()),
+        ));
+    }
+    if names.len() > MAX_NAMES {
+        return Err(ApiError::bad(
+            "properties",
+            format!("at most {MAX_NAMES} names"),
+        ));
     }
     Ok(names)
 }
