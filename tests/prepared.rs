@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use sitefinder::analysis::rank::Ranking;
 use sitefinder::engine::{Config, Engine, RankQuery};
-use sitefinder::export::ExportFormat;
+use sitefinder::export::{table, ExportFormat};
 use sitefinder::ingest::overlay::{parse, Overlay, UploadOptions};
 
 fn root() -> &'static Path {
@@ -234,7 +234,8 @@ fn a_prepared_ranking_is_the_ranking_without_preparation() {
             let whole = e.render(ExportFormat::Csv, b, &meta).unwrap();
             let o = e.rank_ordered(q, p.then(plan)).unwrap();
             let mut streamed = vec![];
-            e.write_ordered_csv_to(&mut streamed, &o).unwrap();
+            e.write_ordered_to(&mut streamed, ExportFormat::Csv, &o, &meta)
+                .unwrap();
             let least = if b.rows.is_empty() { 100 } else { 1_000 };
             assert!(whole.len() > least, "{what}: {} bytes", whole.len());
             assert!(whole[3..] == streamed[..], "{what}: the CSV differs");
@@ -242,8 +243,9 @@ fn a_prepared_ranking_is_the_ranking_without_preparation() {
     };
     csvs(&e);
     // The XLSX and GeoPackage files written from the order are those written from the whole
-    // ranking, cell for cell and column for column (every column, and a choice of them with
-    // the breakdown in words), for a ranking of a few hundred units and an empty one.
+    // ranking, cell for cell and column for column, and the GeoJSON byte for byte (every
+    // column, and a choice of them with the breakdown in words), for a ranking of a few
+    // hundred units and an empty one.
     let files = |e: &Engine| {
         let dir = tempfile::tempdir().unwrap();
         let chosen = sitefinder::analysis::chosen::Chosen::only(vec![
@@ -261,6 +263,39 @@ fn a_prepared_ranking_is_the_ranking_without_preparation() {
                 let meta = e.meta(&b, q.filter_pairs());
                 let mut o = e.rank_ordered(q, p.then(plan)).unwrap();
                 o.ranking.columns = columns;
+                let at = |n: &str| dir.path().join(format!("{n}.geojson"));
+                e.write(&at("whole"), ExportFormat::GeoJson, &b, &meta)
+                    .unwrap();
+                e.write_ordered(&at("ordered"), ExportFormat::GeoJson, &o, &meta)
+                    .unwrap();
+                let whole = std::fs::read(at("whole")).unwrap();
+                assert!(whole.len() > 1_000, "{what}: {} bytes", whole.len());
+                assert!(
+                    whole == std::fs::read(at("ordered")).unwrap(),
+                    "{what}: the GeoJSON differs"
+                );
+                // As serde_json writes the collection of features made whole, in words.
+                let full = e.explained(&b);
+                let features = full
+                    .rows
+                    .iter()
+                    .map(|r| {
+                        let keep = full.columns.names();
+                        table::feature_with(&e.atlas, &e.units, &e.contexts, &full, r, keep)
+                            .unwrap()
+                    })
+                    .collect();
+                let mut made =
+                    serde_json::to_vec(&table::collection(features, &meta.members)).unwrap();
+                made.push(b'\n');
+                assert!(whole == made, "{what}: the GeoJSON is not the collection's");
+                let mut streamed = vec![];
+                e.write_ordered_to(&mut streamed, ExportFormat::GeoJson, &o, &meta)
+                    .unwrap();
+                assert!(
+                    whole == streamed,
+                    "{what}: the GeoJSON on standard output differs"
+                );
                 for format in [ExportFormat::Xlsx, ExportFormat::Gpkg] {
                     let at = |n: &str| dir.path().join(format!("{n}.{}", format.extension()));
                     e.write(&at("whole"), format, &b, &meta).unwrap();

@@ -676,19 +676,32 @@ impl Engine {
         )
     }
 
-    /// [`Engine::write_ordered`]'s CSV into a writer (standard output), without the byte-order
-    /// mark.
-    pub fn write_ordered_csv_to(
+    /// [`Engine::write_ordered`]'s CSV (without the byte-order mark) or GeoJSON into a writer
+    /// (standard output); XLSX and GeoPackage need a file.
+    pub fn write_ordered_to(
         &self,
         w: &mut dyn std::io::Write,
+        format: ExportFormat,
         ordered: &rank::Ordered<'_>,
+        meta: &Meta,
     ) -> Result<(), ExportError> {
-        crate::export::csv_ordered(w, &self.atlas, &self.units, &self.contexts, ordered).map_err(
-            |e| ExportError::Write {
-                file: "standard output".into(),
-                reason: e.to_string(),
-            },
-        )
+        let (atlas, units, contexts) = (&self.atlas, &self.units[..], &self.contexts[..]);
+        match format {
+            ExportFormat::Csv => crate::export::csv_ordered(w, atlas, units, contexts, ordered),
+            ExportFormat::GeoJson => {
+                crate::export::geojson_ordered(w, atlas, units, contexts, ordered, &meta.members)
+            }
+            ExportFormat::Xlsx | ExportFormat::Gpkg => {
+                return Err(ExportError::Write {
+                    file: "standard output".into(),
+                    reason: format!("{} is written to a file only", format.extension()),
+                })
+            }
+        }
+        .map_err(|e| ExportError::Write {
+            file: "standard output".into(),
+            reason: e.to_string(),
+        })
     }
 
     /// The first `k` rows of [`Engine::rank`]'s ranking and how many it has in all, without
@@ -1110,35 +1123,19 @@ impl Engine {
         Ok(Chosen::only(names))
     }
 
-    /// The ranking a file of `format` is made from: for GeoJSON, every row in words (unless
-    /// its columns hold no words); the other formats put each row into words as they write it.
-    fn explained_for<'a>(
-        &self,
-        format: ExportFormat,
-        ranking: &'a Ranking,
-    ) -> std::borrow::Cow<'a, Ranking> {
-        if format != ExportFormat::GeoJson || !ranking.columns.needs_words(true) {
-            std::borrow::Cow::Borrowed(ranking)
-        } else {
-            std::borrow::Cow::Owned(self.explained(ranking))
-        }
-    }
-
-    /// The file's bytes: its rows put into words where its columns need them (GeoJSON's all
-    /// at once, the other formats' each as it is written), then rendered.
+    /// The file's bytes, each row put into words as it is written where its columns need them.
     pub fn render(
         &self,
         format: ExportFormat,
         ranking: &Ranking,
         meta: &Meta,
     ) -> Result<Vec<u8>, ExportError> {
-        let full = self.explained_for(format, ranking);
         crate::export::render(
             format,
             &self.atlas,
             &self.units,
             &self.contexts,
-            &full,
+            ranking,
             meta,
         )
     }
@@ -1185,14 +1182,13 @@ impl Engine {
         ranking: &Ranking,
         meta: &Meta,
     ) -> Result<(), ExportError> {
-        let full = self.explained_for(format, ranking);
         crate::export::write(
             path,
             format,
             &self.atlas,
             &self.units,
             &self.contexts,
-            &full,
+            ranking,
             meta,
         )
     }

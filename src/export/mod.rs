@@ -345,8 +345,8 @@ pub fn csv_ordered(
     )
 }
 
-/// Writes a ranking held as its order as CSV, XLSX or GeoPackage, atomically, each row made
-/// as it is written (GeoJSON is written from a ranking held whole: [`write`]).
+/// Writes a ranking held as its order in any format, atomically, each row made (and put into
+/// words where its columns need them) as it is written.
 pub fn write_ordered(
     path: &Path,
     format: ExportFormat,
@@ -361,11 +361,37 @@ pub fn write_ordered(
         ExportFormat::Csv => write_csv_ordered(path, atlas, units, contexts, ordered),
         ExportFormat::Gpkg => write_gpkg(path, &rows()),
         ExportFormat::Xlsx => write_xlsx(path, &rows(), &meta.query_sheet()),
-        ExportFormat::GeoJson => Err(err(
-            path,
-            "GeoJSON is written from a ranking held whole, not from its order",
-        )),
+        ExportFormat::GeoJson => crate::base::textio::write_atomic(path, |w| {
+            geojson_ordered(w, atlas, units, contexts, ordered, &meta.members)
+                .map_err(std::io::Error::other)
+        })
+        .map_err(|e| err(path, e)),
     }
+}
+
+/// [`write_ordered`]'s GeoJSON into any writer (standard output).
+pub fn geojson_ordered(
+    w: &mut dyn std::io::Write,
+    atlas: &Atlas,
+    units: &[Unit],
+    contexts: &[Context],
+    ordered: &crate::analysis::rank::Ordered<'_>,
+    members: &Map<String, Json>,
+) -> Result<(), crate::export::table::OutputError> {
+    let ranking = &ordered.ranking;
+    let words = (!ranking.settings.words && ranking.columns.needs_words(true))
+        .then(|| ranking.settings.with_words());
+    crate::export::table::write_geojson_rows(
+        w,
+        atlas,
+        units,
+        contexts,
+        ranking,
+        ordered.len(),
+        // Every k asked for is below the order's length.
+        &|k| ordered.row(k, words.as_ref()).expect("a row of the order"),
+        members,
+    )
 }
 
 fn err(path: &Path, e: impl std::fmt::Display) -> ExportError {

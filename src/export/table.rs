@@ -931,7 +931,8 @@ pub fn collection(features: Vec<Feature>, members: &Map<String, Json>) -> Featur
 }
 
 /// Writes the ranking as an RFC 7946 FeatureCollection (each feature with the ranking's
-/// columns, and its `breakdown` unless others are named without it).
+/// columns, and its `breakdown` unless others are named without it), each row put into words
+/// as it is written when the ranking's are not ([`write_geojson_rows`]).
 pub fn write_geojson(
     w: &mut dyn Write,
     atlas: &Atlas,
@@ -940,13 +941,73 @@ pub fn write_geojson(
     ranking: &Ranking,
     notes: &Map<String, Json>,
 ) -> Result<(), OutputError> {
-    let features = ranking
-        .rows
-        .iter()
-        .map(|r| feature_with(atlas, units, contexts, ranking, r, ranking.columns.names()))
-        .collect::<Result<Vec<_>, _>>()?;
-    serde_json::to_writer(&mut *w, &collection(features, notes)).map_err(std::io::Error::from)?;
-    w.write_all(b"\n")?;
+    let words = (!ranking.settings.words && ranking.columns.needs_words(true))
+        .then(|| ranking.settings.with_words());
+    write_geojson_rows(
+        w,
+        atlas,
+        units,
+        contexts,
+        ranking,
+        ranking.rows.len(),
+        &|k| {
+            crate::analysis::rank::explained_row(
+                atlas,
+                units,
+                contexts,
+                words.as_ref(),
+                &ranking.rows[k],
+            )
+        },
+        notes,
+    )
+}
+
+/// Writes `len` rows as an RFC 7946 FeatureCollection, asking `row` for each (in words where
+/// the columns need them), on every core a run at a time, each feature written as
+/// `serde_json` writes a [`collection`] of [`feature_with`]'s features, byte for byte (the
+/// collection's members after its features); `ranking` gives the rank column, the columns
+/// kept and the breakdown's weights.
+#[allow(clippy::too_many_arguments)]
+pub fn write_geojson_rows(
+    w: &mut dyn Write,
+    atlas: &Atlas,
+    units: &[Unit],
+    contexts: &[Context],
+    ranking: &Ranking,
+    len: usize,
+    row: &(dyn Fn(usize) -> Ranked + Sync),
+    notes: &Map<String, Json>,
+) -> Result<(), OutputError> {
+    w.write_all(b"{\"type\":\"FeatureCollection\",\"features\":[")?;
+    let keep = ranking.columns.names();
+    in_runs(
+        len,
+        &|ks: &[usize]| -> Result<Vec<u8>, OutputError> {
+            let mut buf = Vec::with_capacity(ks.len() * 512);
+            for &k in ks {
+                if k > 0 {
+                    buf.push(b',');
+                }
+                let r = row(k);
+                write_feature(&mut buf, atlas, units, contexts, ranking, &r, keep, None)?;
+            }
+            Ok(buf)
+        },
+        &mut |part| {
+            w.write_all(&part?)?;
+            Ok::<(), OutputError>(())
+        },
+    )?;
+    w.write_all(b"]")?;
+    for (k, v) in notes {
+        w.write_all(b",")?;
+        serde_json::to_writer(&mut *w, k).map_err(std::io::Error::from)?;
+        w.write_all(b":")?;
+        serde_json::to_writer(&mut *w, v).map_err(std::io::Error::from)?;
+    }
+    w.write_all(b"}\n")?;
+    w.flush()?;
     Ok(())
 }
 

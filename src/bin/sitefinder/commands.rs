@@ -110,35 +110,12 @@ pub fn rank(a: RankArgs) -> Result<()> {
     if let Some(p) = &a.properties.properties {
         filters.push(("properties".into(), p.clone()));
     }
-    if format != ExportFormat::GeoJson {
-        let to = Ordered {
-            out: &out,
-            format,
-            filters,
-        };
-        return rank_ordered(&engine, &r.query, &r.paging, columns, plan, to);
-    }
-    let t = Phase::start("rank");
-    let mut ranking = engine.rank(&r.query, plan)?;
-    drop(t);
-    ranking.columns = columns;
-    say_some(
-        engine.unsuitable_lines(&ranking),
-        ranking.unsuitable.len(),
-        "units left out as unable to hold a clinic (--include-unsuitable ranks them, with the reason in the `unsuitable` column)",
-    );
-    let ranked = ranking.rows.len();
-    ranking.rows = r.paging.apply(ranking.rows);
-    let meta = engine.meta(&ranking, filters);
-    let t = Phase::start("write");
-    if out == "-" {
-        write_stdout(&engine.render(format, &ranking, &meta)?)?;
-    } else {
-        engine.write(Path::new(&out), format, &ranking, &meta)?;
-    }
-    drop(t);
-    summary(&engine, &ranking, ranked, ranking.rows.len(), &out);
-    Ok(())
+    let to = Ordered {
+        out: &out,
+        format,
+        filters,
+    };
+    rank_ordered(&engine, &r.query, &r.paging, columns, plan, to)
 }
 
 /// The last line of `rank`: what was read, ranked, left out and written where.
@@ -169,9 +146,9 @@ struct Ordered<'a> {
     filters: Vec<(String, String)>,
 }
 
-/// `rank` as CSV (a file, or standard output without its byte-order mark), XLSX or
-/// GeoPackage: the ranking held as its order, each run of rows made, put into words and
-/// written in turn (a national file never holds a row per unit, nor a CSV the file whole).
+/// `rank`'s file (or standard output: CSV without its byte-order mark, or GeoJSON): the
+/// ranking held as its order, each run of rows made, put into words and written in turn (a
+/// national file never holds a row per unit, nor the file whole).
 fn rank_ordered(
     engine: &Engine,
     query: &RankQuery,
@@ -199,7 +176,7 @@ fn rank_ordered(
     let t = Phase::start("write");
     if to.out == "-" {
         let mut stdout = std::io::BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
-        engine.write_ordered_csv_to(&mut stdout, &ordered)?;
+        engine.write_ordered_to(&mut stdout, to.format, &ordered, &meta)?;
         stdout.flush()?;
     } else {
         engine.write_ordered(Path::new(to.out), to.format, &ordered, &meta)?;
