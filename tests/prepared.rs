@@ -314,6 +314,47 @@ fn a_prepared_ranking_is_the_ranking_without_preparation() {
         }
     };
     files(&e);
+    // A page of more than a part of rows (features are made on every core in parts of at
+    // least 1,024), in GeoJSON from the order and from the whole ranking.
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let (what, q, _) = &queries[0];
+        let mut b = before[0].clone();
+        let columns = sitefinder::analysis::chosen::Chosen::only(vec!["id".into(), "score".into()]);
+        b.columns = columns.clone();
+        let (offset, limit) = (100, 1_250);
+        assert!(
+            b.rows.len() > offset + limit,
+            "{what}: {} rows",
+            b.rows.len()
+        );
+        b.rows = b.rows.into_iter().skip(offset).take(limit).collect();
+        let mut o = e.rank_ordered(q, None).unwrap();
+        o.ranking.columns = columns;
+        o.page(offset, limit);
+        let meta = e.meta(&b, q.filter_pairs());
+        let at = |n: &str| dir.path().join(format!("{n}.geojson"));
+        e.write(&at("whole"), ExportFormat::GeoJson, &b, &meta)
+            .unwrap();
+        e.write_ordered(&at("ordered"), ExportFormat::GeoJson, &o, &meta)
+            .unwrap();
+        let whole = std::fs::read(at("whole")).unwrap();
+        assert!(
+            whole == std::fs::read(at("ordered")).unwrap(),
+            "{what}: a page's GeoJSON differs"
+        );
+        let read: serde_json::Value = serde_json::from_slice(&whole).unwrap();
+        let features = read["features"].as_array().unwrap();
+        assert_eq!(features.len(), limit);
+        // The page's first feature is the 101st unit, with only the columns named.
+        let first = &features[0];
+        assert_eq!(
+            first["id"],
+            serde_json::json!(e.units[b.rows[0].unit].id.as_str())
+        );
+        let names: Vec<&String> = first["properties"].as_object().unwrap().keys().collect();
+        assert_eq!(names, ["id", "score"]);
+    }
     let prepared = e.prepare();
     assert_eq!(prepared.len(), e.units.len());
     // Rows asked for in words are evaluated, not read from the prepared values (which have
@@ -449,8 +490,6 @@ fn a_prepared_ranking_is_the_ranking_without_preparation() {
 
 // ---- Joined units kept between runs ------------------------------------------------------
 
-/// The nine councils' units, Rochdale's rates list (occupied rows) and a GeoJSON file, plus a
-/// CSV with a row outside England (skipped), kept in `cache`.
 /// The cells of an XLSX file's `sites` sheet, a row at a time (the header first), as text.
 fn xlsx_cells(path: &Path) -> Vec<Vec<String>> {
     use calamine::{open_workbook, Reader, Xlsx};
@@ -498,6 +537,8 @@ fn gpkg_rows(path: &Path) -> Vec<Vec<String>> {
     out
 }
 
+/// The nine councils' units, Rochdale's rates list (occupied rows) and a GeoJSON file, plus a
+/// CSV with a row outside England (skipped), kept in `cache`.
 fn kept_config(dir: &Path, cache: &Path) -> Config {
     let data = root().join("data");
     let mut cfg = Config::new(&data);

@@ -4,9 +4,9 @@ for the same job, on the same files (benches/national/run.sh runs both in one ru
 It computes less than sitefinder: each unit's LSOA (IMD score and decile) by a spatial join,
 its nearest GP practice and distance by a nearest join, a score from those two, the ranking,
 and a CSV. No walking-reach population, catchments, stops, existing sites, suitability or
-sentences.
+sentences. OUT ending in .gpkg is written as a GeoPackage (a `sites` point layer), else CSV.
 
-    python geopandas_job.py UNITS.csv DATA_DIR OUT.csv
+    python geopandas_job.py UNITS.csv DATA_DIR OUT.csv|OUT.gpkg
 """
 
 import sys
@@ -41,12 +41,15 @@ joined["score"] = 0.7 * (joined["imd_score"] / 100).clip(0, 1) + 0.3 * (
 )
 ranked = joined.sort_values(["score", "id"], ascending=[False, True])
 t_join = time.perf_counter()
-ranked[
-    ["id", "name", "score", "lsoa_code", "imd_decile", "imd_score", "practice_code", "practice_m"]
-].to_csv(out, index=False)
+columns = ["id", "name", "score", "lsoa_code", "imd_decile", "imd_score", "practice_code", "practice_m"]
+if out.endswith(".gpkg"):
+    # A GeoPackage of points in EPSG:27700, as sitefinder writes one.
+    ranked[columns + ["geometry"]].to_file(out, driver="GPKG", layer="sites", engine="pyogrio")
+else:
+    ranked[columns].to_csv(out, index=False)
 t_end = time.perf_counter()
 print(
     f"geopandas: {len(ranked)} units; read {t_load - t0:.2f} s, joins and rank {t_join - t_load:.2f} s, "
-    f"CSV {t_end - t_join:.2f} s; whole job {t_end - t0:.2f} s",
+    f"write {t_end - t_join:.2f} s; whole job {t_end - t0:.2f} s",
     file=sys.stderr,
 )

@@ -5,7 +5,8 @@
 # computes less). Prints each whole job's wall time and peak memory, and their ratio; then
 # sitefinder's second run over the same file, which reads the units joined by the first from
 # its cache folder (a folder of this run's, so the first run is a first run); then a run that
-# writes geopandas's columns alone (--properties), importing and joining afresh.
+# writes geopandas's columns alone (--properties), importing and joining afresh; then both
+# tools writing those columns as a GeoPackage.
 #
 #   bash benches/national/run.sh              # 1,000,000 units
 #   N=100000 bash benches/national/run.sh
@@ -53,7 +54,12 @@ with open(whole, encoding="utf-8-sig", newline="") as a, open(some, encoding="ut
     if sum(1 for _ in ra) != sum(1 for _ in rb):
         sys.exit("--properties wrote another number of rows")
 PY
+# The same columns as a GeoPackage (a GIS's file), by each tool, afresh.
+read -r sf_gpkg_s sf_gpkg_kb < <(measure "$bin" rank --no-cache --data data --units "$tmp/units.csv" --properties "$cols" --out "$tmp/columns.gpkg")
+read -r gp_gpkg_s gp_gpkg_kb < <(measure "$venv/bin/python" benches/national/geopandas_job.py "$tmp/units.csv" data "$tmp/geopandas.gpkg")
+rows_gpkg=$(python3 -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT count(*) FROM sites").fetchone()[0])' "$tmp/columns.gpkg")
 rows_sf=$(($(wc -l < "$tmp/sitefinder.csv") - 1))
+[ "$rows_gpkg" = "$rows_sf" ] || { echo "the GeoPackage has $rows_gpkg rows, the CSV $rows_sf"; exit 1; }
 rows_gp=$(($(wc -l < "$tmp/geopandas.csv") - 1))
 printf 'national job, %s SYNTHETIC units (same file, same run):\n' "$N"
 printf '  sitefinder rank   %8.2f s  %7.0f MB peak  %s rows (every criterion, sentences)\n' "$sf_s" "$((sf_kb / 1024))" "$rows_sf"
@@ -64,3 +70,5 @@ python3 -c "print(f'  ratio: the second run is {float($gp_s) / float($again_s):.
 printf '  sitefinder afresh  %8.2f s  %7.0f MB peak  every column, imported and joined afresh (--no-cache)\n' "$fresh_s" "$((fresh_kb / 1024))"
 printf '  sitefinder columns %7.2f s  %7.0f MB peak  geopandas'"'"'s columns (--properties %s), afresh\n' "$cols_s" "$((cols_kb / 1024))" "$cols"
 python3 -c "print(f'  ratio: with the same columns sitefinder is {float($gp_s) / float($cols_s):.2f}x as fast as geopandas')"
+printf '  GeoPackage, geopandas'"'"'s columns, afresh: sitefinder %.2f s, %.0f MB peak; geopandas %.2f s, %.0f MB peak\n' "$sf_gpkg_s" "$((sf_gpkg_kb / 1024))" "$gp_gpkg_s" "$((gp_gpkg_kb / 1024))"
+python3 -c "print(f'  ratio: to a GeoPackage sitefinder is {float($gp_gpkg_s) / float($sf_gpkg_s):.2f}x as fast as geopandas')"

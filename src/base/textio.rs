@@ -213,6 +213,10 @@ pub fn write_atomic_path(
             // Dropping the temporary file on an early return deletes it.
             let tmp = temp_beside(&p).map_err(|e| e.to_string())?;
             write(tmp.path())?;
+            // On disk before it takes the path's name, as [`write_atomic`]'s files are.
+            std::fs::File::open(tmp.path())
+                .and_then(|f| f.sync_all())
+                .map_err(|e| e.to_string())?;
             finish_mode(tmp.path(), &p).map_err(|e| e.to_string())?;
             tmp.persist(&p).map_err(|e| e.error.to_string())?;
         }

@@ -656,8 +656,8 @@ impl Engine {
         )
     }
 
-    /// Writes a ranking held as its order ([`Engine::rank_ordered`]) as a CSV, XLSX or
-    /// GeoPackage file, atomically, each row made as it is written.
+    /// Writes a ranking held as its order ([`Engine::rank_ordered`]) in any format, atomically,
+    /// each row made as it is written.
     pub fn write_ordered(
         &self,
         path: &Path,

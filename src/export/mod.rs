@@ -294,11 +294,11 @@ pub fn write(
                 .map_err(std::io::Error::other)
         })
         .map_err(|e| err(path, e)),
-        ExportFormat::GeoJson => {
-            let bytes = render(format, atlas, units, contexts, ranking, meta)?;
-            crate::base::textio::write_atomic(path, |w| w.write_all(&bytes))
-                .map_err(|e| err(path, e))
-        }
+        ExportFormat::GeoJson => crate::base::textio::write_atomic(path, |w| {
+            crate::export::table::write_geojson(w, atlas, units, contexts, ranking, &meta.members)
+                .map_err(std::io::Error::other)
+        })
+        .map_err(|e| err(path, e)),
     }
 }
 

@@ -138,8 +138,8 @@ fn summary(
     );
 }
 
-/// Where a ranking held as its order goes: a file (`-`: standard output, CSV only), its
-/// format and the filters recorded in it.
+/// Where a ranking held as its order goes: a file (`-`: standard output, CSV or GeoJSON),
+/// its format and the filters recorded in it.
 struct Ordered<'a> {
     out: &'a str,
     format: ExportFormat,
