@@ -263,17 +263,8 @@ fn a_prepared_ranking_is_the_ranking_without_preparation() {
                 let meta = e.meta(&b, q.filter_pairs());
                 let mut o = e.rank_ordered(q, p.then(plan)).unwrap();
                 o.ranking.columns = columns;
-                let at = |n: &str| dir.path().join(format!("{n}.geojson"));
-                e.write(&at("whole"), ExportFormat::GeoJson, &b, &meta)
-                    .unwrap();
-                e.write_ordered(&at("ordered"), ExportFormat::GeoJson, &o, &meta)
-                    .unwrap();
-                let whole = std::fs::read(at("whole")).unwrap();
+                let whole = geojson_both(e, &b, &o, &meta, dir.path(), what);
                 assert!(whole.len() > 1_000, "{what}: {} bytes", whole.len());
-                assert!(
-                    whole == std::fs::read(at("ordered")).unwrap(),
-                    "{what}: the GeoJSON differs"
-                );
                 // As serde_json writes the collection of features made whole, in words.
                 let full = e.explained(&b);
                 let features = full
@@ -333,16 +324,7 @@ fn a_prepared_ranking_is_the_ranking_without_preparation() {
         o.ranking.columns = columns;
         o.page(offset, limit);
         let meta = e.meta(&b, q.filter_pairs());
-        let at = |n: &str| dir.path().join(format!("{n}.geojson"));
-        e.write(&at("whole"), ExportFormat::GeoJson, &b, &meta)
-            .unwrap();
-        e.write_ordered(&at("ordered"), ExportFormat::GeoJson, &o, &meta)
-            .unwrap();
-        let whole = std::fs::read(at("whole")).unwrap();
-        assert!(
-            whole == std::fs::read(at("ordered")).unwrap(),
-            "{what}: a page's GeoJSON differs"
-        );
+        let whole = geojson_both(&e, &b, &o, &meta, dir.path(), what);
         let read: serde_json::Value = serde_json::from_slice(&whole).unwrap();
         let features = read["features"].as_array().unwrap();
         assert_eq!(features.len(), limit);
@@ -489,6 +471,28 @@ fn a_prepared_ranking_is_the_ranking_without_preparation() {
 }
 
 // ---- Joined units kept between runs ------------------------------------------------------
+
+/// The GeoJSON file of a ranking written whole, which must be the one written from its order.
+fn geojson_both(
+    e: &Engine,
+    whole: &Ranking,
+    ordered: &sitefinder::analysis::rank::Ordered<'_>,
+    meta: &sitefinder::export::Meta,
+    dir: &Path,
+    what: &str,
+) -> Vec<u8> {
+    let at = |n: &str| dir.join(format!("{n}.geojson"));
+    e.write(&at("whole"), ExportFormat::GeoJson, whole, meta)
+        .unwrap();
+    e.write_ordered(&at("ordered"), ExportFormat::GeoJson, ordered, meta)
+        .unwrap();
+    let bytes = std::fs::read(at("whole")).unwrap();
+    assert!(
+        bytes == std::fs::read(at("ordered")).unwrap(),
+        "{what}: the GeoJSON differs"
+    );
+    bytes
+}
 
 /// The cells of an XLSX file's `sites` sheet, a row at a time (the header first), as text.
 fn xlsx_cells(path: &Path) -> Vec<Vec<String>> {

@@ -329,6 +329,28 @@ pub struct Ranking {
     pub columns: crate::analysis::chosen::Chosen,
 }
 
+impl Ranking {
+    /// The settings a writer puts each row into words with as it writes it: none when the
+    /// rows are in words already or no column kept is in words (`reasons_in_breakdown`: see
+    /// [`crate::analysis::chosen::Chosen::needs_words`]).
+    pub fn words_for(&self, reasons_in_breakdown: bool) -> Option<Settings> {
+        (!self.settings.words && self.columns.needs_words(reasons_in_breakdown))
+            .then(|| self.settings.with_words())
+    }
+
+    /// Row `k`, in words with `words` ([`Ranking::words_for`]; as it is without).
+    pub fn row_in_words(
+        &self,
+        atlas: &Atlas,
+        units: &[Unit],
+        contexts: &[Context],
+        words: Option<&Settings>,
+        k: usize,
+    ) -> Ranked {
+        explained_row(atlas, units, contexts, words, &self.rows[k])
+    }
+}
+
 /// How many units each filter left out, by filter name. The filters are applied in one order
 /// (`bbox` first, so that an index can leave out the units outside the box without looking at
 /// them), and a unit is counted under the first that leaves it out.

@@ -328,11 +328,7 @@ pub fn csv_ordered(
 ) -> Result<(), crate::export::table::OutputError> {
     // Each row put into words as it is written: its criteria evaluated once; none when no
     // column kept is in words.
-    let words = ordered
-        .ranking
-        .columns
-        .needs_words(false)
-        .then(|| ordered.ranking.settings.with_words());
+    let words = ordered.ranking.words_for(false);
     crate::export::table::write_csv_rows(
         w,
         atlas,
@@ -379,8 +375,7 @@ pub fn geojson_ordered(
     members: &Map<String, Json>,
 ) -> Result<(), crate::export::table::OutputError> {
     let ranking = &ordered.ranking;
-    let words = (!ranking.settings.words && ranking.columns.needs_words(true))
-        .then(|| ranking.settings.with_words());
+    let words = ranking.words_for(true);
     crate::export::table::write_geojson_rows(
         w,
         atlas,

@@ -11,9 +11,9 @@
 use serde_json::Value as Json;
 
 use crate::analysis::chosen::Chosen;
-use crate::analysis::criteria::{Settings, CRITERIA};
+use crate::analysis::criteria::CRITERIA;
 use crate::analysis::join::Context;
-use crate::analysis::rank::{explained_row, Ordered, Ranked, Ranking};
+use crate::analysis::rank::{Ordered, Ranked, Ranking};
 use crate::export::table::{columns, explain, in_runs, lonlat, CellKind, Cells, Masked, Names};
 use crate::ingest::units::Unit;
 use crate::reference::atlas::Atlas;
@@ -135,13 +135,6 @@ pub struct Rows<'a> {
     row: Box<dyn Fn(usize, bool) -> Ranked + Sync + 'a>,
 }
 
-/// The settings that put a row into words for a file, if any column kept is in words and the
-/// rows are not in words already.
-fn words_for(ranking: &Ranking) -> Option<Settings> {
-    (!ranking.settings.words && ranking.columns.needs_words(true))
-        .then(|| ranking.settings.with_words())
-}
-
 impl<'a> Rows<'a> {
     /// The rows of a ranking held whole.
     pub fn of_ranking(
@@ -150,7 +143,7 @@ impl<'a> Rows<'a> {
         contexts: &'a [Context],
         ranking: &'a Ranking,
     ) -> Rows<'a> {
-        let words = words_for(ranking);
+        let words = ranking.words_for(true);
         Rows {
             atlas,
             units,
@@ -160,7 +153,7 @@ impl<'a> Rows<'a> {
             len: ranking.rows.len(),
             row: Box::new(move |k, in_words| {
                 let words = words.as_ref().filter(|_| in_words);
-                explained_row(atlas, units, contexts, words, &ranking.rows[k])
+                ranking.row_in_words(atlas, units, contexts, words, k)
             }),
         }
     }
@@ -172,7 +165,7 @@ impl<'a> Rows<'a> {
         contexts: &'a [Context],
         ordered: &'a Ordered<'a>,
     ) -> Rows<'a> {
-        let words = words_for(&ordered.ranking);
+        let words = ordered.ranking.words_for(true);
         Rows {
             atlas,
             units,

@@ -546,8 +546,7 @@ pub fn write_csv(
 ) -> Result<(), OutputError> {
     // Each row put into words as it is written, so a national ranking is never held in
     // words whole; none when no column kept is in words.
-    let words = (!ranking.settings.words && ranking.columns.needs_words(false))
-        .then(|| ranking.settings.with_words());
+    let words = ranking.words_for(false);
     write_csv_rows(
         w,
         atlas,
@@ -555,15 +554,7 @@ pub fn write_csv(
         contexts,
         ranking,
         ranking.rows.len(),
-        &|k| {
-            crate::analysis::rank::explained_row(
-                atlas,
-                units,
-                contexts,
-                words.as_ref(),
-                &ranking.rows[k],
-            )
-        },
+        &|k| ranking.row_in_words(atlas, units, contexts, words.as_ref(), k),
     )
 }
 
@@ -941,8 +932,7 @@ pub fn write_geojson(
     ranking: &Ranking,
     notes: &Map<String, Json>,
 ) -> Result<(), OutputError> {
-    let words = (!ranking.settings.words && ranking.columns.needs_words(true))
-        .then(|| ranking.settings.with_words());
+    let words = ranking.words_for(true);
     write_geojson_rows(
         w,
         atlas,
@@ -950,15 +940,7 @@ pub fn write_geojson(
         contexts,
         ranking,
         ranking.rows.len(),
-        &|k| {
-            crate::analysis::rank::explained_row(
-                atlas,
-                units,
-                contexts,
-                words.as_ref(),
-                &ranking.rows[k],
-            )
-        },
+        &|k| ranking.row_in_words(atlas, units, contexts, words.as_ref(), k),
         notes,
     )
 }
