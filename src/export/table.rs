@@ -607,8 +607,41 @@ pub fn write_csv_rows(
                 .map_err(|e| OutputError::Io(e.into_error()))?,
         )?;
     }
-    // Written buffers are used again, so their memory is not handed back and zeroed once a
-    // run.
+    // About 1.4 KB a row in words.
+    write_runs(w, len, 1_536, &|rows, buf| {
+        for &k in rows {
+            let r = row(k);
+            let mut out = Masked {
+                chosen: &ranking.columns,
+                keep: &keep,
+                at: 0,
+                inner: CsvRow {
+                    out: buf,
+                    cells: 0,
+                    last_empty: false,
+                },
+            };
+            columns(atlas, units, contexts, ranking.rank_column, &r, &mut out);
+            out.inner.end(header)?;
+        }
+        Ok(())
+    })?;
+    w.flush()?;
+    Ok(())
+}
+
+/// Puts the rows of a part into a buffer.
+type Fill<'a> = dyn Fn(&[usize], &mut Vec<u8>) -> Result<(), OutputError> + Sync + 'a;
+
+/// Rows `0..len` written to `w` in order ([`in_runs`]): `fill` puts a part's rows into a
+/// buffer (with room for `row_bytes` a row, so it is not grown by copying), and written
+/// buffers are used again, so their memory is not handed back and zeroed once a run.
+fn write_runs(
+    w: &mut dyn Write,
+    len: usize,
+    row_bytes: usize,
+    fill: &Fill<'_>,
+) -> Result<(), OutputError> {
     let pool: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(vec![]);
     in_runs(
         len,
@@ -619,34 +652,17 @@ pub fn write_csv_rows(
                 .pop()
                 .unwrap_or_default();
             buf.clear();
-            // About 1.4 KB a row in words: room for the part at once, not grown by copying.
-            buf.reserve(rows.len() * 1_536);
-            for &k in rows {
-                let r = row(k);
-                let mut out = Masked {
-                    chosen: &ranking.columns,
-                    keep: &keep,
-                    at: 0,
-                    inner: CsvRow {
-                        out: &mut buf,
-                        cells: 0,
-                        last_empty: false,
-                    },
-                };
-                columns(atlas, units, contexts, ranking.rank_column, &r, &mut out);
-                out.inner.end(header)?;
-            }
+            buf.reserve(rows.len() * row_bytes);
+            fill(rows, &mut buf)?;
             Ok(buf)
         },
         &mut |bytes| {
             let bytes = bytes?;
             w.write_all(&bytes)?;
             pool.lock().unwrap_or_else(|p| p.into_inner()).push(bytes);
-            Ok::<(), OutputError>(())
+            Ok(())
         },
-    )?;
-    w.flush()?;
-    Ok(())
+    )
 }
 
 /// Rows `0..len` made on every core, a run at a time, and handed on in order: `make` makes
@@ -963,24 +979,16 @@ pub fn write_geojson_rows(
 ) -> Result<(), OutputError> {
     w.write_all(b"{\"type\":\"FeatureCollection\",\"features\":[")?;
     let keep = ranking.columns.names();
-    in_runs(
-        len,
-        &|ks: &[usize]| -> Result<Vec<u8>, OutputError> {
-            let mut buf = Vec::with_capacity(ks.len() * 512);
-            for &k in ks {
-                if k > 0 {
-                    buf.push(b',');
-                }
-                let r = row(k);
-                write_feature(&mut buf, atlas, units, contexts, ranking, &r, keep, None)?;
+    write_runs(w, len, 512, &|ks, buf| {
+        for &k in ks {
+            if k > 0 {
+                buf.push(b',');
             }
-            Ok(buf)
-        },
-        &mut |part| {
-            w.write_all(&part?)?;
-            Ok::<(), OutputError>(())
-        },
-    )?;
+            let r = row(k);
+            write_feature(buf, atlas, units, contexts, ranking, &r, keep, None)?;
+        }
+        Ok(())
+    })?;
     w.write_all(b"]")?;
     for (k, v) in notes {
         w.write_all(b",")?;
