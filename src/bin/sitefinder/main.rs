@@ -326,6 +326,9 @@ enum OverlayCmd {
 
 // mimalloc: the joins and the writing of a national ranking allocate many small strings and
 // vectors from both cores at once, where it is markedly quicker than the system's allocator.
+// Built without its transparent huge pages (`no_thp`): it gives memory back as it frees it and
+// takes it again, and each 2 MB page taken again was zeroed whole by the kernel, a fifth of a
+// national run's time (docs/performance.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
