@@ -1,7 +1,9 @@
-//! A uniform grid over polygons that answers most point-in-polygon questions without testing
-//! a polygon: a cell that no polygon edge touches lies wholly inside the same polygons
-//! everywhere, so the answer for any point in it is the answer at its centre, found once when
-//! the grid is built. Only points in cells that an edge touches are tested against polygons.
+//! A uniform grid over polygons that answers point-in-polygon questions with few polygon
+//! tests: a cell that no polygon edge touches lies wholly inside the same polygons everywhere,
+//! so the answer for any point in it is the answer at its centre, found once when the grid is
+//! built. A cell that an edge touches keeps the few polygons that can hold a point of it (those
+//! whose edges touch it, and any that holds it whole), in the order of preference, so a point
+//! there is tested against those alone, the first that holds it being the answer.
 //!
 //! ```
 //! use geo::{polygon, MultiPolygon};
@@ -11,33 +13,41 @@
 //!     polygon![(x: 0.0, y: 0.0), (x: 1000.0, y: 0.0), (x: 1000.0, y: 1000.0), (x: 0.0, y: 1000.0)].into(),
 //!     polygon![(x: 1000.0, y: 0.0), (x: 2000.0, y: 0.0), (x: 2000.0, y: 1000.0), (x: 1000.0, y: 1000.0)].into(),
 //! ];
-//! // On 100 m cells, a point in the middle of either square is decided by its cell alone.
-//! let cells = PolygonCells::new(&polys, 100.0, |p| {
-//!     polys.iter().position(|m| geo::Intersects::intersects(m, &geo::Point::new(p[0], p[1])))
-//! });
+//! // On 100 m cells, lower indexes preferred where polygons meet.
+//! let cells = PolygonCells::new(&polys, 100.0, |i| i);
+//! // A point in the middle of either square is decided by its cell alone.
 //! assert_eq!(cells.at([500.0, 500.0]), Cell::Inside(0));
 //! assert_eq!(cells.at([1500.0, 420.0]), Cell::Inside(1));
-//! // The shared edge at x = 1000 m: the cells it touches need a polygon test.
-//! assert_eq!(cells.at([1000.0, 500.0]), Cell::Edge);
+//! // The shared edge at x = 1000 m: the cells it touches keep both squares, to be tested.
+//! assert_eq!(cells.at([1000.0, 500.0]), Cell::Edge(&[0, 1]));
+//! assert_eq!(cells.holding(&polys, [1000.0, 500.0]), Some(Some(0)));
+//! assert_eq!(cells.holding(&polys, [1030.0, 500.0]), Some(Some(1)));
 //! assert_eq!(cells.at([-5000.0, 500.0]), Cell::Outside);
+//! assert_eq!(cells.holding(&polys, [-5000.0, 500.0]), Some(None));
 //! ```
 
 use geo::{BoundingRect, CoordsIter, MultiPolygon};
 
+use crate::base::spatial::covers;
+
 /// What a cell says about the points in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Cell {
+pub enum Cell<'a> {
     /// Every point of the cell gets this answer (a polygon's index).
     Inside(usize),
     /// No polygon holds any point of the cell.
     Outside,
-    /// A polygon edge touches the cell: test the polygons.
-    Edge,
+    /// A polygon edge touches the cell: only these polygons can hold a point of it, in order
+    /// of preference (test them in turn; the first that holds the point is the answer).
+    Edge(&'a [u32]),
+    /// No grid could be made: test every polygon.
+    Untested,
 }
 
-/// Cell values: a polygon's index, or one of these.
-const EDGE: u32 = u32::MAX;
-const NONE: u32 = u32::MAX - 1;
+/// Cell values: a polygon's index, [`NONE`], or [`EDGE`] plus the cell's place in
+/// `PolygonCells::starts`.
+const EDGE: u32 = 1 << 31;
+const NONE: u32 = EDGE - 1;
 
 /// The grid (see the module documentation).
 #[derive(Debug, Clone)]
@@ -47,24 +57,33 @@ pub struct PolygonCells {
     nx: usize,
     ny: usize,
     cells: Vec<u32>,
-    /// The answer outside the grid: [`Cell::Outside`], or [`Cell::Edge`] when no grid could be
-    /// made (then every point is tested).
-    beyond: Cell,
+    /// Where each edge cell's polygons start in `polygons` (one more than the edge cells).
+    starts: Vec<u32>,
+    /// The polygons that can hold a point of each edge cell, cell after cell, each cell's in
+    /// order of preference.
+    polygons: Vec<u32>,
+    /// Each polygon's box, `[min_x, min_y, max_x, max_y]` (a point outside it is not tested).
+    boxes: Vec<[f64; 4]>,
+    /// The answer outside the grid: [`Cell::Outside`], or [`Cell::Untested`] when no grid
+    /// could be made.
+    beyond: Cell<'static>,
 }
 
-/// The most cells a grid has (5 bytes each while it is made, 4 kept: 250 MB and 200 MB):
-/// a grid that would need finer cells than this allows is not made (every point is tested).
+/// The most cells a grid has (4 bytes each, 200 MB, with 4 more for each polygon kept by an
+/// edge cell): a grid that would need finer cells than this allows is not made (every point is
+/// tested).
 pub const MAX_CELLS: usize = 50_000_000;
 
 impl PolygonCells {
-    /// Grids the polygons' extent in cells of `cell_m` metres. `answer` is the exact test, asked
-    /// once for the centre of one cell of each connected run of cells no edge touches (the
-    /// index of the polygon that holds the point, by whatever rule the caller keeps for
-    /// overlaps); its answer holds for the whole run.
-    pub fn new(
+    /// Grids the polygons' extent in cells of `cell_m` metres. Where polygons overlap (or
+    /// share a boundary, which counts as inside both), the one with the least `preference` is
+    /// the answer. Each polygon is tested at the centre of one cell of each connected run of
+    /// cells no edge touches that its box meets, and at the centres of the cells its box meets
+    /// that other polygons' edges touch (whether it holds them whole).
+    pub fn new<K: Ord>(
         polys: &[MultiPolygon<f64>],
         cell_m: f64,
-        answer: impl Fn([f64; 2]) -> Option<usize>,
+        preference: impl Fn(usize) -> K,
     ) -> PolygonCells {
         let extent = polys
             .iter()
@@ -81,6 +100,9 @@ impl PolygonCells {
             nx: 0,
             ny: 0,
             cells: vec![],
+            starts: vec![],
+            polygons: vec![],
+            boxes: vec![],
             beyond,
         };
         let Some(extent) = extent else {
@@ -91,13 +113,13 @@ impl PolygonCells {
             .iter()
             .all(|m| m.coords_iter().all(|c| c.x.is_finite() && c.y.is_finite()));
         if !finite {
-            return untested(Cell::Edge);
+            return untested(Cell::Untested);
         }
         // One cell of margin each side, so the cells around the extent are outside.
         let size = |span: f64| (span / cell_m).ceil() + 3.0;
         let (fx, fy) = (size(extent.width()), size(extent.height()));
         if !(cell_m > 0.0 && fx * fy <= MAX_CELLS as f64) || polys.len() >= NONE as usize {
-            return untested(Cell::Edge);
+            return untested(Cell::Untested);
         }
         let (nx, ny) = (fx as usize, fy as usize);
         let origin = [extent.min().x - cell_m, extent.min().y - cell_m];
@@ -107,24 +129,100 @@ impl PolygonCells {
             nx,
             ny,
             cells: vec![NONE; nx * ny],
+            starts: vec![],
+            polygons: vec![],
+            boxes: polys
+                .iter()
+                .map(|m| {
+                    m.bounding_rect().map_or([f64::NAN; 4], |b| {
+                        [b.min().x, b.min().y, b.max().x, b.max().y]
+                    })
+                })
+                .collect(),
             beyond: Cell::Outside,
         };
-        for poly in polys {
+        // Each polygon's edges mark the cells they touch, which keep it: (cell, polygon).
+        let mut touched: Vec<(u32, u32)> = vec![];
+        for (i, poly) in polys.iter().enumerate() {
+            let from = touched.len();
             for p in poly {
                 for ring in std::iter::once(p.exterior()).chain(p.interiors()) {
-                    let c: Vec<[f64; 2]> = ring.coords_iter().map(|c| [c.x, c.y]).collect();
-                    for w in c.windows(2) {
-                        grid.mark_edge(w[0], w[1]);
+                    for w in ring.0.windows(2) {
+                        grid.mark_edge([w[0].x, w[0].y], [w[1].x, w[1].y], |c| {
+                            touched.push((c as u32, i as u32));
+                        });
+                    }
+                }
+            }
+            touched[from..].sort_unstable();
+            let mut k = from;
+            for j in from..touched.len() {
+                if j == from || touched[j] != touched[k - 1] {
+                    touched[k] = touched[j];
+                    k += 1;
+                }
+            }
+            touched.truncate(k);
+        }
+        let runs = grid.runs();
+        // Each polygon against the cells its box meets that it does not touch: the first cell
+        // of each run (does it hold the run?) and the edge cells (does it hold them whole?).
+        let by_polygon = {
+            let grid = &grid;
+            let (touched, runs) = (&touched, &runs);
+            let ids: Vec<usize> = (0..polys.len()).collect();
+            crate::base::par::map_chunks(&ids, 256, move |ids| {
+                let mut holds = vec![];
+                for &i in ids {
+                    grid.held_whole(&polys[i], i as u32, touched, runs, &mut holds);
+                }
+                holds
+            })
+        };
+        let rank = {
+            let mut order: Vec<usize> = (0..polys.len()).collect();
+            order.sort_by_key(|&i| (preference(i), i));
+            let mut rank = vec![0u32; polys.len()];
+            for (r, i) in order.into_iter().enumerate() {
+                rank[i] = r as u32;
+            }
+            rank
+        };
+        // A run's answer: the most preferred polygon that holds its first cell.
+        let mut answers = vec![NONE; runs.first.len()];
+        let mut edges = touched;
+        for (cell, i) in by_polygon.into_iter().flatten() {
+            match grid.cells[cell as usize] {
+                EDGE => edges.push((cell, i)),
+                run => {
+                    let a = &mut answers[run as usize];
+                    if *a == NONE || rank[i as usize] < rank[*a as usize] {
+                        *a = i;
                     }
                 }
             }
         }
-        grid.label(answer);
+        for c in grid.cells.iter_mut().filter(|c| **c != EDGE) {
+            *c = answers[*c as usize];
+        }
+        edges.sort_unstable_by_key(|&(cell, i)| (cell, rank[i as usize]));
+        edges.dedup();
+        grid.starts.reserve(edges.len() / 2);
+        let mut last = None;
+        for (cell, i) in edges {
+            if last != Some(cell) {
+                last = Some(cell);
+                grid.cells[cell as usize] = EDGE + grid.starts.len() as u32;
+                grid.starts.push(grid.polygons.len() as u32);
+            }
+            grid.polygons.push(i);
+        }
+        grid.starts.push(grid.polygons.len() as u32);
         grid
     }
 
     /// The cell's answer for a point.
-    pub fn at(&self, p: [f64; 2]) -> Cell {
+    pub fn at(&self, p: [f64; 2]) -> Cell<'_> {
         let (fx, fy) = (
             (p[0] - self.origin[0]) / self.cell_m,
             (p[1] - self.origin[1]) / self.cell_m,
@@ -134,15 +232,45 @@ impl PolygonCells {
             return self.beyond;
         }
         match self.cells[fy as usize * self.nx + fx as usize] {
-            EDGE => Cell::Edge,
             NONE => Cell::Outside,
+            e if e >= EDGE => {
+                let k = (e - EDGE) as usize;
+                Cell::Edge(&self.polygons[self.starts[k] as usize..self.starts[k + 1] as usize])
+            }
             i => Cell::Inside(i as usize),
         }
     }
 
-    /// Marks every cell the closed segment `a`-`b` touches, with a millimetre to spare so a
-    /// segment on a cell's side marks the cells on both sides.
-    fn mark_edge(&mut self, a: [f64; 2], b: [f64; 2]) {
+    /// The most preferred of `polys` (those the grid was made from) that holds the point
+    /// (boundary included), `Some(None)` if none does; `None` if no grid could be made.
+    pub fn holding(&self, polys: &[MultiPolygon<f64>], p: [f64; 2]) -> Option<Option<usize>> {
+        match self.at(p) {
+            Cell::Inside(i) => Some(Some(i)),
+            Cell::Outside => Some(None),
+            Cell::Edge(some) => Some(some.iter().map(|&i| i as usize).find(|&i| {
+                let b = &self.boxes[i];
+                p[0] >= b[0] && p[0] <= b[2] && p[1] >= b[1] && p[1] <= b[3] && covers(&polys[i], p)
+            })),
+            Cell::Untested => None,
+        }
+    }
+
+    /// The bytes the grid holds.
+    pub fn heap_bytes(&self) -> usize {
+        4 * (self.cells.len() + self.starts.len() + self.polygons.len()) + 32 * self.boxes.len()
+    }
+
+    fn centre(&self, cell: usize) -> [f64; 2] {
+        let (x, y) = (cell % self.nx, cell / self.nx);
+        [
+            self.origin[0] + (x as f64 + 0.5) * self.cell_m,
+            self.origin[1] + (y as f64 + 0.5) * self.cell_m,
+        ]
+    }
+
+    /// Calls `mark` with every cell the closed segment `a`-`b` touches, with a millimetre to
+    /// spare so a segment on a cell's side marks the cells on both sides, and marks them edges.
+    fn mark_edge(&mut self, a: [f64; 2], b: [f64; 2], mut mark: impl FnMut(usize)) {
         const SPARE_M: f64 = 1e-3;
         let (x0, x1) = (a[0].min(b[0]), a[0].max(b[0]));
         let col = |x: f64| ((x - self.origin[0]) / self.cell_m).floor() as isize;
@@ -166,35 +294,32 @@ impl PolygonCells {
             };
             for cy in row(ya - SPARE_M)..=row(yb + SPARE_M) {
                 if cx >= 0 && cy >= 0 && (cx as usize) < self.nx && (cy as usize) < self.ny {
-                    self.cells[cy as usize * self.nx + cx as usize] = EDGE;
+                    let c = cy as usize * self.nx + cx as usize;
+                    self.cells[c] = EDGE;
+                    mark(c);
                 }
             }
         }
     }
 
-    /// Gives each connected run of unmarked cells the answer at the centre of its first cell.
-    fn label(&mut self, answer: impl Fn([f64; 2]) -> Option<usize>) {
-        // Unmarked cells still hold NONE; a cell labelled is pushed once.
-        let mut done = vec![false; self.cells.len()];
+    /// Numbers each connected run of unmarked cells (its cells hold the number) and returns
+    /// the first cell of each.
+    fn runs(&mut self) -> Runs {
+        let mut first = vec![];
         let mut stack = vec![];
         for start in 0..self.cells.len() {
-            if done[start] || self.cells[start] == EDGE {
+            if self.cells[start] != NONE {
                 continue;
             }
-            let (sx, sy) = (start % self.nx, start / self.nx);
-            let centre = [
-                self.origin[0] + (sx as f64 + 0.5) * self.cell_m,
-                self.origin[1] + (sy as f64 + 0.5) * self.cell_m,
-            ];
-            let value = answer(centre).map_or(NONE, |i| i as u32);
-            done[start] = true;
+            let run = first.len() as u32;
+            first.push(start as u32);
+            self.cells[start] = run;
             stack.push(start);
             while let Some(i) = stack.pop() {
-                self.cells[i] = value;
                 let (x, y) = (i % self.nx, i / self.nx);
                 let mut visit = |j: usize| {
-                    if !done[j] && self.cells[j] != EDGE {
-                        done[j] = true;
+                    if self.cells[j] == NONE {
+                        self.cells[j] = run;
                         stack.push(j);
                     }
                 };
@@ -212,7 +337,57 @@ impl PolygonCells {
                 }
             }
         }
+        Runs { first }
     }
+
+    /// Pushes `(cell, i)` for each cell polygon `i` holds whole that its box meets, its edges
+    /// do not touch (`touched`, sorted), and that is an edge cell or the first of its run.
+    fn held_whole(
+        &self,
+        poly: &MultiPolygon<f64>,
+        i: u32,
+        touched: &[(u32, u32)],
+        runs: &Runs,
+        out: &mut Vec<(u32, u32)>,
+    ) {
+        let Some(b) = poly.bounding_rect() else {
+            return;
+        };
+        let clamp = |v: f64, n: usize| ((v / self.cell_m).floor().max(0.0) as usize).min(n - 1);
+        let (x0, x1) = (
+            clamp(b.min().x - self.origin[0], self.nx),
+            clamp(b.max().x - self.origin[0], self.nx),
+        );
+        let (y0, y1) = (
+            clamp(b.min().y - self.origin[1], self.ny),
+            clamp(b.max().y - self.origin[1], self.ny),
+        );
+        let own = {
+            let from = touched.partition_point(|t| t.1 < i);
+            let to = touched.partition_point(|t| t.1 <= i);
+            &touched[from..to]
+        };
+        for y in y0..=y1 {
+            for x in x0..=x1 {
+                let c = y * self.nx + x;
+                let v = self.cells[c];
+                let wanted = if v == EDGE {
+                    own.binary_search(&(c as u32, i)).is_err()
+                } else {
+                    runs.first[v as usize] == c as u32
+                };
+                if wanted && covers(poly, self.centre(c)) {
+                    out.push((c as u32, i));
+                }
+            }
+        }
+    }
+}
+
+/// The connected runs of cells no edge touches, while the grid is made.
+struct Runs {
+    /// Each run's first cell.
+    first: Vec<u32>,
 }
 
 #[cfg(test)]
@@ -255,18 +430,52 @@ mod tests {
                     MultiPolygon::new(vec![Polygon::new(ring([x, y], r, k, turn), holes)])
                 })
                 .collect();
-            let grid = PolygonCells::new(&polys, cell_m, |p| scan(&polys, p));
+            let grid = PolygonCells::new(&polys, cell_m, |i| i);
             for &(x, y) in &points {
+                let want = scan(&polys, [x, y]);
+                prop_assert_eq!(grid.holding(&polys, [x, y]), Some(want));
                 match grid.at([x, y]) {
-                    Cell::Inside(i) => prop_assert_eq!(Some(i), scan(&polys, [x, y])),
-                    Cell::Outside => prop_assert_eq!(None, scan(&polys, [x, y])),
-                    Cell::Edge => {}
+                    Cell::Inside(i) => prop_assert_eq!(Some(i), want),
+                    Cell::Outside => prop_assert_eq!(None, want),
+                    Cell::Edge(some) => {
+                        // Every polygon that holds the point is kept, in order.
+                        let holding: Vec<u32> = (0..polys.len() as u32)
+                            .filter(|&i| polys[i as usize].intersects(&Point::new(x, y)))
+                            .collect();
+                        prop_assert!(holding.iter().all(|i| some.contains(i)));
+                        prop_assert!(some.windows(2).all(|w| w[0] < w[1]));
+                    }
+                    Cell::Untested => prop_assert!(false, "a grid was made"),
                 }
             }
             for m in &polys {
                 for c in m.coords_iter() {
-                    prop_assert_eq!(grid.at([c.x, c.y]), Cell::Edge);
+                    prop_assert!(matches!(grid.at([c.x, c.y]), Cell::Edge(_)));
+                    prop_assert_eq!(grid.holding(&polys, [c.x, c.y]), Some(scan(&polys, [c.x, c.y])));
                 }
+            }
+        }
+
+        /// The polygons preferred in another order than their indexes (the last first): the
+        /// answer is the most preferred polygon holding the point, wherever it is.
+        #[test]
+        fn the_most_preferred_polygon_is_the_answer(
+            shapes in prop::collection::vec(
+                ((0.0..600.0f64, 0.0..600.0f64), 50.0..400.0f64, 3usize..9, 0.0..6.3f64),
+                1..8),
+            cell_m in 7.0..300.0f64,
+            points in prop::collection::vec((-100.0..800.0f64, -100.0..800.0f64), 200),
+        ) {
+            let polys: Vec<MultiPolygon<f64>> = shapes
+                .iter()
+                .map(|&((x, y), r, k, turn)| MultiPolygon::new(vec![Polygon::new(ring([x, y], r, k, turn), vec![])]))
+                .collect();
+            let grid = PolygonCells::new(&polys, cell_m, std::cmp::Reverse);
+            for &(x, y) in &points {
+                let want = (0..polys.len())
+                    .rev()
+                    .find(|&i| polys[i].intersects(&Point::new(x, y)));
+                prop_assert_eq!(grid.holding(&polys, [x, y]), Some(want));
             }
         }
     }
@@ -274,10 +483,15 @@ mod tests {
     #[test]
     fn a_grid_too_fine_to_make_tests_every_point() {
         let square: MultiPolygon<f64> = Polygon::new(ring([0.0, 0.0], 1e6, 4, 0.0), vec![]).into();
-        let grid = PolygonCells::new(std::slice::from_ref(&square), 1e-3, |_| Some(0));
-        assert_eq!(grid.at([0.0, 0.0]), Cell::Edge);
-        assert_eq!(grid.at([f64::NAN, 0.0]), Cell::Edge);
-        let none = PolygonCells::new(&[], 10.0, |_| None);
+        let grid = PolygonCells::new(std::slice::from_ref(&square), 1e-3, |i| i);
+        assert_eq!(grid.at([0.0, 0.0]), Cell::Untested);
+        assert_eq!(
+            grid.holding(std::slice::from_ref(&square), [0.0, 0.0]),
+            None
+        );
+        assert_eq!(grid.at([f64::NAN, 0.0]), Cell::Untested);
+        let none = PolygonCells::new(&[], 10.0, |i| i);
         assert_eq!(none.at([0.0, 0.0]), Cell::Outside);
+        assert_eq!(none.holding(&[], [0.0, 0.0]), Some(None));
     }
 }
