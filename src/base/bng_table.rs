@@ -3,12 +3,9 @@
 //! transformation is smooth (a Helmert shift and a transverse Mercator projection), so between
 //! nodes about 1.4 km apart it is all but linear: within [`MAX_ERROR_M`] of PROJ everywhere in
 //! the table (a test checks this at points all over it), where PROJ's own Helmert
-//! transformation is 0.5 to 4 m from the official one ([`crate::base::crs`]), and a position
-//! given to 6 decimal places is itself only to 0.07-0.11 m. A point takes about 20 ns, where
-//! PROJ takes about 0.5 us (a million points one after another on this project's machine
-//! kind); the table (132,000 nodes, 2 MB) is made once by PROJ in about 0.1 s, so it serves
-//! large imports only. A point within 0.05 m of an LSOA boundary can fall in the LSOA on the
-//! other side than PROJ's answer would (66 of a million SYNTHETIC units).
+//! transformation is 0.5 to 4 m from the official one ([`crate::base::crs`]). A point is about
+//! 30 ns, where PROJ takes about 1 us; the table (133,000 nodes, 2 MB) is made once by PROJ in
+//! about 0.1 s, so it serves large imports only.
 //!
 //! ```
 //! use sitefinder::base::bng_table::{BngTable, MAX_ERROR_M};
