@@ -1,7 +1,6 @@
 //! Building blocks every stage uses: coordinates (PROJ), spatial indexes, text files, dates,
 //! GeoJSON geometries and plain-text tables. Nothing here knows about units, deprivation or practices.
 
-pub mod bng_table;
 pub mod cells;
 pub mod crs;
 pub mod date;

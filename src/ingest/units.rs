@@ -14,7 +14,7 @@ use std::sync::Arc;
 use geo::InteriorPoint;
 use serde_json::Value;
 
-use crate::base::crs::{plausibly_england_bng, plausibly_england_lonlat};
+use crate::base::crs::{self, plausibly_england_bng, plausibly_england_lonlat};
 use crate::base::date::Date;
 use crate::base::geometry;
 use crate::base::text::Text;
@@ -1005,7 +1005,7 @@ fn in_england_lonlat(atlas: &Atlas, lon: f64, lat: f64) -> Result<Placed, String
         if !plausibly_england_lonlat(lon, lat) {
             return None;
         }
-        let (e, n) = atlas.wgs84_to_bng(lon, lat).ok()?;
+        let (e, n) = crs::wgs84_to_bng(lon, lat).ok()?;
         lsoa_of(atlas, [e, n]).map(|l| ([e, n], l))
     };
     if let Some(p) = ok(lon, lat) {

@@ -16,9 +16,7 @@ use std::sync::OnceLock;
 use geo::{Area, LineString, MultiPolygon, Polygon};
 use serde::Deserialize;
 
-use crate::base::bng_table::BngTable;
 use crate::base::cells::PolygonCells;
-use crate::base::crs::CrsError;
 use crate::base::spatial::{PointIndex, PolygonIndex};
 use crate::base::surface::{Areas, Surface};
 use crate::base::textio::read_text;
@@ -186,9 +184,6 @@ pub struct Atlas {
     /// A grid that decides the LSOA of points away from boundaries without a polygon test, made by
     /// [`Atlas::index_lsoa_cells`] for a large import (not for a few points).
     lsoa_cells: OnceLock<PolygonCells>,
-    /// PROJ's WGS84 -> BNG answers tabulated over England, made by
-    /// [`Atlas::index_lsoa_cells`] for a large import (`None` if PROJ failed: PROJ answers).
-    bng_table: OnceLock<Option<BngTable>>,
 }
 
 /// What a data directory without `places.csv.gz` cannot do.
@@ -334,7 +329,6 @@ impl Atlas {
             imd_scores_sorted,
             postcodes: OnceLock::new(),
             lsoa_cells: OnceLock::new(),
-            bng_table: OnceLock::new(),
         })
     }
 
@@ -419,29 +413,11 @@ impl Atlas {
     /// boundary crosses against the LSOAs that can hold it alone, 2.6 on average, where the
     /// R-tree found every LSOA whose box holds it (the same answers; 0.2-0.4 s and 31 MB for
     /// England, once).
-    /// It also tabulates PROJ's WGS84 -> BNG transformation over England
-    /// ([`crate::base::bng_table`]: within 0.1 m of PROJ, 0.1 s once), for
-    /// [`Atlas::wgs84_to_bng`].
     pub fn index_lsoa_cells(&self) {
         self.lsoa_cells.get_or_init(|| {
             let _t = crate::base::timing::Phase::start("grid the LSOAs");
             PolygonCells::new(&self.lsoa_shapes, LSOA_CELL_M, |i| &self.lsoas[i].code)
         });
-        self.bng_table.get_or_init(|| {
-            let _t = crate::base::timing::Phase::start("tabulate WGS84 to BNG");
-            BngTable::new()
-                .inspect_err(|e| tracing::info!("WGS84 to BNG not tabulated: {e}"))
-                .ok()
-        });
-    }
-
-    /// WGS84 lon/lat to BNG: from the table [`Atlas::index_lsoa_cells`] made for a large
-    /// import (within 0.1 m of PROJ), else from PROJ.
-    pub fn wgs84_to_bng(&self, lon: f64, lat: f64) -> Result<(f64, f64), CrsError> {
-        match self.bng_table.get().and_then(|t| t.as_ref()?.get(lon, lat)) {
-            Some(p) => Ok(p),
-            None => crate::base::crs::wgs84_to_bng(lon, lat),
-        }
     }
 
     /// [`Atlas::lsoa_at`] by testing the polygons whose boxes hold the point.
