@@ -310,7 +310,11 @@ fn the_lsoa_grid_gives_the_polygons_answer_everywhere() {
         "{edge_polygons} LSOAs kept for {edge_points} points in edge cells; {decided} of {inside} lattice points decided by their cell; {} bytes",
         cells.heap_bytes()
     );
-    assert!(cells.heap_bytes() < 64_000_000, "{} bytes", cells.heap_bytes());
+    assert!(
+        cells.heap_bytes() < 64_000_000,
+        "{} bytes",
+        cells.heap_bytes()
+    );
     assert!(
         edge_polygons < edge_points * 4,
         "{edge_polygons} LSOAs kept for {edge_points} points in edge cells"

@@ -207,6 +207,11 @@ impl PolygonCells {
         }
         edges.sort_unstable_by_key(|&(cell, i)| (cell, rank[i as usize]));
         edges.dedup();
+        // Polygons kept by edge cells are counted in u32 (polygons piled on one another could
+        // need more): such a grid is not made.
+        if edges.len() >= u32::MAX as usize {
+            return untested(Cell::Untested);
+        }
         grid.starts.reserve(edges.len() / 2);
         let mut last = None;
         for (cell, i) in edges {
@@ -282,7 +287,10 @@ impl PolygonCells {
                 a[1] + (b[1] - a[1]) * (x - a[0]) / (b[0] - a[0])
             }
         };
-        for cx in col(x0 - SPARE_M)..=col(x1 + SPARE_M) {
+        // Only cells of the grid (a near-vertical segment's rows, extrapolated across the spare
+        // millimetre, could run far beyond it).
+        let (cols, rows) = (self.nx as isize - 1, self.ny as isize - 1);
+        for cx in col(x0 - SPARE_M).max(0)..=col(x1 + SPARE_M).min(cols) {
             // The part of the segment in this column of cells.
             let left = self.origin[0] + cx as f64 * self.cell_m;
             let (xa, xb) = (x0.max(left), x1.min(left + self.cell_m));
@@ -292,12 +300,10 @@ impl PolygonCells {
                 let (p, q) = (y_at(xa.min(xb)), y_at(xb.max(xa)));
                 (p.min(q), p.max(q))
             };
-            for cy in row(ya - SPARE_M)..=row(yb + SPARE_M) {
-                if cx >= 0 && cy >= 0 && (cx as usize) < self.nx && (cy as usize) < self.ny {
-                    let c = cy as usize * self.nx + cx as usize;
-                    self.cells[c] = EDGE;
-                    mark(c);
-                }
+            for cy in row(ya - SPARE_M).max(0)..=row(yb + SPARE_M).min(rows) {
+                let c = cy as usize * self.nx + cx as usize;
+                self.cells[c] = EDGE;
+                mark(c);
             }
         }
     }

@@ -326,13 +326,19 @@ enum OverlayCmd {
 
 // mimalloc: the joins and the writing of a national ranking allocate many small strings and
 // vectors from both cores at once, where it is markedly quicker than the system's allocator.
-// Built without its transparent huge pages (`no_thp`): it gives memory back as it frees it and
-// takes it again, and each 2 MB page taken again was zeroed whole by the kernel, a fifth of a
-// national run's time (docs/performance.md).
+// Without transparent huge pages: it gives memory back as it frees it and takes it again, and
+// each 2 MB page taken again was zeroed whole by the kernel, a fifth of a national run's time
+// (docs/performance.md). Its `no_thp` feature stops it asking for them; `main` turns them off
+// for the process too, for systems that give them unasked.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_THP_DISABLE takes plain integers and only sets a flag of this process.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
     let cli = Cli::parse();
     if !matches!(cli.cmd, Cmd::Serve(_)) {
         commands::init_logs("warn");
