@@ -142,27 +142,19 @@ impl PolygonCells {
             beyond: Cell::Outside,
         };
         // Each polygon's edges mark the cells they touch, which keep it: (cell, polygon).
-        let mut touched: Vec<(u32, u32)> = vec![];
+        let (mut touched, mut mine): (Vec<(u32, u32)>, Vec<u32>) = (vec![], vec![]);
         for (i, poly) in polys.iter().enumerate() {
-            let from = touched.len();
+            mine.clear();
             for p in poly {
                 for ring in std::iter::once(p.exterior()).chain(p.interiors()) {
                     for w in ring.0.windows(2) {
-                        grid.mark_edge([w[0].x, w[0].y], [w[1].x, w[1].y], |c| {
-                            touched.push((c as u32, i as u32));
-                        });
+                        grid.mark_edge([w[0].x, w[0].y], [w[1].x, w[1].y], |c| mine.push(c as u32));
                     }
                 }
             }
-            touched[from..].sort_unstable();
-            let mut k = from;
-            for j in from..touched.len() {
-                if j == from || touched[j] != touched[k - 1] {
-                    touched[k] = touched[j];
-                    k += 1;
-                }
-            }
-            touched.truncate(k);
+            mine.sort_unstable();
+            mine.dedup();
+            touched.extend(mine.iter().map(|&c| (c, i as u32)));
         }
         let runs = grid.runs();
         // Each polygon against the cells its box meets that it does not touch: the first cell
@@ -189,7 +181,7 @@ impl PolygonCells {
             rank
         };
         // A run's answer: the most preferred polygon that holds its first cell.
-        let mut answers = vec![NONE; runs.first.len()];
+        let mut answers = vec![NONE; runs.len()];
         let mut edges = touched;
         for (cell, i) in by_polygon.into_iter().flatten() {
             match grid.cells[cell as usize] {
@@ -310,7 +302,7 @@ impl PolygonCells {
 
     /// Numbers each connected run of unmarked cells (its cells hold the number) and returns
     /// the first cell of each.
-    fn runs(&mut self) -> Runs {
+    fn runs(&mut self) -> Vec<u32> {
         let mut first = vec![];
         let mut stack = vec![];
         for start in 0..self.cells.len() {
@@ -343,7 +335,7 @@ impl PolygonCells {
                 }
             }
         }
-        Runs { first }
+        first
     }
 
     /// Pushes `(cell, i)` for each cell polygon `i` holds whole that its box meets, its edges
@@ -353,20 +345,21 @@ impl PolygonCells {
         poly: &MultiPolygon<f64>,
         i: u32,
         touched: &[(u32, u32)],
-        runs: &Runs,
+        runs: &[u32],
         out: &mut Vec<(u32, u32)>,
     ) {
-        let Some(b) = poly.bounding_rect() else {
-            return;
-        };
+        let b = self.boxes[i as usize];
+        if b[0].is_nan() {
+            return; // an empty polygon
+        }
         let clamp = |v: f64, n: usize| ((v / self.cell_m).floor().max(0.0) as usize).min(n - 1);
         let (x0, x1) = (
-            clamp(b.min().x - self.origin[0], self.nx),
-            clamp(b.max().x - self.origin[0], self.nx),
+            clamp(b[0] - self.origin[0], self.nx),
+            clamp(b[2] - self.origin[0], self.nx),
         );
         let (y0, y1) = (
-            clamp(b.min().y - self.origin[1], self.ny),
-            clamp(b.max().y - self.origin[1], self.ny),
+            clamp(b[1] - self.origin[1], self.ny),
+            clamp(b[3] - self.origin[1], self.ny),
         );
         let own = {
             let from = touched.partition_point(|t| t.1 < i);
@@ -380,7 +373,7 @@ impl PolygonCells {
                 let wanted = if v == EDGE {
                     own.binary_search(&(c as u32, i)).is_err()
                 } else {
-                    runs.first[v as usize] == c as u32
+                    runs[v as usize] == c as u32
                 };
                 if wanted && covers(poly, self.centre(c)) {
                     out.push((c as u32, i));
@@ -388,12 +381,6 @@ impl PolygonCells {
             }
         }
     }
-}
-
-/// The connected runs of cells no edge touches, while the grid is made.
-struct Runs {
-    /// Each run's first cell.
-    first: Vec<u32>,
 }
 
 #[cfg(test)]
