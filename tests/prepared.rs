@@ -239,6 +239,43 @@ fn a_prepared_ranking_is_the_ranking_without_preparation() {
             let least = if b.rows.is_empty() { 100 } else { 1_000 };
             assert!(whole.len() > least, "{what}: {} bytes", whole.len());
             assert!(whole[3..] == streamed[..], "{what}: the CSV differs");
+            // Columns that read no criterion: the rows written from the order are made
+            // without evaluating one, and the file is the one the whole ranking gives.
+            let narrow = sitefinder::analysis::chosen::Chosen::only(
+                [
+                    "rank",
+                    "id",
+                    "score",
+                    "imd_decile",
+                    "nearest_practice_m",
+                    "lsoa21cd",
+                ]
+                .map(String::from)
+                .to_vec(),
+            );
+            assert!(!narrow.needs_values());
+            let mut b = b.clone();
+            b.columns = narrow.clone();
+            let whole = e.render(ExportFormat::Csv, &b, &meta).unwrap();
+            let mut o = e.rank_ordered(q, p.then(plan)).unwrap();
+            o.ranking.columns = narrow;
+            if !o.is_empty() {
+                let last = o.len() - 1;
+                let lean = o.row_without_values(last).unwrap();
+                let made = o.row(last, None).unwrap();
+                assert_eq!(lean.score.to_bits(), made.score.to_bits(), "{what}");
+                assert_eq!((lean.rank, lean.unit), (made.rank, made.unit), "{what}");
+                assert!(lean.values.iter().all(|v| v.raw.is_none()), "{what}");
+                assert!(o.row_without_values(o.len()).is_none(), "{what}");
+            }
+            let mut streamed = vec![];
+            e.write_ordered_to(&mut streamed, ExportFormat::Csv, &o, &meta)
+                .unwrap();
+            assert!(whole.len() > 40, "{what}: {} bytes", whole.len());
+            assert!(
+                whole[3..] == streamed[..],
+                "{what}: the CSV of columns without criteria differs"
+            );
         }
     };
     csvs(&e);
@@ -257,7 +294,13 @@ fn a_prepared_ranking_is_the_ranking_without_preparation() {
             if !matches!(*what, "bbox" | "an empty bbox") {
                 continue;
             }
-            for columns in [Default::default(), chosen.clone()] {
+            // The third reads no criterion, so its rows are made without evaluating one.
+            let narrow = sitefinder::analysis::chosen::Chosen::only(
+                ["rank", "id", "score", "lsoa21cd"]
+                    .map(String::from)
+                    .to_vec(),
+            );
+            for columns in [Default::default(), chosen.clone(), narrow] {
                 let mut b = b.clone();
                 b.columns = columns.clone();
                 let meta = e.meta(&b, q.filter_pairs());

@@ -18,6 +18,10 @@ use crate::analysis::criteria::CRITERIA;
 /// assert!(c.needs_words(true) && !c.needs_words(false));
 /// assert!(!Chosen::only(vec!["score".into()]).needs_words(true));
 /// assert!(Chosen::default().keeps("anything") && Chosen::default().needs_words(false));
+/// assert!(c.needs_values() && Chosen::default().needs_values());
+/// assert!(Chosen::only(vec!["access_raw".into()]).needs_values());
+/// assert!(Chosen::only(vec!["why".into()]).needs_values());
+/// assert!(!Chosen::only(vec!["rank".into(), "score".into(), "imd_decile".into()]).needs_values());
 /// ```
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Chosen(Option<Arc<[String]>>);
@@ -50,6 +54,17 @@ impl Chosen {
     /// Without one, no row need be put into words.
     pub fn needs_words(&self, reasons_in_breakdown: bool) -> bool {
         self.named("why") || (reasons_in_breakdown && self.named("breakdown"))
+    }
+
+    /// Whether a kept column is a criterion's value (its raw value, scaled value,
+    /// contribution or reasons, `breakdown`, or `why`). Without one, a row's criteria need not
+    /// be evaluated: its rank and score are all it needs of the ranking.
+    pub fn needs_values(&self) -> bool {
+        self.0.as_deref().is_none_or(|names| {
+            names
+                .iter()
+                .any(|n| n == "why" || n == "breakdown" || is_breakdown_column(n))
+        })
     }
 }
 

@@ -729,6 +729,30 @@ impl Ordered<'_> {
         (p < self.order.len()).then(|| self.make(p, words))
     }
 
+    /// The row at position `p` (0 is the first held) with its rank and score but no criterion
+    /// evaluated: each value `None`, no words, contributions 0. For a file or a filter that
+    /// reads no criterion's column ([`crate::analysis::chosen::Chosen::needs_values`]); the
+    /// score is the one the order was sorted by, which [`Ordered::row`] makes again. `None`
+    /// past the end.
+    pub fn row_without_values(&self, p: usize) -> Option<Ranked> {
+        let &(score, unit) = self.order.get(p)?;
+        let mut r = Ranked::blank(unit);
+        r.rank = self.first + p + 1;
+        r.score = score;
+        Some(r)
+    }
+
+    /// The row at position `p` as a file of the ranking's columns needs it: in words with
+    /// `words` ([`Ranking::words_for`]), else with its criteria's values when a column kept
+    /// is one of them, else without them ([`Ordered::row_without_values`]).
+    pub fn row_for_columns(&self, p: usize, words: Option<&Settings>) -> Option<Ranked> {
+        if words.is_none() && !self.ranking.columns.needs_values() {
+            self.row_without_values(p)
+        } else {
+            self.row(p, words)
+        }
+    }
+
     /// The row at position `p`, in words with `words`.
     fn make(&self, p: usize, words: Option<&Settings>) -> Ranked {
         let scoring = Scoring {

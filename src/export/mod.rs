@@ -337,7 +337,11 @@ pub fn csv_ordered(
         &ordered.ranking,
         ordered.len(),
         // Every k asked for is below the order's length.
-        &|k| ordered.row(k, words.as_ref()).expect("a row of the order"),
+        &|k| {
+            ordered
+                .row_for_columns(k, words.as_ref())
+                .expect("a row of the order")
+        },
     )
 }
 
@@ -384,7 +388,11 @@ pub fn geojson_ordered(
         ranking,
         ordered.len(),
         // Every k asked for is below the order's length.
-        &|k| ordered.row(k, words.as_ref()).expect("a row of the order"),
+        &|k| {
+            ordered
+                .row_for_columns(k, words.as_ref())
+                .expect("a row of the order")
+        },
         members,
     )
 }

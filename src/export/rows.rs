@@ -176,7 +176,9 @@ impl<'a> Rows<'a> {
             // Every k asked for is below the order's length.
             row: Box::new(move |k, in_words| {
                 let words = words.as_ref().filter(|_| in_words);
-                ordered.row(k, words).expect("a row of the order")
+                ordered
+                    .row_for_columns(k, words)
+                    .expect("a row of the order")
             }),
         }
     }
