@@ -324,3 +324,73 @@ fn the_lsoa_grid_gives_the_polygons_answer_everywhere() {
         "{decided} of {inside} points of a lattice over England decided by their cell alone"
     );
 }
+
+/// The join sums walking reaches on a surface of its own, a band of units at a time from
+/// south to north, letting go of the strips behind: every unit's reach is the one the atlas's
+/// own surface gives it (bit for bit), for units all over England in any order, and exactly
+/// computed for a radius the surface does not sum.
+#[test]
+fn the_joins_reaches_by_bands_are_the_surfaces_answers() {
+    use sitefinder::analysis::join::{attach, reach_of, JoinParams};
+    use sitefinder::ingest::units::{LocatedBy, Place, Unit};
+    let a = atlas();
+    // Near every 4th LSOA's centroid, in the LSOAs' order (not south to north).
+    let units: Vec<Unit> = (0..a.lsoas.len())
+        .step_by(4)
+        .enumerate()
+        .map(|(k, i)| {
+            let c = a.lsoas[i].centroid;
+            let angle = k as f64 * 2.399_963;
+            Unit {
+                id: format!("U{k}").into(),
+                name: "".into(),
+                address: "".into(),
+                postcode: None,
+                pos: [c[0] + 90.0 * angle.cos(), c[1] + 90.0 * angle.sin()],
+                located_by: LocatedBy::Coordinates,
+                lsoa: None,
+                floor_area_m2: None,
+                rateable_value: None,
+                ground_floor: None,
+                vacant_since: None,
+                list_date: None,
+                description: None,
+                unsuitable: None,
+                site_id: Default::default(),
+                site_units: 1,
+                council: None,
+                source: "".into(),
+                place: Place::Line(k + 2),
+            }
+        })
+        .collect();
+    let north = units.iter().map(|u| u.pos[1]).fold(f64::MIN, f64::max);
+    let south = units.iter().map(|u| u.pos[1]).fold(f64::MAX, f64::min);
+    assert!(north - south > 500_000.0, "{south} to {north}");
+    for radius in [800.0, 1_600.0, 300.0] {
+        let params = JoinParams {
+            reach_radius_m: radius,
+            ..JoinParams::default()
+        };
+        let joined = attach(a, &units, &Huff::default(), &params);
+        let mut people = 0.0;
+        for (u, c) in units.iter().zip(&joined) {
+            let own = reach_of(a, u.pos, radius);
+            assert_eq!(
+                (
+                    c.reach.population.to_bits(),
+                    c.reach.imd_score.map(f64::to_bits)
+                ),
+                (own.population.to_bits(), own.imd_score.map(f64::to_bits)),
+                "{} at {:?}, {radius} m",
+                u.id,
+                u.pos
+            );
+            people += c.reach.population;
+        }
+        assert!(
+            people > units.len() as f64 * 1_000.0,
+            "{radius} m: {people}"
+        );
+    }
+}

@@ -88,9 +88,54 @@ pub fn attach(
     // catchments per LSOA (each made once, by whichever core needs it first).
     let cover_cache: Vec<OnceLock<Arc<[Cover]>>> =
         (0..atlas.lsoas.len()).map(|_| OnceLock::new()).collect();
-    crate::base::par::map(units, |u| {
+    let mut contexts = crate::base::par::map(units, |u| {
         attach_one(atlas, u, catchments, params, &cover_cache)
-    })
+    });
+    walking_reaches(atlas, units, params.reach_radius_m, &mut contexts);
+    contexts
+}
+
+/// Northing covered by one band of [`walking_reaches`].
+const BAND_M: f64 = 16_000.0;
+
+/// Every unit's walking reach ([`reach_of`], the same values), summed on a residents' surface
+/// of the join's own from south to north, a band of units at a time, letting go of the
+/// surface's strips south of the band: all England's units hold a few megabytes of it at a
+/// time instead of all of it (about 110 MB).
+fn walking_reaches(atlas: &Atlas, units: &[Unit], radius_m: f64, contexts: &mut [Context]) {
+    use rayon::prelude::*;
+    if !SURFACE_RADII_M.contains(&radius_m) {
+        contexts
+            .par_iter_mut()
+            .zip(units)
+            .with_min_len(64)
+            .for_each(|(c, u)| c.reach = reach(atlas, u.pos, radius_m));
+        return;
+    }
+    let y = |i: u32| units[i as usize].pos[1];
+    let mut order: Vec<u32> = (0..units.len() as u32).collect();
+    order.par_sort_unstable_by(|&a, &b| y(a).total_cmp(&y(b)).then(a.cmp(&b)));
+    let mut surface = atlas.residents_surface();
+    let mut k = 0;
+    while k < order.len() {
+        let limit = y(order[k]) + BAND_M;
+        // A position that is not finite (never one imported) ends the bands.
+        let end = if limit.is_finite() {
+            k + order[k..].partition_point(|&i| y(i) < limit)
+        } else {
+            order.len()
+        };
+        let band = &order[k..end.max(k + 1)];
+        let reaches = crate::base::par::map(band, |&i| {
+            reach_on(atlas, &surface, units[i as usize].pos, radius_m)
+        });
+        for (&i, r) in band.iter().zip(reaches) {
+            contexts[i as usize].reach = r;
+        }
+        k += band.len();
+        // The next band's discs reach no farther south than this.
+        surface.release_below(limit - radius_m - 2.0 * crate::base::surface::CELL_M);
+    }
 }
 
 fn locate_lsoa(atlas: &Atlas, u: &Unit) -> (usize, Option<f64>) {
@@ -148,7 +193,11 @@ fn attach_one(
             .nearest_k(u.pos, params.nearest_practices),
         catchment,
         catchment_patients,
-        reach: reach_of(atlas, u.pos, params.reach_radius_m),
+        // Summed afterwards, from south to north ([`walking_reaches`]).
+        reach: Reach {
+            population: 0.0,
+            imd_score: None,
+        },
         stops_near: atlas
             .stops
             .coverage
@@ -178,8 +227,18 @@ pub const SURFACE_RADII_M: std::ops::RangeInclusive<f64> =
 /// Population and population-weighted IMD score within `radius_m` of `at` as the join takes
 /// it: from the residents' surface for [`SURFACE_RADII_M`], else exactly ([`reach`]).
 pub fn reach_of(atlas: &Atlas, at: [f64; 2], radius_m: f64) -> Reach {
+    reach_on(atlas, &atlas.residents, at, radius_m)
+}
+
+/// [`reach_of`], summed on `surface` (one [`Atlas::residents_surface`] made).
+fn reach_on(
+    atlas: &Atlas,
+    surface: &crate::base::surface::Surface,
+    at: [f64; 2],
+    radius_m: f64,
+) -> Reach {
     if SURFACE_RADII_M.contains(&radius_m) {
-        if let Some((population, imd_score)) = atlas.residents_within(at, radius_m) {
+        if let Some((population, imd_score)) = atlas.residents_on(surface, at, radius_m) {
             return Reach {
                 population,
                 imd_score,

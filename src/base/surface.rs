@@ -42,6 +42,15 @@
 //! // Far away, nothing; past the largest radius, no answer (the caller computes it exactly).
 //! assert_eq!(surface.disc_sum(&areas, [1e21, 2_000.0], 500.0), Some([0.0, 0.0]));
 //! assert_eq!(surface.disc_sum(&areas, [2_000.0, 2_000.0], f64::INFINITY), None);
+//! // Its strips let go, a disc builds them again, with the same answer.
+//! let mut surface = surface;
+//! let built = surface.built_bytes();
+//! surface.release_below(2_000.0);
+//! assert!(surface.built_bytes() > 0 && surface.built_bytes() < built);
+//! surface.release_below(1e9);
+//! assert_eq!(surface.built_bytes(), 0);
+//! let again = surface.disc_sum(&areas, [3_000.0, 3_000.0], 500.0).unwrap();
+//! assert_eq!(again[0].to_bits(), corner.to_bits());
 //! ```
 
 use std::sync::{Arc, Mutex, OnceLock};
@@ -199,6 +208,35 @@ impl Surface {
             }
         }
         Some([people, value])
+    }
+
+    /// The memory the strips built so far hold, in bytes.
+    pub fn built_bytes(&self) -> usize {
+        let block = std::mem::size_of::<[[f32; 2]; BLOCK * BLOCK]>();
+        self.strips
+            .iter()
+            .filter_map(OnceLock::get)
+            .map(|strip| {
+                strip.capacity() * std::mem::size_of::<Option<Block>>()
+                    + strip.iter().flatten().count() * block
+            })
+            .sum()
+    }
+
+    /// Lets go of the strips built that lie wholly south of northing `y` (all England's hold
+    /// about 110 MB), keeping the kernels: for an owner summing discs from south to north (the
+    /// join's walking reaches), which needs only a few strips at a time. A disc asked for later
+    /// builds its strips again, with the same answers.
+    pub fn release_below(&mut self, y: f64) {
+        let side = BLOCK as f64 * CELL_M;
+        let below = ((y - self.origin[1]) / side).floor();
+        if below <= 0.0 {
+            return;
+        }
+        let n = (below as usize).min(self.strips.len());
+        for strip in &mut self.strips[..n] {
+            strip.take();
+        }
     }
 
     fn strip(&self, areas: &dyn Areas, s: usize) -> &Strip {

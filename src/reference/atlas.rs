@@ -392,7 +392,24 @@ impl Atlas {
     /// with no residents), from the 100 m surface of the LSOAs' populations
     /// ([`crate::base::surface`]); `None` for a radius the surface does not sum.
     pub fn residents_within(&self, at: [f64; 2], radius_m: f64) -> Option<(f64, Option<f64>)> {
-        let [people, weighted] = self.residents.disc_sum(&LsoaAreas(self), at, radius_m)?;
+        self.residents_on(&self.residents, at, radius_m)
+    }
+
+    /// An empty surface of the LSOAs' residents, over the same grid as [`Atlas::residents`]
+    /// (so its sums are the same, bit for bit), for an owner that lets go of its strips as
+    /// it goes ([`Surface::release_below`]).
+    pub fn residents_surface(&self) -> Surface {
+        Surface::new(self.lsoa_index.extent().unwrap_or_default())
+    }
+
+    /// [`Atlas::residents_within`], summed on `surface` (one [`Atlas::residents_surface`] made).
+    pub fn residents_on(
+        &self,
+        surface: &Surface,
+        at: [f64; 2],
+        radius_m: f64,
+    ) -> Option<(f64, Option<f64>)> {
+        let [people, weighted] = surface.disc_sum(&LsoaAreas(self), at, radius_m)?;
         Some((people, (people > 0.0).then(|| weighted / people)))
     }
 
