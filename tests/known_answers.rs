@@ -223,7 +223,7 @@ fn check_practices(csv: &str) {
             l.imd2019_decile,
             k.imd2019
         );
-        let (np, d) = c.nearest_practices[0];
+        let (np, d) = c.nearest_practices.first().unwrap();
         let np = &atlas.practices[np];
         assert_eq!(
             np.practice_code, k.practice,
@@ -339,7 +339,7 @@ fn a_postcode_only_unit_is_geocoded_to_its_ons_lsoa() {
     let c = &join(&imported)[0];
     assert_eq!(atlas().lsoas[c.lsoa].code, "E01005583");
     assert_eq!(
-        atlas().practices[c.nearest_practices[0].0].practice_code,
+        atlas().practices[c.nearest_practices.first().unwrap().0].practice_code,
         "P86005"
     );
 }

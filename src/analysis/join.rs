@@ -16,7 +16,7 @@ pub struct JoinParams {
     pub reach_radius_m: f64,
     /// Stops counted for access: 400 m, the usual bus-stop catchment in transport planning.
     pub stop_radius_m: f64,
-    /// How many nearest practices to keep.
+    /// How many nearest practices to keep (at most [`NEAREST_MAX`]).
     pub nearest_practices: usize,
 }
 
@@ -41,6 +41,62 @@ pub struct Reach {
     pub imd_score: Option<f64>,
 }
 
+/// The most nearest practices a unit keeps ([`JoinParams::nearest_practices`] is capped at it).
+pub const NEAREST_MAX: usize = 3;
+
+/// A unit's nearest practices, nearest first (ties by index): up to [`NEAREST_MAX`] pairs of
+/// index and distance, held inline (a million units hold no allocation of them).
+///
+/// ```
+/// use sitefinder::analysis::join::Nearest;
+/// let n = Nearest::from_pairs([(7, 120.0), (2, 300.5), (9, 410.0), (4, 800.0)]);
+/// assert_eq!(n.len(), 3);
+/// assert_eq!(n.first(), Some((7, 120.0)));
+/// assert_eq!(n.iter().collect::<Vec<_>>(), [(7, 120.0), (2, 300.5), (9, 410.0)]);
+/// assert!(Nearest::default().is_empty() && Nearest::default().first().is_none());
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Nearest {
+    index: [u32; NEAREST_MAX],
+    distance_m: [f64; NEAREST_MAX],
+    len: u8,
+}
+
+impl Nearest {
+    /// The first [`NEAREST_MAX`] of these pairs, in their order.
+    pub fn from_pairs(pairs: impl IntoIterator<Item = (usize, f64)>) -> Nearest {
+        let mut n = Nearest::default();
+        for (i, d) in pairs.into_iter().take(NEAREST_MAX) {
+            // An index past u32 cannot be a practice (about 6,500 of them).
+            n.index[n.len as usize] = u32::try_from(i).unwrap_or(u32::MAX);
+            n.distance_m[n.len as usize] = d;
+            n.len += 1;
+        }
+        n
+    }
+
+    /// The pairs, nearest first.
+    pub fn iter(&self) -> impl Iterator<Item = (usize, f64)> + '_ {
+        self.index[..self.len()]
+            .iter()
+            .zip(&self.distance_m)
+            .map(|(&i, &d)| (i as usize, d))
+    }
+
+    /// The nearest pair.
+    pub fn first(&self) -> Option<(usize, f64)> {
+        self.iter().next()
+    }
+
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
 /// Everything the criteria need to know about one unit.
 #[derive(Debug, Clone)]
 pub struct Context {
@@ -50,7 +106,7 @@ pub struct Context {
     /// The unit's WGS84 longitude and latitude, transformed once here so that filters and
     /// outputs never call PROJ per unit again (`None` if PROJ could not transform it).
     pub lonlat: Option<[f64; 2]>,
-    pub nearest_practices: Vec<(usize, f64)>,
+    pub nearest_practices: Nearest,
     /// Shared by the units of an LSOA where catchments depend only on the LSOA.
     pub catchment: Arc<[Cover]>,
     /// Registered patients of the practices whose catchments cover the unit.
@@ -188,9 +244,11 @@ fn attach_one(
         lonlat: crate::base::crs::bng_to_wgs84(u.pos[0], u.pos[1])
             .ok()
             .map(|(lon, lat)| [lon, lat]),
-        nearest_practices: atlas
-            .practice_index
-            .nearest_k(u.pos, params.nearest_practices),
+        nearest_practices: Nearest::from_pairs(
+            atlas
+                .practice_index
+                .nearest_k(u.pos, params.nearest_practices.min(NEAREST_MAX)),
+        ),
         catchment,
         catchment_patients,
         // Summed afterwards, from south to north ([`walking_reaches`]).

@@ -833,9 +833,15 @@ impl Decode {
             1 => Some([r.f64()?, r.f64()?]),
             _ => return None,
         };
-        let nearest_practices = (0..r.u32()?)
-            .map(|_| Some((index(r.u32()?, self.practices)?, r.f64()?)))
-            .collect::<Option<Vec<_>>>()?;
+        let n = r.u32()? as usize;
+        if n > crate::analysis::join::NEAREST_MAX {
+            return None;
+        }
+        let nearest_practices = crate::analysis::join::Nearest::from_pairs(
+            (0..n)
+                .map(|_| Some((index(r.u32()?, self.practices)?, r.f64()?)))
+                .collect::<Option<Vec<_>>>()?,
+        );
         let catchment = self.covers.get(r.u32()? as usize)?.clone();
         Some(Context {
             lsoa,
@@ -974,9 +980,9 @@ impl Out {
             }
         }
         self.u32(c.nearest_practices.len() as u32);
-        for (p, d) in &c.nearest_practices {
-            self.u32(*p as u32);
-            self.f64(*d);
+        for (p, d) in c.nearest_practices.iter() {
+            self.u32(p as u32);
+            self.f64(d);
         }
         self.u32(cover);
         self.u64(c.catchment_patients);

@@ -1715,7 +1715,8 @@ mod tests {
             ("unit's LSOA", &|u, _| u.lsoa = Some(a.lsoas.len())),
             ("LSOA", &|_, c| c.lsoa = a.lsoas.len()),
             ("practice", &|_, c| {
-                c.nearest_practices[0].0 = a.practices.len()
+                c.nearest_practices =
+                    crate::analysis::join::Nearest::from_pairs([(a.practices.len(), 1.0)])
             }),
             ("catchment", &|_, c| {
                 c.catchment = Arc::from(vec![Cover {

@@ -642,7 +642,7 @@ fn map(p: &mut Page, r: &Report, row: &Ranked, mx: f32, my: f32) {
     // one label, "1, 2".
     let mut labels: Vec<([f32; 2], Vec<String>)> = vec![];
     for (n, (i, _)) in ctx.nearest_practices.iter().enumerate() {
-        let at = to(a.practices[*i].pos);
+        let at = to(a.practices[i].pos);
         match labels
             .iter_mut()
             .find(|(q, _)| (q[0] - at[0]).abs() < 6.0 && (q[1] - at[1]).abs() < 6.0)
@@ -1077,13 +1077,13 @@ fn site_pages(r: &Report, i: usize, row: &Ranked) -> Vec<Page> {
         .iter()
         .enumerate()
         .map(|(n, (pi, d))| {
-            let pr = &a.practices[*pi];
+            let pr = &a.practices[pi];
             vec![
                 (n + 1).to_string(),
                 pr.name.clone(),
                 pr.practice_code.clone(),
                 pr.pcn.clone().unwrap_or_else(|| "(no PCN)".into()),
-                Distance(*d).to_string(),
+                Distance(d).to_string(),
                 pr.list_size
                     .map_or("not known".into(), |s| Thousands(s as f64).to_string()),
             ]

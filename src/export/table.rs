@@ -398,7 +398,7 @@ pub fn columns(
     let c = &contexts[r.unit];
     let l = &atlas.lsoas[c.lsoa];
     let nearest = c.nearest_practices.first();
-    let np = nearest.map(|(i, _)| &atlas.practices[*i]);
+    let np = nearest.map(|(i, _)| &atlas.practices[i]);
     out.int(rank_column, r.rank as u64);
     out.text("id", Some(&u.id));
     out.text("name", Some(&u.name));
