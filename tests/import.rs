@@ -382,3 +382,70 @@ fn a_gzip_bomb_of_units_is_refused_at_the_limit() {
         "{e}"
     );
 }
+
+/// A CSV over 8 MB is read through once (checked as UTF-8, its lines counted) and then parsed
+/// as it is read again, never held whole: its units are those of the same bytes gzipped (read
+/// whole), with a BOM, CRLF line ends, quoted commas and line breaks, and characters of two
+/// and three bytes that the 1 MB blocks cut; a file in Windows-1252 is not UTF-8, so it is read
+/// whole and decoded as before.
+#[test]
+fn a_large_csv_parsed_as_it_is_read_gives_the_units_of_a_whole_read() {
+    use std::io::Write as _;
+    let filler = "Café – shop, ".repeat(90);
+    let mut rows = String::from("\u{FEFF}id,name,address,lat,lon,description\r\n");
+    for i in 0..7_200 {
+        let (lat, lon) = (
+            53.60 + (i % 60) as f64 * 0.0005,
+            -2.17 + (i / 60) as f64 * 0.0002,
+        );
+        rows.push_str(&format!(
+            "U{i},\"Shop {i}, Café\",\"{i} Yorkshire Street,\r\nRochdale\",{lat:.5},{lon:.5},\"{filler}{i}\"\r\n"
+        ));
+    }
+    for (what, bytes, encoding) in [
+        ("UTF-8", rows.clone().into_bytes(), Encoding::Utf8Bom),
+        (
+            "Windows-1252",
+            // Every row in Windows-1252 (`é` is one byte, `–` is 0x96), without the BOM.
+            encoding_rs::WINDOWS_1252
+                .encode(&rows["\u{FEFF}".len()..])
+                .0
+                .into_owned(),
+            Encoding::Windows1252,
+        ),
+    ] {
+        assert!(bytes.len() > 8_000_000, "{what}: {} bytes", bytes.len());
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("units.csv");
+        std::fs::write(&plain, &bytes).unwrap();
+        let packed = dir.path().join("units.csv.gz");
+        let mut gz = flate2::write::GzEncoder::new(
+            std::fs::File::create(&packed).unwrap(),
+            flate2::Compression::fast(),
+        );
+        gz.write_all(&bytes).unwrap();
+        gz.finish().unwrap();
+        let (a, b) = (import(&plain), import(&packed));
+        assert_eq!((a.encoding, b.encoding), (encoding, encoding), "{what}");
+        assert_eq!(a.units.len(), 7_200, "{what}");
+        let seen = |imp: &sitefinder::ingest::units::Imported| {
+            imp.units
+                .iter()
+                .map(|u| {
+                    let mut u = u.clone();
+                    u.source = "".into();
+                    format!("{u:?}")
+                })
+                .collect::<Vec<_>>()
+        };
+        assert!(seen(&a) == seen(&b), "{what}: the units differ");
+        let last = a.units.last().unwrap();
+        assert_eq!(last.id, "U7199");
+        assert_eq!(last.address, "7199 Yorkshire Street,\r\nRochdale", "{what}");
+        let d = last.description.as_deref().unwrap();
+        assert!(
+            d.starts_with("Café – shop, Café") && d.ends_with("shop, 7199"),
+            "{what}: {d:.40}"
+        );
+    }
+}

@@ -55,6 +55,108 @@ pub fn read_text_max(path: &Path, max_bytes: u64) -> std::io::Result<(String, En
     Ok(decode(bytes))
 }
 
+/// What [`scan_utf8`] learnt of a file it read through without holding it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scanned {
+    /// `Utf8` or `Utf8Bom` (a file with a BOM is read from after it).
+    pub encoding: Encoding,
+    /// Its size in bytes, and its line ends (`\n`).
+    pub bytes: u64,
+    pub lines: usize,
+    /// Whether it holds anything but white space.
+    pub blank: bool,
+    /// Its first 4,096 characters (after any BOM).
+    pub start: String,
+}
+
+/// Reads a file (not gzipped) through in blocks of 1 MB, holding none of it, and says whether
+/// it is UTF-8 as [`read_text`] would read it (`None`: it is not, and [`read_text`] decodes
+/// it as Windows-1252); refuses a file over `max_bytes` as [`read_text_max`] does. A file read
+/// this way is then read again as a stream (after the BOM, if [`Scanned::encoding`] says
+/// there is one): a large units file is never held whole.
+///
+/// ```
+/// use sitefinder::base::textio::{scan_utf8, Encoding};
+/// let dir = tempfile::tempdir().unwrap();
+/// let at = dir.path().join("units.csv");
+/// std::fs::write(&at, "\u{FEFF}id,name\nU1,Café\n").unwrap();
+/// let s = scan_utf8(&at, 1_000).unwrap().unwrap();
+/// assert_eq!((s.encoding, s.lines, s.blank, s.bytes), (Encoding::Utf8Bom, 2, false, 20));
+/// assert_eq!(s.start, "id,name\nU1,Café\n");
+/// std::fs::write(&at, b"id,name\nU1,Caf\xE9\n").unwrap();
+/// assert_eq!(scan_utf8(&at, 1_000).unwrap(), None);
+/// assert!(scan_utf8(&at, 10).unwrap_err().to_string().contains("at most 0 MB is read"));
+/// ```
+pub fn scan_utf8(path: &Path, max_bytes: u64) -> std::io::Result<Option<Scanned>> {
+    let bytes = std::fs::metadata(path)?.len();
+    if bytes > max_bytes {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "the file is more than {} MB; at most {} MB is read",
+                max_bytes / 1_000_000,
+                max_bytes / 1_000_000
+            ),
+        ));
+    }
+    let mut f = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 1 << 20];
+    // Bytes of a character that a block cut, carried to the next.
+    let mut carry = 0;
+    let (mut first, mut lines, mut blank) = (true, 0, true);
+    let mut encoding = Encoding::Utf8;
+    let mut start = String::new();
+    let mut read = 0u64;
+    loop {
+        let n = f.read(&mut buf[carry..])?;
+        read += n as u64;
+        if read > max_bytes {
+            // Grown since it was measured.
+            return Ok(None);
+        }
+        let end = carry + n;
+        let mut from = 0;
+        if first {
+            if buf[..end].starts_with(b"\xEF\xBB\xBF") {
+                encoding = Encoding::Utf8Bom;
+                from = 3;
+            } else if end < 3 && n > 0 && b"\xEF\xBB\xBF".starts_with(&buf[..end]) {
+                // Too little read yet to tell a BOM.
+                carry = end;
+                continue;
+            }
+        }
+        let (text, rest) = match std::str::from_utf8(&buf[from..end]) {
+            Ok(t) => (t, 0),
+            // A character cut at the end of the block (not at the end of the file).
+            Err(e) if e.error_len().is_none() && n > 0 => (
+                // The bytes before it are valid.
+                std::str::from_utf8(&buf[from..from + e.valid_up_to()]).unwrap_or_default(),
+                end - from - e.valid_up_to(),
+            ),
+            Err(_) => return Ok(None),
+        };
+        if first {
+            start = text.chars().take(4_096).collect();
+            first = false;
+        }
+        blank = blank && text.trim().is_empty();
+        lines += memchr::memchr_iter(b'\n', text.as_bytes()).count();
+        if n == 0 {
+            break;
+        }
+        buf.copy_within(end - rest..end, 0);
+        carry = rest;
+    }
+    Ok(Some(Scanned {
+        encoding,
+        bytes,
+        lines,
+        blank,
+        start,
+    }))
+}
+
 /// Decodes bytes as described in [`read_text`].
 ///
 /// ```
@@ -403,5 +505,52 @@ mod tests {
         write_atomic(&out, |w| w.write_all(b"y")).unwrap();
         assert_eq!(mode(&out), 0o640);
         assert_eq!(std::fs::read_to_string(&out).unwrap(), "y");
+    }
+
+    /// A character of two, three or four bytes cut by the scan's 1 MiB blocks at each of its
+    /// places is read whole, with and without a BOM; a byte that is not UTF-8 after the cut,
+    /// or a character cut by the end of the file, is not UTF-8.
+    #[test]
+    fn scanning_carries_a_character_cut_by_a_block() {
+        let dir = tempfile::tempdir().unwrap();
+        let at = dir.path().join("f.csv");
+        for bom in [false, true] {
+            for c in ["é", "–", "🏥"] {
+                for cut in 1..c.len() {
+                    let mut b: Vec<u8> = if bom {
+                        b"\xEF\xBB\xBF".to_vec()
+                    } else {
+                        vec![]
+                    };
+                    b.extend(std::iter::repeat_n(b'a', (1 << 20) - cut - 1 - b.len()));
+                    b.push(b'\n');
+                    b.extend(c.as_bytes());
+                    b.extend(b"\nb\n");
+                    assert_eq!(b[(1 << 20) - 1], c.as_bytes()[cut - 1]);
+                    std::fs::write(&at, &b).unwrap();
+                    let s = scan_utf8(&at, u64::MAX).unwrap().expect("UTF-8");
+                    assert_eq!(s.lines, 3, "{c} cut at {cut}");
+                    assert_eq!(s.bytes, b.len() as u64);
+                    let enc = if bom {
+                        Encoding::Utf8Bom
+                    } else {
+                        Encoding::Utf8
+                    };
+                    assert_eq!(s.encoding, enc);
+                    assert!(!s.blank && s.start.starts_with("aaa"));
+                    // The character's last byte made wrong.
+                    let last = (1 << 20) - cut + c.len() - 1;
+                    let mut bad = b.clone();
+                    bad[last] = b'x';
+                    std::fs::write(&at, &bad).unwrap();
+                    assert_eq!(scan_utf8(&at, u64::MAX).unwrap(), None, "{c} at {cut}");
+                    // Cut by the end of the file.
+                    std::fs::write(&at, &b[..last]).unwrap();
+                    assert_eq!(scan_utf8(&at, u64::MAX).unwrap(), None, "{c} at {cut}");
+                }
+            }
+        }
+        std::fs::write(&at, " \n\t\n").unwrap();
+        assert!(scan_utf8(&at, 100).unwrap().unwrap().blank);
     }
 }

@@ -7,7 +7,7 @@
 //! `skip_invalid` every bad row is skipped and reported in [`Imported::skipped`].
 
 use std::fmt;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -355,32 +355,56 @@ pub fn read_units(
 ) -> Result<Imported, ImportError> {
     let file = path.to_path_buf();
     let t = crate::base::timing::Phase::start("import: read the file");
-    let (text, encoding) = read_text_max(path, opts.max_bytes.unwrap_or(MAX_UNITS_FILE_BYTES))
-        .map_err(|source| {
-            let source = if source.kind() == std::io::ErrorKind::InvalidData
-                && source.to_string().contains("is read")
-            {
-                std::io::Error::new(
-                    source.kind(),
-                    format!("{source} (--max-units-file-mb reads more)"),
-                )
-            } else {
-                source
-            };
-            ImportError::Read {
-                file: file.clone(),
-                error: source,
-            }
-        })?;
+    let max_bytes = opts.max_bytes.unwrap_or(MAX_UNITS_FILE_BYTES);
+    let name = path.to_string_lossy().to_lowercase();
+    let gz = name.ends_with(".gz");
+    let name = name.trim_end_matches(".gz");
+    let named_json = name.ends_with(".geojson") || name.ends_with(".json");
+    // A large CSV in UTF-8 is read through once to check it, then parsed as it is read again:
+    // never held whole (a million units' file is 160 MB). Any other file is read whole.
+    let streamed = match std::fs::metadata(path) {
+        Ok(m) if !gz && !named_json && m.len() > STREAM_BYTES => {
+            crate::base::textio::scan_utf8(path, max_bytes)
+        }
+        _ => Ok(None),
+    };
+    let read = match streamed {
+        // GeoJSON under another name is read whole, as GeoJSON.
+        Ok(Some(scanned)) if !scanned.start.trim_start().starts_with('{') => {
+            Ok((String::new(), scanned.encoding, Some(scanned)))
+        }
+        Ok(_) => read_text_max(path, max_bytes).map(|(text, e)| (text, e, None)),
+        Err(e) => Err(e),
+    };
+    let (text, encoding, scanned) = read.map_err(|source| {
+        let source = if source.kind() == std::io::ErrorKind::InvalidData
+            && source.to_string().contains("is read")
+        {
+            std::io::Error::new(
+                source.kind(),
+                format!("{source} (--max-units-file-mb reads more)"),
+            )
+        } else {
+            source
+        };
+        ImportError::Read {
+            file: file.clone(),
+            error: source,
+        }
+    })?;
     drop(t);
-    if text.len() > GRID_LSOAS_BYTES {
+    let bytes = scanned.as_ref().map_or(text.len(), |s| s.bytes as usize);
+    if bytes > GRID_LSOAS_BYTES {
         atlas.index_lsoa_cells();
     }
-    if text.trim().is_empty() {
+    if scanned.as_ref().map_or(text.trim().is_empty(), |s| s.blank) {
         return Err(ImportError::Empty { file });
     }
     // A spreadsheet, an image or a PDF saved with a .csv name.
-    let start: String = text.chars().take(4_096).collect();
+    let start: String = match &scanned {
+        Some(s) => s.start.clone(),
+        None => text.chars().take(4_096).collect(),
+    };
     if start.starts_with("PK\u{3}\u{4}") || start.contains('\0') {
         let what = if start.starts_with("PK\u{3}\u{4}") {
             "a zip archive (an Excel workbook is one): in Excel, save the list with File > Save As > CSV UTF-8"
@@ -392,10 +416,7 @@ pub fn read_units(
             reason: format!("this is {what}"),
         });
     }
-    let name = path.to_string_lossy().to_lowercase();
-    let name = name.trim_end_matches(".gz");
-    let is_json =
-        name.ends_with(".geojson") || name.ends_with(".json") || text.trim_start().starts_with('{');
+    let is_json = named_json || start.trim_start().starts_with('{');
     let source: Arc<str> = path
         .file_name()
         .map_or_else(
@@ -405,11 +426,11 @@ pub fn read_units(
         .into();
     // A CSV's units are about its lines: their vector and the map of their ids are sized once
     // rather than grown (a million units were copied as the vector doubled: 0.7 s).
-    let expected = if is_json {
-        0
-    } else {
-        text.as_bytes().iter().filter(|&&b| b == b'\n').count()
-    };
+    let lines = scanned.as_ref().map_or_else(
+        || memchr::memchr_iter(b'\n', text.as_bytes()).count(),
+        |s| s.lines,
+    );
+    let expected = if is_json { 0 } else { lines };
     let mut placer = Placer {
         atlas,
         file: &file,
@@ -420,15 +441,26 @@ pub fn read_units(
         seen: crate::base::ids::IdIndex::with_capacity(expected),
         units: Vec::with_capacity(expected),
         skipped: vec![],
-        bar: progress_bar(opts.progress, &text),
+        bar: progress_bar(opts.progress, bytes, lines),
     };
     let (format, occupied) = if is_json {
         let (records, bng) = geojson_records(&file, &text)?;
         placer.crs_bng = bng;
         placer.place(&records)?;
         (Format::GeoJson, 0)
+    } else if let Some(s) = &scanned {
+        let read_err = |error| ImportError::Read {
+            file: file.clone(),
+            error,
+        };
+        let mut f = std::fs::File::open(path).map_err(read_err)?;
+        if s.encoding == Encoding::Utf8Bom {
+            let mut bom = [0u8; 3];
+            f.read_exact(&mut bom).map_err(read_err)?;
+        }
+        csv_records(&file, f, &mut |batch| placer.place(batch))?
     } else {
-        csv_records(&file, &text, &mut |batch| placer.place(batch))?
+        csv_records(&file, text.as_bytes(), &mut |batch| placer.place(batch))?
     };
     drop(text);
     placer.bar.finish_and_clear();
@@ -449,6 +481,10 @@ pub fn read_units(
     }
     Ok(out)
 }
+
+/// A CSV units file in UTF-8 larger than this (about 50,000 rows) is parsed as it is read
+/// ([`crate::base::textio::scan_utf8`]), not held whole.
+const STREAM_BYTES: u64 = 8_000_000;
 
 /// A units file larger than this (about 7,000 rows) has its points' LSOAs found through
 /// [`Atlas::index_lsoa_cells`]'s grid (the same answers, sooner).
@@ -529,14 +565,10 @@ impl Placer<'_> {
     }
 }
 
-/// A progress bar over the rows of `text` (its lines, counted only when a bar is shown).
-fn progress_bar(wanted: bool, text: &str) -> indicatif::ProgressBar {
-    let shown = wanted && std::io::stderr().is_terminal() && text.len() > 100_000;
-    let len = if shown {
-        text.bytes().filter(|&b| b == b'\n').count()
-    } else {
-        0
-    };
+/// A progress bar over the rows of a file of `bytes` and `lines`.
+fn progress_bar(wanted: bool, bytes: usize, lines: usize) -> indicatif::ProgressBar {
+    let shown = wanted && std::io::stderr().is_terminal() && bytes > 100_000;
+    let len = if shown { lines } else { 0 };
     if len > 2_000 {
         let bar = indicatif::ProgressBar::new(len as u64);
         bar.set_style(
@@ -558,7 +590,7 @@ const BATCH_ROWS: usize = 65_536;
 /// batch to `place`; returns the format and how many rows were occupied (not candidates).
 fn csv_records(
     file: &Path,
-    text: &str,
+    text: impl std::io::Read,
     place: &mut dyn FnMut(&Records) -> Result<(), ImportError>,
 ) -> Result<(Format, usize), ImportError> {
     let layout = |reason: String| ImportError::Layout {
@@ -569,7 +601,8 @@ fn csv_records(
     // flexibly and treat missing trailing fields as empty.
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(true)
-        .from_reader(text.as_bytes());
+        .buffer_capacity(1 << 20)
+        .from_reader(text);
     let headers = rdr
         .headers()
         .map_err(|e| layout(format!("cannot read the CSV header: {e}")))?
