@@ -353,6 +353,15 @@ impl Engine {
             imports.push((full.clone(), imported));
         }
         drop(import);
+        // The units are placed: an atlas this engine alone holds lets go of the grid of LSOAs
+        // that a large import made (31 MB for England).
+        let mut atlas = atlas;
+        if let Some(a) = Arc::get_mut(&mut atlas) {
+            let bytes = a.release_lsoa_cells();
+            if bytes > 0 {
+                tracing::info!("the LSOA grid let go after the import ({} MB)", bytes >> 20);
+            }
+        }
         let renamed = files::prefix_clashing_ids(&mut imports)?;
         let mut notes = vec![];
         if renamed > 0 {

@@ -437,6 +437,13 @@ impl Atlas {
         });
     }
 
+    /// Lets go of [`Atlas::index_lsoa_cells`]'s grid, if made, and says how many bytes it held:
+    /// for the owner of an atlas whose large import is done (a point asked for later is found
+    /// through the R-tree, with the same answer).
+    pub fn release_lsoa_cells(&mut self) -> usize {
+        self.lsoa_cells.take().map_or(0, |c| c.heap_bytes())
+    }
+
     /// [`Atlas::lsoa_at`] by testing the polygons whose boxes hold the point.
     fn lsoa_by_polygons(&self, at: [f64; 2]) -> Option<usize> {
         self.lsoa_index
