@@ -20,8 +20,9 @@ fn split(len: usize, min_chunk: usize) -> usize {
         .max(1)
 }
 
-/// `f` of every item, in order, gathered straight into one vector.
-pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+/// `f` of every item, in order, gathered straight into one vector (what `f` makes may borrow
+/// from the items).
+pub fn map<'a, T: Sync, R: Send>(items: &'a [T], f: impl Fn(&'a T) -> R + Sync) -> Vec<R> {
     if items.len() <= 1_024 {
         return items.iter().map(&f).collect();
     }

@@ -6,6 +6,7 @@
 //! an [`ImportError`] naming the file, the line or feature, and what to fix; with
 //! `skip_invalid` every bad row is skipped and reported in [`Imported::skipped`].
 
+use std::borrow::Cow;
 use std::fmt;
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
@@ -303,15 +304,15 @@ fn field_for(header: &str) -> Option<Field> {
 
 /// One input record, field by field, before it is checked.
 #[derive(Debug, Default)]
-struct Record {
-    values: Fields,
+struct Record<'a> {
+    values: Fields<'a>,
     /// A position given by geometry (GeoJSON), in the file's CRS.
     geometry: Option<(f64, f64)>,
     /// Why the feature's geometry could not give a position, or the row cannot be read.
     geometry_error: Option<String>,
 }
 
-impl Record {
+impl Record<'_> {
     fn get(&self, f: Field) -> Option<&str> {
         self.values
             .get(&f)
@@ -321,24 +322,25 @@ impl Record {
 }
 
 /// A record's values by field: a short list (a dozen fields at most), searched in order;
-/// cheaper than a hash map for a million rows.
+/// cheaper than a hash map for a million rows. A CSV row's values are borrowed from the row
+/// read (no copy of each), a GeoJSON feature's are made from its properties.
 #[derive(Debug, Default)]
-struct Fields(Vec<(Field, String)>);
+struct Fields<'a>(Vec<(Field, Cow<'a, str>)>);
 
-impl Fields {
-    fn get(&self, f: &Field) -> Option<&String> {
-        self.0.iter().find(|(k, _)| k == f).map(|(_, v)| v)
+impl<'a> Fields<'a> {
+    fn get(&self, f: &Field) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == f).map(|(_, v)| v.as_ref())
     }
 
     /// Sets `f` unless it has a value already (the first column named for a field wins).
-    fn set_first(&mut self, f: Field, v: impl FnOnce() -> String) {
+    fn set_first(&mut self, f: Field, v: impl FnOnce() -> Cow<'a, str>) {
         if self.get(&f).is_none() {
             self.0.push((f, v()));
         }
     }
 
     /// Sets `f`, replacing any value.
-    fn set(&mut self, f: Field, v: String) {
+    fn set(&mut self, f: Field, v: Cow<'a, str>) {
         match self.0.iter_mut().find(|(k, _)| *k == f) {
             Some(slot) => slot.1 = v,
             None => self.0.push((f, v)),
@@ -510,7 +512,7 @@ struct Placer<'a> {
 }
 
 impl Placer<'_> {
-    fn place(&mut self, batch: &Records) -> Result<(), ImportError> {
+    fn place(&mut self, batch: &Records<'_>) -> Result<(), ImportError> {
         let (atlas, crs_bng, bar, seen, source) = (
             self.atlas,
             self.crs_bng,
@@ -581,7 +583,7 @@ fn progress_bar(wanted: bool, bytes: usize, lines: usize) -> indicatif::Progress
     }
 }
 
-type Records = Vec<(Place, Record)>;
+type Records<'a> = Vec<(Place, Record<'a>)>;
 
 /// Rows read and placed at a time: the file's rows and records are never all held at once.
 const BATCH_ROWS: usize = 65_536;
@@ -591,7 +593,7 @@ const BATCH_ROWS: usize = 65_536;
 fn csv_records(
     file: &Path,
     text: impl std::io::Read,
-    place: &mut dyn FnMut(&Records) -> Result<(), ImportError>,
+    place: &mut dyn FnMut(&Records<'_>) -> Result<(), ImportError>,
 ) -> Result<(Format, usize), ImportError> {
     let layout = |reason: String| ImportError::Layout {
         file: file.to_path_buf(),
@@ -641,11 +643,18 @@ fn csv_records(
 
     // Read the rows (one buffer each), a batch at a time, then make them records on every core.
     let width = headers.len();
-    let to_record = |(place, rec): &(Place, csv::StringRecord)| {
+    // Each record borrows its row's values.
+    fn borrowing<F>(f: F) -> F
+    where
+        F: for<'r> Fn(&'r (Place, csv::StringRecord)) -> Option<(Place, Record<'r>)> + Sync,
+    {
+        f
+    }
+    let to_record = borrowing(|(place, rec)| {
         let mut r = Record::default();
         for (i, v) in rec.iter().enumerate() {
             if let Some(Some(f)) = cols.get(i) {
-                r.values.set_first(*f, || v.to_string());
+                r.values.set_first(*f, || Cow::Borrowed(v));
             }
         }
         // Fewer fields than the header are empty ones left off the end (councils' files do
@@ -661,7 +670,7 @@ fn csv_records(
         } else {
             Some((*place, r))
         }
-    };
+    });
     let mut occupied = 0;
     let mut rows: Vec<(Place, csv::StringRecord)> = Vec::with_capacity(BATCH_ROWS);
     let mut records = rdr.records();
@@ -691,7 +700,7 @@ fn csv_records(
         if rows.is_empty() {
             break;
         }
-        let batch: Records = crate::base::par::map(&rows, to_record)
+        let batch: Records<'_> = crate::base::par::map(&rows, to_record)
             .into_iter()
             .filter_map(|r| {
                 occupied += usize::from(r.is_none());
@@ -730,7 +739,7 @@ pub use crate::ingest::premises::floor_from_words;
 /// is about 150 MB; `--max-units-file-mb`).
 pub const MAX_UNITS_FILE_BYTES: u64 = 500_000_000;
 
-fn geojson_records(file: &Path, text: &str) -> Result<(Records, bool), ImportError> {
+fn geojson_records(file: &Path, text: &str) -> Result<(Records<'static>, bool), ImportError> {
     let layout = |reason: String| ImportError::Layout {
         file: file.to_path_buf(),
         reason,
@@ -775,16 +784,16 @@ fn geojson_records(file: &Path, text: &str) -> Result<(Records, bool), ImportErr
                         Value::Null => String::new(),
                         other => other.to_string(),
                     };
-                    r.values.set_first(field, || s);
+                    r.values.set_first(field, || Cow::Owned(s));
                 }
             }
         }
         match &f["id"] {
             Value::String(s) => {
-                r.values.set(Field::Id, s.clone());
+                r.values.set(Field::Id, Cow::Owned(s.clone()));
             }
             Value::Number(n) => {
-                r.values.set(Field::Id, n.to_string());
+                r.values.set(Field::Id, Cow::Owned(n.to_string()));
             }
             _ => {}
         }
