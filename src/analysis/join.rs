@@ -32,8 +32,9 @@ impl Default for JoinParams {
 
 /// Population and deprivation within walking reach, by areal interpolation: each LSOA's
 /// population is taken as spread evenly over its polygon, and counted in proportion to the part
-/// of the polygon inside the reach circle. The join reads it from the residents' 100 m surface
-/// ([`reach_of`]); [`reach`] computes it exactly.
+/// of the polygon inside the reach circle. The join reads it from a 100 m surface of the
+/// residents (`walking_reaches`, the same values as [`reach_of`]); [`reach`] computes it
+/// exactly.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reach {
     pub population: f64,
@@ -169,7 +170,9 @@ fn walking_reaches(atlas: &Atlas, units: &[Unit], radius_m: f64, contexts: &mut 
         return;
     }
     let y = |i: u32| units[i as usize].pos[1];
-    let mut order: Vec<u32> = (0..units.len() as u32).collect();
+    // A units file is at most a few million rows (its size is bounded).
+    let n = u32::try_from(units.len()).expect("at most 4 billion units");
+    let mut order: Vec<u32> = (0..n).collect();
     order.par_sort_unstable_by(|&a, &b| y(a).total_cmp(&y(b)).then(a.cmp(&b)));
     let mut surface = atlas.residents_surface();
     let mut k = 0;

@@ -55,27 +55,53 @@ pub fn read_text_max(path: &Path, max_bytes: u64) -> std::io::Result<(String, En
     Ok(decode(bytes))
 }
 
-/// What [`scan_utf8`] learnt of a file it read through without holding it.
-#[derive(Debug, Clone, PartialEq)]
+/// What [`scan_utf8`] learnt of a file it read through without holding it, and the file,
+/// to read again as a stream ([`Scanned::into_reader`]).
+#[derive(Debug)]
 pub struct Scanned {
-    /// `Utf8` or `Utf8Bom` (a file with a BOM is read from after it).
+    /// `Utf8` or `Utf8Bom` (a file with a BOM is read again from after it).
     pub encoding: Encoding,
-    /// Its size in bytes, and its line ends (`\n`).
+    /// The bytes read (the BOM's among them).
     pub bytes: u64,
+    /// Its line ends (`\n`).
     pub lines: usize,
     /// Whether it holds anything but white space.
     pub blank: bool,
     /// Its first 4,096 characters (after any BOM).
     pub start: String,
+    file: std::fs::File,
 }
 
-/// Reads a file (not gzipped) through in blocks of 1 MB, holding none of it, and says whether
+impl Scanned {
+    /// The file read again, through the same handle, from after its BOM: the bytes scanned and
+    /// no more. A BOM that is no longer there (the file rewritten in place since) is an error.
+    pub fn into_reader(mut self) -> std::io::Result<std::io::Take<std::fs::File>> {
+        use std::io::Seek as _;
+        self.file.seek(std::io::SeekFrom::Start(0))?;
+        let mut skip = 0;
+        if self.encoding == Encoding::Utf8Bom {
+            let mut bom = [0u8; 3];
+            self.file.read_exact(&mut bom)?;
+            if bom != *b"\xEF\xBB\xBF" {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "the file changed while it was read: read it again once it is saved",
+                ));
+            }
+            skip = 3;
+        }
+        Ok(self.file.take(self.bytes - skip))
+    }
+}
+
+/// Reads a file (not gzipped) through in blocks of 1 MiB, holding none of it, and says whether
 /// it is UTF-8 as [`read_text`] would read it (`None`: it is not, and [`read_text`] decodes
-/// it as Windows-1252); refuses a file over `max_bytes` as [`read_text_max`] does. A file read
-/// this way is then read again as a stream (after the BOM, if [`Scanned::encoding`] says
-/// there is one): a large units file is never held whole.
+/// it as Windows-1252); refuses a file over `max_bytes` as [`read_text_max`] does. The file is
+/// then read again as a stream ([`Scanned::into_reader`]): a large units file is never held
+/// whole.
 ///
 /// ```
+/// use std::io::Read;
 /// use sitefinder::base::textio::{scan_utf8, Encoding};
 /// let dir = tempfile::tempdir().unwrap();
 /// let at = dir.path().join("units.csv");
@@ -83,13 +109,16 @@ pub struct Scanned {
 /// let s = scan_utf8(&at, 1_000).unwrap().unwrap();
 /// assert_eq!((s.encoding, s.lines, s.blank, s.bytes), (Encoding::Utf8Bom, 2, false, 20));
 /// assert_eq!(s.start, "id,name\nU1,Café\n");
+/// let mut again = String::new();
+/// s.into_reader().unwrap().read_to_string(&mut again).unwrap();
+/// assert_eq!(again, "id,name\nU1,Café\n");
 /// std::fs::write(&at, b"id,name\nU1,Caf\xE9\n").unwrap();
-/// assert_eq!(scan_utf8(&at, 1_000).unwrap(), None);
+/// assert!(scan_utf8(&at, 1_000).unwrap().is_none());
 /// assert!(scan_utf8(&at, 10).unwrap_err().to_string().contains("at most 0 MB is read"));
 /// ```
 pub fn scan_utf8(path: &Path, max_bytes: u64) -> std::io::Result<Option<Scanned>> {
-    let bytes = std::fs::metadata(path)?.len();
-    if bytes > max_bytes {
+    let mut file = std::fs::File::open(path)?;
+    if file.metadata()?.len() > max_bytes {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
             format!(
@@ -99,16 +128,19 @@ pub fn scan_utf8(path: &Path, max_bytes: u64) -> std::io::Result<Option<Scanned>
             ),
         ));
     }
-    let mut f = std::fs::File::open(path)?;
     let mut buf = vec![0u8; 1 << 20];
     // Bytes of a character that a block cut, carried to the next.
     let mut carry = 0;
     let (mut first, mut lines, mut blank) = (true, 0, true);
     let mut encoding = Encoding::Utf8;
-    let mut start = String::new();
+    let (mut start, mut start_chars) = (String::new(), 0);
     let mut read = 0u64;
     loop {
-        let n = f.read(&mut buf[carry..])?;
+        let n = match file.read(&mut buf[carry..]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
         read += n as u64;
         if read > max_bytes {
             // Grown since it was measured.
@@ -125,6 +157,7 @@ pub fn scan_utf8(path: &Path, max_bytes: u64) -> std::io::Result<Option<Scanned>
                 carry = end;
                 continue;
             }
+            first = false;
         }
         let (text, rest) = match std::str::from_utf8(&buf[from..end]) {
             Ok(t) => (t, 0),
@@ -136,9 +169,9 @@ pub fn scan_utf8(path: &Path, max_bytes: u64) -> std::io::Result<Option<Scanned>
             ),
             Err(_) => return Ok(None),
         };
-        if first {
-            start = text.chars().take(4_096).collect();
-            first = false;
+        for c in text.chars().take(4_096 - start_chars) {
+            start.push(c);
+            start_chars += 1;
         }
         blank = blank && text.trim().is_empty();
         lines += memchr::memchr_iter(b'\n', text.as_bytes()).count();
@@ -150,10 +183,11 @@ pub fn scan_utf8(path: &Path, max_bytes: u64) -> std::io::Result<Option<Scanned>
     }
     Ok(Some(Scanned {
         encoding,
-        bytes,
+        bytes: read,
         lines,
         blank,
         start,
+        file,
     }))
 }
 
@@ -538,15 +572,23 @@ mod tests {
                     };
                     assert_eq!(s.encoding, enc);
                     assert!(!s.blank && s.start.starts_with("aaa"));
+                    assert_eq!(s.start.chars().count(), 4_096);
+                    // Read again from the same handle: every byte after the BOM.
+                    let mut again = vec![];
+                    s.into_reader().unwrap().read_to_end(&mut again).unwrap();
+                    assert!(
+                        again[..] == b[if bom { 3 } else { 0 }..],
+                        "{c} cut at {cut}"
+                    );
                     // The character's last byte made wrong.
                     let last = (1 << 20) - cut + c.len() - 1;
                     let mut bad = b.clone();
                     bad[last] = b'x';
                     std::fs::write(&at, &bad).unwrap();
-                    assert_eq!(scan_utf8(&at, u64::MAX).unwrap(), None, "{c} at {cut}");
+                    assert!(scan_utf8(&at, u64::MAX).unwrap().is_none(), "{c} at {cut}");
                     // Cut by the end of the file.
                     std::fs::write(&at, &b[..last]).unwrap();
-                    assert_eq!(scan_utf8(&at, u64::MAX).unwrap(), None, "{c} at {cut}");
+                    assert!(scan_utf8(&at, u64::MAX).unwrap().is_none(), "{c} at {cut}");
                 }
             }
         }

@@ -8,7 +8,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::io::{IsTerminal, Read};
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -450,16 +450,11 @@ pub fn read_units(
         placer.crs_bng = bng;
         placer.place(&records)?;
         (Format::GeoJson, 0)
-    } else if let Some(s) = &scanned {
-        let read_err = |error| ImportError::Read {
+    } else if let Some(s) = scanned {
+        let f = s.into_reader().map_err(|error| ImportError::Read {
             file: file.clone(),
             error,
-        };
-        let mut f = std::fs::File::open(path).map_err(read_err)?;
-        if s.encoding == Encoding::Utf8Bom {
-            let mut bom = [0u8; 3];
-            f.read_exact(&mut bom).map_err(read_err)?;
-        }
+        })?;
         csv_records(&file, f, &mut |batch| placer.place(batch))?
     } else {
         csv_records(&file, text.as_bytes(), &mut |batch| placer.place(batch))?
@@ -679,6 +674,17 @@ fn csv_records(
         for rec in records.by_ref() {
             let rec = match rec {
                 Ok(r) => r,
+                // The file could not be read on (not a fault of its text).
+                Err(e) if e.is_io_error() => {
+                    let error = match e.into_kind() {
+                        csv::ErrorKind::Io(error) => error,
+                        other => std::io::Error::other(format!("{other:?}")),
+                    };
+                    return Err(ImportError::Read {
+                        file: file.to_path_buf(),
+                        error,
+                    });
+                }
                 Err(e) => {
                     let line = e.position().map_or(0, |p| p.line() as usize);
                     return Err(ImportError::Row {

@@ -160,8 +160,9 @@ pub struct Atlas {
     pub lsoas: Vec<Lsoa>,
     pub lsoa_shapes: Vec<MultiPolygon<f64>>,
     pub lsoa_index: PolygonIndex,
-    /// The LSOAs' residents (and residents x IMD score) on a 100 m grid, for walking reach:
-    /// [`Atlas::residents_within`].
+    /// The LSOAs' residents (and residents x IMD score) on a 100 m grid, for the walking reach
+    /// of a point asked for alone ([`Atlas::residents_within`]); the join sums its units' on a
+    /// surface of its own ([`Atlas::residents_surface`]), letting go of it as it goes.
     pub residents: Surface,
     lsoa_by_code: HashMap<String, usize>,
     pub practices: Vec<Practice>,
