@@ -1132,7 +1132,7 @@ fn joined_units_read_early_are_checked_against_the_data() {
     };
     let lsoas = most(&|c| Some(c.lsoa));
     let practices = most(&|c| c.nearest_practices.iter().map(|p| p.0).max());
-    let vacc = most(&|c| c.nearest_vaccination_site.map(|v| v.0));
+    let vacc = most(&|c| c.nearest_vaccination_site.map(|v| v.0 as usize));
     for (what, fewer) in [
         ("lsoas", Bounds { lsoas, ..b }),
         ("practices", Bounds { practices, ..b }),

@@ -482,7 +482,7 @@ fn gap(atlas: &Atlas, ctx: &Context, s: &Settings) -> Value {
             words.part(format_args!(
                 "nearest vaccination site {} ({}, February 2021)",
                 Distance(d),
-                atlas.vaccination_sites.sites[i].name
+                atlas.vaccination_sites.sites[i as usize].name
             ));
             best = Some(best.map_or(d, |b: f64| b.min(d)));
         }
@@ -493,7 +493,7 @@ fn gap(atlas: &Atlas, ctx: &Context, s: &Settings) -> Value {
             words.part(format_args!(
                 "nearest pharmacy {} ({})",
                 Distance(d),
-                atlas.pharmacies.sites[i].name
+                atlas.pharmacies.sites[i as usize].name
             ));
             best = Some(best.map_or(d, |b: f64| b.min(d)));
         }

@@ -114,10 +114,13 @@ pub struct Context {
     pub catchment_patients: u64,
     pub reach: Reach,
     /// Stops within the stop radius; `None` where no stop layer covers the unit's area.
-    pub stops_near: Option<usize>,
-    pub nearest_vaccination_site: Option<(usize, f64)>,
+    pub stops_near: Option<u32>,
+    /// The nearest vaccination site's index and distance; `None` where the layer does not
+    /// cover the unit's area (indexes are u32, as the nearest practices': a unit's join is
+    /// held a million times over).
+    pub nearest_vaccination_site: Option<(u32, f64)>,
     /// `None` where the pharmacy layer does not cover the unit's area.
-    pub nearest_pharmacy: Option<(usize, f64)>,
+    pub nearest_pharmacy: Option<(u32, f64)>,
 }
 
 impl Context {
@@ -259,24 +262,30 @@ fn attach_one(
             population: 0.0,
             imd_score: None,
         },
-        stops_near: atlas
-            .stops
-            .coverage
-            .covers(lad)
-            .then(|| atlas.stops.index.count_within(u.pos, params.stop_radius_m)),
+        stops_near: atlas.stops.coverage.covers(lad).then(|| {
+            let n = atlas.stops.index.count_within(u.pos, params.stop_radius_m);
+            u32::try_from(n).unwrap_or(u32::MAX)
+        }),
         nearest_vaccination_site: atlas
             .vaccination_sites
             .coverage
             .covers(lad)
             .then(|| atlas.vaccination_sites.index.nearest(u.pos))
-            .flatten(),
+            .flatten()
+            .and_then(near_u32),
         nearest_pharmacy: atlas
             .pharmacies
             .coverage
             .covers(lad)
             .then(|| atlas.pharmacies.index.nearest(u.pos))
-            .flatten(),
+            .flatten()
+            .and_then(near_u32),
     }
+}
+
+/// A nearest point's index as a [`Context`] holds it (a layer of over 4 billion points has none).
+fn near_u32((i, d): (usize, f64)) -> Option<(u32, f64)> {
+    Some((u32::try_from(i).ok()?, d))
 }
 
 /// The walking radiuses the residents' surface answers, with the tolerance `tests/joins.rs`

@@ -245,7 +245,7 @@ impl Joined {
     /// Whether every index of the units and their joins is inside `b`'s layers (on every
     /// core).
     pub fn within(&self, b: Bounds) -> bool {
-        let near = |n: Option<(usize, f64)>, len: usize| n.is_none_or(|(i, _)| i < len);
+        let near = |n: Option<(u32, f64)>, len: usize| n.is_none_or(|(i, _)| (i as usize) < len);
         self.units.par_iter().zip(&self.contexts).all(|(u, c)| {
             u.lsoa.is_none_or(|l| l < b.lsoas)
                 && c.lsoa < b.lsoas
@@ -856,7 +856,7 @@ impl Decode {
             },
             stops_near: match r.u8()? {
                 0 => None,
-                1 => Some(usize::try_from(r.u64()?).ok()?),
+                1 => Some(u32::try_from(r.u64()?).ok()?),
                 _ => return None,
             },
             nearest_vaccination_site: r.opt_near(self.vaccination_sites)?,
@@ -913,12 +913,12 @@ impl Out {
             }
         }
     }
-    fn opt_near(&mut self, v: Option<(usize, f64)>) {
+    fn opt_near(&mut self, v: Option<(u32, f64)>) {
         match v {
             None => self.u8(0),
             Some((i, d)) => {
                 self.u8(1);
-                self.u32(i as u32);
+                self.u32(i);
                 self.f64(d);
             }
         }
@@ -992,7 +992,7 @@ impl Out {
             None => self.u8(0),
             Some(n) => {
                 self.u8(1);
-                self.u64(n as u64);
+                self.u64(u64::from(n));
             }
         }
         self.opt_near(c.nearest_vaccination_site);
@@ -1077,10 +1077,10 @@ impl<'a> In<'a> {
             v => Some(Some(index(v, len)?)),
         }
     }
-    fn opt_near(&mut self, len: usize) -> Option<Option<(usize, f64)>> {
+    fn opt_near(&mut self, len: usize) -> Option<Option<(u32, f64)>> {
         match self.u8()? {
             0 => Some(None),
-            1 => Some(Some((index(self.u32()?, len)?, self.f64()?))),
+            1 => Some(Some((index(self.u32()?, len)? as u32, self.f64()?))),
             _ => None,
         }
     }

@@ -1734,10 +1734,10 @@ mod tests {
                 }])
             }),
             ("vaccination site", &|_, c| {
-                c.nearest_vaccination_site = Some((a.vaccination_sites.sites.len(), 1.0))
+                c.nearest_vaccination_site = Some((a.vaccination_sites.sites.len() as u32, 1.0))
             }),
             ("pharmacy", &|_, c| {
-                c.nearest_pharmacy = Some((a.pharmacies.sites.len(), 1.0))
+                c.nearest_pharmacy = Some((a.pharmacies.sites.len() as u32, 1.0))
             }),
         ];
         for (what, damage) in damages {
