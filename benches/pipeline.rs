@@ -12,7 +12,7 @@ use sitefinder::analysis::join::{attach, JoinParams};
 use sitefinder::base::date::Date;
 use sitefinder::engine::{Catchments, Engine, RankQuery};
 use sitefinder::ingest::catchment::Huff;
-use sitefinder::ingest::units::{read_units, ImportOptions, LocatedBy, Place, Unit};
+use sitefinder::ingest::units::{read_units, ImportOptions, Place, Unit};
 use sitefinder::reference::atlas::Atlas;
 
 fn data() -> &'static Path {
@@ -46,25 +46,11 @@ fn synthetic_units(atlas: &Atlas, n: usize) -> Vec<Unit> {
             x ^= x << 17;
             let l = &atlas.lsoas[(x % atlas.lsoas.len() as u64) as usize];
             Unit {
-                id: format!("synthetic-{i:06}").into(),
                 name: "synthetic unit".into(),
-                address: Default::default(),
-                postcode: None,
-                pos: l.centroid,
-                located_by: LocatedBy::Coordinates,
-                lsoa: None,
                 floor_area_m2: Some(40.0 + (x % 200) as f64),
-                rateable_value: None,
                 ground_floor: Some(x % 3 != 0),
                 vacant_since: Date::from_ymd(2020, 1, 1),
-                list_date: None,
-                description: None,
-                unsuitable: None,
-                site_id: Default::default(),
-                site_units: 1,
-                council: None,
-                source: "".into(),
-                place: Place::Line(i + 2),
+                ..Unit::bare(&format!("synthetic-{i:06}"), l.centroid, Place::Line(i + 2))
             }
         })
         .collect()

@@ -332,7 +332,7 @@ fn the_lsoa_grid_gives_the_polygons_answer_everywhere() {
 #[test]
 fn the_joins_reaches_by_bands_are_the_surfaces_answers() {
     use sitefinder::analysis::join::{attach, reach_of, JoinParams};
-    use sitefinder::ingest::units::{LocatedBy, Place, Unit};
+    use sitefinder::ingest::units::{Place, Unit};
     let a = atlas();
     // Near every 4th LSOA's centroid, in the LSOAs' order (not south to north).
     let units: Vec<Unit> = (0..a.lsoas.len())
@@ -341,27 +341,8 @@ fn the_joins_reaches_by_bands_are_the_surfaces_answers() {
         .map(|(k, i)| {
             let c = a.lsoas[i].centroid;
             let angle = k as f64 * 2.399_963;
-            Unit {
-                id: format!("U{k}").into(),
-                name: "".into(),
-                address: "".into(),
-                postcode: None,
-                pos: [c[0] + 90.0 * angle.cos(), c[1] + 90.0 * angle.sin()],
-                located_by: LocatedBy::Coordinates,
-                lsoa: None,
-                floor_area_m2: None,
-                rateable_value: None,
-                ground_floor: None,
-                vacant_since: None,
-                list_date: None,
-                description: None,
-                unsuitable: None,
-                site_id: Default::default(),
-                site_units: 1,
-                council: None,
-                source: "".into(),
-                place: Place::Line(k + 2),
-            }
+            let pos = [c[0] + 90.0 * angle.cos(), c[1] + 90.0 * angle.sin()];
+            Unit::bare(&format!("U{k}"), pos, Place::Line(k + 2))
         })
         .collect();
     let north = units.iter().map(|u| u.pos[1]).fold(f64::MIN, f64::max);

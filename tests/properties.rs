@@ -17,7 +17,7 @@ use sitefinder::analysis::join::{attach, JoinParams};
 use sitefinder::analysis::rank::{rank, Filters, Ranking, Weights};
 use sitefinder::base::date::Date;
 use sitefinder::ingest::catchment::Huff;
-use sitefinder::ingest::units::{LocatedBy, Place, Unit};
+use sitefinder::ingest::units::{Place, Unit};
 
 fn gm_lsoas() -> Vec<usize> {
     let a = atlas();
@@ -71,27 +71,14 @@ fn units(specs: &[Spec]) -> Vec<Unit> {
         .enumerate()
         .map(|(i, s)| {
             let c = a.lsoas[lsoas[s.lsoa_pick % lsoas.len()]].centroid;
+            // Ids out of input order, so the tie-break by id is exercised.
+            let id = format!("u{:03}", (i * 37) % 101);
             Unit {
-                // Ids out of input order, so the tie-break by id is exercised.
-                id: format!("u{:03}", (i * 37) % 101).into(),
                 name: format!("unit {i}").into(),
-                address: Default::default(),
-                postcode: None,
-                pos: [c[0] + s.dx, c[1] + s.dy],
-                located_by: LocatedBy::Coordinates,
-                lsoa: None,
                 floor_area_m2: s.floor,
-                rateable_value: None,
                 ground_floor: s.ground,
                 vacant_since: Some(as_of.add_days(-s.vacant_days)),
-                list_date: None,
-                description: None,
-                unsuitable: None,
-                site_id: Default::default(),
-                site_units: 1,
-                council: None,
-                source: "".into(),
-                place: Place::Line(i + 2),
+                ..Unit::bare(&id, [c[0] + s.dx, c[1] + s.dy], Place::Line(i + 2))
             }
         })
         .collect()

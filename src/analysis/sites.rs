@@ -329,30 +329,14 @@ pub fn group(units: &mut [Unit]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::base::text::Text;
     use crate::ingest::units::{LocatedBy, Place};
 
     fn unit(id: &str, address: &str, pos: [f64; 2]) -> Unit {
         Unit {
-            id: id.into(),
-            name: Text::default(),
             address: address.into(),
             postcode: address.rsplit(',').next().map(|p| p.trim().into()),
-            pos,
             located_by: LocatedBy::Postcode,
-            lsoa: None,
-            floor_area_m2: None,
-            rateable_value: None,
-            ground_floor: None,
-            vacant_since: None,
-            list_date: None,
-            description: None,
-            unsuitable: None,
-            site_id: id.into(),
-            site_units: 1,
-            council: None,
-            source: "".into(),
-            place: Place::Line(2),
+            ..Unit::bare(id, pos, Place::Line(2))
         }
     }
 

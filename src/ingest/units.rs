@@ -101,6 +101,42 @@ pub struct Unit {
     pub place: Place,
 }
 
+impl Unit {
+    /// A unit with nothing known of it but its id, its position (BNG metres) and where it was
+    /// read: alone at its site, no file name. What tests, benches and made-up units start from
+    /// (`Unit { floor_area_m2: Some(40.0), ..Unit::bare(..) }`).
+    ///
+    /// ```
+    /// use sitefinder::ingest::units::{Place, Unit};
+    /// let u = Unit::bare("U1", [389_000.0, 413_000.0], Place::Line(2));
+    /// assert_eq!((u.id.as_str(), u.site_id.as_str(), u.site_units), ("U1", "U1", 1));
+    /// assert!(u.floor_area_m2.is_none() && u.lsoa.is_none() && u.name.is_empty());
+    /// ```
+    pub fn bare(id: &str, pos: [f64; 2], place: Place) -> Unit {
+        Unit {
+            id: id.into(),
+            name: Text::default(),
+            address: Text::default(),
+            postcode: None,
+            pos,
+            located_by: LocatedBy::Coordinates,
+            lsoa: None,
+            floor_area_m2: None,
+            rateable_value: None,
+            ground_floor: None,
+            vacant_since: None,
+            list_date: None,
+            description: None,
+            unsuitable: None,
+            site_id: id.into(),
+            site_units: 1,
+            council: None,
+            source: "".into(),
+            place,
+        }
+    }
+}
+
 /// The input layouts sitefinder recognises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
