@@ -250,10 +250,10 @@ fn attach_one(
         lonlat: crate::base::crs::bng_to_wgs84(u.pos[0], u.pos[1])
             .ok()
             .map(|(lon, lat)| [lon, lat]),
-        nearest_practices: Nearest::from_pairs(
-            atlas
-                .practice_index
-                .nearest_k(u.pos, params.nearest_practices.min(NEAREST_MAX)),
+        nearest_practices: atlas.practice_index.nearest_k_with(
+            u.pos,
+            params.nearest_practices.min(NEAREST_MAX),
+            |found| Nearest::from_pairs(found),
         ),
         catchment,
         catchment_patients,

@@ -742,11 +742,12 @@ impl Ordered<'_> {
         Some(r)
     }
 
-    /// The row at position `p` as a file of the ranking's columns needs it: in words with
-    /// `words` ([`Ranking::words_for`]), else with its criteria's values when a column kept
-    /// is one of them, else without them ([`Ordered::row_without_values`]).
-    pub fn row_for_columns(&self, p: usize, words: Option<&Settings>) -> Option<Ranked> {
-        if words.is_none() && !self.ranking.columns.needs_values() {
+    /// The row at position `p` as what reads it needs it: in words with `words`
+    /// ([`Ranking::words_for`]), else with its criteria's values when `values` (a column or a
+    /// filter reads one: [`crate::analysis::chosen::Chosen::needs_values`], asked once by the
+    /// caller, not per row), else without them ([`Ordered::row_without_values`]).
+    pub fn row_needing(&self, p: usize, words: Option<&Settings>, values: bool) -> Option<Ranked> {
+        if words.is_none() && !values {
             self.row_without_values(p)
         } else {
             self.row(p, words)

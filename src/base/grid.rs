@@ -194,18 +194,29 @@ impl PointGrid {
     /// point within a square around `at`, the square doubled until the `k`th nearest in it is
     /// nearer than its edge (so no point outside is as near), or it holds every point.
     pub fn nearest_k(&self, at: [f64; 2], k: usize) -> Vec<(u32, f64)> {
+        self.nearest_k_with(at, k, <[(u32, f64)]>::to_vec)
+    }
+
+    /// [`PointGrid::nearest_k`]'s answer handed to `f` as a slice, without a vector made
+    /// for it (a join asks a million times).
+    pub fn nearest_k_with<R>(
+        &self,
+        at: [f64; 2],
+        k: usize,
+        f: impl FnOnce(&[(u32, f64)]) -> R,
+    ) -> R {
         if k == 0 || self.points.is_empty() || !(at[0].is_finite() && at[1].is_finite()) {
-            return vec![];
+            return f(&[]);
         }
-        // The candidates go into this thread's buffer, used again; what is returned is the
-        // `k` alone (a unit keeps its nearest practices for good).
+        // The candidates go into this thread's buffer, used again; `f` is given the `k`
+        // alone.
         thread_local! {
             static SEEN: std::cell::RefCell<Vec<(u32, f64)>> = const { std::cell::RefCell::new(Vec::new()) };
         }
         SEEN.with(|seen| {
             let mut seen = seen.borrow_mut();
             self.nearest_into(at, k, &mut seen);
-            let found = seen[..k.min(seen.len())].to_vec();
+            let found = f(&seen[..k.min(seen.len())]);
             // A search that saw most of a large set leaves no large buffer behind it.
             if seen.capacity() > KEPT_SEEN {
                 seen.clear();

@@ -68,16 +68,23 @@ impl PointIndex {
 
     /// The `k` nearest points as `(index, distance_m)`, nearest first (ties by index).
     pub fn nearest_k(&self, at: [f64; 2], k: usize) -> Vec<(usize, f64)> {
+        self.nearest_k_with(at, k, |found| found.collect())
+    }
+
+    /// [`PointIndex::nearest_k`]'s answer handed to `f`, without a vector made for it.
+    pub fn nearest_k_with<R>(
+        &self,
+        at: [f64; 2],
+        k: usize,
+        f: impl FnOnce(&mut dyn Iterator<Item = (usize, f64)>) -> R,
+    ) -> R {
         self.grid
-            .nearest_k(at, k)
-            .into_iter()
-            .map(|(i, d)| (i as usize, d))
-            .collect()
+            .nearest_k_with(at, k, |s| f(&mut s.iter().map(|&(i, d)| (i as usize, d))))
     }
 
     /// The nearest point, if any.
     pub fn nearest(&self, at: [f64; 2]) -> Option<(usize, f64)> {
-        self.nearest_k(at, 1).into_iter().next()
+        self.nearest_k_with(at, 1, |found| found.next())
     }
 
     /// How many points are within `radius_m` (inclusive): [`PointIndex::within`]'s length,

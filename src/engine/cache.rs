@@ -837,11 +837,12 @@ impl Decode {
         if n > crate::analysis::join::NEAREST_MAX {
             return None;
         }
-        let nearest_practices = crate::analysis::join::Nearest::from_pairs(
-            (0..n)
-                .map(|_| Some((index(r.u32()?, self.practices)?, r.f64()?)))
-                .collect::<Option<Vec<_>>>()?,
-        );
+        let mut pairs = [(0, 0.0); crate::analysis::join::NEAREST_MAX];
+        for pair in &mut pairs[..n] {
+            *pair = (index(r.u32()?, self.practices)?, r.f64()?);
+        }
+        let nearest_practices =
+            crate::analysis::join::Nearest::from_pairs(pairs[..n].iter().copied());
         let catchment = self.covers.get(r.u32()? as usize)?.clone();
         Some(Context {
             lsoa,

@@ -329,6 +329,7 @@ pub fn csv_ordered(
     // Each row put into words as it is written: its criteria evaluated once; none when no
     // column kept is in words.
     let words = ordered.ranking.words_for(false);
+    let values = ordered.ranking.columns.needs_values();
     crate::export::table::write_csv_rows(
         w,
         atlas,
@@ -339,7 +340,7 @@ pub fn csv_ordered(
         // Every k asked for is below the order's length.
         &|k| {
             ordered
-                .row_for_columns(k, words.as_ref())
+                .row_needing(k, words.as_ref(), values)
                 .expect("a row of the order")
         },
     )
@@ -380,6 +381,7 @@ pub fn geojson_ordered(
 ) -> Result<(), crate::export::table::OutputError> {
     let ranking = &ordered.ranking;
     let words = ranking.words_for(true);
+    let values = ranking.columns.needs_values();
     crate::export::table::write_geojson_rows(
         w,
         atlas,
@@ -390,7 +392,7 @@ pub fn geojson_ordered(
         // Every k asked for is below the order's length.
         &|k| {
             ordered
-                .row_for_columns(k, words.as_ref())
+                .row_needing(k, words.as_ref(), values)
                 .expect("a row of the order")
         },
         members,

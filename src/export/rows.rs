@@ -166,6 +166,7 @@ impl<'a> Rows<'a> {
         ordered: &'a Ordered<'a>,
     ) -> Rows<'a> {
         let words = ordered.ranking.words_for(true);
+        let values = ordered.ranking.columns.needs_values();
         Rows {
             atlas,
             units,
@@ -177,7 +178,7 @@ impl<'a> Rows<'a> {
             row: Box::new(move |k, in_words| {
                 let words = words.as_ref().filter(|_| in_words);
                 ordered
-                    .row_for_columns(k, words)
+                    .row_needing(k, words, values)
                     .expect("a row of the order")
             }),
         }

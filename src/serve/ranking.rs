@@ -81,18 +81,13 @@ fn judged(
         .any(|n| n == "why")
         .then(|| o.ranking.settings.with_words());
     // Nor are criteria evaluated when neither reads a criterion's value.
-    let values =
-        words.is_some() || crate::analysis::chosen::Chosen::only(names.clone()).needs_values();
+    let values = crate::analysis::chosen::Chosen::only(names.clone()).needs_values();
     use rayon::prelude::*;
     let mut kept: Vec<(usize, Vec<Value>)> = (0..o.len())
         .into_par_iter()
         .with_min_len(256)
         .filter_map(|p| {
-            let r = if values {
-                o.row(p, words.as_ref())?
-            } else {
-                o.row_without_values(p)?
-            };
+            let r = o.row_needing(p, words.as_ref(), values)?;
             let pr = crate::export::table::properties_named(
                 &e.atlas,
                 &e.units,
